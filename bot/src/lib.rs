@@ -1,0 +1,9 @@
+//! `linkguard`: the service around the pure rules engine.
+//!
+//! Error handling: library modules (`store`, `config`) return typed errors
+//! (`thiserror`); `anyhow` with `.context(..)` is used only at the edges, in
+//! `cli` and `main`, where errors are reported to a person.
+
+pub mod cli;
+pub mod config;
+pub mod store;

@@ -1,0 +1,5 @@
+//! The `linkguard` command.
+
+fn main() -> std::process::ExitCode {
+    linkguard::cli::main()
+}

@@ -1,0 +1,1 @@
+//! Meeting-link detection (being written).

@@ -1,0 +1,86 @@
+//! The types every layer shares: the dialect a message is written in, a
+//! provider's id, and one meeting link found in a message.
+
+use std::fmt;
+use std::ops::Range;
+
+/// The markup dialect of a message's raw text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Dialect {
+    /// Slack `text`: `<url|label>` links, `&amp;` `&lt;` `&gt;` escapes.
+    Slack,
+    /// Discord `content`: markdown, `[label](url)`, `<url>`.
+    Discord,
+    /// Plain text that could come from either platform.
+    #[default]
+    Any,
+}
+
+impl Dialect {
+    /// Parses `slack`, `discord` or `any` (case-insensitive).
+    pub fn parse(s: &str) -> Option<Dialect> {
+        match s.to_ascii_lowercase().as_str() {
+            "slack" => Some(Dialect::Slack),
+            "discord" => Some(Dialect::Discord),
+            "any" | "" => Some(Dialect::Any),
+            _ => None,
+        }
+    }
+
+    /// The lower-case name used in files and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dialect::Slack => "slack",
+            Dialect::Discord => "discord",
+            Dialect::Any => "any",
+        }
+    }
+}
+
+impl fmt::Display for Dialect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A meeting provider's id, such as `zoom` or `teams`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProviderId(pub(crate) String);
+
+impl ProviderId {
+    /// Wraps an id. Ids are lower-case ASCII letters, digits, `-` and `_`.
+    pub fn new(id: &str) -> Option<ProviderId> {
+        let ok = !id.is_empty()
+            && id.len() <= 64
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' || b == b':');
+        ok.then(|| ProviderId(id.to_owned()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ProviderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One occurrence of a meeting link in a message's raw text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// The provider whose meeting this is.
+    pub provider: ProviderId,
+    /// The canonical URL, as `shared/corpus/README.md` defines it.
+    pub url: String,
+    /// Byte span, in the raw text, of the link target as written (the URL
+    /// inside `<…|label>` or `[label](…)`, or the bare URL token, wrappers and
+    /// defanging included). Replacing exactly this span swaps the link.
+    pub span: Range<usize>,
+    /// Byte span of the display label, for `<url|label>` and `[label](url)`.
+    pub label: Option<Range<usize>>,
+}
