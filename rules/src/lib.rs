@@ -8,6 +8,9 @@
 #![deny(missing_docs)]
 
 pub mod detect;
+pub mod eval;
+pub mod policy;
+pub mod rewrite;
 mod link;
 
 pub use link::{Dialect, Link, ProviderId};

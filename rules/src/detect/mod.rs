@@ -1,1 +1,416 @@
-//! Meeting-link detection (being written).
+//! Meeting-link detection: from a message's raw text to the meeting links in
+//! it, each with its provider, canonical URL and byte span.
+//!
+//! The stages follow `shared/corpus/README.md`, which is the specification:
+//! [`scan`] cuts candidates out of the text per dialect, [`url`] cleans and
+//! canonicalises them, [`unwrap`] removes known safety wrappers, and the
+//! compiled [`Catalogue`] decides which provider's meeting a URL is.
+//!
+//! [`Detector::new`] compiles every pattern once; [`Detector::find`] never
+//! compiles, never panics, and allocates nothing for a message without links.
+
+mod catalogue;
+mod scan;
+mod unwrap;
+mod url;
+
+use std::collections::{HashMap, HashSet};
+
+use regex::{Regex, RegexSet, RegexSetBuilder};
+
+pub use catalogue::{Catalogue, CatalogueError, ProviderSpec, RouteSpec, REGEX_SIZE_LIMIT};
+
+use crate::link::{Dialect, Link, ProviderId};
+use catalogue::{compile, regex_error, HostPattern};
+use scan::Candidate;
+use url::{Parts, SchemeHit};
+
+/// How many wrappers inside wrappers are undone before giving up.
+const MAX_UNWRAP_DEPTH: usize = 8;
+
+/// A compiled catalogue: finds meeting links in text.
+#[derive(Debug, Clone)]
+pub struct Detector {
+    providers: Vec<Provider>,
+    routes: Vec<Route>,
+    hosts: HostIndex,
+    /// Lower-case app schemes and their provider.
+    schemes: Vec<(Box<str>, usize)>,
+    scheme_names: Vec<Box<str>>,
+    /// Every provider's `url_patterns` in one set, which looks at links on
+    /// every host; `url_pattern_provider[i]` owns pattern `i`.
+    url_patterns: Option<RegexSet>,
+    url_pattern_provider: Vec<usize>,
+}
+
+#[derive(Debug, Clone)]
+struct Provider {
+    id: ProviderId,
+    name: String,
+    exclude: HostSet,
+    not_meeting: Option<RegexSet>,
+    app_meeting: Option<RegexSet>,
+    meeting_id: Vec<Regex>,
+    routes: Vec<usize>,
+}
+
+#[derive(Debug, Clone)]
+struct Route {
+    provider: usize,
+    /// `None`: any path other than `/`.
+    meeting: Option<RegexSet>,
+    not_meeting: Option<RegexSet>,
+}
+
+/// Host patterns to the routes that use them.
+#[derive(Debug, Clone, Default)]
+struct HostIndex {
+    exact: HashMap<Box<str>, Vec<usize>>,
+    suffix: HashMap<Box<str>, Vec<usize>>,
+    first_label: HashMap<Box<str>, Vec<usize>>,
+    any: Vec<usize>,
+}
+
+impl HostIndex {
+    fn insert(&mut self, pattern: HostPattern, route: usize) {
+        let list = match pattern {
+            HostPattern::Exact(h) => self.exact.entry(h.into()).or_default(),
+            HostPattern::Suffix(h) => self.suffix.entry(h.into()).or_default(),
+            HostPattern::FirstLabel(l) => self.first_label.entry(l.into()).or_default(),
+            HostPattern::Any => &mut self.any,
+        };
+        if !list.contains(&route) {
+            list.push(route);
+        }
+    }
+
+    /// Calls `f` on the routes for `host`, most specific first, until it
+    /// returns `Some`.
+    fn find_map<T>(&self, host: &str, mut f: impl FnMut(usize) -> Option<T>) -> Option<T> {
+        if let Some(rs) = self.exact.get(host) {
+            if let Some(t) = rs.iter().find_map(|&r| f(r)) {
+                return Some(t);
+            }
+        }
+        if !self.suffix.is_empty() {
+            let mut rest = host;
+            while let Some((_, parent)) = rest.split_once('.') {
+                if let Some(rs) = self.suffix.get(parent) {
+                    if let Some(t) = rs.iter().find_map(|&r| f(r)) {
+                        return Some(t);
+                    }
+                }
+                rest = parent;
+            }
+        }
+        if !self.first_label.is_empty() {
+            if let Some((first, domain)) = host.split_once('.') {
+                if domain.contains('.') {
+                    if let Some(rs) = self.first_label.get(first) {
+                        if let Some(t) = rs.iter().find_map(|&r| f(r)) {
+                            return Some(t);
+                        }
+                    }
+                }
+            }
+        }
+        self.any.iter().find_map(|&r| f(r))
+    }
+}
+
+/// A set of host patterns, for `exclude_hosts`.
+#[derive(Debug, Clone, Default)]
+struct HostSet {
+    index: HostIndex,
+}
+
+impl HostSet {
+    fn contains(&self, host: &str) -> bool {
+        self.index.find_map(host, |_| Some(())).is_some()
+    }
+}
+
+fn regex_set(id: &str, patterns: &[String]) -> Result<Option<RegexSet>, CatalogueError> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    RegexSetBuilder::new(patterns)
+        .size_limit(REGEX_SIZE_LIMIT.saturating_mul(patterns.len()))
+        .build()
+        .map(Some)
+        .map_err(|e| regex_error(id, &patterns.join(" | "), e))
+}
+
+fn host_pattern(id: &str, p: &str) -> Result<HostPattern, CatalogueError> {
+    HostPattern::parse(p).ok_or_else(|| CatalogueError::InvalidHost {
+        id: id.to_owned(),
+        pattern: p.to_owned(),
+    })
+}
+
+impl Detector {
+    /// Compiles a catalogue.
+    pub fn new(catalogue: &Catalogue) -> Result<Detector, CatalogueError> {
+        let mut d = Detector {
+            providers: Vec::new(),
+            routes: Vec::new(),
+            hosts: HostIndex::default(),
+            schemes: Vec::new(),
+            scheme_names: Vec::new(),
+            url_patterns: None,
+            url_pattern_provider: Vec::new(),
+        };
+        let mut url_patterns = Vec::new();
+        for (pi, (id, spec)) in catalogue.entries().iter().enumerate() {
+            let sid = id.as_str();
+            let mut exclude = HostSet::default();
+            for h in &spec.exclude_hosts {
+                exclude.index.insert(host_pattern(sid, h)?, 0);
+            }
+            let mut provider = Provider {
+                id: id.clone(),
+                name: spec.display_name().to_owned(),
+                exclude,
+                not_meeting: regex_set(sid, &spec.not_meeting)?,
+                app_meeting: regex_set(sid, &spec.app_meeting)?,
+                meeting_id: spec.meeting_id.iter().map(|p| compile(sid, p)).collect::<Result<_, _>>()?,
+                routes: Vec::new(),
+            };
+            let base = (spec.hosts.as_slice(), spec.meeting.as_slice(), &[][..]);
+            let extra = spec.routes.iter().map(|r| {
+                let hosts = if r.hosts.is_empty() { spec.hosts.as_slice() } else { r.hosts.as_slice() };
+                (hosts, r.meeting.as_slice(), r.not_meeting.as_slice())
+            });
+            for (hosts, meeting, not_meeting) in std::iter::once(base).chain(extra) {
+                if hosts.is_empty() {
+                    continue;
+                }
+                let ri = d.routes.len();
+                d.routes.push(Route {
+                    provider: pi,
+                    meeting: regex_set(sid, meeting)?,
+                    not_meeting: regex_set(sid, not_meeting)?,
+                });
+                provider.routes.push(ri);
+                for h in hosts {
+                    d.hosts.insert(host_pattern(sid, h)?, ri);
+                }
+            }
+            for s in &spec.schemes {
+                let s = s.to_ascii_lowercase();
+                if !d.schemes.iter().any(|(x, _)| **x == *s) {
+                    d.scheme_names.push(s.clone().into());
+                    d.schemes.push((s.into(), pi));
+                }
+            }
+            for p in &spec.url_patterns {
+                compile(sid, p)?;
+                url_patterns.push(p.clone());
+                d.url_pattern_provider.push(pi);
+            }
+            d.providers.push(provider);
+        }
+        d.url_patterns = regex_set("url_patterns", &url_patterns)?;
+        Ok(d)
+    }
+
+    /// Every meeting-link occurrence in `text`, in order of appearance. The
+    /// same link written twice is reported twice, each with its own span.
+    pub fn find(&self, text: &str, dialect: Dialect) -> Vec<Link> {
+        let mut out = Vec::new();
+        if !scan::may_contain_link(text) {
+            return out;
+        }
+        scan::scan(text, dialect, &self.scheme_names, &mut |c| {
+            if let Some((provider, url)) = self.analyze(text, &c, dialect) {
+                out.push(Link {
+                    provider: self.providers[provider].id.clone(),
+                    url,
+                    span: c.span,
+                    label: c.label,
+                });
+            }
+        });
+        out
+    }
+
+    /// Each distinct meeting link in `text` once (provider and canonical URL),
+    /// in order of first appearance: what the corpus labels as `expect`.
+    pub fn report(&self, text: &str, dialect: Dialect) -> Vec<Link> {
+        dedupe(self.find(text, dialect))
+    }
+
+    /// The display name of a provider.
+    pub fn provider_name(&self, id: &ProviderId) -> Option<&str> {
+        self.providers.iter().find(|p| p.id == *id).map(|p| p.name.as_str())
+    }
+
+    /// The ids of the compiled providers, in catalogue order.
+    pub fn provider_ids(&self) -> impl Iterator<Item = &ProviderId> {
+        self.providers.iter().map(|p| &p.id)
+    }
+
+    /// The meeting id (or room name) of a link this detector reported, when
+    /// its provider's catalogue entry says how to find one.
+    pub fn meeting_id<'l>(&self, link: &'l Link) -> Option<&'l str> {
+        let p = self.providers.iter().find(|p| p.id == link.provider)?;
+        let parts = Parts::parse(&link.url, false)?;
+        let rest_at = link.url.len() - parts.rest.len();
+        p.meeting_id.iter().find_map(|re| {
+            let m = re.captures(parts.rest)?.get(1)?;
+            Some(&link.url[rest_at + m.start()..rest_at + m.end()])
+        })
+    }
+
+    /// The provider and canonical URL of a candidate, if it is a meeting link.
+    fn analyze(&self, text: &str, c: &Candidate, dialect: Dialect) -> Option<(usize, String)> {
+        let cleaned = url::clean(&text[c.span.clone()], dialect != Dialect::Discord);
+        let (s, bare) = if c.bare {
+            (&cleaned[..], true)
+        } else {
+            match url::find_scheme(&cleaned, &self.scheme_names) {
+                SchemeHit::At(o) => (&cleaned[o..], false),
+                SchemeHit::Opaque => return None,
+                SchemeHit::None => (&cleaned[..], true),
+            }
+        };
+        self.resolve(s, bare, 0)
+    }
+
+    fn resolve(&self, s: &str, bare: bool, depth: usize) -> Option<(usize, String)> {
+        let parts = Parts::parse(s, bare)?;
+        let host = url::canon_host(parts.host);
+        if bare && (parts.userinfo || !plausible_host(&host)) {
+            return None;
+        }
+        if parts.authority && depth < MAX_UNWRAP_DEPTH && unwrap::is_wrapper_host(&host) {
+            if let Some(inner) = unwrap::unwrap(&host, parts.rest) {
+                return match url::find_scheme(&inner, &self.scheme_names) {
+                    SchemeHit::At(0) => self.resolve(&inner, false, depth + 1),
+                    SchemeHit::None => self.resolve(&inner, true, depth + 1),
+                    _ => None,
+                };
+            }
+        }
+        self.classify(&parts, &host)
+    }
+
+    fn classify(&self, parts: &Parts<'_>, host: &str) -> Option<(usize, String)> {
+        let target = url::decode_unreserved(parts.rest);
+        if looks_like_template(&target) {
+            return None;
+        }
+        if let Some(&(_, pi)) = self.schemes.iter().find(|(s, _)| s.eq_ignore_ascii_case(parts.scheme)) {
+            if self.app_matches(pi, host, &target) {
+                return Some((pi, url::assemble(parts, host, &target)));
+            }
+        } else if parts.authority
+            && (parts.scheme.eq_ignore_ascii_case("https") || parts.scheme.eq_ignore_ascii_case("http"))
+        {
+            if let Some(pi) = self.hosts.find_map(host, |ri| self.route_matches(ri, host, &target)) {
+                return Some((pi, url::assemble(parts, host, &target)));
+            }
+        }
+        let set = self.url_patterns.as_ref()?;
+        let url = url::assemble(parts, host, &target);
+        if !set.is_match(&url) {
+            return None;
+        }
+        let pi = set.matches(&url).into_iter().map(|i| self.url_pattern_provider[i]).find(|&pi| {
+            let p = &self.providers[pi];
+            !p.exclude.contains(host) && !p.not_meeting.as_ref().is_some_and(|set| set.is_match(&target))
+        })?;
+        Some((pi, url))
+    }
+
+    fn route_matches(&self, ri: usize, host: &str, target: &str) -> Option<usize> {
+        let r = &self.routes[ri];
+        let p = &self.providers[r.provider];
+        let vetoed = p.exclude.contains(host)
+            || p.not_meeting.as_ref().is_some_and(|s| s.is_match(target))
+            || r.not_meeting.as_ref().is_some_and(|s| s.is_match(target));
+        if vetoed {
+            return None;
+        }
+        let ok = match &r.meeting {
+            Some(set) => set.is_match(target),
+            None => !matches!(target, "" | "/"),
+        };
+        ok.then_some(r.provider)
+    }
+
+    fn app_matches(&self, pi: usize, host: &str, target: &str) -> bool {
+        let p = &self.providers[pi];
+        if p.not_meeting.as_ref().is_some_and(|s| s.is_match(target)) || (!host.is_empty() && p.exclude.contains(host)) {
+            return false;
+        }
+        if let Some(set) = &p.app_meeting {
+            return set.is_match(target);
+        }
+        p.routes.iter().any(|&ri| {
+            let r = &self.routes[ri];
+            !r.not_meeting.as_ref().is_some_and(|s| s.is_match(target))
+                && match &r.meeting {
+                    Some(set) => set.is_match(target),
+                    None => !matches!(target, "" | "/"),
+                }
+        })
+    }
+}
+
+/// `{meeting_id}` or `XXXX` placeholders: documentation, not a meeting.
+fn looks_like_template(target: &str) -> bool {
+    let path_and_query = target.split('#').next().unwrap_or(target);
+    path_and_query.contains(['{', '}'])
+        || path_and_query
+            .split(['/', '-', '=', '&', '?'])
+            .any(|seg| seg.len() >= 3 && seg.bytes().all(|b| b == b'x' || b == b'X'))
+}
+
+/// A scheme-less host must look like a domain name: dotted labels of letters,
+/// digits and `-`, and a top-level label of two or more characters that is
+/// not all digits.
+fn plausible_host(host: &str) -> bool {
+    let mut labels = 0;
+    let mut last = "";
+    for label in host.split('.') {
+        if label.is_empty() || !label.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_') {
+            return false;
+        }
+        labels += 1;
+        last = label;
+    }
+    labels >= 2 && last.chars().count() >= 2 && !last.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Keeps the first occurrence of each (provider, canonical URL).
+pub fn dedupe(links: Vec<Link>) -> Vec<Link> {
+    if links.len() < 2 {
+        return links;
+    }
+    let mut seen = HashSet::with_capacity(links.len());
+    links
+        .into_iter()
+        .filter(|l| seen.insert((l.provider.clone(), l.url.clone())))
+        .collect()
+}
+
+#[cfg(test)]
+mod props;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_support {
+    use std::sync::OnceLock;
+
+    use super::{Catalogue, Detector};
+
+    /// The built-in detector, compiled once for all tests.
+    pub(crate) fn detector() -> &'static Detector {
+        static D: OnceLock<Detector> = OnceLock::new();
+        D.get_or_init(|| match Detector::new(&Catalogue::builtin()) {
+            Ok(d) => d,
+            Err(e) => panic!("built-in catalogue: {e}"),
+        })
+    }
+}

@@ -1,0 +1,174 @@
+//! Evaluation: what a compiled policy says about one message.
+//!
+//! Evaluation cannot fail: every message gets a [`Verdict`], possibly with no
+//! links at all. The first rule (in file order) whose matchers cover a link,
+//! whose scope includes the message and whose exemptions do not cover its
+//! author or channel decides that link.
+
+use crate::policy::{Action, Mode, Policy, RoomKey, Rule};
+use crate::rewrite;
+use crate::{Dialect, Link};
+
+/// Who posted a message, and where: what scopes and exemptions are checked
+/// against.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MessageContext<'a> {
+    /// The platform; [`Dialect::Any`] matches rules of every platform.
+    pub platform: Dialect,
+    /// Slack team id or Discord guild id.
+    pub workspace: &'a str,
+    /// Channel id (for threads, the parent channel).
+    pub channel: &'a str,
+    /// Author's user id.
+    pub user: &'a str,
+    /// Author's roles (Discord role ids, Slack user-group ids).
+    pub roles: &'a [String],
+    /// Whether a time-limited exception covers this author or channel.
+    pub excepted: bool,
+}
+
+/// What the policy decided about one link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// No rule bans it here.
+    Allowed,
+    /// A rule bans it.
+    Blocked(Block),
+}
+
+/// The details of a ban.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    /// The deciding rule's id.
+    pub rule: String,
+    /// What to do.
+    pub action: Action,
+    /// The approved alternative for this link, rendered.
+    pub alternative: Option<String>,
+    /// The reason, in the admin's words.
+    pub reason: String,
+    /// True when the rule or the policy is in monitor mode: record, don't act.
+    pub monitor: bool,
+}
+
+/// One link and its decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkVerdict {
+    /// The link as found.
+    pub link: Link,
+    /// The decision.
+    pub decision: Decision,
+}
+
+impl LinkVerdict {
+    /// The ban, if the link is banned.
+    pub fn block(&self) -> Option<&Block> {
+        match &self.decision {
+            Decision::Blocked(b) => Some(b),
+            Decision::Allowed => None,
+        }
+    }
+}
+
+/// What a policy says about a whole message.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Verdict {
+    /// Every meeting-link occurrence in the message, in order.
+    pub occurrences: Vec<LinkVerdict>,
+}
+
+impl Verdict {
+    /// Each distinct (provider, canonical URL) once, in order of first appearance.
+    pub fn distinct(&self) -> Vec<&LinkVerdict> {
+        let mut out: Vec<&LinkVerdict> = Vec::new();
+        for v in &self.occurrences {
+            if !out
+                .iter()
+                .any(|o| o.link.url == v.link.url && o.link.provider == v.link.provider)
+            {
+                out.push(v);
+            }
+        }
+        out
+    }
+
+    /// True when any link is banned (whether or not in monitor mode).
+    pub fn is_blocked(&self) -> bool {
+        self.occurrences.iter().any(|v| v.block().is_some())
+    }
+
+    /// The strongest action any enforced ban asks for, if any.
+    pub fn action(&self) -> Option<Action> {
+        self.occurrences
+            .iter()
+            .filter_map(LinkVerdict::block)
+            .filter(|b| !b.monitor)
+            .map(|b| b.action)
+            .min_by_key(|a| match a {
+                Action::Replace => 0,
+                Action::Delete => 1,
+                Action::Reply => 2,
+                Action::Warn => 3,
+                Action::Log => 4,
+            })
+    }
+
+    /// The message with every banned link replaced by its alternative (see
+    /// [`crate::rewrite`]). Links without an alternative are left as they are.
+    pub fn rewrite(&self, text: &str, dialect: Dialect) -> String {
+        rewrite::rewrite(text, dialect, &self.occurrences)
+    }
+}
+
+impl Rule {
+    fn applies(&self, ctx: &MessageContext<'_>) -> bool {
+        let listed = |list: &[String], v: &str| list.iter().any(|x| x == v);
+        (self.platforms.is_empty()
+            || ctx.platform == Dialect::Any
+            || self.platforms.contains(&ctx.platform))
+            && (self.workspaces.is_empty() || listed(&self.workspaces, ctx.workspace))
+            && (self.channels.is_empty() || listed(&self.channels, ctx.channel))
+            && !listed(&self.exempt_users, ctx.user)
+            && !listed(&self.exempt_channels, ctx.channel)
+            && !ctx.roles.iter().any(|r| listed(&self.exempt_roles, r))
+    }
+}
+
+impl Policy {
+    /// Decides every meeting link in `text`. Never fails.
+    pub fn evaluate(&self, text: &str, ctx: &MessageContext<'_>, key: &RoomKey) -> Verdict {
+        let dialect = ctx.platform;
+        let links = self.detector.find(text, dialect);
+        if links.is_empty() {
+            return Verdict::default();
+        }
+        let occurrences = links
+            .into_iter()
+            .map(|link| {
+                let decision = self.decide(&link, ctx, key);
+                LinkVerdict { link, decision }
+            })
+            .collect();
+        Verdict { occurrences }
+    }
+
+    /// Decides one link.
+    pub fn decide(&self, link: &Link, ctx: &MessageContext<'_>, key: &RoomKey) -> Decision {
+        if ctx.excepted {
+            return Decision::Allowed;
+        }
+        let Some(i) = self.rules_for(link).find(|&i| self.rules[i].applies(ctx)) else {
+            return Decision::Allowed;
+        };
+        let rule = &self.rules[i];
+        Decision::Blocked(Block {
+            rule: rule.id.clone(),
+            action: rule.action,
+            alternative: rule.alternative.as_ref().map(|t| {
+                t.render(key, self.room_prefix(), link.provider.as_str(), &link.url)
+            }),
+            reason: rule.reason.clone(),
+            monitor: rule.mode == Mode::Monitor || self.mode() == Mode::Monitor,
+        })
+    }
+}

@@ -1,0 +1,602 @@
+//! The policy: which meeting links are banned, where, and what to do instead.
+//!
+//! A policy is a TOML document (the format is documented in the README). It is
+//! parsed and validated once by [`Policy::parse`], which either returns a
+//! compiled policy or a [`PolicyError`] naming the file, line, column and rule
+//! of every problem found. Once compiled, evaluating a message cannot fail
+//! (see [`crate::eval`]).
+
+mod model;
+mod template;
+
+pub use model::{Action, Mode, RawPolicy, RawRule};
+pub use template::{RoomKey, Template, TemplateError, PLACEHOLDERS};
+
+use crate::detect::{Catalogue, Detector, ProviderSpec};
+use crate::{Dialect, ProviderId};
+use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::ops::Range;
+
+/// The largest compiled size allowed for one pattern in a policy.
+pub const REGEX_SIZE_LIMIT: usize = 256 * 1024;
+
+/// The policy used when none is configured: Zoom is not allowed and is
+/// replaced with a Jitsi room; every other tool is allowed.
+pub const DEFAULT_POLICY: &str = include_str!("default.toml");
+
+/// The name the built-in policy reports errors under.
+pub const DEFAULT_POLICY_NAME: &str = "<built-in default policy>";
+
+/// A rule's id, as written in the policy.
+pub type RuleId = String;
+
+/// One problem found while loading a policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// 1-based line in the policy text.
+    pub line: usize,
+    /// 1-based column (in characters) in the policy text.
+    pub column: usize,
+    /// The rule the problem belongs to, when there is one.
+    pub rule: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Why a policy could not be loaded: every problem found, each with its place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PolicyError {
+    /// The name of the policy source (a file path, or a description).
+    pub source_name: String,
+    /// The problems, in the order they occur in the text.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{}:{}:{}: ", self.source_name, p.line, p.column)?;
+            if let Some(rule) = &p.rule {
+                write!(f, "rule `{rule}`: ")?;
+            }
+            f.write_str(&p.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PolicyError {}
+
+/// One compiled rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// The rule's id, unique in the policy.
+    pub id: RuleId,
+    /// Providers the rule bans.
+    pub providers: Vec<ProviderId>,
+    /// Custom host patterns (`host` or `*.domain`) whose links the rule bans.
+    pub hosts: Vec<String>,
+    /// Regexes over the canonical URL that the rule bans.
+    pub patterns: Vec<String>,
+    /// What to do with a banned link.
+    pub action: Action,
+    /// The approved alternative, when the rule offers one.
+    pub alternative: Option<Template>,
+    /// The reason shown to people, in the admin's words.
+    pub reason: String,
+    /// `monitor` makes this rule record without acting, whatever the policy mode.
+    pub mode: Mode,
+    /// Platforms the rule applies to (empty: all).
+    pub platforms: Vec<Dialect>,
+    /// Slack workspaces / Discord guilds the rule applies to (empty: all).
+    pub workspaces: Vec<String>,
+    /// Channels the rule applies to (empty: all).
+    pub channels: Vec<String>,
+    /// Users the rule never applies to.
+    pub exempt_users: Vec<String>,
+    /// Roles (Discord role ids or names, Slack user-group ids) the rule never applies to.
+    pub exempt_roles: Vec<String>,
+    /// Channels the rule never applies to.
+    pub exempt_channels: Vec<String>,
+    /// The provider id the detector reports for this rule's custom hosts and patterns.
+    pub(crate) custom_provider: Option<ProviderId>,
+}
+
+/// A loaded, validated and compiled policy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub(crate) raw: RawPolicy,
+    pub(crate) source_text: String,
+    pub(crate) rules: Vec<Rule>,
+    pub(crate) detector: Detector,
+    pub(crate) catalogue: Catalogue,
+    /// Every rule pattern in one set; `pattern_rule[i]` is the rule of pattern `i`.
+    pub(crate) pattern_set: RegexSet,
+    pub(crate) pattern_rule: Vec<usize>,
+    /// Exact custom hosts and `*.` suffixes, to the rules that name them.
+    pub(crate) host_rules: HashMap<String, Vec<usize>>,
+    pub(crate) suffix_rules: HashMap<String, Vec<usize>>,
+    /// Rules by provider id.
+    pub(crate) provider_rules: HashMap<ProviderId, Vec<usize>>,
+}
+
+/// Maps byte offsets to 1-based line and column numbers.
+struct Positions<'a> {
+    text: &'a str,
+    line_starts: Vec<usize>,
+}
+
+impl<'a> Positions<'a> {
+    fn new(text: &'a str) -> Positions<'a> {
+        let mut line_starts = vec![0];
+        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        Positions { text, line_starts }
+    }
+
+    fn at(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let line = self.line_starts.partition_point(|&s| s <= offset);
+        let start = self.line_starts[line - 1];
+        let column = self.text.get(start..offset).map_or(1, |s| s.chars().count() + 1);
+        (line, column)
+    }
+}
+
+/// Collects problems while validating.
+struct Problems<'a> {
+    positions: Positions<'a>,
+    list: Vec<(usize, Problem)>,
+}
+
+impl Problems<'_> {
+    fn add(&mut self, span: Range<usize>, rule: Option<&str>, message: impl Into<String>) {
+        let (line, column) = self.positions.at(span.start);
+        self.list.push((
+            span.start,
+            Problem {
+                line,
+                column,
+                rule: rule.map(str::to_owned),
+                message: message.into(),
+            },
+        ));
+    }
+}
+
+fn compile_pattern(pattern: &str) -> Result<Regex, String> {
+    RegexBuilder::new(pattern)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|e| match e {
+            regex::Error::CompiledTooBig(limit) => {
+                format!("regex `{pattern}` is over the size limit of {limit} bytes once compiled")
+            }
+            other => format!("invalid regex `{pattern}`: {other}"),
+        })
+}
+
+/// Checks a host pattern: `host.example` or `*.example`, no scheme or path.
+fn check_host_pattern(host: &str) -> Result<String, String> {
+    let h = host.trim().trim_end_matches('.').to_ascii_lowercase();
+    let bare = h.strip_prefix("*.").unwrap_or(&h);
+    let ok = !bare.is_empty()
+        && bare.contains('.')
+        && bare
+            .split('.')
+            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+    if ok {
+        Ok(h)
+    } else {
+        Err(format!(
+            "invalid host pattern `{host}`: write a host name such as `meet.example.com` or `*.example.com`"
+        ))
+    }
+}
+
+impl Policy {
+    /// The built-in default policy.
+    pub fn default_policy() -> Policy {
+        Policy::parse(DEFAULT_POLICY_NAME, DEFAULT_POLICY)
+            .unwrap_or_else(|e| unreachable!("the built-in policy is valid: {e}"))
+    }
+
+    /// Parses and validates a policy. `source_name` (usually the file path)
+    /// is used in error messages.
+    pub fn parse(source_name: &str, text: &str) -> Result<Policy, PolicyError> {
+        let mut problems = Problems {
+            positions: Positions::new(text),
+            list: Vec::new(),
+        };
+        let fail = |problems: Problems<'_>| {
+            let mut list = problems.list;
+            list.sort_by_key(|(offset, _)| *offset);
+            PolicyError {
+                source_name: source_name.to_owned(),
+                problems: list.into_iter().map(|(_, p)| p).collect(),
+            }
+        };
+        let raw: RawPolicy = match toml::from_str(text) {
+            Ok(raw) => raw,
+            Err(e) => {
+                let span = e.span().unwrap_or(0..0);
+                let message = e.message().trim().to_owned();
+                problems.add(span, None, message);
+                return Err(fail(problems));
+            }
+        };
+        match Policy::compile(raw, text, &mut problems) {
+            Some(policy) if problems.list.is_empty() => Ok(policy),
+            _ => Err(fail(problems)),
+        }
+    }
+
+    fn compile(raw: RawPolicy, text: &str, problems: &mut Problems<'_>) -> Option<Policy> {
+        let mut catalogue = Catalogue::builtin();
+        for spec in &raw.providers {
+            let id = spec.get_ref().id.clone();
+            if let Err(e) = catalogue.add(spec.get_ref().clone()) {
+                problems.add(spec.span(), None, format!("provider `{id}`: {e}"));
+            }
+        }
+        let known: HashSet<String> = catalogue.ids().map(|p| p.as_str().to_owned()).collect();
+        for name in &raw.approved {
+            if !known.contains(name.get_ref().as_str()) {
+                problems.add(name.span(), None, unknown_provider(name.get_ref(), &known));
+            }
+        }
+
+        let mut rules = Vec::with_capacity(raw.rules.len());
+        let mut seen: HashMap<String, ()> = HashMap::new();
+        let mut all_patterns: Vec<String> = Vec::new();
+        let mut pattern_rule = Vec::new();
+        for (index, r) in raw.rules.iter().enumerate() {
+            let id = r.id.get_ref().clone();
+            let rid = Some(id.as_str());
+            if ProviderId::new(&id).is_none() {
+                problems.add(
+                    r.id.span(),
+                    rid,
+                    "a rule id is lower-case letters, digits, `-` and `_` (at most 64)",
+                );
+            }
+            if seen.insert(id.clone(), ()).is_some() {
+                problems.add(r.id.span(), rid, format!("duplicate rule id `{id}`"));
+            }
+            let mut providers = Vec::new();
+            for p in &r.providers {
+                if known.contains(p.get_ref().as_str()) {
+                    if let Some(pid) = ProviderId::new(p.get_ref()) {
+                        providers.push(pid);
+                    }
+                } else {
+                    problems.add(p.span(), rid, unknown_provider(p.get_ref(), &known));
+                }
+            }
+            let mut hosts = Vec::new();
+            for h in &r.hosts {
+                match check_host_pattern(h.get_ref()) {
+                    Ok(h) => hosts.push(h),
+                    Err(m) => problems.add(h.span(), rid, m),
+                }
+            }
+            let mut patterns = Vec::new();
+            for p in &r.patterns {
+                match compile_pattern(p.get_ref()) {
+                    Ok(_) => {
+                        patterns.push(p.get_ref().clone());
+                        all_patterns.push(p.get_ref().clone());
+                        pattern_rule.push(index);
+                    }
+                    Err(m) => problems.add(p.span(), rid, m),
+                }
+            }
+            if r.providers.is_empty() && r.hosts.is_empty() && r.patterns.is_empty() {
+                problems.add(
+                    r.id.span(),
+                    rid,
+                    "the rule matches nothing: give it `providers`, `hosts` or `patterns`",
+                );
+            }
+            let action = match Action::parse(r.action.as_ref().map_or("replace", |a| a.get_ref())) {
+                Some(a) => a,
+                None => {
+                    let a = r.action.as_ref().map(|a| (a.get_ref().clone(), a.span()));
+                    let (name, span) = a.unwrap_or_default();
+                    problems.add(
+                        span,
+                        rid,
+                        format!(
+                            "unknown action `{name}` (use one of: replace, reply, delete, warn, log)"
+                        ),
+                    );
+                    Action::Log
+                }
+            };
+            let alternative = match &r.alternative {
+                Some(t) => match Template::parse(t.get_ref()) {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        // The span covers the quoted string: skip the opening quote.
+                        let start = t.span().start + 1 + e.offset;
+                        problems.add(start..start, rid, e.message);
+                        None
+                    }
+                },
+                None => None,
+            };
+            if alternative.is_none()
+                && r.alternative.is_none()
+                && matches!(action, Action::Replace | Action::Reply)
+            {
+                problems.add(
+                    r.id.span(),
+                    rid,
+                    format!("action `{}` needs an `alternative` template", action.as_str()),
+                );
+            }
+            let mode = match &r.mode {
+                None => Mode::Enforce,
+                Some(m) => Mode::parse(m.get_ref()).unwrap_or_else(|| {
+                    problems.add(
+                        m.span(),
+                        rid,
+                        format!("unknown mode `{}` (use enforce or monitor)", m.get_ref()),
+                    );
+                    Mode::Enforce
+                }),
+            };
+            let mut platforms = Vec::new();
+            for p in &r.platforms {
+                match Dialect::parse(p.get_ref()) {
+                    Some(Dialect::Any) | None => problems.add(
+                        p.span(),
+                        rid,
+                        format!("unknown platform `{}` (use slack or discord)", p.get_ref()),
+                    ),
+                    Some(d) => platforms.push(d),
+                }
+            }
+            let custom_provider = if hosts.is_empty() && patterns.is_empty() {
+                None
+            } else {
+                ProviderId::new(&format!("rule:{id}"))
+            };
+            if let Some(pid) = &custom_provider {
+                let spec = ProviderSpec::custom(pid.as_str(), &id, &hosts, &patterns);
+                if let Err(e) = catalogue.add(spec) {
+                    problems.add(r.id.span(), rid, e.to_string());
+                }
+            }
+            rules.push(Rule {
+                id,
+                providers,
+                hosts,
+                patterns,
+                action,
+                alternative,
+                reason: r.reason.clone().unwrap_or_default(),
+                mode,
+                platforms,
+                workspaces: r.workspaces.clone(),
+                channels: r.channels.clone(),
+                exempt_users: r.exempt_users.clone(),
+                exempt_roles: r.exempt_roles.clone(),
+                exempt_channels: r.exempt_channels.clone(),
+                custom_provider,
+            });
+        }
+        if let Some(m) = &raw.mode {
+            if Mode::parse(m.get_ref()).is_none() {
+                problems.add(
+                    m.span(),
+                    None,
+                    format!("unknown mode `{}` (use enforce or monitor)", m.get_ref()),
+                );
+            }
+        }
+        if !problems.list.is_empty() {
+            return None;
+        }
+        let detector = match Detector::new(&catalogue) {
+            Ok(d) => d,
+            Err(e) => {
+                problems.add(0..0, None, e.to_string());
+                return None;
+            }
+        };
+        let pattern_set = match RegexSetBuilder::new(&all_patterns)
+            .size_limit(REGEX_SIZE_LIMIT.saturating_mul(all_patterns.len().max(1)))
+            .build()
+        {
+            Ok(s) => s,
+            Err(e) => {
+                problems.add(0..0, None, format!("the rules' patterns together: {e}"));
+                return None;
+            }
+        };
+        let mut host_rules: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut suffix_rules: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut provider_rules: HashMap<ProviderId, Vec<usize>> = HashMap::new();
+        for (i, rule) in rules.iter().enumerate() {
+            for h in &rule.hosts {
+                match h.strip_prefix("*.") {
+                    Some(suffix) => suffix_rules.entry(suffix.to_owned()).or_default().push(i),
+                    None => host_rules.entry(h.clone()).or_default().push(i),
+                }
+            }
+            for p in rule.providers.iter().chain(rule.custom_provider.iter()) {
+                provider_rules.entry(p.clone()).or_default().push(i);
+            }
+        }
+        let policy = Policy {
+            raw,
+            source_text: text.to_owned(),
+            rules,
+            detector,
+            catalogue,
+            pattern_set,
+            pattern_rule,
+            host_rules,
+            suffix_rules,
+            provider_rules,
+        };
+        policy.check_alternatives_are_allowed(problems);
+        Some(policy)
+    }
+
+    /// An alternative that the policy itself bans would make moderation loop
+    /// (and leave a banned link in every rewrite): refuse it.
+    fn check_alternatives_are_allowed(&self, problems: &mut Problems<'_>) {
+        let key = RoomKey::new("validation");
+        for (raw, rule) in self.raw.rules.iter().zip(&self.rules) {
+            let Some(t) = &rule.alternative else { continue };
+            let sample = t.render(&key, self.room_prefix(), "zoom", "https://zoom.us/j/123456789");
+            for link in self.detector.find(&sample, Dialect::Any) {
+                if let Some(other) = self.rules_for(&link).next() {
+                    let span = raw.alternative.as_ref().map_or(raw.id.span(), |a| a.span());
+                    problems.add(
+                        span,
+                        Some(&rule.id),
+                        format!(
+                            "the alternative `{}` is itself banned by rule `{}`",
+                            t.as_str(),
+                            self.rules[other].id
+                        ),
+                    );
+                    break;
+                }
+            }
+        }
+    }
+
+    /// The policy text this was loaded from.
+    pub fn source_text(&self) -> &str {
+        &self.source_text
+    }
+
+    /// The policy's display name.
+    pub fn name(&self) -> &str {
+        self.raw.name.as_deref().unwrap_or("linkguard policy")
+    }
+
+    /// The policy-wide mode.
+    pub fn mode(&self) -> Mode {
+        self.raw
+            .mode
+            .as_ref()
+            .and_then(|m| Mode::parse(m.get_ref()))
+            .unwrap_or(Mode::Enforce)
+    }
+
+    /// What `{prefix}` expands to.
+    pub fn room_prefix(&self) -> &str {
+        self.raw
+            .room_prefix
+            .as_ref()
+            .map_or("linkguard", |p| p.get_ref().as_str())
+    }
+
+    /// How people ask for an exception, in the admin's words.
+    pub fn exception_contact(&self) -> Option<&str> {
+        self.raw.exception_contact.as_deref()
+    }
+
+    /// Providers the policy lists as approved.
+    pub fn approved(&self) -> impl Iterator<Item = &str> {
+        self.raw.approved.iter().map(|a| a.get_ref().as_str())
+    }
+
+    /// The rules, in file order (the first applicable rule decides).
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// A rule by id.
+    pub fn rule(&self, id: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.id == id)
+    }
+
+    /// The provider catalogue in effect (built-in plus the policy's own).
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.catalogue
+    }
+
+    /// A provider's display name (its id when the catalogue has none).
+    pub fn provider_name<'s>(&'s self, id: &'s ProviderId) -> &'s str {
+        self.catalogue
+            .get(id.as_str())
+            .map_or(id.as_str(), |p| p.display_name())
+    }
+
+    /// The compiled detector.
+    pub fn detector(&self) -> &Detector {
+        &self.detector
+    }
+
+    /// Indices of the rules whose matchers cover `link`, in rule order.
+    pub(crate) fn rules_for<'s>(&'s self, link: &crate::Link) -> impl Iterator<Item = usize> + 's {
+        let mut hits: Vec<usize> = Vec::new();
+        if let Some(rs) = self.provider_rules.get(&link.provider) {
+            hits.extend(rs);
+        }
+        if !self.host_rules.is_empty() || !self.suffix_rules.is_empty() {
+            if let Some(host) = url_host(&link.url) {
+                if let Some(rs) = self.host_rules.get(host) {
+                    hits.extend(rs);
+                }
+                let mut rest = host;
+                while let Some((_, parent)) = rest.split_once('.') {
+                    if let Some(rs) = self.suffix_rules.get(parent) {
+                        hits.extend(rs);
+                    }
+                    rest = parent;
+                }
+                if let Some(rs) = self.suffix_rules.get(host) {
+                    // `*.example.com` also covers `example.com` itself.
+                    hits.extend(rs);
+                }
+            }
+        }
+        if !self.pattern_rule.is_empty() {
+            hits.extend(self.pattern_set.matches(&link.url).iter().map(|i| self.pattern_rule[i]));
+        }
+        hits.sort_unstable();
+        hits.dedup();
+        hits.into_iter()
+    }
+}
+
+/// The host of a canonical URL (`scheme://host/…`), if it has one.
+pub(crate) fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let end = rest.find(['/', '?', '#', ':']).unwrap_or(rest.len());
+    Some(&rest[..end])
+}
+
+fn unknown_provider(name: &str, known: &HashSet<String>) -> String {
+    let mut ids: Vec<&str> = known
+        .iter()
+        .map(String::as_str)
+        .filter(|k| !k.starts_with("rule:"))
+        .collect();
+    ids.sort_unstable();
+    let close: Vec<&str> = ids
+        .iter()
+        .copied()
+        .filter(|k| k.starts_with(&name[..name.len().min(2)]) || name.contains(k))
+        .collect();
+    if close.is_empty() {
+        format!("unknown provider `{name}` (known: {})", ids.join(", "))
+    } else {
+        format!("unknown provider `{name}` (did you mean {}?)", close.join(" or "))
+    }
+}
+
+#[cfg(test)]
+mod tests;
