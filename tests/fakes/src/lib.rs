@@ -1,1 +1,4 @@
 
+pub mod slack;
+pub mod discord;
+pub mod tls;

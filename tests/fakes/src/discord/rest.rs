@@ -1,0 +1,1376 @@
+//! The REST API under `/api/v10`, served identically over plain HTTP (serenity's proxy mode) and
+//! HTTPS (the production code path with serenity's rate limiter).
+//!
+//! One fallback handler parses the path itself rather than registering axum routes, so that
+//! recording, fault injection, rate-limit headers and Discord's error shapes are applied in one
+//! place for every route, known or not.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use serde_json::{json, Value};
+
+use super::config::{cast, perms, ChannelKind};
+use super::payloads;
+use super::state::{
+    now_ms, DiscordState, Fault, FaultKind, RecordedCall, RouteKind, StoredMessage, StoredWebhook,
+};
+use super::Inner;
+
+/// Shared state of both listeners; `tls` tells them apart in recorded calls.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) inner: Arc<Inner>,
+    pub(crate) tls: bool,
+}
+
+/// The router served on both listeners: the gateway websocket at `/`, REST everywhere else.
+pub(crate) fn router(inner: Arc<Inner>, tls: bool) -> Router {
+    Router::new()
+        .route("/", get(super::gateway::upgrade))
+        .fallback(rest)
+        .with_state(AppState { inner, tls })
+}
+
+/// A Discord error response.
+#[derive(Debug)]
+struct ApiError {
+    status: u16,
+    body: Value,
+    rate_limit: Option<(f64, bool)>,
+}
+
+impl ApiError {
+    fn new(status: u16, code: u32, message: &str) -> Self {
+        Self {
+            status,
+            body: payloads::error(code, message),
+            rate_limit: None,
+        }
+    }
+
+    fn form(field: &str, code: &str, message: &str) -> Self {
+        let mut body = payloads::error(50035, "Invalid Form Body");
+        body["errors"] = json!({ field: { "_errors": [{ "code": code, "message": message }] } });
+        Self {
+            status: 400,
+            body,
+            rate_limit: None,
+        }
+    }
+}
+
+fn unknown_channel() -> ApiError {
+    ApiError::new(404, 10003, "Unknown Channel")
+}
+fn unknown_message() -> ApiError {
+    ApiError::new(404, 10008, "Unknown Message")
+}
+fn unknown_webhook() -> ApiError {
+    ApiError::new(404, 10015, "Unknown Webhook")
+}
+fn unknown_interaction() -> ApiError {
+    ApiError::new(404, 10062, "Unknown interaction")
+}
+fn missing_permissions() -> ApiError {
+    ApiError::new(403, 50013, "Missing Permissions")
+}
+fn not_found() -> ApiError {
+    ApiError::new(404, 0, "404: Not Found")
+}
+
+/// What a handler answers on success.
+struct Reply {
+    status: u16,
+    body: Option<Value>,
+}
+
+impl Reply {
+    fn ok(body: Value) -> Self {
+        Self {
+            status: 200,
+            body: Some(body),
+        }
+    }
+    fn no_content() -> Self {
+        Self {
+            status: 204,
+            body: None,
+        }
+    }
+}
+
+/// A parsed request.
+struct Req<'a> {
+    method: &'a Method,
+    segs: Vec<&'a str>,
+    query: Vec<(String, String)>,
+    body: Option<Value>,
+    files: Vec<(String, usize)>,
+}
+
+impl Req<'_> {
+    fn param(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn flag(&self, name: &str) -> bool {
+        self.param(name)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+    }
+
+    fn body_str(&self, field: &str) -> Option<&str> {
+        self.body.as_ref()?.get(field)?.as_str()
+    }
+
+    fn body_array(&self, field: &str) -> Vec<Value> {
+        self.body
+            .as_ref()
+            .and_then(|b| b.get(field))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+fn classify(method: &Method, segs: &[&str]) -> RouteKind {
+    use RouteKind as R;
+    let m = method.as_str();
+    match (m, segs) {
+        ("GET", ["gateway"]) => R::Gateway,
+        ("GET", ["gateway", "bot"]) => R::GatewayBot,
+        ("GET", ["users", _]) => R::GetUser,
+        ("POST", ["users", "@me", "channels"]) => R::CreateDm,
+        ("GET", ["oauth2", "applications", "@me"] | ["applications", "@me"]) => R::GetApplication,
+        ("GET", ["channels", _]) => R::GetChannel,
+        ("GET", ["channels", _, "messages"]) => R::ListMessages,
+        ("POST", ["channels", _, "messages"]) => R::CreateMessage,
+        ("GET", ["channels", _, "messages", _]) => R::GetMessage,
+        ("PATCH", ["channels", _, "messages", _]) => R::EditMessage,
+        ("DELETE", ["channels", _, "messages", _]) => R::DeleteMessage,
+        ("POST", ["channels", _, "typing"]) => R::Typing,
+        ("POST", ["channels", _, "webhooks"]) => R::CreateWebhook,
+        ("GET", ["channels", _, "webhooks"] | ["guilds", _, "webhooks"]) => R::ListWebhooks,
+        ("GET", ["webhooks", _] | ["webhooks", _, _]) => R::GetWebhook,
+        ("DELETE", ["webhooks", _] | ["webhooks", _, _]) => R::DeleteWebhook,
+        ("POST", ["webhooks", _, _]) => R::WebhookExecute,
+        ("GET" | "PATCH" | "DELETE", ["webhooks", _, _, "messages", _]) => R::WebhookMessage,
+        ("POST", ["interactions", _, _, "callback"]) => R::InteractionCallback,
+        (_, ["applications", _, "commands", ..]) => R::GlobalCommands,
+        (_, ["applications", _, "guilds", _, "commands", ..]) => R::GuildCommands,
+        ("GET", ["guilds", _]) => R::GetGuild,
+        ("GET", ["guilds", _, "channels"]) => R::GuildChannels,
+        ("GET", ["guilds", _, "members", _]) => R::GetMember,
+        ("GET", ["guilds", _, "roles"]) => R::GuildRoles,
+        _ => R::Unknown,
+    }
+}
+
+/// Routes that take no bot token (webhook tokens and interaction tokens authorise them).
+fn needs_bot_auth(route: RouteKind, segs: &[&str]) -> bool {
+    match route {
+        RouteKind::Gateway
+        | RouteKind::WebhookExecute
+        | RouteKind::WebhookMessage
+        | RouteKind::InteractionCallback
+        | RouteKind::Unknown => false,
+        RouteKind::GetWebhook | RouteKind::DeleteWebhook => segs.len() == 2,
+        _ => true,
+    }
+}
+
+async fn rest(
+    State(app): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_owned();
+    let raw_query = uri.query().map(str::to_owned);
+    let segs: Option<Vec<&str>> = api_segments(&path);
+    let route = segs
+        .as_deref()
+        .map_or(RouteKind::Unknown, |s| classify(&method, s));
+    let parsed = parse_body(&headers, &body);
+    let (body_json, files, body_error) = match parsed {
+        Ok((json, files)) => (json, files, None),
+        Err(e) => (None, Vec::new(), Some(e)),
+    };
+    let req = Req {
+        method: &method,
+        segs: segs.clone().unwrap_or_default(),
+        query: raw_query
+            .as_deref()
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default(),
+        body: body_json.clone(),
+        files,
+    };
+    let authorized = bot_authorized(&headers, &app.inner.config.bot_token);
+
+    let outcome = {
+        let mut st = app.inner.lock();
+        let outcome = match (body_error, Fault::take(&mut st.faults, route)) {
+            (
+                _,
+                Some(FaultKind::RateLimit {
+                    retry_after,
+                    global,
+                }),
+            ) => Err(ApiError {
+                status: 429,
+                body: payloads::rate_limited(retry_after, global),
+                rate_limit: Some((retry_after, global)),
+            }),
+            (_, Some(FaultKind::Error { status, code })) => {
+                Err(ApiError::new(status, code, injected_message(code)))
+            }
+            (Some(e), None) => Err(e),
+            (None, None) if needs_bot_auth(route, &req.segs) && !authorized => {
+                Err(ApiError::new(401, 0, "401: Unauthorized"))
+            }
+            (None, None) => handle(&mut st, &app.inner, route, &req),
+        };
+        let status = match &outcome {
+            Ok(r) => r.status,
+            Err(e) => e.status,
+        };
+        st.calls.push(RecordedCall {
+            route,
+            method: method.to_string(),
+            path: path.clone(),
+            query: raw_query.clone(),
+            body: body_json,
+            status,
+            tls: app.tls,
+        });
+        outcome
+    };
+    app.inner.notify();
+    tracing::debug!(%method, %path, ?route, "fake discord rest call");
+    respond(route, &req.segs, outcome)
+}
+
+fn injected_message(code: u32) -> &'static str {
+    match code {
+        10003 => "Unknown Channel",
+        10008 => "Unknown Message",
+        10015 => "Unknown Webhook",
+        10062 => "Unknown interaction",
+        40060 => "Interaction has already been acknowledged.",
+        50001 => "Missing Access",
+        50013 => "Missing Permissions",
+        50035 => "Invalid Form Body",
+        _ => "Injected failure",
+    }
+}
+
+/// Path segments after `/api/v{N}` (or `/api`).
+fn api_segments(path: &str) -> Option<Vec<&str>> {
+    let rest = path.strip_prefix("/api")?;
+    let rest = match rest.strip_prefix("/v") {
+        Some(v) => {
+            let slash = v.find('/').unwrap_or(v.len());
+            v[..slash].parse::<u8>().ok()?;
+            &v[slash..]
+        }
+        None => rest,
+    };
+    Some(rest.split('/').filter(|s| !s.is_empty()).collect())
+}
+
+fn bot_authorized(headers: &HeaderMap, token: &str) -> bool {
+    let Some(value) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let expected = token.strip_prefix("Bot ").unwrap_or(token);
+    value.strip_prefix("Bot ") == Some(expected)
+}
+
+/// A request body: its JSON (if any) and the names and sizes of uploaded files.
+type ParsedBody = (Option<Value>, Vec<(String, usize)>);
+
+/// JSON body, or the `payload_json` part (plus file names and sizes) of a multipart body.
+fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<ParsedBody, ApiError> {
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if let Some(boundary) = content_type
+        .strip_prefix("multipart/form-data")
+        .and_then(|rest| rest.split("boundary=").nth(1))
+    {
+        let boundary = boundary.trim_matches('"');
+        return Ok(parse_multipart(body, boundary));
+    }
+    if body.is_empty() {
+        return Ok((None, Vec::new()));
+    }
+    serde_json::from_slice(body)
+        .map(|v| (Some(v), Vec::new()))
+        .map_err(|_| ApiError::new(400, 50109, "The request body contains invalid JSON."))
+}
+
+/// Just enough multipart parsing for `payload_json` and `files[n]`.
+fn parse_multipart(body: &[u8], boundary: &str) -> ParsedBody {
+    let delimiter = format!("--{boundary}");
+    let text = String::from_utf8_lossy(body);
+    let mut payload = None;
+    let mut files = Vec::new();
+    for part in text.split(delimiter.as_str()) {
+        let Some((head, content)) = part.split_once("\r\n\r\n") else {
+            continue;
+        };
+        let content = content.strip_suffix("\r\n").unwrap_or(content);
+        let name = header_param(head, "name");
+        if name.as_deref() == Some("payload_json") {
+            payload = serde_json::from_str(content).ok();
+        } else if let Some(filename) = header_param(head, "filename") {
+            files.push((filename, content.len()));
+        }
+    }
+    (payload, files)
+}
+
+fn header_param(head: &str, key: &str) -> Option<String> {
+    let needle = format!(" {key}=\"");
+    let start = head.find(&needle)? + needle.len();
+    let end = head[start..].find('"')?;
+    Some(head[start..start + end].to_owned())
+}
+
+fn respond(route: RouteKind, segs: &[&str], outcome: Result<Reply, ApiError>) -> Response {
+    let now = now_ms() as f64 / 1000.0;
+    let bucket = bucket_id(route, segs);
+    let mut builder = Response::builder();
+    let (status, body) = match outcome {
+        Ok(reply) => {
+            builder = builder
+                .header("X-RateLimit-Limit", "5")
+                .header("X-RateLimit-Remaining", "4")
+                .header("X-RateLimit-Reset", format!("{:.3}", now + 1.0))
+                .header("X-RateLimit-Reset-After", "1.000")
+                .header("X-RateLimit-Bucket", bucket.as_str());
+            (reply.status, reply.body)
+        }
+        Err(e) => {
+            if let Some((retry_after, global)) = e.rate_limit {
+                builder = builder.header("Retry-After", format_seconds(retry_after));
+                if global {
+                    builder = builder
+                        .header("X-RateLimit-Global", "true")
+                        .header("X-RateLimit-Scope", "global");
+                } else {
+                    builder = builder
+                        .header("X-RateLimit-Limit", "5")
+                        .header("X-RateLimit-Remaining", "0")
+                        .header("X-RateLimit-Reset", format!("{:.3}", now + retry_after))
+                        .header("X-RateLimit-Reset-After", format!("{retry_after:.3}"))
+                        .header("X-RateLimit-Bucket", bucket.as_str())
+                        .header("X-RateLimit-Scope", "user");
+                }
+            } else {
+                builder = builder
+                    .header("X-RateLimit-Limit", "5")
+                    .header("X-RateLimit-Remaining", "4")
+                    .header("X-RateLimit-Reset", format!("{:.3}", now + 1.0))
+                    .header("X-RateLimit-Reset-After", "1.000")
+                    .header("X-RateLimit-Bucket", bucket.as_str());
+            }
+            (e.status, Some(e.body))
+        }
+    };
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let response = match body {
+        Some(v) => builder
+            .status(status)
+            .header("Content-Type", HeaderValue::from_static("application/json"))
+            .body(Body::from(v.to_string())),
+        None => builder.status(status).body(Body::empty()),
+    };
+    response.unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+/// `Retry-After` as Discord would write it, but keeping fractions so tests stay fast.
+fn format_seconds(s: f64) -> String {
+    if s.fract() == 0.0 {
+        format!("{}", s as u64)
+    } else {
+        format!("{s}")
+    }
+}
+
+fn bucket_id(route: RouteKind, segs: &[&str]) -> String {
+    let mut h = DefaultHasher::new();
+    route.hash(&mut h);
+    // The major parameter (channel, guild or webhook id) splits buckets, as on Discord.
+    if let Some(major) = segs.get(1) {
+        major.hash(&mut h);
+    }
+    format!("{:016x}", h.finish())
+}
+
+fn snowflake(s: &str) -> Option<u64> {
+    s.parse().ok()
+}
+
+/// 403 unless the bot has VIEW_CHANNEL and `bits` in `channel` (DMs are always allowed).
+fn require(st: &DiscordState, channel: u64, bits: u64) -> Result<(), ApiError> {
+    let Some(g) = st.config.guild_of_channel(channel) else {
+        return Ok(());
+    };
+    let p = g.permissions_in(st.config.bot.id, channel);
+    if p & perms::VIEW_CHANNEL == 0 {
+        return Err(ApiError::new(403, 50001, "Missing Access"));
+    }
+    if p & bits != bits {
+        return Err(missing_permissions());
+    }
+    Ok(())
+}
+
+fn known_channel(st: &DiscordState, raw: &str) -> Result<(u64, Option<u64>), ApiError> {
+    let id = snowflake(raw).ok_or_else(unknown_channel)?;
+    let home = st.channel_home(id).ok_or_else(unknown_channel)?;
+    Ok((id, home))
+}
+
+fn channel_kind(st: &DiscordState, channel: u64) -> Option<ChannelKind> {
+    st.config
+        .guild_of_channel(channel)
+        .and_then(|g| g.channel(channel))
+        .map(|c| c.kind)
+}
+
+fn validate_content(content: &str, has_other: bool) -> Result<(), ApiError> {
+    if content.is_empty() && !has_other {
+        return Err(ApiError::new(400, 50006, "Cannot send an empty message"));
+    }
+    if content.chars().count() > 2000 {
+        return Err(ApiError::form(
+            "content",
+            "BASE_TYPE_MAX_LENGTH",
+            "Must be 2000 or fewer in length.",
+        ));
+    }
+    Ok(())
+}
+
+fn attachments(st: &mut DiscordState, files: &[(String, usize)]) -> Vec<Value> {
+    files
+        .iter()
+        .map(|(name, size)| {
+            let id = st.snowflake();
+            json!({
+                "id": id.to_string(),
+                "filename": name,
+                "size": size,
+                "url": format!("https://cdn.discordapp.com/attachments/0/{id}/{name}"),
+                "proxy_url": format!("https://media.discordapp.net/attachments/0/{id}/{name}"),
+            })
+        })
+        .collect()
+}
+
+fn new_message(id: u64, channel_id: u64, guild_id: Option<u64>, author_id: u64) -> StoredMessage {
+    StoredMessage {
+        id,
+        channel_id,
+        guild_id,
+        author_id,
+        content: String::new(),
+        webhook_id: None,
+        username: None,
+        avatar_url: None,
+        allowed_mentions: None,
+        embeds: Vec::new(),
+        attachments: Vec::new(),
+        components: Vec::new(),
+        flags: 0,
+        kind: 0,
+        message_reference: None,
+        edited_ms: None,
+        deleted: false,
+        previous_contents: Vec::new(),
+        interaction: None,
+    }
+}
+
+fn fill_from_body(m: &mut StoredMessage, req: &Req<'_>) {
+    m.content = req.body_str("content").unwrap_or("").to_owned();
+    m.embeds = req.body_array("embeds");
+    m.components = req.body_array("components");
+    m.allowed_mentions = req
+        .body
+        .as_ref()
+        .and_then(|b| b.get("allowed_mentions"))
+        .cloned();
+    // Only SUPPRESS_EMBEDS, EPHEMERAL and SUPPRESS_NOTIFICATIONS may be set by senders.
+    m.flags = req
+        .body
+        .as_ref()
+        .and_then(|b| b.get("flags"))
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
+        & (4 | 64 | 4096);
+}
+
+fn handle(
+    st: &mut DiscordState,
+    inner: &Inner,
+    route: RouteKind,
+    req: &Req<'_>,
+) -> Result<Reply, ApiError> {
+    use RouteKind as R;
+    let segs = req.segs.as_slice();
+    let bot = st.config.bot.id;
+    match route {
+        R::Gateway => Ok(Reply::ok(json!({ "url": st.gateway_url }))),
+        R::GatewayBot => Ok(Reply::ok(json!({
+            "url": st.gateway_url,
+            "shards": st.config.recommended_shards,
+            "session_start_limit": {
+                "total": 1000,
+                "remaining": 998,
+                "reset_after": 14_400_000,
+                "max_concurrency": 1,
+            },
+        }))),
+        R::GetUser => {
+            if segs[1] == "@me" {
+                return Ok(Reply::ok(payloads::current_user(&st.config.bot)));
+            }
+            let user = snowflake(segs[1])
+                .and_then(|id| st.config.user(id))
+                .ok_or_else(|| ApiError::new(404, 10013, "Unknown User"))?;
+            Ok(Reply::ok(payloads::user(user)))
+        }
+        R::CreateDm => {
+            let recipient = req
+                .body
+                .as_ref()
+                .and_then(|b| b.get("recipient_id"))
+                .and_then(|v| v.as_str().and_then(snowflake).or(v.as_u64()))
+                .ok_or_else(|| {
+                    ApiError::form(
+                        "recipient_id",
+                        "BASE_TYPE_REQUIRED",
+                        "This field is required",
+                    )
+                })?;
+            let user = st
+                .config
+                .user(recipient)
+                .cloned()
+                .ok_or_else(|| ApiError::new(404, 10013, "Unknown User"))?;
+            let channel = st.dm_channel_for(recipient);
+            Ok(Reply::ok(payloads::dm_channel(channel, &user)))
+        }
+        R::GetApplication => Ok(Reply::ok(payloads::application_info(&st.config))),
+        R::GetChannel => {
+            let (id, home) = known_channel(st, segs[1])?;
+            match home {
+                Some(g) => {
+                    let guild = st.guild(g).ok_or_else(unknown_channel)?;
+                    let c = guild.channel(id).ok_or_else(unknown_channel)?;
+                    Ok(Reply::ok(payloads::channel(c, g)))
+                }
+                None => {
+                    let user = st
+                        .dm_recipient(id)
+                        .and_then(|u| st.config.user(u))
+                        .ok_or_else(unknown_channel)?;
+                    Ok(Reply::ok(payloads::dm_channel(id, user)))
+                }
+            }
+        }
+        R::ListMessages => {
+            let (id, _) = known_channel(st, segs[1])?;
+            require(st, id, perms::READ_MESSAGE_HISTORY)?;
+            let limit = req
+                .param("limit")
+                .and_then(|l| l.parse::<usize>().ok())
+                .unwrap_or(50)
+                .clamp(1, 100);
+            let list: Vec<Value> = st
+                .messages(id)
+                .into_iter()
+                .rev()
+                .filter(|m| !m.deleted && m.flags & 64 == 0)
+                .take(limit)
+                .map(|m| st.message_json(m, false))
+                .collect();
+            Ok(Reply::ok(Value::Array(list)))
+        }
+        R::GetMessage => {
+            let (channel, _) = known_channel(st, segs[1])?;
+            require(st, channel, perms::READ_MESSAGE_HISTORY)?;
+            let m = live_message(st, channel, segs[3])?;
+            Ok(Reply::ok(st.message_json(m, false)))
+        }
+        R::CreateMessage => {
+            let (channel, home) = known_channel(st, segs[1])?;
+            let kind = channel_kind(st, channel);
+            if kind == Some(ChannelKind::Forum) {
+                return Err(ApiError::new(
+                    400,
+                    50008,
+                    "Cannot send messages in a non-text channel",
+                ));
+            }
+            let needed = if kind.is_some_and(ChannelKind::is_thread) {
+                perms::SEND_MESSAGES_IN_THREADS
+            } else {
+                perms::SEND_MESSAGES
+            };
+            require(st, channel, needed)?;
+            let id = st.snowflake();
+            let mut m = new_message(id, channel, home, bot);
+            fill_from_body(&mut m, req);
+            m.attachments = attachments(st, &req.files);
+            validate_content(
+                &m.content,
+                !m.embeds.is_empty() || !m.attachments.is_empty() || !m.components.is_empty(),
+            )?;
+            if let Some(reference) = req.body.as_ref().and_then(|b| b.get("message_reference")) {
+                let target = reference
+                    .get("message_id")
+                    .and_then(|v| v.as_str().and_then(snowflake).or(v.as_u64()));
+                let fail_if_missing = reference
+                    .get("fail_if_not_exists")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(true);
+                let exists = target
+                    .and_then(|t| st.message(t))
+                    .is_some_and(|t| !t.deleted);
+                if exists {
+                    m.kind = 19;
+                    m.message_reference = Some(json!({
+                        "type": 0,
+                        "message_id": target.map(|t| t.to_string()),
+                        "channel_id": channel.to_string(),
+                        "guild_id": home.map(|g| g.to_string()),
+                    }));
+                } else if fail_if_missing {
+                    return Err(ApiError::form(
+                        "message_reference",
+                        "MESSAGE_REFERENCE_UNKNOWN_MESSAGE",
+                        "Unknown message",
+                    ));
+                }
+            }
+            Ok(Reply::ok(st.insert_message(m)))
+        }
+        R::EditMessage => {
+            let (channel, _) = known_channel(st, segs[1])?;
+            let m = live_message(st, channel, segs[3])?;
+            if m.author_id != bot {
+                return Err(ApiError::new(
+                    403,
+                    50005,
+                    "Cannot edit a message authored by another user",
+                ));
+            }
+            let id = m.id;
+            let body = req.body.clone().unwrap_or(Value::Null);
+            st.edit_message(id, &body)
+                .map(Reply::ok)
+                .ok_or_else(unknown_message)
+        }
+        R::DeleteMessage => {
+            let (channel, home) = known_channel(st, segs[1])?;
+            let m = live_message(st, channel, segs[3])?;
+            let (id, author) = (m.id, m.author_id);
+            if author != bot {
+                if home.is_none() {
+                    return Err(ApiError::new(
+                        403,
+                        50003,
+                        "Cannot execute action on a DM channel",
+                    ));
+                }
+                require(st, channel, perms::MANAGE_MESSAGES)?;
+            }
+            st.delete_message(id);
+            Ok(Reply::no_content())
+        }
+        R::Typing => {
+            known_channel(st, segs[1])?;
+            Ok(Reply::no_content())
+        }
+        R::CreateWebhook => create_webhook(st, req),
+        R::ListWebhooks => {
+            let list: Vec<Value> = if segs[0] == "guilds" {
+                let g = snowflake(segs[1])
+                    .and_then(|g| st.guild(g))
+                    .ok_or_else(|| ApiError::new(404, 10004, "Unknown Guild"))?;
+                let gid = g.id;
+                let can = g.permissions_in(bot, 0) & perms::MANAGE_WEBHOOKS != 0;
+                if !can {
+                    return Err(missing_permissions());
+                }
+                st.webhooks
+                    .values()
+                    .filter(|w| w.guild_id == gid && !w.deleted)
+                    .map(|w| webhook_json(st, w, true))
+                    .collect()
+            } else {
+                let (channel, home) = known_channel(st, segs[1])?;
+                if home.is_none() {
+                    return Err(ApiError::new(
+                        403,
+                        50003,
+                        "Cannot execute action on a DM channel",
+                    ));
+                }
+                require(st, channel, perms::MANAGE_WEBHOOKS)?;
+                st.webhooks
+                    .values()
+                    .filter(|w| w.channel_id == channel && !w.deleted)
+                    .map(|w| webhook_json(st, w, true))
+                    .collect()
+            };
+            Ok(Reply::ok(Value::Array(list)))
+        }
+        R::GetWebhook => {
+            let w = webhook_for(st, segs)?;
+            Ok(Reply::ok(webhook_json(st, w, segs.len() == 2)))
+        }
+        R::DeleteWebhook => {
+            let id = webhook_for(st, segs)?.id;
+            if let Some(w) = st.webhooks.get_mut(&id) {
+                w.deleted = true;
+            }
+            Ok(Reply::no_content())
+        }
+        R::WebhookExecute => {
+            if let Some(interaction) = interaction_by_token(st, segs[1], segs[2]) {
+                return followup(st, interaction, req);
+            }
+            execute_webhook(st, req)
+        }
+        R::WebhookMessage => webhook_message(st, req),
+        R::InteractionCallback => interaction_callback(st, inner, req),
+        R::GlobalCommands => commands(st, req, None),
+        R::GuildCommands => {
+            let g = snowflake(segs[3])
+                .filter(|g| st.guild(*g).is_some())
+                .ok_or_else(|| ApiError::new(404, 10004, "Unknown Guild"))?;
+            commands(st, req, Some(g))
+        }
+        R::GetGuild => {
+            let g = snowflake(segs[1])
+                .and_then(|g| st.guild(g))
+                .ok_or_else(|| ApiError::new(404, 10004, "Unknown Guild"))?;
+            Ok(Reply::ok(payloads::rest_guild(g)))
+        }
+        R::GuildChannels => {
+            let g = snowflake(segs[1])
+                .and_then(|g| st.guild(g))
+                .ok_or_else(|| ApiError::new(404, 10004, "Unknown Guild"))?;
+            let list: Vec<Value> = g
+                .channels
+                .iter()
+                .filter(|c| !c.kind.is_thread())
+                .map(|c| payloads::channel(c, g.id))
+                .collect();
+            Ok(Reply::ok(Value::Array(list)))
+        }
+        R::GetMember => {
+            let g = snowflake(segs[1])
+                .and_then(|g| st.guild(g))
+                .ok_or_else(|| ApiError::new(404, 10004, "Unknown Guild"))?;
+            let user_id = if segs[3] == "@me" {
+                Some(bot)
+            } else {
+                snowflake(segs[3])
+            };
+            let m = user_id
+                .and_then(|u| g.member(u))
+                .ok_or_else(|| ApiError::new(404, 10007, "Unknown Member"))?;
+            let u = st
+                .config
+                .user(m.user_id)
+                .ok_or_else(|| ApiError::new(404, 10013, "Unknown User"))?;
+            Ok(Reply::ok(payloads::member(m, u)))
+        }
+        R::GuildRoles => {
+            let g = snowflake(segs[1])
+                .and_then(|g| st.guild(g))
+                .ok_or_else(|| ApiError::new(404, 10004, "Unknown Guild"))?;
+            Ok(Reply::ok(Value::Array(
+                g.roles.iter().map(payloads::role).collect(),
+            )))
+        }
+        R::Unknown => Err(not_found()),
+    }
+}
+
+fn live_message<'s>(
+    st: &'s DiscordState,
+    channel: u64,
+    raw_id: &str,
+) -> Result<&'s StoredMessage, ApiError> {
+    snowflake(raw_id)
+        .and_then(|id| st.message(id))
+        .filter(|m| m.channel_id == channel && !m.deleted)
+        .ok_or_else(unknown_message)
+}
+
+fn webhook_json(st: &DiscordState, w: &StoredWebhook, with_token: bool) -> Value {
+    let creator = st.config.user(w.creator_id).unwrap_or(&st.config.bot);
+    payloads::webhook(
+        w.id,
+        with_token.then_some(w.token.as_str()),
+        &w.name,
+        w.channel_id,
+        w.guild_id,
+        creator,
+        st.config.bot.id,
+    )
+}
+
+/// The webhook named by `/webhooks/{id}[/{token}]`, checking the token when given.
+fn webhook_for<'s>(st: &'s DiscordState, segs: &[&str]) -> Result<&'s StoredWebhook, ApiError> {
+    let w = snowflake(segs[1])
+        .and_then(|id| st.webhooks.get(&id))
+        .filter(|w| !w.deleted)
+        .ok_or_else(unknown_webhook)?;
+    if let Some(token) = segs.get(2) {
+        if *token != w.token {
+            return Err(ApiError::new(401, 50027, "Invalid Webhook Token"));
+        }
+    }
+    Ok(w)
+}
+
+fn forbidden_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.contains("clyde") || lower.contains("discord")
+}
+
+fn create_webhook(st: &mut DiscordState, req: &Req<'_>) -> Result<Reply, ApiError> {
+    let (channel, home) = known_channel(st, req.segs[1])?;
+    let Some(guild_id) = home else {
+        return Err(ApiError::new(
+            403,
+            50003,
+            "Cannot execute action on a DM channel",
+        ));
+    };
+    if channel_kind(st, channel).is_some_and(ChannelKind::is_thread) {
+        return Err(ApiError::new(
+            400,
+            50024,
+            "Cannot execute action on this channel type",
+        ));
+    }
+    require(st, channel, perms::MANAGE_WEBHOOKS)?;
+    let name = req.body_str("name").unwrap_or("").to_owned();
+    if name.is_empty() || name.chars().count() > 80 {
+        return Err(ApiError::form(
+            "name",
+            "BASE_TYPE_BAD_LENGTH",
+            "Must be between 1 and 80 in length.",
+        ));
+    }
+    if forbidden_name(&name) {
+        return Err(ApiError::form(
+            "name",
+            "WEBHOOK_INVALID_USERNAME",
+            "Username cannot contain \"discord\" or \"clyde\"",
+        ));
+    }
+    let (id, token) = if st.webhooks.is_empty() {
+        (cast::WEBHOOK, cast::WEBHOOK_TOKEN.to_owned())
+    } else {
+        (st.snowflake(), random_token(68))
+    };
+    let w = StoredWebhook {
+        id,
+        token,
+        name,
+        channel_id: channel,
+        guild_id,
+        creator_id: st.config.bot.id,
+        deleted: false,
+    };
+    let body = webhook_json(st, &w, true);
+    st.webhooks.insert(id, w);
+    Ok(Reply::ok(body))
+}
+
+fn random_token(len: usize) -> String {
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
+
+fn execute_webhook(st: &mut DiscordState, req: &Req<'_>) -> Result<Reply, ApiError> {
+    let w = webhook_for(st, &req.segs)?.clone();
+    let mut channel = w.channel_id;
+    if let Some(raw) = req.param("thread_id") {
+        let thread = snowflake(raw).ok_or_else(unknown_channel)?;
+        let parent = st
+            .config
+            .guild_of_channel(thread)
+            .and_then(|g| g.channel(thread))
+            .filter(|c| c.kind.is_thread())
+            .and_then(|c| c.parent_id);
+        if parent != Some(w.channel_id) {
+            return Err(unknown_channel());
+        }
+        channel = thread;
+    } else if channel_kind(st, channel) == Some(ChannelKind::Forum) {
+        return Err(ApiError::new(
+            400,
+            220_001,
+            "Webhooks posted to forum channels must have a thread_name or thread_id",
+        ));
+    }
+    if let Some(username) = req.body_str("username") {
+        if forbidden_name(username) || username.chars().count() > 80 {
+            return Err(ApiError::form(
+                "username",
+                "USERNAME_INVALID_CONTAINS",
+                "Username cannot contain \"discord\" or \"clyde\"",
+            ));
+        }
+    }
+    let id = st.snowflake();
+    let mut m = new_message(id, channel, Some(w.guild_id), w.id);
+    fill_from_body(&mut m, req);
+    m.flags &= !64;
+    m.webhook_id = Some(w.id);
+    m.username = req.body_str("username").map(str::to_owned);
+    m.avatar_url = req.body_str("avatar_url").map(str::to_owned);
+    m.attachments = attachments(st, &req.files);
+    validate_content(
+        &m.content,
+        !m.embeds.is_empty() || !m.attachments.is_empty() || !m.components.is_empty(),
+    )?;
+    let body = st.insert_message(m);
+    if req.flag("wait") {
+        Ok(Reply::ok(body))
+    } else {
+        Ok(Reply::no_content())
+    }
+}
+
+fn interaction_by_token(st: &DiscordState, app: &str, token: &str) -> Option<u64> {
+    if snowflake(app) != Some(st.config.bot.id) {
+        return None;
+    }
+    st.interactions
+        .values()
+        .find(|i| i.token == token)
+        .map(|i| i.id)
+}
+
+/// Interaction tokens stay valid for follow-ups and edits for 15 minutes.
+const INTERACTION_TOKEN_LIFETIME_MS: u128 = 15 * 60 * 1000;
+
+fn interaction_message(
+    st: &mut DiscordState,
+    interaction: u64,
+    req: &Req<'_>,
+    body: Option<&Value>,
+) -> StoredMessage {
+    let i = &st.interactions[&interaction];
+    let (channel, user, command) = (i.channel_id, i.user_id, i.command.clone());
+    let guild = st.config.guild_of_channel(channel).map(|g| g.id);
+    let user_json = st
+        .config
+        .user(user)
+        .map(payloads::user)
+        .unwrap_or(Value::Null);
+    let id = st.snowflake();
+    let bot = st.config.bot.id;
+    let mut m = new_message(id, channel, guild, bot);
+    let sub = Req {
+        method: req.method,
+        segs: Vec::new(),
+        query: Vec::new(),
+        body: body.cloned(),
+        files: Vec::new(),
+    };
+    fill_from_body(&mut m, &sub);
+    m.webhook_id = Some(bot);
+    m.kind = 20;
+    m.interaction = Some(json!({
+        "id": interaction.to_string(),
+        "type": 2,
+        "name": command,
+        "user": user_json,
+    }));
+    m
+}
+
+fn followup(st: &mut DiscordState, interaction: u64, req: &Req<'_>) -> Result<Reply, ApiError> {
+    let i = &st.interactions[&interaction];
+    if i.created.elapsed().as_millis() > INTERACTION_TOKEN_LIFETIME_MS {
+        return Err(ApiError::new(401, 50027, "Invalid Webhook Token"));
+    }
+    if i.callback.is_none() {
+        return Err(unknown_webhook());
+    }
+    let body = req.body.clone();
+    let m = interaction_message(st, interaction, req, body.as_ref());
+    validate_content(&m.content, !m.embeds.is_empty() || !m.components.is_empty())?;
+    if let Some(record) = st.interactions.get_mut(&interaction) {
+        record.followups.push(body.unwrap_or(Value::Null));
+    }
+    Ok(Reply::ok(st.insert_message(m)))
+}
+
+fn webhook_message(st: &mut DiscordState, req: &Req<'_>) -> Result<Reply, ApiError> {
+    let segs = &req.segs;
+    let message_id = if let Some(interaction) = interaction_by_token(st, segs[1], segs[2]) {
+        let i = &st.interactions[&interaction];
+        if segs[4] == "@original" {
+            i.original_message.ok_or_else(unknown_message)?
+        } else {
+            snowflake(segs[4]).ok_or_else(unknown_message)?
+        }
+    } else {
+        let w = webhook_for(st, segs)?;
+        let wid = w.id;
+        let id = if segs[4] == "@original" {
+            None
+        } else {
+            snowflake(segs[4])
+        };
+        id.filter(|id| st.message(*id).is_some_and(|m| m.webhook_id == Some(wid)))
+            .ok_or_else(unknown_message)?
+    };
+    let m = st
+        .message(message_id)
+        .filter(|m| !m.deleted)
+        .ok_or_else(unknown_message)?;
+    match req.method.as_str() {
+        "GET" => Ok(Reply::ok(st.message_json(m, false))),
+        "DELETE" => {
+            st.delete_message(message_id);
+            Ok(Reply::no_content())
+        }
+        _ => {
+            let body = req.body.clone().unwrap_or(Value::Null);
+            if segs[4] == "@original" {
+                if let Some(i) = interaction_by_token(st, segs[1], segs[2]) {
+                    if let Some(record) = st.interactions.get_mut(&i) {
+                        record.original_edits.push(body.clone());
+                    }
+                }
+            }
+            let mut patched = body.clone();
+            if patched.get("content").is_none()
+                && st.message(message_id).is_some_and(|m| m.flags & 128 != 0)
+            {
+                // A deferred reply edited without content keeps whatever it had.
+                patched["content"] = json!(st.message(message_id).map(|m| m.content.clone()));
+            }
+            if let Some(m) = st.messages.get_mut(&message_id) {
+                // Editing a deferred ("thinking…") reply turns it into a normal message.
+                m.flags &= !128;
+            }
+            st.edit_message(message_id, &patched)
+                .map(Reply::ok)
+                .ok_or_else(unknown_message)
+        }
+    }
+}
+
+fn interaction_callback(
+    st: &mut DiscordState,
+    inner: &Inner,
+    req: &Req<'_>,
+) -> Result<Reply, ApiError> {
+    let segs = &req.segs;
+    let id = snowflake(segs[1]).ok_or_else(unknown_interaction)?;
+    let window = inner.config.interaction_callback_window;
+    let record = st
+        .interactions
+        .get(&id)
+        .filter(|i| i.token == segs[2])
+        .ok_or_else(unknown_interaction)?;
+    if record.callback.is_some() {
+        return Err(ApiError::new(
+            400,
+            40060,
+            "Interaction has already been acknowledged.",
+        ));
+    }
+    if record.created.elapsed() > window {
+        return Err(unknown_interaction());
+    }
+    let body = req.body.clone().unwrap_or(Value::Null);
+    let kind = body.get("type").and_then(Value::as_u64).unwrap_or(0);
+    let data = body.get("data").cloned();
+    let mut message_id = None;
+    match kind {
+        4 => {
+            let mut m = interaction_message(st, id, req, data.as_ref());
+            validate_content(&m.content, !m.embeds.is_empty() || !m.components.is_empty())?;
+            m.flags &= 4 | 64 | 4096;
+            message_id = Some(m.id);
+            st.insert_message(m);
+        }
+        5 => {
+            let mut m = interaction_message(st, id, req, data.as_ref());
+            m.content = String::new();
+            // LOADING: the "bot is thinking…" placeholder until @original is edited.
+            m.flags |= 128;
+            message_id = Some(m.id);
+            st.insert_message(m);
+        }
+        1 => {
+            return Err(ApiError::form(
+                "type",
+                "BASE_TYPE_CHOICES",
+                "Value must be one of {4, 5, 6, 7, 8, 9, 10, 12}.",
+            ))
+        }
+        _ => {}
+    }
+    let record = st
+        .interactions
+        .get_mut(&id)
+        .ok_or_else(unknown_interaction)?;
+    record.callback = Some(body.clone());
+    record.original_message = message_id;
+    if let Some(waiter) = st.interaction_waiters.remove(&id) {
+        let _ = waiter.send(body);
+    }
+    if req.flag("with_response") {
+        let message = message_id
+            .and_then(|m| st.message(m))
+            .map(|m| st.message_json(m, false));
+        return Ok(Reply::ok(json!({
+            "interaction": {
+                "id": id.to_string(),
+                "type": 2,
+                "activity_instance_id": null,
+                "response_message_id": message_id.map(|m| m.to_string()),
+                "response_message_loading": kind == 5,
+                "response_message_ephemeral": message
+                    .as_ref()
+                    .and_then(|m| m.get("flags"))
+                    .and_then(Value::as_u64)
+                    .is_some_and(|f| f & 64 != 0),
+            },
+            "resource": { "type": kind, "message": message },
+        })));
+    }
+    Ok(Reply::no_content())
+}
+
+fn commands(st: &mut DiscordState, req: &Req<'_>, guild: Option<u64>) -> Result<Reply, ApiError> {
+    let segs = &req.segs;
+    let app = snowflake(segs[1]);
+    if app != Some(st.config.bot.id) {
+        return Err(ApiError::new(
+            403,
+            20012,
+            "You are not authorized to perform this action on this application",
+        ));
+    }
+    let base = if guild.is_some() { 6 } else { 3 };
+    let current = match guild {
+        Some(g) => st.guild_commands.get(&g).cloned().unwrap_or_default(),
+        None => st.global_commands.clone(),
+    };
+    let single = segs.get(base).copied();
+    let build =
+        |st: &mut DiscordState, body: &Value, existing: &[Value]| -> Result<Value, ApiError> {
+            let name = body.get("name").and_then(Value::as_str).unwrap_or("");
+            let kind = body.get("type").and_then(Value::as_u64).unwrap_or(1);
+            if name.is_empty() || name.chars().count() > 32 {
+                return Err(ApiError::form(
+                    "name",
+                    "BASE_TYPE_BAD_LENGTH",
+                    "Must be between 1 and 32 in length.",
+                ));
+            }
+            if kind == 1
+                && body
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+            {
+                return Err(ApiError::form(
+                    "description",
+                    "BASE_TYPE_REQUIRED",
+                    "This field is required",
+                ));
+            }
+            let id = existing
+                .iter()
+                .find(|c| c["name"] == name && c["type"].as_u64().unwrap_or(1) == kind)
+                .and_then(|c| c["id"].as_str().and_then(snowflake));
+            let id = match id {
+                Some(id) => id,
+                None => st.snowflake(),
+            };
+            st.command_version += 1;
+            Ok(payloads::command(
+                id,
+                st.config.bot.id,
+                guild,
+                st.command_version,
+                body,
+            ))
+        };
+    let (result, new_set) = match (req.method.as_str(), single) {
+        ("GET", None) => (Reply::ok(Value::Array(current.clone())), None),
+        ("GET", Some(id)) => {
+            let c = current
+                .iter()
+                .find(|c| c["id"] == id)
+                .cloned()
+                .ok_or_else(|| ApiError::new(404, 10063, "Unknown application command"))?;
+            (Reply::ok(c), None)
+        }
+        ("PUT", None) => {
+            let Some(Value::Array(items)) = req.body.clone() else {
+                return Err(ApiError::form(
+                    "_root",
+                    "ARRAY_TYPE_CONVERT",
+                    "Must be an array.",
+                ));
+            };
+            let mut set = Vec::new();
+            for item in &items {
+                set.push(build(st, item, &current)?);
+            }
+            (Reply::ok(Value::Array(set.clone())), Some(set))
+        }
+        ("POST", None) => {
+            let body = req.body.clone().unwrap_or(Value::Null);
+            let c = build(st, &body, &current)?;
+            let mut set = current.clone();
+            let existed = set.iter().any(|x| x["id"] == c["id"]);
+            set.retain(|x| x["id"] != c["id"]);
+            set.push(c.clone());
+            let status = if existed { 200 } else { 201 };
+            (
+                Reply {
+                    status,
+                    body: Some(c),
+                },
+                Some(set),
+            )
+        }
+        ("PATCH", Some(id)) => {
+            let old = current
+                .iter()
+                .find(|c| c["id"] == id)
+                .cloned()
+                .ok_or_else(|| ApiError::new(404, 10063, "Unknown application command"))?;
+            let mut merged = old.clone();
+            if let Some(body) = req.body.clone() {
+                payloads::merge(&mut merged, body);
+            }
+            let c = build(st, &merged, &current)?;
+            let set: Vec<Value> = current
+                .iter()
+                .map(|x| if x["id"] == id { c.clone() } else { x.clone() })
+                .collect();
+            (Reply::ok(c), Some(set))
+        }
+        ("DELETE", Some(id)) => {
+            if !current.iter().any(|c| c["id"] == id) {
+                return Err(ApiError::new(404, 10063, "Unknown application command"));
+            }
+            let set: Vec<Value> = current.iter().filter(|c| c["id"] != id).cloned().collect();
+            (Reply::no_content(), Some(set))
+        }
+        _ => return Err(not_found()),
+    };
+    if let Some(set) = new_set {
+        match guild {
+            Some(g) => {
+                st.guild_commands.insert(g, set);
+            }
+            None => st.global_commands = set,
+        }
+    }
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_prefix_and_version_are_stripped() {
+        assert_eq!(
+            api_segments("/api/v10/channels/1/messages"),
+            Some(vec!["channels", "1", "messages"])
+        );
+        assert_eq!(api_segments("/api/gateway"), Some(vec!["gateway"]));
+        assert_eq!(api_segments("/other"), None);
+    }
+
+    #[test]
+    fn routes_are_classified() {
+        let post = Method::POST;
+        assert_eq!(
+            classify(&post, &["webhooks", "1", "tok"]),
+            RouteKind::WebhookExecute
+        );
+        assert_eq!(
+            classify(&post, &["interactions", "1", "tok", "callback"]),
+            RouteKind::InteractionCallback
+        );
+        assert_eq!(
+            classify(
+                &Method::PATCH,
+                &["webhooks", "1", "tok", "messages", "@original"]
+            ),
+            RouteKind::WebhookMessage
+        );
+        assert_eq!(
+            classify(
+                &Method::PUT,
+                &["applications", "1", "guilds", "2", "commands"]
+            ),
+            RouteKind::GuildCommands
+        );
+    }
+
+    #[test]
+    fn multipart_payload_json_and_files_are_extracted() {
+        let body = "--XYZ\r\nContent-Disposition: form-data; name=\"files[0]\"; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\nhello\r\n--XYZ\r\nContent-Disposition: form-data; name=\"payload_json\"\r\n\r\n{\"content\":\"hi\"}\r\n--XYZ--\r\n";
+        let (json, files) = parse_multipart(body.as_bytes(), "XYZ");
+        assert_eq!(json, Some(json!({"content": "hi"})));
+        assert_eq!(files, vec![("a.txt".to_owned(), 5)]);
+    }
+
+    #[test]
+    fn bot_token_is_accepted_only_with_bot_prefix() {
+        let mut h = HeaderMap::new();
+        h.insert("authorization", HeaderValue::from_static("Bot secret"));
+        assert!(bot_authorized(&h, "secret"));
+        assert!(bot_authorized(&h, "Bot secret"));
+        h.insert("authorization", HeaderValue::from_static("secret"));
+        assert!(!bot_authorized(&h, "secret"));
+    }
+}
