@@ -1,12 +1,419 @@
-//! `linkguard audit` (being written).
+//! `linkguard audit`: read, export, verify and purge the audit log.
+//!
+//! `verify` exits non-zero and names the first broken record, so it can run
+//! from cron or CI. Exports stream page by page, so a large log does not have
+//! to fit in memory.
 
+use crate::store::{AuditFilter, AuditRecord, Store, StoreOptions};
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+use std::io::Write;
 use std::process::ExitCode;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 
 /// Arguments of `linkguard audit`.
-#[derive(Debug, clap::Args)]
-pub struct AuditArgs {}
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    cmd: AuditCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// List records, oldest first.
+    List {
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Show at most this many records.
+        #[arg(long)]
+        limit: Option<i64>,
+    },
+    /// Show the newest records, and with --follow keep printing new ones.
+    Tail {
+        /// How many records to show first.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        lines: i64,
+        /// Keep waiting for new records.
+        #[arg(long)]
+        follow: bool,
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
+    /// Write records to standard output as JSON lines or CSV.
+    Export {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+        format: ExportFormat,
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
+    /// Check the hash chain; exits non-zero naming the first broken record.
+    Verify,
+    /// Remove records older than a date, keeping the chain verifiable.
+    Purge {
+        /// Remove records before this date (YYYY-MM-DD, RFC 3339, or epoch ms).
+        #[arg(long)]
+        before: String,
+        /// Who is purging (recorded in the log).
+        #[arg(long)]
+        author: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ExportFormat {
+    Jsonl,
+    Csv,
+}
+
+#[derive(Debug, Args, Default)]
+struct FilterArgs {
+    /// Only records at or after this date (YYYY-MM-DD, RFC 3339, or epoch ms).
+    #[arg(long)]
+    since: Option<String>,
+    /// Only records before this date.
+    #[arg(long)]
+    until: Option<String>,
+    /// Only this platform (slack, discord, …).
+    #[arg(long)]
+    platform: Option<String>,
+    /// Only this channel id.
+    #[arg(long)]
+    channel: Option<String>,
+    /// Only this author (user id).
+    #[arg(long)]
+    user: Option<String>,
+    /// Only this rule id.
+    #[arg(long)]
+    rule: Option<String>,
+    /// Only this kind (detected, action, policy_changed, …).
+    #[arg(long)]
+    kind: Option<String>,
+}
+
+impl FilterArgs {
+    fn to_filter(&self) -> anyhow::Result<AuditFilter> {
+        Ok(AuditFilter {
+            since_ms: self.since.as_deref().map(parse_time_ms).transpose()?,
+            until_ms: self.until.as_deref().map(parse_time_ms).transpose()?,
+            platform: self.platform.clone(),
+            channel: self.channel.clone(),
+            author: self.user.clone(),
+            rule_id: self.rule.clone(),
+            kind: self.kind.clone(),
+            ..AuditFilter::default()
+        })
+    }
+}
+
+/// Opens the configured store (migrating it), with context for the person.
+pub(crate) async fn open_store(config: &crate::config::Config) -> anyhow::Result<Store> {
+    Store::open(
+        config.database_url.expose(),
+        StoreOptions::from_config(config),
+    )
+    .await
+    .context("cannot open the store")
+}
 
 /// Runs `linkguard audit`.
-pub async fn run(_args: AuditArgs, _config: &crate::config::Config) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not yet available")
+pub async fn run(args: AuditArgs, config: &crate::config::Config) -> anyhow::Result<ExitCode> {
+    let store = open_store(config).await?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match args.cmd {
+        AuditCommand::List { filter, limit } => {
+            let filter = AuditFilter {
+                limit,
+                ..filter.to_filter()?
+            };
+            for r in store.list(&filter).await? {
+                writeln!(out, "{}", format_line(&r))?;
+            }
+        }
+        AuditCommand::Tail {
+            lines,
+            follow,
+            filter,
+        } => {
+            let base = filter.to_filter()?;
+            let mut newest = store
+                .list(&AuditFilter {
+                    limit: Some(lines.max(0)),
+                    newest_first: true,
+                    ..base.clone()
+                })
+                .await?;
+            newest.reverse();
+            let mut last = match newest.last() {
+                Some(r) => r.seq,
+                None => store.head().await?.0,
+            };
+            for r in &newest {
+                writeln!(out, "{}", format_line(r))?;
+            }
+            out.flush()?;
+            if !follow {
+                return Ok(ExitCode::SUCCESS);
+            }
+            loop {
+                // Polling keeps `tail` portable across both backends and costs
+                // one indexed query a second.
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                let new = store
+                    .list(&AuditFilter {
+                        after_seq: Some(last),
+                        ..base.clone()
+                    })
+                    .await?;
+                for r in &new {
+                    writeln!(out, "{}", format_line(r))?;
+                    last = r.seq;
+                }
+                out.flush()?;
+            }
+        }
+        AuditCommand::Export { format, filter } => {
+            export(&store, format, filter.to_filter()?, &mut out).await?;
+        }
+        AuditCommand::Verify => {
+            let report = store.verify().await?;
+            match &report.problem {
+                None => {
+                    writeln!(
+                        out,
+                        "audit log OK: {} records verified (records {}..={}), head hash {}",
+                        report.checked,
+                        report.from_seq + 1,
+                        report.head_seq,
+                        report.head_hash
+                    )?;
+                }
+                Some(p) => {
+                    out.flush()?;
+                    eprintln!(
+                        "audit log BROKEN at record {}: {p} ({} records before it verified)",
+                        p.seq(),
+                        report.checked
+                    );
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+        AuditCommand::Purge { before, author } => {
+            let before_ms = parse_time_ms(&before)?;
+            let author = author.unwrap_or_else(default_author);
+            let report = store.purge_before(before_ms, &author).await?;
+            writeln!(
+                out,
+                "purged {} records; the chain now starts after checkpoint record {}",
+                report.removed, report.checkpoint_seq
+            )?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn export(
+    store: &Store,
+    format: ExportFormat,
+    filter: AuditFilter,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    const PAGE: i64 = 1000;
+    if let ExportFormat::Csv = format {
+        writeln!(out, "{}", CSV_HEADER.join(","))?;
+    }
+    let mut after = 0;
+    loop {
+        let page = store
+            .list(&AuditFilter {
+                after_seq: Some(after),
+                limit: Some(PAGE),
+                ..filter.clone()
+            })
+            .await?;
+        for r in &page {
+            match format {
+                ExportFormat::Jsonl => {
+                    let mut v = serde_json::to_value(r)?;
+                    if let Some(obj) = v.as_object_mut() {
+                        obj.insert("at".into(), format_time(r.entry.at_ms).into());
+                    }
+                    writeln!(out, "{v}")?;
+                }
+                ExportFormat::Csv => writeln!(out, "{}", csv_row(r))?,
+            }
+            after = r.seq;
+        }
+        if (page.len() as i64) < PAGE {
+            return Ok(());
+        }
+    }
+}
+
+const CSV_HEADER: &[&str] = &[
+    "seq",
+    "at",
+    "platform",
+    "workspace",
+    "channel",
+    "thread",
+    "message_id",
+    "revision",
+    "author",
+    "kind",
+    "rule_id",
+    "policy_version",
+    "provider",
+    "link",
+    "alternative",
+    "action",
+    "outcome",
+    "detail",
+    "message_text",
+    "prev_hash",
+    "hash",
+];
+
+fn csv_row(r: &AuditRecord) -> String {
+    let e = &r.entry;
+    let fields: Vec<String> = vec![
+        r.seq.to_string(),
+        format_time(e.at_ms),
+        e.platform.clone(),
+        e.workspace.clone().unwrap_or_default(),
+        e.channel.clone().unwrap_or_default(),
+        e.thread.clone().unwrap_or_default(),
+        e.message_id.clone().unwrap_or_default(),
+        e.revision.clone().unwrap_or_default(),
+        e.author.clone().unwrap_or_default(),
+        e.kind.to_string(),
+        e.rule_id.clone().unwrap_or_default(),
+        e.policy_version.map(|v| v.to_string()).unwrap_or_default(),
+        e.provider.clone().unwrap_or_default(),
+        e.link.clone().unwrap_or_default(),
+        e.alternative.clone().unwrap_or_default(),
+        e.action.clone().unwrap_or_default(),
+        e.outcome
+            .as_ref()
+            .map(|o| o.to_string())
+            .unwrap_or_default(),
+        e.detail.clone().unwrap_or_default(),
+        e.message_text.clone().unwrap_or_default(),
+        r.prev_hash.clone(),
+        r.hash.clone(),
+    ];
+    fields
+        .iter()
+        .map(|f| csv_field(f))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// One CSV cell: quoted when needed, and defused when a spreadsheet would
+/// read it as a formula (message text and names come from chat users).
+fn csv_field(s: &str) -> String {
+    let defused;
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        defused = format!("'{s}");
+        defused.as_str()
+    } else {
+        s
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn format_line(r: &AuditRecord) -> String {
+    let e = &r.entry;
+    let mut parts = vec![
+        format!("#{}", r.seq),
+        format_time(e.at_ms),
+        e.kind.to_string(),
+        e.platform.clone(),
+    ];
+    let labelled = [
+        ("workspace", e.workspace.clone()),
+        ("channel", e.channel.clone()),
+        ("thread", e.thread.clone()),
+        ("message", e.message_id.clone()),
+        ("author", e.author.clone()),
+        ("rule", e.rule_id.clone()),
+        ("policy", e.policy_version.map(|v| format!("v{v}"))),
+        ("provider", e.provider.clone()),
+        ("link", e.link.clone()),
+        ("alternative", e.alternative.clone()),
+        ("action", e.action.clone()),
+        ("outcome", e.outcome.as_ref().map(|o| o.to_string())),
+        ("detail", e.detail.clone()),
+    ];
+    for (label, v) in labelled {
+        if let Some(v) = v {
+            parts.push(format!("{label}={v}"));
+        }
+    }
+    parts.join("  ")
+}
+
+/// Epoch milliseconds as RFC 3339 (UTC).
+pub(crate) fn format_time(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| format!("{ms}ms"))
+}
+
+/// `YYYY-MM-DD` (midnight UTC), RFC 3339, or epoch milliseconds.
+pub(crate) fn parse_time_ms(s: &str) -> anyhow::Result<i64> {
+    if let Ok(ms) = s.parse::<i64>() {
+        return Ok(ms);
+    }
+    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
+        return Ok((t.unix_timestamp_nanos() / 1_000_000) as i64);
+    }
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    let d = time::Date::parse(s, &fmt).with_context(|| {
+        format!("`{s}` is not a date: use YYYY-MM-DD, RFC 3339 or epoch milliseconds")
+    })?;
+    Ok(d.midnight().assume_utc().unix_timestamp() * 1000)
+}
+
+/// `$USER`, or `cli`.
+pub(crate) fn default_author() -> String {
+    std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "cli".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_parse_in_three_forms() {
+        assert_eq!(parse_time_ms("2024-01-02").ok(), Some(1_704_153_600_000));
+        assert_eq!(
+            parse_time_ms("2024-01-02T00:00:01Z").ok(),
+            Some(1_704_153_601_000)
+        );
+        assert_eq!(parse_time_ms("1704153600000").ok(), Some(1_704_153_600_000));
+        assert!(parse_time_ms("yesterday").is_err());
+        assert_eq!(format_time(1_704_153_601_000), "2024-01-02T00:00:01Z");
+    }
+
+    #[test]
+    fn csv_cells_are_quoted_and_defused() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
+        assert_eq!(csv_field("line\nbreak"), "\"line\nbreak\"");
+    }
 }

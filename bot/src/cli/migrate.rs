@@ -1,5 +1,10 @@
-//! `linkguard migrate` (being written).
+//! `linkguard migrate`: apply the database migrations for the configured
+//! backend (`migrations/sqlite/` or `migrations/postgres/`, embedded in the
+//! binary). The bot also migrates at start-up; this is for deployments that
+//! migrate as a separate step.
 
+use crate::store::{Store, StoreOptions};
+use anyhow::Context;
 use std::process::ExitCode;
 
 /// Arguments of `linkguard migrate`.
@@ -7,6 +12,24 @@ use std::process::ExitCode;
 pub struct MigrateArgs {}
 
 /// Runs `linkguard migrate`.
-pub async fn run(_args: MigrateArgs, _config: &crate::config::Config) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not yet available")
+pub async fn run(_args: MigrateArgs, config: &crate::config::Config) -> anyhow::Result<ExitCode> {
+    let store = Store::connect(
+        config.database_url.expose(),
+        StoreOptions::from_config(config),
+    )
+    .await
+    .context("cannot open the store")?;
+    let applied = store.migrate().await?;
+    if applied.is_empty() {
+        println!("{}: already up to date", store.target());
+    } else {
+        let list: Vec<String> = applied.iter().map(i64::to_string).collect();
+        println!(
+            "{}: applied migration(s) {}",
+            store.target(),
+            list.join(", ")
+        );
+    }
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
 }

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 pub mod audit;
+pub mod check;
 pub mod migrate;
 pub mod policy;
 
@@ -22,6 +23,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Check a message against the policy: links found, verdicts, rewrite.
+    Check(check::CheckArgs),
     /// Read, export, verify and purge the audit log.
     Audit(audit::AuditArgs),
     /// Import, export, diff and roll back stored policy versions.
@@ -34,7 +37,10 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = crate::config::Config::from_env();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -43,6 +49,7 @@ pub fn main() -> ExitCode {
     };
     let result = rt.block_on(async move {
         match cli.command {
+            Command::Check(args) => check::run(args, &config).await,
             Command::Audit(args) => audit::run(args, &config).await,
             Command::Policy(args) => policy::run(args, &config).await,
             Command::Migrate(args) => migrate::run(args, &config).await,

@@ -1,1 +1,931 @@
-//! The durable store (being written).
+//! The durable store: audit hash chain, event dedupe, pending actions,
+//! versioned policy, Discord webhooks and settings, on SQLite or PostgreSQL.
+//!
+//! One [`Store`] type serves both backends through sqlx's `Any` driver with
+//! portable SQL (`$N` binds, integer epoch-millisecond timestamps, text for
+//! hashes and JSON). The few places where the backends differ are explicit
+//! `match`es on [`Backend`]:
+//!
+//! - **Serialising appends.** Every write that touches the chain first locks
+//!   the single `audit_head` row: `SELECT … FOR UPDATE` on PostgreSQL (so
+//!   several replicas keep one linear chain), `BEGIN IMMEDIATE` on SQLite plus
+//!   an in-process mutex (SQLite has one writer anyway, and queuing in tokio is
+//!   fairer than spinning on `SQLITE_BUSY`).
+//! - **Announcing policy changes.** `NOTIFY linkguard_policy` on PostgreSQL,
+//!   an in-process broadcast on SQLite (see [`Store::policy_changes`]).
+//!
+//! Writes retry with exponential backoff while the database is unreachable
+//! (bounded by [`StoreOptions::retry_for`]); a write returns `Ok` only after
+//! its transaction committed, so nothing acknowledged is lost. A write whose
+//! commit reached the database but whose acknowledgement did not is retried,
+//! so a plain append is at-least-once; detections are protected by their
+//! idempotency key.
+//!
+//! Errors are [`StoreError`]; none of them, nor any log line, shows the
+//! database password (see [`redact_url`]).
+
+mod audit;
+mod error;
+mod events;
+mod exceptions;
+mod kv;
+mod policy;
+mod redact;
+
+pub use audit::{
+    canonical_encoding, record_hash, AuditEntry, AuditRecord, ChainProblem, Kind, Outcome,
+    VerifyReport, GENESIS_HASH,
+};
+pub use error::{describe_target, redact_url, StoreError};
+pub use events::{EventKey, PendingAction, Recorded};
+pub use exceptions::{Exception, ExceptionTarget};
+pub use kv::DiscordWebhook;
+pub use policy::{PolicyImport, PolicyVersion, POLICY_CHANNEL, POLICY_POLL};
+pub use redact::{redact_link, redact_text, REDACTED};
+
+use audit::ChainWalker;
+use error::DbUrl;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{Any, AnyPool, AssertSqlSafe, Connection, Executor, Row, SqlSafeStr, Transaction};
+use std::future::Future;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::broadcast;
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file (WAL mode).
+    Sqlite,
+    /// A PostgreSQL server, possibly shared by several replicas.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a database URL names.
+    pub fn from_url(url: &str) -> Result<Backend, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(StoreError::UnsupportedUrl {
+                url: redact_url(url),
+            })
+        }
+    }
+}
+
+/// How a [`Store`] behaves; [`StoreOptions::from_config`] reads the bot's configuration.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Keep the full message text in audit records (secrets still redacted).
+    pub keep_message_text: bool,
+    /// How long an event's idempotency key is remembered.
+    pub dedupe_ttl: Duration,
+    /// How long a write keeps retrying while the database is unreachable.
+    pub retry_for: Duration,
+    /// How long to wait for a connection before calling the database unreachable.
+    pub connect_timeout: Duration,
+    /// Pool size (PostgreSQL; SQLite uses a few readers and one writer).
+    pub max_connections: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> StoreOptions {
+        StoreOptions {
+            keep_message_text: false,
+            dedupe_ttl: Duration::from_secs(7 * 24 * 3600),
+            retry_for: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            max_connections: 10,
+        }
+    }
+}
+
+impl StoreOptions {
+    /// Options from the bot's configuration, defaults elsewhere.
+    pub fn from_config(config: &crate::config::Config) -> StoreOptions {
+        StoreOptions {
+            keep_message_text: config.audit_message_text,
+            dedupe_ttl: Duration::from_secs(config.dedupe_ttl_secs.max(0) as u64),
+            ..StoreOptions::default()
+        }
+    }
+}
+
+/// Filters for listing and exporting audit records; empty means everything.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Records at or after this time (epoch ms).
+    pub since_ms: Option<i64>,
+    /// Records before this time (epoch ms).
+    pub until_ms: Option<i64>,
+    /// Only this platform.
+    pub platform: Option<String>,
+    /// Only this channel.
+    pub channel: Option<String>,
+    /// Only this author.
+    pub author: Option<String>,
+    /// Only this rule.
+    pub rule_id: Option<String>,
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// Only records after this seq (for paging and `tail --follow`).
+    pub after_seq: Option<i64>,
+    /// At most this many records.
+    pub limit: Option<i64>,
+    /// Newest first instead of oldest first.
+    pub newest_first: bool,
+}
+
+/// What [`Store::purge_before`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurgeReport {
+    /// How many records were removed.
+    pub removed: u64,
+    /// The checkpoint `verify` now starts from (seq of the last removed record).
+    pub checkpoint_seq: i64,
+    /// The `purged` record appended to account for the purge, if any were removed.
+    pub record: Option<AuditRecord>,
+}
+
+/// The durable store. Cheap to clone; clones share one pool.
+#[derive(Clone, Debug)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    pool: AnyPool,
+    backend: Backend,
+    url: DbUrl,
+    target: String,
+    opts: StoreOptions,
+    /// Serialises this process's SQLite writers (PostgreSQL uses a row lock).
+    write_lock: tokio::sync::Mutex<()>,
+    healthy: AtomicBool,
+    retries: AtomicU64,
+    policy_tx: broadcast::Sender<i64>,
+    /// Wakes the SQLite policy poller after a change made by this process.
+    policy_poke: Arc<tokio::sync::Notify>,
+    /// The task feeding `policy_tx` (PostgreSQL listener or SQLite poller).
+    listener: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(h) = self.listener.get_mut().take() {
+            h.abort();
+        }
+    }
+}
+
+/// The head of the chain, read under the write lock.
+struct Head {
+    seq: i64,
+    hash: String,
+}
+
+/// An open write transaction holding the chain lock.
+pub(crate) struct WriteTx<'a> {
+    _guard: Option<tokio::sync::MutexGuard<'a, ()>>,
+    tx: Transaction<'static, Any>,
+    head: Head,
+    head_dirty: bool,
+}
+
+/// The current time in epoch milliseconds.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+// Every file in `migrations/<backend>/` must be listed here (a unit test
+// checks): embedding by hand avoids compiling sqlx's proc-macro crate for
+// `sqlx::migrate!`.
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "store",
+        include_str!("../../../migrations/sqlite/0001_store.sql"),
+    ),
+    (
+        2,
+        "exceptions",
+        include_str!("../../../migrations/sqlite/0002_exceptions.sql"),
+    ),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "store",
+        include_str!("../../../migrations/postgres/0001_store.sql"),
+    ),
+    (
+        2,
+        "exceptions",
+        include_str!("../../../migrations/postgres/0002_exceptions.sql"),
+    ),
+];
+
+/// The embedded migrations for `backend` (the files under `migrations/`).
+pub fn migrator(backend: Backend) -> Migrator {
+    let list = match backend {
+        Backend::Sqlite => SQLITE_MIGRATIONS,
+        Backend::Postgres => POSTGRES_MIGRATIONS,
+    };
+    Migrator::with_migrations(
+        list.iter()
+            .map(|(v, desc, sql)| {
+                Migration::new(
+                    *v,
+                    (*desc).into(),
+                    MigrationType::Simple,
+                    AssertSqlSafe(*sql).into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
+
+const AUDIT_COLUMNS: &str = "seq, at_ms, platform, workspace, channel, thread, message_id, \
+     revision, author, kind, rule_id, policy_version, provider, link, alternative, action, \
+     outcome, detail, message_text, prev_hash, hash";
+
+impl Store {
+    /// Connects to `url` and applies any pending migrations: what the bot does
+    /// at start-up.
+    pub async fn open(url: &str, opts: StoreOptions) -> Result<Store, StoreError> {
+        let store = Store::connect(url, opts).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects to `url` without migrating. A SQLite file is created if
+    /// missing and switched to WAL mode.
+    pub async fn connect(url: &str, opts: StoreOptions) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        let target = describe_target(url);
+        let connect_err = |source| StoreError::Connect {
+            target: target.clone(),
+            source,
+        };
+        let max = match backend {
+            Backend::Sqlite => {
+                prepare_sqlite(url).await.map_err(connect_err)?;
+                opts.max_connections.clamp(1, 4)
+            }
+            Backend::Postgres => opts.max_connections.max(1),
+        };
+        // One direct connection first: a pool only reports "timed out", while
+        // this says why (refused, unknown host, bad password).
+        match tokio::time::timeout(opts.connect_timeout, sqlx::AnyConnection::connect(url)).await {
+            Ok(Ok(conn)) => {
+                let _ = sqlx::Connection::close(conn).await;
+            }
+            Ok(Err(e)) => return Err(connect_err(e)),
+            Err(_) => {
+                return Err(connect_err(sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no answer within {:?}", opts.connect_timeout),
+                ))))
+            }
+        }
+        let is_sqlite = backend == Backend::Sqlite;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(opts.connect_timeout)
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if is_sqlite {
+                        // Other processes (the CLI, a second bot) may hold the
+                        // write lock briefly; wait rather than fail.
+                        conn.execute("PRAGMA busy_timeout = 30000").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await
+            .map_err(connect_err)?;
+        let (policy_tx, _) = broadcast::channel(64);
+        Ok(Store {
+            inner: Arc::new(Inner {
+                pool,
+                backend,
+                url: DbUrl(url.to_string()),
+                target,
+                opts,
+                write_lock: tokio::sync::Mutex::new(()),
+                healthy: AtomicBool::new(true),
+                retries: AtomicU64::new(0),
+                policy_tx,
+                policy_poke: Arc::new(tokio::sync::Notify::new()),
+                listener: tokio::sync::Mutex::new(None),
+            }),
+        })
+    }
+
+    /// Applies pending migrations; returns the versions applied.
+    pub async fn migrate(&self) -> Result<Vec<i64>, StoreError> {
+        let migrate_err = |source| StoreError::Migrate {
+            target: self.inner.target.clone(),
+            source,
+        };
+        let m = migrator(self.inner.backend);
+        let before = self.applied_migrations().await.unwrap_or_default();
+        m.run(&self.inner.pool).await.map_err(migrate_err)?;
+        Ok(m.iter()
+            .map(|mig| mig.version)
+            .filter(|v| !before.contains(v))
+            .collect())
+    }
+
+    /// Versions of the migrations already applied.
+    pub async fn applied_migrations(&self) -> Result<Vec<i64>, StoreError> {
+        let rows = sqlx::query("SELECT version FROM _sqlx_migrations WHERE success = $1")
+            .bind(true)
+            .fetch_all(&self.inner.pool)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get::<i64, _>(0).map_err(StoreError::from))
+            .collect()
+    }
+
+    /// Which database this store uses.
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    /// Where the database is (host and database, or SQLite file): never the password.
+    pub fn target(&self) -> &str {
+        &self.inner.target
+    }
+
+    /// The underlying pool, for tests and tools that need raw SQL.
+    pub fn pool(&self) -> &AnyPool {
+        &self.inner.pool
+    }
+
+    /// `Ok` if the database answers now (`SELECT 1`).
+    pub async fn health(&self) -> Result<(), StoreError> {
+        match sqlx::query("SELECT 1").execute(&self.inner.pool).await {
+            Ok(_) => {
+                self.inner.healthy.store(true, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(source) => {
+                self.inner.healthy.store(false, Ordering::Relaxed);
+                Err(StoreError::Unavailable {
+                    target: self.inner.target.clone(),
+                    attempts: 1,
+                    source,
+                })
+            }
+        }
+    }
+
+    /// False while writes are failing to reach the database (cheap: no query).
+    pub fn is_healthy(&self) -> bool {
+        self.inner.healthy.load(Ordering::Relaxed)
+    }
+
+    /// How many times a write has been retried since start-up.
+    pub fn retry_count(&self) -> u64 {
+        self.inner.retries.load(Ordering::Relaxed)
+    }
+
+    /// Closes the pool (and the policy listener).
+    pub async fn close(&self) {
+        self.inner.pool.close().await;
+    }
+
+    /// Runs `op` until it succeeds, fails for a reason other than an
+    /// unreachable database, or the retry budget is spent.
+    pub(crate) async fn with_retry<T, F, Fut>(&self, mut op: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        let start = Instant::now();
+        let mut delay = Duration::from_millis(50);
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            match op().await {
+                Ok(v) => {
+                    if attempts > 1 {
+                        tracing::info!(db.target = %self.inner.target, attempts, "database reachable again");
+                    }
+                    self.inner.healthy.store(true, Ordering::Relaxed);
+                    return Ok(v);
+                }
+                Err(StoreError::Database(e)) if is_transient(&e) => {
+                    if is_connection_loss(&e) {
+                        self.inner.healthy.store(false, Ordering::Relaxed);
+                    }
+                    if start.elapsed() + delay > self.inner.opts.retry_for {
+                        return Err(StoreError::Unavailable {
+                            target: self.inner.target.clone(),
+                            attempts,
+                            source: e,
+                        });
+                    }
+                    if attempts == 1 {
+                        tracing::warn!(db.target = %self.inner.target, error = %e, "database write failed; retrying with backoff");
+                    }
+                    self.inner.retries.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Begins a write transaction holding the chain lock.
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx<'_>, StoreError> {
+        let (guard, mut tx, lock_sql) = match self.inner.backend {
+            Backend::Sqlite => {
+                let guard = self.inner.write_lock.lock().await;
+                let tx = self.inner.pool.begin_with("BEGIN IMMEDIATE").await?;
+                (
+                    Some(guard),
+                    tx,
+                    "SELECT seq, hash FROM audit_head WHERE id = 1",
+                )
+            }
+            Backend::Postgres => (
+                None,
+                self.inner.pool.begin().await?,
+                "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
+            ),
+        };
+        let row = sqlx::query(lock_sql).fetch_optional(&mut *tx).await?;
+        let head = match row {
+            Some(r) => Head {
+                seq: r.try_get("seq")?,
+                hash: r.try_get("hash")?,
+            },
+            None => return Err(StoreError::Corrupt("audit_head row is missing".into())),
+        };
+        Ok(WriteTx {
+            _guard: guard,
+            tx,
+            head,
+            head_dirty: false,
+        })
+    }
+
+    /// Appends to the chain inside `w`; the caller commits.
+    pub(crate) async fn append_in(
+        &self,
+        w: &mut WriteTx<'_>,
+        entry: AuditEntry,
+    ) -> Result<AuditRecord, StoreError> {
+        let entry = self.prepare(entry);
+        let seq = w.head.seq + 1;
+        let hash = record_hash(&w.head.hash, seq, &entry).ok_or_else(|| {
+            StoreError::Corrupt(format!("audit_head hash is not a hash: {}", w.head.hash))
+        })?;
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at_ms, platform, workspace, channel, thread, message_id, \
+             revision, author, kind, rule_id, policy_version, provider, link, alternative, action, \
+             outcome, detail, message_text, prev_hash, hash) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+        )
+        .bind(seq)
+        .bind(entry.at_ms)
+        .bind(entry.platform.clone())
+        .bind(entry.workspace.clone())
+        .bind(entry.channel.clone())
+        .bind(entry.thread.clone())
+        .bind(entry.message_id.clone())
+        .bind(entry.revision.clone())
+        .bind(entry.author.clone())
+        .bind(entry.kind.as_str().to_string())
+        .bind(entry.rule_id.clone())
+        .bind(entry.policy_version)
+        .bind(entry.provider.clone())
+        .bind(entry.link.clone())
+        .bind(entry.alternative.clone())
+        .bind(entry.action.clone())
+        .bind(entry.outcome.as_ref().map(|o| o.as_str().to_string()))
+        .bind(entry.detail.clone())
+        .bind(entry.message_text.clone())
+        .bind(w.head.hash.clone())
+        .bind(hash.clone())
+        .execute(&mut *w.tx)
+        .await?;
+        let record = AuditRecord {
+            seq,
+            entry,
+            prev_hash: std::mem::replace(&mut w.head.hash, hash.clone()),
+            hash,
+        };
+        w.head.seq = seq;
+        w.head_dirty = true;
+        Ok(record)
+    }
+
+    /// Writes the new head (if moved) and commits.
+    pub(crate) async fn commit(&self, mut w: WriteTx<'_>) -> Result<(), StoreError> {
+        if w.head_dirty {
+            sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+                .bind(w.head.seq)
+                .bind(w.head.hash.clone())
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        w.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Redaction, message-text policy and default time: what every entry goes
+    /// through before it is hashed.
+    fn prepare(&self, mut e: AuditEntry) -> AuditEntry {
+        if e.at_ms == 0 {
+            e.at_ms = now_ms();
+        }
+        e.link = e.link.map(|l| redact_link(&l));
+        e.message_text = if self.inner.opts.keep_message_text {
+            e.message_text.map(|t| redact_text(&t))
+        } else {
+            None
+        };
+        e
+    }
+
+    /// Appends one record to the audit log; returns it once committed.
+    pub async fn append(&self, entry: AuditEntry) -> Result<AuditRecord, StoreError> {
+        let mut records = self.append_batch(vec![entry]).await?;
+        records
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("append returned no record".into()))
+    }
+
+    /// Appends several records in one transaction (consecutive seqs).
+    pub async fn append_batch(
+        &self,
+        entries: Vec<AuditEntry>,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        self.with_retry(|| {
+            let entries = entries.clone();
+            async move {
+                let mut w = self.begin_write().await?;
+                let mut out = Vec::with_capacity(entries.len());
+                for e in entries {
+                    out.push(self.append_in(&mut w, e).await?);
+                }
+                self.commit(w).await?;
+                Ok(out)
+            }
+        })
+        .await
+    }
+
+    /// The record at `seq`, if present.
+    pub async fn record(&self, seq: i64) -> Result<Option<AuditRecord>, StoreError> {
+        let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(seq)
+            .fetch_optional(&self.inner.pool)
+            .await?;
+        row.as_ref().map(record_from_row).transpose()
+    }
+
+    /// Records matching `filter`, ordered by seq.
+    pub async fn list(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
+        let mut clauses: Vec<String> = Vec::new();
+        let mut n = 0;
+        let mut next = || {
+            n += 1;
+            format!("${n}")
+        };
+        if filter.since_ms.is_some() {
+            clauses.push(format!("at_ms >= {}", next()));
+        }
+        if filter.until_ms.is_some() {
+            clauses.push(format!("at_ms < {}", next()));
+        }
+        let text_filters = [
+            ("platform", &filter.platform),
+            ("channel", &filter.channel),
+            ("author", &filter.author),
+            ("rule_id", &filter.rule_id),
+            ("kind", &filter.kind),
+        ];
+        for (col, v) in &text_filters {
+            if v.is_some() {
+                clauses.push(format!("{col} = {}", next()));
+            }
+        }
+        if filter.after_seq.is_some() {
+            clauses.push(format!("seq > {}", next()));
+        }
+        let mut sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log");
+        if !clauses.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&clauses.join(" AND "));
+        }
+        sql.push_str(if filter.newest_first {
+            " ORDER BY seq DESC"
+        } else {
+            " ORDER BY seq"
+        });
+        if filter.limit.is_some() {
+            sql.push_str(&format!(" LIMIT {}", next()));
+        }
+        // Only column names and placeholders were formatted in; values are bound.
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        if let Some(v) = filter.since_ms {
+            q = q.bind(v);
+        }
+        if let Some(v) = filter.until_ms {
+            q = q.bind(v);
+        }
+        for (_, v) in text_filters {
+            if let Some(v) = v {
+                q = q.bind(v.clone());
+            }
+        }
+        if let Some(v) = filter.after_seq {
+            q = q.bind(v);
+        }
+        if let Some(v) = filter.limit {
+            q = q.bind(v);
+        }
+        let rows = q.fetch_all(&self.inner.pool).await?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    /// How many records the log holds (after any purge).
+    pub async fn count(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM audit_log")
+            .fetch_one(&self.inner.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// The head of the chain: `(seq, hash)` of the last record.
+    pub async fn head(&self) -> Result<(i64, String), StoreError> {
+        let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(&self.inner.pool)
+            .await?;
+        Ok((row.try_get("seq")?, row.try_get("hash")?))
+    }
+
+    /// Walks the chain from the latest checkpoint (or the genesis) to the
+    /// head and reports the first broken record.
+    pub async fn verify(&self) -> Result<VerifyReport, StoreError> {
+        let (head_seq, head_hash) = self.head().await?;
+        let cp = sqlx::query("SELECT seq, hash FROM audit_checkpoint ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&self.inner.pool)
+            .await?;
+        let (from_seq, from_hash) = match cp {
+            Some(r) => (r.try_get::<i64, _>("seq")?, r.try_get::<String, _>("hash")?),
+            None => (0, GENESIS_HASH.to_string()),
+        };
+        let mut walker = ChainWalker::new(from_seq, from_hash);
+        let page = 2000;
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3"
+        );
+        let mut after = from_seq;
+        'pages: loop {
+            let rows = sqlx::query(AssertSqlSafe(sql.clone()))
+                .bind(after)
+                .bind(head_seq)
+                .bind(page)
+                .fetch_all(&self.inner.pool)
+                .await?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in &rows {
+                let record = record_from_row(row)?;
+                after = record.seq;
+                if !walker.check(&record) {
+                    break 'pages;
+                }
+            }
+            if (rows.len() as i64) < page {
+                break;
+            }
+        }
+        let _ = walker.last_seq();
+        let (checked, problem) = walker.finish(head_seq, &head_hash);
+        Ok(VerifyReport {
+            from_seq,
+            head_seq,
+            head_hash,
+            checked,
+            problem,
+        })
+    }
+
+    /// Removes the oldest records, all of whose times are before `before_ms`,
+    /// keeping the chain verifiable: the last removed record's seq and hash
+    /// become the checkpoint `verify` starts from, and a `purged` record is
+    /// appended. Records with a pending action are never removed.
+    pub async fn purge_before(
+        &self,
+        before_ms: i64,
+        author: &str,
+    ) -> Result<PurgeReport, StoreError> {
+        self.with_retry(|| async move {
+            let mut w = self.begin_write().await?;
+            // The purge stops at the first record that is too new (or pending),
+            // so what remains is a contiguous tail of the chain.
+            let row = sqlx::query(
+                "SELECT MIN(seq) AS s FROM audit_log WHERE at_ms >= $1 \
+                 OR seq IN (SELECT detection_seq FROM pending_actions)",
+            )
+            .bind(before_ms)
+            .fetch_one(&mut *w.tx)
+            .await?;
+            let first_kept: Option<i64> = row.try_get("s")?;
+            let last_removed = first_kept.map_or(w.head.seq, |s| s - 1);
+            let cp = sqlx::query("SELECT MAX(seq) AS s FROM audit_checkpoint")
+                .fetch_one(&mut *w.tx)
+                .await?;
+            let prev_cp: i64 = cp.try_get::<Option<i64>, _>("s")?.unwrap_or(0);
+            if last_removed <= prev_cp {
+                return Ok(PurgeReport {
+                    removed: 0,
+                    checkpoint_seq: prev_cp,
+                    record: None,
+                });
+            }
+            let hash_row = sqlx::query("SELECT hash FROM audit_log WHERE seq = $1")
+                .bind(last_removed)
+                .fetch_optional(&mut *w.tx)
+                .await?;
+            let Some(hash_row) = hash_row else {
+                return Err(StoreError::Corrupt(format!(
+                    "record {last_removed} is missing; run `linkguard audit verify`"
+                )));
+            };
+            let cp_hash: String = hash_row.try_get("hash")?;
+            sqlx::query("INSERT INTO audit_checkpoint (seq, hash, at_ms) VALUES ($1, $2, $3)")
+                .bind(last_removed)
+                .bind(cp_hash)
+                .bind(now_ms())
+                .execute(&mut *w.tx)
+                .await?;
+            let removed = sqlx::query("DELETE FROM audit_log WHERE seq <= $1")
+                .bind(last_removed)
+                .execute(&mut *w.tx)
+                .await?
+                .rows_affected();
+            let record = self
+                .append_in(
+                    &mut w,
+                    AuditEntry {
+                        author: Some(author.to_string()),
+                        detail: Some(format!(
+                            "purged {removed} records up to {last_removed} (older than {before_ms} ms)"
+                        )),
+                        ..AuditEntry::new(Kind::Purged, "linkguard")
+                    },
+                )
+                .await?;
+            self.commit(w).await?;
+            Ok(PurgeReport {
+                removed,
+                checkpoint_seq: last_removed,
+                record: Some(record),
+            })
+        })
+        .await
+    }
+}
+
+/// Creates the SQLite file if missing and switches it to WAL (persistent, so
+/// it is done once here rather than per pooled connection).
+async fn prepare_sqlite(url: &str) -> Result<(), sqlx::Error> {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+    use sqlx::ConnectOptions;
+    let opts = SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(Duration::from_secs(30));
+    let conn = opts.connect().await?;
+    sqlx::Connection::close(conn).await
+}
+
+fn record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
+    let outcome: Option<String> = row.try_get("outcome")?;
+    let kind: String = row.try_get("kind")?;
+    Ok(AuditRecord {
+        seq: row.try_get("seq")?,
+        entry: AuditEntry {
+            at_ms: row.try_get("at_ms")?,
+            platform: row.try_get("platform")?,
+            workspace: row.try_get("workspace")?,
+            channel: row.try_get("channel")?,
+            thread: row.try_get("thread")?,
+            message_id: row.try_get("message_id")?,
+            revision: row.try_get("revision")?,
+            author: row.try_get("author")?,
+            kind: Kind::parse(&kind),
+            rule_id: row.try_get("rule_id")?,
+            policy_version: row.try_get("policy_version")?,
+            provider: row.try_get("provider")?,
+            link: row.try_get("link")?,
+            alternative: row.try_get("alternative")?,
+            action: row.try_get("action")?,
+            outcome: outcome.as_deref().map(Outcome::parse),
+            detail: row.try_get("detail")?,
+            message_text: row.try_get("message_text")?,
+        },
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
+/// Errors worth retrying: the database is unreachable, or another writer won
+/// a race the database asks us to retry.
+fn is_transient(e: &sqlx::Error) -> bool {
+    if is_connection_loss(e) {
+        return true;
+    }
+    match e {
+        sqlx::Error::Database(db) => matches!(
+            db.code().as_deref(),
+            // PostgreSQL serialization failure / deadlock; SQLite BUSY / LOCKED.
+            Some("40001" | "40P01" | "5" | "6" | "517" | "262")
+        ),
+        _ => false,
+    }
+}
+
+/// Errors that mean the connection to the database is gone.
+fn is_connection_loss(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+            // Class 08: connection exception; 57P0x: server shutting down / restarting.
+            c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A migration file that is not embedded would silently never run.
+    #[test]
+    fn every_migration_file_is_embedded() {
+        for (dir, list) in [
+            ("sqlite", SQLITE_MIGRATIONS),
+            ("postgres", POSTGRES_MIGRATIONS),
+        ] {
+            let path = format!("{}/../migrations/{dir}", env!("CARGO_MANIFEST_DIR"));
+            let mut files: Vec<String> = std::fs::read_dir(&path)
+                .unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".sql"))
+                .collect();
+            files.sort();
+            let listed: Vec<String> = list
+                .iter()
+                .map(|(v, desc, _)| format!("{v:04}_{desc}.sql"))
+                .collect();
+            assert_eq!(
+                files, listed,
+                "migrations/{dir} and the embedded list differ"
+            );
+        }
+    }
+
+    #[test]
+    fn backend_is_picked_by_scheme() {
+        assert_eq!(
+            Backend::from_url("sqlite://x.db").ok(),
+            Some(Backend::Sqlite)
+        );
+        assert_eq!(Backend::from_url("sqlite:x.db").ok(), Some(Backend::Sqlite));
+        assert_eq!(
+            Backend::from_url("postgresql://h/db").ok(),
+            Some(Backend::Postgres)
+        );
+        assert!(Backend::from_url("mysql://u:pw@h/db").is_err());
+    }
+}

@@ -1,0 +1,255 @@
+//! `linkguard check`: what the policy says about a message, for a person or,
+//! with `--batch`, for other programs (JSON Lines in, JSON Lines out).
+
+use crate::config::Config;
+use anyhow::Context as _;
+use linkguard_rules::eval::{LinkVerdict, MessageContext, Verdict};
+use linkguard_rules::policy::{Policy, RoomKey, DEFAULT_POLICY_NAME};
+use linkguard_rules::Dialect;
+use serde_json::{json, Value};
+use std::io::{BufRead, Read, Write};
+use std::process::ExitCode;
+
+const EXIT_HELP: &str = "\
+Exit status:
+  0  no banned link was found (with --batch: and every line was valid JSON)
+  1  at least one link is banned by the policy (monitor-mode rules included)
+  2  the policy or the input could not be read (with --batch: a malformed line)";
+
+/// Arguments of `linkguard check`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_HELP)]
+pub struct CheckArgs {
+    /// Policy file (default: $LINKGUARD_POLICY, else the built-in policy).
+    #[arg(long, value_name = "FILE")]
+    policy: Option<String>,
+    /// The dialect the text is written in.
+    #[arg(long, value_name = "slack|discord|any", default_value = "any", value_parser = parse_dialect)]
+    platform: Dialect,
+    /// Print one JSON object instead of the readable report.
+    #[arg(long, conflicts_with = "batch")]
+    json: bool,
+    /// Read JSON Lines ({"id"?, "platform"?, "text"}) and write one JSON object per line.
+    #[arg(long)]
+    batch: bool,
+    /// The message to check (default: standard input).
+    text: Option<String>,
+}
+
+fn parse_dialect(s: &str) -> Result<Dialect, String> {
+    Dialect::parse(s).ok_or_else(|| format!("unknown platform `{s}` (use slack, discord or any)"))
+}
+
+/// Loads the policy `check` and `scan` use: a file if one is named, else the
+/// built-in default.
+pub fn load_policy(path: Option<&str>, config: &Config) -> anyhow::Result<Policy> {
+    match path.or(config.policy_path.as_deref()) {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read policy file {path}"))?;
+            Ok(Policy::parse(path, &text)?)
+        }
+        None => Ok(Policy::parse(DEFAULT_POLICY_NAME, linkguard_rules::policy::DEFAULT_POLICY)?),
+    }
+}
+
+/// Runs `linkguard check`.
+pub async fn run(args: CheckArgs, config: &Config) -> anyhow::Result<ExitCode> {
+    let policy = match load_policy(args.policy.as_deref(), config) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let key = RoomKey::new(config.room_key.expose());
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    if args.batch {
+        let stdin = std::io::stdin();
+        let code = batch(&policy, &key, args.platform, stdin.lock(), &mut out)?;
+        out.flush()?;
+        return Ok(code);
+    }
+    let text = match args.text {
+        Some(t) => t,
+        None => {
+            let mut t = String::new();
+            std::io::stdin()
+                .read_to_string(&mut t)
+                .context("cannot read the message from standard input")?;
+            t
+        }
+    };
+    let ctx = MessageContext {
+        platform: args.platform,
+        ..MessageContext::default()
+    };
+    let verdict = policy.evaluate(&text, &ctx, &key);
+    let rewritten = verdict.rewrite(&text, args.platform);
+    if args.json {
+        let v = verdict_json(None, &policy, &verdict, &rewritten);
+        writeln!(out, "{v}")?;
+    } else {
+        human(&mut out, &policy, &verdict, &rewritten, &text)?;
+    }
+    out.flush()?;
+    Ok(if verdict.is_blocked() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The JSON object for one message: the distinct links and the rewrite.
+pub fn verdict_json(id: Option<&Value>, policy: &Policy, verdict: &Verdict, rewritten: &str) -> Value {
+    let links: Vec<Value> = verdict
+        .distinct()
+        .into_iter()
+        .map(|v| link_json(policy, v))
+        .collect();
+    json!({
+        "id": id.cloned().unwrap_or(Value::Null),
+        "links": links,
+        "rewritten": rewritten,
+    })
+}
+
+fn link_json(policy: &Policy, v: &LinkVerdict) -> Value {
+    let block = v.block();
+    json!({
+        "provider": v.link.provider.as_str(),
+        "provider_name": policy.provider_name(&v.link.provider),
+        "url": v.link.url,
+        "span": [v.link.span.start, v.link.span.end],
+        "allowed": block.is_none(),
+        "rule": block.map(|b| b.rule.as_str()),
+        "action": block.map(|b| b.action.as_str()),
+        "monitor": block.map(|b| b.monitor),
+        "reason": block.map(|b| b.reason.as_str()),
+        "alternative": block.and_then(|b| b.alternative.as_deref()),
+    })
+}
+
+/// Processes JSON Lines; a malformed line yields an error object and the run
+/// goes on.
+pub fn batch(
+    policy: &Policy,
+    key: &RoomKey,
+    default_platform: Dialect,
+    input: impl BufRead,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    let mut any_blocked = false;
+    let mut any_error = false;
+    for (n, line) in input.lines().enumerate() {
+        let line_no = n + 1;
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => {
+                any_error = true;
+                writeln!(out, "{}", json!({"line": line_no, "error": format!("unreadable input: {e}")}))?;
+                continue;
+            }
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed: Result<Value, _> = serde_json::from_str(&line);
+        let obj = match parsed {
+            Ok(Value::Object(o)) => o,
+            Ok(_) => {
+                any_error = true;
+                writeln!(out, "{}", json!({"line": line_no, "error": "expected a JSON object"}))?;
+                continue;
+            }
+            Err(e) => {
+                any_error = true;
+                writeln!(out, "{}", json!({"line": line_no, "error": format!("invalid JSON: {e}")}))?;
+                continue;
+            }
+        };
+        let id = obj.get("id");
+        let Some(text) = obj.get("text").and_then(Value::as_str) else {
+            any_error = true;
+            writeln!(
+                out,
+                "{}",
+                json!({"id": id, "line": line_no, "error": "missing string field `text`"})
+            )?;
+            continue;
+        };
+        let platform = match obj.get("platform") {
+            None | Some(Value::Null) => default_platform,
+            Some(Value::String(p)) => match Dialect::parse(p) {
+                Some(d) => d,
+                None => {
+                    any_error = true;
+                    writeln!(
+                        out,
+                        "{}",
+                        json!({"id": id, "line": line_no, "error": format!("unknown platform `{p}`")})
+                    )?;
+                    continue;
+                }
+            },
+            Some(_) => {
+                any_error = true;
+                writeln!(out, "{}", json!({"id": id, "line": line_no, "error": "`platform` must be a string"}))?;
+                continue;
+            }
+        };
+        let ctx = MessageContext {
+            platform,
+            ..MessageContext::default()
+        };
+        let verdict = policy.evaluate(text, &ctx, key);
+        any_blocked |= verdict.is_blocked();
+        let rewritten = verdict.rewrite(text, platform);
+        writeln!(out, "{}", verdict_json(id, policy, &verdict, &rewritten))?;
+    }
+    Ok(if any_error {
+        ExitCode::from(2)
+    } else if any_blocked {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn human(
+    out: &mut impl Write,
+    policy: &Policy,
+    verdict: &Verdict,
+    rewritten: &str,
+    original: &str,
+) -> std::io::Result<()> {
+    let links = verdict.distinct();
+    if links.is_empty() {
+        writeln!(out, "No meeting links found. Nothing to change.")?;
+        return Ok(());
+    }
+    writeln!(out, "Policy: {}", policy.name())?;
+    for (i, v) in links.iter().enumerate() {
+        let name = policy.provider_name(&v.link.provider);
+        writeln!(out, "{}. {} ({name})", i + 1, v.link.url)?;
+        match v.block() {
+            None => writeln!(out, "   allowed")?,
+            Some(b) => {
+                let mode = if b.monitor { " [monitor mode: would act]" } else { "" };
+                writeln!(out, "   BLOCKED by rule `{}`{mode}", b.rule)?;
+                if !b.reason.is_empty() {
+                    writeln!(out, "   reason: {}", b.reason)?;
+                }
+                writeln!(out, "   action: {}", b.action.as_str())?;
+                if let Some(alt) = &b.alternative {
+                    writeln!(out, "   use instead: {alt}")?;
+                }
+            }
+        }
+    }
+    if rewritten != original {
+        writeln!(out, "\nRewritten message:\n{rewritten}")?;
+    }
+    Ok(())
+}

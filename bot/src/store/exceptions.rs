@@ -1,0 +1,208 @@
+//! Time-limited exceptions: an admin lets a user or a channel post banned
+//! meeting links for a while. Granting and revoking are audited in the same
+//! transaction; expiry needs no job, since only rows with `until_ms` in the
+//! future (and not revoked) are ever consulted.
+
+use super::{now_ms, AuditEntry, Kind, Store, StoreError};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use std::fmt;
+use std::time::Duration;
+
+/// Who an exception covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExceptionTarget {
+    /// A user id.
+    User(String),
+    /// A channel id.
+    Channel(String),
+}
+
+impl ExceptionTarget {
+    fn kind(&self) -> &'static str {
+        match self {
+            ExceptionTarget::User(_) => "user",
+            ExceptionTarget::Channel(_) => "channel",
+        }
+    }
+
+    fn id(&self) -> &str {
+        match self {
+            ExceptionTarget::User(id) | ExceptionTarget::Channel(id) => id,
+        }
+    }
+}
+
+impl fmt::Display for ExceptionTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExceptionTarget::User(id) => write!(f, "user {id}"),
+            ExceptionTarget::Channel(id) => write!(f, "channel {id}"),
+        }
+    }
+}
+
+/// One granted exception.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exception {
+    /// Its id, for `exempt revoke`.
+    pub id: i64,
+    /// Platform (`slack`, `discord`, or `cli` for every platform).
+    pub platform: String,
+    /// Workspace / guild it was granted in (empty: any).
+    pub workspace: String,
+    /// Who it covers.
+    pub target: ExceptionTarget,
+    /// Why, in the admin's words.
+    pub reason: String,
+    /// Who granted it.
+    pub granted_by: String,
+    /// When (epoch ms).
+    pub granted_ms: i64,
+    /// Until when (epoch ms).
+    pub until_ms: i64,
+}
+
+const COLUMNS: &str =
+    "id, platform, workspace, target_kind, target_id, reason, granted_by, granted_ms, until_ms";
+
+fn from_row(row: &AnyRow) -> Result<Exception, StoreError> {
+    let kind: String = row.try_get("target_kind")?;
+    let id: String = row.try_get("target_id")?;
+    Ok(Exception {
+        id: row.try_get("id")?,
+        platform: row.try_get("platform")?,
+        workspace: row.try_get("workspace")?,
+        target: if kind == "channel" {
+            ExceptionTarget::Channel(id)
+        } else {
+            ExceptionTarget::User(id)
+        },
+        reason: row.try_get("reason")?,
+        granted_by: row.try_get("granted_by")?,
+        granted_ms: row.try_get("granted_ms")?,
+        until_ms: row.try_get("until_ms")?,
+    })
+}
+
+impl Store {
+    /// Grants an exception for `duration`, audited as `exception`.
+    pub async fn exception_grant(
+        &self,
+        platform: &str,
+        workspace: &str,
+        target: &ExceptionTarget,
+        duration: Duration,
+        reason: &str,
+        granted_by: &str,
+    ) -> Result<Exception, StoreError> {
+        self.with_retry(|| async move {
+            let mut w = self.begin_write().await?;
+            let now = now_ms();
+            let until = now.saturating_add(duration.as_millis().min(i64::MAX as u128) as i64);
+            let row = sqlx::query(
+                "INSERT INTO exceptions (platform, workspace, target_kind, target_id, reason, \
+                 granted_by, granted_ms, until_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 RETURNING id",
+            )
+            .bind(platform.to_owned())
+            .bind(workspace.to_owned())
+            .bind(target.kind())
+            .bind(target.id().to_owned())
+            .bind(reason.to_owned())
+            .bind(granted_by.to_owned())
+            .bind(now)
+            .bind(until)
+            .fetch_one(&mut *w.tx)
+            .await?;
+            let id: i64 = row.try_get("id")?;
+            let mut e = AuditEntry::new(Kind::Exception, platform);
+            e.at_ms = now;
+            e.workspace = Some(workspace.to_owned()).filter(|w| !w.is_empty());
+            e.author = Some(granted_by.to_owned());
+            if let ExceptionTarget::Channel(c) = target {
+                e.channel = Some(c.clone());
+            }
+            e.detail = Some(format!(
+                "granted exception #{id} to {target} for {} s: {reason}",
+                duration.as_secs()
+            ));
+            self.append_in(&mut w, e).await?;
+            self.commit(w).await?;
+            Ok(Exception {
+                id,
+                platform: platform.to_owned(),
+                workspace: workspace.to_owned(),
+                target: target.clone(),
+                reason: reason.to_owned(),
+                granted_by: granted_by.to_owned(),
+                granted_ms: now,
+                until_ms: until,
+            })
+        })
+        .await
+    }
+
+    /// Revokes exception `id` if it is still in force; audited.
+    pub async fn exception_revoke(&self, id: i64, revoked_by: &str) -> Result<bool, StoreError> {
+        self.with_retry(|| async move {
+            let mut w = self.begin_write().await?;
+            let now = now_ms();
+            let changed = sqlx::query(
+                "UPDATE exceptions SET revoked_ms = $1, revoked_by = $2 \
+                 WHERE id = $3 AND revoked_ms IS NULL AND until_ms > $1",
+            )
+            .bind(now)
+            .bind(revoked_by.to_owned())
+            .bind(id)
+            .execute(&mut *w.tx)
+            .await?
+            .rows_affected();
+            if changed == 0 {
+                w.tx.rollback().await?;
+                return Ok(false);
+            }
+            let mut e = AuditEntry::new(Kind::Exception, "linkguard");
+            e.at_ms = now;
+            e.author = Some(revoked_by.to_owned());
+            e.detail = Some(format!("revoked exception #{id}"));
+            self.append_in(&mut w, e).await?;
+            self.commit(w).await?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Exceptions in force now, for `platform` (and those granted from the
+    /// CLI, which cover every platform).
+    pub async fn exceptions_active(&self, platform: &str) -> Result<Vec<Exception>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM exceptions WHERE revoked_ms IS NULL AND until_ms > $1 \
+             AND (platform = $2 OR platform = 'cli' OR $2 = 'cli') ORDER BY id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now_ms())
+            .bind(platform.to_owned())
+            .fetch_all(&self.inner.pool)
+            .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// The exception in force now that covers this author or channel, if any.
+    pub async fn exception_covering(
+        &self,
+        platform: &str,
+        workspace: &str,
+        user: &str,
+        channels: &[&str],
+    ) -> Result<Option<Exception>, StoreError> {
+        let all = self.exceptions_active(platform).await?;
+        Ok(all.into_iter().find(|e| {
+            (e.workspace.is_empty() || workspace.is_empty() || e.workspace == workspace)
+                && match &e.target {
+                    ExceptionTarget::User(u) => u == user,
+                    ExceptionTarget::Channel(c) => channels.contains(&c.as_str()),
+                }
+        }))
+    }
+}
