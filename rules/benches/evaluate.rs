@@ -45,11 +45,41 @@ fn benches(c: &mut Criterion) {
     }
     long.truncate(cut);
     let long = vec![long];
-    run(c, "default/95pct-link-free", &default, &mostly_plain, Dialect::Slack);
-    run(c, "default/link-heavy", &default, &link_heavy, Dialect::Slack);
-    run(c, "default/one-40k-message", &default, &long, Dialect::Discord);
-    run(c, "1000-rules/95pct-link-free", &big, &mostly_plain, Dialect::Slack);
-    run(c, "1000-rules/link-heavy", &big, &link_heavy, Dialect::Slack);
+    run(
+        c,
+        "default/95pct-link-free",
+        &default,
+        &mostly_plain,
+        Dialect::Slack,
+    );
+    run(
+        c,
+        "default/link-heavy",
+        &default,
+        &link_heavy,
+        Dialect::Slack,
+    );
+    run(
+        c,
+        "default/one-40k-message",
+        &default,
+        &long,
+        Dialect::Discord,
+    );
+    run(
+        c,
+        "1000-rules/95pct-link-free",
+        &big,
+        &mostly_plain,
+        Dialect::Slack,
+    );
+    run(
+        c,
+        "1000-rules/link-heavy",
+        &big,
+        &link_heavy,
+        Dialect::Slack,
+    );
 }
 
 criterion_group!(evaluate, benches);

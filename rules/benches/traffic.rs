@@ -28,11 +28,11 @@ impl Rng {
 
 const WORDS: &[&str] = &[
     "the", "deploy", "is", "green", "again", "can", "someone", "review", "my", "PR", "thanks",
-    "lunch?", "standup", "moved", "to", "tomorrow", "ok", "sounds", "good", "I'll", "take",
-    "a", "look", "after", "the", "meeting", "zoom", "in", "on", "that", "graph", "latency",
-    "p99", "looks", "off", "since", "Tuesday", ":tada:", "lgtm", "ship", "it", "teams",
-    "meet", "call", "later", "please", "update", "the", "doc", "with", "numbers", "and",
-    "ping", "me", "when", "done", "—", "merci", "👍", "great", "work", "everyone",
+    "lunch?", "standup", "moved", "to", "tomorrow", "ok", "sounds", "good", "I'll", "take", "a",
+    "look", "after", "the", "meeting", "zoom", "in", "on", "that", "graph", "latency", "p99",
+    "looks", "off", "since", "Tuesday", ":tada:", "lgtm", "ship", "it", "teams", "meet", "call",
+    "later", "please", "update", "the", "doc", "with", "numbers", "and", "ping", "me", "when",
+    "done", "—", "merci", "👍", "great", "work", "everyone",
 ];
 
 const OTHER_URLS: &[&str] = &[

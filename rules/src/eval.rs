@@ -121,7 +121,8 @@ impl Verdict {
 }
 
 impl Rule {
-    fn applies(&self, ctx: &MessageContext<'_>) -> bool {
+    /// Whether the rule's scope includes the message and no exemption covers it.
+    pub fn applies(&self, ctx: &MessageContext<'_>) -> bool {
         let listed = |list: &[String], v: &str| list.iter().any(|x| x == v);
         (self.platforms.is_empty()
             || ctx.platform == Dialect::Any
@@ -152,6 +153,14 @@ impl Policy {
         Verdict { occurrences }
     }
 
+    /// The rule that would decide a link of `provider` posted in `ctx`, if
+    /// any bans the provider as a whole (for "can I use zoom?").
+    pub fn rule_for_provider(&self, provider: &str, ctx: &MessageContext<'_>) -> Option<&Rule> {
+        self.rules
+            .iter()
+            .find(|r| r.providers.iter().any(|p| p.as_str() == provider) && r.applies(ctx))
+    }
+
     /// Decides one link.
     pub fn decide(&self, link: &Link, ctx: &MessageContext<'_>, key: &RoomKey) -> Decision {
         if ctx.excepted {
@@ -164,9 +173,10 @@ impl Policy {
         Decision::Blocked(Block {
             rule: rule.id.clone(),
             action: rule.action,
-            alternative: rule.alternative.as_ref().map(|t| {
-                t.render(key, self.room_prefix(), link.provider.as_str(), &link.url)
-            }),
+            alternative: rule
+                .alternative
+                .as_ref()
+                .map(|t| t.render(key, self.room_prefix(), link.provider.as_str(), &link.url)),
             reason: rule.reason.clone(),
             monitor: rule.mode == Mode::Monitor || self.mode() == Mode::Monitor,
         })

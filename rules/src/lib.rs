@@ -9,8 +9,8 @@
 
 pub mod detect;
 pub mod eval;
+mod link;
 pub mod policy;
 pub mod rewrite;
-mod link;
 
 pub use link::{Dialect, Link, ProviderId};

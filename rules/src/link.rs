@@ -52,9 +52,9 @@ impl ProviderId {
     pub fn new(id: &str) -> Option<ProviderId> {
         let ok = !id.is_empty()
             && id.len() <= 64
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' || b == b':');
+            && id.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' || b == b':'
+            });
         ok.then(|| ProviderId(id.to_owned()))
     }
 

@@ -71,10 +71,8 @@ pub fn rewrite(text: &str, dialect: Dialect, occurrences: &[LinkVerdict]) -> Str
         if range.start < at || range.end > text.len() || range.start > range.end {
             continue;
         }
-        let (Some(before), true) = (
-            text.get(at..range.start),
-            text.is_char_boundary(range.end),
-        ) else {
+        let (Some(before), true) = (text.get(at..range.start), text.is_char_boundary(range.end))
+        else {
             continue;
         };
         out.push_str(before);

@@ -56,7 +56,11 @@ fn fragment() -> impl Strategy<Value = String> {
 fn message() -> impl Strategy<Value = (String, Dialect)> {
     (
         proptest::collection::vec(fragment(), 0..8),
-        prop_oneof![Just(Dialect::Slack), Just(Dialect::Discord), Just(Dialect::Any)],
+        prop_oneof![
+            Just(Dialect::Slack),
+            Just(Dialect::Discord),
+            Just(Dialect::Any)
+        ],
     )
         .prop_map(|(parts, d)| (parts.join(" "), d))
 }

@@ -23,7 +23,9 @@ fuzz_target!(|data: &[u8]| {
         let links = detector().find(text, dialect);
         let mut prev_end = 0;
         for l in &links {
-            assert!(l.span.start >= prev_end && l.span.start < l.span.end && l.span.end <= text.len());
+            assert!(
+                l.span.start >= prev_end && l.span.start < l.span.end && l.span.end <= text.len()
+            );
             assert!(text.is_char_boundary(l.span.start) && text.is_char_boundary(l.span.end));
             prev_end = l.span.end;
         }

@@ -136,7 +136,11 @@ impl ProviderSpec {
             .chain(&self.app_meeting)
             .chain(&self.url_patterns)
             .chain(&self.meeting_id)
-            .chain(self.routes.iter().flat_map(|r| r.meeting.iter().chain(&r.not_meeting)))
+            .chain(
+                self.routes
+                    .iter()
+                    .flat_map(|r| r.meeting.iter().chain(&r.not_meeting)),
+            )
             .map(String::as_str)
     }
 
@@ -246,7 +250,9 @@ struct CatalogueFile {
 impl Catalogue {
     /// An empty catalogue.
     pub fn empty() -> Catalogue {
-        Catalogue { providers: Vec::new() }
+        Catalogue {
+            providers: Vec::new(),
+        }
     }
 
     /// The built-in providers (`providers.toml`, parsed once per process).
@@ -276,9 +282,13 @@ impl Catalogue {
     /// Adds a provider after checking its id, host patterns, schemes and
     /// regexes.
     pub fn add(&mut self, spec: ProviderSpec) -> Result<(), CatalogueError> {
-        let id = ProviderId::new(&spec.id).ok_or_else(|| CatalogueError::InvalidId { id: spec.id.clone() })?;
+        let id = ProviderId::new(&spec.id).ok_or_else(|| CatalogueError::InvalidId {
+            id: spec.id.clone(),
+        })?;
         if self.providers.iter().any(|(p, _)| *p == id) {
-            return Err(CatalogueError::DuplicateId { id: spec.id.clone() });
+            return Err(CatalogueError::DuplicateId {
+                id: spec.id.clone(),
+            });
         }
         for h in spec.all_host_patterns() {
             if HostPattern::parse(h).is_none() {
@@ -315,7 +325,10 @@ impl Catalogue {
 
     /// The spec of one provider.
     pub fn get(&self, id: &str) -> Option<&ProviderSpec> {
-        self.providers.iter().find(|(p, _)| p.as_str() == id).map(|(_, s)| s)
+        self.providers
+            .iter()
+            .find(|(p, _)| p.as_str() == id)
+            .map(|(_, s)| s)
     }
 
     pub(crate) fn entries(&self) -> &[(ProviderId, ProviderSpec)] {
@@ -326,7 +339,9 @@ impl Catalogue {
 fn valid_scheme(s: &str) -> bool {
     let mut b = s.bytes();
     matches!(b.next(), Some(c) if c.is_ascii_lowercase())
-        && b.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'+' | b'-' | b'.'))
+        && b.all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'+' | b'-' | b'.')
+        })
 }
 
 /// Compiles one catalogue regex with the size limit, naming the provider in
@@ -374,10 +389,14 @@ impl HostPattern {
         let label_ok = |l: &str| {
             !l.is_empty()
                 && l.len() <= 63
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         };
         if let Some(rest) = p.strip_prefix("*.") {
-            return rest.split('.').all(label_ok).then(|| HostPattern::Suffix(rest.to_owned()));
+            return rest
+                .split('.')
+                .all(label_ok)
+                .then(|| HostPattern::Suffix(rest.to_owned()));
         }
         if let Some(first) = p.strip_suffix(".*") {
             return label_ok(first).then(|| HostPattern::FirstLabel(first.to_owned()));
@@ -398,9 +417,32 @@ mod tests {
     fn builtin_catalogue_loads_with_every_readme_provider() {
         let c = Catalogue::builtin();
         for id in [
-            "zoom", "teams", "meet", "webex", "goto", "bluejeans", "whereby", "jitsi", "skype", "lync", "chime",
-            "ringcentral", "zoho", "lifesize", "pexip", "vonage", "dialpad", "around", "livestorm", "slack",
-            "discord", "8x8", "facetime", "lark", "tencent", "bbcollab",
+            "zoom",
+            "teams",
+            "meet",
+            "webex",
+            "goto",
+            "bluejeans",
+            "whereby",
+            "jitsi",
+            "skype",
+            "lync",
+            "chime",
+            "ringcentral",
+            "zoho",
+            "lifesize",
+            "pexip",
+            "vonage",
+            "dialpad",
+            "around",
+            "livestorm",
+            "slack",
+            "discord",
+            "8x8",
+            "facetime",
+            "lark",
+            "tencent",
+            "bbcollab",
         ] {
             assert!(c.get(id).is_some(), "missing provider {id}");
         }
@@ -413,13 +455,19 @@ mod tests {
     #[test]
     fn duplicate_ids_are_refused() {
         let mut c = Catalogue::builtin();
-        assert_eq!(c.add(spec("zoom")), Err(CatalogueError::DuplicateId { id: "zoom".into() }));
+        assert_eq!(
+            c.add(spec("zoom")),
+            Err(CatalogueError::DuplicateId { id: "zoom".into() })
+        );
     }
 
     #[test]
     fn bad_ids_hosts_schemes_and_regexes_are_named() {
         let mut c = Catalogue::empty();
-        assert!(matches!(c.add(spec("Bad Id")), Err(CatalogueError::InvalidId { .. })));
+        assert!(matches!(
+            c.add(spec("Bad Id")),
+            Err(CatalogueError::InvalidId { .. })
+        ));
 
         let mut s = spec("acme");
         s.meeting = vec!["^/(unclosed".into()];
@@ -433,7 +481,10 @@ mod tests {
 
         let mut s = spec("acme");
         s.url_patterns = vec![r"\w{1000}\w{1000}\w{1000}".into()];
-        assert!(matches!(c.add(s), Err(CatalogueError::RegexTooLarge { .. })));
+        assert!(matches!(
+            c.add(s),
+            Err(CatalogueError::RegexTooLarge { .. })
+        ));
 
         let mut s = spec("acme");
         s.hosts = vec!["meet.*.example".into()];
@@ -441,7 +492,10 @@ mod tests {
 
         let mut s = spec("acme");
         s.schemes = vec!["acme meet".into()];
-        assert!(matches!(c.add(s), Err(CatalogueError::InvalidScheme { .. })));
+        assert!(matches!(
+            c.add(s),
+            Err(CatalogueError::InvalidScheme { .. })
+        ));
 
         assert!(c.add(spec("acme")).is_ok());
         assert_eq!(c.ids().count(), 1);
@@ -450,14 +504,26 @@ mod tests {
     #[test]
     fn custom_wildcards_cover_the_domain_itself() {
         let s = ProviderSpec::custom("rule:x", "x", &["*.vc.acme.example".into()], &[]);
-        assert_eq!(s.hosts, vec!["*.vc.acme.example".to_owned(), "vc.acme.example".to_owned()]);
+        assert_eq!(
+            s.hosts,
+            vec!["*.vc.acme.example".to_owned(), "vc.acme.example".to_owned()]
+        );
     }
 
     #[test]
     fn host_patterns_parse() {
-        assert_eq!(HostPattern::parse("Zoom.US"), Some(HostPattern::Exact("zoom.us".into())));
-        assert_eq!(HostPattern::parse("*.zoom.us"), Some(HostPattern::Suffix("zoom.us".into())));
-        assert_eq!(HostPattern::parse("jitsi.*"), Some(HostPattern::FirstLabel("jitsi".into())));
+        assert_eq!(
+            HostPattern::parse("Zoom.US"),
+            Some(HostPattern::Exact("zoom.us".into()))
+        );
+        assert_eq!(
+            HostPattern::parse("*.zoom.us"),
+            Some(HostPattern::Suffix("zoom.us".into()))
+        );
+        assert_eq!(
+            HostPattern::parse("jitsi.*"),
+            Some(HostPattern::FirstLabel("jitsi".into()))
+        );
         assert_eq!(HostPattern::parse("*"), Some(HostPattern::Any));
         assert_eq!(HostPattern::parse("a..b"), None);
         assert_eq!(HostPattern::parse("*.*"), None);

@@ -15,6 +15,7 @@ mod unwrap;
 mod url;
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use regex::{Regex, RegexSet, RegexSetBuilder};
 
@@ -57,17 +58,44 @@ struct Provider {
 #[derive(Debug, Clone)]
 struct Route {
     provider: usize,
+    /// A literal every `meeting` pattern requires at the start of the path
+    /// target (ASCII case ignored): a cheap test before the regexes.
+    prefix: Box<str>,
     /// `None`: any path other than `/`.
     meeting: Option<RegexSet>,
     not_meeting: Option<RegexSet>,
 }
 
+/// FNV-1a: host lookups hash a few short, non-adversarial keys per URL (the
+/// keys are catalogue hosts), where SipHash's DoS resistance only costs time.
+#[derive(Default, Clone, Copy)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type FastMap<V> = HashMap<Box<str>, V, BuildHasherDefault<Fnv>>;
+
 /// Host patterns to the routes that use them.
 #[derive(Debug, Clone, Default)]
 struct HostIndex {
-    exact: HashMap<Box<str>, Vec<usize>>,
-    suffix: HashMap<Box<str>, Vec<usize>>,
-    first_label: HashMap<Box<str>, Vec<usize>>,
+    exact: FastMap<Vec<usize>>,
+    suffix: FastMap<Vec<usize>>,
+    first_label: FastMap<Vec<usize>>,
     any: Vec<usize>,
 }
 
@@ -92,24 +120,23 @@ impl HostIndex {
                 return Some(t);
             }
         }
+        // Hosts are short: a byte loop beats `split_once` here.
+        let dots = || host.bytes().enumerate().filter(|&(_, b)| b == b'.').map(|(i, _)| i);
         if !self.suffix.is_empty() {
-            let mut rest = host;
-            while let Some((_, parent)) = rest.split_once('.') {
-                if let Some(rs) = self.suffix.get(parent) {
+            for dot in dots() {
+                if let Some(rs) = self.suffix.get(&host[dot + 1..]) {
                     if let Some(t) = rs.iter().find_map(|&r| f(r)) {
                         return Some(t);
                     }
                 }
-                rest = parent;
             }
         }
         if !self.first_label.is_empty() {
-            if let Some((first, domain)) = host.split_once('.') {
-                if domain.contains('.') {
-                    if let Some(rs) = self.first_label.get(first) {
-                        if let Some(t) = rs.iter().find_map(|&r| f(r)) {
-                            return Some(t);
-                        }
+            let mut d = dots();
+            if let (Some(first), Some(_)) = (d.next(), d.next()) {
+                if let Some(rs) = self.first_label.get(&host[..first]) {
+                    if let Some(t) = rs.iter().find_map(|&r| f(r)) {
+                        return Some(t);
                     }
                 }
             }
@@ -173,12 +200,20 @@ impl Detector {
                 exclude,
                 not_meeting: regex_set(sid, &spec.not_meeting)?,
                 app_meeting: regex_set(sid, &spec.app_meeting)?,
-                meeting_id: spec.meeting_id.iter().map(|p| compile(sid, p)).collect::<Result<_, _>>()?,
+                meeting_id: spec
+                    .meeting_id
+                    .iter()
+                    .map(|p| compile(sid, p))
+                    .collect::<Result<_, _>>()?,
                 routes: Vec::new(),
             };
             let base = (spec.hosts.as_slice(), spec.meeting.as_slice(), &[][..]);
             let extra = spec.routes.iter().map(|r| {
-                let hosts = if r.hosts.is_empty() { spec.hosts.as_slice() } else { r.hosts.as_slice() };
+                let hosts = if r.hosts.is_empty() {
+                    spec.hosts.as_slice()
+                } else {
+                    r.hosts.as_slice()
+                };
                 (hosts, r.meeting.as_slice(), r.not_meeting.as_slice())
             });
             for (hosts, meeting, not_meeting) in std::iter::once(base).chain(extra) {
@@ -188,6 +223,7 @@ impl Detector {
                 let ri = d.routes.len();
                 d.routes.push(Route {
                     provider: pi,
+                    prefix: common_prefix(meeting).into(),
                     meeting: regex_set(sid, meeting)?,
                     not_meeting: regex_set(sid, not_meeting)?,
                 });
@@ -242,7 +278,10 @@ impl Detector {
 
     /// The display name of a provider.
     pub fn provider_name(&self, id: &ProviderId) -> Option<&str> {
-        self.providers.iter().find(|p| p.id == *id).map(|p| p.name.as_str())
+        self.providers
+            .iter()
+            .find(|p| p.id == *id)
+            .map(|p| p.name.as_str())
     }
 
     /// The ids of the compiled providers, in catalogue order.
@@ -267,6 +306,9 @@ impl Detector {
         let cleaned = url::clean(&text[c.span.clone()], dialect != Dialect::Discord);
         let (s, bare) = if c.bare {
             (&cleaned[..], true)
+        } else if matches!(cleaned, std::borrow::Cow::Borrowed(_)) {
+            // Unchanged by cleaning: the span starts at the scheme.
+            (&cleaned[..], false)
         } else {
             match url::find_scheme(&cleaned, &self.scheme_names) {
                 SchemeHit::At(o) => (&cleaned[o..], false),
@@ -297,51 +339,81 @@ impl Detector {
 
     fn classify(&self, parts: &Parts<'_>, host: &str) -> Option<(usize, String)> {
         let target = url::decode_unreserved(parts.rest);
-        if looks_like_template(&target) {
-            return None;
-        }
-        if let Some(&(_, pi)) = self.schemes.iter().find(|(s, _)| s.eq_ignore_ascii_case(parts.scheme)) {
-            if self.app_matches(pi, host, &target) {
-                return Some((pi, url::assemble(parts, host, &target)));
+        let hit = self.classify_target(parts, host, &target)?;
+        // Checked only for hits: most URLs never get here.
+        (!looks_like_template(&target)).then_some(hit)
+    }
+
+    fn classify_target(
+        &self,
+        parts: &Parts<'_>,
+        host: &str,
+        target: &str,
+    ) -> Option<(usize, String)> {
+        if let Some(&(_, pi)) = self
+            .schemes
+            .iter()
+            .find(|(s, _)| s.eq_ignore_ascii_case(parts.scheme))
+        {
+            if self.app_matches(pi, host, target) {
+                return Some((pi, url::assemble(parts, host, target)));
             }
         } else if parts.authority
-            && (parts.scheme.eq_ignore_ascii_case("https") || parts.scheme.eq_ignore_ascii_case("http"))
+            && (parts.scheme.eq_ignore_ascii_case("https")
+                || parts.scheme.eq_ignore_ascii_case("http"))
         {
-            if let Some(pi) = self.hosts.find_map(host, |ri| self.route_matches(ri, host, &target)) {
-                return Some((pi, url::assemble(parts, host, &target)));
+            if let Some(pi) = self
+                .hosts
+                .find_map(host, |ri| self.route_matches(ri, host, target))
+            {
+                return Some((pi, url::assemble(parts, host, target)));
             }
         }
         let set = self.url_patterns.as_ref()?;
-        let url = url::assemble(parts, host, &target);
+        let url = url::assemble(parts, host, target);
         if !set.is_match(&url) {
             return None;
         }
-        let pi = set.matches(&url).into_iter().map(|i| self.url_pattern_provider[i]).find(|&pi| {
-            let p = &self.providers[pi];
-            !p.exclude.contains(host) && !p.not_meeting.as_ref().is_some_and(|set| set.is_match(&target))
-        })?;
+        let pi = set
+            .matches(&url)
+            .into_iter()
+            .map(|i| self.url_pattern_provider[i])
+            .find(|&pi| {
+                let p = &self.providers[pi];
+                !p.exclude.contains(host)
+                    && !p
+                        .not_meeting
+                        .as_ref()
+                        .is_some_and(|set| set.is_match(target))
+            })?;
         Some((pi, url))
     }
 
     fn route_matches(&self, ri: usize, host: &str, target: &str) -> Option<usize> {
         let r = &self.routes[ri];
         let p = &self.providers[r.provider];
-        let vetoed = p.exclude.contains(host)
-            || p.not_meeting.as_ref().is_some_and(|s| s.is_match(target))
-            || r.not_meeting.as_ref().is_some_and(|s| s.is_match(target));
-        if vetoed {
+        // The shape test first: most URLs on most hosts fail it, and vetoes
+        // only matter when it passes.
+        if !url::starts_with_ci(target, &r.prefix) {
             return None;
         }
-        let ok = match &r.meeting {
+        let shaped = match &r.meeting {
             Some(set) => set.is_match(target),
             None => !matches!(target, "" | "/"),
         };
-        ok.then_some(r.provider)
+        let vetoed = || {
+            p.exclude.contains(host)
+                || p.not_meeting.as_ref().is_some_and(|s| s.is_match(target))
+                || r.not_meeting.as_ref().is_some_and(|s| s.is_match(target))
+        };
+        (shaped && !vetoed()).then_some(r.provider)
     }
 
     fn app_matches(&self, pi: usize, host: &str, target: &str) -> bool {
         let p = &self.providers[pi];
-        if p.not_meeting.as_ref().is_some_and(|s| s.is_match(target)) || (!host.is_empty() && p.exclude.contains(host)) {
+        if p.not_meeting.as_ref().is_some_and(|s| s.is_match(target))
+            || (!host.is_empty() && p.exclude.contains(host))
+        {
             return false;
         }
         if let Some(set) = &p.app_meeting {
@@ -356,6 +428,35 @@ impl Detector {
                 }
         })
     }
+}
+
+/// The literal text that every pattern in `patterns` requires at the start
+/// of its input: the plain characters after a leading `^` (or `(?i)^`), up to
+/// the first regex syntax. Empty when any pattern is not anchored.
+fn common_prefix(patterns: &[String]) -> String {
+    let mut common: Option<String> = None;
+    for p in patterns {
+        let body = p.strip_prefix("(?i)").unwrap_or(p);
+        let Some(body) = body.strip_prefix('^') else {
+            return String::new();
+        };
+        let mut lit: String = body
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-'))
+            .collect();
+        // A quantifier after the literal makes its last character optional.
+        if matches!(body[lit.len()..].chars().next(), Some('?' | '*' | '{')) {
+            lit.pop();
+        }
+        common = Some(match common {
+            None => lit,
+            Some(c) => {
+                let n = c.bytes().zip(lit.bytes()).take_while(|(a, b)| a.eq_ignore_ascii_case(b)).count();
+                c[..n].to_owned()
+            }
+        });
+    }
+    common.unwrap_or_default()
 }
 
 /// `{meeting_id}` or `XXXX` placeholders: documentation, not a meeting.
@@ -374,7 +475,11 @@ fn plausible_host(host: &str) -> bool {
     let mut labels = 0;
     let mut last = "";
     for label in host.split('.') {
-        if label.is_empty() || !label.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_') {
+        if label.is_empty()
+            || !label
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
+        {
             return false;
         }
         labels += 1;
@@ -393,6 +498,26 @@ pub fn dedupe(links: Vec<Link>) -> Vec<Link> {
         .into_iter()
         .filter(|l| seen.insert((l.provider.clone(), l.url.clone())))
         .collect()
+}
+
+#[cfg(test)]
+mod prefix_tests {
+    use super::common_prefix;
+
+    fn check(patterns: &[&str], expected: &str) {
+        let v: Vec<String> = patterns.iter().map(|p| (*p).to_owned()).collect();
+        assert_eq!(common_prefix(&v), expected, "{patterns:?}");
+    }
+
+    #[test]
+    fn prefixes() {
+        check(&[r"(?i)^/webapp[23]?/m/", r"(?i)^/webapp(?:/home)?"], "/webapp");
+        check(&[r"^/j/\d+", r"^/s/\d+"], "/");
+        check(&[r"^/meetings?/x"], "/meeting");
+        check(&[r"^/a{2}"], "/");
+        check(&[r"/j/"], "");
+        check(&[], "");
+    }
 }
 
 #[cfg(test)]

@@ -9,12 +9,75 @@ use super::tests_support::detector;
 use crate::link::Dialect;
 
 const PIECES: &[&str] = &[
-    "https://", "http://", "hxxps://", "zoom.us/j/123456789", "meet.google.com/abc-defg-hij", "zoom[.]us",
-    "[dot]", "(dot)", "[:]", ".", ":", "/", "?", "#", "&", "&amp;", "&lt;", "&gt;", "<", ">", "|", "||", "[", "]",
-    "(", ")", "{", "}", "](", "](<", "<a href=\"", "\">", "</a>", "`", "```", "**", "__", "~~", "@", "%", "%6A",
-    "%E2%82", "xn--", "xn--ggle-55da", "urldefense.com/v3/__", "__;", "JSUl", "!!", "*", "**A",
-    "safelinks.protection.outlook.com/?url=", "www.google.com/url?q=", "msteams:", "zoommtg://", "mailto:",
-    "\u{200b}", "\u{ad}", "．", "。", "ｚｏｏｍ", "zооm", "链接", "👍", "é", " ", "\n", "x", "1", "-",
+    "https://",
+    "http://",
+    "hxxps://",
+    "zoom.us/j/123456789",
+    "meet.google.com/abc-defg-hij",
+    "zoom[.]us",
+    "[dot]",
+    "(dot)",
+    "[:]",
+    ".",
+    ":",
+    "/",
+    "?",
+    "#",
+    "&",
+    "&amp;",
+    "&lt;",
+    "&gt;",
+    "<",
+    ">",
+    "|",
+    "||",
+    "[",
+    "]",
+    "(",
+    ")",
+    "{",
+    "}",
+    "](",
+    "](<",
+    "<a href=\"",
+    "\">",
+    "</a>",
+    "`",
+    "```",
+    "**",
+    "__",
+    "~~",
+    "@",
+    "%",
+    "%6A",
+    "%E2%82",
+    "xn--",
+    "xn--ggle-55da",
+    "urldefense.com/v3/__",
+    "__;",
+    "JSUl",
+    "!!",
+    "*",
+    "**A",
+    "safelinks.protection.outlook.com/?url=",
+    "www.google.com/url?q=",
+    "msteams:",
+    "zoommtg://",
+    "mailto:",
+    "\u{200b}",
+    "\u{ad}",
+    "．",
+    "。",
+    "ｚｏｏｍ",
+    "zооm",
+    "链接",
+    "👍",
+    "é",
+    " ",
+    "\n",
+    "x",
+    "1",
+    "-",
 ];
 
 fn message() -> impl Strategy<Value = String> {
@@ -29,12 +92,24 @@ fn check_spans(text: &str, dialect: Dialect) -> Result<(), TestCaseError> {
     let links = detector().find(text, dialect);
     let mut prev_end = 0;
     for l in &links {
-        prop_assert!(l.span.start < l.span.end && l.span.end <= text.len(), "span {:?} out of {}", l.span, text.len());
+        prop_assert!(
+            l.span.start < l.span.end && l.span.end <= text.len(),
+            "span {:?} out of {}",
+            l.span,
+            text.len()
+        );
         prop_assert!(text.is_char_boundary(l.span.start) && text.is_char_boundary(l.span.end));
-        prop_assert!(l.span.start >= prev_end, "spans overlap or are out of order: {links:?}");
+        prop_assert!(
+            l.span.start >= prev_end,
+            "spans overlap or are out of order: {links:?}"
+        );
         prev_end = l.span.end;
         if let Some(label) = &l.label {
-            prop_assert!(label.end <= text.len() && text.is_char_boundary(label.start) && text.is_char_boundary(label.end));
+            prop_assert!(
+                label.end <= text.len()
+                    && text.is_char_boundary(label.start)
+                    && text.is_char_boundary(label.end)
+            );
         }
         prop_assert!(!l.url.is_empty());
     }

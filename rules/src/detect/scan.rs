@@ -5,16 +5,17 @@
 //! - *regions*: Slack `<target|label>` and mentions, Markdown masks
 //!   `[label](target)`, HTML anchors. Their labels are display text and are
 //!   never scanned; their targets are candidates as they stand.
-//! - *tokens*: everywhere else, a run of URL characters around a `.` or `:`
-//!   (or a defanged `[dot]`) is cut out, and the URL inside it is trimmed of
-//!   leading and trailing formatting and punctuation.
+//! - *tokens*: everywhere else, a run of URL characters around a `.`, `:`
+//!   or `/` is cut out, and the URL inside it is trimmed of leading and
+//!   trailing formatting and punctuation. Tokens with neither `//` nor a dot
+//!   (plain, defanged or full-width) are dropped at once, so prose is cheap.
 //!
 //! Whether a candidate is a meeting link is decided later; this module only
 //! promises spans that lie on char boundaries inside the text.
 
 use std::ops::Range;
 
-use memchr::{memchr, memchr2};
+use memchr::{memchr, memchr2, memchr3};
 
 use super::url::{find_scheme, is_invisible, is_wide_dot, SchemeHit};
 use crate::link::Dialect;
@@ -34,74 +35,82 @@ pub(crate) struct Candidate {
     pub bare: bool,
 }
 
-/// Cheap test that rejects most messages without links in one pass: a link
-/// needs a `.` or `:` (or a defanged `[dot]`).
+/// Cheap test that rejects most messages without links in one `memchr`
+/// pass: a link needs a `.`, a `:` or a `/`. (A defanged `[dot]` or
+/// full-width host without any of them has no path, and every meeting link
+/// has one.)
 pub(crate) fn may_contain_link(text: &str) -> bool {
-    let b = text.as_bytes();
-    memchr2(b'.', b':', b).is_some() || next_dot_word(b, 0).is_some() || next_wide_dot(b, 0).is_some()
+    memchr3(b'.', b':', b'/', text.as_bytes()).is_some()
 }
 
-/// The next full-width or ideographic full stop at or after `from`, for bare
-/// hosts written in full-width forms (`ｚｏｏｍ．ｕｓ/j/…`).
-fn next_wide_dot(b: &[u8], from: usize) -> Option<usize> {
+/// The next `[dot]` / `(dot)` (any case; the index of its `d`) or full-width
+/// full stop (U+FF0E, U+FF61) at or after `from`: the dots of a bare host
+/// written defanged or in full-width forms (`ｚｏｏｍ．ｕｓ/j/…`).
+fn next_rare_trigger(b: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
-    while let Some(off) = memchr2(0xEF, 0xE3, b.get(i..)?) {
+    while let Some(off) = memchr3(b']', b')', 0xEF, b.get(i..)?) {
         let at = i + off;
-        match b.get(at..at + 3) {
-            Some([0xEF, 0xBC, 0x8E] | [0xEF, 0xBD, 0xA1] | [0xE3, 0x80, 0x82]) => return Some(at),
-            _ => i = at + 1,
+        if b[at] == 0xEF {
+            if matches!(b.get(at + 1..at + 3), Some([0xBC, 0x8E] | [0xBD, 0xA1])) {
+                return Some(at);
+            }
+        } else if at >= 4
+            && matches!(b[at - 4], b'[' | b'(')
+            && b[at - 3..at].eq_ignore_ascii_case(b"dot")
+            && at - 3 >= from
+        {
+            return Some(at - 3);
         }
+        i = at + 1;
     }
     None
 }
 
-/// The next `[dot]` / `(dot)` (any case) at or after `from`: the index of its `d`.
-fn next_dot_word(b: &[u8], from: usize) -> Option<usize> {
-    let mut i = from;
-    while let Some(off) = memchr2(b']', b')', b.get(i..)?) {
-        let close = i + off;
-        if close >= 4 && matches!(b[close - 4], b'[' | b'(') && b[close - 3..close].eq_ignore_ascii_case(b"dot") {
-            let d = close - 3;
-            if d >= from {
-                return Some(d);
-            }
-        }
-        i = close + 1;
+/// ASCII bytes that may appear inside a URL token: RFC 3986 characters
+/// (`{` and `}` too, for `{.}` defanging and so that a template stays one
+/// token), but not `"`, `<`, `>`, `\\`, `^`, backtick, `|` or whitespace.
+const TOKEN_ASCII: [bool; 128] = {
+    let mut t = [false; 128];
+    let mut c = 0;
+    while c < 128 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b':'
+                    | b'/'
+                    | b'?'
+                    | b'#'
+                    | b'['
+                    | b']'
+                    | b'@'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b'%'
+                    | b'{'
+                    | b'}'
+            );
+        c += 1;
     }
-    None
-}
+    t
+};
 
 /// Whether `c` may appear inside a URL token.
 pub(crate) fn is_token_char(c: char) -> bool {
     if c.is_ascii() {
-        return c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                '-' | '.'
-                    | '_'
-                    | '~'
-                    | ':'
-                    | '/'
-                    | '?'
-                    | '#'
-                    | '['
-                    | ']'
-                    | '@'
-                    | '!'
-                    | '$'
-                    | '&'
-                    | '\''
-                    | '('
-                    | ')'
-                    | '*'
-                    | '+'
-                    | ','
-                    | ';'
-                    | '='
-                    | '%'
-                    | '{'
-                    | '}'
-            );
+        return TOKEN_ASCII[c as usize];
     }
     is_invisible(c) || is_wide_dot(c) || (c.is_alphanumeric() && !is_cjk(c))
 }
@@ -123,7 +132,12 @@ fn is_cjk(c: char) -> bool {
 }
 
 /// Calls `emit` for every candidate, in order of appearance.
-pub(crate) fn scan(text: &str, dialect: Dialect, app_schemes: &[Box<str>], emit: &mut dyn FnMut(Candidate)) {
+pub(crate) fn scan(
+    text: &str,
+    dialect: Dialect,
+    app_schemes: &[Box<str>],
+    emit: &mut dyn FnMut(Candidate),
+) {
     let s = Scanner {
         text,
         entities: dialect != Dialect::Discord,
@@ -160,7 +174,13 @@ impl Scanner<'_> {
         while let Some(off) = memchr2(b'<', b'[', &b[i..]) {
             let at = i + off;
             let region = if b[at] == b'<' {
-                self.html_anchor(at).or_else(|| if self.slack_syntax { self.slack_entity(at) } else { None })
+                self.html_anchor(at).or_else(|| {
+                    if self.slack_syntax {
+                        self.slack_entity(at)
+                    } else {
+                        None
+                    }
+                })
             } else if self.markdown {
                 self.mask(at)
             } else {
@@ -197,7 +217,11 @@ impl Scanner<'_> {
         }
         let range = at..gt + 1;
         if matches!(content[0], b'@' | b'#' | b'!') {
-            return Some(Region { range, target: None, label: None });
+            return Some(Region {
+                range,
+                target: None,
+                label: None,
+            });
         }
         let bar = memchr(b'|', content).map(|o| content_start + o);
         let target = content_start..bar.unwrap_or(gt);
@@ -217,7 +241,9 @@ impl Scanner<'_> {
         let b = self.text.as_bytes();
         let limit = b.len().min(at + 1 + MAX_SYNTAX_LEN);
         let close = at + 1 + memchr(b']', &b[at + 1..limit])?;
-        if b[at + 1..close].iter().any(|&c| c == b'[' || c == b'\n') || b.get(close + 1) != Some(&b'(') {
+        if b[at + 1..close].iter().any(|&c| c == b'[' || c == b'\n')
+            || b.get(close + 1) != Some(&b'(')
+        {
             return None;
         }
         let open = close + 1;
@@ -262,7 +288,9 @@ impl Scanner<'_> {
     /// `<a href="target" …>label</a>` pasted as text.
     fn html_anchor(&self, at: usize) -> Option<Region> {
         let b = self.text.as_bytes();
-        if !(b.get(at + 1).is_some_and(|c| c.eq_ignore_ascii_case(&b'a')) && b.get(at + 2).is_some_and(u8::is_ascii_whitespace)) {
+        if !(b.get(at + 1).is_some_and(|c| c.eq_ignore_ascii_case(&b'a'))
+            && b.get(at + 2).is_some_and(u8::is_ascii_whitespace))
+        {
             return None;
         }
         let limit = b.len().min(at + MAX_SYNTAX_LEN);
@@ -297,7 +325,12 @@ impl Scanner<'_> {
     }
 
     /// A target given by link syntax: used as written (whitespace trimmed).
-    fn explicit(&self, t: Range<usize>, label: Option<Range<usize>>, emit: &mut dyn FnMut(Candidate)) {
+    fn explicit(
+        &self,
+        t: Range<usize>,
+        label: Option<Range<usize>>,
+        emit: &mut dyn FnMut(Candidate),
+    ) {
         let raw = &self.text[t.clone()];
         let start = t.start + (raw.len() - raw.trim_start().len());
         let end = t.end - (raw.len() - raw.trim_end().len());
@@ -327,17 +360,8 @@ impl Scanner<'_> {
         }
         let b = &self.text.as_bytes()[..hi];
         let mut i = lo;
-        // The next `[dot]` and wide dot, looked up lazily and again only once
-        // passed, so text without them costs one search each.
-        let mut dot_word = Lazy::default();
-        let mut wide_dot = Lazy::default();
-        loop {
-            let punct = memchr2(b'.', b':', &b[i..]).map(|o| i + o);
-            let dw = dot_word.next(i, |from| next_dot_word(b, from));
-            let wd = wide_dot.next(i, |from| next_wide_dot(b, from));
-            let Some(p) = [punct, dw, wd].into_iter().flatten().min() else {
-                break;
-            };
+        while let Some(off) = memchr3(b'.', b':', b'/', &b[i..]) {
+            let p = i + off;
             let (ts, te) = self.token_bounds(p, lo, hi);
             self.token(ts, te, emit);
             i = te.max(p + 1);
@@ -347,36 +371,49 @@ impl Scanner<'_> {
         }
     }
 
-    /// The run of URL characters around byte `p` (an ASCII trigger).
+    /// The run of URL characters around byte `p`, an ASCII trigger.
     fn token_bounds(&self, p: usize, lo: usize, hi: usize) -> (usize, usize) {
         let text = self.text;
+        let b = text.as_bytes();
         let mut s = p;
-        for (idx, c) in text[lo..p].char_indices().rev() {
-            let abs = lo + idx;
-            if !is_token_char(c) {
-                break;
-            }
-            if self.entities && c == ';' {
-                let upto = &text[lo..=abs];
-                if upto.ends_with("&lt;") || upto.ends_with("&gt;") {
+        while s > lo {
+            let c = b[s - 1];
+            if c < 0x80 {
+                if !TOKEN_ASCII[c as usize]
+                    || (self.entities && c == b';' && ends_with_entity(&b[lo..s]))
+                {
                     break;
                 }
+                s -= 1;
+            } else {
+                let Some(ch) = text[lo..s].chars().next_back() else {
+                    break;
+                };
+                if !is_token_char(ch) {
+                    break;
+                }
+                s -= ch.len_utf8();
             }
-            s = abs;
         }
         let mut e = p;
-        for (idx, c) in text[p..hi].char_indices() {
-            let abs = p + idx;
-            if !is_token_char(c) {
-                break;
-            }
-            if self.entities && c == '&' {
-                let from = &text[abs..hi];
-                if from.starts_with("&lt;") || from.starts_with("&gt;") {
+        while e < hi {
+            let c = b[e];
+            if c < 0x80 {
+                if !TOKEN_ASCII[c as usize]
+                    || (self.entities && c == b'&' && starts_with_entity(&b[e..hi]))
+                {
                     break;
                 }
+                e += 1;
+            } else {
+                let Some(ch) = text[e..hi].chars().next() else {
+                    break;
+                };
+                if !is_token_char(ch) {
+                    break;
+                }
+                e += ch.len_utf8();
             }
-            e = abs + c.len_utf8();
         }
         (s, e)
     }
@@ -384,6 +421,15 @@ impl Scanner<'_> {
     /// Cuts the URL out of token `[ts, te)`.
     fn token(&self, ts: usize, te: usize, emit: &mut dyn FnMut(Candidate)) {
         let tok = &self.text[ts..te];
+        // Most tokens in prose (`:tada:`, `e.g`) have neither `//` nor a dot:
+        // reject those before any parsing.
+        let tb = tok.as_bytes();
+        if memchr(b'.', tb).is_none() && memchr::memmem::find(tb, b"//").is_none() && !has_host_dot(tok) {
+            let app = memchr(b':', tb).is_some_and(|_| !self.app_schemes.is_empty());
+            if !app {
+                return;
+            }
+        }
         let (mut start, bare) = match find_scheme(tok, self.app_schemes) {
             SchemeHit::At(o) => (ts + o, false),
             SchemeHit::Opaque => return,
@@ -394,11 +440,16 @@ impl Scanner<'_> {
         };
         if bare {
             // `Join:zoom.us/j/…`: a word and a colon glued to a bare host.
-            let head_end = self.text[start..te].find(['/', '?', '#']).map_or(te, |o| start + o);
+            let head_end = self.text[start..te]
+                .find(['/', '?', '#'])
+                .map_or(te, |o| start + o);
             if let Some(colon) = self.text[start..head_end].rfind(':') {
                 let after = &self.text[start + colon + 1..head_end];
                 if !after.bytes().all(|c| c.is_ascii_digit()) {
-                    match self.text[start + colon + 1..te].char_indices().find(|(_, c)| c.is_alphanumeric()) {
+                    match self.text[start + colon + 1..te]
+                        .char_indices()
+                        .find(|(_, c)| c.is_alphanumeric())
+                    {
                         Some((o, _)) => start = start + colon + 1 + o,
                         None => return,
                     }
@@ -416,60 +467,71 @@ impl Scanner<'_> {
     }
 }
 
-/// The cached next position of a rare trigger.
-#[derive(Default)]
-struct Lazy(Option<Option<usize>>);
+fn ends_with_entity(b: &[u8]) -> bool {
+    b.ends_with(b"&lt;") || b.ends_with(b"&gt;")
+}
 
-impl Lazy {
-    fn next(&mut self, from: usize, search: impl FnOnce(usize) -> Option<usize>) -> Option<usize> {
-        match self.0 {
-            Some(Some(d)) if d >= from => Some(d),
-            Some(None) => None,
-            _ => {
-                let d = search(from);
-                self.0 = Some(d);
-                d
-            }
-        }
-    }
+fn starts_with_entity(b: &[u8]) -> bool {
+    b.starts_with(b"&lt;") || b.starts_with(b"&gt;")
 }
 
 /// A bare host needs a dot: plain, wide or defanged.
 fn has_host_dot(s: &str) -> bool {
     let b = s.as_bytes();
-    memchr(b'.', b).is_some() || next_dot_word(b, 0).is_some() || s.chars().any(is_wide_dot)
+    memchr(b'.', b).is_some() || next_rare_trigger(b, 0).is_some() || s.chars().any(is_wide_dot)
 }
 
 /// Drops trailing punctuation, formatting and unbalanced closing brackets.
 fn trim_end(text: &str, start: usize, mut end: usize) -> usize {
     let before = text[..start].chars().next_back();
-    let s = &text[start..end];
-    let count = |c: u8| s.bytes().filter(|&b| b == c).count();
-    let (mut open_p, mut close_p) = (count(b'('), count(b')'));
-    let (mut open_s, mut close_s) = (count(b'['), count(b']'));
-    let (mut open_c, mut close_c) = (count(b'{'), count(b'}'));
+    // Bracket counts (open, close) of `(`, `[`, `{`, computed only when a
+    // bracket ends the URL: most URLs never need them.
+    let mut counts: Option<[(usize, usize); 3]> = None;
     while end > start {
-        let Some(c) = text[start..end].chars().next_back() else { break };
+        let Some(c) = text[start..end].chars().next_back() else {
+            break;
+        };
+        let kind = match c {
+            '(' | ')' => Some(0),
+            '[' | ']' => Some(1),
+            '{' | '}' => Some(2),
+            _ => None,
+        };
+        if let Some(k) = kind {
+            let counts = counts.get_or_insert_with(|| {
+                let mut n = [(0, 0); 3];
+                for &b in &text.as_bytes()[start..end] {
+                    match b {
+                        b'(' => n[0].0 += 1,
+                        b')' => n[0].1 += 1,
+                        b'[' => n[1].0 += 1,
+                        b']' => n[1].1 += 1,
+                        b'{' => n[2].0 += 1,
+                        b'}' => n[2].1 += 1,
+                        _ => {}
+                    }
+                }
+                n
+            });
+            let (open, close) = &mut counts[k];
+            if matches!(c, ')' | ']' | '}') {
+                if *close <= *open {
+                    break;
+                }
+                *close -= 1;
+            } else {
+                *open -= 1;
+            }
+            end -= 1;
+            continue;
+        }
         let trim = match c {
             '.' | ',' | ';' | ':' | '!' | '?' | '\'' | '*' => true,
             '_' | '~' => before == Some(c),
-            ')' => close_p > open_p,
-            ']' => close_s > open_s,
-            '}' => close_c > open_c,
-            '(' | '[' | '{' => true,
             c => is_invisible(c) || is_wide_dot(c),
         };
         if !trim {
             break;
-        }
-        match c {
-            ')' => close_p -= 1,
-            ']' => close_s -= 1,
-            '}' => close_c -= 1,
-            '(' => open_p -= 1,
-            '[' => open_s -= 1,
-            '{' => open_c -= 1,
-            _ => {}
         }
         end -= c.len_utf8();
     }
@@ -491,10 +553,15 @@ mod tests {
         let apps: Vec<Box<str>> = vec!["msteams".into(), "zoommtg".into()];
         let mut got = Vec::new();
         scan(text, dialect, &apps, &mut |c| {
-            got.push((text[c.span.clone()].to_owned(), c.label.map(|l| text[l].to_owned())));
+            got.push((
+                text[c.span.clone()].to_owned(),
+                c.label.map(|l| text[l].to_owned()),
+            ));
         });
-        let want: Vec<(String, Option<String>)> =
-            expected.iter().map(|(a, b)| ((*a).to_owned(), b.map(str::to_owned))).collect();
+        let want: Vec<(String, Option<String>)> = expected
+            .iter()
+            .map(|(a, b)| ((*a).to_owned(), b.map(str::to_owned)))
+            .collect();
         assert_eq!(got, want, "scan({text:?}, {dialect})");
     }
 
@@ -502,28 +569,96 @@ mod tests {
 
     #[test]
     fn plain_tokens_are_trimmed() {
-        check("see https://zoom.us/j/1.", Any, &[("https://zoom.us/j/1", None)]);
-        check("(link: https://zoom.us/j/1).", Any, &[("https://zoom.us/j/1", None)]);
-        check("https://en.wikipedia.org/wiki/Rust_(lang))", Any, &[("https://en.wikipedia.org/wiki/Rust_(lang)", None)]);
-        check("join https://meet.google.com/a?? now!!", Any, &[("https://meet.google.com/a", None)]);
-        check("~~https://zoom.us/j/1~~ x", Discord, &[("https://zoom.us/j/1", None)]);
-        check("**https://zoom.us/j/1**", Discord, &[("https://zoom.us/j/1", None)]);
-        check("||https://zoom.us/j/1||", Discord, &[("https://zoom.us/j/1", None)]);
-        check("`https://zoom.us/j/1`", Discord, &[("https://zoom.us/j/1", None)]);
-        check("“https://zoom.us/j/1”", Any, &[("https://zoom.us/j/1", None)]);
-        check("«https://zoom.us/j/1»", Any, &[("https://zoom.us/j/1", None)]);
-        check("「https://zoom.us/j/1」", Any, &[("https://zoom.us/j/1", None)]);
-        check("链接https://meet.google.com/a，谢谢", Any, &[("https://meet.google.com/a", None)]);
-        check("https://zoom.us/j/1👍", Any, &[("https://zoom.us/j/1", None)]);
-        check("https://zoom.us/j/1…", Any, &[("https://zoom.us/j/1", None)]);
+        check(
+            "see https://zoom.us/j/1.",
+            Any,
+            &[("https://zoom.us/j/1", None)],
+        );
+        check(
+            "(link: https://zoom.us/j/1).",
+            Any,
+            &[("https://zoom.us/j/1", None)],
+        );
+        check(
+            "https://en.wikipedia.org/wiki/Rust_(lang))",
+            Any,
+            &[("https://en.wikipedia.org/wiki/Rust_(lang)", None)],
+        );
+        check(
+            "join https://meet.google.com/a?? now!!",
+            Any,
+            &[("https://meet.google.com/a", None)],
+        );
+        check(
+            "~~https://zoom.us/j/1~~ x",
+            Discord,
+            &[("https://zoom.us/j/1", None)],
+        );
+        check(
+            "**https://zoom.us/j/1**",
+            Discord,
+            &[("https://zoom.us/j/1", None)],
+        );
+        check(
+            "||https://zoom.us/j/1||",
+            Discord,
+            &[("https://zoom.us/j/1", None)],
+        );
+        check(
+            "`https://zoom.us/j/1`",
+            Discord,
+            &[("https://zoom.us/j/1", None)],
+        );
+        check(
+            "“https://zoom.us/j/1”",
+            Any,
+            &[("https://zoom.us/j/1", None)],
+        );
+        check(
+            "«https://zoom.us/j/1»",
+            Any,
+            &[("https://zoom.us/j/1", None)],
+        );
+        check(
+            "「https://zoom.us/j/1」",
+            Any,
+            &[("https://zoom.us/j/1", None)],
+        );
+        check(
+            "链接https://meet.google.com/a，谢谢",
+            Any,
+            &[("https://meet.google.com/a", None)],
+        );
+        check(
+            "https://zoom.us/j/1👍",
+            Any,
+            &[("https://zoom.us/j/1", None)],
+        );
+        check(
+            "https://zoom.us/j/1…",
+            Any,
+            &[("https://zoom.us/j/1", None)],
+        );
     }
 
     #[test]
     fn bare_and_defanged_tokens() {
         check("zoom.us/j/1", Discord, &[("zoom.us/j/1", None)]);
-        check("見てｚｏｏｍ．ｕｓ/j/1。", Any, &[("ｚｏｏｍ．ｕｓ/j/1", None)]);
-        check("x us02web[dot]zoom[dot]us/j/1 y", Any, &[("us02web[dot]zoom[dot]us/j/1", None)]);
-        check("hxxps://zoom[.]us/j/1", Any, &[("hxxps://zoom[.]us/j/1", None)]);
+        check(
+            "見てｚｏｏｍ．ｕｓ/j/1。",
+            Any,
+            &[("ｚｏｏｍ．ｕｓ/j/1", None)],
+        );
+        check(
+            "x us02web[dot]zoom[dot]us/j/1 y",
+            Any,
+            &[("us02web[dot]zoom[dot]us/j/1", None)],
+        );
+        check(
+            "hxxps://zoom[.]us/j/1",
+            Any,
+            &[("hxxps://zoom[.]us/j/1", None)],
+        );
         check("Join:zoom.us/j/1", Any, &[("zoom.us/j/1", None)]);
         check("mail jane@zoom.us", Any, &[("jane@zoom.us", None)]);
         check("dial tel:+1669,,962#", Any, &[]);
@@ -531,31 +666,67 @@ mod tests {
 
     #[test]
     fn slack_syntax() {
-        check("<https://a.example/x|https://zoom.us/j/1>", Slack, &[("https://a.example/x", Some("https://zoom.us/j/1"))]);
-        check("<@U04> <#C03|eng.standup> <!here> <https://meet.google.com/a>", Slack, &[("https://meet.google.com/a", None)]);
-        check("&lt;https://zoom.us/j/1&gt;", Slack, &[("https://zoom.us/j/1", None)]);
+        check(
+            "<https://a.example/x|https://zoom.us/j/1>",
+            Slack,
+            &[("https://a.example/x", Some("https://zoom.us/j/1"))],
+        );
+        check(
+            "<@U04> <#C03|eng.standup> <!here> <https://meet.google.com/a>",
+            Slack,
+            &[("https://meet.google.com/a", None)],
+        );
+        check(
+            "&lt;https://zoom.us/j/1&gt;",
+            Slack,
+            &[("https://zoom.us/j/1", None)],
+        );
         check("<mailto:a@zoom.us|a@zoom.us>", Slack, &[]);
-        check("[Join](<https://zoom.us/j/1>)", Slack, &[("https://zoom.us/j/1", None)]);
+        check(
+            "[Join](<https://zoom.us/j/1>)",
+            Slack,
+            &[("https://zoom.us/j/1", None)],
+        );
     }
 
     #[test]
     fn markdown_and_html() {
-        check("[https://zoom.us/j/1](https://a.example)", Discord, &[("https://a.example", Some("https://zoom.us/j/1"))]);
-        check("[tap](<https://zoom.us/j/1>)", Discord, &[("https://zoom.us/j/1", Some("tap"))]);
-        check("[Join](<https://zoom.us/j/1>)", Any, &[("https://zoom.us/j/1", Some("Join"))]);
+        check(
+            "[https://zoom.us/j/1](https://a.example)",
+            Discord,
+            &[("https://a.example", Some("https://zoom.us/j/1"))],
+        );
+        check(
+            "[tap](<https://zoom.us/j/1>)",
+            Discord,
+            &[("https://zoom.us/j/1", Some("tap"))],
+        );
+        check(
+            "[Join](<https://zoom.us/j/1>)",
+            Any,
+            &[("https://zoom.us/j/1", Some("Join"))],
+        );
         check(
             "<a href=\"https://meet.google.com/a\">https://b.example</a>",
             Any,
             &[("https://meet.google.com/a", Some("https://b.example"))],
         );
         // Discord has no `<target|label>`: both halves are visible links.
-        check("<https://a.example|https://zoom.us/j/1>", Discord, &[("https://a.example", None), ("https://zoom.us/j/1", None)]);
+        check(
+            "<https://a.example|https://zoom.us/j/1>",
+            Discord,
+            &[("https://a.example", None), ("https://zoom.us/j/1", None)],
+        );
     }
 
     #[test]
     fn prose_triggers_do_not_make_candidates_out_of_nothing() {
         check("let's zoom in. ok: fine", Any, &[]);
-        check("v1.2 e.g. file.txt", Any, &[("v1.2", None), ("e.g", None), ("file.txt", None)]);
+        check(
+            "v1.2 e.g. file.txt",
+            Any,
+            &[("v1.2", None), ("e.g", None), ("file.txt", None)],
+        );
         check("", Any, &[]);
         check("[[[[(((<<<", Any, &[]);
     }

@@ -12,8 +12,10 @@ fn check_with(d: &Detector, text: &str, dialect: Dialect, expected: &[(&str, &st
         .into_iter()
         .map(|l| (l.provider.to_string(), l.url, text[l.span].to_owned()))
         .collect();
-    let want: Vec<(String, String, String)> =
-        expected.iter().map(|(p, u, s)| ((*p).into(), (*u).into(), (*s).into())).collect();
+    let want: Vec<(String, String, String)> = expected
+        .iter()
+        .map(|(p, u, s)| ((*p).into(), (*u).into(), (*s).into()))
+        .collect();
     assert_eq!(got, want, "find({text:?}, {dialect})");
 }
 
@@ -32,12 +34,36 @@ fn no(text: &str) {
 
 #[test]
 fn zoom_shapes() {
-    yes("zoom", "https://zoom.us/wc/84175525588/join?pwd=abc", "https://zoom.us/wc/84175525588/join?pwd=abc");
-    yes("zoom", "https://zoom.us/j/123456789", "https://zoom.us/j/123456789");
-    yes("zoom", "https://zoom.us/j/123456789012#success", "https://zoom.us/j/123456789012#success");
-    yes("zoom", "https://zoom-x.de/j/123456789", "https://zoom-x.de/j/123456789");
-    yes("zoom", "https://acme.zoom.us/my/ops.room?pwd=x", "https://acme.zoom.us/my/ops.room?pwd=x");
-    yes("zoom", "zoommtg://zoom.us/join?action=join&confno=82235072966", "zoommtg://zoom.us/join?action=join&confno=82235072966");
+    yes(
+        "zoom",
+        "https://zoom.us/wc/84175525588/join?pwd=abc",
+        "https://zoom.us/wc/84175525588/join?pwd=abc",
+    );
+    yes(
+        "zoom",
+        "https://zoom.us/j/123456789",
+        "https://zoom.us/j/123456789",
+    );
+    yes(
+        "zoom",
+        "https://zoom.us/j/123456789012#success",
+        "https://zoom.us/j/123456789012#success",
+    );
+    yes(
+        "zoom",
+        "https://zoom-x.de/j/123456789",
+        "https://zoom-x.de/j/123456789",
+    );
+    yes(
+        "zoom",
+        "https://acme.zoom.us/my/ops.room?pwd=x",
+        "https://acme.zoom.us/my/ops.room?pwd=x",
+    );
+    yes(
+        "zoom",
+        "zoommtg://zoom.us/join?action=join&confno=82235072966",
+        "zoommtg://zoom.us/join?action=join&confno=82235072966",
+    );
     no("https://zoom.us/j/12345678");
     no("https://zoom.us/j/1234567890123");
     no("https://zoom.us/join");
@@ -54,9 +80,21 @@ fn zoom_shapes() {
 fn teams_shapes() {
     let launcher = "https://teams.microsoft.com/dl/launcher/launcher.html?url=%2F_%23%2Fl%2Fmeetup-join%2F19%3Ameeting_x%40thread.v2%2F0&type=meetup-join&deeplinkId=1&directDl=true";
     yes("teams", launcher, launcher);
-    yes("teams", "https://teams.cloud.microsoft/meet/2345678901234?p=abc", "https://teams.cloud.microsoft/meet/2345678901234?p=abc");
-    yes("teams", "https://dod.teams.microsoft.us/l/meetup-join/19%3ameeting_x%40thread.v2/0", "https://dod.teams.microsoft.us/l/meetup-join/19%3ameeting_x%40thread.v2/0");
-    yes("teams", "msteams://teams.microsoft.com/l/meetup-join/19%3ameeting_x", "msteams://teams.microsoft.com/l/meetup-join/19%3ameeting_x");
+    yes(
+        "teams",
+        "https://teams.cloud.microsoft/meet/2345678901234?p=abc",
+        "https://teams.cloud.microsoft/meet/2345678901234?p=abc",
+    );
+    yes(
+        "teams",
+        "https://dod.teams.microsoft.us/l/meetup-join/19%3ameeting_x%40thread.v2/0",
+        "https://dod.teams.microsoft.us/l/meetup-join/19%3ameeting_x%40thread.v2/0",
+    );
+    yes(
+        "teams",
+        "msteams://teams.microsoft.com/l/meetup-join/19%3ameeting_x",
+        "msteams://teams.microsoft.com/l/meetup-join/19%3ameeting_x",
+    );
     no("https://teams.microsoft.com/dl/launcher/launcher.html?url=%2F_%23%2Fl%2Fchat&type=chat");
     no("https://teams.microsoft.com/l/meeting/new?subject=Sync");
     no("https://teams.microsoft.com/l/channel/19%3aabc%40thread.tacv2/General?groupId=1");
@@ -68,12 +106,20 @@ fn teams_shapes() {
 
 #[test]
 fn meet_webex_goto_shapes() {
-    yes("meet", "https://meet.google.com/abc-defg-hij?hs=122&authuser=0", "https://meet.google.com/abc-defg-hij?hs=122&authuser=0");
+    yes(
+        "meet",
+        "https://meet.google.com/abc-defg-hij?hs=122&authuser=0",
+        "https://meet.google.com/abc-defg-hij?hs=122&authuser=0",
+    );
     no("https://meet.google.com/landing");
     no("https://meet.google.com/");
     no("https://meet.google.com/tel/abc-defg-hij?pin=123");
     no("https://meet.google.com/xxx-xxxx-xxx");
-    yes("webex", "https://globex.webex.com/globex/onstage/g.php?MTID=e0123abc", "https://globex.webex.com/globex/onstage/g.php?MTID=e0123abc");
+    yes(
+        "webex",
+        "https://globex.webex.com/globex/onstage/g.php?MTID=e0123abc",
+        "https://globex.webex.com/globex/onstage/g.php?MTID=e0123abc",
+    );
     yes(
         "webex",
         "https://globex.webex.com/wbxmjs/joinservice/sites/globex/meeting/download/abc?siteurl=globex&MTID=m0123",
@@ -82,44 +128,116 @@ fn meet_webex_goto_shapes() {
     no("https://globex.webex.com/globex/j.php");
     no("https://help.webex.com/en-us/article/meet/abc");
     no("https://www.webex.com/pricing/index.html");
-    yes("goto", "https://app.gotomeeting.com/?meetingId=123456789", "https://app.gotomeeting.com/?meetingId=123456789");
-    yes("goto", "https://attendee.gotowebinar.com/register/1234567890123456789", "https://attendee.gotowebinar.com/register/1234567890123456789");
-    yes("goto", "https://meet.goto.com/AcmeSales", "https://meet.goto.com/AcmeSales");
+    yes(
+        "goto",
+        "https://app.gotomeeting.com/?meetingId=123456789",
+        "https://app.gotomeeting.com/?meetingId=123456789",
+    );
+    yes(
+        "goto",
+        "https://attendee.gotowebinar.com/register/1234567890123456789",
+        "https://attendee.gotowebinar.com/register/1234567890123456789",
+    );
+    yes(
+        "goto",
+        "https://meet.goto.com/AcmeSales",
+        "https://meet.goto.com/AcmeSales",
+    );
     no("https://global.gotomeeting.com/install/123456789");
     no("https://meet.goto.com/install");
 }
 
 #[test]
 fn other_provider_shapes() {
-    yes("bluejeans", "https://bluejeans.com/123456789/webrtc", "https://bluejeans.com/123456789/webrtc");
-    yes("whereby", "https://acme.whereby.com/standup?minimal", "https://acme.whereby.com/standup?minimal");
+    yes(
+        "bluejeans",
+        "https://bluejeans.com/123456789/webrtc",
+        "https://bluejeans.com/123456789/webrtc",
+    );
+    yes(
+        "whereby",
+        "https://acme.whereby.com/standup?minimal",
+        "https://acme.whereby.com/standup?minimal",
+    );
     no("https://whereby.com/user");
-    yes("jitsi", "https://meet.jit.si/Room#config.startWithAudioMuted=true", "https://meet.jit.si/Room#config.startWithAudioMuted=true");
+    yes(
+        "jitsi",
+        "https://meet.jit.si/Room#config.startWithAudioMuted=true",
+        "https://meet.jit.si/Room#config.startWithAudioMuted=true",
+    );
     no("https://jitsi.org/downloads/");
     no("https://jitsi.github.io/handbook/docs/intro");
     no("https://meet.example.org/Room");
     no("https://jitsi.example.org/");
     no("https://jitsi.example.org/libs/app.bundle.min.js");
-    yes("chime", "https://app.chime.aws/meetings/1234567890", "https://app.chime.aws/meetings/1234567890");
+    yes(
+        "chime",
+        "https://app.chime.aws/meetings/1234567890",
+        "https://app.chime.aws/meetings/1234567890",
+    );
     no("https://chime.aws/dialinnumbers/");
-    yes("ringcentral", "https://meetings.ringcentral.com/j/1234567890", "https://meetings.ringcentral.com/j/1234567890");
+    yes(
+        "ringcentral",
+        "https://meetings.ringcentral.com/j/1234567890",
+        "https://meetings.ringcentral.com/j/1234567890",
+    );
     no("https://v.ringcentral.com/teleconference/");
     no("https://join.zoho.com/123456789");
-    yes("dialpad", "https://uberconference.com/johndoe", "https://uberconference.com/johndoe");
+    yes(
+        "dialpad",
+        "https://uberconference.com/johndoe",
+        "https://uberconference.com/johndoe",
+    );
     no("https://meetings.dialpad.com/international");
     no("https://around.co/pricing");
-    yes("livestorm", "https://app.livestorm.co/acme/product-demo", "https://app.livestorm.co/acme/product-demo");
+    yes(
+        "livestorm",
+        "https://app.livestorm.co/acme/product-demo",
+        "https://app.livestorm.co/acme/product-demo",
+    );
     no("https://app.slack.com/client/T0123/C0456");
-    yes("discord", "https://discord.com/invite/abcDEF?event=1234567890123456789", "https://discord.com/invite/abcDEF?event=1234567890123456789");
-    yes("discord", "https://discordapp.com/invite/abcDEF", "https://discordapp.com/invite/abcDEF");
+    yes(
+        "discord",
+        "https://discord.com/invite/abcDEF?event=1234567890123456789",
+        "https://discord.com/invite/abcDEF?event=1234567890123456789",
+    );
+    yes(
+        "discord",
+        "https://discordapp.com/invite/abcDEF",
+        "https://discordapp.com/invite/abcDEF",
+    );
     no("https://discord.gg/");
     no("https://dlscord.gg/abc");
-    yes("lark", "https://vc.feishu.cn/j/123456789", "https://vc.feishu.cn/j/123456789");
-    yes("tencent", "https://meeting.tencent.com/p/1234567890", "https://meeting.tencent.com/p/1234567890");
-    yes("bbcollab", "https://eu.bbcollab.com/collab/ui/session/guest/0123456789abcdef", "https://eu.bbcollab.com/collab/ui/session/guest/0123456789abcdef");
-    yes("pexip", "https://vc.acme.example/webapp/conference/room1?pin=1", "https://vc.acme.example/webapp/conference/room1?pin=1");
-    yes("pexip", "https://vc.acme.example/webapp/home/?conference=room1", "https://vc.acme.example/webapp/home/?conference=room1");
-    yes("pexip", "https://pexip.me/teams/acme/123456789", "https://pexip.me/teams/acme/123456789");
+    yes(
+        "lark",
+        "https://vc.feishu.cn/j/123456789",
+        "https://vc.feishu.cn/j/123456789",
+    );
+    yes(
+        "tencent",
+        "https://meeting.tencent.com/p/1234567890",
+        "https://meeting.tencent.com/p/1234567890",
+    );
+    yes(
+        "bbcollab",
+        "https://eu.bbcollab.com/collab/ui/session/guest/0123456789abcdef",
+        "https://eu.bbcollab.com/collab/ui/session/guest/0123456789abcdef",
+    );
+    yes(
+        "pexip",
+        "https://vc.acme.example/webapp/conference/room1?pin=1",
+        "https://vc.acme.example/webapp/conference/room1?pin=1",
+    );
+    yes(
+        "pexip",
+        "https://vc.acme.example/webapp/home/?conference=room1",
+        "https://vc.acme.example/webapp/home/?conference=room1",
+    );
+    yes(
+        "pexip",
+        "https://pexip.me/teams/acme/123456789",
+        "https://pexip.me/teams/acme/123456789",
+    );
     no("https://vc.acme.example/webapp/");
     no("https://facetime.apple.com/join");
 }
@@ -130,24 +248,76 @@ fn look_alikes() {
     no("https://meet-google.com/abc-defg-hij");
     no("https://z00m.us/j/123456789");
     no("https://zoomcar.com/j/123456789");
-    yes("zoom", "https://zооm.us/j/123456789", "https://zoom.us/j/123456789");
+    yes(
+        "zoom",
+        "https://zооm.us/j/123456789",
+        "https://zoom.us/j/123456789",
+    );
     yes("zoom", "zооm.us/j/123456789", "https://zoom.us/j/123456789");
-    yes("meet", "https://meet.gооgle.com/abc-defg-hij", "https://meet.google.com/abc-defg-hij");
+    yes(
+        "meet",
+        "https://meet.gооgle.com/abc-defg-hij",
+        "https://meet.google.com/abc-defg-hij",
+    );
 }
 
 #[test]
 fn canonical_form() {
-    yes("zoom", "HTTPS://Zoom.US:443/j/123456789?PWD=Ab", "https://zoom.us/j/123456789?PWD=Ab");
-    yes("zoom", "https://zoom.us:8443/j/123456789", "https://zoom.us:8443/j/123456789");
-    yes("zoom", "https://user:pass@zoom.us/j/123456789", "https://zoom.us/j/123456789");
-    yes("zoom", "https://zoom.us/j/123456789?pwd=a%2Fb%7Ec", "https://zoom.us/j/123456789?pwd=a%2Fb~c");
-    yes("zoom", "https://zoom。us/j/123456789", "https://zoom.us/j/123456789");
-    yes("zoom", "ｚｏｏｍ．ｕｓ/j/123456789", "https://zoom.us/j/123456789");
-    yes("zoom", "www.zoom.us/j/123456789", "https://www.zoom.us/j/123456789");
-    yes("zoom", "hxxps[:]//zoom[.]us/j/123456789", "https://zoom.us/j/123456789");
-    yes("zoom", "zoom(.)us/j/123456789", "https://zoom.us/j/123456789");
-    yes("zoom", "zoom{.}us/j/123456789", "https://zoom.us/j/123456789");
-    yes("zoom", "zoom(DOT)us/j/123456789", "https://zoom.us/j/123456789");
+    yes(
+        "zoom",
+        "HTTPS://Zoom.US:443/j/123456789?PWD=Ab",
+        "https://zoom.us/j/123456789?PWD=Ab",
+    );
+    yes(
+        "zoom",
+        "https://zoom.us:8443/j/123456789",
+        "https://zoom.us:8443/j/123456789",
+    );
+    yes(
+        "zoom",
+        "https://user:pass@zoom.us/j/123456789",
+        "https://zoom.us/j/123456789",
+    );
+    yes(
+        "zoom",
+        "https://zoom.us/j/123456789?pwd=a%2Fb%7Ec",
+        "https://zoom.us/j/123456789?pwd=a%2Fb~c",
+    );
+    yes(
+        "zoom",
+        "https://zoom。us/j/123456789",
+        "https://zoom.us/j/123456789",
+    );
+    yes(
+        "zoom",
+        "ｚｏｏｍ．ｕｓ/j/123456789",
+        "https://zoom.us/j/123456789",
+    );
+    yes(
+        "zoom",
+        "www.zoom.us/j/123456789",
+        "https://www.zoom.us/j/123456789",
+    );
+    yes(
+        "zoom",
+        "hxxps[:]//zoom[.]us/j/123456789",
+        "https://zoom.us/j/123456789",
+    );
+    yes(
+        "zoom",
+        "zoom(.)us/j/123456789",
+        "https://zoom.us/j/123456789",
+    );
+    yes(
+        "zoom",
+        "zoom{.}us/j/123456789",
+        "https://zoom.us/j/123456789",
+    );
+    yes(
+        "zoom",
+        "zoom(DOT)us/j/123456789",
+        "https://zoom.us/j/123456789",
+    );
 }
 
 #[test]
@@ -156,16 +326,32 @@ fn spans_in_context() {
         "join (https://zoom.us/j/123456789), or 'meet.google.com/abc-defg-hij'.",
         Any,
         &[
-            ("zoom", "https://zoom.us/j/123456789", "https://zoom.us/j/123456789"),
-            ("meet", "https://meet.google.com/abc-defg-hij", "meet.google.com/abc-defg-hij"),
+            (
+                "zoom",
+                "https://zoom.us/j/123456789",
+                "https://zoom.us/j/123456789",
+            ),
+            (
+                "meet",
+                "https://meet.google.com/abc-defg-hij",
+                "meet.google.com/abc-defg-hij",
+            ),
         ],
     );
     check(
         "_https://zoom.us/j/123456789_ and *https://zoom.us/j/123456789*",
         Discord,
         &[
-            ("zoom", "https://zoom.us/j/123456789", "https://zoom.us/j/123456789"),
-            ("zoom", "https://zoom.us/j/123456789", "https://zoom.us/j/123456789"),
+            (
+                "zoom",
+                "https://zoom.us/j/123456789",
+                "https://zoom.us/j/123456789",
+            ),
+            (
+                "zoom",
+                "https://zoom.us/j/123456789",
+                "https://zoom.us/j/123456789",
+            ),
         ],
     );
     check(
@@ -180,17 +366,29 @@ fn spans_in_context() {
     check(
         "<https://zoom.us/j/123456789?pwd=a&amp;b=c|https://zoom.us/j/987654321> &amp; more",
         Slack,
-        &[("zoom", "https://zoom.us/j/123456789?pwd=a&b=c", "https://zoom.us/j/123456789?pwd=a&amp;b=c")],
+        &[(
+            "zoom",
+            "https://zoom.us/j/123456789?pwd=a&b=c",
+            "https://zoom.us/j/123456789?pwd=a&amp;b=c",
+        )],
     );
     check(
         "[https://zoom.us/j/987654321](https://meet.google.com/abc-defg-hij)",
         Discord,
-        &[("meet", "https://meet.google.com/abc-defg-hij", "https://meet.google.com/abc-defg-hij")],
+        &[(
+            "meet",
+            "https://meet.google.com/abc-defg-hij",
+            "https://meet.google.com/abc-defg-hij",
+        )],
     );
     check(
         "<http://meet.google.com/abc-defg-hij|meet.google.com/abc-defg-hij>",
         Slack,
-        &[("meet", "http://meet.google.com/abc-defg-hij", "http://meet.google.com/abc-defg-hij")],
+        &[(
+            "meet",
+            "http://meet.google.com/abc-defg-hij",
+            "http://meet.google.com/abc-defg-hij",
+        )],
     );
 }
 
@@ -233,7 +431,10 @@ fn prose_and_addresses_are_not_links() {
 #[test]
 fn meeting_ids() {
     let d = detector();
-    let links = d.find("https://zoom.us/j/123456789?pwd=x https://globex.webex.com/meet/r.okafor", Any);
+    let links = d.find(
+        "https://zoom.us/j/123456789?pwd=x https://globex.webex.com/meet/r.okafor",
+        Any,
+    );
     let ids: Vec<Option<&str>> = links.iter().map(|l| d.meeting_id(l)).collect();
     assert_eq!(ids, vec![Some("123456789"), Some("r.okafor")]);
     assert_eq!(d.provider_name(&links[0].provider), Some("Zoom"));
@@ -242,21 +443,71 @@ fn meeting_ids() {
 #[test]
 fn custom_providers() {
     let mut c = Catalogue::builtin();
-    let hosts = vec!["meet.acme.example".to_owned(), "*.vc.acme.example".to_owned()];
+    let hosts = vec![
+        "meet.acme.example".to_owned(),
+        "*.vc.acme.example".to_owned(),
+    ];
     let patterns = vec![r"^https://intranet\.example/rooms/\d+$".to_owned()];
-    assert!(c.add(ProviderSpec::custom("rule:acme", "acme", &hosts, &patterns)).is_ok());
+    assert!(c
+        .add(ProviderSpec::custom("rule:acme", "acme", &hosts, &patterns))
+        .is_ok());
     let d = match Detector::new(&c) {
         Ok(d) => d,
         Err(e) => panic!("{e}"),
     };
-    check_with(&d, "meet.acme.example/ops", Any, &[("rule:acme", "https://meet.acme.example/ops", "meet.acme.example/ops")]);
-    check_with(&d, "https://x.vc.acme.example/r/1", Any, &[("rule:acme", "https://x.vc.acme.example/r/1", "https://x.vc.acme.example/r/1")]);
-    check_with(&d, "https://vc.acme.example/r/1", Any, &[("rule:acme", "https://vc.acme.example/r/1", "https://vc.acme.example/r/1")]);
+    check_with(
+        &d,
+        "meet.acme.example/ops",
+        Any,
+        &[(
+            "rule:acme",
+            "https://meet.acme.example/ops",
+            "meet.acme.example/ops",
+        )],
+    );
+    check_with(
+        &d,
+        "https://x.vc.acme.example/r/1",
+        Any,
+        &[(
+            "rule:acme",
+            "https://x.vc.acme.example/r/1",
+            "https://x.vc.acme.example/r/1",
+        )],
+    );
+    check_with(
+        &d,
+        "https://vc.acme.example/r/1",
+        Any,
+        &[(
+            "rule:acme",
+            "https://vc.acme.example/r/1",
+            "https://vc.acme.example/r/1",
+        )],
+    );
     check_with(&d, "https://meet.acme.example/", Any, &[]);
-    check_with(&d, "https://intranet.example/rooms/42", Any, &[("rule:acme", "https://intranet.example/rooms/42", "https://intranet.example/rooms/42")]);
+    check_with(
+        &d,
+        "https://intranet.example/rooms/42",
+        Any,
+        &[(
+            "rule:acme",
+            "https://intranet.example/rooms/42",
+            "https://intranet.example/rooms/42",
+        )],
+    );
     check_with(&d, "https://intranet.example/rooms/abc", Any, &[]);
     // Built-ins still win on their own hosts.
-    check_with(&d, "https://zoom.us/j/123456789", Any, &[("zoom", "https://zoom.us/j/123456789", "https://zoom.us/j/123456789")]);
+    check_with(
+        &d,
+        "https://zoom.us/j/123456789",
+        Any,
+        &[(
+            "zoom",
+            "https://zoom.us/j/123456789",
+            "https://zoom.us/j/123456789",
+        )],
+    );
 }
 
 #[test]
@@ -280,8 +531,26 @@ fn custom_spec_from_toml() {
         Ok(d) => d,
         Err(e) => panic!("{e}"),
     };
-    check_with(&d, "https://vc.acme.example/room/ops", Any, &[("acmevc", "https://vc.acme.example/room/ops", "https://vc.acme.example/room/ops")]);
-    check_with(&d, "acmevc://vc.acme.example/room/ops", Any, &[("acmevc", "acmevc://vc.acme.example/room/ops", "acmevc://vc.acme.example/room/ops")]);
+    check_with(
+        &d,
+        "https://vc.acme.example/room/ops",
+        Any,
+        &[(
+            "acmevc",
+            "https://vc.acme.example/room/ops",
+            "https://vc.acme.example/room/ops",
+        )],
+    );
+    check_with(
+        &d,
+        "acmevc://vc.acme.example/room/ops",
+        Any,
+        &[(
+            "acmevc",
+            "acmevc://vc.acme.example/room/ops",
+            "acmevc://vc.acme.example/room/ops",
+        )],
+    );
     check_with(&d, "https://vc.acme.example/room/lobby", Any, &[]);
     check_with(&d, "https://zoom.us/j/123456789", Any, &[]);
 }

@@ -25,15 +25,22 @@ const B64: GeneralPurpose = GeneralPurpose::new(
 /// as written) are a known wrapper that carries one.
 pub(crate) fn unwrap(host: &str, rest: &str) -> Option<String> {
     let (path, query) = split_query(rest);
-    if host.ends_with(".safelinks.protection.outlook.com") || host.ends_with(".safelinks.protection.office365.us") {
-        return param(query, "url").and_then(percent_once);
-    }
-    if matches!(host, "statics.teams.cdn.office.net" | "teams.public.onecdn.static.microsoft")
-        && path.ends_with("/atp-safelinks.html")
+    if host.ends_with(".safelinks.protection.outlook.com")
+        || host.ends_with(".safelinks.protection.office365.us")
     {
         return param(query, "url").and_then(percent_once);
     }
-    if matches!(host, "urldefense.proofpoint.com" | "urldefense.com" | "urldefense.us") {
+    if matches!(
+        host,
+        "statics.teams.cdn.office.net" | "teams.public.onecdn.static.microsoft"
+    ) && path.ends_with("/atp-safelinks.html")
+    {
+        return param(query, "url").and_then(percent_once);
+    }
+    if matches!(
+        host,
+        "urldefense.proofpoint.com" | "urldefense.com" | "urldefense.us"
+    ) {
         if let Some(v3) = rest.strip_prefix("/v3/__") {
             return proofpoint_v3(v3);
         }
@@ -86,7 +93,10 @@ fn is_google(host: &str) -> bool {
     let Some(tld) = h.strip_prefix("google.") else {
         return false;
     };
-    let tld = tld.strip_prefix("co.").or_else(|| tld.strip_prefix("com.")).unwrap_or(tld);
+    let tld = tld
+        .strip_prefix("co.")
+        .or_else(|| tld.strip_prefix("com."))
+        .unwrap_or(tld);
     (2..=3).contains(&tld.len()) && tld.bytes().all(|b| b.is_ascii_lowercase())
 }
 
@@ -141,7 +151,11 @@ fn proofpoint_v3(v3: &str) -> Option<String> {
     let url = &v3[..end];
     let tail = &v3[end + 3..];
     let enc = tail.split('!').next().unwrap_or("");
-    let decoded = if enc.is_empty() { Vec::new() } else { B64.decode(enc).ok()? };
+    let decoded = if enc.is_empty() {
+        Vec::new()
+    } else {
+        B64.decode(enc).ok()?
+    };
     let decoded = String::from_utf8(decoded).ok()?;
     let mut fill = decoded.chars();
     let mut out = String::with_capacity(url.len() + decoded.len());
@@ -176,7 +190,11 @@ mod tests {
 
     fn check(url: &str, expected: Option<&str>) {
         let p = super::super::url::Parts::parse(url, false).unwrap();
-        assert_eq!(unwrap(p.host, p.rest).as_deref(), expected, "unwrap({url:?})");
+        assert_eq!(
+            unwrap(p.host, p.rest).as_deref(),
+            expected,
+            "unwrap({url:?})"
+        );
     }
 
     #[test]
@@ -193,26 +211,56 @@ mod tests {
 
     #[test]
     fn proofpoint() {
-        check("https://urldefense.proofpoint.com/v1/url?u=https://zoom.us/j/1%3Fpwd%3Dx&k=abc", Some("https://zoom.us/j/1?pwd=x"));
+        check(
+            "https://urldefense.proofpoint.com/v1/url?u=https://zoom.us/j/1%3Fpwd%3Dx&k=abc",
+            Some("https://zoom.us/j/1?pwd=x"),
+        );
         check(
             "https://urldefense.proofpoint.com/v2/url?u=https-3A__zoom.us_j_886-3Fpwd-3DME.1&d=DwMFGx",
             Some("https://zoom.us/j/886?pwd=ME.1"),
         );
-        check("https://urldefense.com/v3/__https://meet.google.com/cab-maey-jnh__;!!5b3v!9g8$", Some("https://meet.google.com/cab-maey-jnh"));
+        check(
+            "https://urldefense.com/v3/__https://meet.google.com/cab-maey-jnh__;!!5b3v!9g8$",
+            Some("https://meet.google.com/cab-maey-jnh"),
+        );
         // "JSUl" is "%%%"; "**A" is a run of two.
-        check("https://urldefense.com/v3/__https://a/b*3a*40**Ac__;JSUlJQ!!x$", Some("https://a/b%3a%40%%c"));
+        check(
+            "https://urldefense.com/v3/__https://a/b*3a*40**Ac__;JSUlJQ!!x$",
+            Some("https://a/b%3a%40%%c"),
+        );
         // Not enough replacement characters: not a recoverable link.
-        check("https://urldefense.com/v3/__https://a/*3a*3a__;JQ!!x$", None);
+        check(
+            "https://urldefense.com/v3/__https://a/*3a*3a__;JQ!!x$",
+            None,
+        );
     }
 
     #[test]
     fn google_barracuda_slack() {
-        check("https://www.google.com/url?q=https://meet.google.com/etk-lmwl-olt&sa=D", Some("https://meet.google.com/etk-lmwl-olt"));
-        check("https://www.google.com/url?sa=t&q=&url=https%3A%2F%2Fzoom.us%2Fj%2F1&usg=x", Some("https://zoom.us/j/1"));
-        check("https://accounts.google.com/AccountChooser?continue=https%3A%2F%2Fmeet.google.com%2Fa", Some("https://meet.google.com/a"));
-        check("https://linkprotect.cudasvc.com/url?a=https%3a%2f%2fzoom.us%2fj%2f1&c=E,1", Some("https://zoom.us/j/1"));
-        check("https://slack-redir.net/link?url=https%3A%2F%2Fmeet.google.com%2Fa", Some("https://meet.google.com/a"));
+        check(
+            "https://www.google.com/url?q=https://meet.google.com/etk-lmwl-olt&sa=D",
+            Some("https://meet.google.com/etk-lmwl-olt"),
+        );
+        check(
+            "https://www.google.com/url?sa=t&q=&url=https%3A%2F%2Fzoom.us%2Fj%2F1&usg=x",
+            Some("https://zoom.us/j/1"),
+        );
+        check(
+            "https://accounts.google.com/AccountChooser?continue=https%3A%2F%2Fmeet.google.com%2Fa",
+            Some("https://meet.google.com/a"),
+        );
+        check(
+            "https://linkprotect.cudasvc.com/url?a=https%3a%2f%2fzoom.us%2fj%2f1&c=E,1",
+            Some("https://zoom.us/j/1"),
+        );
+        check(
+            "https://slack-redir.net/link?url=https%3A%2F%2Fmeet.google.com%2Fa",
+            Some("https://meet.google.com/a"),
+        );
         check("https://protect-us.mimecast.com/s/abc?domain=zoom.us", None);
-        check("https://click.mailer.example/track?u=https%3A%2F%2Fzoom.us%2Fj%2F1", None);
+        check(
+            "https://click.mailer.example/track?u=https%3A%2F%2Fzoom.us%2Fj%2F1",
+            None,
+        );
     }
 }

@@ -13,7 +13,10 @@ use std::ops::Deref;
 
 /// Characters that are invisible in chat and dropped anywhere in a link.
 pub(crate) fn is_invisible(c: char) -> bool {
-    matches!(c, '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}')
+    matches!(
+        c,
+        '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}'
+    )
 }
 
 /// Full-width and ideographic full stops, which UTS-46 maps to `.`.
@@ -25,12 +28,7 @@ pub(crate) fn is_wide_dot(c: char) -> bool {
 /// characters and undo defanging. Borrows when there is nothing to do, which is
 /// the common case.
 pub(crate) fn clean(raw: &str, entities: bool) -> Cow<'_, str> {
-    let b = raw.as_bytes();
-    let needs = b
-        .iter()
-        .any(|&c| c >= 0x80 || matches!(c, b'[' | b'(' | b'{') || (entities && c == b'&'))
-        || starts_with_ci(raw, "hxxp");
-    if !needs {
+    if !needs_cleaning(raw, entities) {
         return Cow::Borrowed(raw);
     }
     let mut out = String::with_capacity(raw.len());
@@ -66,10 +64,34 @@ pub(crate) fn clean(raw: &str, entities: bool) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Whether [`clean`] would change anything: checked precisely so that an
+/// ordinary URL with `(` or `&` in it is not copied for nothing.
+fn needs_cleaning(raw: &str, entities: bool) -> bool {
+    let b = raw.as_bytes();
+    if !raw.is_ascii() || starts_with_ci(raw, "hxxp") {
+        return true;
+    }
+    if entities
+        && memchr::memchr_iter(b'&', b).any(|i| {
+            let r = &b[i..];
+            r.starts_with(b"&amp;") || r.starts_with(b"&lt;") || r.starts_with(b"&gt;")
+        })
+    {
+        return true;
+    }
+    memchr::memchr3_iter(b'[', b'(', b'{', b).any(|i| defang_at(&raw[i..]).is_some())
+}
+
 /// A defanged `.` or `:` at the start of `s`: its replacement and length.
 pub(crate) fn defang_at(s: &str) -> Option<(char, usize)> {
-    const FORMS: [(&str, char); 6] =
-        [("[.]", '.'), ("(.)", '.'), ("{.}", '.'), ("[dot]", '.'), ("(dot)", '.'), ("[:]", ':')];
+    const FORMS: [(&str, char); 6] = [
+        ("[.]", '.'),
+        ("(.)", '.'),
+        ("{.}", '.'),
+        ("[dot]", '.'),
+        ("(dot)", '.'),
+        ("[:]", ':'),
+    ];
     FORMS
         .iter()
         .find(|(f, _)| starts_with_ci(s, f))
@@ -82,7 +104,18 @@ pub(crate) fn starts_with_ci(s: &str, prefix: &str) -> bool {
 
 /// Non-URL schemes: a token that starts with one of these is not a link.
 const OPAQUE_SCHEMES: [&str; 12] = [
-    "mailto", "tel", "sip", "sips", "callto", "sms", "fax", "xmpp", "urn", "data", "javascript", "news",
+    "mailto",
+    "tel",
+    "sip",
+    "sips",
+    "callto",
+    "sms",
+    "fax",
+    "xmpp",
+    "urn",
+    "data",
+    "javascript",
+    "news",
 ];
 
 pub(crate) fn is_scheme_char(b: u8) -> bool {
@@ -109,7 +142,8 @@ pub(crate) fn find_scheme(tok: &str, app_schemes: &[Box<str>]) -> SchemeHit {
         let colon = from + off;
         from = colon + 1;
         // `[:]` defanging: the scheme ends before the `[`.
-        let (end, after) = if colon >= 1 && b[colon - 1] == b'[' && b.get(colon + 1) == Some(&b']') {
+        let (end, after) = if colon >= 1 && b[colon - 1] == b'[' && b.get(colon + 1) == Some(&b']')
+        {
             (colon - 1, colon + 2)
         } else {
             (colon, colon + 1)
@@ -132,7 +166,11 @@ pub(crate) fn find_scheme(tok: &str, app_schemes: &[Box<str>]) -> SchemeHit {
         if app_schemes.iter().any(|s| s.eq_ignore_ascii_case(scheme)) {
             return SchemeHit::At(start);
         }
-        if start == 0 && OPAQUE_SCHEMES.iter().any(|s| s.eq_ignore_ascii_case(scheme)) {
+        if start == 0
+            && OPAQUE_SCHEMES
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(scheme))
+        {
             return SchemeHit::Opaque;
         }
     }
@@ -163,14 +201,18 @@ impl<'a> Parts<'a> {
         let (scheme, after) = if bare {
             ("https", s)
         } else {
-            let colon = s.find(':')?;
+            let colon = memchr::memchr(b':', s.as_bytes())?;
             let scheme = &s[..colon];
             if scheme.is_empty() || !scheme.bytes().all(is_scheme_char) {
                 return None;
             }
             (scheme, &s[colon + 1..])
         };
-        let Some(auth_and_rest) = (if bare { Some(after) } else { after.strip_prefix("//") }) else {
+        let Some(auth_and_rest) = (if bare {
+            Some(after)
+        } else {
+            after.strip_prefix("//")
+        }) else {
             return Some(Parts {
                 scheme,
                 authority: false,
@@ -180,10 +222,13 @@ impl<'a> Parts<'a> {
                 userinfo: false,
             });
         };
-        let end = auth_and_rest.find(['/', '?', '#']).unwrap_or(auth_and_rest.len());
+        let end = auth_and_rest
+            .bytes()
+            .position(|b| matches!(b, b'/' | b'?' | b'#'))
+            .unwrap_or(auth_and_rest.len());
         let authority = &auth_and_rest[..end];
         let rest = &auth_and_rest[end..];
-        let (userinfo, hostport) = match authority.rfind('@') {
+        let (userinfo, hostport) = match memchr::memrchr(b'@', authority.as_bytes()) {
             Some(at) => (true, &authority[at + 1..]),
             None => (false, authority),
         };
@@ -196,7 +241,7 @@ impl<'a> Parts<'a> {
                 None => (hostport, None),
             }
         } else {
-            match hostport.rfind(':') {
+            match memchr::memrchr(b':', hostport.as_bytes()) {
                 Some(c) if hostport[c + 1..].bytes().all(|b| b.is_ascii_digit()) => {
                     (&hostport[..c], Some(&hostport[c + 1..]))
                 }
@@ -269,7 +314,8 @@ pub(crate) fn canon_host(host: &str) -> Host<'_> {
             continue;
         }
         let mut buf = [0u8; 4];
-        let folded: String = unicode_security::confusable_detection::skeleton(c.encode_utf8(&mut buf)).collect();
+        let folded: String =
+            unicode_security::confusable_detection::skeleton(c.encode_utf8(&mut buf)).collect();
         if !folded.is_empty() && folded.is_ascii() {
             out.extend(folded.chars().map(|f| f.to_ascii_lowercase()));
         } else {
@@ -282,10 +328,13 @@ pub(crate) fn canon_host(host: &str) -> Host<'_> {
     Host::Owned(out)
 }
 
+/// Case-insensitive substring test; `needle` starts with a lower-case ASCII
+/// letter.
 fn contains_ci(s: &str, needle: &str) -> bool {
-    s.as_bytes()
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+    let (b, n) = (s.as_bytes(), needle.as_bytes());
+    let Some(&first) = n.first() else { return true };
+    memchr::memchr2_iter(first, first.to_ascii_uppercase(), b)
+        .any(|i| b.len() - i >= n.len() && b[i..i + n.len()].eq_ignore_ascii_case(n))
 }
 
 /// Step 7: decode `%XX` escapes of unreserved characters, keep every other
@@ -364,10 +413,18 @@ mod tests {
         check_clean("https://a/?x=1&amp;y=2", true, "https://a/?x=1&y=2");
         check_clean("https://a/?x=1&amp;y=2", false, "https://a/?x=1&amp;y=2");
         check_clean("https://zo\u{200b}om.us/j/1", true, "https://zoom.us/j/1");
-        check_clean("https://meet.goo\u{ad}gle.com/x", true, "https://meet.google.com/x");
+        check_clean(
+            "https://meet.goo\u{ad}gle.com/x",
+            true,
+            "https://meet.google.com/x",
+        );
         check_clean("hxxps://zoom[.]us/j/1", true, "https://zoom.us/j/1");
         check_clean("hXXp[:]//a(.)b{.}c[DOT]d(dot)e", true, "http://a.b.c.d.e");
-        check_clean("https://en.wikipedia.org/wiki/Rust_(lang)", true, "https://en.wikipedia.org/wiki/Rust_(lang)");
+        check_clean(
+            "https://en.wikipedia.org/wiki/Rust_(lang)",
+            true,
+            "https://en.wikipedia.org/wiki/Rust_(lang)",
+        );
     }
 
     fn check_scheme(tok: &str, expected: SchemeHit) {
@@ -392,7 +449,10 @@ mod tests {
     #[test]
     fn parts() {
         let p = Parts::parse("https://guest@Zoom.us:443/j/1?pwd=x#f", false).unwrap();
-        assert_eq!((p.scheme, p.host, p.port, p.rest, p.userinfo), ("https", "Zoom.us", Some("443"), "/j/1?pwd=x#f", true));
+        assert_eq!(
+            (p.scheme, p.host, p.port, p.rest, p.userinfo),
+            ("https", "Zoom.us", Some("443"), "/j/1?pwd=x#f", true)
+        );
         let p = Parts::parse("msteams:/l/meetup-join/x", false).unwrap();
         assert!(!p.authority);
         assert_eq!(p.rest, "/l/meetup-join/x");
@@ -423,7 +483,10 @@ mod tests {
     #[test]
     fn unreserved_escapes() {
         assert_eq!(decode_unreserved("/%6A/1"), "/j/1");
-        assert_eq!(decode_unreserved("/19%3ameeting%40x%7b%7e"), "/19%3ameeting%40x%7b~");
+        assert_eq!(
+            decode_unreserved("/19%3ameeting%40x%7b%7e"),
+            "/19%3ameeting%40x%7b~"
+        );
         assert_eq!(decode_unreserved("/a%"), "/a%");
         assert_eq!(decode_unreserved("/a%4"), "/a%4");
         assert_eq!(decode_unreserved("/é%41"), "/éA");

@@ -143,7 +143,10 @@ impl<'a> Positions<'a> {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&s| s <= offset);
         let start = self.line_starts[line - 1];
-        let column = self.text.get(start..offset).map_or(1, |s| s.chars().count() + 1);
+        let column = self
+            .text
+            .get(start..offset)
+            .map_or(1, |s| s.chars().count() + 1);
         (line, column)
     }
 }
@@ -337,7 +340,10 @@ impl Policy {
                 problems.add(
                     r.id.span(),
                     rid,
-                    format!("action `{}` needs an `alternative` template", action.as_str()),
+                    format!(
+                        "action `{}` needs an `alternative` template",
+                        action.as_str()
+                    ),
                 );
             }
             let mode = match &r.mode {
@@ -456,7 +462,12 @@ impl Policy {
         let key = RoomKey::new("validation");
         for (raw, rule) in self.raw.rules.iter().zip(&self.rules) {
             let Some(t) = &rule.alternative else { continue };
-            let sample = t.render(&key, self.room_prefix(), "zoom", "https://zoom.us/j/123456789");
+            let sample = t.render(
+                &key,
+                self.room_prefix(),
+                "zoom",
+                "https://zoom.us/j/123456789",
+            );
             for link in self.detector.find(&sample, Dialect::Any) {
                 if let Some(other) = self.rules_for(&link).next() {
                     let span = raw.alternative.as_ref().map_or(raw.id.span(), |a| a.span());
@@ -564,7 +575,12 @@ impl Policy {
             }
         }
         if !self.pattern_rule.is_empty() {
-            hits.extend(self.pattern_set.matches(&link.url).iter().map(|i| self.pattern_rule[i]));
+            hits.extend(
+                self.pattern_set
+                    .matches(&link.url)
+                    .iter()
+                    .map(|i| self.pattern_rule[i]),
+            );
         }
         hits.sort_unstable();
         hits.dedup();
@@ -594,7 +610,10 @@ fn unknown_provider(name: &str, known: &HashSet<String>) -> String {
     if close.is_empty() {
         format!("unknown provider `{name}` (known: {})", ids.join(", "))
     } else {
-        format!("unknown provider `{name}` (did you mean {}?)", close.join(" or "))
+        format!(
+            "unknown provider `{name}` (did you mean {}?)",
+            close.join(" or ")
+        )
     }
 }
 

@@ -164,7 +164,13 @@ impl Template {
     }
 
     /// Fills the template for one banned link.
-    pub fn render(&self, key: &RoomKey, prefix: &str, provider: &str, canonical_url: &str) -> String {
+    pub fn render(
+        &self,
+        key: &RoomKey,
+        prefix: &str,
+        provider: &str,
+        canonical_url: &str,
+    ) -> String {
         let mut out = String::with_capacity(self.source.len() + 24);
         for piece in &self.pieces {
             match piece {
@@ -188,7 +194,9 @@ mod tests {
         let a = k.room("https://zoom.us/j/123456789");
         assert_eq!(a, k.room("https://zoom.us/j/123456789"));
         assert_eq!(a.len(), 16);
-        assert!(a.bytes().all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b)));
+        assert!(a
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b)));
         assert_ne!(a, k.room("https://zoom.us/j/123456780"));
         assert_ne!(a, RoomKey::new("other").room("https://zoom.us/j/123456789"));
         assert!(!a.contains("123"));
@@ -209,10 +217,20 @@ mod tests {
         let t = Template::parse("https://meet.jit.si/{prefix}-{room}?x={{y}}").unwrap();
         let k = RoomKey::new("k");
         let out = t.render(&k, "acme", "zoom", "https://zoom.us/j/1");
-        assert_eq!(out, format!("https://meet.jit.si/acme-{}?x={{y}}", k.room("https://zoom.us/j/1")));
+        assert_eq!(
+            out,
+            format!(
+                "https://meet.jit.si/acme-{}?x={{y}}",
+                k.room("https://zoom.us/j/1")
+            )
+        );
         let e = Template::parse("https://x/{meeting_id}").unwrap_err();
         assert_eq!(e.offset, 10);
-        assert!(e.message.contains("unknown placeholder `{meeting_id}`"), "{}", e.message);
+        assert!(
+            e.message.contains("unknown placeholder `{meeting_id}`"),
+            "{}",
+            e.message
+        );
         assert!(Template::parse("https://x/{room").is_err());
         assert!(Template::parse("https://x/}").is_err());
     }

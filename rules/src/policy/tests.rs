@@ -9,7 +9,10 @@ fn check_error(text: &str, line: usize, column: usize, rule: Option<&str>, needl
     assert_eq!((p.line, p.column), (line, column), "{shown}");
     assert_eq!(p.rule.as_deref(), rule, "{shown}");
     assert!(p.message.contains(needle), "{shown}");
-    assert!(shown.starts_with(&format!("p.toml:{line}:{column}: ")), "{shown}");
+    assert!(
+        shown.starts_with(&format!("p.toml:{line}:{column}: ")),
+        "{shown}"
+    );
 }
 
 const RULE_HEAD: &str = "[[rules]]\nid = \"r1\"\n";
@@ -19,7 +22,11 @@ fn default_policy_loads_and_bans_zoom_only() {
     let p = Policy::default_policy();
     let key = RoomKey::new("k");
     let ctx = MessageContext::default();
-    let v = p.evaluate("join https://zoom.us/j/123456789 or https://meet.google.com/abc-defg-hij", &ctx, &key);
+    let v = p.evaluate(
+        "join https://zoom.us/j/123456789 or https://meet.google.com/abc-defg-hij",
+        &ctx,
+        &key,
+    );
     assert_eq!(v.occurrences.len(), 2);
     let zoom = v.occurrences[0].block().expect("zoom is banned");
     assert_eq!(zoom.rule, "no-zoom");
@@ -49,9 +56,17 @@ fn oversized_regex_is_refused() {
 
 #[test]
 fn unknown_placeholder_points_into_the_template() {
-    let text = format!("{RULE_HEAD}providers = [\"zoom\"]\nalternative = \"https://meet.jit.si/{{meeting_id}}\"\n");
+    let text = format!(
+        "{RULE_HEAD}providers = [\"zoom\"]\nalternative = \"https://meet.jit.si/{{meeting_id}}\"\n"
+    );
     // Column of the `{` inside the string: `alternative = "` is 15 chars, the URL 20 more.
-    check_error(&text, 4, 36, Some("r1"), "unknown placeholder `{meeting_id}`");
+    check_error(
+        &text,
+        4,
+        36,
+        Some("r1"),
+        "unknown placeholder `{meeting_id}`",
+    );
 }
 
 #[test]
@@ -70,7 +85,8 @@ fn duplicate_rule_id_is_refused() {
 fn toml_syntax_and_unknown_keys_are_refused_with_a_place() {
     let err = Policy::parse("p.toml", "[[rules]\nid = 1\n").unwrap_err();
     assert_eq!(err.problems[0].line, 1, "{err}");
-    let err = Policy::parse("p.toml", "[[rules]]\nid = \"r\"\nprovider = [\"zoom\"]\n").unwrap_err();
+    let err =
+        Policy::parse("p.toml", "[[rules]]\nid = \"r\"\nprovider = [\"zoom\"]\n").unwrap_err();
     assert!(err.to_string().contains("provider"), "{err}");
     assert_eq!(err.problems[0].line, 3, "{err}");
 }
@@ -87,7 +103,10 @@ fn every_problem_is_reported_in_order() {
 fn an_alternative_the_policy_bans_is_refused() {
     let text = "[[rules]]\nid = \"no-jitsi\"\nproviders = [\"jitsi\"]\nalternative = \"https://meet.jit.si/{room}\"\n";
     let err = Policy::parse("p.toml", text).unwrap_err();
-    assert!(err.to_string().contains("itself banned by rule `no-jitsi`"), "{err}");
+    assert!(
+        err.to_string().contains("itself banned by rule `no-jitsi`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -144,13 +163,66 @@ fn scope_and_exemptions_decide_whether_a_rule_applies() {
         roles: &[],
         excepted: false,
     };
-    assert_eq!(decide(&p, zoom, base), vec![Some("zoom-slack-general".into())]);
-    assert_eq!(decide(&p, zoom, MessageContext { channel: "C2", ..base }), vec![None]);
-    assert_eq!(decide(&p, zoom, MessageContext { platform: Dialect::Discord, ..base }), vec![None]);
-    assert_eq!(decide(&p, zoom, MessageContext { user: "U-boss", ..base }), vec![None]);
+    assert_eq!(
+        decide(&p, zoom, base),
+        vec![Some("zoom-slack-general".into())]
+    );
+    assert_eq!(
+        decide(
+            &p,
+            zoom,
+            MessageContext {
+                channel: "C2",
+                ..base
+            }
+        ),
+        vec![None]
+    );
+    assert_eq!(
+        decide(
+            &p,
+            zoom,
+            MessageContext {
+                platform: Dialect::Discord,
+                ..base
+            }
+        ),
+        vec![None]
+    );
+    assert_eq!(
+        decide(
+            &p,
+            zoom,
+            MessageContext {
+                user: "U-boss",
+                ..base
+            }
+        ),
+        vec![None]
+    );
     let sales = vec!["R-sales".to_owned()];
-    assert_eq!(decide(&p, zoom, MessageContext { roles: &sales, ..base }), vec![None]);
-    assert_eq!(decide(&p, zoom, MessageContext { excepted: true, ..base }), vec![None]);
+    assert_eq!(
+        decide(
+            &p,
+            zoom,
+            MessageContext {
+                roles: &sales,
+                ..base
+            }
+        ),
+        vec![None]
+    );
+    assert_eq!(
+        decide(
+            &p,
+            zoom,
+            MessageContext {
+                excepted: true,
+                ..base
+            }
+        ),
+        vec![None]
+    );
 }
 
 #[test]
@@ -158,22 +230,37 @@ fn monitor_rules_and_custom_hosts_and_patterns() {
     let p = Policy::parse("scoped.toml", SCOPED).unwrap();
     let ctx = MessageContext::default();
     let key = RoomKey::new("k");
-    let v = p.evaluate("https://teams.microsoft.com/meet/379038692660365?p=OxrPUo7Gpkm1obpI", &ctx, &key);
+    let v = p.evaluate(
+        "https://teams.microsoft.com/meet/379038692660365?p=OxrPUo7Gpkm1obpI",
+        &ctx,
+        &key,
+    );
     let b = v.occurrences[0].block().unwrap();
     assert!(b.monitor);
     assert_eq!(v.action(), None, "monitor-mode bans ask for no action");
     assert_eq!(
-        decide(&p, "see https://eu.vc.acme.example/r/42 and https://legacy.example/room/7", ctx),
+        decide(
+            &p,
+            "see https://eu.vc.acme.example/r/42 and https://legacy.example/room/7",
+            ctx
+        ),
         vec![Some("acme-vc".into()), Some("acme-vc".into())]
     );
-    assert_eq!(decide(&p, "https://legacy.example/other", ctx), Vec::<Option<String>>::new());
+    assert_eq!(
+        decide(&p, "https://legacy.example/other", ctx),
+        Vec::<Option<String>>::new()
+    );
 }
 
 #[test]
 fn policy_wide_monitor_mode_turns_every_ban_into_a_record() {
     let text = SCOPED.replace("mode = \"enforce\"", "mode = \"monitor\"");
     let p = Policy::parse("m.toml", &text).unwrap();
-    let v = p.evaluate("https://eu.vc.acme.example/r/42", &MessageContext::default(), &RoomKey::new("k"));
+    let v = p.evaluate(
+        "https://eu.vc.acme.example/r/42",
+        &MessageContext::default(),
+        &RoomKey::new("k"),
+    );
     assert!(v.occurrences[0].block().unwrap().monitor);
 }
 
