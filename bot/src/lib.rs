@@ -4,6 +4,9 @@
 //! (`thiserror`); `anyhow` with `.context(..)` is used only at the edges, in
 //! `cli` and `main`, where errors are reported to a person.
 
+pub mod app;
 pub mod cli;
+pub mod commands;
 pub mod config;
+pub mod moderation;
 pub mod store;

@@ -7,10 +7,12 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+pub mod admin;
 pub mod audit;
 pub mod check;
 pub mod migrate;
 pub mod policy;
+pub mod report;
 
 /// linkguard: catches banned meeting links in Slack and Discord and swaps them
 /// for approved alternatives.
@@ -29,6 +31,17 @@ enum Command {
     Audit(audit::AuditArgs),
     /// Import, export, diff and roll back stored policy versions.
     Policy(policy::PolicyArgs),
+    /// Rules from the CLI: list | show ID | add ID field=value… | set ID FIELD VALUE |
+    /// remove ID | test TEXT | history | rollback VERSION.
+    Rules(admin::AdminArgs),
+    /// Switch the policy (or one rule) between monitor and enforce.
+    Mode(admin::AdminArgs),
+    /// Time-limited exceptions: user:ID|channel:ID for DURATION because REASON | list | revoke ID.
+    Exempt(admin::AdminArgs),
+    /// Ask in plain words: "can I use zoom?".
+    Ask(admin::AdminArgs),
+    /// Summarise detections per rule, channel and provider for a period.
+    Report(report::ReportArgs),
     /// Apply database migrations.
     Migrate(migrate::MigrateArgs),
 }
@@ -50,6 +63,11 @@ pub fn main() -> ExitCode {
     let result = rt.block_on(async move {
         match cli.command {
             Command::Check(args) => check::run(args, &config).await,
+            Command::Rules(args) => admin::run("rules", args, &config).await,
+            Command::Mode(args) => admin::run("mode", args, &config).await,
+            Command::Exempt(args) => admin::run("exempt", args, &config).await,
+            Command::Ask(args) => admin::run("ask", args, &config).await,
+            Command::Report(args) => report::run(args, &config).await,
             Command::Audit(args) => audit::run(args, &config).await,
             Command::Policy(args) => policy::run(args, &config).await,
             Command::Migrate(args) => migrate::run(args, &config).await,
