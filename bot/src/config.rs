@@ -1,9 +1,18 @@
-//! Configuration: built-in defaults, then `LINKGUARD_…` environment variables.
+//! Configuration in layers: built-in defaults, then a TOML file (`--config`),
+//! then `LINKGUARD_…` environment variables, which win.
+//!
+//! Every key has one dotted name (`slack.bot_token`) used in the file and one
+//! environment variable (`LINKGUARD_SLACK_BOT_TOKEN`). Secret keys can also be
+//! read from a file, for container secrets: `slack.bot_token_file` in the TOML
+//! file or `LINKGUARD_SLACK_BOT_TOKEN_FILE` in the environment. A missing or
+//! malformed setting is reported with the key and where its value came from.
 //!
 //! Secrets are held in [`Secret`], whose `Debug` and `Display` print
 //! `[redacted]`, so a configuration can be logged or printed safely.
 
+use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
 
 /// A value that must never be printed.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -36,25 +45,47 @@ impl fmt::Display for Secret {
 /// The default database: a SQLite file in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://linkguard.db";
 
+/// The room key used when none is configured. Fine for trying linkguard out;
+/// `config check` warns about it.
+pub const DEVELOPMENT_ROOM_KEY: &str = "linkguard-default-room-key";
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
 /// Settings shared by every command.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `LINKGUARD_DATABASE_URL`: `sqlite://…` or `postgres://…`.
+    /// `database_url`: `sqlite://…` or `postgres://…`.
     pub database_url: Secret,
-    /// `LINKGUARD_ROOM_KEY`: the key for deriving alternative room names.
+    /// `room_key`: the key for deriving alternative room names.
     pub room_key: Secret,
-    /// `LINKGUARD_POLICY`: a policy file to use instead of the stored one.
+    /// `policy`: a policy file to use instead of the stored one.
     pub policy_path: Option<String>,
-    /// `LINKGUARD_AUDIT_MESSAGE_TEXT`: keep full message text in the audit log.
+    /// `audit_message_text`: keep full message text in the audit log.
     pub audit_message_text: bool,
-    /// `LINKGUARD_DEDUPE_TTL_SECS`: how long event idempotency keys are kept.
+    /// `dedupe_ttl_secs`: how long event idempotency keys are kept.
     pub dedupe_ttl_secs: i64,
-    /// `LINKGUARD_HTTP_ADDR`: the public listener (Slack Events API, health).
+    /// `http_addr`: the public listener (Slack Events API, health).
     pub http_addr: String,
+    /// `metrics_addr`: the Prometheus listener, apart from the public one.
+    pub metrics_addr: Option<String>,
+    /// `log_format`: `text` or `json`.
+    pub log_format: LogFormat,
+    /// `shutdown_timeout_secs`: how long in-flight actions may take at shutdown.
+    pub shutdown_timeout_secs: u64,
     /// Slack settings; `None` when no Slack bot token is configured.
     pub slack: Option<SlackConfig>,
     /// Discord settings; `None` when no Discord token is configured.
     pub discord: Option<DiscordConfig>,
+    /// Where each setting came from, for `config check`.
+    pub sources: BTreeMap<String, String>,
 }
 
 /// How linkguard receives Slack events.
@@ -66,38 +97,38 @@ pub enum SlackMode {
     Http,
 }
 
-/// Slack settings (`LINKGUARD_SLACK_…`).
+/// Slack settings (`slack.*`, `LINKGUARD_SLACK_*`).
 #[derive(Debug, Clone)]
 pub struct SlackConfig {
-    /// `LINKGUARD_SLACK_BOT_TOKEN` (`xoxb-…`).
+    /// `slack.bot_token` (`xoxb-…`).
     pub bot_token: Secret,
-    /// `LINKGUARD_SLACK_USER_TOKEN` (`xoxp-…` of a workspace admin): needed to
-    /// delete other people's messages (`replace`, `delete`).
+    /// `slack.user_token` (`xoxp-…` of a workspace admin): needed to delete
+    /// other people's messages (`replace`, `delete`).
     pub user_token: Option<Secret>,
-    /// `LINKGUARD_SLACK_APP_TOKEN` (`xapp-…`): Socket Mode.
+    /// `slack.app_token` (`xapp-…`): Socket Mode.
     pub app_token: Option<Secret>,
-    /// `LINKGUARD_SLACK_SIGNING_SECRET`: verifies Events API and slash-command requests.
+    /// `slack.signing_secret`: verifies Events API and slash-command requests.
     pub signing_secret: Option<Secret>,
-    /// `LINKGUARD_SLACK_MODE`: `socket` (default when an app token is set) or `http`.
+    /// `slack.mode`: `socket` (default when an app token is set) or `http`.
     pub mode: SlackMode,
-    /// `LINKGUARD_SLACK_API_URL`: Web API base (`https://slack.com/api`;
-    /// GovSlack: `https://slack-gov.com/api`). Plain `http://` is allowed.
+    /// `slack.api_url`: Web API base (`https://slack.com/api`; GovSlack:
+    /// `https://slack-gov.com/api`). Plain `http://` is allowed.
     pub api_url: String,
-    /// `LINKGUARD_SLACK_ADMIN_GROUPS`: user-group ids whose members may edit rules.
+    /// `slack.admin_groups`: user-group ids whose members may edit rules.
     pub admin_groups: Vec<String>,
 }
 
-/// Discord settings (`LINKGUARD_DISCORD_…`).
+/// Discord settings (`discord.*`, `LINKGUARD_DISCORD_*`).
 #[derive(Debug, Clone)]
 pub struct DiscordConfig {
-    /// `LINKGUARD_DISCORD_TOKEN`: the bot token.
+    /// `discord.token`: the bot token.
     pub token: Secret,
-    /// `LINKGUARD_DISCORD_PROXY_URL`: a REST proxy in front of the Discord API
+    /// `discord.proxy_url`: a REST proxy in front of the Discord API
     /// (`http://…` allowed); serenity's own rate limiter is then disabled and
     /// rate limiting left to the proxy.
     pub proxy_url: Option<String>,
-    /// `LINKGUARD_DISCORD_ADMIN_ROLES`: role ids whose members may edit rules
-    /// (Manage Server always may).
+    /// `discord.admin_roles`: role ids whose members may edit rules (Manage
+    /// Server always may).
     pub admin_roles: Vec<String>,
 }
 
@@ -105,83 +136,455 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             database_url: Secret::new(DEFAULT_DATABASE_URL),
-            room_key: Secret::new("linkguard-default-room-key"),
+            room_key: Secret::new(DEVELOPMENT_ROOM_KEY),
             policy_path: None,
             audit_message_text: false,
             dedupe_ttl_secs: 7 * 24 * 3600,
             http_addr: "0.0.0.0:8080".into(),
+            metrics_addr: None,
+            log_format: LogFormat::Text,
+            shutdown_timeout_secs: 20,
             slack: None,
             discord: None,
+            sources: BTreeMap::new(),
         }
     }
 }
 
-impl Config {
-    /// Defaults overridden by the process environment.
-    pub fn from_env() -> Config {
-        Config::from_vars(std::env::vars())
+/// A setting that could not be used: which key, from where, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key} (from {source_name}): {message}")]
+#[non_exhaustive]
+pub struct ConfigError {
+    /// The dotted key, e.g. `slack.mode`.
+    pub key: String,
+    /// Where the value came from: `the environment (LINKGUARD_X)`, a file, ….
+    pub source_name: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ty {
+    Str,
+    Secret,
+    Bool,
+    Int,
+    List,
+}
+
+/// Every key: dotted name, type, and what it is for (printed by `config check`).
+const KEYS: &[(&str, Ty, &str)] = &[
+    ("database_url", Ty::Secret, "sqlite://FILE or postgres://USER:PASSWORD@HOST/DB"),
+    ("room_key", Ty::Secret, "secret key for {room} names in alternatives"),
+    ("policy", Ty::Str, "policy file imported at start-up (else the stored policy)"),
+    ("audit_message_text", Ty::Bool, "keep full message text in the audit log"),
+    ("dedupe_ttl_secs", Ty::Int, "how long event idempotency keys are kept"),
+    ("http_addr", Ty::Str, "public listener: Slack Events API, /healthz, /readyz"),
+    ("metrics_addr", Ty::Str, "Prometheus /metrics listener (off when unset)"),
+    ("log_format", Ty::Str, "text or json"),
+    ("shutdown_timeout_secs", Ty::Int, "time allowed for in-flight actions at shutdown"),
+    ("slack.bot_token", Ty::Secret, "xoxb- bot token (enables Slack)"),
+    ("slack.user_token", Ty::Secret, "xoxp- token of a workspace admin (replace/delete)"),
+    ("slack.app_token", Ty::Secret, "xapp- app-level token (Socket Mode)"),
+    ("slack.signing_secret", Ty::Secret, "verifies Events API and slash-command requests"),
+    ("slack.mode", Ty::Str, "socket or http"),
+    ("slack.api_url", Ty::Str, "Web API base URL"),
+    ("slack.admin_groups", Ty::List, "user-group ids whose members may edit rules"),
+    ("discord.token", Ty::Secret, "bot token (enables Discord)"),
+    ("discord.proxy_url", Ty::Str, "REST proxy URL in front of the Discord API"),
+    ("discord.admin_roles", Ty::List, "role ids whose members may edit rules"),
+];
+
+fn env_name(key: &str) -> String {
+    format!("LINKGUARD_{}", key.replace('.', "_").to_ascii_uppercase())
+}
+
+/// Raw layered values: key → (value, where it came from).
+#[derive(Default)]
+struct Layers {
+    values: BTreeMap<String, (String, String)>,
+}
+
+impl Layers {
+    fn set(&mut self, key: &str, value: String, source: String) {
+        self.values.insert(key.to_owned(), (value, source));
     }
 
-    /// Defaults overridden by the given `LINKGUARD_…` variables.
-    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Config {
-        let mut c = Config::default();
-        let vars: Vec<(String, String)> = vars.into_iter().collect();
-        let get = |name: &str| {
-            vars.iter()
-                .rev()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-                .filter(|v| !v.is_empty())
+    fn read_secret_file(key: &str, path: &str, via: &str) -> Result<(String, String), ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            key: key.to_owned(),
+            source_name: via.to_owned(),
+            message: format!("cannot read secret file {path}: {e}"),
+        })?;
+        Ok((
+            text.trim_end_matches(['\n', '\r']).to_owned(),
+            format!("file {path} (via {via})"),
+        ))
+    }
+
+    fn file(&mut self, path: &Path) -> Result<(), ConfigError> {
+        let name = path.display().to_string();
+        let err = |key: &str, message: String| ConfigError {
+            key: key.to_owned(),
+            source_name: name.clone(),
+            message,
         };
-        let list = |name: &str| -> Vec<String> {
-            get(name)
-                .map(|v| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
-                .unwrap_or_default()
-        };
-        if let Some(bot_token) = get("LINKGUARD_SLACK_BOT_TOKEN") {
-            let app_token = get("LINKGUARD_SLACK_APP_TOKEN").map(Secret::new);
-            let mode = match get("LINKGUARD_SLACK_MODE").as_deref() {
-                Some("http") => SlackMode::Http,
-                Some("socket") => SlackMode::Socket,
-                _ if app_token.is_some() => SlackMode::Socket,
-                _ => SlackMode::Http,
-            };
-            c.slack = Some(SlackConfig {
-                bot_token: Secret::new(bot_token),
-                user_token: get("LINKGUARD_SLACK_USER_TOKEN").map(Secret::new),
-                app_token,
-                signing_secret: get("LINKGUARD_SLACK_SIGNING_SECRET").map(Secret::new),
-                mode,
-                api_url: get("LINKGUARD_SLACK_API_URL").unwrap_or_else(|| "https://slack.com/api".into()),
-                admin_groups: list("LINKGUARD_SLACK_ADMIN_GROUPS"),
-            });
-        }
-        if let Some(token) = get("LINKGUARD_DISCORD_TOKEN") {
-            c.discord = Some(DiscordConfig {
-                token: Secret::new(token),
-                proxy_url: get("LINKGUARD_DISCORD_PROXY_URL"),
-                admin_roles: list("LINKGUARD_DISCORD_ADMIN_ROLES"),
-            });
-        }
-        if let Some(addr) = get("LINKGUARD_HTTP_ADDR") {
-            c.http_addr = addr;
-        }
-        for (k, v) in vars {
-            match k.as_str() {
-                "LINKGUARD_DATABASE_URL" => c.database_url = Secret::new(v),
-                "LINKGUARD_ROOM_KEY" => c.room_key = Secret::new(v),
-                "LINKGUARD_POLICY" => c.policy_path = Some(v),
-                "LINKGUARD_AUDIT_MESSAGE_TEXT" => {
-                    c.audit_message_text = matches!(v.as_str(), "1" | "true" | "yes")
-                }
-                "LINKGUARD_DEDUPE_TTL_SECS" => {
-                    if let Ok(n) = v.parse() {
-                        c.dedupe_ttl_secs = n;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| err("--config", format!("cannot read the configuration file: {e}")))?;
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| err("(syntax)", e.message().trim().to_owned()))?;
+        let mut flat = Vec::new();
+        for (k, v) in table {
+            match v {
+                toml::Value::Table(t) if k == "slack" || k == "discord" => {
+                    for (k2, v2) in t {
+                        flat.push((format!("{k}.{k2}"), v2));
                     }
                 }
-                _ => {}
+                v => flat.push((k, v)),
             }
         }
-        c
+        for (key, v) in flat {
+            let (base, is_file) = match key.strip_suffix("_file") {
+                Some(b) => (b.to_owned(), true),
+                None => (key.clone(), false),
+            };
+            let Some((_, ty, _)) = KEYS.iter().find(|(k, _, _)| *k == base) else {
+                return Err(err(&key, "unknown setting".into()));
+            };
+            if is_file && *ty != Ty::Secret {
+                return Err(err(&key, "only secrets can be read from a file".into()));
+            }
+            let value = match (&v, ty) {
+                (toml::Value::String(s), _) => s.clone(),
+                (toml::Value::Boolean(b), Ty::Bool) => b.to_string(),
+                (toml::Value::Integer(i), Ty::Int) => i.to_string(),
+                (toml::Value::Array(a), Ty::List) => {
+                    let mut parts = Vec::new();
+                    for x in a {
+                        match x.as_str() {
+                            Some(s) => parts.push(s.to_owned()),
+                            None => return Err(err(&key, "expected a list of strings".into())),
+                        }
+                    }
+                    parts.join(",")
+                }
+                (other, _) => {
+                    return Err(err(&key, format!("unexpected {} value", other.type_str())));
+                }
+            };
+            if is_file {
+                let (secret, source) = Layers::read_secret_file(&base, &value, &format!("{key} in {name}"))?;
+                self.set(&base, secret, source);
+            } else {
+                self.set(&base, value, name.clone());
+            }
+        }
+        Ok(())
+    }
+
+    fn env(&mut self, vars: &[(String, String)]) -> Result<(), ConfigError> {
+        let get = |name: &str| vars.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        for (key, ty, _) in KEYS {
+            let name = env_name(key);
+            if *ty == Ty::Secret {
+                let file_var = format!("{name}_FILE");
+                if let Some(path) = get(&file_var).filter(|p| !p.is_empty()) {
+                    let (secret, source) = Layers::read_secret_file(key, &path, &file_var)?;
+                    self.set(key, secret, source);
+                }
+            }
+            if let Some(v) = get(&name).filter(|v| !v.is_empty()) {
+                self.set(key, v, format!("the environment ({name})"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Defaults overridden by the process environment (no file).
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::load(None, std::env::vars())
+    }
+
+    /// Defaults, then `file` if given, then the `LINKGUARD_…` variables.
+    pub fn load(
+        file: Option<&Path>,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let vars: Vec<(String, String)> = vars.into_iter().collect();
+        let mut layers = Layers::default();
+        if let Some(f) = file {
+            layers.file(f)?;
+        }
+        layers.env(&vars)?;
+        Config::from_layers(layers)
+    }
+
+    fn from_layers(layers: Layers) -> Result<Config, ConfigError> {
+        let mut c = Config::default();
+        let values = &layers.values;
+        let err = |key: &str, message: String| ConfigError {
+            key: key.to_owned(),
+            source_name: values.get(key).map_or("default".into(), |(_, s)| s.clone()),
+            message,
+        };
+        let get = |key: &str| values.get(key).map(|(v, _)| v.clone());
+        let int = |key: &str| -> Result<Option<i64>, ConfigError> {
+            get(key)
+                .map(|v| {
+                    v.trim()
+                        .parse::<i64>()
+                        .ok()
+                        .filter(|n| *n >= 0)
+                        .ok_or_else(|| err(key, format!("expected a whole number of seconds, got `{v}`")))
+                })
+                .transpose()
+        };
+        let boolean = |key: &str| -> Result<Option<bool>, ConfigError> {
+            get(key)
+                .map(|v| match v.trim().to_ascii_lowercase().as_str() {
+                    "1" | "true" | "yes" | "on" => Ok(true),
+                    "0" | "false" | "no" | "off" => Ok(false),
+                    _ => Err(err(key, format!("expected true or false, got `{v}`"))),
+                })
+                .transpose()
+        };
+        let list = |key: &str| -> Vec<String> {
+            get(key)
+                .map(|v| {
+                    v.split(',')
+                        .map(|s| s.trim().to_owned())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let url = |key: &str| -> Result<Option<String>, ConfigError> {
+            get(key)
+                .map(|v| {
+                    if v.starts_with("http://") || v.starts_with("https://") {
+                        Ok(v.trim_end_matches('/').to_owned())
+                    } else {
+                        Err(err(key, format!("expected an http:// or https:// URL, got `{v}`")))
+                    }
+                })
+                .transpose()
+        };
+
+        if let Some(v) = get("database_url") {
+            if !(v.starts_with("sqlite:") || v.starts_with("postgres://") || v.starts_with("postgresql://")) {
+                return Err(err("database_url", "expected sqlite://FILE or postgres://… ".into()));
+            }
+            c.database_url = Secret::new(v);
+        }
+        if let Some(v) = get("room_key") {
+            c.room_key = Secret::new(v);
+        }
+        c.policy_path = get("policy");
+        if let Some(b) = boolean("audit_message_text")? {
+            c.audit_message_text = b;
+        }
+        if let Some(n) = int("dedupe_ttl_secs")? {
+            c.dedupe_ttl_secs = n;
+        }
+        if let Some(a) = get("http_addr") {
+            c.http_addr = a;
+        }
+        c.metrics_addr = get("metrics_addr");
+        if let Some(f) = get("log_format") {
+            c.log_format = match f.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => return Err(err("log_format", format!("expected text or json, got `{f}`"))),
+            };
+        }
+        if let Some(n) = int("shutdown_timeout_secs")? {
+            c.shutdown_timeout_secs = n as u64;
+        }
+        let slack_keys = values.keys().any(|k| k.starts_with("slack."));
+        match get("slack.bot_token") {
+            Some(bot_token) => {
+                let app_token = get("slack.app_token").map(Secret::new);
+                let signing_secret = get("slack.signing_secret").map(Secret::new);
+                let mode = match get("slack.mode").as_deref() {
+                    Some("http") => SlackMode::Http,
+                    Some("socket") => SlackMode::Socket,
+                    Some(other) => {
+                        return Err(err("slack.mode", format!("expected socket or http, got `{other}`")))
+                    }
+                    None if app_token.is_some() => SlackMode::Socket,
+                    None => SlackMode::Http,
+                };
+                if mode == SlackMode::Socket && app_token.is_none() {
+                    return Err(err("slack.app_token", "Socket Mode needs an app-level token (xapp-…)".into()));
+                }
+                if mode == SlackMode::Http && signing_secret.is_none() {
+                    return Err(err(
+                        "slack.signing_secret",
+                        "the Events API mode needs the signing secret to verify requests".into(),
+                    ));
+                }
+                c.slack = Some(SlackConfig {
+                    bot_token: Secret::new(bot_token),
+                    user_token: get("slack.user_token").map(Secret::new),
+                    app_token,
+                    signing_secret,
+                    mode,
+                    api_url: url("slack.api_url")?.unwrap_or_else(|| "https://slack.com/api".into()),
+                    admin_groups: list("slack.admin_groups"),
+                });
+            }
+            None if slack_keys => {
+                let some = values.keys().find(|k| k.starts_with("slack.")).cloned().unwrap_or_default();
+                return Err(ConfigError {
+                    key: "slack.bot_token".into(),
+                    source_name: "missing".into(),
+                    message: format!("Slack is partly configured ({some} is set) but has no bot token"),
+                });
+            }
+            None => {}
+        }
+        let discord_keys = values.keys().any(|k| k.starts_with("discord."));
+        match get("discord.token") {
+            Some(token) => {
+                c.discord = Some(DiscordConfig {
+                    token: Secret::new(token),
+                    proxy_url: url("discord.proxy_url")?,
+                    admin_roles: list("discord.admin_roles"),
+                });
+            }
+            None if discord_keys => {
+                let some = values.keys().find(|k| k.starts_with("discord.")).cloned().unwrap_or_default();
+                return Err(ConfigError {
+                    key: "discord.token".into(),
+                    source_name: "missing".into(),
+                    message: format!("Discord is partly configured ({some} is set) but has no token"),
+                });
+            }
+            None => {}
+        }
+        c.sources = values.iter().map(|(k, (_, s))| (k.clone(), s.clone())).collect();
+        Ok(c)
+    }
+
+    /// The effective configuration as `key = value  # source` lines, secrets
+    /// redacted: what `linkguard config check` prints.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        let secret = |s: &Secret| if s.expose().is_empty() { "(empty)".to_owned() } else { s.to_string() };
+        let opt = |s: &Option<Secret>| s.as_ref().map_or("(unset)".to_owned(), secret);
+        let mut line = |key: &str, value: String| {
+            let src = self.sources.get(key).map_or("default", String::as_str);
+            out.push_str(&format!("{key} = {value}  # {src}\n"));
+        };
+        line("database_url", crate::store::redact_url(self.database_url.expose()));
+        line("room_key", secret(&self.room_key));
+        line("policy", self.policy_path.clone().unwrap_or_else(|| "(stored policy, else built-in)".into()));
+        line("audit_message_text", self.audit_message_text.to_string());
+        line("dedupe_ttl_secs", self.dedupe_ttl_secs.to_string());
+        line("http_addr", self.http_addr.clone());
+        line("metrics_addr", self.metrics_addr.clone().unwrap_or_else(|| "(off)".into()));
+        line("log_format", format!("{:?}", self.log_format).to_ascii_lowercase());
+        line("shutdown_timeout_secs", self.shutdown_timeout_secs.to_string());
+        match &self.slack {
+            None => line("slack", "(off)".into()),
+            Some(s) => {
+                line("slack.bot_token", secret(&s.bot_token));
+                line("slack.user_token", opt(&s.user_token));
+                line("slack.app_token", opt(&s.app_token));
+                line("slack.signing_secret", opt(&s.signing_secret));
+                line("slack.mode", format!("{:?}", s.mode).to_ascii_lowercase());
+                line("slack.api_url", s.api_url.clone());
+                line("slack.admin_groups", s.admin_groups.join(","));
+            }
+        }
+        match &self.discord {
+            None => line("discord", "(off)".into()),
+            Some(d) => {
+                line("discord.token", secret(&d.token));
+                line("discord.proxy_url", d.proxy_url.clone().unwrap_or_else(|| "(none: https://discord.com)".into()));
+                line("discord.admin_roles", d.admin_roles.join(","));
+            }
+        }
+        out
+    }
+
+    /// Warnings about settings that work but should not be used in production.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.room_key.expose() == DEVELOPMENT_ROOM_KEY {
+            w.push("room_key is the built-in development key: set LINKGUARD_ROOM_KEY so room names cannot be predicted".into());
+        }
+        if let Some(s) = &self.slack {
+            if s.user_token.is_none() {
+                w.push("slack.user_token is unset: replace and delete degrade to a thread reply plus an ephemeral notice".into());
+            }
+        }
+        w
+    }
+
+    /// Every key with its environment variable and meaning, for docs and `--help`.
+    pub fn keys() -> impl Iterator<Item = (&'static str, String, &'static str)> {
+        KEYS.iter().map(|(k, _, doc)| (*k, env_name(k), *doc))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn environment_wins_over_file_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("linkguard.toml");
+        let token = dir.path().join("token");
+        std::fs::write(&token, "xoxb-from-file\n").unwrap();
+        std::fs::write(
+            &file,
+            format!(
+                "dedupe_ttl_secs = 60\nhttp_addr = \"127.0.0.1:1\"\n[slack]\nbot_token_file = \"{}\"\nsigning_secret = \"s\"\nmode = \"http\"\n",
+                token.display()
+            ),
+        )
+        .unwrap();
+        let c = Config::load(Some(&file), vars(&[("LINKGUARD_HTTP_ADDR", "127.0.0.1:2")])).unwrap();
+        assert_eq!(c.dedupe_ttl_secs, 60);
+        assert_eq!(c.http_addr, "127.0.0.1:2");
+        let s = c.slack.as_ref().unwrap();
+        assert_eq!(s.bot_token.expose(), "xoxb-from-file");
+        assert_eq!(c.sources["http_addr"], "the environment (LINKGUARD_HTTP_ADDR)");
+        assert!(c.sources["slack.bot_token"].starts_with("file "));
+        let d = c.describe();
+        assert!(!d.contains("xoxb-from-file") && d.contains("slack.bot_token = [redacted]"), "{d}");
+        assert_eq!(format!("{:?}", c).matches("xoxb").count(), 0);
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_source() {
+        let e = Config::load(None, vars(&[("LINKGUARD_DEDUPE_TTL_SECS", "soon")])).unwrap_err();
+        assert_eq!(e.key, "dedupe_ttl_secs");
+        assert_eq!(e.to_string(), "dedupe_ttl_secs (from the environment (LINKGUARD_DEDUPE_TTL_SECS)): expected a whole number of seconds, got `soon`");
+        let e = Config::load(None, vars(&[("LINKGUARD_SLACK_BOT_TOKEN_FILE", "/nonexistent/t")])).unwrap_err();
+        assert!(e.to_string().contains("LINKGUARD_SLACK_BOT_TOKEN_FILE") && e.to_string().contains("/nonexistent/t"), "{e}");
+        let e = Config::load(None, vars(&[("LINKGUARD_SLACK_BOT_TOKEN", "x"), ("LINKGUARD_SLACK_MODE", "smoke")])).unwrap_err();
+        assert_eq!(e.key, "slack.mode");
+        let e = Config::load(None, vars(&[("LINKGUARD_SLACK_APP_TOKEN", "xapp-1")])).unwrap_err();
+        assert_eq!(e.key, "slack.bot_token");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[slack]\nbot_tokn = \"x\"\n").unwrap();
+        let e = Config::load(Some(&file), vars(&[])).unwrap_err();
+        assert_eq!(e.key, "slack.bot_tokn");
+        assert!(e.to_string().contains("unknown setting"));
+        let e = Config::load(None, vars(&[("LINKGUARD_DATABASE_URL", "mysql://u:hunter2@h/db")])).unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
     }
 }

@@ -10,3 +10,4 @@ pub mod commands;
 pub mod config;
 pub mod moderation;
 pub mod store;
+pub mod telemetry;

@@ -10,21 +10,33 @@ use std::process::ExitCode;
 pub mod admin;
 pub mod audit;
 pub mod check;
+pub mod config_cmd;
 pub mod migrate;
 pub mod policy;
 pub mod report;
+pub mod run;
 
 /// linkguard: catches banned meeting links in Slack and Discord and swaps them
 /// for approved alternatives.
 #[derive(Debug, Parser)]
 #[command(name = "linkguard", version, about)]
 pub struct Cli {
+    /// Configuration file (TOML); `LINKGUARD_…` environment variables override it.
+    #[arg(long, global = true, value_name = "FILE", env = "LINKGUARD_CONFIG")]
+    config: Option<std::path::PathBuf>,
+    /// Log format: text or json (overrides `log_format`).
+    #[arg(long, global = true, value_name = "text|json")]
+    log_format: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the bot: the configured platforms and the HTTP listeners.
+    Run(run::RunArgs),
+    /// Validate the configuration and print the effective one.
+    Config(config_cmd::ConfigArgs),
     /// Check a message against the policy: links found, verdicts, rewrite.
     Check(check::CheckArgs),
     /// Read, export, verify and purge the audit log.
@@ -49,7 +61,26 @@ enum Command {
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = crate::config::Config::from_env();
+    let mut config = match crate::config::Config::load(cli.config.as_deref(), std::env::vars()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.log_format.as_deref() {
+        None => {}
+        Some("json") => config.log_format = crate::config::LogFormat::Json,
+        Some("text") => config.log_format = crate::config::LogFormat::Text,
+        Some(other) => {
+            eprintln!("error: --log-format: expected text or json, got `{other}`");
+            return ExitCode::from(2);
+        }
+    }
+    crate::telemetry::init(config.log_format);
+    if let Command::Config(args) = cli.command {
+        return config_cmd::run(args, &config);
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -62,6 +93,8 @@ pub fn main() -> ExitCode {
     };
     let result = rt.block_on(async move {
         match cli.command {
+            Command::Run(args) => run::run(args, config).await,
+            Command::Config(_) => unreachable!("handled before the runtime starts"),
             Command::Check(args) => check::run(args, &config).await,
             Command::Rules(args) => admin::run("rules", args, &config).await,
             Command::Mode(args) => admin::run("mode", args, &config).await,
