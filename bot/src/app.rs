@@ -23,6 +23,9 @@ pub struct AppOptions {
     pub discord_http_client: Option<reqwest::Client>,
 }
 
+/// A future run at shutdown (a connector closing its gateway or socket).
+pub type ShutdownHook = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// A built, not yet running, linkguard service.
 pub struct App {
     config: Config,
@@ -30,7 +33,33 @@ pub struct App {
     listener: TcpListener,
     router: Router,
     http_addr: SocketAddr,
+    metrics: Option<(TcpListener, SocketAddr)>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    on_shutdown: Vec<ShutdownHook>,
+}
+
+/// `/readyz`: ready only while the database answers and every configured
+/// platform is connected.
+async fn readyz(store: Store) -> (axum::http::StatusCode, String) {
+    use axum::http::StatusCode;
+    if let Err(e) = store.health().await {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}"));
+    }
+    if !crate::metrics::global().all_connected() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "a platform is not connected".into());
+    }
+    (StatusCode::OK, "ready".into())
+}
+
+/// `/metrics`, with the pending-action gauge counted at scrape time.
+async fn metrics(store: Store) -> ([(axum::http::header::HeaderName, &'static str); 1], String) {
+    if let Ok(p) = store.pending().await {
+        crate::metrics::global().set_pending(p.len());
+    }
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::metrics::global().render(),
+    )
 }
 
 /// The policy in force at start-up: the stored active version, else the file
@@ -85,9 +114,25 @@ impl App {
             .await
             .with_context(|| format!("cannot listen on {}", config.http_addr))?;
         let http_addr = listener.local_addr()?;
-        let router = Router::new().route("/healthz", get(|| async { "ok" }));
+        let ready_store = store.clone();
+        #[allow(unused_mut)] // connectors merge their routes below
+        let mut router = Router::new()
+            .route("/healthz", get(|| async { "ok" }))
+            .route("/readyz", get(move || readyz(ready_store.clone())));
+        let metrics = match &config.metrics_addr {
+            Some(addr) => {
+                let l = TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (metrics_addr)"))?;
+                let a = l.local_addr()?;
+                Some((l, a))
+            }
+            None => None,
+        };
         #[allow(unused_mut)] // connectors add their tasks below
         let mut tasks = vec![tokio::spawn(moderator.clone().watch_policy())];
+        #[allow(unused_mut)]
+        let mut on_shutdown: Vec<ShutdownHook> = Vec::new();
         let _ = options;
         Ok(App {
             config,
@@ -95,13 +140,20 @@ impl App {
             listener,
             router,
             http_addr,
+            metrics,
             tasks,
+            on_shutdown,
         })
     }
 
     /// The address of the public HTTP listener.
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// The address of the metrics listener, when one is configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(_, a)| *a)
     }
 
     /// The moderation pipeline.
@@ -114,18 +166,52 @@ impl App {
         &self.config
     }
 
-    /// Serves until `shutdown` resolves, then stops the connectors.
+    /// Serves until `shutdown` resolves; then stops taking new events (HTTP
+    /// listener closed, connectors closed cleanly), gives in-flight actions
+    /// up to `shutdown_timeout_secs` to finish (what does not finish stays
+    /// pending and the next start completes it), and returns.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router)
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let metrics_task = self.metrics.map(|(listener, _)| {
+            let store = self.moderator.store().clone();
+            let app = Router::new().route("/metrics", get(move || metrics(store.clone())));
+            let mut rx = stop_rx.clone();
+            tokio::spawn(async move {
+                let stop = async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                };
+                if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+                    tracing::error!(error = %e, "metrics listener failed");
+                }
+            })
+        });
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await
-            .context("serving HTTP")?;
-        for t in self.tasks {
+            .context("serving HTTP");
+        let _ = stop_tx.send(true);
+        for hook in self.on_shutdown {
+            hook.await;
+        }
+        for t in &self.tasks {
             t.abort();
         }
-        Ok(())
+        let timeout = std::time::Duration::from_secs(self.config.shutdown_timeout_secs);
+        if self.moderator.drain(timeout).await {
+            tracing::info!("in-flight actions finished");
+        } else {
+            tracing::warn!(
+                timeout_secs = self.config.shutdown_timeout_secs,
+                "some actions were still running; they stay pending and the next start finishes them"
+            );
+        }
+        if let Some(t) = metrics_task {
+            let _ = t.await;
+        }
+        self.moderator.store().close().await;
+        served
     }
 }

@@ -21,7 +21,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 /// The platforms linkguard moderates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Platform {
     /// Slack.
     Slack,
@@ -48,7 +49,7 @@ impl Platform {
 }
 
 /// The author of a message.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Author {
     /// Platform user id.
     pub id: String,
@@ -60,8 +61,9 @@ pub struct Author {
     pub roles: Vec<String>,
 }
 
-/// One message (or one revision of it), platform-neutral.
-#[derive(Debug, Clone)]
+/// One message (or one revision of it), platform-neutral. It is kept (as
+/// JSON) with a pending action so that a restart can finish the action.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct IncomingMessage {
     /// Where it came from.
     pub platform: Platform,
@@ -82,6 +84,7 @@ pub struct IncomingMessage {
     /// Whether the message carries files, which a repost would lose.
     pub has_attachments: bool,
     /// When the connector received the event (for latency metrics).
+    #[serde(skip, default = "Instant::now")]
     pub received: Instant,
 }
 
@@ -200,6 +203,7 @@ pub struct Moderator {
     store: Store,
     policy: RwLock<ActivePolicy>,
     version_tx: tokio::sync::watch::Sender<Option<i64>>,
+    in_flight: tokio_util::task::TaskTracker,
     key: RoomKey,
     keep_text: bool,
 }
@@ -217,6 +221,7 @@ impl Moderator {
         Moderator {
             store,
             version_tx,
+            in_flight: tokio_util::task::TaskTracker::new(),
             policy: RwLock::new(policy),
             key,
             keep_text,
@@ -351,6 +356,8 @@ impl Moderator {
     /// event's idempotency key. Fast (no platform call), so connectors can do
     /// it before acknowledging an event and leave [`Moderator::act`] for after.
     pub async fn record(&self, msg: &IncomingMessage) -> Result<Step, StoreError> {
+        let metrics = crate::metrics::global();
+        metrics.message_seen(msg.platform.as_str());
         let (active, verdict) = self.evaluate(msg, false);
         let banned: Vec<&LinkVerdict> = verdict
             .distinct()
@@ -406,7 +413,21 @@ impl Moderator {
             }
             entries.push(e);
         }
-        let records = match self.store.record_detection(&msg.event_key(), entries).await? {
+        for v in &banned {
+            if let Some(b) = v.block() {
+                metrics.link_found(v.link.provider.as_str(), &b.rule);
+            }
+        }
+        let started = Instant::now();
+        // The message travels with the pending action, so that a restart can
+        // finish it; it is deleted with the pending row once the outcome is in.
+        let payload = serde_json::to_string(msg).ok();
+        let recorded = self
+            .store
+            .record_detection_with(&msg.event_key(), entries, payload)
+            .await?;
+        metrics.audit_append(started.elapsed());
+        let records = match recorded {
             Recorded::Duplicate => return Ok(Step::Done(Handled::Duplicate)),
             Recorded::New(records) => records,
         };
@@ -430,6 +451,80 @@ impl Moderator {
         })))
     }
 
+    /// Runs [`Moderator::act`] in the background, tracked so that shutdown can
+    /// wait for it (see [`Moderator::drain`]). Errors are logged; the
+    /// detection then stays pending and the next start finishes it.
+    pub fn spawn_act(self: &Arc<Self>, msg: IncomingMessage, work: Work, actions: Arc<dyn PlatformActions>) {
+        let me = self.clone();
+        self.in_flight.spawn(async move {
+            if let Err(e) = me.act(&msg, work, actions.as_ref()).await {
+                tracing::error!(platform = msg.platform.as_str(), channel.id = %msg.channel, error = %e, "recording an action's outcome failed; it stays pending");
+            }
+        });
+    }
+
+    /// Stops accepting background actions and waits up to `timeout` for those
+    /// in flight. Returns false if some were still running (they stay
+    /// pending in the store and the next start finishes them).
+    pub async fn drain(&self, timeout: std::time::Duration) -> bool {
+        self.in_flight.close();
+        tokio::time::timeout(timeout, self.in_flight.wait()).await.is_ok()
+    }
+
+    /// Finishes the actions left pending by an earlier run (a crash or a
+    /// shutdown that timed out) on `platform`, using `actions`. An action whose
+    /// message is unknown is recorded as failed. Returns how many were resolved.
+    pub async fn recover(&self, platform: Platform, actions: &dyn PlatformActions) -> Result<usize, StoreError> {
+        let mut resolved = 0;
+        for p in self.store.pending().await? {
+            if p.detection.entry.platform != platform.as_str() {
+                continue;
+            }
+            let msg: Option<IncomingMessage> = p.payload.as_deref().and_then(|j| serde_json::from_str(j).ok());
+            let outcome = match msg {
+                Some(msg) => {
+                    let (active, verdict) = self.evaluate(&msg, false);
+                    let banned: Vec<&LinkVerdict> =
+                        verdict.distinct().into_iter().filter(|v| v.block().is_some()).collect();
+                    match (verdict.action(), banned.first()) {
+                        (Some(action), Some(first)) => {
+                            let work = Work {
+                                action,
+                                anchor: Some(p.detection.seq),
+                                version: active.version,
+                                rewritten: verdict.rewrite(&msg.text, msg.platform.dialect()),
+                                blocks: banned.iter().filter_map(|v| v.block().cloned()).collect(),
+                                provider: first.link.provider.as_str().to_owned(),
+                                link: first.link.url.clone(),
+                                policy: active.policy.clone(),
+                            };
+                            self.act(&msg, work, actions).await?;
+                            resolved += 1;
+                            continue;
+                        }
+                        // The policy changed meanwhile and no longer bans it.
+                        _ => (Outcome::Ok, "finished after restart: the policy in force no longer asks for an action".to_owned()),
+                    }
+                }
+                None => (Outcome::Failed, "interrupted before the action completed, and the message is not known".to_owned()),
+            };
+            let mut e = AuditEntry::new(Kind::Action, platform.as_str());
+            e.channel = p.detection.entry.channel.clone();
+            e.message_id = p.detection.entry.message_id.clone();
+            e.revision = p.detection.entry.revision.clone();
+            e.rule_id = p.detection.entry.rule_id.clone();
+            e.action = Some("log".into());
+            e.outcome = Some(outcome.0);
+            e.detail = Some(outcome.1);
+            match self.store.record_outcome(p.detection.seq, e).await {
+                Ok(_) => resolved += 1,
+                Err(StoreError::NotPending(_)) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(resolved)
+    }
+
     /// Carries out recorded work on the platform and records the outcome.
     pub async fn act(
         &self,
@@ -449,16 +544,18 @@ impl Moderator {
         e.action = Some(done.as_str().to_owned());
         e.outcome = Some(outcome.clone());
         e.detail = detail.clone();
-        match work.anchor {
+        crate::metrics::global().action(done.as_str(), outcome.as_str(), msg.received.elapsed());
+        let started = Instant::now();
+        let written = match work.anchor {
             Some(seq) => match self.store.record_outcome(seq, e).await {
                 // Another replica (or start-up recovery) resolved it first.
-                Ok(_) | Err(StoreError::NotPending(_)) => {}
-                Err(err) => return Err(err),
+                Ok(_) | Err(StoreError::NotPending(_)) => Ok(()),
+                Err(err) => Err(err),
             },
-            None => {
-                self.store.append(e).await?;
-            }
-        }
+            None => self.store.append(e).await.map(|_| ()),
+        };
+        crate::metrics::global().audit_append(started.elapsed());
+        written?;
         Ok(Handled::Acted {
             action: done,
             outcome,

@@ -55,6 +55,8 @@ pub struct PendingAction {
     pub event_key: String,
     /// When the detection was written (epoch ms).
     pub created_ms: i64,
+    /// What the pipeline stored to finish the action after a restart.
+    pub payload: Option<String>,
 }
 
 impl Store {
@@ -72,9 +74,21 @@ impl Store {
         key: &EventKey,
         entries: Vec<AuditEntry>,
     ) -> Result<Recorded, StoreError> {
+        self.record_detection_with(key, entries, None).await
+    }
+
+    /// [`Store::record_detection`], keeping `payload` with the pending action
+    /// (what a restart needs to finish it) until its outcome is recorded.
+    pub async fn record_detection_with(
+        &self,
+        key: &EventKey,
+        entries: Vec<AuditEntry>,
+        payload: Option<String>,
+    ) -> Result<Recorded, StoreError> {
         let ttl_ms = self.inner.opts.dedupe_ttl.as_millis() as i64;
         self.with_retry(|| {
             let entries = entries.clone();
+            let payload = payload.clone();
             async move {
                 let mut w = self.begin_write().await?;
                 let now = now_ms();
@@ -103,12 +117,13 @@ impl Store {
                     let r = self.append_in(&mut w, e).await?;
                     if pending {
                         sqlx::query(
-                            "INSERT INTO pending_actions (detection_seq, event_key, created_ms) \
-                             VALUES ($1, $2, $3)",
+                            "INSERT INTO pending_actions (detection_seq, event_key, created_ms, payload) \
+                             VALUES ($1, $2, $3, $4)",
                         )
                         .bind(r.seq)
                         .bind(key.as_str().to_string())
                         .bind(now)
+                        .bind(payload.clone())
                         .execute(&mut *w.tx)
                         .await?;
                     }
@@ -180,7 +195,7 @@ impl Store {
             .map(|c| format!("a.{}", c.trim()))
             .collect();
         let sql = format!(
-            "SELECT {}, p.event_key AS p_event_key, p.created_ms AS p_created_ms \
+            "SELECT {}, p.event_key AS p_event_key, p.created_ms AS p_created_ms, p.payload AS p_payload \
              FROM pending_actions p JOIN audit_log a ON a.seq = p.detection_seq \
              ORDER BY p.detection_seq",
             cols.join(", ")
@@ -194,6 +209,7 @@ impl Store {
                     detection: super::record_from_row(row)?,
                     event_key: row.try_get("p_event_key")?,
                     created_ms: row.try_get("p_created_ms")?,
+                    payload: row.try_get("p_payload")?,
                 })
             })
             .collect()

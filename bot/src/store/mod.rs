@@ -221,6 +221,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "exceptions",
         include_str!("../../../migrations/sqlite/0002_exceptions.sql"),
     ),
+    (
+        3,
+        "pending_payload",
+        include_str!("../../../migrations/sqlite/0003_pending_payload.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -232,6 +237,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "exceptions",
         include_str!("../../../migrations/postgres/0002_exceptions.sql"),
+    ),
+    (
+        3,
+        "pending_payload",
+        include_str!("../../../migrations/postgres/0003_pending_payload.sql"),
     ),
 ];
 

@@ -2,8 +2,8 @@
 //! it, each with its provider, canonical URL and byte span.
 //!
 //! The stages follow `shared/corpus/README.md`, which is the specification:
-//! [`scan`] cuts candidates out of the text per dialect, [`url`] cleans and
-//! canonicalises them, [`unwrap`] removes known safety wrappers, and the
+//! `scan` cuts candidates out of the text per dialect, `url` cleans and
+//! canonicalises them, `unwrap` removes known safety wrappers, and the
 //! compiled [`Catalogue`] decides which provider's meeting a URL is.
 //!
 //! [`Detector::new`] compiles every pattern once; [`Detector::find`] never
@@ -121,7 +121,12 @@ impl HostIndex {
             }
         }
         // Hosts are short: a byte loop beats `split_once` here.
-        let dots = || host.bytes().enumerate().filter(|&(_, b)| b == b'.').map(|(i, _)| i);
+        let dots = || {
+            host.bytes()
+                .enumerate()
+                .filter(|&(_, b)| b == b'.')
+                .map(|(i, _)| i)
+        };
         if !self.suffix.is_empty() {
             for dot in dots() {
                 if let Some(rs) = self.suffix.get(&host[dot + 1..]) {
@@ -451,7 +456,11 @@ fn common_prefix(patterns: &[String]) -> String {
         common = Some(match common {
             None => lit,
             Some(c) => {
-                let n = c.bytes().zip(lit.bytes()).take_while(|(a, b)| a.eq_ignore_ascii_case(b)).count();
+                let n = c
+                    .bytes()
+                    .zip(lit.bytes())
+                    .take_while(|(a, b)| a.eq_ignore_ascii_case(b))
+                    .count();
                 c[..n].to_owned()
             }
         });
@@ -511,7 +520,10 @@ mod prefix_tests {
 
     #[test]
     fn prefixes() {
-        check(&[r"(?i)^/webapp[23]?/m/", r"(?i)^/webapp(?:/home)?"], "/webapp");
+        check(
+            &[r"(?i)^/webapp[23]?/m/", r"(?i)^/webapp(?:/home)?"],
+            "/webapp",
+        );
         check(&[r"^/j/\d+", r"^/s/\d+"], "/");
         check(&[r"^/meetings?/x"], "/meeting");
         check(&[r"^/a{2}"], "/");

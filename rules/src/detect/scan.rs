@@ -424,7 +424,10 @@ impl Scanner<'_> {
         // Most tokens in prose (`:tada:`, `e.g`) have neither `//` nor a dot:
         // reject those before any parsing.
         let tb = tok.as_bytes();
-        if memchr(b'.', tb).is_none() && memchr::memmem::find(tb, b"//").is_none() && !has_host_dot(tok) {
+        if memchr(b'.', tb).is_none()
+            && memchr::memmem::find(tb, b"//").is_none()
+            && !has_host_dot(tok)
+        {
             let app = memchr(b':', tb).is_some_and(|_| !self.app_schemes.is_empty());
             if !app {
                 return;
