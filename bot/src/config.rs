@@ -568,6 +568,20 @@ mod tests {
     }
 
     #[test]
+    fn the_example_configuration_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/linkguard.example.toml");
+        let c = Config::load(Some(&path), vars(&[])).unwrap();
+        assert_eq!(c.http_addr, "0.0.0.0:8080");
+        assert!(c.slack.is_none() && c.discord.is_none());
+        // Every key is documented in the example, commented out or not.
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (key, _, _) in Config::keys() {
+            let leaf = key.rsplit('.').next().unwrap();
+            assert!(text.contains(&format!("{leaf} =")) || text.contains(&format!("{leaf}_file =")), "{key} is not in the example");
+        }
+    }
+
+    #[test]
     fn errors_name_the_key_and_the_source() {
         let e = Config::load(None, vars(&[("LINKGUARD_DEDUPE_TTL_SECS", "soon")])).unwrap_err();
         assert_eq!(e.key, "dedupe_ttl_secs");

@@ -166,7 +166,7 @@ impl Policy {
         if ctx.excepted {
             return Decision::Allowed;
         }
-        let Some(i) = self.rules_for(link).find(|&i| self.rules[i].applies(ctx)) else {
+        let Some(i) = self.first_rule(link, |i| self.rules[i].applies(ctx)) else {
             return Decision::Allowed;
         };
         let rule = &self.rules[i];

@@ -469,7 +469,7 @@ impl Policy {
                 "https://zoom.us/j/123456789",
             );
             for link in self.detector.find(&sample, Dialect::Any) {
-                if let Some(other) = self.rules_for(&link).next() {
+                if let Some(other) = self.first_rule(&link, |_| true) {
                     let span = raw.alternative.as_ref().map_or(raw.id.span(), |a| a.span());
                     problems.add(
                         span,
@@ -550,41 +550,48 @@ impl Policy {
         &self.detector
     }
 
-    /// Indices of the rules whose matchers cover `link`, in rule order.
-    pub(crate) fn rules_for<'s>(&'s self, link: &crate::Link) -> impl Iterator<Item = usize> + 's {
-        let mut hits: Vec<usize> = Vec::new();
+    /// The first rule (in file order) whose matchers cover `link` and for
+    /// which `accept` holds. Allocates nothing: each source of candidates
+    /// (provider, exact host, host suffixes, URL patterns) is already in rule
+    /// order, so the answer is the smallest index accepted in any source.
+    pub(crate) fn first_rule(&self, link: &crate::Link, accept: impl Fn(usize) -> bool) -> Option<usize> {
+        let mut best: Option<usize> = None;
+        let mut consider = |candidates: &[usize]| {
+            for &i in candidates {
+                if best.is_some_and(|b| b <= i) {
+                    break;
+                }
+                if accept(i) {
+                    best = Some(i);
+                    break;
+                }
+            }
+        };
         if let Some(rs) = self.provider_rules.get(&link.provider) {
-            hits.extend(rs);
+            consider(rs);
         }
         if !self.host_rules.is_empty() || !self.suffix_rules.is_empty() {
             if let Some(host) = url_host(&link.url) {
                 if let Some(rs) = self.host_rules.get(host) {
-                    hits.extend(rs);
+                    consider(rs);
                 }
-                let mut rest = host;
-                while let Some((_, parent)) = rest.split_once('.') {
-                    if let Some(rs) = self.suffix_rules.get(parent) {
-                        hits.extend(rs);
+                // `*.example.com` also covers `example.com` itself.
+                let mut rest = Some(host);
+                while let Some(h) = rest {
+                    if let Some(rs) = self.suffix_rules.get(h) {
+                        consider(rs);
                     }
-                    rest = parent;
-                }
-                if let Some(rs) = self.suffix_rules.get(host) {
-                    // `*.example.com` also covers `example.com` itself.
-                    hits.extend(rs);
+                    rest = h.split_once('.').map(|(_, parent)| parent);
                 }
             }
         }
-        if !self.pattern_rule.is_empty() {
-            hits.extend(
-                self.pattern_set
-                    .matches(&link.url)
-                    .iter()
-                    .map(|i| self.pattern_rule[i]),
-            );
+        // Most links match no custom pattern: a cheap yes/no before asking which.
+        if !self.pattern_rule.is_empty() && self.pattern_set.is_match(&link.url) {
+            for p in self.pattern_set.matches(&link.url).iter() {
+                consider(&[self.pattern_rule[p]]);
+            }
         }
-        hits.sort_unstable();
-        hits.dedup();
-        hits.into_iter()
+        best
     }
 }
 
