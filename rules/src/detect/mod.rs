@@ -69,7 +69,7 @@ struct Route {
 /// FNV-1a: host lookups hash a few short, non-adversarial keys per URL (the
 /// keys are catalogue hosts), where SipHash's DoS resistance only costs time.
 #[derive(Default, Clone, Copy)]
-struct Fnv(u64);
+pub(crate) struct Fnv(u64);
 
 impl Hasher for Fnv {
     fn finish(&self) -> u64 {

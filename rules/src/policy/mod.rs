@@ -19,6 +19,10 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::ops::Range;
 
+/// Maps looked up once or more per link: FNV hashing (keys come from the
+/// policy, lookups from messages; no adversary can grow the table).
+type FnvMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<crate::detect::Fnv>>;
+
 /// The largest compiled size allowed for one pattern in a policy.
 pub const REGEX_SIZE_LIMIT: usize = 256 * 1024;
 
@@ -120,10 +124,10 @@ pub struct Policy {
     pub(crate) pattern_set: RegexSet,
     pub(crate) pattern_rule: Vec<usize>,
     /// Exact custom hosts and `*.` suffixes, to the rules that name them.
-    pub(crate) host_rules: HashMap<String, Vec<usize>>,
-    pub(crate) suffix_rules: HashMap<String, Vec<usize>>,
+    pub(crate) host_rules: FnvMap<String, Vec<usize>>,
+    pub(crate) suffix_rules: FnvMap<String, Vec<usize>>,
     /// Rules by provider id.
-    pub(crate) provider_rules: HashMap<ProviderId, Vec<usize>>,
+    pub(crate) provider_rules: FnvMap<ProviderId, Vec<usize>>,
 }
 
 /// Maps byte offsets to 1-based line and column numbers.
@@ -426,9 +430,9 @@ impl Policy {
                 return None;
             }
         };
-        let mut host_rules: HashMap<String, Vec<usize>> = HashMap::new();
-        let mut suffix_rules: HashMap<String, Vec<usize>> = HashMap::new();
-        let mut provider_rules: HashMap<ProviderId, Vec<usize>> = HashMap::new();
+        let mut host_rules: FnvMap<String, Vec<usize>> = FnvMap::default();
+        let mut suffix_rules: FnvMap<String, Vec<usize>> = FnvMap::default();
+        let mut provider_rules: FnvMap<ProviderId, Vec<usize>> = FnvMap::default();
         for (i, rule) in rules.iter().enumerate() {
             for h in &rule.hosts {
                 match h.strip_prefix("*.") {
