@@ -133,6 +133,19 @@ impl App {
         let mut tasks = vec![tokio::spawn(moderator.clone().watch_policy())];
         #[allow(unused_mut)]
         let mut on_shutdown: Vec<ShutdownHook> = Vec::new();
+        // ---- Discord connector (issue #5) ----
+        if let Some(discord) = &config.discord {
+            let connector = crate::discord::start(
+                discord,
+                moderator.clone(),
+                options.discord_http_client.clone(),
+            )
+            .await
+            .context("starting the Discord connector")?;
+            tasks.extend(connector.tasks);
+            on_shutdown.push(connector.shutdown);
+        }
+        // ---- end Discord connector ----
         let _ = options;
         Ok(App {
             config,

@@ -8,6 +8,7 @@ pub mod app;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod discord;
 pub mod metrics;
 pub mod moderation;
 pub mod store;

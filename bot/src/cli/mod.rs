@@ -11,6 +11,7 @@ pub mod admin;
 pub mod audit;
 pub mod check;
 pub mod config_cmd;
+pub mod discord;
 pub mod migrate;
 pub mod policy;
 pub mod report;
@@ -56,6 +57,8 @@ enum Command {
     Report(report::ReportArgs),
     /// Apply database migrations.
     Migrate(migrate::MigrateArgs),
+    /// Discord set-up: `invite-url` prints the bot's invite URL.
+    Discord(discord::DiscordArgs),
 }
 
 /// Parses the command line and runs it.
@@ -104,6 +107,7 @@ pub fn main() -> ExitCode {
             Command::Audit(args) => audit::run(args, &config).await,
             Command::Policy(args) => policy::run(args, &config).await,
             Command::Migrate(args) => migrate::run(args, &config).await,
+            Command::Discord(args) => discord::run(args, &config).await,
         }
     });
     match result {

@@ -198,6 +198,7 @@ async fn rest(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let arrived = std::time::Instant::now();
     let path = uri.path().to_owned();
     let raw_query = uri.query().map(str::to_owned);
     let segs: Option<Vec<&str>> = api_segments(&path);
@@ -256,6 +257,7 @@ async fn rest(
             body: body_json,
             status,
             tls: app.tls,
+            at: arrived,
         });
         outcome
     };

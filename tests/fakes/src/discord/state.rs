@@ -90,6 +90,8 @@ pub struct RecordedCall {
     pub status: u16,
     /// Whether it arrived over the HTTPS listener.
     pub tls: bool,
+    /// When the request arrived (for latency figures in load tests).
+    pub at: Instant,
 }
 
 /// A message in the fake's store (deleted ones are kept and flagged).
@@ -291,6 +293,8 @@ pub struct DispatchRecord {
     pub d: Value,
     /// How many sessions it was queued for.
     pub sessions: usize,
+    /// When it was produced (for latency figures in load tests).
+    pub at: Instant,
 }
 
 /// The fake's whole state; tests read it through [`super::FakeDiscord::wait_until`] and the
@@ -637,6 +641,7 @@ impl DiscordState {
             t: event.t.clone(),
             d: event.d.clone(),
             sessions,
+            at: Instant::now(),
         });
     }
 

@@ -1,0 +1,518 @@
+//! What linkguard can do on Discord: [`PlatformActions`] over serenity's REST
+//! client, plus the bookkeeping it needs (the channel webhooks it reposts
+//! through, which are created once and remembered in the store, and thread
+//! parents).
+//!
+//! Platform refusals (missing permission or access, closed DMs, a repost that
+//! would not fit or would lose files) become [`ActionError::Refused`] so the
+//! pipeline degrades to a gentler action and records why; anything else is
+//! [`ActionError::Failed`]. Error texts never carry a webhook token: they end
+//! up in logs and the audit log.
+
+use super::translate::{self, Placement, MESSAGE_LIMIT};
+use crate::moderation::{ActionError, ActionFuture, IncomingMessage, PlatformActions};
+use crate::store::{DiscordWebhook, Store};
+use secrecy::ExposeSecret as _;
+use serenity::all::{
+    Cache, Channel, ChannelId, ChannelType, CreateAllowedMentions, CreateMessage, ExecuteWebhook,
+    GuildId, Http, HttpError, MessageId, MessageReference, Permissions, UserId, WebhookId,
+};
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// The name of the webhooks linkguard creates.
+pub const WEBHOOK_NAME: &str = "linkguard";
+
+/// Discord error codes that mean "not allowed here" rather than "broken".
+const REFUSAL_CODES: &[isize] = &[
+    50001, // Missing Access
+    50003, // Cannot execute action on a DM channel
+    50007, // Cannot send messages to this user (DMs closed)
+    50013, // Missing Permissions
+];
+
+/// Discord's "Unknown Webhook": the webhook was deleted by someone.
+const UNKNOWN_WEBHOOK: isize = 10015;
+
+/// Carries out moderation requests on Discord.
+pub struct DiscordActions {
+    http: Arc<Http>,
+    cache: Arc<Cache>,
+    store: Store,
+    /// Channel id → the webhook linkguard reposts through there.
+    webhooks: tokio::sync::Mutex<HashMap<u64, DiscordWebhook>>,
+    /// Ids of every webhook linkguard created or loaded, kept even after one
+    /// is replaced, so its late messages are still recognised as ours.
+    own_webhooks: RwLock<HashSet<u64>>,
+    /// Thread id → parent channel (or `None`: not a thread), learnt over REST
+    /// for channels the cache does not know.
+    parents: RwLock<HashMap<u64, Option<u64>>>,
+}
+
+impl std::fmt::Debug for DiscordActions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiscordActions").finish_non_exhaustive()
+    }
+}
+
+/// The status and Discord error code of a failed REST call, if it got that far.
+fn http_failure(e: &serenity::Error) -> Option<(u16, isize, &str)> {
+    match e {
+        serenity::Error::Http(HttpError::UnsuccessfulRequest(r)) => Some((
+            r.status_code.as_u16(),
+            r.error.code,
+            r.error.message.as_str(),
+        )),
+        _ => None,
+    }
+}
+
+/// Maps a serenity error to a refusal (degrade) or a failure (record), with
+/// `secret` (a webhook token that may appear in a URL) removed.
+fn action_error(what: &str, e: &serenity::Error, secret: Option<&str>) -> ActionError {
+    let redact = |s: String| match secret {
+        Some(t) if !t.is_empty() => s.replace(t, "[redacted]"),
+        _ => s,
+    };
+    match http_failure(e) {
+        Some((status, code, message)) => {
+            let text = redact(format!(
+                "{what}: Discord answered {status} (code {code}): {message}"
+            ));
+            if status == 403 || REFUSAL_CODES.contains(&code) {
+                ActionError::Refused(text)
+            } else {
+                ActionError::Failed(text)
+            }
+        }
+        None => ActionError::Failed(redact(format!("{what}: {e}"))),
+    }
+}
+
+fn snowflake(s: &str, what: &str) -> Result<u64, ActionError> {
+    s.parse::<u64>()
+        .ok()
+        .filter(|n| *n != 0)
+        .ok_or_else(|| ActionError::Failed(format!("{what} `{s}` is not a Discord id")))
+}
+
+fn is_thread(kind: ChannelType) -> bool {
+    matches!(
+        kind,
+        ChannelType::PublicThread | ChannelType::PrivateThread | ChannelType::NewsThread
+    )
+}
+
+impl DiscordActions {
+    /// Actions over `http`, reading permissions and threads from `cache`.
+    pub fn new(http: Arc<Http>, cache: Arc<Cache>, store: Store) -> DiscordActions {
+        DiscordActions {
+            http,
+            cache,
+            store,
+            webhooks: tokio::sync::Mutex::new(HashMap::new()),
+            own_webhooks: RwLock::new(HashSet::new()),
+            parents: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Our bot user's id, once READY has been received.
+    pub fn bot_id(&self) -> Option<u64> {
+        Some(self.cache.current_user().id.get()).filter(|id| *id != 0)
+    }
+
+    /// Runs a REST call, retrying it when Discord (or a REST proxy) answers
+    /// 429 anyway: with serenity's rate limiter on, a 429 with `Retry-After`
+    /// is already waited out inside serenity; without the limiter (proxy
+    /// mode) or without the header it surfaces here, and an action must never
+    /// be dropped because of a rate limit.
+    async fn call<T, F, Fut>(&self, mut f: F) -> Result<T, serenity::Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, serenity::Error>>,
+    {
+        let mut wait = Duration::from_millis(250);
+        let mut attempt = 0;
+        loop {
+            match f().await {
+                Err(e) if attempt < 6 && http_failure(&e).is_some_and(|(s, _, _)| s == 429) => {
+                    attempt += 1;
+                    crate::metrics::global().rate_limit_wait("discord");
+                    tracing::debug!(
+                        attempt,
+                        wait_ms = wait.as_millis() as u64,
+                        "discord answered 429; retrying"
+                    );
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(8));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn lock_read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+        lock.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+        lock.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Where a message in `channel` lives: threads and forum posts are placed
+    /// under their parent channel. From the cache (GUILD_CREATE and
+    /// THREAD_CREATE fill it), else over REST once per channel.
+    pub async fn placement(&self, guild: Option<GuildId>, channel: ChannelId) -> Placement {
+        let Some(guild_id) = guild else {
+            return Placement {
+                guild: None,
+                channel: channel.get(),
+                thread: None,
+            };
+        };
+        let at = |parent: Option<u64>| match parent {
+            Some(p) => Placement {
+                guild: Some(guild_id.get()),
+                channel: p,
+                thread: Some(channel.get()),
+            },
+            None => Placement {
+                guild: Some(guild_id.get()),
+                channel: channel.get(),
+                thread: None,
+            },
+        };
+        let cached = self.cache.guild(guild_id).and_then(|g| {
+            if g.channels.contains_key(&channel) {
+                return Some(None);
+            }
+            g.threads
+                .iter()
+                .find(|t| t.id == channel)
+                .map(|t| t.parent_id.map(ChannelId::get))
+        });
+        if let Some(parent) = cached {
+            return at(parent);
+        }
+        if let Some(parent) = Self::lock_read(&self.parents).get(&channel.get()) {
+            return at(*parent);
+        }
+        match self.call(|| self.http.get_channel(channel)).await {
+            Ok(Channel::Guild(c)) => {
+                let parent = if is_thread(c.kind) {
+                    c.parent_id.map(ChannelId::get)
+                } else {
+                    None
+                };
+                Self::lock_write(&self.parents).insert(channel.get(), parent);
+                at(parent)
+            }
+            Ok(_) => at(None),
+            Err(e) => {
+                // Moderate it as a plain channel rather than not at all.
+                tracing::warn!(channel.id = %channel, error = %action_error("looking up the channel", &e, None), "cannot tell whether this is a thread");
+                at(None)
+            }
+        }
+    }
+
+    /// Whether `webhook_id`, seen on a message in `channel` (a parent
+    /// channel), is one of ours.
+    pub async fn is_own_webhook(&self, webhook_id: u64, channel: u64) -> bool {
+        if Self::lock_read(&self.own_webhooks).contains(&webhook_id) {
+            return true;
+        }
+        match self.store.discord_webhook(&channel.to_string()).await {
+            Ok(Some(h)) if h.id == webhook_id.to_string() => {
+                Self::lock_write(&self.own_webhooks).insert(webhook_id);
+                true
+            }
+            Ok(_) => false,
+            Err(e) => {
+                // Unknown: treat it as ours, since looping is worse than
+                // missing one webhook's link.
+                tracing::warn!(error = %e, "cannot read stored webhooks; ignoring the webhook message");
+                true
+            }
+        }
+    }
+
+    /// What the cache says is missing for `replace` in `channel` (a parent
+    /// channel); `None` when nothing is, or the cache does not know (then
+    /// Discord's answer decides).
+    fn missing_for_replace(&self, guild: u64, channel: u64) -> Option<String> {
+        let bot = UserId::new(self.bot_id()?);
+        let g = self.cache.guild(GuildId::new(guild))?;
+        let c = g.channels.get(&ChannelId::new(channel))?;
+        let member = g.members.get(&bot)?;
+        let p = g.user_permissions_in(c, member);
+        let missing: Vec<&str> = [
+            (Permissions::MANAGE_WEBHOOKS, "Manage Webhooks"),
+            (Permissions::MANAGE_MESSAGES, "Manage Messages"),
+        ]
+        .into_iter()
+        .filter(|(bit, _)| !p.contains(*bit))
+        .map(|(_, name)| name)
+        .collect();
+        (!missing.is_empty()).then(|| {
+            format!(
+                "the bot lacks {} in channel {channel}",
+                missing.join(" and ")
+            )
+        })
+    }
+
+    /// The webhook of `channel`: remembered, else stored, else created (and
+    /// stored). Creation is serialised so a burst in a new channel creates one.
+    async fn webhook(&self, channel: u64) -> Result<DiscordWebhook, ActionError> {
+        let mut hooks = self.webhooks.lock().await;
+        if let Some(h) = hooks.get(&channel) {
+            return Ok(h.clone());
+        }
+        let key = channel.to_string();
+        let stored = self
+            .store
+            .discord_webhook(&key)
+            .await
+            .map_err(|e| ActionError::Failed(format!("reading the stored webhook: {e}")))?;
+        let hook = match stored {
+            Some(h) => h,
+            None => {
+                let body = serde_json::json!({ "name": WEBHOOK_NAME });
+                let created = self
+                    .call(|| {
+                        self.http.create_webhook(
+                            ChannelId::new(channel),
+                            &body,
+                            Some("linkguard reposts messages with banned meeting links swapped"),
+                        )
+                    })
+                    .await
+                    .map_err(|e| action_error("creating the channel webhook", &e, None))?;
+                let token = created
+                    .token
+                    .as_ref()
+                    .map(|t| t.expose_secret().clone())
+                    .ok_or_else(|| {
+                        ActionError::Failed("Discord returned a webhook without a token".into())
+                    })?;
+                let h = DiscordWebhook {
+                    id: created.id.to_string(),
+                    token,
+                };
+                self.store
+                    .put_discord_webhook(&key, &h)
+                    .await
+                    .map_err(|e| ActionError::Failed(format!("storing the new webhook: {e}")))?;
+                tracing::info!(channel.id = channel, webhook.id = %h.id, "created the channel webhook");
+                h
+            }
+        };
+        if let Ok(id) = hook.id.parse::<u64>() {
+            Self::lock_write(&self.own_webhooks).insert(id);
+        }
+        hooks.insert(channel, hook.clone());
+        Ok(hook)
+    }
+
+    /// Forgets a webhook Discord no longer knows, so the next use creates one.
+    async fn forget_webhook(&self, channel: u64) {
+        self.webhooks.lock().await.remove(&channel);
+        if let Err(e) = self
+            .store
+            .delete_discord_webhook(&channel.to_string())
+            .await
+        {
+            tracing::warn!(channel.id = channel, error = %e, "cannot forget the deleted webhook");
+        }
+    }
+
+    async fn do_repost(&self, msg: &IncomingMessage, text: &str) -> Result<String, ActionError> {
+        let Ok(guild) = msg.workspace.parse::<u64>() else {
+            return Err(ActionError::Refused(
+                "direct messages have no webhooks to repost through".into(),
+            ));
+        };
+        let chars = text.chars().count();
+        if chars > MESSAGE_LIMIT {
+            return Err(ActionError::Refused(format!(
+                "the rewritten message would be {chars} characters, over Discord's {MESSAGE_LIMIT}"
+            )));
+        }
+        let channel = snowflake(&msg.channel, "channel")?;
+        let thread = msg
+            .thread
+            .as_deref()
+            .map(|t| snowflake(t, "thread").map(ChannelId::new))
+            .transpose()?;
+        if let Some(why) = self.missing_for_replace(guild, channel) {
+            return Err(ActionError::Refused(why));
+        }
+        let mut builder = ExecuteWebhook::new()
+            .content(text)
+            .username(translate::webhook_username(&msg.author.display_name))
+            // Never mention more than the original could: nobody at all.
+            .allowed_mentions(CreateAllowedMentions::new());
+        if let Some(url) = &msg.author.avatar_url {
+            builder = builder.avatar_url(url);
+        }
+        let mut recreated = false;
+        loop {
+            let hook = self.webhook(channel).await?;
+            let id = WebhookId::new(snowflake(&hook.id, "webhook")?);
+            let sent = self
+                .call(|| {
+                    self.http
+                        .execute_webhook(id, thread, &hook.token, true, Vec::new(), &builder)
+                })
+                .await;
+            match sent {
+                Ok(Some(m)) => return Ok(m.id.to_string()),
+                Ok(None) => {
+                    return Err(ActionError::Failed(
+                        "Discord did not return the repost".into(),
+                    ))
+                }
+                Err(e)
+                    if !recreated
+                        && http_failure(&e).is_some_and(|(_, c, _)| c == UNKNOWN_WEBHOOK) =>
+                {
+                    tracing::warn!(
+                        channel.id = channel,
+                        "the channel webhook was deleted; creating a new one"
+                    );
+                    self.forget_webhook(channel).await;
+                    recreated = true;
+                }
+                Err(e) => return Err(action_error("executing the webhook", &e, Some(&hook.token))),
+            }
+        }
+    }
+
+    async fn do_delete(&self, msg: &IncomingMessage) -> Result<(), ActionError> {
+        let (channel, id) = self.message_ref(msg)?;
+        self.call(|| {
+            self.http.delete_message(
+                channel,
+                id,
+                Some("linkguard: the message had a banned meeting link"),
+            )
+        })
+        .await
+        .map_err(|e| action_error("deleting the message", &e, None))
+    }
+
+    async fn do_delete_repost(
+        &self,
+        msg: &IncomingMessage,
+        repost: &str,
+    ) -> Result<(), ActionError> {
+        let channel = snowflake(&msg.channel, "channel")?;
+        let thread = msg
+            .thread
+            .as_deref()
+            .map(|t| snowflake(t, "thread").map(ChannelId::new))
+            .transpose()?;
+        let repost = MessageId::new(snowflake(repost, "repost")?);
+        let hook = self.webhook(channel).await?;
+        let id = WebhookId::new(snowflake(&hook.id, "webhook")?);
+        self.call(|| {
+            self.http
+                .delete_webhook_message(id, thread, &hook.token, repost)
+        })
+        .await
+        .map_err(|e| action_error("deleting the repost", &e, Some(&hook.token)))
+    }
+
+    async fn do_reply(&self, msg: &IncomingMessage, text: &str) -> Result<(), ActionError> {
+        let (channel, id) = self.message_ref(msg)?;
+        let mut reference = MessageReference::from((channel, id));
+        // Still answer if the author deleted the message meanwhile.
+        reference.fail_if_not_exists = Some(false);
+        let builder = CreateMessage::new()
+            .content(text)
+            .reference_message(reference)
+            // Ping the author (the replied-to user) and nobody else.
+            .allowed_mentions(CreateAllowedMentions::new().replied_user(true));
+        self.call(|| channel.send_message(&*self.http, builder.clone()))
+            .await
+            .map(|_| ())
+            .map_err(|e| action_error("replying", &e, None))
+    }
+
+    async fn do_notify(&self, msg: &IncomingMessage, text: &str) -> Result<(), ActionError> {
+        let user = UserId::new(snowflake(&msg.author.id, "author")?);
+        let dm = self
+            .call(|| user.create_dm_channel(&*self.http))
+            .await
+            .map_err(|e| action_error("opening a DM with the author", &e, None))?;
+        let builder = CreateMessage::new()
+            .content(text)
+            .allowed_mentions(CreateAllowedMentions::new());
+        self.call(|| dm.id.send_message(&*self.http, builder.clone()))
+            .await
+            .map(|_| ())
+            .map_err(|e| action_error("sending a DM to the author", &e, None))
+    }
+
+    /// The channel (or thread) a message is in, and its id.
+    fn message_ref(&self, msg: &IncomingMessage) -> Result<(ChannelId, MessageId), ActionError> {
+        let channel = snowflake(msg.thread.as_deref().unwrap_or(&msg.channel), "channel")?;
+        let id = snowflake(&msg.message_id, "message")?;
+        Ok((ChannelId::new(channel), MessageId::new(id)))
+    }
+}
+
+impl PlatformActions for DiscordActions {
+    fn repost<'a>(&'a self, msg: &'a IncomingMessage, text: &'a str) -> ActionFuture<'a, String> {
+        Box::pin(self.do_repost(msg, text))
+    }
+
+    fn delete<'a>(&'a self, msg: &'a IncomingMessage) -> ActionFuture<'a, ()> {
+        Box::pin(self.do_delete(msg))
+    }
+
+    fn delete_repost<'a>(
+        &'a self,
+        msg: &'a IncomingMessage,
+        repost_id: &'a str,
+    ) -> ActionFuture<'a, ()> {
+        Box::pin(self.do_delete_repost(msg, repost_id))
+    }
+
+    fn reply<'a>(&'a self, msg: &'a IncomingMessage, text: &'a str) -> ActionFuture<'a, ()> {
+        Box::pin(self.do_reply(msg, text))
+    }
+
+    fn notify_author<'a>(
+        &'a self,
+        msg: &'a IncomingMessage,
+        text: &'a str,
+    ) -> ActionFuture<'a, ()> {
+        Box::pin(self.do_notify(msg, text))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn other_errors_fail_and_never_carry_the_webhook_token() {
+        assert!(matches!(
+            action_error("x", &serenity::Error::Other("boom"), None),
+            ActionError::Failed(_)
+        ));
+        let token = "secret-token";
+        let e = serenity::Error::Url(format!("https://discord.com/api/v10/webhooks/1/{token}"));
+        let ActionError::Failed(text) = action_error("executing", &e, Some(token)) else {
+            panic!("not a failure")
+        };
+        assert!(
+            !text.contains(token) && text.contains("[redacted]"),
+            "{text}"
+        );
+    }
+}

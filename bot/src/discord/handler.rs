@@ -1,0 +1,174 @@
+//! serenity's event handler: turns MESSAGE_CREATE and MESSAGE_UPDATE into
+//! platform-neutral messages, records them, and leaves the action to a
+//! tracked background task. Also keeps the connection gauge and start-up
+//! recovery.
+//!
+//! Discord has no per-event acknowledgement: serenity advances the gateway
+//! sequence before our handler runs, so an event whose detection cannot be
+//! recorded would not be replayed. Recording is therefore retried with a
+//! backoff before giving up (and logging it). A replayed event (after a
+//! Resume) finds its idempotency key and nothing is done twice.
+
+use super::actions::DiscordActions;
+use super::translate::{self, Ignored};
+use crate::moderation::{IncomingMessage, Moderator, PlatformActions, Step};
+use serenity::all::{
+    ConnectionStage, Context, EventHandler, Message, MessageUpdateEvent, Ready, ResumedEvent,
+    ShardStageUpdateEvent,
+};
+use serenity::async_trait;
+use serenity::http::RatelimitInfo;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// How often recording a detection is tried before the event is given up.
+const RECORD_ATTEMPTS: u32 = 6;
+
+/// The event handler given to serenity.
+pub struct Handler {
+    pub(super) moderator: Arc<Moderator>,
+    /// Set right after the serenity client is built (events only flow once
+    /// it is started, so it is always set when they arrive).
+    pub(super) actions: Arc<OnceLock<Arc<DiscordActions>>>,
+    /// Moderate messages of other bots and webhooks (setting
+    /// `discord.moderate_bots`).
+    pub(super) moderate_bots: bool,
+}
+
+impl Handler {
+    /// Whether a message is skipped, and why.
+    async fn skip(
+        &self,
+        actions: &DiscordActions,
+        author: &serenity::all::User,
+        webhook_id: Option<u64>,
+        channel: u64,
+    ) -> Option<Ignored> {
+        let own_webhook = match webhook_id {
+            Some(w) => actions.is_own_webhook(w, channel).await,
+            None => false,
+        };
+        translate::ignored(
+            author,
+            webhook_id,
+            actions.bot_id(),
+            own_webhook,
+            self.moderate_bots,
+        )
+    }
+
+    /// Records the message (retrying a failing store) and spawns the action.
+    async fn process(&self, msg: IncomingMessage, actions: &Arc<DiscordActions>) {
+        let mut wait = Duration::from_millis(200);
+        for attempt in 1..=RECORD_ATTEMPTS {
+            match self.moderator.record(&msg).await {
+                Ok(Step::Done(handled)) => {
+                    tracing::debug!(channel.id = %msg.channel, message.id = %msg.message_id, revision = %msg.revision, ?handled, "discord message handled");
+                    return;
+                }
+                Ok(Step::Act(work)) => {
+                    let actions: Arc<dyn PlatformActions> = actions.clone();
+                    self.moderator.spawn_act(msg, *work, actions);
+                    return;
+                }
+                Err(e) if attempt < RECORD_ATTEMPTS => {
+                    tracing::warn!(attempt, error = %e, "recording a detection failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                Err(e) => {
+                    tracing::error!(channel.id = %msg.channel, message.id = %msg.message_id, error = %e, "recording a detection failed; the message is left unmoderated");
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl EventHandler for Handler {
+    async fn ready(&self, _ctx: Context, ready: Ready) {
+        crate::metrics::global().set_connected("discord", true);
+        tracing::info!(bot.id = %ready.user.id, guilds = ready.guilds.len(), "connected to the Discord gateway");
+    }
+
+    async fn resume(&self, _ctx: Context, _event: ResumedEvent) {
+        crate::metrics::global().reconnect("discord");
+        crate::metrics::global().set_connected("discord", true);
+        tracing::info!("Discord gateway session resumed");
+    }
+
+    async fn shard_stage_update(&self, _ctx: Context, event: ShardStageUpdateEvent) {
+        let up = event.new == ConnectionStage::Connected;
+        crate::metrics::global().set_connected("discord", up);
+        if !up && event.old == ConnectionStage::Connected {
+            tracing::warn!(stage = ?event.new, "Discord gateway connection lost; reconnecting");
+        }
+    }
+
+    async fn ratelimit(&self, info: RatelimitInfo) {
+        crate::metrics::global().rate_limit_wait("discord");
+        tracing::debug!(path = %info.path, wait_ms = info.timeout.as_millis() as u64, global = info.global, "waiting out a Discord rate limit");
+    }
+
+    async fn message(&self, _ctx: Context, msg: Message) {
+        let received = Instant::now();
+        let Some(actions) = self.actions.get() else {
+            return;
+        };
+        // Joins, pins and other system messages carry no text to check.
+        if msg.content.is_empty() {
+            return;
+        }
+        let at = actions.placement(msg.guild_id, msg.channel_id).await;
+        if let Some(why) = self
+            .skip(
+                actions,
+                &msg.author,
+                msg.webhook_id.map(|w| w.get()),
+                at.channel,
+            )
+            .await
+        {
+            tracing::trace!(message.id = %msg.id, ?why, "ignoring a discord message");
+            return;
+        }
+        self.process(translate::from_create(&msg, at, received), actions)
+            .await;
+    }
+
+    async fn message_update(
+        &self,
+        _ctx: Context,
+        _old: Option<Message>,
+        new: Option<Message>,
+        event: MessageUpdateEvent,
+    ) {
+        let received = Instant::now();
+        let Some(actions) = self.actions.get() else {
+            return;
+        };
+        // A partial update without content (an unfurl, a pin) is not a new
+        // revision of the text.
+        if event.content.is_none() {
+            return;
+        }
+        let fallback = new.as_ref().map(|m| &m.author);
+        let Some(author) = event.author.as_ref().or(fallback) else {
+            tracing::debug!(message.id = %event.id, "an edit without its author; skipped");
+            return;
+        };
+        let webhook_id = event
+            .webhook_id
+            .flatten()
+            .or_else(|| new.as_ref().and_then(|m| m.webhook_id))
+            .map(|w| w.get());
+        let at = actions.placement(event.guild_id, event.channel_id).await;
+        if let Some(why) = self.skip(actions, author, webhook_id, at.channel).await {
+            tracing::trace!(message.id = %event.id, ?why, "ignoring a discord edit");
+            return;
+        }
+        if let Some(incoming) = translate::from_update(&event, Some(author), at, received) {
+            self.process(incoming, actions).await;
+        }
+    }
+}

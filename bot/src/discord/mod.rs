@@ -1,0 +1,212 @@
+//! The Discord connector: serenity on the gateway (GUILDS, GUILD_MESSAGES,
+//! MESSAGE_CONTENT, DIRECT_MESSAGES), translating messages and edits into the
+//! platform-neutral pipeline and carrying out its actions over REST.
+//!
+//! - `translate`: pure mapping of serenity's models, and which messages are
+//!   ignored (our own bot and webhooks always; other bots and webhooks unless
+//!   the stored setting `discord.moderate_bots` is `true`).
+//! - `actions`: [`DiscordActions`], the [`crate::moderation::PlatformActions`]
+//!   for Discord (webhook reposts under the author's name, deletes, replies,
+//!   DMs), mapping refusals so actions degrade.
+//! - `handler`: serenity's event handler.
+//!
+//! HTTP: by default serenity's own client to `https://discord.com`, with its
+//! rate limiter on. A test (or the demo) may inject a `reqwest` client (one
+//! that resolves discord.com to a fake and trusts its CA): the production
+//! path, limiter included. With `discord.proxy_url` serenity talks to a REST
+//! proxy instead and its limiter is off, since serenity's limiter bypasses
+//! the proxy and the proxy owns rate limiting then. The gateway URL always
+//! comes from `GET /gateway`.
+
+mod actions;
+mod handler;
+pub mod translate;
+
+pub use actions::{DiscordActions, WEBHOOK_NAME};
+
+use crate::app::ShutdownHook;
+use crate::config::DiscordConfig;
+use crate::moderation::{Moderator, Platform};
+use crate::store::StoreError;
+use base64::Engine as _;
+use serenity::all::{ClientBuilder, GatewayIntents, HttpBuilder, Permissions};
+use std::sync::{Arc, OnceLock};
+use tokio::task::JoinHandle;
+
+/// The stored setting that makes linkguard moderate other bots' and
+/// webhooks' messages too (`true`; default off, see [`translate::ignored`]).
+pub const MODERATE_BOTS_SETTING: &str = "discord.moderate_bots";
+
+/// The gateway intents linkguard asks for. MESSAGE_CONTENT is privileged and
+/// must be switched on in the developer portal.
+pub fn intents() -> GatewayIntents {
+    GatewayIntents::GUILDS
+        | GatewayIntents::GUILD_MESSAGES
+        | GatewayIntents::MESSAGE_CONTENT
+        | GatewayIntents::DIRECT_MESSAGES
+}
+
+/// The permissions linkguard needs in every moderated channel: see, post and
+/// reply (Read Message History is needed to reply), post in threads, delete
+/// (Manage Messages), repost under the author's name (Manage Webhooks), and
+/// show a preview of the approved link (Embed Links).
+pub fn permissions() -> Permissions {
+    Permissions::VIEW_CHANNEL
+        | Permissions::SEND_MESSAGES
+        | Permissions::SEND_MESSAGES_IN_THREADS
+        | Permissions::READ_MESSAGE_HISTORY
+        | Permissions::EMBED_LINKS
+        | Permissions::MANAGE_MESSAGES
+        | Permissions::MANAGE_WEBHOOKS
+}
+
+/// The URL that adds the bot to a server with [`permissions`]. The
+/// `applications.commands` scope is included so that slash commands work
+/// without inviting the bot again.
+pub fn invite_url(application_id: u64) -> String {
+    format!(
+        "https://discord.com/oauth2/authorize?client_id={application_id}&scope=bot+applications.commands&permissions={}",
+        permissions().bits()
+    )
+}
+
+/// The application id encoded in a bot token (its first part is the bot
+/// user's id in base64, and a bot user's id is its application's id).
+pub fn application_id_from_token(token: &str) -> Option<u64> {
+    let first = token.trim().trim_start_matches("Bot ").split('.').next()?;
+    let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(first.trim_end_matches('='))
+        .or_else(|_| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(first.trim_end_matches('='))
+        })
+        .ok()?;
+    std::str::from_utf8(&bytes)
+        .ok()?
+        .parse()
+        .ok()
+        .filter(|id| *id != 0)
+}
+
+/// Why the connector could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DiscordError {
+    /// Building the serenity client failed.
+    #[error("building the Discord client: {0}")]
+    Client(#[from] serenity::Error),
+    /// Reading the connector's settings failed.
+    #[error("reading Discord settings: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// A started connector: its background task and how to stop it.
+pub struct Connector {
+    /// The gateway task (it first finishes actions left pending by an
+    /// earlier run, then connects).
+    pub tasks: Vec<JoinHandle<()>>,
+    /// Closes the gateway cleanly (ending the session).
+    pub shutdown: ShutdownHook,
+    /// The actions, for callers that need to act on Discord themselves.
+    pub actions: Arc<DiscordActions>,
+}
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connector").finish_non_exhaustive()
+    }
+}
+
+/// Builds the serenity client and starts it in the background. `client` is
+/// the HTTP client to use instead of serenity's default (tests); the rate
+/// limiter stays on unless `config.proxy_url` is set.
+pub async fn start(
+    config: &DiscordConfig,
+    moderator: Arc<Moderator>,
+    client: Option<reqwest::Client>,
+) -> Result<Connector, DiscordError> {
+    let token = config.token.expose();
+    let mut http = HttpBuilder::new(token);
+    if let Some(c) = client {
+        http = http.client(c);
+    }
+    if let Some(proxy) = &config.proxy_url {
+        http = http.proxy(proxy.as_str()).ratelimiter_disabled(true);
+    }
+    let moderate_bots = moderator
+        .store()
+        .setting(MODERATE_BOTS_SETTING)
+        .await?
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    crate::metrics::global().set_connected("discord", false);
+    let slot = Arc::new(OnceLock::new());
+    let handler = handler::Handler {
+        moderator: moderator.clone(),
+        actions: slot.clone(),
+        moderate_bots,
+    };
+    let mut client = ClientBuilder::new_with_http(http.build(), intents())
+        .event_handler(handler)
+        .await?;
+    let actions = Arc::new(DiscordActions::new(
+        client.http.clone(),
+        client.cache.clone(),
+        moderator.store().clone(),
+    ));
+    let _ = slot.set(actions.clone());
+    let shard_manager = client.shard_manager.clone();
+    let recovering = actions.clone();
+    let task = tokio::spawn(async move {
+        // Before any live event, so nothing recorded now is mistaken for an
+        // interrupted action.
+        match moderator
+            .recover(Platform::Discord, recovering.as_ref())
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                actions = n,
+                "finished Discord actions left pending by the last run"
+            ),
+            Err(e) => tracing::error!(error = %e, "cannot finish pending Discord actions"),
+        }
+        if let Err(e) = client.start().await {
+            crate::metrics::global().set_connected("discord", false);
+            tracing::error!(error = %e, "the Discord gateway stopped");
+        }
+    });
+    let shutdown: ShutdownHook = Box::pin(async move {
+        shard_manager.shutdown_all().await;
+        crate::metrics::global().set_connected("discord", false);
+    });
+    Ok(Connector {
+        tasks: vec![task],
+        shutdown,
+        actions,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invite_url_names_the_permissions_linkguard_needs() {
+        assert_eq!(permissions().bits(), 275_414_871_040);
+        assert_eq!(
+            invite_url(1_191_168_914_227_331_073),
+            "https://discord.com/oauth2/authorize?client_id=1191168914227331073&scope=bot+applications.commands&permissions=275414871040"
+        );
+        assert_eq!(intents().bits(), 37_377);
+    }
+
+    #[test]
+    fn the_application_id_is_read_from_the_token() {
+        let first = base64::engine::general_purpose::STANDARD_NO_PAD.encode("1191168914227331073");
+        assert_eq!(
+            application_id_from_token(&format!("{first}.GhIjKl.not-a-real-secret")),
+            Some(1_191_168_914_227_331_073)
+        );
+        assert_eq!(application_id_from_token("FAKE.discord.bot.token"), None);
+        assert_eq!(application_id_from_token(""), None);
+    }
+}

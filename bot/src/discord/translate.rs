@@ -1,0 +1,341 @@
+//! Pure translation of serenity's models into the platform-neutral
+//! [`IncomingMessage`], and the small rules that decide which Discord messages
+//! linkguard looks at at all. No I/O here, so every rule is unit-tested.
+
+use crate::moderation::{Author, IncomingMessage, Platform};
+use serenity::all::{Message, MessageUpdateEvent, PartialMember, Timestamp, User};
+use std::time::Instant;
+
+/// Discord's limit on a message's content, in characters.
+pub const MESSAGE_LIMIT: usize = 2000;
+
+/// Where a message lives, as the policy sees it: a thread or forum post is
+/// reported under its parent channel (so channel scopes apply to its
+/// threads), with the thread beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    /// The guild, `None` in direct messages.
+    pub guild: Option<u64>,
+    /// The channel, or the parent channel of a thread.
+    pub channel: u64,
+    /// The thread (or forum post) the message is in.
+    pub thread: Option<u64>,
+}
+
+impl Placement {
+    /// The channel id the message itself belongs to (the thread, if any).
+    pub fn message_channel(&self) -> u64 {
+        self.thread.unwrap_or(self.channel)
+    }
+}
+
+/// Why a message is not moderated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ignored {
+    /// Posted by linkguard's own bot user.
+    OwnBot,
+    /// Posted through one of linkguard's own webhooks (a repost).
+    OwnWebhook,
+    /// Posted by another bot or webhook, and bots are not moderated.
+    OtherBot,
+}
+
+/// Decides whether a message from `author` is ignored. Our own bot and our
+/// own webhooks are always ignored (never loop); other bots and webhooks are
+/// ignored unless `moderate_bots` is set, because a bot that keeps posting a
+/// banned link would otherwise make linkguard repost it forever.
+pub fn ignored(
+    author: &User,
+    webhook_id: Option<u64>,
+    own_bot: Option<u64>,
+    own_webhook: bool,
+    moderate_bots: bool,
+) -> Option<Ignored> {
+    if own_bot == Some(author.id.get()) {
+        return Some(Ignored::OwnBot);
+    }
+    if webhook_id.is_some() && own_webhook {
+        return Some(Ignored::OwnWebhook);
+    }
+    if (author.bot || webhook_id.is_some()) && !moderate_bots {
+        return Some(Ignored::OtherBot);
+    }
+    None
+}
+
+/// The name shown on a repost: guild nickname, else global display name, else
+/// username.
+pub fn display_name(user: &User, member: Option<&PartialMember>) -> String {
+    member
+        .and_then(|m| m.nick.clone())
+        .or_else(|| user.global_name.clone())
+        .unwrap_or_else(|| user.name.clone())
+}
+
+/// The face shown on a repost: guild avatar, else user avatar, else the
+/// default avatar.
+pub fn avatar_url(user: &User, member: Option<&PartialMember>, guild: Option<u64>) -> String {
+    let guild_avatar = match (member.and_then(|m| m.avatar.as_ref()), guild) {
+        (Some(hash), Some(g)) => {
+            let ext = if hash.is_animated() { "gif" } else { "webp" };
+            Some(format!(
+                "https://cdn.discordapp.com/guilds/{g}/users/{}/avatars/{hash}.{ext}?size=1024",
+                user.id
+            ))
+        }
+        _ => None,
+    };
+    guild_avatar.unwrap_or_else(|| user.face())
+}
+
+/// The platform-neutral author.
+pub fn author(user: &User, member: Option<&PartialMember>, guild: Option<u64>) -> Author {
+    Author {
+        id: user.id.to_string(),
+        display_name: display_name(user, member),
+        avatar_url: Some(avatar_url(user, member, guild)),
+        roles: member
+            .map(|m| m.roles.iter().map(ToString::to_string).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// The revision of an edit: its `edited_timestamp`. An update without one
+/// has not changed the text since it was posted, so it is revision `0`, the
+/// same key as the original post, and is not handled twice.
+pub fn update_revision(edited: Option<&Timestamp>) -> String {
+    edited.map_or_else(|| "0".to_owned(), |t| t.to_string())
+}
+
+/// A new message (MESSAGE_CREATE).
+pub fn from_create(msg: &Message, at: Placement, received: Instant) -> IncomingMessage {
+    IncomingMessage {
+        platform: Platform::Discord,
+        workspace: at.guild.map(|g| g.to_string()).unwrap_or_default(),
+        channel: at.channel.to_string(),
+        thread: at.thread.map(|t| t.to_string()),
+        message_id: msg.id.to_string(),
+        revision: "0".to_owned(),
+        author: author(&msg.author, msg.member.as_deref(), at.guild),
+        text: msg.content.clone(),
+        has_attachments: !msg.attachments.is_empty()
+            || !msg.sticker_items.is_empty()
+            || msg.poll.is_some(),
+        received,
+    }
+}
+
+/// An edit (MESSAGE_UPDATE), read from the event itself because the cached
+/// message is often absent. `None` for a partial update without `content`
+/// (an embed unfurl, a pin): that is not a new revision of the text.
+/// `fallback_author` is used when the event does not name its author.
+pub fn from_update(
+    ev: &MessageUpdateEvent,
+    fallback_author: Option<&User>,
+    at: Placement,
+    received: Instant,
+) -> Option<IncomingMessage> {
+    let text = ev.content.clone()?;
+    let user = ev.author.as_ref().or(fallback_author)?;
+    let member = ev.member.as_ref().and_then(|m| m.as_deref());
+    // An update that does not list attachments may still have some: assume
+    // it does, so that a repost never drops a file (the action degrades to a
+    // reply instead).
+    let has_attachments = match &ev.attachments {
+        Some(a) => !a.is_empty() || ev.sticker_items.as_ref().is_some_and(|s| !s.is_empty()),
+        None => true,
+    };
+    Some(IncomingMessage {
+        platform: Platform::Discord,
+        workspace: at.guild.map(|g| g.to_string()).unwrap_or_default(),
+        channel: at.channel.to_string(),
+        thread: at.thread.map(|t| t.to_string()),
+        message_id: ev.id.to_string(),
+        revision: update_revision(ev.edited_timestamp.as_ref()),
+        author: author(user, member, at.guild),
+        text,
+        has_attachments,
+        received,
+    })
+}
+
+/// A webhook username Discord accepts: 1 to 80 characters, without the
+/// reserved words "discord" and "clyde" (the request fails otherwise).
+pub fn webhook_username(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 6);
+    let mut rest = name;
+    // Reserved words are broken up with a zero-width space, which keeps the
+    // name readable and recognisable.
+    while let Some(ch) = rest.chars().next() {
+        let reserved = ["discord", "clyde"].into_iter().find(|w| {
+            rest.get(..w.len())
+                .is_some_and(|s| s.eq_ignore_ascii_case(w))
+        });
+        match reserved {
+            Some(w) => {
+                out.push(ch);
+                out.push('\u{200b}');
+                out.push_str(&rest[1..w.len()]);
+                rest = &rest[w.len()..];
+            }
+            None => {
+                out.push(ch);
+                rest = &rest[ch.len_utf8()..];
+            }
+        }
+    }
+    let trimmed: String = out.trim().chars().take(80).collect();
+    if trimmed.is_empty() {
+        "linkguard".to_owned()
+    } else {
+        trimmed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn user(v: serde_json::Value) -> User {
+        serde_json::from_value(v).expect("user")
+    }
+
+    fn alice() -> serde_json::Value {
+        json!({"id": "661720242585731077", "username": "alice", "global_name": "Alice",
+               "discriminator": "0", "avatar": "a1b2c3d4e5f60718293a4b5c6d7e8f90"})
+    }
+
+    fn message(extra: serde_json::Value) -> Message {
+        let mut v = json!({
+            "id": "1456071927398531100", "channel_id": "1456071927398531076",
+            "guild_id": "1058897343283331074",
+            "author": alice(),
+            "member": {"roles": ["1058897846599811078"], "nick": null, "joined_at": "2024-01-01T00:00:00+00:00",
+                        "deaf": false, "mute": false, "flags": 0},
+            "content": "standup https://zoom.us/j/1", "timestamp": "2025-01-01T00:00:00+00:00",
+            "edited_timestamp": null, "tts": false, "mention_everyone": false, "mentions": [],
+            "mention_roles": [], "attachments": [], "embeds": [], "pinned": false, "type": 0
+        });
+        if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+            for (k, x) in e {
+                o.insert(k.clone(), x.clone());
+            }
+        }
+        serde_json::from_value(v).expect("message")
+    }
+
+    const THREAD_AT: Placement = Placement {
+        guild: Some(1_058_897_343_283_331_074),
+        channel: 1_058_897_594_941_571_075,
+        thread: Some(1_456_071_927_398_531_076),
+    };
+
+    #[test]
+    fn a_thread_message_is_reported_under_its_parent_channel() {
+        let m = from_create(&message(json!({})), THREAD_AT, Instant::now());
+        assert_eq!(m.workspace, "1058897343283331074");
+        assert_eq!(m.channel, "1058897594941571075");
+        assert_eq!(m.thread.as_deref(), Some("1456071927398531076"));
+        assert_eq!(m.revision, "0");
+        assert_eq!(m.author.display_name, "Alice");
+        assert_eq!(m.author.roles, vec!["1058897846599811078".to_owned()]);
+        assert_eq!(
+            m.author.avatar_url.as_deref(),
+            Some("https://cdn.discordapp.com/avatars/661720242585731077/a1b2c3d4e5f60718293a4b5c6d7e8f90.webp?size=1024")
+        );
+        assert!(!m.has_attachments);
+        assert_eq!(THREAD_AT.message_channel(), 1_456_071_927_398_531_076);
+    }
+
+    #[test]
+    fn names_and_faces_prefer_the_guild_profile() {
+        let u = user(alice());
+        let member: PartialMember = serde_json::from_value(json!({
+            "roles": [], "nick": "Ally", "avatar": "b1b2c3d4e5f60718293a4b5c6d7e8f90",
+            "deaf": false, "mute": false, "flags": 0
+        }))
+        .expect("member");
+        assert_eq!(display_name(&u, Some(&member)), "Ally");
+        assert_eq!(
+            avatar_url(&u, Some(&member), Some(7)),
+            "https://cdn.discordapp.com/guilds/7/users/661720242585731077/avatars/b1b2c3d4e5f60718293a4b5c6d7e8f90.webp?size=1024"
+        );
+        let plain =
+            user(json!({"id": "5", "username": "bob", "discriminator": "0", "avatar": null}));
+        assert_eq!(display_name(&plain, None), "bob");
+        assert!(
+            avatar_url(&plain, None, None).starts_with("https://cdn.discordapp.com/embed/avatars/")
+        );
+    }
+
+    #[test]
+    fn attachments_stickers_and_unknown_attachments_protect_content() {
+        let with_file = message(
+            json!({"attachments": [{"id": "1", "filename": "a.txt", "size": 1,
+            "url": "https://cdn.discordapp.com/a.txt", "proxy_url": "https://media.discordapp.net/a.txt"}]}),
+        );
+        assert!(from_create(&with_file, THREAD_AT, Instant::now()).has_attachments);
+        let ev: MessageUpdateEvent = serde_json::from_value(json!({
+            "id": "1", "channel_id": "2", "content": "now https://zoom.us/j/2",
+            "edited_timestamp": "2025-01-01T00:01:00+00:00", "author": alice()
+        }))
+        .expect("update");
+        let m = from_update(&ev, None, THREAD_AT, Instant::now()).expect("has content");
+        assert!(m.has_attachments, "unknown attachments are assumed present");
+        assert_eq!(m.revision, update_revision(ev.edited_timestamp.as_ref()));
+        assert_ne!(m.revision, "0");
+    }
+
+    #[test]
+    fn partial_updates_without_content_are_not_revisions() {
+        let ev: MessageUpdateEvent = serde_json::from_value(json!({
+            "id": "1", "channel_id": "2", "guild_id": "3",
+            "embeds": [{"type": "link", "url": "https://zoom.us/j/1"}]
+        }))
+        .expect("partial update");
+        assert!(from_update(&ev, None, THREAD_AT, Instant::now()).is_none());
+        let unedited: MessageUpdateEvent = serde_json::from_value(json!({
+            "id": "1", "channel_id": "2", "content": "x", "edited_timestamp": null,
+            "attachments": [], "author": alice()
+        }))
+        .expect("update");
+        let m = from_update(&unedited, None, THREAD_AT, Instant::now()).expect("content");
+        assert_eq!(m.revision, "0", "same key as the original post");
+        assert!(!m.has_attachments);
+    }
+
+    #[test]
+    fn own_messages_never_loop_and_bots_are_ignored_by_default() {
+        let me =
+            user(json!({"id": "9", "username": "modbot", "discriminator": "4821", "bot": true}));
+        let hook =
+            user(json!({"id": "77", "username": "Alice", "discriminator": "0000", "bot": true}));
+        let person = user(alice());
+        assert_eq!(
+            ignored(&me, None, Some(9), false, true),
+            Some(Ignored::OwnBot)
+        );
+        assert_eq!(
+            ignored(&hook, Some(77), Some(9), true, true),
+            Some(Ignored::OwnWebhook)
+        );
+        assert_eq!(
+            ignored(&hook, Some(77), Some(9), false, false),
+            Some(Ignored::OtherBot)
+        );
+        assert_eq!(ignored(&hook, Some(77), Some(9), false, true), None);
+        assert_eq!(ignored(&person, None, Some(9), false, false), None);
+    }
+
+    #[test]
+    fn webhook_usernames_avoid_reserved_words_and_fit() {
+        assert_eq!(webhook_username("Alice"), "Alice");
+        let n = webhook_username("Discord Dan");
+        assert!(!n.to_lowercase().contains("discord"), "{n}");
+        assert!(n.starts_with('D') && n.ends_with("iscord Dan"), "{n}");
+        assert!(!webhook_username("my clyde").contains("clyde"));
+        assert_eq!(webhook_username("   "), "linkguard");
+        assert_eq!(webhook_username(&"é".repeat(100)).chars().count(), 80);
+    }
+}
