@@ -46,7 +46,10 @@ async fn readyz(store: Store) -> (axum::http::StatusCode, String) {
         return (StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}"));
     }
     if !crate::metrics::global().all_connected() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "a platform is not connected".into());
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "a platform is not connected".into(),
+        );
     }
     (StatusCode::OK, "ready".into())
 }
@@ -57,7 +60,10 @@ async fn metrics(store: Store) -> ([(axum::http::header::HeaderName, &'static st
         crate::metrics::global().set_pending(p.len());
     }
     (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
         crate::metrics::global().render(),
     )
 }
@@ -96,9 +102,12 @@ impl App {
     /// Opens the store, loads the policy, binds the listener and starts the
     /// connectors named in `config`.
     pub async fn build(config: Config, options: AppOptions) -> anyhow::Result<App> {
-        let store = Store::open(config.database_url.expose(), StoreOptions::from_config(&config))
-            .await
-            .context("opening the database")?;
+        let store = Store::open(
+            config.database_url.expose(),
+            StoreOptions::from_config(&config),
+        )
+        .await
+        .context("opening the database")?;
         let active = load_active_policy(&store, &config).await?;
         let moderator = Arc::new(Moderator::new(
             store.clone(),
@@ -108,7 +117,10 @@ impl App {
         ));
         let mut startup = AuditEntry::new(Kind::Startup, "linkguard");
         startup.detail = Some(format!("version {}", env!("CARGO_PKG_VERSION")));
-        store.append(startup).await.context("writing the start-up record")?;
+        store
+            .append(startup)
+            .await
+            .context("writing the start-up record")?;
 
         let listener = TcpListener::bind(&config.http_addr)
             .await
@@ -133,6 +145,18 @@ impl App {
         let mut tasks = vec![tokio::spawn(moderator.clone().watch_policy())];
         #[allow(unused_mut)]
         let mut on_shutdown: Vec<ShutdownHook> = Vec::new();
+        // ---- Slack connector (issue #4) ----
+        if let Some(slack) = &config.slack {
+            let connector = crate::slack::start(slack, moderator.clone())
+                .await
+                .context("starting the Slack connector")?;
+            tasks.extend(connector.tasks);
+            on_shutdown.push(connector.shutdown);
+            if let Some(routes) = connector.router {
+                router = router.merge(routes);
+            }
+        }
+        // ---- end Slack connector ----
         // ---- Discord connector (issue #5) ----
         if let Some(discord) = &config.discord {
             let connector = crate::discord::start(
@@ -196,7 +220,10 @@ impl App {
                 let stop = async move {
                     let _ = rx.wait_for(|s| *s).await;
                 };
-                if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+                if let Err(e) = axum::serve(listener, app)
+                    .with_graceful_shutdown(stop)
+                    .await
+                {
                     tracing::error!(error = %e, "metrics listener failed");
                 }
             })

@@ -34,6 +34,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Play a scripted day against a fake Slack and a fake Discord (no accounts needed).
+    Demo(crate::demo::DemoArgs),
     /// Run the bot: the configured platforms and the HTTP listeners.
     Run(run::RunArgs),
     /// Validate the configuration and print the effective one.
@@ -80,7 +82,12 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    crate::telemetry::init(config.log_format);
+    let default_level = if matches!(cli.command, Command::Demo(_)) {
+        "warn"
+    } else {
+        "info"
+    };
+    crate::telemetry::init(config.log_format, default_level);
     if let Command::Config(args) = cli.command {
         return config_cmd::run(args, &config);
     }
@@ -97,6 +104,7 @@ pub fn main() -> ExitCode {
     let result = rt.block_on(async move {
         match cli.command {
             Command::Run(args) => run::run(args, config).await,
+            Command::Demo(args) => crate::demo::run(args).await,
             Command::Config(_) => unreachable!("handled before the runtime starts"),
             Command::Check(args) => check::run(args, &config).await,
             Command::Rules(args) => admin::run("rules", args, &config).await,

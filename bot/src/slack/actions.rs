@@ -1,0 +1,310 @@
+//! [`SlackActions`]: the pipeline's requests carried out through Slack's Web
+//! API with slack-morphism, and who people are (`users.info`, cached).
+//!
+//! Slack's rules shape it: a bot token cannot delete other people's messages,
+//! so deleting (for `replace` and `delete`) needs an admin's user token and is
+//! *refused* without one (the pipeline then degrades to a thread reply and an
+//! ephemeral notice). A 429 is waited out (`Retry-After`) and retried, never
+//! dropped.
+
+use super::translate::defuse_mentions;
+use crate::moderation::{ActionError, ActionFuture, IncomingMessage, PlatformActions};
+use linkguard_rules::rewrite::escape_slack;
+use slack_morphism::errors::SlackClientError;
+use slack_morphism::prelude::*;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long an action keeps waiting out rate limits before it gives up.
+const RATE_LIMIT_BUDGET: Duration = Duration::from_secs(300);
+/// How long a looked-up user is remembered.
+const USER_TTL: Duration = Duration::from_secs(300);
+
+/// What we need to know about a Slack user.
+#[derive(Debug, Clone)]
+pub struct UserInfo {
+    /// The name shown in Slack.
+    pub name: String,
+    /// Profile picture (72 px), for reposts.
+    pub avatar: Option<String>,
+    /// Workspace admin, owner or primary owner.
+    pub is_admin: bool,
+}
+
+/// Slack's side of the pipeline.
+pub struct SlackActions {
+    client: Arc<SlackHyperClient>,
+    bot_token: SlackApiToken,
+    user_token: Option<SlackApiToken>,
+    users: Mutex<HashMap<String, (Instant, UserInfo)>>,
+}
+
+/// Error codes meaning "Slack will not do this here": the action degrades.
+const REFUSALS: &[&str] = &[
+    "cant_delete_message",
+    "cant_update_message",
+    "not_in_channel",
+    "is_archived",
+    "missing_scope",
+    "not_allowed_token_type",
+    "restricted_action",
+    "msg_too_long",
+    "user_not_in_channel",
+    "channel_not_found",
+    "ekm_access_denied",
+];
+
+fn map_error(e: SlackClientError) -> ActionError {
+    match e {
+        SlackClientError::ApiError(api) if REFUSALS.contains(&api.code.as_str()) => {
+            ActionError::Refused(format!("Slack said {}", api.code))
+        }
+        SlackClientError::ApiError(api) => ActionError::Failed(format!("Slack said {}", api.code)),
+        other => ActionError::Failed(first_line(&other.to_string())),
+    }
+}
+
+/// slack-morphism's errors can carry response bodies; logs get one line.
+fn first_line(s: &str) -> String {
+    s.lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(300)
+        .collect()
+}
+
+impl SlackActions {
+    /// Actions with the bot token and, if configured, an admin's user token.
+    pub fn new(
+        client: Arc<SlackHyperClient>,
+        bot_token: &str,
+        user_token: Option<&str>,
+    ) -> SlackActions {
+        SlackActions {
+            client,
+            bot_token: SlackApiToken::new(bot_token.to_owned().into()),
+            user_token: user_token.map(|t| SlackApiToken::new(t.to_owned().into())),
+            users: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A Web API session with the bot token.
+    pub fn session(&self) -> SlackClientSession<'_, SlackClientHyperHttpsConnector> {
+        self.client.open_session(&self.bot_token)
+    }
+
+    /// Runs `op` until it is not rate limited (waiting `Retry-After` each
+    /// time), within [`RATE_LIMIT_BUDGET`].
+    pub async fn retrying<T, F, Fut>(&self, mut op: F) -> Result<T, SlackClientError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SlackClientError>>,
+    {
+        let started = Instant::now();
+        loop {
+            match op().await {
+                Err(SlackClientError::RateLimitError(rl))
+                    if started.elapsed() < RATE_LIMIT_BUDGET =>
+                {
+                    let wait = rl.retry_after.unwrap_or(Duration::from_secs(1));
+                    crate::metrics::global().rate_limit_wait("slack");
+                    tracing::info!(
+                        wait_ms = wait.as_millis() as u64,
+                        "Slack rate limit: waiting before retrying"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Who `user` is (cached for a few minutes).
+    pub async fn user(&self, user: &str) -> Result<UserInfo, SlackClientError> {
+        if let Some((at, info)) = self
+            .users
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(user)
+        {
+            if at.elapsed() < USER_TTL {
+                return Ok(info.clone());
+            }
+        }
+        let session = self.client.open_session(&self.bot_token);
+        let req = SlackApiUsersInfoRequest::new(SlackUserId(user.to_owned()));
+        let resp = self.retrying(|| session.users_info(&req)).await?;
+        let u = resp.user;
+        let profile = u.profile.as_ref();
+        let name = profile
+            .and_then(|p| p.display_name.clone())
+            .filter(|n| !n.is_empty())
+            .or_else(|| {
+                profile
+                    .and_then(|p| p.real_name.clone())
+                    .filter(|n| !n.is_empty())
+            })
+            .or_else(|| u.real_name.clone())
+            .or_else(|| u.name.clone())
+            .unwrap_or_else(|| user.to_owned());
+        let avatar = profile
+            .and_then(|p| p.icon.as_ref())
+            .and_then(|i| i.images.as_ref())
+            .and_then(|imgs| {
+                imgs.resolutions
+                    .iter()
+                    .find(|(size, _)| *size == 72)
+                    .or_else(|| imgs.resolutions.last())
+                    .map(|(_, url)| url.clone())
+            });
+        let f = &u.flags;
+        let info = UserInfo {
+            name,
+            avatar,
+            is_admin: f.is_admin.unwrap_or(false)
+                || f.is_owner.unwrap_or(false)
+                || f.is_primary_owner.unwrap_or(false),
+        };
+        self.users
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(user.to_owned(), (Instant::now(), info.clone()));
+        Ok(info)
+    }
+
+    /// Posts `text` (Slack markup, already escaped) as the bot.
+    pub async fn post(
+        &self,
+        channel: &str,
+        thread: Option<&str>,
+        text: &str,
+    ) -> Result<String, SlackClientError> {
+        let session = self.client.open_session(&self.bot_token);
+        let mut req = SlackApiChatPostMessageRequest::new(
+            SlackChannelId(channel.to_owned()),
+            SlackMessageContent::new().with_text(text.to_owned()),
+        );
+        req.thread_ts = thread.map(|t| SlackTs(t.to_owned()));
+        let resp = self.retrying(|| session.chat_post_message(&req)).await?;
+        Ok(resp.ts.0)
+    }
+
+    /// Posts an ephemeral message only `user` sees.
+    pub async fn ephemeral(
+        &self,
+        channel: &str,
+        user: &str,
+        thread: Option<&str>,
+        text: &str,
+    ) -> Result<(), SlackClientError> {
+        let session = self.client.open_session(&self.bot_token);
+        let mut req = SlackApiChatPostEphemeralRequest::new(
+            SlackChannelId(channel.to_owned()),
+            SlackUserId(user.to_owned()),
+            SlackMessageContent::new().with_text(text.to_owned()),
+        );
+        req.thread_ts = thread.map(|t| SlackTs(t.to_owned()));
+        self.retrying(|| session.chat_post_ephemeral(&req)).await?;
+        Ok(())
+    }
+
+    async fn delete_with(
+        &self,
+        token: &SlackApiToken,
+        channel: &str,
+        ts: &str,
+    ) -> Result<(), SlackClientError> {
+        let session = self.client.open_session(token);
+        let req = SlackApiChatDeleteRequest::new(
+            SlackChannelId(channel.to_owned()),
+            SlackTs(ts.to_owned()),
+        );
+        self.retrying(|| session.chat_delete(&req)).await?;
+        Ok(())
+    }
+}
+
+impl PlatformActions for SlackActions {
+    fn repost<'a>(&'a self, msg: &'a IncomingMessage, text: &'a str) -> ActionFuture<'a, String> {
+        Box::pin(async move {
+            if self.user_token.is_none() {
+                // The original could not be deleted afterwards: don't post a copy.
+                return Err(ActionError::Refused(
+                    "no Slack admin user token is configured, so the original cannot be deleted"
+                        .into(),
+                ));
+            }
+            let who = self.user(&msg.author.id).await.map_err(map_error)?;
+            let session = self.client.open_session(&self.bot_token);
+            let mut req = SlackApiChatPostMessageRequest::new(
+                SlackChannelId(msg.channel.clone()),
+                SlackMessageContent::new().with_text(defuse_mentions(text)),
+            );
+            req.username = Some(who.name);
+            req.icon_url = who.avatar;
+            req.thread_ts = msg.thread.clone().map(SlackTs);
+            req.unfurl_links = Some(false);
+            let resp = self
+                .retrying(|| session.chat_post_message(&req))
+                .await
+                .map_err(map_error)?;
+            // Slack answered ok with the new message's ts: the repost exists.
+            Ok(resp.ts.0)
+        })
+    }
+
+    fn delete<'a>(&'a self, msg: &'a IncomingMessage) -> ActionFuture<'a, ()> {
+        Box::pin(async move {
+            let Some(token) = &self.user_token else {
+                return Err(ActionError::Refused(
+                    "no Slack admin user token is configured (a bot token cannot delete other people's messages)".into(),
+                ));
+            };
+            self.delete_with(token, &msg.channel, &msg.message_id)
+                .await
+                .map_err(map_error)
+        })
+    }
+
+    fn delete_repost<'a>(
+        &'a self,
+        msg: &'a IncomingMessage,
+        repost_id: &'a str,
+    ) -> ActionFuture<'a, ()> {
+        Box::pin(async move {
+            self.delete_with(&self.bot_token, &msg.channel, repost_id)
+                .await
+                .map_err(map_error)
+        })
+    }
+
+    fn reply<'a>(&'a self, msg: &'a IncomingMessage, text: &'a str) -> ActionFuture<'a, ()> {
+        Box::pin(async move {
+            let thread = msg.thread.as_deref().unwrap_or(&msg.message_id);
+            self.post(&msg.channel, Some(thread), &escape_slack(text))
+                .await
+                .map(|_| ())
+                .map_err(map_error)
+        })
+    }
+
+    fn notify_author<'a>(
+        &'a self,
+        msg: &'a IncomingMessage,
+        text: &'a str,
+    ) -> ActionFuture<'a, ()> {
+        Box::pin(async move {
+            self.ephemeral(
+                &msg.channel,
+                &msg.author.id,
+                msg.thread.as_deref(),
+                &escape_slack(text),
+            )
+            .await
+            .map_err(map_error)
+        })
+    }
+}

@@ -1,0 +1,512 @@
+//! The Slack connector: Socket Mode or the Events API (by configuration),
+//! both feeding the same pipeline, plus `/linkguard` slash commands, direct
+//! messages and mentions for the commands module.
+//!
+//! Acknowledge within 3 s, do the work after: an event is translated and its
+//! detection durably recorded (fast, no Slack call) *before* it is
+//! acknowledged, so an acknowledged event is never lost; the action then runs
+//! in the background. If recording fails the event is not acknowledged and
+//! Slack redelivers it; a redelivery (retry, reconnect) finds the event's
+//! idempotency key and nothing is done twice.
+//!
+//! - `translate`: Slack payloads to platform-neutral messages; loop guards.
+//! - `actions`: [`SlackActions`], the Web API side (reposts, deletes, replies,
+//!   ephemerals) with rate-limit retries.
+//! - `verify`: request signatures for the Events API and slash commands.
+
+mod actions;
+pub mod translate;
+pub mod verify;
+
+pub use actions::SlackActions;
+
+use crate::app::ShutdownHook;
+use crate::commands::{Caller, Commands};
+use crate::config::{SlackConfig, SlackMode};
+use crate::moderation::{Moderator, Platform, PlatformActions, Step};
+use crate::store::{AuditEntry, Kind};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use linkguard_rules::rewrite::escape_slack;
+use slack_morphism::prelude::*;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+use translate::{Identity, Translated};
+
+/// Why the connector could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SlackError {
+    /// The HTTP client could not be built.
+    #[error("building the Slack HTTP client: {0}")]
+    Client(String),
+    /// `auth.test` failed: a wrong token or an unreachable API.
+    #[error("Slack auth.test failed (check slack.bot_token and slack.api_url): {0}")]
+    Auth(String),
+    /// Socket Mode could not start.
+    #[error("starting Slack Socket Mode: {0}")]
+    Socket(String),
+}
+
+/// A started connector, for `App` to own.
+pub struct Connector {
+    /// Background tasks.
+    pub tasks: Vec<JoinHandle<()>>,
+    /// Closes the sockets cleanly at shutdown.
+    pub shutdown: ShutdownHook,
+    /// The Events API routes, in HTTP mode.
+    pub router: Option<Router>,
+    /// The actions, for start-up recovery and tests.
+    pub actions: Arc<SlackActions>,
+}
+
+/// What every event handler needs.
+struct Ctx {
+    moderator: Arc<Moderator>,
+    commands: Commands,
+    actions: Arc<SlackActions>,
+    me: Identity,
+    admin_groups: Vec<String>,
+    signing_secret: Option<String>,
+    connected_once: AtomicBool,
+    /// Rejected-request audit records this minute (bounded, so forged
+    /// requests cannot flood the audit log).
+    rejected_minute: AtomicU64,
+    rejected_count: AtomicU32,
+}
+
+/// Builds the slack-morphism client: https and plain http (operators point
+/// `slack.api_url` at a proxy), rustls with the ring provider chosen
+/// explicitly (two providers are in the dependency tree).
+pub fn client(api_url: &str) -> Result<Arc<SlackHyperClient>, SlackError> {
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
+        .map_err(|e| SlackError::Client(e.to_string()))?
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .build();
+    let connector =
+        SlackClientHyperConnector::from(https).with_slack_api_url(api_url.trim_end_matches('/'));
+    Ok(Arc::new(SlackClient::new(connector)))
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Starts the connector: identifies the bot, finishes actions left pending
+/// by an earlier run, and starts Socket Mode (or returns the HTTP routes).
+pub async fn start(
+    config: &SlackConfig,
+    moderator: Arc<Moderator>,
+) -> Result<Connector, SlackError> {
+    let client = client(&config.api_url)?;
+    let bot_token = SlackApiToken::new(config.bot_token.expose().to_owned().into());
+    let auth = client
+        .open_session(&bot_token)
+        .auth_test()
+        .await
+        .map_err(|e| {
+            SlackError::Auth(e.to_string().lines().next().unwrap_or_default().to_owned())
+        })?;
+    let me = Identity {
+        user_id: auth.user_id.0.clone(),
+        bot_id: auth.bot_id.as_ref().map(|b| b.0.clone()),
+        app_id: None,
+        team_id: auth.team_id.0.clone(),
+    };
+    tracing::info!(bot.user = %me.user_id, team = %me.team_id, mode = ?config.mode, "Slack bot identified");
+    let actions = Arc::new(SlackActions::new(
+        client.clone(),
+        config.bot_token.expose(),
+        config.user_token.as_ref().map(|t| t.expose()),
+    ));
+    let ctx = Arc::new(Ctx {
+        commands: Commands::new(moderator.clone()),
+        moderator: moderator.clone(),
+        actions: actions.clone(),
+        me,
+        admin_groups: config.admin_groups.clone(),
+        signing_secret: config
+            .signing_secret
+            .as_ref()
+            .map(|s| s.expose().to_owned()),
+        connected_once: AtomicBool::new(false),
+        rejected_minute: AtomicU64::new(0),
+        rejected_count: AtomicU32::new(0),
+    });
+    // Finish what an earlier run left pending, before new events arrive.
+    match moderator.recover(Platform::Slack, actions.as_ref()).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            resolved = n,
+            "finished Slack actions left pending by an earlier run"
+        ),
+        Err(e) => tracing::error!(error = %e, "could not finish pending Slack actions"),
+    }
+    let mut tasks = Vec::new();
+    match config.mode {
+        SlackMode::Http => {
+            crate::metrics::global().set_connected("slack", true);
+            let router = Router::new()
+                .route("/slack/events", post(http_events))
+                .route("/slack/commands", post(http_commands))
+                .with_state(ctx);
+            Ok(Connector {
+                tasks,
+                shutdown: Box::pin(async {}),
+                router: Some(router),
+                actions,
+            })
+        }
+        SlackMode::Socket => {
+            let Some(app_token) = &config.app_token else {
+                return Err(SlackError::Socket(
+                    "Socket Mode needs slack.app_token".into(),
+                ));
+            };
+            crate::metrics::global().set_connected("slack", false);
+            let env = Arc::new(
+                SlackClientEventsListenerEnvironment::new(client.clone())
+                    .with_error_handler(socket_error)
+                    .with_user_state(ctx.clone()),
+            );
+            let callbacks = SlackSocketModeListenerCallbacks::new()
+                .with_hello_events(socket_hello)
+                .with_push_events(socket_push)
+                .with_command_events(socket_command);
+            let socket_config = SlackClientSocketModeConfig::new()
+                .with_initial_backoff_in_seconds(1)
+                .with_reconnect_timeout_in_seconds(5);
+            let listener = Arc::new(SlackClientSocketModeListener::new(
+                &socket_config,
+                env,
+                callbacks,
+            ));
+            listener
+                .listen_for(&SlackApiToken::new(app_token.expose().to_owned().into()))
+                .await
+                .map_err(|e| {
+                    SlackError::Socket(e.to_string().lines().next().unwrap_or_default().to_owned())
+                })?;
+            let l = listener.clone();
+            tasks.push(tokio::spawn(async move {
+                l.start().await;
+            }));
+            let shutdown: ShutdownHook = Box::pin(async move {
+                listener.shutdown().await;
+                crate::metrics::global().set_connected("slack", false);
+            });
+            Ok(Connector {
+                tasks,
+                shutdown,
+                router: None,
+                actions,
+            })
+        }
+    }
+}
+
+impl Ctx {
+    /// Handles one event callback. `Err` means "not recorded: do not
+    /// acknowledge", so Slack delivers it again.
+    async fn push(
+        self: &Arc<Self>,
+        ev: SlackPushEventCallback,
+    ) -> Result<(), crate::store::StoreError> {
+        let mut me = self.me.clone();
+        me.app_id = Some(ev.api_app_id.0.clone());
+        let team = ev.team_id.0.clone();
+        match &ev.event {
+            SlackEventCallbackBody::Message(m) => match translate::message(&team, m, &me) {
+                Translated::Message(msg) => match self.moderator.record(&msg).await? {
+                    Step::Act(work) => {
+                        let actions: Arc<dyn PlatformActions> = self.actions.clone();
+                        self.moderator.spawn_act(*msg, *work, actions);
+                    }
+                    Step::Done(handled) => {
+                        tracing::debug!(channel.id = %msg.channel, ?handled, "slack message handled");
+                    }
+                },
+                Translated::Question {
+                    channel,
+                    user,
+                    text,
+                } => {
+                    let me = self.clone();
+                    tokio::spawn(async move {
+                        let caller = me.caller(&team, &channel, &user).await;
+                        let answer = me.commands.ask(&caller, &text);
+                        if let Err(e) = me
+                            .actions
+                            .post(&channel, None, &escape_slack(&answer))
+                            .await
+                        {
+                            tracing::warn!(error = %e, "could not answer a direct message");
+                        }
+                    });
+                }
+                Translated::Skipped(why) => tracing::trace!(?why, "slack event skipped"),
+            },
+            SlackEventCallbackBody::AppMention(m) => {
+                if m.user.0 == self.me.user_id {
+                    return Ok(());
+                }
+                let me = self.clone();
+                let (channel, user) = (m.channel.0.clone(), m.user.0.clone());
+                let thread = m.origin.thread_ts.as_ref().map(|t| t.0.clone());
+                let text = m.content.text.clone().unwrap_or_default();
+                tokio::spawn(async move {
+                    let question = strip_mention(&text, &me.me.user_id);
+                    let caller = me.caller(&team, &channel, &user).await;
+                    let answer = me.answer(&caller, &question).await;
+                    if let Err(e) = me
+                        .actions
+                        .ephemeral(&channel, &user, thread.as_deref(), &escape_slack(&answer))
+                        .await
+                    {
+                        tracing::warn!(error = %e, "could not answer a mention");
+                    }
+                });
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A question or command in plain words.
+    async fn answer(&self, caller: &Caller, text: &str) -> String {
+        let first = text
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if [
+            "check", "allowed", "help", "rules", "rule", "mode", "exempt",
+        ]
+        .contains(&first.as_str())
+        {
+            self.commands.run(caller, text).await
+        } else {
+            self.commands.ask(caller, text)
+        }
+    }
+
+    /// Who is asking; admins are workspace admins/owners or members of a
+    /// configured admin user group.
+    async fn caller(&self, team: &str, channel: &str, user: &str) -> Caller {
+        let info = self.actions.user(user).await;
+        let (name, mut is_admin) = match &info {
+            Ok(u) => (u.name.clone(), u.is_admin),
+            Err(e) => {
+                tracing::warn!(error = %e, "users.info failed; treating the caller as a non-admin");
+                (user.to_owned(), false)
+            }
+        };
+        if !is_admin && !self.admin_groups.is_empty() {
+            is_admin = self.in_admin_group(user).await;
+        }
+        Caller {
+            platform: Some(Platform::Slack),
+            workspace: team.to_owned(),
+            channel: channel.to_owned(),
+            user_id: user.to_owned(),
+            user_name: name,
+            roles: Vec::new(),
+            is_admin,
+        }
+    }
+
+    async fn in_admin_group(&self, user: &str) -> bool {
+        let session = self.actions_client_session();
+        for group in &self.admin_groups {
+            let req = SlackApiUserGroupsUsersListRequest::new(SlackUserGroupId(group.clone()));
+            match session.usergroups_users_list(&req).await {
+                Ok(r) if r.users.iter().any(|u| u.0 == user) => return true,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(group = %group, error = %e, "usergroups.users.list failed")
+                }
+            }
+        }
+        false
+    }
+
+    fn actions_client_session(&self) -> SlackClientSession<'_, SlackClientHyperHttpsConnector> {
+        self.actions.session()
+    }
+
+    /// A slash command: the ephemeral answer.
+    async fn command(&self, ev: &SlackCommandEvent) -> String {
+        let caller = self
+            .caller(&ev.team_id.0, &ev.channel_id.0, &ev.user_id.0)
+            .await;
+        self.commands
+            .run(&caller, ev.text.as_deref().unwrap_or(""))
+            .await
+    }
+
+    /// Audits a refused request, at most 10 a minute.
+    async fn audit_rejection(&self, path: &str, why: &str) {
+        let minute = (now_secs() / 60) as u64;
+        if self.rejected_minute.swap(minute, Ordering::Relaxed) != minute {
+            self.rejected_count.store(0, Ordering::Relaxed);
+        }
+        if self.rejected_count.fetch_add(1, Ordering::Relaxed) >= 10 {
+            return;
+        }
+        let mut e = AuditEntry::new(Kind::RejectedRequest, "slack");
+        e.detail = Some(format!("{path}: {why}"));
+        if let Err(err) = self.moderator.store().append(e).await {
+            tracing::warn!(error = %err, "could not audit a rejected request");
+        }
+    }
+
+    async fn verified(&self, path: &str, headers: &HeaderMap, body: &[u8]) -> Result<(), Response> {
+        let Some(secret) = &self.signing_secret else {
+            return Err((
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "no signing secret configured",
+            )
+                .into_response());
+        };
+        let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        match verify::verify(
+            secret,
+            h("x-slack-request-timestamp"),
+            h("x-slack-signature"),
+            body,
+            now_secs(),
+        ) {
+            Ok(()) => Ok(()),
+            Err(why) => {
+                tracing::warn!(path, reason = why.as_str(), "rejected a Slack request");
+                self.audit_rejection(path, why.as_str()).await;
+                Err((StatusCode::UNAUTHORIZED, why.as_str()).into_response())
+            }
+        }
+    }
+}
+
+fn strip_mention(text: &str, bot_user: &str) -> String {
+    text.replace(&format!("<@{bot_user}>"), " ")
+        .trim()
+        .to_owned()
+}
+
+async fn ctx_of(state: &SlackClientEventsUserState) -> Option<Arc<Ctx>> {
+    state.read().await.get_user_state::<Arc<Ctx>>().cloned()
+}
+
+/// Generic over the hello event: slack-morphism does not export its type.
+async fn socket_hello<E: Send>(
+    _ev: E,
+    _client: Arc<SlackHyperClient>,
+    state: SlackClientEventsUserState,
+) {
+    crate::metrics::global().set_connected("slack", true);
+    if let Some(ctx) = ctx_of(&state).await {
+        if ctx.connected_once.swap(true, Ordering::Relaxed) {
+            crate::metrics::global().reconnect("slack");
+        }
+    }
+}
+
+async fn socket_push(
+    ev: SlackPushEventCallback,
+    _client: Arc<SlackHyperClient>,
+    state: SlackClientEventsUserState,
+) -> UserCallbackResult<()> {
+    let Some(ctx) = ctx_of(&state).await else {
+        return Ok(());
+    };
+    ctx.push(ev).await.map_err(|e| {
+        tracing::error!(error = %e, "recording a Slack event failed; leaving it unacknowledged for redelivery");
+        e.into()
+    })
+}
+
+async fn socket_command(
+    ev: SlackCommandEvent,
+    _client: Arc<SlackHyperClient>,
+    state: SlackClientEventsUserState,
+) -> UserCallbackResult<SlackCommandEventResponse> {
+    let Some(ctx) = ctx_of(&state).await else {
+        return Ok(SlackCommandEventResponse::new(SlackMessageContent::new()));
+    };
+    let answer = ctx.command(&ev).await;
+    Ok(
+        SlackCommandEventResponse::new(SlackMessageContent::new().with_text(escape_slack(&answer)))
+            .with_response_type(SlackMessageResponseType::Ephemeral),
+    )
+}
+
+/// Unrecorded events are not acknowledged (Slack redelivers them).
+fn socket_error(
+    err: Box<dyn std::error::Error + Send + Sync>,
+    _client: Arc<SlackHyperClient>,
+    _state: SlackClientEventsUserState,
+) -> HttpStatusCode {
+    tracing::warn!(error = %err, "Slack Socket Mode callback failed");
+    HttpStatusCode::INTERNAL_SERVER_ERROR
+}
+
+async fn http_events(State(ctx): State<Arc<Ctx>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = ctx.verified("/slack/events", &headers, &body).await {
+        return r;
+    }
+    let value: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("malformed JSON: {e}")).into_response(),
+    };
+    if value.get("type").and_then(|t| t.as_str()) == Some("url_verification") {
+        let challenge = value
+            .get("challenge")
+            .and_then(|c| c.as_str())
+            .unwrap_or_default();
+        return axum::Json(serde_json::json!({ "challenge": challenge })).into_response();
+    }
+    match serde_json::from_value::<SlackPushEvent>(value) {
+        Ok(SlackPushEvent::EventCallback(ev)) => match ctx.push(ev).await {
+            Ok(()) => StatusCode::OK.into_response(),
+            // Not recorded: a 5xx makes Slack retry.
+            Err(e) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not recorded: {e}"),
+            )
+                .into_response(),
+        },
+        Ok(_) => StatusCode::OK.into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, format!("malformed event: {e}")).into_response(),
+    }
+}
+
+async fn http_commands(State(ctx): State<Arc<Ctx>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = ctx.verified("/slack/commands", &headers, &body).await {
+        return r;
+    }
+    let ev: SlackCommandEvent = match serde_urlencoded::from_bytes(&body) {
+        Ok(ev) => ev,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("malformed slash command: {e}"),
+            )
+                .into_response()
+        }
+    };
+    let answer = ctx.command(&ev).await;
+    axum::Json(serde_json::json!({
+        "response_type": "ephemeral",
+        "text": escape_slack(&answer),
+    }))
+    .into_response()
+}

@@ -1,0 +1,228 @@
+//! From Slack's event payloads to the platform-neutral message, and which
+//! events are not ours to moderate. Pure functions, unit-tested.
+
+use crate::moderation::{Author, IncomingMessage, Platform};
+use slack_morphism::prelude::*;
+use std::time::Instant;
+
+/// Who we are on Slack (from `auth.test`), to never moderate ourselves.
+#[derive(Debug, Clone, Default)]
+pub struct Identity {
+    /// Our bot user (`U…`).
+    pub user_id: String,
+    /// Our bot id (`B…`).
+    pub bot_id: Option<String>,
+    /// Our app id (`A…`).
+    pub app_id: Option<String>,
+    /// The workspace the bot token belongs to.
+    pub team_id: String,
+}
+
+/// Why an event is not moderated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skip {
+    /// Posted by linkguard itself (including its customised reposts).
+    Ours,
+    /// Another bot or integration.
+    OtherBot,
+    /// A deletion, join, topic change, … or an unfurl-only edit.
+    NotAMessage,
+    /// A direct message to the bot: a question, not a violation.
+    DirectMessage,
+}
+
+/// What a `message` event is, once translated.
+#[derive(Debug)]
+pub enum Translated {
+    /// A message (or a new revision of one) to moderate.
+    Message(Box<IncomingMessage>),
+    /// A direct message to the bot: a question for the commands module.
+    Question {
+        /// The IM channel.
+        channel: String,
+        /// Who asks.
+        user: String,
+        /// The text, Slack-escaped.
+        text: String,
+    },
+    /// Not ours to handle.
+    Skipped(Skip),
+}
+
+fn texts(content: Option<&SlackMessageContent>) -> (String, bool) {
+    let Some(c) = content else {
+        return (String::new(), false);
+    };
+    let mut text = c.text.clone().unwrap_or_default();
+    // Links in legacy attachments (from integrations and forwarded messages).
+    for a in c.attachments.iter().flatten() {
+        for t in [&a.fallback, &a.text, &a.title].into_iter().flatten() {
+            text.push('\n');
+            text.push_str(t);
+        }
+    }
+    let has_files = c.files.as_ref().is_some_and(|f| !f.is_empty());
+    (text, has_files)
+}
+
+/// Translates one `message` event. `team` is the event wrapper's team id.
+pub fn message(team: &str, ev: &SlackMessageEvent, me: &Identity) -> Translated {
+    use SlackMessageEventType as T;
+    let channel = ev
+        .origin
+        .channel
+        .as_ref()
+        .map(|c| c.0.clone())
+        .unwrap_or_default();
+    let is_im = matches!(
+        ev.origin.channel_type.as_ref().map(|t| t.0.as_str()),
+        Some("im")
+    );
+    let (author_sender, ts, content, revision, edited) = match &ev.subtype {
+        None | Some(T::FileShare) | Some(T::ThreadBroadcast) | Some(T::MeMessage) => (
+            &ev.sender,
+            ev.origin.ts.0.clone(),
+            ev.content.as_ref(),
+            "0".to_owned(),
+            false,
+        ),
+        Some(T::MessageChanged) => {
+            let Some(new) = &ev.message else {
+                return Translated::Skipped(Skip::NotAMessage);
+            };
+            let old_text = ev
+                .previous_message
+                .as_ref()
+                .and_then(|p| p.content.as_ref())
+                .and_then(|c| c.text.clone());
+            let new_text = new.content.as_ref().and_then(|c| c.text.clone());
+            // Unfurls and reactions also fire message_changed: only a new text is a new revision.
+            if old_text == new_text {
+                return Translated::Skipped(Skip::NotAMessage);
+            }
+            let revision = new
+                .edited
+                .as_ref()
+                .map(|e| e.ts.0.clone())
+                .unwrap_or_else(|| ev.origin.ts.0.clone());
+            (
+                &new.sender,
+                new.ts.0.clone(),
+                new.content.as_ref(),
+                revision,
+                true,
+            )
+        }
+        Some(T::BotMessage) => {
+            let ours = ev.sender.bot_id.as_ref().map(|b| &b.0) == me.bot_id.as_ref();
+            return Translated::Skipped(if ours { Skip::Ours } else { Skip::OtherBot });
+        }
+        Some(_) => return Translated::Skipped(Skip::NotAMessage),
+    };
+    let ours = author_sender
+        .user
+        .as_ref()
+        .is_some_and(|u| u.0 == me.user_id)
+        || (author_sender.bot_id.is_some()
+            && author_sender.bot_id.as_ref().map(|b| &b.0) == me.bot_id.as_ref())
+        || author_sender
+            .bot_profile
+            .as_ref()
+            .is_some_and(|p| Some(&p.app_id) == me.app_id.as_ref());
+    if ours {
+        return Translated::Skipped(Skip::Ours);
+    }
+    if author_sender.bot_id.is_some() {
+        return Translated::Skipped(Skip::OtherBot);
+    }
+    let Some(user) = author_sender.user.as_ref().map(|u| u.0.clone()) else {
+        return Translated::Skipped(Skip::NotAMessage);
+    };
+    let (text, has_files) = texts(content);
+    if is_im {
+        return if edited {
+            Translated::Skipped(Skip::DirectMessage)
+        } else {
+            Translated::Question {
+                channel,
+                user,
+                text,
+            }
+        };
+    }
+    let thread = ev
+        .origin
+        .thread_ts
+        .as_ref()
+        .map(|t| t.0.clone())
+        .filter(|t| *t != ts);
+    Translated::Message(Box::new(IncomingMessage {
+        platform: Platform::Slack,
+        workspace: team.to_owned(),
+        channel,
+        thread,
+        message_id: ts,
+        revision,
+        author: Author {
+            id: user.clone(),
+            display_name: user,
+            avatar_url: None,
+            roles: Vec::new(),
+        },
+        text,
+        has_attachments: has_files,
+        received: Instant::now(),
+    }))
+}
+
+/// Makes a repost unable to notify more people than the original could:
+/// Slack's broadcast specials (`<!here>`, `<!channel>`, `<!everyone>`) and
+/// user-group mentions (`<!subteam^…>`) become plain text. The rest of the
+/// text is kept byte for byte.
+pub fn defuse_mentions(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("<!") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('>') else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let inner = &after[..end];
+        let (name, label) = match inner.split_once('|') {
+            Some((n, l)) => (n, Some(l)),
+            None => (inner, None),
+        };
+        let shown = match name.split('^').next().unwrap_or(name) {
+            "here" => "@here".to_owned(),
+            "channel" => "@channel".to_owned(),
+            "everyone" => "@everyone".to_owned(),
+            "subteam" => label.map_or_else(|| "@group".to_owned(), str::to_owned),
+            // Dates and other specials render harmlessly: keep them.
+            _ => format!("<!{inner}>"),
+        };
+        out.push_str(&shown);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcasts_are_defused_and_nothing_else_changes() {
+        assert_eq!(
+            defuse_mentions("hi <!here> and <!channel|channel> <!everyone> <@U1> <!subteam^S1|@eng> <#C1|gen> <!date^1^{date}|x> &amp;"),
+            "hi @here and @channel @everyone <@U1> @eng <#C1|gen> <!date^1^{date}|x> &amp;"
+        );
+        assert_eq!(
+            defuse_mentions("no specials <https://a|b>"),
+            "no specials <https://a|b>"
+        );
+        assert_eq!(defuse_mentions("broken <!here"), "broken <!here");
+    }
+}
