@@ -175,25 +175,85 @@ enum Ty {
 
 /// Every key: dotted name, type, and what it is for (printed by `config check`).
 const KEYS: &[(&str, Ty, &str)] = &[
-    ("database_url", Ty::Secret, "sqlite://FILE or postgres://USER:PASSWORD@HOST/DB"),
-    ("room_key", Ty::Secret, "secret key for {room} names in alternatives"),
-    ("policy", Ty::Str, "policy file imported at start-up (else the stored policy)"),
-    ("audit_message_text", Ty::Bool, "keep full message text in the audit log"),
-    ("dedupe_ttl_secs", Ty::Int, "how long event idempotency keys are kept"),
-    ("http_addr", Ty::Str, "public listener: Slack Events API, /healthz, /readyz"),
-    ("metrics_addr", Ty::Str, "Prometheus /metrics listener (off when unset)"),
+    (
+        "database_url",
+        Ty::Secret,
+        "sqlite://FILE or postgres://USER:PASSWORD@HOST/DB",
+    ),
+    (
+        "room_key",
+        Ty::Secret,
+        "secret key for {room} names in alternatives",
+    ),
+    (
+        "policy",
+        Ty::Str,
+        "policy file imported at start-up (else the stored policy)",
+    ),
+    (
+        "audit_message_text",
+        Ty::Bool,
+        "keep full message text in the audit log",
+    ),
+    (
+        "dedupe_ttl_secs",
+        Ty::Int,
+        "how long event idempotency keys are kept",
+    ),
+    (
+        "http_addr",
+        Ty::Str,
+        "public listener: Slack Events API, /healthz, /readyz",
+    ),
+    (
+        "metrics_addr",
+        Ty::Str,
+        "Prometheus /metrics listener (off when unset)",
+    ),
     ("log_format", Ty::Str, "text or json"),
-    ("shutdown_timeout_secs", Ty::Int, "time allowed for in-flight actions at shutdown"),
-    ("slack.bot_token", Ty::Secret, "xoxb- bot token (enables Slack)"),
-    ("slack.user_token", Ty::Secret, "xoxp- token of a workspace admin (replace/delete)"),
-    ("slack.app_token", Ty::Secret, "xapp- app-level token (Socket Mode)"),
-    ("slack.signing_secret", Ty::Secret, "verifies Events API and slash-command requests"),
+    (
+        "shutdown_timeout_secs",
+        Ty::Int,
+        "time allowed for in-flight actions at shutdown",
+    ),
+    (
+        "slack.bot_token",
+        Ty::Secret,
+        "xoxb- bot token (enables Slack)",
+    ),
+    (
+        "slack.user_token",
+        Ty::Secret,
+        "xoxp- token of a workspace admin (replace/delete)",
+    ),
+    (
+        "slack.app_token",
+        Ty::Secret,
+        "xapp- app-level token (Socket Mode)",
+    ),
+    (
+        "slack.signing_secret",
+        Ty::Secret,
+        "verifies Events API and slash-command requests",
+    ),
     ("slack.mode", Ty::Str, "socket or http"),
     ("slack.api_url", Ty::Str, "Web API base URL"),
-    ("slack.admin_groups", Ty::List, "user-group ids whose members may edit rules"),
+    (
+        "slack.admin_groups",
+        Ty::List,
+        "user-group ids whose members may edit rules",
+    ),
     ("discord.token", Ty::Secret, "bot token (enables Discord)"),
-    ("discord.proxy_url", Ty::Str, "REST proxy URL in front of the Discord API"),
-    ("discord.admin_roles", Ty::List, "role ids whose members may edit rules"),
+    (
+        "discord.proxy_url",
+        Ty::Str,
+        "REST proxy URL in front of the Discord API",
+    ),
+    (
+        "discord.admin_roles",
+        Ty::List,
+        "role ids whose members may edit rules",
+    ),
 ];
 
 fn env_name(key: &str) -> String {
@@ -230,8 +290,12 @@ impl Layers {
             source_name: name.clone(),
             message,
         };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| err("--config", format!("cannot read the configuration file: {e}")))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            err(
+                "--config",
+                format!("cannot read the configuration file: {e}"),
+            )
+        })?;
         let table: toml::Table = text
             .parse()
             .map_err(|e: toml::de::Error| err("(syntax)", e.message().trim().to_owned()))?;
@@ -276,7 +340,8 @@ impl Layers {
                 }
             };
             if is_file {
-                let (secret, source) = Layers::read_secret_file(&base, &value, &format!("{key} in {name}"))?;
+                let (secret, source) =
+                    Layers::read_secret_file(&base, &value, &format!("{key} in {name}"))?;
                 self.set(&base, secret, source);
             } else {
                 self.set(&base, value, name.clone());
@@ -286,7 +351,12 @@ impl Layers {
     }
 
     fn env(&mut self, vars: &[(String, String)]) -> Result<(), ConfigError> {
-        let get = |name: &str| vars.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let get = |name: &str| {
+            vars.iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
         for (key, ty, _) in KEYS {
             let name = env_name(key);
             if *ty == Ty::Secret {
@@ -340,7 +410,12 @@ impl Config {
                         .parse::<i64>()
                         .ok()
                         .filter(|n| *n >= 0)
-                        .ok_or_else(|| err(key, format!("expected a whole number of seconds, got `{v}`")))
+                        .ok_or_else(|| {
+                            err(
+                                key,
+                                format!("expected a whole number of seconds, got `{v}`"),
+                            )
+                        })
                 })
                 .transpose()
         };
@@ -369,15 +444,24 @@ impl Config {
                     if v.starts_with("http://") || v.starts_with("https://") {
                         Ok(v.trim_end_matches('/').to_owned())
                     } else {
-                        Err(err(key, format!("expected an http:// or https:// URL, got `{v}`")))
+                        Err(err(
+                            key,
+                            format!("expected an http:// or https:// URL, got `{v}`"),
+                        ))
                     }
                 })
                 .transpose()
         };
 
         if let Some(v) = get("database_url") {
-            if !(v.starts_with("sqlite:") || v.starts_with("postgres://") || v.starts_with("postgresql://")) {
-                return Err(err("database_url", "expected sqlite://FILE or postgres://… ".into()));
+            if !(v.starts_with("sqlite:")
+                || v.starts_with("postgres://")
+                || v.starts_with("postgresql://"))
+            {
+                return Err(err(
+                    "database_url",
+                    "expected sqlite://FILE or postgres://… ".into(),
+                ));
             }
             c.database_url = Secret::new(v);
         }
@@ -399,7 +483,12 @@ impl Config {
             c.log_format = match f.as_str() {
                 "text" => LogFormat::Text,
                 "json" => LogFormat::Json,
-                _ => return Err(err("log_format", format!("expected text or json, got `{f}`"))),
+                _ => {
+                    return Err(err(
+                        "log_format",
+                        format!("expected text or json, got `{f}`"),
+                    ))
+                }
             };
         }
         if let Some(n) = int("shutdown_timeout_secs")? {
@@ -414,13 +503,19 @@ impl Config {
                     Some("http") => SlackMode::Http,
                     Some("socket") => SlackMode::Socket,
                     Some(other) => {
-                        return Err(err("slack.mode", format!("expected socket or http, got `{other}`")))
+                        return Err(err(
+                            "slack.mode",
+                            format!("expected socket or http, got `{other}`"),
+                        ))
                     }
                     None if app_token.is_some() => SlackMode::Socket,
                     None => SlackMode::Http,
                 };
                 if mode == SlackMode::Socket && app_token.is_none() {
-                    return Err(err("slack.app_token", "Socket Mode needs an app-level token (xapp-…)".into()));
+                    return Err(err(
+                        "slack.app_token",
+                        "Socket Mode needs an app-level token (xapp-…)".into(),
+                    ));
                 }
                 if mode == SlackMode::Http && signing_secret.is_none() {
                     return Err(err(
@@ -434,16 +529,23 @@ impl Config {
                     app_token,
                     signing_secret,
                     mode,
-                    api_url: url("slack.api_url")?.unwrap_or_else(|| "https://slack.com/api".into()),
+                    api_url: url("slack.api_url")?
+                        .unwrap_or_else(|| "https://slack.com/api".into()),
                     admin_groups: list("slack.admin_groups"),
                 });
             }
             None if slack_keys => {
-                let some = values.keys().find(|k| k.starts_with("slack.")).cloned().unwrap_or_default();
+                let some = values
+                    .keys()
+                    .find(|k| k.starts_with("slack."))
+                    .cloned()
+                    .unwrap_or_default();
                 return Err(ConfigError {
                     key: "slack.bot_token".into(),
                     source_name: "missing".into(),
-                    message: format!("Slack is partly configured ({some} is set) but has no bot token"),
+                    message: format!(
+                        "Slack is partly configured ({some} is set) but has no bot token"
+                    ),
                 });
             }
             None => {}
@@ -458,16 +560,25 @@ impl Config {
                 });
             }
             None if discord_keys => {
-                let some = values.keys().find(|k| k.starts_with("discord.")).cloned().unwrap_or_default();
+                let some = values
+                    .keys()
+                    .find(|k| k.starts_with("discord."))
+                    .cloned()
+                    .unwrap_or_default();
                 return Err(ConfigError {
                     key: "discord.token".into(),
                     source_name: "missing".into(),
-                    message: format!("Discord is partly configured ({some} is set) but has no token"),
+                    message: format!(
+                        "Discord is partly configured ({some} is set) but has no token"
+                    ),
                 });
             }
             None => {}
         }
-        c.sources = values.iter().map(|(k, (_, s))| (k.clone(), s.clone())).collect();
+        c.sources = values
+            .iter()
+            .map(|(k, (_, s))| (k.clone(), s.clone()))
+            .collect();
         Ok(c)
     }
 
@@ -475,21 +586,44 @@ impl Config {
     /// redacted: what `linkguard config check` prints.
     pub fn describe(&self) -> String {
         let mut out = String::new();
-        let secret = |s: &Secret| if s.expose().is_empty() { "(empty)".to_owned() } else { s.to_string() };
+        let secret = |s: &Secret| {
+            if s.expose().is_empty() {
+                "(empty)".to_owned()
+            } else {
+                s.to_string()
+            }
+        };
         let opt = |s: &Option<Secret>| s.as_ref().map_or("(unset)".to_owned(), secret);
         let mut line = |key: &str, value: String| {
             let src = self.sources.get(key).map_or("default", String::as_str);
             out.push_str(&format!("{key} = {value}  # {src}\n"));
         };
-        line("database_url", crate::store::redact_url(self.database_url.expose()));
+        line(
+            "database_url",
+            crate::store::redact_url(self.database_url.expose()),
+        );
         line("room_key", secret(&self.room_key));
-        line("policy", self.policy_path.clone().unwrap_or_else(|| "(stored policy, else built-in)".into()));
+        line(
+            "policy",
+            self.policy_path
+                .clone()
+                .unwrap_or_else(|| "(stored policy, else built-in)".into()),
+        );
         line("audit_message_text", self.audit_message_text.to_string());
         line("dedupe_ttl_secs", self.dedupe_ttl_secs.to_string());
         line("http_addr", self.http_addr.clone());
-        line("metrics_addr", self.metrics_addr.clone().unwrap_or_else(|| "(off)".into()));
-        line("log_format", format!("{:?}", self.log_format).to_ascii_lowercase());
-        line("shutdown_timeout_secs", self.shutdown_timeout_secs.to_string());
+        line(
+            "metrics_addr",
+            self.metrics_addr.clone().unwrap_or_else(|| "(off)".into()),
+        );
+        line(
+            "log_format",
+            format!("{:?}", self.log_format).to_ascii_lowercase(),
+        );
+        line(
+            "shutdown_timeout_secs",
+            self.shutdown_timeout_secs.to_string(),
+        );
         match &self.slack {
             None => line("slack", "(off)".into()),
             Some(s) => {
@@ -506,7 +640,12 @@ impl Config {
             None => line("discord", "(off)".into()),
             Some(d) => {
                 line("discord.token", secret(&d.token));
-                line("discord.proxy_url", d.proxy_url.clone().unwrap_or_else(|| "(none: https://discord.com)".into()));
+                line(
+                    "discord.proxy_url",
+                    d.proxy_url
+                        .clone()
+                        .unwrap_or_else(|| "(none: https://discord.com)".into()),
+                );
                 line("discord.admin_roles", d.admin_roles.join(","));
             }
         }
@@ -538,7 +677,10 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -560,10 +702,16 @@ mod tests {
         assert_eq!(c.http_addr, "127.0.0.1:2");
         let s = c.slack.as_ref().unwrap();
         assert_eq!(s.bot_token.expose(), "xoxb-from-file");
-        assert_eq!(c.sources["http_addr"], "the environment (LINKGUARD_HTTP_ADDR)");
+        assert_eq!(
+            c.sources["http_addr"],
+            "the environment (LINKGUARD_HTTP_ADDR)"
+        );
         assert!(c.sources["slack.bot_token"].starts_with("file "));
         let d = c.describe();
-        assert!(!d.contains("xoxb-from-file") && d.contains("slack.bot_token = [redacted]"), "{d}");
+        assert!(
+            !d.contains("xoxb-from-file") && d.contains("slack.bot_token = [redacted]"),
+            "{d}"
+        );
         assert_eq!(format!("{:?}", c).matches("xoxb").count(), 0);
     }
 
@@ -577,7 +725,10 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         for (key, _, _) in Config::keys() {
             let leaf = key.rsplit('.').next().unwrap();
-            assert!(text.contains(&format!("{leaf} =")) || text.contains(&format!("{leaf}_file =")), "{key} is not in the example");
+            assert!(
+                text.contains(&format!("{leaf} =")) || text.contains(&format!("{leaf}_file =")),
+                "{key} is not in the example"
+            );
         }
     }
 
@@ -586,9 +737,24 @@ mod tests {
         let e = Config::load(None, vars(&[("LINKGUARD_DEDUPE_TTL_SECS", "soon")])).unwrap_err();
         assert_eq!(e.key, "dedupe_ttl_secs");
         assert_eq!(e.to_string(), "dedupe_ttl_secs (from the environment (LINKGUARD_DEDUPE_TTL_SECS)): expected a whole number of seconds, got `soon`");
-        let e = Config::load(None, vars(&[("LINKGUARD_SLACK_BOT_TOKEN_FILE", "/nonexistent/t")])).unwrap_err();
-        assert!(e.to_string().contains("LINKGUARD_SLACK_BOT_TOKEN_FILE") && e.to_string().contains("/nonexistent/t"), "{e}");
-        let e = Config::load(None, vars(&[("LINKGUARD_SLACK_BOT_TOKEN", "x"), ("LINKGUARD_SLACK_MODE", "smoke")])).unwrap_err();
+        let e = Config::load(
+            None,
+            vars(&[("LINKGUARD_SLACK_BOT_TOKEN_FILE", "/nonexistent/t")]),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("LINKGUARD_SLACK_BOT_TOKEN_FILE")
+                && e.to_string().contains("/nonexistent/t"),
+            "{e}"
+        );
+        let e = Config::load(
+            None,
+            vars(&[
+                ("LINKGUARD_SLACK_BOT_TOKEN", "x"),
+                ("LINKGUARD_SLACK_MODE", "smoke"),
+            ]),
+        )
+        .unwrap_err();
         assert_eq!(e.key, "slack.mode");
         let e = Config::load(None, vars(&[("LINKGUARD_SLACK_APP_TOKEN", "xapp-1")])).unwrap_err();
         assert_eq!(e.key, "slack.bot_token");
@@ -598,7 +764,11 @@ mod tests {
         let e = Config::load(Some(&file), vars(&[])).unwrap_err();
         assert_eq!(e.key, "slack.bot_tokn");
         assert!(e.to_string().contains("unknown setting"));
-        let e = Config::load(None, vars(&[("LINKGUARD_DATABASE_URL", "mysql://u:hunter2@h/db")])).unwrap_err();
+        let e = Config::load(
+            None,
+            vars(&[("LINKGUARD_DATABASE_URL", "mysql://u:hunter2@h/db")]),
+        )
+        .unwrap_err();
         assert!(!e.to_string().contains("hunter2"), "{e}");
     }
 }

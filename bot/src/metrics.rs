@@ -12,7 +12,9 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 /// Histogram buckets, in seconds.
-const BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+const BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
 
 #[derive(Default)]
 struct Histogram {
@@ -51,15 +53,51 @@ pub struct Metrics {
 }
 
 const HELP: &[(&str, &str, &str)] = &[
-    ("linkguard_messages_seen_total", "counter", "Messages evaluated, by platform."),
-    ("linkguard_links_found_total", "counter", "Banned meeting links found, by provider and rule."),
-    ("linkguard_actions_total", "counter", "Moderation actions, by action and outcome."),
-    ("linkguard_event_to_action_seconds", "histogram", "Time from receiving an event to finishing its action."),
-    ("linkguard_rate_limit_waits_total", "counter", "Waits forced by a platform's rate limit, by platform."),
-    ("linkguard_reconnects_total", "counter", "Platform connections re-established, by platform."),
-    ("linkguard_audit_append_seconds", "histogram", "Time to durably append audit records."),
-    ("linkguard_pending_actions", "gauge", "Detections whose action has no recorded outcome yet."),
-    ("linkguard_platform_connected", "gauge", "1 while a platform connection is up."),
+    (
+        "linkguard_messages_seen_total",
+        "counter",
+        "Messages evaluated, by platform.",
+    ),
+    (
+        "linkguard_links_found_total",
+        "counter",
+        "Banned meeting links found, by provider and rule.",
+    ),
+    (
+        "linkguard_actions_total",
+        "counter",
+        "Moderation actions, by action and outcome.",
+    ),
+    (
+        "linkguard_event_to_action_seconds",
+        "histogram",
+        "Time from receiving an event to finishing its action.",
+    ),
+    (
+        "linkguard_rate_limit_waits_total",
+        "counter",
+        "Waits forced by a platform's rate limit, by platform.",
+    ),
+    (
+        "linkguard_reconnects_total",
+        "counter",
+        "Platform connections re-established, by platform.",
+    ),
+    (
+        "linkguard_audit_append_seconds",
+        "histogram",
+        "Time to durably append audit records.",
+    ),
+    (
+        "linkguard_pending_actions",
+        "gauge",
+        "Detections whose action has no recorded outcome yet.",
+    ),
+    (
+        "linkguard_platform_connected",
+        "gauge",
+        "1 while a platform connection is up.",
+    ),
 ];
 
 /// The global metrics.
@@ -80,12 +118,21 @@ impl Metrics {
     }
 
     fn observe(&self, name: &'static str, labels: Labels, d: Duration) {
-        self.with(|r| r.histograms.entry((name, labels)).or_default().observe(d.as_secs_f64()));
+        self.with(|r| {
+            r.histograms
+                .entry((name, labels))
+                .or_default()
+                .observe(d.as_secs_f64())
+        });
     }
 
     /// A message was evaluated.
     pub fn message_seen(&self, platform: &str) {
-        self.inc("linkguard_messages_seen_total", vec![("platform", platform.to_owned())], 1);
+        self.inc(
+            "linkguard_messages_seen_total",
+            vec![("platform", platform.to_owned())],
+            1,
+        );
     }
 
     /// A banned link was found.
@@ -101,7 +148,10 @@ impl Metrics {
     pub fn action(&self, action: &str, outcome: &str, since_event: Duration) {
         self.inc(
             "linkguard_actions_total",
-            vec![("action", action.to_owned()), ("outcome", outcome.to_owned())],
+            vec![
+                ("action", action.to_owned()),
+                ("outcome", outcome.to_owned()),
+            ],
             1,
         );
         self.observe("linkguard_event_to_action_seconds", Vec::new(), since_event);
@@ -109,19 +159,32 @@ impl Metrics {
 
     /// A platform's rate limit made us wait.
     pub fn rate_limit_wait(&self, platform: &str) {
-        self.inc("linkguard_rate_limit_waits_total", vec![("platform", platform.to_owned())], 1);
+        self.inc(
+            "linkguard_rate_limit_waits_total",
+            vec![("platform", platform.to_owned())],
+            1,
+        );
     }
 
     /// A platform connection was re-established.
     pub fn reconnect(&self, platform: &str) {
-        self.inc("linkguard_reconnects_total", vec![("platform", platform.to_owned())], 1);
+        self.inc(
+            "linkguard_reconnects_total",
+            vec![("platform", platform.to_owned())],
+            1,
+        );
     }
 
     /// A platform connection went up or down.
     pub fn set_connected(&self, platform: &str, up: bool) {
         self.with(|r| {
-            r.gauges
-                .insert(("linkguard_platform_connected", vec![("platform", platform.to_owned())]), i64::from(up));
+            r.gauges.insert(
+                (
+                    "linkguard_platform_connected",
+                    vec![("platform", platform.to_owned())],
+                ),
+                i64::from(up),
+            );
         });
     }
 
@@ -154,7 +217,14 @@ impl Metrics {
         let labels = |l: &Labels, extra: Option<(&str, String)>| -> String {
             let mut parts: Vec<String> = l
                 .iter()
-                .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")))
+                .map(|(k, v)| {
+                    format!(
+                        "{k}=\"{}\"",
+                        v.replace('\\', "\\\\")
+                            .replace('"', "\\\"")
+                            .replace('\n', "\\n")
+                    )
+                })
                 .collect();
             if let Some((k, v)) = extra {
                 parts.push(format!("{k}=\"{v}\""));
@@ -182,9 +252,18 @@ impl Metrics {
                     if n == name {
                         for (i, b) in BUCKETS.iter().enumerate() {
                             let c = h.counts.get(i).copied().unwrap_or(0);
-                            let _ = writeln!(out, "{name}_bucket{} {c}", labels(l, Some(("le", b.to_string()))));
+                            let _ = writeln!(
+                                out,
+                                "{name}_bucket{} {c}",
+                                labels(l, Some(("le", b.to_string())))
+                            );
                         }
-                        let _ = writeln!(out, "{name}_bucket{} {}", labels(l, Some(("le", "+Inf".into()))), h.count);
+                        let _ = writeln!(
+                            out,
+                            "{name}_bucket{} {}",
+                            labels(l, Some(("le", "+Inf".into()))),
+                            h.count
+                        );
                         let _ = writeln!(out, "{name}_sum{} {}", labels(l, None), h.sum);
                         let _ = writeln!(out, "{name}_count{} {}", labels(l, None), h.count);
                     }
@@ -210,12 +289,30 @@ mod tests {
         m.action("replace", "ok", Duration::from_millis(30));
         m.set_pending(2);
         let out = m.render();
-        assert!(out.contains("linkguard_messages_seen_total{platform=\"slack\"} 2"), "{out}");
-        assert!(out.contains("linkguard_links_found_total{provider=\"zoom\",rule=\"no-zoom\"} 1"), "{out}");
-        assert!(out.contains("linkguard_event_to_action_seconds_bucket{le=\"0.05\"} 1"), "{out}");
-        assert!(out.contains("linkguard_event_to_action_seconds_bucket{le=\"0.025\"} 0"), "{out}");
-        assert!(out.contains("linkguard_event_to_action_seconds_count 1"), "{out}");
+        assert!(
+            out.contains("linkguard_messages_seen_total{platform=\"slack\"} 2"),
+            "{out}"
+        );
+        assert!(
+            out.contains("linkguard_links_found_total{provider=\"zoom\",rule=\"no-zoom\"} 1"),
+            "{out}"
+        );
+        assert!(
+            out.contains("linkguard_event_to_action_seconds_bucket{le=\"0.05\"} 1"),
+            "{out}"
+        );
+        assert!(
+            out.contains("linkguard_event_to_action_seconds_bucket{le=\"0.025\"} 0"),
+            "{out}"
+        );
+        assert!(
+            out.contains("linkguard_event_to_action_seconds_count 1"),
+            "{out}"
+        );
         assert!(out.contains("linkguard_pending_actions 2"), "{out}");
-        assert!(out.contains("# TYPE linkguard_actions_total counter"), "{out}");
+        assert!(
+            out.contains("# TYPE linkguard_actions_total counter"),
+            "{out}"
+        );
     }
 }

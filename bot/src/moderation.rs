@@ -130,11 +130,16 @@ pub trait PlatformActions: Send + Sync {
     fn delete<'a>(&'a self, msg: &'a IncomingMessage) -> ActionFuture<'a, ()>;
     /// Deletes a repost made by [`PlatformActions::repost`] (cleanup after a
     /// failed delete of the original).
-    fn delete_repost<'a>(&'a self, msg: &'a IncomingMessage, repost_id: &'a str) -> ActionFuture<'a, ()>;
+    fn delete_repost<'a>(
+        &'a self,
+        msg: &'a IncomingMessage,
+        repost_id: &'a str,
+    ) -> ActionFuture<'a, ()>;
     /// Replies in the message's thread.
     fn reply<'a>(&'a self, msg: &'a IncomingMessage, text: &'a str) -> ActionFuture<'a, ()>;
     /// Tells the author privately (Slack ephemeral, Discord DM).
-    fn notify_author<'a>(&'a self, msg: &'a IncomingMessage, text: &'a str) -> ActionFuture<'a, ()>;
+    fn notify_author<'a>(&'a self, msg: &'a IncomingMessage, text: &'a str)
+        -> ActionFuture<'a, ()>;
 }
 
 /// The policy in force, with the stored version it came from.
@@ -280,7 +285,9 @@ impl Moderator {
             }
             // The store validates before storing, so this means a newer
             // linkguard wrote it: keep enforcing the policy we have.
-            Err(e) => tracing::error!(policy.version = v.version, error = %e, "stored policy does not load; keeping the current one"),
+            Err(e) => {
+                tracing::error!(policy.version = v.version, error = %e, "stored policy does not load; keeping the current one")
+            }
         }
         Ok(self.policy().version)
     }
@@ -372,7 +379,12 @@ impl Moderator {
             .collect();
         if let Some(ex) = self
             .store
-            .exception_covering(msg.platform.as_str(), &msg.workspace, &msg.author.id, &channels)
+            .exception_covering(
+                msg.platform.as_str(),
+                &msg.workspace,
+                &msg.author.id,
+                &channels,
+            )
             .await?
         {
             let first = banned[0];
@@ -382,7 +394,11 @@ impl Moderator {
             e.link = Some(first.link.url.clone());
             e.detail = Some(format!("allowed by exception #{}: {}", ex.id, ex.reason));
             return Ok(Step::Done(
-                match self.store.record_detection(&msg.event_key(), vec![e]).await? {
+                match self
+                    .store
+                    .record_detection(&msg.event_key(), vec![e])
+                    .await?
+                {
                     Recorded::Duplicate => Handled::Duplicate,
                     Recorded::New(_) => Handled::Excepted,
                 },
@@ -454,7 +470,12 @@ impl Moderator {
     /// Runs [`Moderator::act`] in the background, tracked so that shutdown can
     /// wait for it (see [`Moderator::drain`]). Errors are logged; the
     /// detection then stays pending and the next start finishes it.
-    pub fn spawn_act(self: &Arc<Self>, msg: IncomingMessage, work: Work, actions: Arc<dyn PlatformActions>) {
+    pub fn spawn_act(
+        self: &Arc<Self>,
+        msg: IncomingMessage,
+        work: Work,
+        actions: Arc<dyn PlatformActions>,
+    ) {
         let me = self.clone();
         self.in_flight.spawn(async move {
             if let Err(e) = me.act(&msg, work, actions.as_ref()).await {
@@ -468,24 +489,36 @@ impl Moderator {
     /// pending in the store and the next start finishes them).
     pub async fn drain(&self, timeout: std::time::Duration) -> bool {
         self.in_flight.close();
-        tokio::time::timeout(timeout, self.in_flight.wait()).await.is_ok()
+        tokio::time::timeout(timeout, self.in_flight.wait())
+            .await
+            .is_ok()
     }
 
     /// Finishes the actions left pending by an earlier run (a crash or a
     /// shutdown that timed out) on `platform`, using `actions`. An action whose
     /// message is unknown is recorded as failed. Returns how many were resolved.
-    pub async fn recover(&self, platform: Platform, actions: &dyn PlatformActions) -> Result<usize, StoreError> {
+    pub async fn recover(
+        &self,
+        platform: Platform,
+        actions: &dyn PlatformActions,
+    ) -> Result<usize, StoreError> {
         let mut resolved = 0;
         for p in self.store.pending().await? {
             if p.detection.entry.platform != platform.as_str() {
                 continue;
             }
-            let msg: Option<IncomingMessage> = p.payload.as_deref().and_then(|j| serde_json::from_str(j).ok());
+            let msg: Option<IncomingMessage> = p
+                .payload
+                .as_deref()
+                .and_then(|j| serde_json::from_str(j).ok());
             let outcome = match msg {
                 Some(msg) => {
                     let (active, verdict) = self.evaluate(&msg, false);
-                    let banned: Vec<&LinkVerdict> =
-                        verdict.distinct().into_iter().filter(|v| v.block().is_some()).collect();
+                    let banned: Vec<&LinkVerdict> = verdict
+                        .distinct()
+                        .into_iter()
+                        .filter(|v| v.block().is_some())
+                        .collect();
                     match (verdict.action(), banned.first()) {
                         (Some(action), Some(first)) => {
                             let work = Work {
@@ -506,7 +539,11 @@ impl Moderator {
                         _ => (Outcome::Ok, "finished after restart: the policy in force no longer asks for an action".to_owned()),
                     }
                 }
-                None => (Outcome::Failed, "interrupted before the action completed, and the message is not known".to_owned()),
+                None => (
+                    Outcome::Failed,
+                    "interrupted before the action completed, and the message is not known"
+                        .to_owned(),
+                ),
             };
             let mut e = AuditEntry::new(Kind::Action, platform.as_str());
             e.channel = p.detection.entry.channel.clone();
@@ -534,7 +571,14 @@ impl Moderator {
     ) -> Result<Handled, StoreError> {
         let blocks: Vec<&Block> = work.blocks.iter().collect();
         let (done, outcome, detail) = self
-            .carry_out(msg, actions, work.action, &work.policy, &blocks, &work.rewritten)
+            .carry_out(
+                msg,
+                actions,
+                work.action,
+                &work.policy,
+                &blocks,
+                &work.rewritten,
+            )
             .await;
         let mut e = self.entry(msg, Kind::Action, work.version);
         e.rule_id = blocks.first().map(|b| b.rule.clone());
@@ -650,12 +694,12 @@ impl Moderator {
                     Err(c) => format!("repost {repost} could not be removed: {c}"),
                 };
                 match e {
-                    ActionError::Refused(why) => {
-                        Err(ActionError::Refused(format!("deleting the original: {why} ({cleanup})")))
-                    }
-                    ActionError::Failed(why) => {
-                        Err(ActionError::Failed(format!("deleting the original: {why} ({cleanup})")))
-                    }
+                    ActionError::Refused(why) => Err(ActionError::Refused(format!(
+                        "deleting the original: {why} ({cleanup})"
+                    ))),
+                    ActionError::Failed(why) => Err(ActionError::Failed(format!(
+                        "deleting the original: {why} ({cleanup})"
+                    ))),
                 }
             }
         }

@@ -13,7 +13,8 @@ const CORPUS: &str = concat!(
 
 fn linkguard() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_linkguard"));
-    c.env_remove("LINKGUARD_POLICY").env("LINKGUARD_ROOM_KEY", "test-key");
+    c.env_remove("LINKGUARD_POLICY")
+        .env("LINKGUARD_ROOM_KEY", "test-key");
     c
 }
 
@@ -44,13 +45,19 @@ fn batch_mode_reports_the_whole_corpus_exactly() {
     let path = std::env::var("LINKGUARD_CORPUS").unwrap_or_else(|_| CORPUS.to_owned());
     let corpus = std::fs::read_to_string(&path).expect("corpus readable");
     let (code, stdout, stderr) = run_with_input(&["check", "--batch"], &corpus);
-    assert_eq!(code, 1, "some corpus links are Zoom, so something is banned; stderr: {stderr}");
+    assert_eq!(
+        code, 1,
+        "some corpus links are Zoom, so something is banned; stderr: {stderr}"
+    );
     let inputs: Vec<Value> = corpus
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let outputs: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let outputs: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(inputs.len(), outputs.len());
     let mut failures = Vec::new();
     for (case, out) in inputs.iter().zip(&outputs) {
@@ -59,13 +66,23 @@ fn batch_mode_reports_the_whole_corpus_exactly() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|e| (e["provider"].as_str().unwrap().into(), e["url"].as_str().unwrap().into()))
+            .map(|e| {
+                (
+                    e["provider"].as_str().unwrap().into(),
+                    e["url"].as_str().unwrap().into(),
+                )
+            })
             .collect();
         let got: BTreeSet<(String, String)> = out["links"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|l| (l["provider"].as_str().unwrap().into(), l["url"].as_str().unwrap().into()))
+            .map(|l| {
+                (
+                    l["provider"].as_str().unwrap().into(),
+                    l["url"].as_str().unwrap().into(),
+                )
+            })
             .collect();
         if want != got {
             failures.push(format!("{}: want {want:?}, got {got:?}", case["id"]));
@@ -73,18 +90,31 @@ fn batch_mode_reports_the_whole_corpus_exactly() {
         // Spans point at the link as written.
         let text = case["text"].as_str().unwrap();
         for l in out["links"].as_array().unwrap() {
-            let (s, e) = (l["span"][0].as_u64().unwrap() as usize, l["span"][1].as_u64().unwrap() as usize);
-            assert!(s < e && e <= text.len() && text.is_char_boundary(s) && text.is_char_boundary(e));
+            let (s, e) = (
+                l["span"][0].as_u64().unwrap() as usize,
+                l["span"][1].as_u64().unwrap() as usize,
+            );
+            assert!(
+                s < e && e <= text.len() && text.is_char_boundary(s) && text.is_char_boundary(e)
+            );
         }
         // Zoom is banned by the default policy and swapped for Jitsi; nothing else changes.
         let zoom = want.iter().any(|(p, _)| p == "zoom");
         let rewritten = out["rewritten"].as_str().unwrap();
         assert_eq!(zoom, rewritten != text, "{}", case["id"]);
         if zoom {
-            assert!(rewritten.contains("https://meet.jit.si/linkguard-"), "{}", case["id"]);
+            assert!(
+                rewritten.contains("https://meet.jit.si/linkguard-"),
+                "{}",
+                case["id"]
+            );
         }
     }
-    println!("check --batch: {}/{} corpus cases", inputs.len() - failures.len(), inputs.len());
+    println!(
+        "check --batch: {}/{} corpus cases",
+        inputs.len() - failures.len(),
+        inputs.len()
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -93,7 +123,10 @@ fn batch_mode_keeps_going_after_malformed_lines() {
     let input = "{\"id\": 1, \"text\": \"https://zoom.us/j/123456789\"}\nnot json\n[1]\n{\"id\": 4}\n{\"id\": 5, \"platform\": \"irc\", \"text\": \"x\"}\n{\"text\": \"nothing here\", \"extra\": true}\n";
     let (code, stdout, _) = run_with_input(&["check", "--batch"], input);
     assert_eq!(code, 2, "malformed lines make the exit status 2");
-    let lines: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 6);
     assert_eq!(lines[0]["links"][0]["allowed"], false);
     assert_eq!(lines[0]["links"][0]["rule"], "no-zoom");
@@ -102,7 +135,10 @@ fn batch_mode_keeps_going_after_malformed_lines() {
     assert!(lines[2]["error"].as_str().unwrap().contains("JSON object"));
     assert!(lines[3]["error"].as_str().unwrap().contains("`text`"));
     assert_eq!(lines[3]["id"], 4);
-    assert!(lines[4]["error"].as_str().unwrap().contains("unknown platform `irc`"));
+    assert!(lines[4]["error"]
+        .as_str()
+        .unwrap()
+        .contains("unknown platform `irc`"));
     assert_eq!(lines[5]["links"].as_array().unwrap().len(), 0);
     assert_eq!(lines[5]["rewritten"], "nothing here");
 }
@@ -110,19 +146,37 @@ fn batch_mode_keeps_going_after_malformed_lines() {
 #[test]
 fn readable_report_and_exit_status() {
     let out = linkguard()
-        .args(["check", "--platform", "slack", "<https://acme.zoom.us/j/81731411461|join> &amp; <!here>"])
+        .args([
+            "check",
+            "--platform",
+            "slack",
+            "<https://acme.zoom.us/j/81731411461|join> &amp; <!here>",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(stdout.contains("https://acme.zoom.us/j/81731411461 (Zoom)"), "{stdout}");
+    assert!(
+        stdout.contains("https://acme.zoom.us/j/81731411461 (Zoom)"),
+        "{stdout}"
+    );
     assert!(stdout.contains("BLOCKED by rule `no-zoom`"), "{stdout}");
-    assert!(stdout.contains("use instead: https://meet.jit.si/linkguard-"), "{stdout}");
+    assert!(
+        stdout.contains("use instead: https://meet.jit.si/linkguard-"),
+        "{stdout}"
+    );
     // Only the link changes: label, escapes and the mention stay byte-for-byte.
     let last = stdout.lines().last().unwrap();
-    assert!(last.starts_with("<https://meet.jit.si/linkguard-") && last.ends_with("|join> &amp; <!here>"), "{last}");
+    assert!(
+        last.starts_with("<https://meet.jit.si/linkguard-")
+            && last.ends_with("|join> &amp; <!here>"),
+        "{last}"
+    );
 
-    let out = linkguard().args(["check", "https://meet.google.com/abc-defg-hij"]).output().unwrap();
+    let out = linkguard()
+        .args(["check", "https://meet.google.com/abc-defg-hij"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8(out.stdout).unwrap().contains("allowed"));
 
@@ -152,8 +206,19 @@ fn a_bad_policy_file_is_named_with_line_and_column() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.contains(&format!("{}:4:13: rule `r1`: invalid regex", path.display())), "{stderr}");
-    let missing = linkguard().args(["check", "--policy", "/nonexistent/p.toml", "x"]).output().unwrap();
+    assert!(
+        stderr.contains(&format!(
+            "{}:4:13: rule `r1`: invalid regex",
+            path.display()
+        )),
+        "{stderr}"
+    );
+    let missing = linkguard()
+        .args(["check", "--policy", "/nonexistent/p.toml", "x"])
+        .output()
+        .unwrap();
     assert_eq!(missing.status.code(), Some(2));
-    assert!(String::from_utf8(missing.stderr).unwrap().contains("/nonexistent/p.toml"));
+    assert!(String::from_utf8(missing.stderr)
+        .unwrap()
+        .contains("/nonexistent/p.toml"));
 }

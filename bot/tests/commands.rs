@@ -5,7 +5,9 @@
 mod store_common;
 
 use linkguard::commands::{Caller, Commands};
-use linkguard::moderation::{ActivePolicy, Author, Handled, IncomingMessage, Moderator, Platform, Step};
+use linkguard::moderation::{
+    ActivePolicy, Author, Handled, IncomingMessage, Moderator, Platform, Step,
+};
 use linkguard::store::{AuditFilter, Kind, Store};
 use linkguard_rules::policy::{Policy, RoomKey};
 use std::sync::Arc;
@@ -71,9 +73,14 @@ async fn employees_get_answers_in_their_own_words() {
     let c = Commands::new(m);
     let me = caller(false);
 
-    let a = c.run(&me, "check https://acme.zoom.us/j/81731411461?pwd=x").await;
+    let a = c
+        .run(&me, "check https://acme.zoom.us/j/81731411461?pwd=x")
+        .await;
     assert!(a.contains("not allowed, rule `no-zoom`"), "{a}");
-    assert!(a.contains("Use instead: https://meet.jit.si/linkguard-"), "{a}");
+    assert!(
+        a.contains("Use instead: https://meet.jit.si/linkguard-"),
+        "{a}"
+    );
     assert!(a.contains("Need an exception?"), "{a}");
 
     let a = c.ask(&me, "can I use zoom?");
@@ -84,7 +91,10 @@ async fn employees_get_answers_in_their_own_words() {
     let a = c.ask(&me, "is <https://meet.google.com/cqg-tona-zhh> ok?");
     assert!(a.contains("(Google Meet): allowed"), "{a}");
     let a = c.run(&me, "allowed").await;
-    assert!(a.contains("Approved tools: Jitsi Meet") || a.contains("Approved tools:"), "{a}");
+    assert!(
+        a.contains("Approved tools: Jitsi Meet") || a.contains("Approved tools:"),
+        "{a}"
+    );
     assert!(a.contains("Zoom (rule `no-zoom`, replace)"), "{a}");
     assert!(c.run(&me, "help").await.contains("/linkguard check"));
 }
@@ -100,10 +110,18 @@ async fn only_admins_change_rules_and_refusals_are_audited() {
     assert!(a.contains("only linkguard admins can remove rules"), "{a}");
     let a = c.run(&caller(false), "mode monitor").await;
     assert!(a.contains("only linkguard admins"), "{a}");
-    let a = c.run(&caller(false), "exempt <@U0FAKEUSR02> for 2h because vendor").await;
+    let a = c
+        .run(
+            &caller(false),
+            "exempt <@U0FAKEUSR02> for 2h because vendor",
+        )
+        .await;
     assert!(a.contains("only linkguard admins"), "{a}");
     assert_eq!(kinds(&store).await, vec!["refused", "refused", "refused"]);
-    assert!(store.policy_history().await.unwrap().is_empty(), "nothing changed");
+    assert!(
+        store.policy_history().await.unwrap().is_empty(),
+        "nothing changed"
+    );
     let refused = store.list(&AuditFilter::default()).await.unwrap();
     assert_eq!(refused[0].entry.author.as_deref(), Some("U0FAKEUSR01"));
 }
@@ -120,10 +138,15 @@ async fn invalid_edits_change_nothing_and_valid_ones_are_versioned_and_live() {
     let a = c
         .run(&admin, "rules add legacy patterns=(unclosed action=warn")
         .await;
-    assert!(a.contains("refused, nothing changed") && a.contains("invalid regex"), "{a}");
+    assert!(
+        a.contains("refused, nothing changed") && a.contains("invalid regex"),
+        "{a}"
+    );
     let a = c.run(&admin, "rules set no-zoom action nuke").await;
     assert!(a.contains("unknown action `nuke`"), "{a}");
-    let a = c.run(&admin, "rules add x providers=zooom action=log").await;
+    let a = c
+        .run(&admin, "rules add x providers=zooom action=log")
+        .await;
     assert!(a.contains("unknown provider `zooom`"), "{a}");
     assert!(store.policy_history().await.unwrap().is_empty());
 
@@ -131,17 +154,33 @@ async fn invalid_edits_change_nothing_and_valid_ones_are_versioned_and_live() {
     let a = c
         .run(&admin, "rules add no-webex providers=webex action=reply alternative=https://meet.jit.si/{prefix}-{room} reason=\"Webex contract ended\"")
         .await;
-    assert!(a.contains("Done: added rule `no-webex`. The policy is now version 1"), "{a}");
+    assert!(
+        a.contains("Done: added rule `no-webex`. The policy is now version 1"),
+        "{a}"
+    );
     let history = store.policy_history().await.unwrap();
     assert_eq!(history.len(), 1);
     assert!(history[0].author.contains("U0FAKEADM01"));
     assert!(kinds(&store).await.contains(&"policy_changed".to_owned()));
-    let a = c.run(&caller(false), "check https://globex.webex.com/meet/r.okafor").await;
-    assert!(a.contains("rule `no-webex`") && a.contains("Webex contract ended"), "{a}");
+    let a = c
+        .run(
+            &caller(false),
+            "check https://globex.webex.com/meet/r.okafor",
+        )
+        .await;
+    assert!(
+        a.contains("rule `no-webex`") && a.contains("Webex contract ended"),
+        "{a}"
+    );
 
-    let a = c.run(&admin, "rules set no-zoom reason Zoom is retired here").await;
+    let a = c
+        .run(&admin, "rules set no-zoom reason Zoom is retired here")
+        .await;
     assert!(a.contains("version 2"), "{a}");
-    assert_eq!(m.policy().policy.rule("no-zoom").unwrap().reason, "Zoom is retired here");
+    assert_eq!(
+        m.policy().policy.rule("no-zoom").unwrap().reason,
+        "Zoom is retired here"
+    );
     let a = c.run(&admin, "rules show no-zoom").await;
     assert!(a.contains("reason: Zoom is retired here"), "{a}");
     let a = c.run(&admin, "rules history").await;
@@ -149,9 +188,18 @@ async fn invalid_edits_change_nothing_and_valid_ones_are_versioned_and_live() {
 
     // Rollback reactivates v1's text as a new version.
     let a = c.run(&admin, "rules rollback 1").await;
-    assert!(a.contains("rolled back to version 1") && a.contains("version 3"), "{a}");
+    assert!(
+        a.contains("rolled back to version 1") && a.contains("version 3"),
+        "{a}"
+    );
     assert_eq!(m.policy().version, Some(3));
-    assert!(m.policy().policy.rule("no-zoom").unwrap().reason.starts_with("Zoom is not approved"));
+    assert!(m
+        .policy()
+        .policy
+        .rule("no-zoom")
+        .unwrap()
+        .reason
+        .starts_with("Zoom is not approved"));
     assert!(store.verify().await.unwrap().is_ok());
 }
 
@@ -164,13 +212,23 @@ async fn monitor_mode_records_without_acting() {
     let a = c.run(&caller(true), "mode monitor").await;
     assert!(a.contains("the policy is now in monitor mode"), "{a}");
     let step = m
-        .record(&message("U0FAKEUSR01", "https://zoom.us/j/123456789", "1.1"))
+        .record(&message(
+            "U0FAKEUSR01",
+            "https://zoom.us/j/123456789",
+            "1.1",
+        ))
         .await
         .unwrap();
     assert!(matches!(step, Step::Done(Handled::Monitored)), "{step:?}");
     let rows = store.list(&AuditFilter::default()).await.unwrap();
-    let detected = rows.iter().find(|r| r.entry.kind == Kind::Detected).unwrap();
-    assert_eq!(detected.entry.outcome.as_ref().unwrap().as_str(), "would_act");
+    let detected = rows
+        .iter()
+        .find(|r| r.entry.kind == Kind::Detected)
+        .unwrap();
+    assert_eq!(
+        detected.entry.outcome.as_ref().unwrap().as_str(),
+        "would_act"
+    );
     assert!(store.pending().await.unwrap().is_empty());
 
     // Per-rule monitor mode, back to enforce globally.
@@ -178,7 +236,11 @@ async fn monitor_mode_records_without_acting() {
     let a = c.run(&caller(true), "mode monitor no-zoom").await;
     assert!(a.contains("rule `no-zoom` is now in monitor mode"), "{a}");
     let step = m
-        .record(&message("U0FAKEUSR01", "https://zoom.us/j/123456789", "1.2"))
+        .record(&message(
+            "U0FAKEUSR01",
+            "https://zoom.us/j/123456789",
+            "1.2",
+        ))
         .await
         .unwrap();
     assert!(matches!(step, Step::Done(Handled::Monitored)), "{step:?}");
@@ -191,20 +253,37 @@ async fn exceptions_are_granted_listed_used_and_revoked() {
     let m = moderator(store.clone());
     let c = Commands::new(m.clone());
     let a = c
-        .run(&caller(true), "exempt <@U0FAKEUSR02|bob> for 2h because vendor demo on their Zoom")
+        .run(
+            &caller(true),
+            "exempt <@U0FAKEUSR02|bob> for 2h because vendor demo on their Zoom",
+        )
         .await;
-    assert!(a.starts_with("Exception #1 granted: user U0FAKEUSR02") && a.contains("2 hour(s)"), "{a}");
+    assert!(
+        a.starts_with("Exception #1 granted: user U0FAKEUSR02") && a.contains("2 hour(s)"),
+        "{a}"
+    );
     let a = c.run(&caller(false), "exempt list").await;
-    assert!(a.contains("#1 user U0FAKEUSR02") && a.contains("vendor demo"), "{a}");
+    assert!(
+        a.contains("#1 user U0FAKEUSR02") && a.contains("vendor demo"),
+        "{a}"
+    );
 
     let step = m
-        .record(&message("U0FAKEUSR02", "https://zoom.us/j/123456789", "2.1"))
+        .record(&message(
+            "U0FAKEUSR02",
+            "https://zoom.us/j/123456789",
+            "2.1",
+        ))
         .await
         .unwrap();
     assert!(matches!(step, Step::Done(Handled::Excepted)), "{step:?}");
     // Someone else is still moderated.
     let step = m
-        .record(&message("U0FAKEUSR01", "https://zoom.us/j/123456789", "2.2"))
+        .record(&message(
+            "U0FAKEUSR01",
+            "https://zoom.us/j/123456789",
+            "2.2",
+        ))
         .await
         .unwrap();
     assert!(matches!(step, Step::Act(_)), "{step:?}");
@@ -212,11 +291,20 @@ async fn exceptions_are_granted_listed_used_and_revoked() {
     let a = c.run(&caller(true), "exempt revoke 1").await;
     assert_eq!(a, "Exception #1 revoked.");
     let step = m
-        .record(&message("U0FAKEUSR02", "https://zoom.us/j/123456789", "2.3"))
+        .record(&message(
+            "U0FAKEUSR02",
+            "https://zoom.us/j/123456789",
+            "2.3",
+        ))
         .await
         .unwrap();
     assert!(matches!(step, Step::Act(_)), "{step:?}");
-    let a = c.run(&caller(true), "exempt <#C0FAKECHAN1|general> for soon because x").await;
+    let a = c
+        .run(
+            &caller(true),
+            "exempt <#C0FAKECHAN1|general> for soon because x",
+        )
+        .await;
     assert!(a.contains("could not read the duration"), "{a}");
     let k = kinds(&store).await;
     assert_eq!(k.iter().filter(|k| *k == "exception").count(), 3, "{k:?}");
@@ -224,7 +312,9 @@ async fn exceptions_are_granted_listed_used_and_revoked() {
 
 #[tokio::test]
 async fn a_rule_change_reaches_another_replica_through_postgres() {
-    let Some(db) = store_common::postgres().await else { return };
+    let Some(db) = store_common::postgres().await else {
+        return;
+    };
     let a_store = db.store().await;
     let b_store = db.store().await;
     let a = moderator(a_store);
@@ -236,7 +326,10 @@ async fn a_rule_change_reaches_another_replica_through_postgres() {
     let watcher = tokio::spawn(b.clone().watch_policy());
     let c = Commands::new(a.clone());
     let reply = c
-        .run(&caller(true), "rules set no-zoom reason changed on replica A")
+        .run(
+            &caller(true),
+            "rules set no-zoom reason changed on replica A",
+        )
         .await;
     assert!(reply.contains("version 1"), "{reply}");
     let v = tokio::time::timeout(Duration::from_secs(5), announced.recv())
@@ -249,6 +342,9 @@ async fn a_rule_change_reaches_another_replica_through_postgres() {
         .await
         .expect("replica B reloads the new version")
         .unwrap();
-    assert_eq!(b.policy().policy.rule("no-zoom").unwrap().reason, "changed on replica A");
+    assert_eq!(
+        b.policy().policy.rule("no-zoom").unwrap().reason,
+        "changed on replica A"
+    );
     watcher.abort();
 }

@@ -21,14 +21,19 @@ async fn until_status(url: &str, status: u16) -> String {
         if s == status {
             return body;
         }
-        assert!(tokio::time::Instant::now() < deadline, "{url} stayed {s} ({body}), want {status}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{url} stayed {s} ({body}), want {status}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_follows_the_database() {
-    let Some(db) = store_common::postgres().await else { return };
+    let Some(db) = store_common::postgres().await else {
+        return;
+    };
     let proxy = store_common::Proxy::start(store_common::host_of(&db.url)).await;
     let via_proxy = store_common::with_host(&db.url, proxy.addr);
     let config = Config {
@@ -37,7 +42,9 @@ async fn readiness_follows_the_database() {
         metrics_addr: Some("127.0.0.1:0".into()),
         ..Config::default()
     };
-    let app = App::build(config, AppOptions::default()).await.expect("app builds");
+    let app = App::build(config, AppOptions::default())
+        .await
+        .expect("app builds");
     let base = format!("http://{}", app.http_addr());
     let metrics = format!("http://{}/metrics", app.metrics_addr().unwrap());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -49,7 +56,10 @@ async fn readiness_follows_the_database() {
     until_status(&format!("{base}/readyz"), 200).await;
     let (s, text) = get(&metrics).await;
     assert_eq!(s, 200);
-    assert!(text.contains("# TYPE linkguard_pending_actions gauge"), "{text}");
+    assert!(
+        text.contains("# TYPE linkguard_pending_actions gauge"),
+        "{text}"
+    );
 
     proxy.set_up(false);
     let why = until_status(&format!("{base}/readyz"), 503).await;
@@ -76,15 +86,34 @@ fn config_check_prints_no_secret() {
         .env("LINKGUARD_SLACK_APP_TOKEN", "xapp-PLANTED-APP-TOKEN")
         .env("LINKGUARD_DISCORD_TOKEN_FILE", &secret_file)
         .env("LINKGUARD_ROOM_KEY", "PLANTED-ROOM-KEY")
-        .env("LINKGUARD_DATABASE_URL", "postgres://lg:PLANTED-DB-PASSWORD@db.internal/lg")
+        .env(
+            "LINKGUARD_DATABASE_URL",
+            "postgres://lg:PLANTED-DB-PASSWORD@db.internal/lg",
+        )
         .output()
         .unwrap();
     assert!(out.status.success());
-    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!all.contains("PLANTED"), "{all}");
-    assert!(all.contains("slack.bot_token = [redacted]  # the environment (LINKGUARD_SLACK_BOT_TOKEN)"), "{all}");
-    assert!(all.contains(&format!("discord.token = [redacted]  # file {}", secret_file.display())), "{all}");
-    assert!(all.contains("database_url = postgres://lg:***@db.internal/lg"), "{all}");
+    assert!(
+        all.contains("slack.bot_token = [redacted]  # the environment (LINKGUARD_SLACK_BOT_TOKEN)"),
+        "{all}"
+    );
+    assert!(
+        all.contains(&format!(
+            "discord.token = [redacted]  # file {}",
+            secret_file.display()
+        )),
+        "{all}"
+    );
+    assert!(
+        all.contains("database_url = postgres://lg:***@db.internal/lg"),
+        "{all}"
+    );
 
     let bad = std::process::Command::new(env!("CARGO_BIN_EXE_linkguard"))
         .args(["config", "check"])
@@ -94,5 +123,8 @@ fn config_check_prints_no_secret() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     let err = String::from_utf8_lossy(&bad.stderr);
-    assert!(err.contains("slack.signing_secret") && !err.contains("PLANTED"), "{err}");
+    assert!(
+        err.contains("slack.signing_secret") && !err.contains("PLANTED"),
+        "{err}"
+    );
 }

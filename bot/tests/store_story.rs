@@ -279,7 +279,8 @@ async fn redelivered_events_are_recognised_and_pending_actions_resolved(db: &Tes
     assert!(store.verify().await.expect("verify").is_ok());
 }
 
-const POLICY_V1: &str = "mode = \"enforce\"\n\n[[rules]]\nid = \"no-zoom\"\nproviders = [\"zoom\"]\naction = \"log\"\n";
+const POLICY_V1: &str =
+    "mode = \"enforce\"\n\n[[rules]]\nid = \"no-zoom\"\nproviders = [\"zoom\"]\naction = \"log\"\n";
 const POLICY_V2: &str = "mode = \"enforce\"\n\n[[rules]]\nid = \"no-zoom\"\nproviders = [\"zoom\"]\naction = \"reply\"\nalternative = \"https://meet.jit.si/{room}\"\n";
 
 /// Receives announcements until `want`; versions may be coalesced in a burst

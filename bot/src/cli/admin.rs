@@ -25,9 +25,12 @@ pub struct AdminArgs {
 
 /// Runs `linkguard <command> <words…>` through the shared command handler.
 pub async fn run(command: &str, args: AdminArgs, config: &Config) -> anyhow::Result<ExitCode> {
-    let store = Store::open(config.database_url.expose(), StoreOptions::from_config(config))
-        .await
-        .context("opening the database")?;
+    let store = Store::open(
+        config.database_url.expose(),
+        StoreOptions::from_config(config),
+    )
+    .await
+    .context("opening the database")?;
     let active = load_active_policy(&store, config).await?;
     let moderator = Arc::new(Moderator::new(
         store.clone(),
@@ -57,11 +60,13 @@ pub async fn run(command: &str, args: AdminArgs, config: &Config) -> anyhow::Res
     };
     println!("{answer}");
     store.close().await;
-    Ok(if answer.starts_with("Sorry") || answer.contains("refused, nothing changed") {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(
+        if answer.starts_with("Sorry") || answer.contains("refused, nothing changed") {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
 }
 
 /// Re-quotes words that the shell already split, so `reason="a b"` survives.

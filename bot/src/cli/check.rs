@@ -49,7 +49,10 @@ pub fn load_policy(path: Option<&str>, config: &Config) -> anyhow::Result<Policy
                 .with_context(|| format!("cannot read policy file {path}"))?;
             Ok(Policy::parse(path, &text)?)
         }
-        None => Ok(Policy::parse(DEFAULT_POLICY_NAME, linkguard_rules::policy::DEFAULT_POLICY)?),
+        None => Ok(Policy::parse(
+            DEFAULT_POLICY_NAME,
+            linkguard_rules::policy::DEFAULT_POLICY,
+        )?),
     }
 }
 
@@ -102,7 +105,12 @@ pub async fn run(args: CheckArgs, config: &Config) -> anyhow::Result<ExitCode> {
 }
 
 /// The JSON object for one message: the distinct links and the rewrite.
-pub fn verdict_json(id: Option<&Value>, policy: &Policy, verdict: &Verdict, rewritten: &str) -> Value {
+pub fn verdict_json(
+    id: Option<&Value>,
+    policy: &Policy,
+    verdict: &Verdict,
+    rewritten: &str,
+) -> Value {
     let links: Vec<Value> = verdict
         .distinct()
         .into_iter()
@@ -148,7 +156,11 @@ pub fn batch(
             Ok(l) => l,
             Err(e) => {
                 any_error = true;
-                writeln!(out, "{}", json!({"line": line_no, "error": format!("unreadable input: {e}")}))?;
+                writeln!(
+                    out,
+                    "{}",
+                    json!({"line": line_no, "error": format!("unreadable input: {e}")})
+                )?;
                 continue;
             }
         };
@@ -160,12 +172,20 @@ pub fn batch(
             Ok(Value::Object(o)) => o,
             Ok(_) => {
                 any_error = true;
-                writeln!(out, "{}", json!({"line": line_no, "error": "expected a JSON object"}))?;
+                writeln!(
+                    out,
+                    "{}",
+                    json!({"line": line_no, "error": "expected a JSON object"})
+                )?;
                 continue;
             }
             Err(e) => {
                 any_error = true;
-                writeln!(out, "{}", json!({"line": line_no, "error": format!("invalid JSON: {e}")}))?;
+                writeln!(
+                    out,
+                    "{}",
+                    json!({"line": line_no, "error": format!("invalid JSON: {e}")})
+                )?;
                 continue;
             }
         };
@@ -195,7 +215,11 @@ pub fn batch(
             },
             Some(_) => {
                 any_error = true;
-                writeln!(out, "{}", json!({"id": id, "line": line_no, "error": "`platform` must be a string"}))?;
+                writeln!(
+                    out,
+                    "{}",
+                    json!({"id": id, "line": line_no, "error": "`platform` must be a string"})
+                )?;
                 continue;
             }
         };
@@ -236,7 +260,11 @@ fn human(
         match v.block() {
             None => writeln!(out, "   allowed")?,
             Some(b) => {
-                let mode = if b.monitor { " [monitor mode: would act]" } else { "" };
+                let mode = if b.monitor {
+                    " [monitor mode: would act]"
+                } else {
+                    ""
+                };
                 writeln!(out, "   BLOCKED by rule `{}`{mode}", b.rule)?;
                 if !b.reason.is_empty() {
                     writeln!(out, "   reason: {}", b.reason)?;

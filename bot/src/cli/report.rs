@@ -36,9 +36,12 @@ struct Counts {
 
 /// Runs `linkguard report`.
 pub async fn run(args: ReportArgs, config: &Config) -> anyhow::Result<ExitCode> {
-    let store = Store::open(config.database_url.expose(), StoreOptions::from_config(config))
-        .await
-        .context("opening the database")?;
+    let store = Store::open(
+        config.database_url.expose(),
+        StoreOptions::from_config(config),
+    )
+    .await
+    .context("opening the database")?;
     let now = crate::store::now_ms();
     let since = match &args.since {
         Some(s) => parse_time_ms(s)?,
@@ -122,7 +125,10 @@ pub async fn run(args: ReportArgs, config: &Config) -> anyhow::Result<ExitCode> 
     );
     for (title, map) in ["rule", "channel", "provider"].iter().zip(&by) {
         println!("\nBy {title}:");
-        println!("  {:<40} {:>8} {:>8} {:>8} {:>8}", title, "detected", "acted", "monitor", "excepted");
+        println!(
+            "  {:<40} {:>8} {:>8} {:>8} {:>8}",
+            title, "detected", "acted", "monitor", "excepted"
+        );
         for (k, c) in map {
             println!(
                 "  {:<40} {:>8} {:>8} {:>8} {:>8}",

@@ -46,7 +46,11 @@ fn field_value(field: &str, raw: &str) -> Result<Item, String> {
     let Some((_, is_list)) = RULE_FIELDS.iter().find(|(f, _)| *f == field) else {
         return Err(format!(
             "unknown field `{field}` (fields: {})",
-            RULE_FIELDS.iter().map(|(f, _)| *f).collect::<Vec<_>>().join(", ")
+            RULE_FIELDS
+                .iter()
+                .map(|(f, _)| *f)
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     };
     if *is_list {
@@ -124,18 +128,35 @@ mod tests {
     #[test]
     fn edits_keep_comments_and_change_only_what_was_asked() {
         let out = set_field(TEXT, "no-zoom", "reason", "use Jitsi").unwrap();
-        assert!(out.contains("# our policy") && out.contains("# the founding rule"), "{out}");
+        assert!(
+            out.contains("# our policy") && out.contains("# the founding rule"),
+            "{out}"
+        );
         assert!(out.contains("reason = \"use Jitsi\""), "{out}");
         let out = set_field(&out, "no-zoom", "providers", "zoom, webex").unwrap();
         assert!(out.contains("providers = [\"zoom\", \"webex\"]"), "{out}");
-        let out = add_rule(&out, "log-teams", &[("providers".into(), "teams".into()), ("action".into(), "log".into())]).unwrap();
+        let out = add_rule(
+            &out,
+            "log-teams",
+            &[
+                ("providers".into(), "teams".into()),
+                ("action".into(), "log".into()),
+            ],
+        )
+        .unwrap();
         assert!(out.contains("id = \"log-teams\""), "{out}");
-        assert!(add_rule(&out, "log-teams", &[]).unwrap_err().contains("already exists"));
+        assert!(add_rule(&out, "log-teams", &[])
+            .unwrap_err()
+            .contains("already exists"));
         let out = remove_rule(&out, "log-teams").unwrap();
         assert!(!out.contains("log-teams"));
         let out = set_mode(&out, "monitor").unwrap();
         assert!(out.contains("mode = \"monitor\""));
-        assert!(set_field(&out, "nope", "reason", "x").unwrap_err().contains("no rule `nope`"));
-        assert!(set_field(&out, "no-zoom", "colour", "x").unwrap_err().contains("unknown field `colour`"));
+        assert!(set_field(&out, "nope", "reason", "x")
+            .unwrap_err()
+            .contains("no rule `nope`"));
+        assert!(set_field(&out, "no-zoom", "colour", "x")
+            .unwrap_err()
+            .contains("unknown field `colour`"));
     }
 }

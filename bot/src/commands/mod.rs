@@ -236,7 +236,9 @@ impl Commands {
             }
             let names = [spec.id.to_lowercase(), spec.display_name().to_lowercase()];
             let mentioned = names.iter().any(|n| contains_word(&lower, n));
-            let Some(id) = ProviderId::new(&spec.id) else { continue };
+            let Some(id) = ProviderId::new(&spec.id) else {
+                continue;
+            };
             if mentioned && !seen.contains(&id) {
                 seen.push(id.clone());
                 answers.push(self.provider_answer(caller, policy, &id));
@@ -263,7 +265,12 @@ impl Commands {
                 if let Some(t) = &rule.alternative {
                     // A personal room for the asker, stable across questions.
                     let seed = format!("ask:{}:{}:{}", caller.platform_name(), caller.user_id, id);
-                    let alt = t.render(self.moderator.room_key(), policy.room_prefix(), id.as_str(), &seed);
+                    let alt = t.render(
+                        self.moderator.room_key(),
+                        policy.room_prefix(),
+                        id.as_str(),
+                        &seed,
+                    );
                     let _ = write!(s, " Use instead: {alt}");
                 }
                 s
@@ -287,8 +294,16 @@ impl Commands {
                     let _ = writeln!(out, "{} ({name}): allowed.", v.link.url);
                 }
                 Some(b) => {
-                    let mode = if b.monitor { " (monitor mode: it would be acted on)" } else { "" };
-                    let _ = write!(out, "{} ({name}): not allowed, rule `{}`{mode}.", v.link.url, b.rule);
+                    let mode = if b.monitor {
+                        " (monitor mode: it would be acted on)"
+                    } else {
+                        ""
+                    };
+                    let _ = write!(
+                        out,
+                        "{} ({name}): not allowed, rule `{}`{mode}.",
+                        v.link.url, b.rule
+                    );
                     if !b.reason.is_empty() {
                         let _ = write!(out, " {}", b.reason);
                     }
@@ -341,7 +356,11 @@ impl Commands {
             if !rule.applies(&ctx) {
                 continue;
             }
-            let mut what: Vec<String> = rule.providers.iter().map(|p| policy.provider_name(p).to_owned()).collect();
+            let mut what: Vec<String> = rule
+                .providers
+                .iter()
+                .map(|p| policy.provider_name(p).to_owned())
+                .collect();
             what.extend(rule.hosts.iter().cloned());
             if !rule.patterns.is_empty() {
                 what.push("links matching custom patterns".into());
@@ -351,8 +370,17 @@ impl Commands {
             } else {
                 ""
             };
-            let reason = if rule.reason.is_empty() { String::new() } else { format!(": {}", rule.reason) };
-            banned.push(format!("- {} (rule `{}`, {}){monitor}{reason}", what.join(", "), rule.id, rule.action.as_str()));
+            let reason = if rule.reason.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", rule.reason)
+            };
+            banned.push(format!(
+                "- {} (rule `{}`, {}){monitor}{reason}",
+                what.join(", "),
+                rule.id,
+                rule.action.as_str()
+            ));
         }
         if banned.is_empty() {
             out.push_str("Nothing is banned here.");
@@ -386,12 +414,21 @@ impl Commands {
     }
 
     /// Validates `new_text`, stores it as a new version and makes it live.
-    async fn apply(&self, caller: &Caller, new_text: String, what: &str) -> Result<String, StoreError> {
+    async fn apply(
+        &self,
+        caller: &Caller,
+        new_text: String,
+        what: &str,
+    ) -> Result<String, StoreError> {
         let policy = match Policy::parse("your change", &new_text) {
             Ok(p) => p,
             Err(e) => return Ok(format!("That change was refused, nothing changed:\n{e}")),
         };
-        let source = format!("{} edit by {}: {what}", caller.platform_name(), caller.author());
+        let source = format!(
+            "{} edit by {}: {what}",
+            caller.platform_name(),
+            caller.author()
+        );
         let imported = self
             .moderator
             .store()
@@ -402,14 +439,28 @@ impl Commands {
             version: Some(imported.version.version),
         });
         Ok(if imported.created {
-            format!("Done: {what}. The policy is now version {}.", imported.version.version)
+            format!(
+                "Done: {what}. The policy is now version {}.",
+                imported.version.version
+            )
         } else {
-            format!("Nothing changed: {what} was already the case (version {}).", imported.version.version)
+            format!(
+                "Nothing changed: {what} was already the case (version {}).",
+                imported.version.version
+            )
         })
     }
 
-    async fn rules(&self, caller: &Caller, words: &[String], text: &str) -> Result<String, StoreError> {
-        let sub = words.first().map(|s| s.to_ascii_lowercase()).unwrap_or_else(|| "list".into());
+    async fn rules(
+        &self,
+        caller: &Caller,
+        words: &[String],
+        text: &str,
+    ) -> Result<String, StoreError> {
+        let sub = words
+            .first()
+            .map(|s| s.to_ascii_lowercase())
+            .unwrap_or_else(|| "list".into());
         let args = &words[words.len().min(1)..];
         let active = self.moderator.policy();
         let policy = &active.policy;
@@ -422,10 +473,18 @@ impl Commands {
                     policy.mode().as_str()
                 );
                 for r in policy.rules() {
-                    let mut what: Vec<String> = r.providers.iter().map(|p| p.as_str().to_owned()).collect();
+                    let mut what: Vec<String> =
+                        r.providers.iter().map(|p| p.as_str().to_owned()).collect();
                     what.extend(r.hosts.iter().cloned());
                     what.extend(r.patterns.iter().map(|p| format!("/{p}/")));
-                    let _ = writeln!(out, "- `{}`: {} → {} ({})", r.id, what.join(", "), r.action.as_str(), r.mode.as_str());
+                    let _ = writeln!(
+                        out,
+                        "- `{}`: {} → {} ({})",
+                        r.id,
+                        what.join(", "),
+                        r.action.as_str(),
+                        r.mode.as_str()
+                    );
                 }
                 Ok(out.trim_end().to_owned())
             }
@@ -434,17 +493,31 @@ impl Commands {
                     return Ok("Usage: /linkguard rules show ID".into());
                 };
                 let Some(r) = policy.rule(id) else {
-                    return Ok(format!("There is no rule `{id}`. Try /linkguard rules list."));
+                    return Ok(format!(
+                        "There is no rule `{id}`. Try /linkguard rules list."
+                    ));
                 };
                 let mut out = format!("Rule `{}`\n", r.id);
-                let list = |v: &[String]| if v.is_empty() { "(any)".to_owned() } else { v.join(", ") };
-                let providers: Vec<String> = r.providers.iter().map(|p| p.as_str().to_owned()).collect();
-                let platforms: Vec<String> = r.platforms.iter().map(|p| p.as_str().to_owned()).collect();
+                let list = |v: &[String]| {
+                    if v.is_empty() {
+                        "(any)".to_owned()
+                    } else {
+                        v.join(", ")
+                    }
+                };
+                let providers: Vec<String> =
+                    r.providers.iter().map(|p| p.as_str().to_owned()).collect();
+                let platforms: Vec<String> =
+                    r.platforms.iter().map(|p| p.as_str().to_owned()).collect();
                 let _ = writeln!(out, "providers: {}", list(&providers));
                 let _ = writeln!(out, "hosts: {}", list(&r.hosts));
                 let _ = writeln!(out, "patterns: {}", list(&r.patterns));
                 let _ = writeln!(out, "action: {}", r.action.as_str());
-                let _ = writeln!(out, "alternative: {}", r.alternative.as_ref().map_or("(none)", |t| t.as_str()));
+                let _ = writeln!(
+                    out,
+                    "alternative: {}",
+                    r.alternative.as_ref().map_or("(none)", |t| t.as_str())
+                );
                 let _ = writeln!(out, "reason: {}", r.reason);
                 let _ = writeln!(out, "mode: {}", r.mode.as_str());
                 let _ = writeln!(out, "platforms: {}", list(&platforms));
@@ -459,7 +532,9 @@ impl Commands {
             "history" => {
                 let versions = self.moderator.store().policy_history().await?;
                 if versions.is_empty() {
-                    return Ok("No policy version is stored yet: the built-in policy is in force.".into());
+                    return Ok(
+                        "No policy version is stored yet: the built-in policy is in force.".into(),
+                    );
                 }
                 let mut out = String::from("Policy versions (newest first):\n");
                 for v in versions.iter().rev().take(20) {
@@ -488,14 +563,19 @@ impl Commands {
                         let mut fields = Vec::new();
                         for a in &args[1..] {
                             let Some((k, v)) = a.split_once('=') else {
-                                return Ok(format!("`{a}` is not field=value. Fields: {}", field_names()));
+                                return Ok(format!(
+                                    "`{a}` is not field=value. Fields: {}",
+                                    field_names()
+                                ));
                             };
                             fields.push((k.trim().to_owned(), v.to_owned()));
                         }
-                        edit::add_rule(&base, id, &fields).map(|t| (t, format!("added rule `{id}`")))
+                        edit::add_rule(&base, id, &fields)
+                            .map(|t| (t, format!("added rule `{id}`")))
                     }
                     "remove" | "delete" => match args.first() {
-                        Some(id) => edit::remove_rule(&base, id).map(|t| (t, format!("removed rule `{id}`"))),
+                        Some(id) => edit::remove_rule(&base, id)
+                            .map(|t| (t, format!("removed rule `{id}`"))),
                         None => return Ok("Usage: /linkguard rules remove ID".into()),
                     },
                     "set" => match (args.first(), args.get(1)) {
@@ -504,15 +584,26 @@ impl Commands {
                             edit::set_field(&base, id, field, value)
                                 .map(|t| (t, format!("set `{field}` of rule `{id}` to `{value}`")))
                         }
-                        _ => return Ok(format!("Usage: /linkguard rules set ID FIELD VALUE (fields: {})", field_names())),
+                        _ => {
+                            return Ok(format!(
+                                "Usage: /linkguard rules set ID FIELD VALUE (fields: {})",
+                                field_names()
+                            ))
+                        }
                     },
                     _ => {
-                        let Some(v) = args.first().and_then(|v| v.trim_start_matches('v').parse::<i64>().ok()) else {
+                        let Some(v) = args
+                            .first()
+                            .and_then(|v| v.trim_start_matches('v').parse::<i64>().ok())
+                        else {
                             return Ok("Usage: /linkguard rules rollback VERSION".into());
                         };
                         return match self.moderator.store().policy_get(v).await? {
                             None => Ok(format!("There is no policy version {v}.")),
-                            Some(old) => self.apply(caller, old.body, &format!("rolled back to version {v}")).await,
+                            Some(old) => {
+                                self.apply(caller, old.body, &format!("rolled back to version {v}"))
+                                    .await
+                            }
                         };
                     }
                 };
@@ -526,7 +617,10 @@ impl Commands {
     }
 
     async fn mode(&self, caller: &Caller, words: &[String]) -> Result<String, StoreError> {
-        let Some(mode) = words.first().and_then(|m| Mode::parse(&m.to_ascii_lowercase())) else {
+        let Some(mode) = words
+            .first()
+            .and_then(|m| Mode::parse(&m.to_ascii_lowercase()))
+        else {
             let active = self.moderator.policy();
             return Ok(format!(
                 "The policy is in {} mode. Usage: /linkguard mode monitor|enforce [RULE]",
@@ -540,7 +634,8 @@ impl Commands {
         let edited = match words.get(1) {
             Some(rule) => edit::set_field(&base, rule, "mode", mode.as_str())
                 .map(|t| (t, format!("rule `{rule}` is now in {} mode", mode.as_str()))),
-            None => edit::set_mode(&base, mode.as_str()).map(|t| (t, format!("the policy is now in {} mode", mode.as_str()))),
+            None => edit::set_mode(&base, mode.as_str())
+                .map(|t| (t, format!("the policy is now in {} mode", mode.as_str()))),
         };
         match edited {
             Ok((text, what)) => self.apply(caller, text, &what).await,
@@ -552,13 +647,23 @@ impl Commands {
         let store = self.moderator.store();
         match words.first().map(|w| w.to_ascii_lowercase()).as_deref() {
             None | Some("list") => {
-                let list = store.exceptions_active(caller.platform_name_for_store()).await?;
+                let list = store
+                    .exceptions_active(caller.platform_name_for_store())
+                    .await?;
                 if list.is_empty() {
                     return Ok("No exceptions are in force.".into());
                 }
                 let mut out = String::from("Exceptions in force:\n");
                 for e in list {
-                    let _ = writeln!(out, "- #{} {} until {} (by {}): {}", e.id, e.target, format_time(e.until_ms), e.granted_by, e.reason);
+                    let _ = writeln!(
+                        out,
+                        "- #{} {} until {} (by {}): {}",
+                        e.id,
+                        e.target,
+                        format_time(e.until_ms),
+                        e.granted_by,
+                        e.reason
+                    );
                 }
                 Ok(out.trim_end().to_owned())
             }
@@ -566,7 +671,10 @@ impl Commands {
                 if !caller.is_admin {
                     return self.refuse(caller, "revoke exceptions").await;
                 }
-                let Some(id) = words.get(1).and_then(|w| w.trim_start_matches('#').parse::<i64>().ok()) else {
+                let Some(id) = words
+                    .get(1)
+                    .and_then(|w| w.trim_start_matches('#').parse::<i64>().ok())
+                else {
                     return Ok("Usage: /linkguard exempt revoke ID".into());
                 };
                 Ok(if store.exception_revoke(id, &caller.author()).await? {
@@ -594,7 +702,10 @@ impl Commands {
                     return Ok(usage.into());
                 }
                 let Some(duration) = parse_duration(&words[f + 1..b]) else {
-                    return Ok(format!("I could not read the duration `{}`. {usage}", words[f + 1..b].join(" ")));
+                    return Ok(format!(
+                        "I could not read the duration `{}`. {usage}",
+                        words[f + 1..b].join(" ")
+                    ));
                 };
                 let reason = words[b + 1..].join(" ");
                 if reason.trim().is_empty() {
@@ -630,7 +741,11 @@ impl Caller {
 }
 
 fn field_names() -> String {
-    edit::RULE_FIELDS.iter().map(|(f, _)| *f).collect::<Vec<_>>().join(", ")
+    edit::RULE_FIELDS
+        .iter()
+        .map(|(f, _)| *f)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The text after the first `n` words (keeps the original spacing and escapes).
@@ -663,22 +778,49 @@ mod tests {
 
     #[test]
     fn words_durations_and_targets() {
-        assert_eq!(split_words(r#"rules add x reason="a b" 'c d'"#), vec!["rules", "add", "x", "reason=a b", "c d"]);
+        assert_eq!(
+            split_words(r#"rules add x reason="a b" 'c d'"#),
+            vec!["rules", "add", "x", "reason=a b", "c d"]
+        );
         assert_eq!(split_words("“quoted words” x"), vec!["quoted words", "x"]);
         let w = |s: &str| split_words(s);
         assert_eq!(parse_duration(&w("2h")), Some(Duration::from_secs(7200)));
-        assert_eq!(parse_duration(&w("90 minutes")), Some(Duration::from_secs(5400)));
+        assert_eq!(
+            parse_duration(&w("90 minutes")),
+            Some(Duration::from_secs(5400))
+        );
         assert_eq!(parse_duration(&w("1w")), Some(Duration::from_secs(604_800)));
         assert_eq!(parse_duration(&w("soon")), None);
         assert_eq!(parse_duration(&w("0h")), None);
-        assert_eq!(parse_target("<@U0FAKEUSR01>"), Some(ExceptionTarget::User("U0FAKEUSR01".into())));
-        assert_eq!(parse_target("<@U0FAKEUSR01|alice>"), Some(ExceptionTarget::User("U0FAKEUSR01".into())));
-        assert_eq!(parse_target("<#C0FAKECHAN1|general>"), Some(ExceptionTarget::Channel("C0FAKECHAN1".into())));
-        assert_eq!(parse_target("<@!661720242585731077>"), Some(ExceptionTarget::User("661720242585731077".into())));
-        assert_eq!(parse_target("<#1058897594941571075>"), Some(ExceptionTarget::Channel("1058897594941571075".into())));
-        assert_eq!(parse_target("user:bob"), Some(ExceptionTarget::User("bob".into())));
+        assert_eq!(
+            parse_target("<@U0FAKEUSR01>"),
+            Some(ExceptionTarget::User("U0FAKEUSR01".into()))
+        );
+        assert_eq!(
+            parse_target("<@U0FAKEUSR01|alice>"),
+            Some(ExceptionTarget::User("U0FAKEUSR01".into()))
+        );
+        assert_eq!(
+            parse_target("<#C0FAKECHAN1|general>"),
+            Some(ExceptionTarget::Channel("C0FAKECHAN1".into()))
+        );
+        assert_eq!(
+            parse_target("<@!661720242585731077>"),
+            Some(ExceptionTarget::User("661720242585731077".into()))
+        );
+        assert_eq!(
+            parse_target("<#1058897594941571075>"),
+            Some(ExceptionTarget::Channel("1058897594941571075".into()))
+        );
+        assert_eq!(
+            parse_target("user:bob"),
+            Some(ExceptionTarget::User("bob".into()))
+        );
         assert_eq!(parse_target("@bob"), None);
-        assert_eq!(after_word("  rules set  x reason  keep  this ", 3), "reason  keep  this");
+        assert_eq!(
+            after_word("  rules set  x reason  keep  this ", 3),
+            "reason  keep  this"
+        );
         assert!(contains_word("can i use zoom?", "zoom"));
         assert!(!contains_word("zoomcar please", "zoom"));
         assert!(contains_word("is google meet ok", "google meet"));

@@ -558,7 +558,11 @@ impl Policy {
     /// which `accept` holds. Allocates nothing: each source of candidates
     /// (provider, exact host, host suffixes, URL patterns) is already in rule
     /// order, so the answer is the smallest index accepted in any source.
-    pub(crate) fn first_rule(&self, link: &crate::Link, accept: impl Fn(usize) -> bool) -> Option<usize> {
+    pub(crate) fn first_rule(
+        &self,
+        link: &crate::Link,
+        accept: impl Fn(usize) -> bool,
+    ) -> Option<usize> {
         let mut best: Option<usize> = None;
         let mut consider = |candidates: &[usize]| {
             for &i in candidates {

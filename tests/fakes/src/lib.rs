@@ -1,4 +1,3 @@
-
-pub mod slack;
 pub mod discord;
+pub mod slack;
 pub mod tls;
