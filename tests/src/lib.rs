@@ -2,3 +2,4 @@
 //! the tests in `tests/tests/`.
 
 pub mod discord_support;
+pub mod slack_support;

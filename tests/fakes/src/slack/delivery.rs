@@ -124,6 +124,7 @@ impl Inner {
             }
             env.last_connection = Some(conn);
             st.deliveries.push(DeliveryRecord {
+                at: std::time::Instant::now(),
                 kind: env.kind.clone(),
                 event_id: env.event_id.clone(),
                 envelope_id: Some(env.envelope_id.clone()),
@@ -469,6 +470,7 @@ async fn http_deliver_event(inner: Arc<Inner>, url: String, body: String, event_
         let this_reason = reason.clone();
         inner.mutate(|st| {
             st.deliveries.push(DeliveryRecord {
+                at: std::time::Instant::now(),
                 kind: DeliveryKind::EventsApi,
                 event_id: Some(event_id.clone()),
                 envelope_id: None,
@@ -509,6 +511,7 @@ async fn http_deliver_command(inner: Arc<Inner>, url: String, body: String, slas
             },
         };
         st.deliveries.push(DeliveryRecord {
+            at: std::time::Instant::now(),
             kind: DeliveryKind::SlashCommands,
             event_id: None,
             envelope_id: None,

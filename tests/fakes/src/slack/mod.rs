@@ -500,6 +500,7 @@ impl FakeSlack {
         let echoed = response.status == 200 && challenge_in(&response.body, &challenge);
         self.inner.mutate(|st| {
             st.deliveries.push(DeliveryRecord {
+                at: std::time::Instant::now(),
                 kind: DeliveryKind::UrlVerification,
                 event_id: None,
                 envelope_id: None,
@@ -535,6 +536,7 @@ impl FakeSlack {
             .map_err(FakeSlackError::Http)?;
         self.inner.mutate(|st| {
             st.deliveries.push(DeliveryRecord {
+                at: std::time::Instant::now(),
                 kind: DeliveryKind::Raw,
                 event_id: None,
                 envelope_id: None,

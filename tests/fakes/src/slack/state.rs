@@ -44,6 +44,8 @@ pub struct ApiCall {
     pub status: u16,
     /// JSON body returned.
     pub response: Value,
+    /// When the fake received the call (for latency figures).
+    pub at: std::time::Instant,
 }
 
 impl ApiCall {
@@ -238,6 +240,8 @@ pub struct DeliveryRecord {
     pub retry_reason: Option<String>,
     /// Result.
     pub outcome: DeliveryOutcome,
+    /// When the fake sent it (for latency figures).
+    pub at: std::time::Instant,
 }
 
 /// A slash command sent to the bot and everything it answered.

@@ -178,6 +178,7 @@ async fn api(
                 (StatusCode::OK, r, None)
             };
         st.calls.push(ApiCall {
+            at: std::time::Instant::now(),
             method: method.clone(),
             http_method: http_method.to_string(),
             token: kind.clone(),

@@ -1,0 +1,198 @@
+//! Slack end-to-end support: a fake Slack on loopback and the real linkguard
+//! `App` (slack-morphism included) pointed at it, in Socket Mode or Events API
+//! mode, with helpers to read what the fake saw and what the audit log holds.
+
+use linkguard::app::{App, AppOptions};
+use linkguard::config::{Config, Secret, SlackConfig, SlackMode};
+use linkguard::store::{AuditFilter, AuditRecord, Store};
+use linkguard_fakes::slack::{
+    Delivery, FakeSlack, FakeSlackConfig, StoredMessage, DEFAULT_ADMIN_USER_TOKEN,
+    DEFAULT_APP_TOKEN, DEFAULT_BOT_TOKEN, DEFAULT_SIGNING_SECRET,
+};
+use std::time::Duration;
+
+/// A generous bound for anything to happen on a loaded machine.
+pub const WAIT: Duration = Duration::from_secs(20);
+/// #general.
+pub const GENERAL: &str = "C0FAKECHAN1";
+/// alice, a plain member.
+pub const ALICE: &str = "U0FAKEUSR01";
+/// bob, a plain member.
+pub const BOB: &str = "U0FAKEUSR02";
+/// A workspace admin (owns the admin user token).
+pub const ADMIN: &str = "U0FAKEADM01";
+
+/// How to set up one test.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    /// Socket Mode or the Events API.
+    pub mode: SlackMode,
+    /// The fake's cast and knobs.
+    pub fake: FakeSlackConfig,
+    /// Give linkguard the admin's user token (needed to delete).
+    pub user_token: bool,
+}
+
+impl Default for Setup {
+    fn default() -> Setup {
+        Setup {
+            mode: SlackMode::Socket,
+            fake: FakeSlackConfig::default()
+                .with_fast_timers(Duration::from_secs(2), Duration::from_millis(200)),
+            user_token: true,
+        }
+    }
+}
+
+/// A running linkguard against a running fake Slack.
+pub struct TestApp {
+    /// The fake.
+    pub fake: FakeSlack,
+    /// linkguard's store.
+    pub store: Store,
+    /// linkguard's public listener.
+    pub http: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts the fake and linkguard and waits until linkguard is connected.
+pub async fn spawn_app(setup: Setup) -> TestApp {
+    let fake = FakeSlack::start(setup.fake.clone())
+        .await
+        .expect("fake slack");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = Config {
+        database_url: Secret::new(format!("sqlite://{}", dir.path().join("lg.db").display())),
+        http_addr: "127.0.0.1:0".into(),
+        shutdown_timeout_secs: 10,
+        slack: Some(SlackConfig {
+            bot_token: Secret::new(DEFAULT_BOT_TOKEN),
+            user_token: setup
+                .user_token
+                .then(|| Secret::new(DEFAULT_ADMIN_USER_TOKEN)),
+            app_token: Some(Secret::new(DEFAULT_APP_TOKEN)),
+            signing_secret: Some(Secret::new(DEFAULT_SIGNING_SECRET)),
+            mode: setup.mode,
+            api_url: fake.api_url(),
+            admin_groups: Vec::new(),
+        }),
+        ..Config::default()
+    };
+    let app = App::build(config, AppOptions::default())
+        .await
+        .expect("app builds");
+    let http = app.http_addr();
+    let store = app.moderator().store().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    match setup.mode {
+        SlackMode::Socket => fake
+            .wait_until(WAIT, |s| s.open_sockets() > 0)
+            .await
+            .expect("linkguard opens a socket"),
+        SlackMode::Http => fake.set_delivery(Delivery::Http {
+            events_url: format!("http://{http}/slack/events"),
+            commands_url: Some(format!("http://{http}/slack/commands")),
+        }),
+    }
+    TestApp {
+        fake,
+        store,
+        http,
+        stop: Some(stop),
+        task: Some(task),
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    /// Waits until message `ts` in `channel` satisfies `pred`.
+    pub async fn wait_message(
+        &self,
+        channel: &str,
+        ts: &str,
+        pred: impl Fn(&StoredMessage) -> bool,
+    ) {
+        self.fake
+            .wait_until(WAIT, |s| s.message(channel, ts).is_some_and(&pred))
+            .await
+            .unwrap_or_else(|e| panic!("message {ts} never reached the expected state: {e}"));
+    }
+
+    /// The messages linkguard posted in `channel` under someone's name.
+    pub fn reposts(&self, channel: &str) -> Vec<StoredMessage> {
+        self.fake
+            .messages(channel)
+            .into_iter()
+            .filter(|m| m.bot_id.is_some() && m.username.is_some())
+            .collect()
+    }
+
+    /// Audit records, oldest first.
+    pub async fn audit(&self) -> Vec<AuditRecord> {
+        self.store
+            .list(&AuditFilter::default())
+            .await
+            .expect("audit list")
+    }
+
+    /// Waits (bounded) until the audit log satisfies `pred`. The store has
+    /// no change feed, so this polls.
+    pub async fn wait_audit(&self, pred: impl Fn(&[AuditRecord]) -> bool) -> Vec<AuditRecord> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let rows = self.audit().await;
+            if pred(&rows) {
+                return rows;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "audit log never matched: {rows:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops linkguard and checks the audit chain and that nothing is pending.
+    pub async fn finish(mut self) {
+        // Every action the test waited for has its outcome: nothing pending.
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !self.store.pending().await.expect("pending").is_empty() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "actions left pending"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let report = self.store.verify().await.expect("verify");
+        assert!(report.is_ok(), "{report:?}");
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("app task").expect("clean shutdown");
+        }
+    }
+}
+
+/// The outcome recorded for the action on message `ts`, if any.
+pub fn outcome_for(rows: &[AuditRecord], ts: &str) -> Option<(String, String, Option<String>)> {
+    rows.iter()
+        .filter(|r| r.entry.kind.as_str() == "action" && r.entry.message_id.as_deref() == Some(ts))
+        .map(|r| {
+            (
+                r.entry.action.clone().unwrap_or_default(),
+                r.entry
+                    .outcome
+                    .as_ref()
+                    .map(|o| o.as_str().to_owned())
+                    .unwrap_or_default(),
+                r.entry.detail.clone(),
+            )
+        })
+        .next_back()
+}
