@@ -87,6 +87,8 @@ async fn a_dropped_gateway_resumes_and_missed_events_are_handled_exactly_once() 
         &(after, "after ".to_owned()),
     ]) {
         assert_eq!(reposts_with(&t, marker), 1, "{marker} reposted once");
+        // The fake sees the delete a moment before the outcome is recorded.
+        t.wait_action(*id).await;
         let records = t.audit_of(*id).await;
         let kinds: Vec<&Kind> = records.iter().map(|r| &r.entry.kind).collect();
         assert_eq!(

@@ -288,15 +288,24 @@ async fn files_overlong_reposts_dms_and_closed_dms_degrade() {
         "{a:?}"
     );
 
-    // In a DM there is no webhook and no deleting: answer in the DM.
+    // A DM to the bot is a question, not a violation: it is answered in the
+    // DM with the verdict, and nothing is moderated or recorded as detected.
     let dm = t
         .fake
-        .post_dm(cast::BOB, "dm https://zoom.us/j/400000003")
+        .post_dm(cast::BOB, "is https://zoom.us/j/400000003 ok?")
         .expect("dm");
-    let a = t.wait_action(dm).await;
-    assert_action(&a, "reply", Outcome::Degraded);
-    assert_eq!(a.entry.workspace, None);
-
+    let dm_channel = t.fake.dm_channel(cast::BOB).expect("dm channel");
+    t.fake
+        .wait_until(
+            |s| {
+                s.messages(dm_channel).iter().any(|m| {
+                    m.author_id == cast::BOT && m.content.contains("not allowed, rule `no-zoom`")
+                })
+            },
+            WAIT,
+        )
+        .await
+        .expect("the question is answered in the DM");
     assert!(t.executed().is_empty(), "nothing was reposted");
     for id in [with_file, overlong, dm] {
         assert!(!t.fake.message(id).expect("kept").deleted);

@@ -13,8 +13,8 @@ use super::actions::DiscordActions;
 use super::translate::{self, Ignored};
 use crate::moderation::{IncomingMessage, Moderator, PlatformActions, Step};
 use serenity::all::{
-    ConnectionStage, Context, EventHandler, Message, MessageUpdateEvent, Ready, ResumedEvent,
-    ShardStageUpdateEvent,
+    ConnectionStage, Context, EventHandler, Interaction, Message, MessageUpdateEvent, Ready,
+    ResumedEvent, ShardStageUpdateEvent,
 };
 use serenity::async_trait;
 use serenity::http::RatelimitInfo;
@@ -33,6 +33,10 @@ pub struct Handler {
     /// Moderate messages of other bots and webhooks (setting
     /// `discord.moderate_bots`).
     pub(super) moderate_bots: bool,
+    /// Answers `/linkguard`, DMs and mentions.
+    pub(super) commands: crate::commands::Commands,
+    /// Role ids whose members may change rules.
+    pub(super) admin_roles: Vec<String>,
 }
 
 impl Handler {
@@ -86,8 +90,9 @@ impl Handler {
 
 #[async_trait]
 impl EventHandler for Handler {
-    async fn ready(&self, _ctx: Context, ready: Ready) {
+    async fn ready(&self, ctx: Context, ready: Ready) {
         crate::metrics::global().set_connected("discord", true);
+        super::commands::register(&ctx).await;
         tracing::info!(bot.id = %ready.user.id, guilds = ready.guilds.len(), "connected to the Discord gateway");
     }
 
@@ -110,7 +115,13 @@ impl EventHandler for Handler {
         tracing::debug!(path = %info.path, wait_ms = info.timeout.as_millis() as u64, global = info.global, "waiting out a Discord rate limit");
     }
 
-    async fn message(&self, _ctx: Context, msg: Message) {
+    async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
+        if let Interaction::Command(cmd) = interaction {
+            super::commands::on_command(&ctx, &cmd, &self.commands, &self.admin_roles).await;
+        }
+    }
+
+    async fn message(&self, ctx: Context, msg: Message) {
         let received = Instant::now();
         let Some(actions) = self.actions.get() else {
             return;
@@ -130,6 +141,9 @@ impl EventHandler for Handler {
             .await
         {
             tracing::trace!(message.id = %msg.id, ?why, "ignoring a discord message");
+            return;
+        }
+        if super::commands::on_question(&ctx, &msg, actions.bot_id(), &self.commands).await {
             return;
         }
         self.process(translate::from_create(&msg, at, received), actions)

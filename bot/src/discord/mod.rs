@@ -19,6 +19,7 @@
 //! comes from `GET /gateway`.
 
 mod actions;
+mod commands;
 mod handler;
 pub mod translate;
 
@@ -143,6 +144,8 @@ pub async fn start(
         moderator: moderator.clone(),
         actions: slot.clone(),
         moderate_bots,
+        commands: crate::commands::Commands::new(moderator.clone()),
+        admin_roles: config.admin_roles.clone(),
     };
     let mut client = ClientBuilder::new_with_http(http.build(), intents())
         .event_handler(handler)

@@ -1,0 +1,223 @@
+//! People talking to linkguard on Discord: the `/linkguard` slash command
+//! (registered at start-up, answered ephemerally), and plain-words questions
+//! in direct messages or mentions (answered by DM). The commands module does
+//! the work; this only translates, and decides who is an admin: Manage Server
+//! (or Administrator), or a role listed in `discord.admin_roles`.
+
+use crate::commands::{Caller, Commands};
+use crate::moderation::Platform;
+use serenity::all::{
+    Command, CommandDataOptionValue, CommandInteraction, CommandOptionType, Context,
+    CreateAllowedMentions, CreateCommand, CreateCommandOption, CreateInteractionResponse,
+    CreateInteractionResponseMessage, CreateMessage, Message, Permissions,
+};
+
+/// The subcommands of `/linkguard`, and whether their text argument is required.
+const SUBCOMMANDS: &[(&str, &str, Option<bool>)] = &[
+    ("check", "Is this link (or message) allowed, and what should I use instead?", Some(true)),
+    ("allowed", "Approved tools, and the banned ones with reasons", None),
+    ("help", "What linkguard can do", None),
+    ("rules", "Admins: list | show ID | add ID field=value… | set ID FIELD VALUE | remove ID | test TEXT | history | rollback V", Some(false)),
+    ("mode", "Admins: monitor|enforce [RULE]", Some(true)),
+    ("exempt", "Admins: @user|#channel for DURATION because REASON | list | revoke ID", Some(false)),
+];
+
+/// Discord's message length limit.
+const MAX_LEN: usize = 2000;
+
+/// The `/linkguard` command definition.
+pub fn definition() -> CreateCommand {
+    let mut cmd = CreateCommand::new("linkguard")
+        .description("Check meeting links against the company policy; admins edit the rules");
+    for (name, description, arg) in SUBCOMMANDS {
+        let mut sub = CreateCommandOption::new(CommandOptionType::SubCommand, *name, *description);
+        if let Some(required) = arg {
+            sub = sub.add_sub_option(
+                CreateCommandOption::new(
+                    CommandOptionType::String,
+                    "text",
+                    "The link, message or arguments",
+                )
+                .required(*required),
+            );
+        }
+        cmd = cmd.add_option(sub);
+    }
+    cmd
+}
+
+/// Registers `/linkguard` globally (replacing the application's command set).
+pub async fn register(ctx: &Context) {
+    match Command::set_global_commands(&ctx.http, vec![definition()]).await {
+        Ok(_) => tracing::info!("registered the /linkguard slash command"),
+        Err(e) => tracing::error!(error = %e, "could not register the /linkguard slash command"),
+    }
+}
+
+fn truncate(mut s: String) -> String {
+    if s.len() > MAX_LEN {
+        let mut cut = MAX_LEN - 1;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}
+
+/// The text form of an interaction: `sub args`.
+pub fn command_text(cmd: &CommandInteraction) -> String {
+    let Some(sub) = cmd.data.options.first() else {
+        return "help".into();
+    };
+    let mut text = sub.name.clone();
+    if let CommandDataOptionValue::SubCommand(opts) = &sub.value {
+        for o in opts {
+            if let CommandDataOptionValue::String(s) = &o.value {
+                text.push(' ');
+                text.push_str(s);
+            }
+        }
+    }
+    text
+}
+
+/// Answers one `/linkguard` interaction, ephemerally.
+pub async fn on_command(
+    ctx: &Context,
+    cmd: &CommandInteraction,
+    commands: &Commands,
+    admin_roles: &[String],
+) {
+    if cmd.data.name != "linkguard" {
+        return;
+    }
+    let (is_admin, roles) = match &cmd.member {
+        Some(m) => {
+            let perms = m.permissions.unwrap_or_else(Permissions::empty);
+            let roles: Vec<String> = m.roles.iter().map(|r| r.get().to_string()).collect();
+            let by_role = roles.iter().any(|r| admin_roles.contains(r));
+            (
+                perms.contains(Permissions::MANAGE_GUILD)
+                    || perms.contains(Permissions::ADMINISTRATOR)
+                    || by_role,
+                roles,
+            )
+        }
+        // In a DM nobody is a server admin.
+        None => (false, Vec::new()),
+    };
+    let caller = Caller {
+        platform: Some(Platform::Discord),
+        workspace: cmd
+            .guild_id
+            .map(|g| g.get().to_string())
+            .unwrap_or_default(),
+        channel: cmd.channel_id.get().to_string(),
+        user_id: cmd.user.id.get().to_string(),
+        user_name: cmd
+            .user
+            .global_name
+            .clone()
+            .unwrap_or_else(|| cmd.user.name.clone()),
+        roles,
+        is_admin,
+    };
+    let answer = truncate(commands.run(&caller, &command_text(cmd)).await);
+    let reply = CreateInteractionResponseMessage::new()
+        .content(answer)
+        .ephemeral(true)
+        .allowed_mentions(CreateAllowedMentions::new());
+    if let Err(e) = cmd
+        .create_response(&ctx.http, CreateInteractionResponse::Message(reply))
+        .await
+    {
+        tracing::warn!(error = %e, "could not answer a /linkguard interaction");
+    }
+}
+
+/// A direct message or a mention of the bot is a question, answered by DM.
+/// Returns true for a direct message, which is a question and nothing else;
+/// a mention in a channel is answered *and* still moderated, so mentioning
+/// the bot is no way around the policy.
+pub async fn on_question(
+    ctx: &Context,
+    msg: &Message,
+    bot_id: Option<u64>,
+    commands: &Commands,
+) -> bool {
+    let Some(bot) = bot_id else { return false };
+    let is_dm = msg.guild_id.is_none();
+    let mention = format!("<@{bot}>");
+    let mention_nick = format!("<@!{bot}>");
+    let mentioned = msg.content.contains(&mention) || msg.content.contains(&mention_nick);
+    if !is_dm && !mentioned {
+        return false;
+    }
+    let question = msg
+        .content
+        .replace(&mention, " ")
+        .replace(&mention_nick, " ");
+    let question = question.trim();
+    let caller = Caller {
+        platform: Some(Platform::Discord),
+        workspace: msg
+            .guild_id
+            .map(|g| g.get().to_string())
+            .unwrap_or_default(),
+        channel: msg.channel_id.get().to_string(),
+        user_id: msg.author.id.get().to_string(),
+        user_name: msg
+            .author
+            .global_name
+            .clone()
+            .unwrap_or_else(|| msg.author.name.clone()),
+        roles: Vec::new(),
+        // Rule changes need the slash command, where Discord vouches for permissions.
+        is_admin: false,
+    };
+    let first = question
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let answer = if ["check", "allowed", "help"].contains(&first.as_str()) {
+        commands.run(&caller, question).await
+    } else {
+        commands.ask(&caller, question)
+    };
+    let reply = CreateMessage::new()
+        .content(truncate(answer))
+        .allowed_mentions(CreateAllowedMentions::new());
+    let sent = if is_dm {
+        msg.channel_id.send_message(&ctx.http, reply).await
+    } else {
+        msg.author.direct_message(&ctx.http, reply).await
+    };
+    if let Err(e) = sent {
+        tracing::warn!(error = %e, "could not answer a question by DM");
+    }
+    is_dm
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_has_every_subcommand() {
+        let json = serde_json::to_value(definition()).unwrap();
+        let names: Vec<&str> = json["options"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            vec!["check", "allowed", "help", "rules", "mode", "exempt"]
+        );
+        assert_eq!(json["options"][0]["options"][0]["required"], true);
+    }
+}

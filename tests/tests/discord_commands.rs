@@ -1,0 +1,163 @@
+//! People talk to linkguard on Discord: `/linkguard` is registered at start-up
+//! and answered ephemerally; admins (Manage Server / Administrator) change
+//! rules, others are refused and audited; DMs and mentions are questions.
+//! Through the real serenity client against the fake Discord.
+
+use linkguard::store::{AuditFilter, Kind};
+use linkguard_e2e::discord_support::*;
+use linkguard_fakes::discord::{cast, InteractionCallback};
+use serde_json::{json, Value};
+
+fn sub(name: &str, text: Option<&str>) -> Value {
+    match text {
+        Some(t) => {
+            json!([{"type": 1, "name": name, "options": [{"type": 3, "name": "text", "value": t}]}])
+        }
+        None => json!([{"type": 1, "name": name, "options": []}]),
+    }
+}
+
+fn answer(cb: &InteractionCallback) -> String {
+    assert_eq!(cb.kind, 4, "an immediate message: {cb:?}");
+    assert_eq!(
+        cb.data["flags"].as_u64().unwrap_or(0) & 64,
+        64,
+        "ephemeral: {cb:?}"
+    );
+    cb.data["content"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slash_commands_for_employees_and_admins() {
+    let t = spawn_app(Setup::default()).await;
+    t.fake
+        .wait_until(|s| !s.global_commands().is_empty(), WAIT)
+        .await
+        .expect("/linkguard registered");
+    let registered = t.fake.with_state(|s| s.global_commands().to_vec());
+    assert_eq!(registered[0]["name"], "linkguard");
+
+    let cb = t
+        .fake
+        .interaction(
+            cast::GENERAL,
+            cast::ALICE,
+            "linkguard",
+            sub("check", Some("https://zoom.us/j/123456789")),
+        )
+        .await
+        .unwrap();
+    let a = answer(&cb);
+    assert!(
+        a.contains("not allowed, rule `no-zoom`") && a.contains("https://meet.jit.si/linkguard-"),
+        "{a}"
+    );
+
+    let cb = t
+        .fake
+        .interaction(
+            cast::GENERAL,
+            cast::ALICE,
+            "linkguard",
+            sub("allowed", None),
+        )
+        .await
+        .unwrap();
+    assert!(answer(&cb).contains("Zoom (rule `no-zoom`, replace)"));
+
+    // alice is not an admin: refused politely, and audited.
+    let cb = t
+        .fake
+        .interaction(
+            cast::GENERAL,
+            cast::ALICE,
+            "linkguard",
+            sub("rules", Some("remove no-zoom")),
+        )
+        .await
+        .unwrap();
+    assert!(answer(&cb).contains("only linkguard admins"));
+
+    // carol manages the server: an invalid edit is refused with the reason…
+    let cb = t
+        .fake
+        .interaction(
+            cast::GENERAL,
+            cast::ADMIN,
+            "linkguard",
+            sub("rules", Some("add legacy patterns=(bad action=warn")),
+        )
+        .await
+        .unwrap();
+    assert!(answer(&cb).contains("invalid regex"));
+    // …and a valid one is live at once.
+    let cb = t
+        .fake
+        .interaction(
+            cast::GENERAL,
+            cast::ADMIN,
+            "linkguard",
+            sub("mode", Some("monitor no-zoom")),
+        )
+        .await
+        .unwrap();
+    assert!(
+        answer(&cb).contains("rule `no-zoom` is now in monitor mode"),
+        "{cb:?}"
+    );
+    let id = t.post(cast::GENERAL, cast::ALICE, "https://zoom.us/j/900000001");
+    let rows = loop {
+        let rows = t.store.list(&AuditFilter::default()).await.unwrap();
+        if rows
+            .iter()
+            .any(|r| r.entry.message_id.as_deref() == Some(id.to_string().as_str()))
+        {
+            break rows;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let detected = rows
+        .iter()
+        .find(|r| r.entry.message_id.as_deref() == Some(id.to_string().as_str()))
+        .unwrap();
+    assert_eq!(
+        detected.entry.outcome.as_ref().unwrap().as_str(),
+        "would_act"
+    );
+    assert!(
+        !t.fake.message(id).unwrap().deleted,
+        "monitor mode touches nothing"
+    );
+    assert!(rows.iter().any(|r| r.entry.kind == Kind::Refused));
+    assert!(rows.iter().any(|r| r.entry.kind == Kind::PolicyChanged));
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mention_is_answered_by_dm_and_still_moderated() {
+    let t = spawn_app(Setup::default()).await;
+    let id = t.post(
+        cast::GENERAL,
+        cast::ALICE,
+        &format!(
+            "<@{}> can I use zoom? https://zoom.us/j/900000002",
+            cast::BOT
+        ),
+    );
+    let dm = t.fake.dm_channel(cast::ALICE).unwrap();
+    t.fake
+        .wait_until(
+            |s| {
+                s.messages(dm)
+                    .iter()
+                    .any(|m| m.author_id == cast::BOT && m.content.contains("not allowed"))
+            },
+            WAIT,
+        )
+        .await
+        .expect("the question is answered by DM");
+    // Mentioning the bot is no way around the policy.
+    t.wait_action(id).await;
+    assert!(t.fake.message(id).unwrap().deleted);
+    t.stop().await;
+}
