@@ -16,6 +16,7 @@ pub mod migrate;
 pub mod policy;
 pub mod report;
 pub mod run;
+pub mod scan;
 
 /// linkguard: catches banned meeting links in Slack and Discord and swaps them
 /// for approved alternatives.
@@ -61,6 +62,8 @@ enum Command {
     Migrate(migrate::MigrateArgs),
     /// Discord set-up: `invite-url` prints the bot's invite URL.
     Discord(discord::DiscordArgs),
+    /// Find banned meeting links in Slack and Discord exports (history).
+    Scan(scan::ScanArgs),
 }
 
 /// Parses the command line and runs it.
@@ -116,6 +119,7 @@ pub fn main() -> ExitCode {
             Command::Policy(args) => policy::run(args, &config).await,
             Command::Migrate(args) => migrate::run(args, &config).await,
             Command::Discord(args) => discord::run(args, &config).await,
+            Command::Scan(args) => scan::run(args, &config).await,
         }
     });
     match result {

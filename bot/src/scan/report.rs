@@ -1,0 +1,402 @@
+//! The scan report: every finding, then a summary by provider, channel and
+//! month, as a terminal table, JSON Lines or CSV.
+//!
+//! Order: findings are held back and sorted by (time, platform, workspace,
+//! channel) when there are at most [`SORT_LIMIT`] of them; past that the
+//! held ones are written as they are and the rest streamed in the order the
+//! workers find them, so memory stays flat however many there are.
+//!
+//! - `table`: fixed-width columns (long values cut with `…`), the link last
+//!   and whole; then the summary and the inputs that failed.
+//! - `jsonl`: one object per line, `"type": "finding"` (the [`Finding`]
+//!   fields), `"type": "error"` for each failed input, and a last
+//!   `"type": "summary"` line.
+//! - `csv`: a header and one row per finding (RFC 4180 quoting); no summary.
+
+use super::{month_of, progress::human_bytes, Finding, InputError, ScanStats};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+/// Findings up to this many are sorted before being written.
+pub const SORT_LIMIT: usize = 10_000;
+
+/// Failed inputs listed in the table's summary (all go to standard error).
+const TABLE_ERROR_LIMIT: usize = 50;
+
+/// How the report is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Columns for a person at a terminal.
+    Table,
+    /// One JSON object per line.
+    Jsonl,
+    /// Comma-separated values with a header.
+    Csv,
+}
+
+/// Counts for the summary.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Summary {
+    /// Findings per provider display name.
+    pub by_provider: BTreeMap<String, u64>,
+    /// Findings per (platform, workspace, channel).
+    pub by_channel: BTreeMap<(String, String, String), u64>,
+    /// Findings per month (`YYYY-MM`, or `unknown`).
+    pub by_month: BTreeMap<String, u64>,
+}
+
+impl Summary {
+    fn add(&mut self, f: &Finding) {
+        *self.by_provider.entry(f.provider_name.clone()).or_default() += 1;
+        *self
+            .by_channel
+            .entry((
+                f.platform.to_owned(),
+                f.workspace.clone(),
+                f.channel.clone(),
+            ))
+            .or_default() += 1;
+        let month = f
+            .time_ms
+            .and_then(month_of)
+            .unwrap_or_else(|| "unknown".into());
+        *self.by_month.entry(month).or_default() += 1;
+    }
+}
+
+/// Writes a report as findings and errors arrive.
+pub struct Report<W: Write> {
+    format: Format,
+    out: W,
+    summary: Summary,
+    held: Vec<Finding>,
+    streaming: bool,
+    header_written: bool,
+    errors: Vec<InputError>,
+    error_count: u64,
+}
+
+#[derive(Serialize)]
+struct Tagged<'a, T: Serialize> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(flatten)]
+    inner: &'a T,
+}
+
+impl<W: Write> Report<W> {
+    /// A report in `format` written to `out`.
+    pub fn new(format: Format, out: W) -> Report<W> {
+        Report {
+            format,
+            out,
+            summary: Summary::default(),
+            held: Vec::new(),
+            streaming: false,
+            header_written: false,
+            errors: Vec::new(),
+            error_count: 0,
+        }
+    }
+
+    /// The counts so far.
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+
+    /// Adds a finding.
+    pub fn finding(&mut self, f: Finding) -> io::Result<()> {
+        self.summary.add(&f);
+        if self.streaming {
+            return self.write_finding(&f);
+        }
+        self.held.push(f);
+        if self.held.len() > SORT_LIMIT {
+            self.streaming = true;
+            for f in std::mem::take(&mut self.held) {
+                self.write_finding(&f)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a failed input.
+    pub fn error(&mut self, e: &InputError) -> io::Result<()> {
+        self.error_count += 1;
+        match self.format {
+            Format::Jsonl => {
+                serde_json::to_writer(
+                    &mut self.out,
+                    &Tagged {
+                        kind: "error",
+                        inner: e,
+                    },
+                )?;
+                writeln!(self.out)
+            }
+            Format::Table if self.errors.len() < TABLE_ERROR_LIMIT => {
+                self.errors.push(e.clone());
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes what is held and the summary; returns the writer, flushed.
+    pub fn finish(mut self, stats: &ScanStats) -> io::Result<W> {
+        self.held.sort_by(|a, b| {
+            (a.time_ms, a.platform, &a.workspace, &a.channel).cmp(&(
+                b.time_ms,
+                b.platform,
+                &b.workspace,
+                &b.channel,
+            ))
+        });
+        for f in std::mem::take(&mut self.held) {
+            self.write_finding(&f)?;
+        }
+        match self.format {
+            Format::Table => self.table_summary(stats)?,
+            Format::Jsonl => {
+                let by_channel: Vec<_> = self
+                    .summary
+                    .by_channel
+                    .iter()
+                    .map(|((p, w, c), n)| {
+                        serde_json::json!({"platform": p, "workspace": w, "channel": c, "findings": n})
+                    })
+                    .collect();
+                let v = serde_json::json!({
+                    "type": "summary",
+                    "findings": stats.findings,
+                    "messages": stats.messages,
+                    "bytes": stats.bytes,
+                    "elapsed_ms": stats.elapsed_ms,
+                    "errors": self.error_count,
+                    "by_provider": self.summary.by_provider,
+                    "by_channel": by_channel,
+                    "by_month": self.summary.by_month,
+                });
+                writeln!(self.out, "{v}")?;
+            }
+            Format::Csv => {
+                if !self.header_written {
+                    self.csv_header()?;
+                }
+            }
+        }
+        self.out.flush()?;
+        Ok(self.out)
+    }
+
+    fn write_finding(&mut self, f: &Finding) -> io::Result<()> {
+        match self.format {
+            Format::Jsonl => {
+                serde_json::to_writer(
+                    &mut self.out,
+                    &Tagged {
+                        kind: "finding",
+                        inner: f,
+                    },
+                )?;
+                writeln!(self.out)
+            }
+            Format::Csv => {
+                if !self.header_written {
+                    self.csv_header()?;
+                }
+                let time = f.time.as_deref().unwrap_or("");
+                let fields: [&str; 19] = [
+                    time,
+                    f.platform,
+                    &f.workspace,
+                    &f.workspace_id,
+                    &f.channel,
+                    &f.channel_id,
+                    f.thread.as_deref().unwrap_or(""),
+                    &f.message_id,
+                    &f.author,
+                    &f.author_id,
+                    &f.provider,
+                    &f.url,
+                    &f.rule,
+                    f.action,
+                    if f.monitor { "true" } else { "false" },
+                    f.alternative.as_deref().unwrap_or(""),
+                    f.source.as_str(),
+                    if f.edited { "true" } else { "false" },
+                    &f.input,
+                ];
+                csv_row(&mut self.out, &fields)
+            }
+            Format::Table => {
+                if !self.header_written {
+                    self.header_written = true;
+                    writeln!(
+                        self.out,
+                        "{:<16}  {:<28}  {:<16}  {:<10}  {:<12}  {:<15}  {:<18}  LINK",
+                        "TIME (UTC)", "WHERE", "AUTHOR", "PROVIDER", "RULE", "WOULD DO", "FOUND IN"
+                    )?;
+                }
+                let time = f
+                    .time
+                    .as_deref()
+                    .map(|t| t.get(..16).unwrap_or(t).replace('T', " "))
+                    .unwrap_or_else(|| "?".into());
+                let place = format!("{} {}/#{}", f.platform, f.workspace, f.channel);
+                let mut found_in = f.source.as_str().to_owned();
+                if f.thread.is_some() {
+                    found_in.push_str(",reply");
+                }
+                if f.edited {
+                    found_in.push_str(",edited");
+                }
+                writeln!(
+                    self.out,
+                    "{:<16}  {:<28}  {:<16}  {:<10}  {:<12}  {:<15}  {:<18}  {}",
+                    time,
+                    cut(&place, 28),
+                    cut(&f.author, 16),
+                    cut(&f.provider_name, 10),
+                    cut(&f.rule, 12),
+                    cut(&f.would_do(), 15),
+                    cut(&found_in, 18),
+                    f.url
+                )
+            }
+        }
+    }
+
+    fn csv_header(&mut self) -> io::Result<()> {
+        self.header_written = true;
+        csv_row(
+            &mut self.out,
+            &[
+                "time",
+                "platform",
+                "workspace",
+                "workspace_id",
+                "channel",
+                "channel_id",
+                "thread",
+                "message_id",
+                "author",
+                "author_id",
+                "provider",
+                "url",
+                "rule",
+                "action",
+                "monitor",
+                "alternative",
+                "source",
+                "edited",
+                "input",
+            ],
+        )
+    }
+
+    fn table_summary(&mut self, stats: &ScanStats) -> io::Result<()> {
+        let out = &mut self.out;
+        if stats.findings == 0 {
+            writeln!(out, "No banned meeting links found.")?;
+        }
+        let secs = stats.elapsed_ms as f64 / 1000.0;
+        let rate = if secs > 0.0 {
+            stats.bytes as f64 / secs
+        } else {
+            0.0
+        };
+        writeln!(
+            out,
+            "\nSummary: {} banned link(s) in {} message(s); {} read in {secs:.1} s ({}/s); {} input error(s).",
+            stats.findings,
+            stats.messages,
+            human_bytes(stats.bytes as f64),
+            human_bytes(rate),
+            self.error_count
+        )?;
+        if stats.findings > 0 {
+            writeln!(out, "\nBy provider:")?;
+            for (p, n) in &self.summary.by_provider {
+                writeln!(out, "  {:<40} {n:>8}", cut(p, 40))?;
+            }
+            writeln!(out, "\nBy channel:")?;
+            let mut channels: Vec<_> = self.summary.by_channel.iter().collect();
+            channels.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+            for ((p, w, c), n) in channels.iter().take(25) {
+                writeln!(out, "  {:<40} {n:>8}", cut(&format!("{p} {w}/#{c}"), 40))?;
+            }
+            if channels.len() > 25 {
+                writeln!(
+                    out,
+                    "  … and {} more channel(s) (see --format jsonl)",
+                    channels.len() - 25
+                )?;
+            }
+            writeln!(out, "\nBy month:")?;
+            for (m, n) in &self.summary.by_month {
+                writeln!(out, "  {m:<40} {n:>8}")?;
+            }
+        }
+        if !self.errors.is_empty() {
+            writeln!(out, "\nInputs that could not be (wholly) scanned:")?;
+            for e in &self.errors {
+                writeln!(out, "  {e}")?;
+            }
+            if self.error_count > self.errors.len() as u64 {
+                writeln!(
+                    out,
+                    "  … and {} more",
+                    self.error_count - self.errors.len() as u64
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// At most `width` characters, the last one `…` when cut.
+fn cut(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        return s.to_owned();
+    }
+    let mut t: String = s.chars().take(width - 1).collect();
+    t.push('…');
+    t
+}
+
+fn csv_row(out: &mut impl Write, fields: &[&str]) -> io::Result<()> {
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        if f.contains([',', '"', '\n', '\r']) {
+            write!(out, "\"{}\"", f.replace('"', "\"\""))?;
+        } else {
+            out.write_all(f.as_bytes())?;
+        }
+    }
+    out.write_all(b"\r\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_only_what_needs_it() {
+        let mut out = Vec::new();
+        csv_row(&mut out, &["plain", "a,b", "say \"hi\"", "two\nlines"]).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "plain,\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\"\r\n"
+        );
+    }
+
+    #[test]
+    fn long_cells_are_cut_with_an_ellipsis() {
+        assert_eq!(cut("general", 10), "general");
+        assert_eq!(cut("engineering-platform", 10), "engineeri…");
+    }
+}
