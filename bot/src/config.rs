@@ -130,6 +130,42 @@ pub struct DiscordConfig {
     /// `discord.admin_roles`: role ids whose members may edit rules (Manage
     /// Server always may).
     pub admin_roles: Vec<String>,
+    /// `discord.shards` (`"0-1"`) with `discord.shard_total`: the gateway
+    /// shards this replica runs, so replicas can split a bot's guilds.
+    /// `None`: one process runs every shard (serenity's `start`).
+    pub shards: Option<ShardRange>,
+}
+
+/// Shards `first..=last` of `total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardRange {
+    /// First shard id this replica runs.
+    pub first: u32,
+    /// Last shard id this replica runs (inclusive).
+    pub last: u32,
+    /// Shards across all replicas.
+    pub total: u32,
+}
+
+impl ShardRange {
+    /// Parses `"0-1"` (or `"3"`) with the total, checking the range fits.
+    pub fn parse(range: &str, total: u32) -> Result<ShardRange, String> {
+        let (a, b) = range.split_once('-').unwrap_or((range, range));
+        let first: u32 = a
+            .trim()
+            .parse()
+            .map_err(|_| format!("expected a shard range like 0-1, got `{range}`"))?;
+        let last: u32 = b
+            .trim()
+            .parse()
+            .map_err(|_| format!("expected a shard range like 0-1, got `{range}`"))?;
+        if first > last || last >= total {
+            return Err(format!(
+                "shards {first}-{last} do not fit in a total of {total}"
+            ));
+        }
+        Ok(ShardRange { first, last, total })
+    }
 }
 
 impl Default for Config {
@@ -553,10 +589,28 @@ impl Config {
         let discord_keys = values.keys().any(|k| k.starts_with("discord."));
         match get("discord.token") {
             Some(token) => {
+                let shards = match (get("discord.shards"), int("discord.shard_total")?) {
+                    (None, None) => None,
+                    (Some(r), Some(total)) => Some(
+                        ShardRange::parse(&r, total as u32)
+                            .map_err(|m| err("discord.shards", m))?,
+                    ),
+                    (Some(_), None) => {
+                        return Err(err("discord.shards", "needs discord.shard_total".into()))
+                    }
+                    (None, Some(total)) => Some(
+                        ShardRange::parse(
+                            &format!("0-{}", (total as u32).saturating_sub(1)),
+                            total as u32,
+                        )
+                        .map_err(|m| err("discord.shard_total", m))?,
+                    ),
+                };
                 c.discord = Some(DiscordConfig {
                     token: Secret::new(token),
                     proxy_url: url("discord.proxy_url")?,
                     admin_roles: list("discord.admin_roles"),
+                    shards,
                 });
             }
             None if discord_keys => {
@@ -647,6 +701,12 @@ impl Config {
                         .unwrap_or_else(|| "(none: https://discord.com)".into()),
                 );
                 line("discord.admin_roles", d.admin_roles.join(","));
+                line(
+                    "discord.shards",
+                    d.shards.map_or("(all, one process)".into(), |r| {
+                        format!("{}-{} of {}", r.first, r.last, r.total)
+                    }),
+                );
             }
         }
         out

@@ -159,6 +159,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             token: Secret::new(discord.bot_token()),
             proxy_url: None,
             admin_roles: Vec::new(),
+            shards: None,
         }),
         ..Config::default()
     };

@@ -121,6 +121,7 @@ pub async fn spawn_app_with(fake: FakeDiscord, dir: tempfile::TempDir, setup: Se
             token: Secret::new(fake.bot_token()),
             proxy_url,
             admin_roles: Vec::new(),
+            shards: None,
         }),
         ..Config::default()
     };

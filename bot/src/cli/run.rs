@@ -7,7 +7,14 @@ use std::process::ExitCode;
 
 /// Arguments of `linkguard run`.
 #[derive(Debug, clap::Args)]
-pub struct RunArgs {}
+pub struct RunArgs {
+    /// Discord gateway shards this replica runs, e.g. `0-1` (overrides `discord.shards`).
+    #[arg(long, value_name = "FIRST-LAST", requires = "shard_total")]
+    shards: Option<String>,
+    /// Discord shards across all replicas (overrides `discord.shard_total`).
+    #[arg(long, value_name = "N")]
+    shard_total: Option<u32>,
+}
 
 /// Resolves on SIGTERM or SIGINT.
 pub async fn shutdown_signal() {
@@ -34,7 +41,19 @@ pub async fn shutdown_signal() {
 }
 
 /// Runs the service until a shutdown signal.
-pub async fn run(_args: RunArgs, config: Config) -> anyhow::Result<ExitCode> {
+pub async fn run(args: RunArgs, mut config: Config) -> anyhow::Result<ExitCode> {
+    if let Some(total) = args.shard_total {
+        let Some(discord) = config.discord.as_mut() else {
+            anyhow::bail!("--shards/--shard-total need Discord to be configured (discord.token)");
+        };
+        let range = args
+            .shards
+            .unwrap_or_else(|| format!("0-{}", total.saturating_sub(1)));
+        discord.shards = Some(
+            crate::config::ShardRange::parse(&range, total)
+                .map_err(|m| anyhow::anyhow!("--shards: {m}"))?,
+        );
+    }
     for w in config.warnings() {
         tracing::warn!("{w}");
     }

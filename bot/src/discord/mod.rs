@@ -9,6 +9,8 @@
 //!   for Discord (webhook reposts under the author's name, deletes, replies,
 //!   DMs), mapping refusals so actions degrade.
 //! - `handler`: serenity's event handler.
+//! - `commands`: `/linkguard` (registered at start-up), DMs and mentions,
+//!   handed to [`crate::commands::Commands`].
 //!
 //! HTTP: by default serenity's own client to `https://discord.com`, with its
 //! rate limiter on. A test (or the demo) may inject a `reqwest` client (one
@@ -157,6 +159,8 @@ pub async fn start(
     ));
     let _ = slot.set(actions.clone());
     let shard_manager = client.shard_manager.clone();
+    // serenity treats the range's end as the last shard id (inclusive).
+    let shards = config.shards;
     let recovering = actions.clone();
     let task = tokio::spawn(async move {
         // Before any live event, so nothing recorded now is mistaken for an
@@ -172,7 +176,11 @@ pub async fn start(
             ),
             Err(e) => tracing::error!(error = %e, "cannot finish pending Discord actions"),
         }
-        if let Err(e) = client.start().await {
+        let started = match shards {
+            Some(r) => client.start_shard_range(r.first..r.last, r.total).await,
+            None => client.start().await,
+        };
+        if let Err(e) = started {
             crate::metrics::global().set_connected("discord", false);
             tracing::error!(error = %e, "the Discord gateway stopped");
         }

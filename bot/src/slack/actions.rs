@@ -6,6 +6,9 @@
 //! *refused* without one (the pipeline then degrades to a thread reply and an
 //! ephemeral notice). A 429 is waited out (`Retry-After`) and retried, never
 //! dropped.
+//!
+//! An edit's thread is looked up ([`SlackActions::thread_of`]): Slack nests
+//! it inside `message_changed`, where slack-morphism does not keep it.
 
 use super::translate::defuse_mentions;
 use crate::moderation::{ActionError, ActionFuture, IncomingMessage, PlatformActions};
@@ -211,6 +214,40 @@ impl SlackActions {
         Ok(())
     }
 
+    /// The thread `msg` belongs to. A new message's event names its thread,
+    /// but an edit's `thread_ts` sits in the nested message of
+    /// `message_changed`, which slack-morphism's model drops; so for an edit
+    /// the thread is asked for (`conversations.replies` on any message of a
+    /// thread returns that thread, each message carrying the root's ts). If
+    /// that fails the answer goes to the channel: misplaced, never lost.
+    pub async fn thread_of(&self, msg: &IncomingMessage) -> Option<String> {
+        if msg.thread.is_some() || msg.revision == "0" {
+            return msg.thread.clone();
+        }
+        let session = self.client.open_session(&self.bot_token);
+        let req = SlackApiConversationsRepliesRequest::new(
+            SlackChannelId(msg.channel.clone()),
+            SlackTs(msg.message_id.clone()),
+        )
+        .with_limit(1);
+        match self.retrying(|| session.conversations_replies(&req)).await {
+            Ok(r) => r
+                .messages
+                .first()
+                .and_then(|m| m.origin.thread_ts.as_ref())
+                .map(|t| t.0.clone())
+                .filter(|root| *root != msg.message_id),
+            Err(e) => {
+                tracing::warn!(
+                    channel.id = %msg.channel,
+                    error = %first_line(&e.to_string()),
+                    "could not find the thread of an edited Slack message; answering in the channel"
+                );
+                None
+            }
+        }
+    }
+
     async fn delete_with(
         &self,
         token: &SlackApiToken,
@@ -237,15 +274,25 @@ impl PlatformActions for SlackActions {
                         .into(),
                 ));
             }
-            let who = self.user(&msg.author.id).await.map_err(map_error)?;
+            // A legacy integration (moderated only when configured) is a bot
+            // id, unknown to users.info: it keeps the name and icon it used.
+            let (name, avatar) = if msg.author.id.starts_with('B') {
+                (
+                    msg.author.display_name.clone(),
+                    msg.author.avatar_url.clone(),
+                )
+            } else {
+                let who = self.user(&msg.author.id).await.map_err(map_error)?;
+                (who.name, who.avatar)
+            };
             let session = self.client.open_session(&self.bot_token);
             let mut req = SlackApiChatPostMessageRequest::new(
                 SlackChannelId(msg.channel.clone()),
                 SlackMessageContent::new().with_text(defuse_mentions(text)),
             );
-            req.username = Some(who.name);
-            req.icon_url = who.avatar;
-            req.thread_ts = msg.thread.clone().map(SlackTs);
+            req.username = Some(name);
+            req.icon_url = avatar;
+            req.thread_ts = self.thread_of(msg).await.map(SlackTs);
             req.unfurl_links = Some(false);
             let resp = self
                 .retrying(|| session.chat_post_message(&req))
@@ -283,7 +330,8 @@ impl PlatformActions for SlackActions {
 
     fn reply<'a>(&'a self, msg: &'a IncomingMessage, text: &'a str) -> ActionFuture<'a, ()> {
         Box::pin(async move {
-            let thread = msg.thread.as_deref().unwrap_or(&msg.message_id);
+            let thread = self.thread_of(msg).await;
+            let thread = thread.as_deref().unwrap_or(&msg.message_id);
             self.post(&msg.channel, Some(thread), &escape_slack(text))
                 .await
                 .map(|_| ())
@@ -297,10 +345,11 @@ impl PlatformActions for SlackActions {
         text: &'a str,
     ) -> ActionFuture<'a, ()> {
         Box::pin(async move {
+            let thread = self.thread_of(msg).await;
             self.ephemeral(
                 &msg.channel,
                 &msg.author.id,
-                msg.thread.as_deref(),
+                thread.as_deref(),
                 &escape_slack(text),
             )
             .await

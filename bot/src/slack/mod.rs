@@ -9,7 +9,9 @@
 //! Slack redelivers it; a redelivery (retry, reconnect) finds the event's
 //! idempotency key and nothing is done twice.
 //!
-//! - `translate`: Slack payloads to platform-neutral messages; loop guards.
+//! - `translate`: Slack payloads to platform-neutral messages; loop guards
+//!   (our own messages never; other bots only with the stored setting
+//!   [`MODERATE_BOTS_SETTING`]).
 //! - `actions`: [`SlackActions`], the Web API side (reposts, deletes, replies,
 //!   ephemerals) with rate-limit retries.
 //! - `verify`: request signatures for the Events API and slash commands.
@@ -37,6 +39,11 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::task::JoinHandle;
 use translate::{Identity, Translated};
+
+/// The stored setting that makes linkguard moderate other bots' and
+/// integrations' messages too (`true`; default off). Our own are never
+/// moderated.
+pub const MODERATE_BOTS_SETTING: &str = "slack.moderate_bots";
 
 /// Why the connector could not start.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +79,8 @@ struct Ctx {
     actions: Arc<SlackActions>,
     me: Identity,
     admin_groups: Vec<String>,
+    /// Stored setting [`MODERATE_BOTS_SETTING`], read at start.
+    moderate_bots: bool,
     signing_secret: Option<String>,
     connected_once: AtomicBool,
     /// Rejected-request audit records this minute (bounded, so forged
@@ -129,12 +138,21 @@ pub async fn start(
         config.bot_token.expose(),
         config.user_token.as_ref().map(|t| t.expose()),
     ));
+    let moderate_bots = match moderator.store().setting(MODERATE_BOTS_SETTING).await {
+        Ok(v) => v.is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
+        Err(e) => {
+            // Not fatal: the safe default (other bots left alone) applies.
+            tracing::warn!(error = %e, "could not read {MODERATE_BOTS_SETTING}; not moderating other bots");
+            false
+        }
+    };
     let ctx = Arc::new(Ctx {
         commands: Commands::new(moderator.clone()),
         moderator: moderator.clone(),
         actions: actions.clone(),
         me,
         admin_groups: config.admin_groups.clone(),
+        moderate_bots,
         signing_secret: config
             .signing_secret
             .as_ref()
@@ -226,36 +244,38 @@ impl Ctx {
         me.app_id = Some(ev.api_app_id.0.clone());
         let team = ev.team_id.0.clone();
         match &ev.event {
-            SlackEventCallbackBody::Message(m) => match translate::message(&team, m, &me) {
-                Translated::Message(msg) => match self.moderator.record(&msg).await? {
-                    Step::Act(work) => {
-                        let actions: Arc<dyn PlatformActions> = self.actions.clone();
-                        self.moderator.spawn_act(*msg, *work, actions);
-                    }
-                    Step::Done(handled) => {
-                        tracing::debug!(channel.id = %msg.channel, ?handled, "slack message handled");
-                    }
-                },
-                Translated::Question {
-                    channel,
-                    user,
-                    text,
-                } => {
-                    let me = self.clone();
-                    tokio::spawn(async move {
-                        let caller = me.caller(&team, &channel, &user).await;
-                        let answer = me.commands.ask(&caller, &text);
-                        if let Err(e) = me
-                            .actions
-                            .post(&channel, None, &escape_slack(&answer))
-                            .await
-                        {
-                            tracing::warn!(error = %e, "could not answer a direct message");
+            SlackEventCallbackBody::Message(m) => {
+                match translate::message(&team, m, &me, self.moderate_bots) {
+                    Translated::Message(msg) => match self.moderator.record(&msg).await? {
+                        Step::Act(work) => {
+                            let actions: Arc<dyn PlatformActions> = self.actions.clone();
+                            self.moderator.spawn_act(*msg, *work, actions);
                         }
-                    });
+                        Step::Done(handled) => {
+                            tracing::debug!(channel.id = %msg.channel, ?handled, "slack message handled");
+                        }
+                    },
+                    Translated::Question {
+                        channel,
+                        user,
+                        text,
+                    } => {
+                        let me = self.clone();
+                        tokio::spawn(async move {
+                            let caller = me.caller(&team, &channel, &user).await;
+                            let answer = me.commands.ask(&caller, &text);
+                            if let Err(e) = me
+                                .actions
+                                .post(&channel, None, &escape_slack(&answer))
+                                .await
+                            {
+                                tracing::warn!(error = %e, "could not answer a direct message");
+                            }
+                        });
+                    }
+                    Translated::Skipped(why) => tracing::trace!(?why, "slack event skipped"),
                 }
-                Translated::Skipped(why) => tracing::trace!(?why, "slack event skipped"),
-            },
+            }
             SlackEventCallbackBody::AppMention(m) => {
                 if m.user.0 == self.me.user_id {
                     return Ok(());

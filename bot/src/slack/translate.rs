@@ -66,7 +66,15 @@ fn texts(content: Option<&SlackMessageContent>) -> (String, bool) {
 }
 
 /// Translates one `message` event. `team` is the event wrapper's team id.
-pub fn message(team: &str, ev: &SlackMessageEvent, me: &Identity) -> Translated {
+/// Other bots and integrations are skipped unless `moderate_bots`: a bot that
+/// keeps posting a banned link would otherwise be reposted forever. Our own
+/// messages are always skipped (never loop).
+pub fn message(
+    team: &str,
+    ev: &SlackMessageEvent,
+    me: &Identity,
+    moderate_bots: bool,
+) -> Translated {
     use SlackMessageEventType as T;
     let channel = ev
         .origin
@@ -86,6 +94,23 @@ pub fn message(team: &str, ev: &SlackMessageEvent, me: &Identity) -> Translated 
             "0".to_owned(),
             false,
         ),
+        Some(T::BotMessage) => {
+            if ev.sender.bot_id.is_some()
+                && ev.sender.bot_id.as_ref().map(|b| &b.0) == me.bot_id.as_ref()
+            {
+                return Translated::Skipped(Skip::Ours);
+            }
+            if !moderate_bots {
+                return Translated::Skipped(Skip::OtherBot);
+            }
+            (
+                &ev.sender,
+                ev.origin.ts.0.clone(),
+                ev.content.as_ref(),
+                "0".to_owned(),
+                false,
+            )
+        }
         Some(T::MessageChanged) => {
             let Some(new) = &ev.message else {
                 return Translated::Skipped(Skip::NotAMessage);
@@ -113,10 +138,6 @@ pub fn message(team: &str, ev: &SlackMessageEvent, me: &Identity) -> Translated 
                 true,
             )
         }
-        Some(T::BotMessage) => {
-            let ours = ev.sender.bot_id.as_ref().map(|b| &b.0) == me.bot_id.as_ref();
-            return Translated::Skipped(if ours { Skip::Ours } else { Skip::OtherBot });
-        }
         Some(_) => return Translated::Skipped(Skip::NotAMessage),
     };
     let ours = author_sender
@@ -132,12 +153,29 @@ pub fn message(team: &str, ev: &SlackMessageEvent, me: &Identity) -> Translated 
     if ours {
         return Translated::Skipped(Skip::Ours);
     }
-    if author_sender.bot_id.is_some() {
+    if author_sender.bot_id.is_some() && !moderate_bots {
         return Translated::Skipped(Skip::OtherBot);
     }
-    let Some(user) = author_sender.user.as_ref().map(|u| u.0.clone()) else {
+    // A legacy integration has no user, only its bot id (`B…`): that is the
+    // author, shown under the name and icon it posted with.
+    let Some(user) = author_sender
+        .user
+        .as_ref()
+        .map(|u| u.0.clone())
+        .or_else(|| author_sender.bot_id.as_ref().map(|b| b.0.clone()))
+    else {
         return Translated::Skipped(Skip::NotAMessage);
     };
+    let bot_name = author_sender
+        .username
+        .clone()
+        .or_else(|| author_sender.bot_profile.as_ref().map(|p| p.name.clone()));
+    let bot_icon = author_sender
+        .bot_profile
+        .as_ref()
+        .and_then(|p| p.icons.as_ref())
+        .and_then(|i| i.resolutions.iter().max_by_key(|(size, _)| *size))
+        .map(|(_, url)| url.clone());
     let (text, has_files) = texts(content);
     if is_im {
         return if edited {
@@ -164,9 +202,9 @@ pub fn message(team: &str, ev: &SlackMessageEvent, me: &Identity) -> Translated 
         message_id: ts,
         revision,
         author: Author {
-            id: user.clone(),
-            display_name: user,
-            avatar_url: None,
+            display_name: bot_name.unwrap_or_else(|| user.clone()),
+            id: user,
+            avatar_url: bot_icon,
             roles: Vec::new(),
         },
         text,
