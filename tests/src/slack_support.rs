@@ -4,7 +4,7 @@
 
 use linkguard::app::{App, AppOptions};
 use linkguard::config::{Config, Secret, SlackConfig, SlackMode};
-use linkguard::store::{AuditFilter, AuditRecord, Store};
+use linkguard::store::{AuditFilter, AuditRecord, Store, StoreOptions};
 use linkguard_fakes::slack::{
     Delivery, FakeSlack, FakeSlackConfig, StoredMessage, DEFAULT_ADMIN_USER_TOKEN,
     DEFAULT_APP_TOKEN, DEFAULT_BOT_TOKEN, DEFAULT_SIGNING_SECRET,
@@ -31,6 +31,8 @@ pub struct Setup {
     pub fake: FakeSlackConfig,
     /// Give linkguard the admin's user token (needed to delete).
     pub user_token: bool,
+    /// Store `slack.moderate_bots = true` before start.
+    pub moderate_bots: bool,
 }
 
 impl Default for Setup {
@@ -40,6 +42,7 @@ impl Default for Setup {
             fake: FakeSlackConfig::default()
                 .with_fast_timers(Duration::from_secs(2), Duration::from_millis(200)),
             user_token: true,
+            moderate_bots: false,
         }
     }
 }
@@ -63,8 +66,19 @@ pub async fn spawn_app(setup: Setup) -> TestApp {
         .await
         .expect("fake slack");
     let dir = tempfile::tempdir().expect("temp dir");
+    let db = format!("sqlite://{}", dir.path().join("lg.db").display());
+    if setup.moderate_bots {
+        let store = Store::open(&db, StoreOptions::default())
+            .await
+            .expect("store");
+        store
+            .put_setting(linkguard::slack::MODERATE_BOTS_SETTING, "true")
+            .await
+            .expect("setting");
+        store.close().await;
+    }
     let config = Config {
-        database_url: Secret::new(format!("sqlite://{}", dir.path().join("lg.db").display())),
+        database_url: Secret::new(db),
         http_addr: "127.0.0.1:0".into(),
         shutdown_timeout_secs: 10,
         slack: Some(SlackConfig {
@@ -128,8 +142,34 @@ impl TestApp {
         self.fake
             .messages(channel)
             .into_iter()
-            .filter(|m| m.bot_id.is_some() && m.username.is_some())
+            .filter(|m| {
+                m.bot_id.as_deref() == Some(self.fake.config().bot.bot_id.as_str())
+                    && m.username.is_some()
+            })
             .collect()
+    }
+
+    /// The `event_id` of the first event about message `ts` (its posting).
+    pub fn event_id_of(&self, ts: &str) -> String {
+        self.fake
+            .with_state(|s| {
+                s.events().iter().find_map(|e| {
+                    (e["event"]["ts"] == ts)
+                        .then(|| e["event_id"].as_str().map(str::to_owned))
+                        .flatten()
+                })
+            })
+            .unwrap_or_else(|| panic!("no event for message {ts}"))
+    }
+
+    /// Waits until linkguard has acknowledged the event about message `ts`:
+    /// it has then been translated and, if it was anything, recorded.
+    pub async fn wait_acked(&self, ts: &str) {
+        let id = self.event_id_of(ts);
+        self.fake
+            .wait_until(WAIT, |s| s.event_acked(&id))
+            .await
+            .unwrap_or_else(|e| panic!("event {id} never acknowledged: {e}"));
     }
 
     /// Audit records, oldest first.

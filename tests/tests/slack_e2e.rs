@@ -59,7 +59,17 @@ async fn a_zoom_link_is_replaced_and_both_steps_are_audited() {
     assert_eq!(detected[0].entry.rule_id.as_deref(), Some("no-zoom"));
     assert_eq!(outcome_for(&rows, &ts).unwrap().0, "replace");
     assert_eq!(outcome_for(&rows, &ts).unwrap().1, "ok");
-    // Our own repost came back as an event and caused nothing.
+    // Our own repost comes back as an event: once linkguard has acknowledged
+    // that echo it has been judged, and it caused nothing more.
+    app.wait_acked(&r.ts).await;
+    let rows = app.audit().await;
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.entry.kind.as_str() == "detected")
+            .count(),
+        1,
+        "the echo was not moderated"
+    );
     assert_eq!(app.reposts(GENERAL).len(), 1);
     app.finish().await;
 }
@@ -207,14 +217,29 @@ async fn events_api_rejects_forgeries_and_handles_a_retry_once() {
         .expect("the event as delivered");
     let r = app
         .fake
-        .send_raw_event(&original.to_string(), SignMode::Valid)
+        .redeliver_event(&original.to_string(), 1, "http_timeout")
         .await
         .unwrap();
-    assert_eq!(r.status, 200);
+    assert_eq!(r.status, 200, "a redelivery is acknowledged");
     assert_eq!(
         app.reposts(GENERAL).len(),
         1,
         "the redelivered event did nothing"
+    );
+    let rows = app
+        .wait_audit(|rows| outcome_for(rows, &ts).is_some())
+        .await;
+    let about_it = |kind: &str| {
+        rows.iter()
+            .filter(|r| {
+                r.entry.kind.as_str() == kind && r.entry.message_id.as_deref() == Some(ts.as_str())
+            })
+            .count()
+    };
+    assert_eq!(
+        (about_it("detected"), about_it("action")),
+        (1, 1),
+        "{rows:#?}"
     );
     app.finish().await;
 }

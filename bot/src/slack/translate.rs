@@ -250,6 +250,203 @@ pub fn defuse_mentions(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn me() -> Identity {
+        Identity {
+            user_id: "UBOT".into(),
+            bot_id: Some("BOURS".into()),
+            app_id: Some("AOURS".into()),
+            team_id: "T1".into(),
+        }
+    }
+
+    fn translate(event: serde_json::Value, moderate_bots: bool) -> Translated {
+        let ev: SlackMessageEvent = serde_json::from_value(event).expect("a message event");
+        message("T1", &ev, &me(), moderate_bots)
+    }
+
+    fn moderated(event: serde_json::Value) -> IncomingMessage {
+        match translate(event, false) {
+            Translated::Message(m) => *m,
+            other => panic!("expected a message, got {other:?}"),
+        }
+    }
+
+    fn skipped(event: serde_json::Value) -> Skip {
+        match translate(event, false) {
+            Translated::Skipped(why) => why,
+            other => panic!("expected a skip, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_new_message_is_revision_zero_in_no_thread() {
+        let m = moderated(
+            json!({"type": "message", "user": "U1", "text": "https://zoom.us/j/1",
+            "ts": "10.1", "channel": "C1", "channel_type": "channel"}),
+        );
+        assert_eq!(
+            (
+                m.channel.as_str(),
+                m.message_id.as_str(),
+                m.revision.as_str()
+            ),
+            ("C1", "10.1", "0")
+        );
+        assert_eq!((m.thread, m.author.id.as_str()), (None, "U1"));
+        assert_eq!(m.text, "https://zoom.us/j/1");
+        assert!(!m.has_attachments);
+    }
+
+    #[test]
+    fn replies_and_broadcasts_keep_their_thread_but_a_parent_has_none() {
+        let reply = moderated(
+            json!({"type": "message", "user": "U1", "text": "x", "ts": "11.1",
+            "thread_ts": "10.1", "channel": "C1", "channel_type": "channel"}),
+        );
+        assert_eq!(reply.thread.as_deref(), Some("10.1"));
+        let broadcast = moderated(
+            json!({"type": "message", "subtype": "thread_broadcast", "user": "U1",
+            "text": "x", "ts": "12.1", "thread_ts": "10.1", "channel": "C1", "channel_type": "channel"}),
+        );
+        assert_eq!(broadcast.thread.as_deref(), Some("10.1"));
+        let parent = moderated(
+            json!({"type": "message", "user": "U1", "text": "x", "ts": "10.1",
+            "thread_ts": "10.1", "channel": "C1", "channel_type": "channel"}),
+        );
+        assert_eq!(parent.thread, None);
+    }
+
+    #[test]
+    fn an_edit_is_the_nested_message_with_the_edit_as_revision() {
+        let m = moderated(
+            json!({"type": "message", "subtype": "message_changed", "hidden": true,
+            "channel": "C1", "channel_type": "channel", "ts": "20.5", "event_ts": "20.5",
+            "message": {"type": "message", "user": "U2", "text": "now https://zoom.us/j/2", "ts": "10.1",
+                "edited": {"user": "U2", "ts": "20.000000"}},
+            "previous_message": {"type": "message", "user": "U2", "text": "soon", "ts": "10.1"}}),
+        );
+        assert_eq!(m.message_id, "10.1");
+        assert_eq!(m.revision, "20.000000");
+        assert_eq!(m.author.id, "U2");
+        assert_eq!(m.text, "now https://zoom.us/j/2");
+    }
+
+    #[test]
+    fn unfurls_deletions_and_joins_are_not_messages() {
+        // An unfurl re-sends the same text.
+        assert_eq!(
+            skipped(
+                json!({"type": "message", "subtype": "message_changed", "channel": "C1", "ts": "20.5",
+                "message": {"type": "message", "user": "U2", "text": "same", "ts": "10.1",
+                    "attachments": [{"fallback": "preview"}]},
+                "previous_message": {"type": "message", "user": "U2", "text": "same", "ts": "10.1"}})
+            ),
+            Skip::NotAMessage
+        );
+        assert_eq!(
+            skipped(
+                json!({"type": "message", "subtype": "message_deleted", "channel": "C1", "ts": "20.6",
+                "deleted_ts": "10.1", "hidden": true,
+                "previous_message": {"type": "message", "user": "U2", "text": "x", "ts": "10.1"}})
+            ),
+            Skip::NotAMessage
+        );
+        assert_eq!(
+            skipped(
+                json!({"type": "message", "subtype": "channel_join", "user": "U2", "text": "joined",
+                "channel": "C1", "ts": "20.7"})
+            ),
+            Skip::NotAMessage
+        );
+    }
+
+    #[test]
+    fn our_own_messages_are_never_moderated() {
+        for moderate_bots in [false, true] {
+            // A customised repost echoes back as a bot_message with our bot id.
+            let repost = json!({"type": "message", "subtype": "bot_message", "bot_id": "BOURS",
+                "username": "alice", "text": "https://meet.jit.si/x", "ts": "30.1", "channel": "C1"});
+            assert!(matches!(
+                translate(repost, moderate_bots),
+                Translated::Skipped(Skip::Ours)
+            ));
+            let plain = json!({"type": "message", "user": "UBOT", "bot_id": "BOURS",
+                "text": "https://zoom.us/j/3", "ts": "30.2", "channel": "C1"});
+            assert!(matches!(
+                translate(plain, moderate_bots),
+                Translated::Skipped(Skip::Ours)
+            ));
+            // Our own chat.update echo.
+            let update = json!({"type": "message", "subtype": "message_changed", "channel": "C1", "ts": "30.4",
+                "message": {"type": "message", "user": "UBOT", "bot_id": "BOURS", "text": "b", "ts": "30.2"},
+                "previous_message": {"type": "message", "user": "UBOT", "bot_id": "BOURS", "text": "a", "ts": "30.2"}});
+            assert!(matches!(
+                translate(update, moderate_bots),
+                Translated::Skipped(Skip::Ours)
+            ));
+        }
+    }
+
+    #[test]
+    fn other_bots_only_when_configured() {
+        let integration = json!({"type": "message", "subtype": "bot_message", "bot_id": "BCI",
+            "username": "ci", "text": "https://zoom.us/j/4", "ts": "40.1", "channel": "C1"});
+        assert!(matches!(
+            translate(integration.clone(), false),
+            Translated::Skipped(Skip::OtherBot)
+        ));
+        let Translated::Message(m) = translate(integration, true) else {
+            panic!("moderated when configured");
+        };
+        assert_eq!(
+            (m.author.id.as_str(), m.author.display_name.as_str()),
+            ("BCI", "ci")
+        );
+        let app_bot = json!({"type": "message", "user": "UAPP", "bot_id": "BAPP",
+            "text": "https://zoom.us/j/5", "ts": "40.2", "channel": "C1"});
+        assert!(matches!(
+            translate(app_bot.clone(), false),
+            Translated::Skipped(Skip::OtherBot)
+        ));
+        let Translated::Message(m) = translate(app_bot, true) else {
+            panic!("moderated when configured");
+        };
+        assert_eq!(m.author.id, "UAPP");
+    }
+
+    #[test]
+    fn a_file_share_is_moderated_by_its_text_and_marked_as_carrying_files() {
+        let m = moderated(
+            json!({"type": "message", "subtype": "file_share", "user": "U1",
+            "text": "agenda <https://zoom.us/j/6>", "ts": "50.1", "channel": "C1", "channel_type": "channel",
+            "upload": false, "files": [{"id": "F1", "name": "agenda.pdf"}]}),
+        );
+        assert_eq!(m.text, "agenda <https://zoom.us/j/6>");
+        assert!(m.has_attachments);
+    }
+
+    #[test]
+    fn a_direct_message_is_a_question() {
+        match translate(
+            json!({"type": "message", "user": "U1", "text": "can I use zoom?", "ts": "60.1",
+                "channel": "D1", "channel_type": "im"}),
+            false,
+        ) {
+            Translated::Question {
+                channel,
+                user,
+                text,
+            } => {
+                assert_eq!(
+                    (channel.as_str(), user.as_str(), text.as_str()),
+                    ("D1", "U1", "can I use zoom?")
+                );
+            }
+            other => panic!("expected a question, got {other:?}"),
+        }
+    }
 
     #[test]
     fn broadcasts_are_defused_and_nothing_else_changes() {

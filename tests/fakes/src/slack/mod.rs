@@ -553,6 +553,49 @@ impl FakeSlack {
         Ok(response)
     }
 
+    /// HTTP mode: redelivers an event body as Slack does after a missed
+    /// acknowledgement: validly signed, with `X-Slack-Retry-Num: retry_num`
+    /// and `X-Slack-Retry-Reason: reason` (e.g. `http_timeout`), once.
+    pub async fn redeliver_event(
+        &self,
+        body: &str,
+        retry_num: usize,
+        reason: &str,
+    ) -> Result<RawHttpResponse, FakeSlackError> {
+        let url = self.events_url()?;
+        let response = self
+            .inner
+            .post_signed(
+                &url,
+                "application/json",
+                body.to_string(),
+                SignMode::Valid,
+                Some((retry_num, reason)),
+            )
+            .await
+            .map_err(FakeSlackError::Http)?;
+        let event_id = serde_json::from_str::<Value>(body)
+            .ok()
+            .and_then(|v| v["event_id"].as_str().map(str::to_string));
+        self.inner.mutate(|st| {
+            st.deliveries.push(DeliveryRecord {
+                at: std::time::Instant::now(),
+                kind: DeliveryKind::Raw,
+                event_id,
+                envelope_id: None,
+                connection: None,
+                retry_attempt: u32::try_from(retry_num).unwrap_or(u32::MAX),
+                retry_reason: Some(reason.to_string()),
+                outcome: DeliveryOutcome::HttpResponse {
+                    status: response.status,
+                    body: response.body.clone(),
+                    no_retry: response.no_retry(),
+                },
+            })
+        });
+        Ok(response)
+    }
+
     fn events_url(&self) -> Result<String, FakeSlackError> {
         match self.inner.delivery() {
             Delivery::Http { events_url, .. } => Ok(events_url),

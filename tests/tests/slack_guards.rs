@@ -1,0 +1,112 @@
+//! Slack guards end to end: other bots and integrations are left alone
+//! unless `slack.moderate_bots` is set, and a file share is judged by its
+//! text but never deleted (a repost would lose the file).
+
+use linkguard_e2e::slack_support::{outcome_for, spawn_app, Setup, ALICE, GENERAL, WAIT};
+use linkguard_fakes::slack::OtherBot;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_bots_link_is_left_alone_by_default() {
+    let app = spawn_app(Setup::default()).await;
+    let ts = app
+        .fake
+        .post_bot_message(
+            GENERAL,
+            &OtherBot::ci_notifier(),
+            "build call: https://zoom.us/j/91234567890",
+        )
+        .unwrap();
+    // Acknowledged means judged: a detection would be recorded by now.
+    app.wait_acked(&ts).await;
+    let rows = app.audit().await;
+    assert!(
+        rows.iter().all(|r| r.entry.kind.as_str() != "detected"),
+        "{rows:#?}"
+    );
+    assert!(!app
+        .fake
+        .with_state(|s| s.message(GENERAL, &ts).unwrap().deleted));
+    assert!(
+        app.fake
+            .calls()
+            .iter()
+            .all(|c| !c.method.starts_with("chat.")),
+        "nothing was posted or deleted"
+    );
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_bots_link_is_replaced_when_configured() {
+    let app = spawn_app(Setup {
+        moderate_bots: true,
+        ..Setup::default()
+    })
+    .await;
+    let ts = app
+        .fake
+        .post_bot_message(
+            GENERAL,
+            &OtherBot::ci_notifier(),
+            "build call: https://zoom.us/j/91234567890",
+        )
+        .unwrap();
+    app.wait_message(GENERAL, &ts, |m| m.deleted).await;
+    let reposts = app.reposts(GENERAL);
+    assert_eq!(reposts.len(), 1, "{reposts:#?}");
+    assert_eq!(reposts[0].username.as_deref(), Some("ci-notifier"));
+    assert!(
+        reposts[0]
+            .text
+            .starts_with("build call: https://meet.jit.si/linkguard-"),
+        "{}",
+        reposts[0].text
+    );
+    // Our repost of it is still ours: no second round.
+    app.wait_acked(&reposts[0].ts).await;
+    assert_eq!(app.reposts(GENERAL).len(), 1);
+    let rows = app
+        .wait_audit(|rows| outcome_for(rows, &ts).is_some())
+        .await;
+    assert_eq!(outcome_for(&rows, &ts).unwrap().0, "replace");
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_share_is_answered_in_thread_and_kept() {
+    let app = spawn_app(Setup::default()).await;
+    let ts = app
+        .fake
+        .post_file_share(
+            GENERAL,
+            ALICE,
+            "agenda, call at <https://zoom.us/j/97777777777>",
+        )
+        .unwrap();
+    app.fake
+        .wait_until(WAIT, |s| !s.ephemerals().is_empty())
+        .await
+        .unwrap();
+    let msgs = app.fake.messages(GENERAL);
+    assert!(
+        !msgs.iter().find(|m| m.ts == ts).unwrap().deleted,
+        "the file stays"
+    );
+    let reply = msgs
+        .iter()
+        .find(|m| m.thread_ts.as_deref() == Some(ts.as_str()))
+        .expect("thread reply");
+    assert!(
+        reply.text.contains("https://meet.jit.si/linkguard-"),
+        "{}",
+        reply.text
+    );
+    assert_eq!(app.fake.ephemerals()[0].user, ALICE);
+    let rows = app
+        .wait_audit(|rows| outcome_for(rows, &ts).is_some())
+        .await;
+    let (action, outcome, detail) = outcome_for(&rows, &ts).unwrap();
+    assert_eq!((action.as_str(), outcome.as_str()), ("reply", "degraded"));
+    assert!(detail.unwrap_or_default().contains("attachments"));
+    app.finish().await;
+}
