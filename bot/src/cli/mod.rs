@@ -86,7 +86,7 @@ pub fn main() -> ExitCode {
         }
     }
     let default_level = if matches!(cli.command, Command::Demo(_)) {
-        "warn"
+        "warn,serenity=error"
     } else {
         "info"
     };
