@@ -322,6 +322,106 @@ fn a_truncated_zip_is_reported_and_its_readable_entries_scanned() {
     assert_eq!(r.lines("error").len(), 1);
 }
 
+/// Writes `text` as a JSON string the way Slack's exporter does: `/` and
+/// every non-ASCII character escaped.
+fn slack_json_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '/' => out.push_str("\\/"),
+            '"' => out.push_str("\\\""),
+            c if c.is_ascii() => out.push(c),
+            c => {
+                let mut units = [0u16; 2];
+                for u in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{u:04x}"));
+                }
+            }
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[test]
+fn disguised_links_are_found_and_link_free_day_files_are_not_parsed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("export");
+    write(
+        &root.join("channels.json"),
+        r#"[{"id": "C01", "name": "general"}]"#,
+    );
+    // Disguises the detector sees through; each must survive the raw-bytes
+    // prefilter that decides which messages are parsed at all.
+    let disguised = [
+        ("upper case", "ZOOM.US/j/1000000001"),
+        ("Cyrillic o", "https://z\u{43e}om.us/j/1000000002"),
+        ("defanged", "hxxps://zoom[.]us/j/1000000003"),
+        ("zero-width space", "https://zo\u{200b}om.us/j/1000000004"),
+        ("full-width", "https://\u{ff5a}\u{ff4f}\u{ff4f}\u{ff4d}.us/j/1000000005"),
+        ("percent-escaped host", "https://zo%6Fm.us/j/1000000006"),
+        ("Safe Links", "https://nam02.safelinks.protection.outlook.com/?url=https%3A%2F%2Fzo%256Fm.us%2Fj%2F1000000007&data=x"),
+    ];
+    let day: Vec<String> = disguised
+        .iter()
+        .enumerate()
+        .map(|(i, (what, link))| {
+            format!(
+                r#"{{"type":"message","user":"U01","ts":"161481600{i}.000100","text":{}}}"#,
+                slack_json_string(&format!("{what}: {link} caf\u{e9}"))
+            )
+        })
+        .collect();
+    write(
+        &root.join("general/2021-03-04.json"),
+        &format!("[\n{}\n]", day.join(",\n")),
+    );
+    // A day of talk with accents, emoji and other links: never parsed.
+    let quiet = format!(
+        r#"[{{"type":"message","user":"U01","ts":"1614902400.000100","text":{}}}]"#,
+        slack_json_string("na\u{ef}ve caf\u{e9} \u{1f389} <https://github.com/acme/x/pull/1> https://meet.google.com/abc-defg-hij 100%20")
+    );
+    write(&root.join("general/2021-03-05.json"), &quiet);
+    // Discord writes non-ASCII as it is.
+    let discord = tmp.path().join("chat.json");
+    write(
+        &discord,
+        &discord_export(
+            "general",
+            "100",
+            vec![
+                json!({"id": "1", "timestamp": "2021-03-04T00:00:00+00:00", "content": "https://z\u{43e}om.us/j/2000000001",
+                       "author": {"id": "7", "name": "dee"}, "embeds": [], "attachments": []}),
+                json!({"id": "2", "timestamp": "2021-03-04T00:01:00+00:00", "content": "caf\u{e9} \u{1f389} https://meet.google.com/abc-defg-hij",
+                       "author": {"id": "7", "name": "dee"}, "embeds": [], "attachments": []}),
+            ],
+        ),
+    );
+
+    let r = run(&["scan", "--format", "jsonl", p(&root), p(&discord)]);
+    assert_eq!(r.code, 1, "stderr: {}", r.stderr);
+    let got: BTreeSet<String> = r
+        .findings()
+        .iter()
+        .map(|f| f["url"].as_str().unwrap().to_owned())
+        .collect();
+    let want: BTreeSet<String> = (1..=7)
+        .map(|i| format!("https://zoom.us/j/100000000{i}"))
+        .chain(["https://zoom.us/j/2000000001".to_owned()])
+        .collect();
+    assert_eq!(got, want, "{}", r.stdout);
+    let s = r.summary();
+    assert_eq!(
+        s["skipped_files"], 1,
+        "the quiet day-file is cleared unparsed"
+    );
+    assert_eq!(
+        s["messages"],
+        7 + 2,
+        "messages of parsed inputs are counted"
+    );
+}
+
 #[test]
 fn a_malformed_day_file_is_reported_and_the_rest_still_scanned() {
     let tmp = tempfile::tempdir().unwrap();
@@ -602,7 +702,7 @@ fn csv_goes_to_the_out_file_and_the_table_reads_well() {
     assert!(
         table
             .stdout
-            .contains("Summary: 6 banned link(s) in 7 message(s)"),
+            .contains("Summary: 6 banned link(s); 7 message(s) read;"),
         "{}",
         table.stdout
     );

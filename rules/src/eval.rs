@@ -153,6 +153,22 @@ impl Policy {
         Verdict { occurrences }
     }
 
+    /// A conservative raw-bytes prefilter for the links this policy acts on
+    /// (see [`crate::prefilter`]): the hosts, schemes and path literals of
+    /// every provider some rule bans. Matches everything when a rule has
+    /// `patterns`, which can ban links on any host.
+    pub fn prefilter(&self) -> crate::prefilter::Prefilter {
+        use crate::prefilter::Prefilter;
+        if !self.pattern_rule.is_empty() {
+            return Prefilter::all();
+        }
+        let relevant = |p: &crate::ProviderId| self.provider_rules.contains_key(p);
+        self.detector
+            .keywords(&relevant)
+            .and_then(|k| Prefilter::from_keywords(&k))
+            .unwrap_or_else(Prefilter::all)
+    }
+
     /// The rule that would decide a link of `provider` posted in `ctx`, if
     /// any bans the provider as a whole (for "can I use zoom?").
     pub fn rule_for_provider(&self, provider: &str, ctx: &MessageContext<'_>) -> Option<&Rule> {

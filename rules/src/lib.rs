@@ -11,6 +11,7 @@ pub mod detect;
 pub mod eval;
 mod link;
 pub mod policy;
+pub mod prefilter;
 pub mod rewrite;
 
 pub use link::{Dialect, Link, ProviderId};

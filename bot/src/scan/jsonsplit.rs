@@ -11,7 +11,6 @@
 //! The buffer slides over the file and grows only as far as the largest
 //! single value ([`MAX_ITEM_BYTES`](super::MAX_ITEM_BYTES)).
 
-use memchr::memchr2;
 use std::io::Read;
 
 /// A sliding window over a byte stream, with JSON-aware helpers.
@@ -267,30 +266,25 @@ pub(crate) fn value_len(b: &[u8], eof: bool) -> Option<usize> {
 
 /// The index just past the closing quote of a string whose contents start
 /// at `from`.
-fn string_end(b: &[u8], mut from: usize) -> Option<usize> {
+///
+/// Looks for quotes only, then counts the backslashes before each: chat
+/// text is full of escapes (Slack writes every `/` as `\\/`) and stopping at
+/// each would cost more than the rare escaped quote does.
+fn string_end(b: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
     loop {
-        if from >= b.len() {
-            return None;
-        }
         // Most strings in an export are short (keys, ids): look at a few
         // bytes before paying for memchr's set-up.
-        let stop = (from + 24).min(b.len());
-        let mut i = from;
-        while i < stop {
-            match b[i] {
-                b'"' => return Some(i + 1),
-                b'\\' => break,
-                _ => i += 1,
-            }
+        let stop = (i + 16).min(b.len());
+        let q = match b[i.min(stop)..stop].iter().position(|&c| c == b'"') {
+            Some(k) => i + k,
+            None => stop + memchr::memchr(b'"', b.get(stop..)?)?,
+        };
+        let backslashes = b[from..q].iter().rev().take_while(|&&c| c == b'\\').count();
+        if backslashes % 2 == 0 {
+            return Some(q + 1);
         }
-        if i == stop {
-            let k = memchr2(b'"', b'\\', b.get(i..)?)?;
-            i += k;
-            if b[i] == b'"' {
-                return Some(i + 1);
-            }
-        }
-        from = i + 2;
+        i = q + 1;
     }
 }
 
@@ -385,9 +379,22 @@ pub(crate) fn members<'a>(
 }
 
 /// Calls `f(offset, element)` for each element of the JSON array in `arr`.
+#[cfg(test)]
 pub(crate) fn elements<'a>(
     arr: &'a [u8],
     mut f: impl FnMut(usize, &'a [u8]),
+) -> Result<(), Malformed> {
+    elements_while(arr, |offset, raw| {
+        f(offset, raw);
+        true
+    })
+}
+
+/// Like [`elements`], but stops (successfully, the rest unread) as soon as
+/// `f` returns `false`.
+pub(crate) fn elements_while<'a>(
+    arr: &'a [u8],
+    mut f: impl FnMut(usize, &'a [u8]) -> bool,
 ) -> Result<(), Malformed> {
     let mut i = skip_ws(arr, 0);
     if arr.get(..3) == Some(b"\xEF\xBB\xBF") {
@@ -400,7 +407,9 @@ pub(crate) fn elements<'a>(
     }
     loop {
         let (start, end) = next_value(arr, i)?;
-        f(start, &arr[start..end]);
+        if !f(start, &arr[start..end]) {
+            return Ok(());
+        }
         i = skip_ws(arr, end);
         match arr.get(i) {
             Some(b',') => i += 1,

@@ -33,6 +33,7 @@ mod slack;
 mod sniff;
 
 use linkguard_rules::policy::{Policy, RoomKey};
+use linkguard_rules::prefilter::{Encoding, Prefilter};
 use linkguard_rules::Dialect;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -175,8 +176,14 @@ pub struct ScanOptions {
 pub struct ScanStats {
     /// Input bytes read (compressed bytes for ZIP entries).
     pub bytes: u64,
-    /// Messages parsed.
+    /// Messages whose bounds were read: every message of a Discord or JSON
+    /// Lines input and, in a Slack day-file with a candidate link, those up
+    /// to the last candidate (the rest is not needed).
     pub messages: u64,
+    /// Slack day-files in which the policy's prefilter found no candidate
+    /// link anywhere in the raw bytes: checked for shape, not parsed, and
+    /// their messages not counted.
+    pub skipped_files: u64,
     /// Banned-link findings.
     pub findings: u64,
     /// Errors reported.
@@ -199,6 +206,7 @@ enum Out {
         findings: Vec<Finding>,
         errors: Vec<InputError>,
         messages: u64,
+        skipped_files: u64,
     },
     Error(InputError),
 }
@@ -245,15 +253,25 @@ pub fn scan(
     } else {
         opts.jobs
     };
-    let total = sniff::total_size(paths);
+    // Walking the inputs twice costs a stat per file: only for the estimate.
+    let total = if opts.progress {
+        sniff::total_size(paths)
+    } else {
+        0
+    };
     let bytes = Arc::new(AtomicU64::new(0));
     let findings_count = Arc::new(AtomicU64::new(0));
     let mut stats = ScanStats::default();
+    let prefilter = policy.prefilter();
     std::thread::scope(|s| {
         let (work_tx, work_rx) = sync_channel::<Work>(jobs * 2);
         let (out_tx, out_rx) = sync_channel::<Out>(jobs * 64);
         let work_rx = Arc::new(Mutex::new(work_rx));
-        let eval = Evaluator { policy, key };
+        let eval = Evaluator {
+            policy,
+            key,
+            prefilter: &prefilter,
+        };
         for _ in 0..jobs {
             let rx = Arc::clone(&work_rx);
             let tx = out_tx.clone();
@@ -294,8 +312,10 @@ fn collect(
                 findings,
                 errors,
                 messages,
+                skipped_files,
             } => {
                 stats.messages += messages;
+                stats.skipped_files += skipped_files;
                 stats.findings += findings.len() as u64;
                 findings_count.fetch_add(findings.len() as u64, Ordering::Relaxed);
                 stats.errors += errors.len() as u64;
@@ -343,6 +363,7 @@ fn worker(eval: &Evaluator<'_>, rx: &Mutex<Receiver<Work>>, tx: &SyncSender<Out>
                 findings: done.findings,
                 errors: done.errors,
                 messages: done.messages,
+                skipped_files: done.skipped_files,
             })
             .is_err()
         {
@@ -357,6 +378,7 @@ pub(crate) struct Batch {
     pub findings: Vec<Finding>,
     pub errors: Vec<InputError>,
     pub messages: u64,
+    pub skipped_files: u64,
 }
 
 /// Where a message is and who wrote it, borrowed from the parsed export.
@@ -382,9 +404,22 @@ pub(crate) struct MessageInfo<'a> {
 pub(crate) struct Evaluator<'p> {
     policy: &'p Policy,
     key: &'p RoomKey,
+    /// Where in raw bytes a link the policy acts on may be: messages with
+    /// no candidate are not parsed.
+    pub prefilter: &'p Prefilter,
 }
 
 impl Evaluator<'_> {
+    /// The offsets in `raw` (a JSON document) where the prefilter sees a
+    /// possible link, in increasing order.
+    pub fn candidates(&self, raw: &[u8], hits: &mut Vec<usize>) {
+        hits.clear();
+        self.prefilter.candidates(raw, Encoding::Json, &mut |at| {
+            hits.push(at);
+            true
+        });
+    }
+
     /// Evaluates each text of one message and adds a finding per banned
     /// (provider, link), once per message even when an unfurl repeats it.
     pub fn message<'t>(

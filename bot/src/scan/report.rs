@@ -171,6 +171,7 @@ impl<W: Write> Report<W> {
                     "type": "summary",
                     "findings": stats.findings,
                     "messages": stats.messages,
+                    "skipped_files": stats.skipped_files,
                     "bytes": stats.bytes,
                     "elapsed_ms": stats.elapsed_ms,
                     "errors": self.error_count,
@@ -309,9 +310,13 @@ impl<W: Write> Report<W> {
         };
         writeln!(
             out,
-            "\nSummary: {} banned link(s) in {} message(s); {} read in {secs:.1} s ({}/s); {} input error(s).",
+            "\nSummary: {} banned link(s); {} message(s) read{}; {} read in {secs:.1} s ({}/s); {} input error(s).",
             stats.findings,
             stats.messages,
+            match stats.skipped_files {
+                0 => String::new(),
+                n => format!(", {n} day-file(s) with no candidate link not parsed"),
+            },
             human_bytes(stats.bytes as f64),
             human_bytes(rate),
             self.error_count

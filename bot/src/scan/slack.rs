@@ -18,7 +18,7 @@
 //! read front to back from their local headers until the damage, and the ZIP
 //! is reported as failed.
 
-use super::jsonsplit::{elements, is_empty, members, string};
+use super::jsonsplit::{elements_while, is_empty, members, string};
 use super::{
     Batch as Found, Evaluator, Feed, MessageInfo, Source, Work, BATCH_BYTES, MAX_ITEM_BYTES,
 };
@@ -657,14 +657,42 @@ pub(crate) fn scan_day(eval: &Evaluator<'_>, d: &DayFile, scratch: &mut Vec<u8>,
         .channel_ids
         .get(&d.channel)
         .map_or(d.channel.as_str(), String::as_str);
-    let result = elements(bytes, |offset, raw| {
+    // Most day-files hold no link the policy acts on: when the prefilter
+    // finds no candidate in the raw bytes and the file has the shape of an
+    // array, nothing in it is parsed. Anything else (a candidate, another
+    // shape) takes the full path, which names what is wrong.
+    let mut hits = Vec::new();
+    eval.candidates(bytes, &mut hits);
+    if hits.is_empty() && looks_like_array(bytes) {
+        out.skipped_files += 1;
+        return;
+    }
+    // Past the last candidate nothing more is parsed (nor counted).
+    let last = if eval.prefilter.matches_everything() {
+        usize::MAX
+    } else {
+        hits.last().copied().unwrap_or(0)
+    };
+    let result = elements_while(bytes, |offset, raw| {
+        if offset > last {
+            return false;
+        }
         out.messages += 1;
+        // Only messages with a candidate inside are parsed; one that is not
+        // an object is parsed too, to be reported.
+        let i = hits.partition_point(|&h| h < offset);
+        let has_candidate = eval.prefilter.matches_everything()
+            || hits.get(i).is_some_and(|&h| h < offset + raw.len());
+        if !has_candidate && raw.first() == Some(&b'{') {
+            return true;
+        }
         if let Err(e) = scan_message(eval, d, channel_id, raw, &mut out.findings) {
             out.errors.push(super::InputError {
                 path: d.label.clone(),
                 reason: format!("malformed message at byte {offset}: {e}"),
             });
         }
+        true
     });
     if let Err(e) = result {
         out.errors.push(super::InputError {
@@ -672,6 +700,14 @@ pub(crate) fn scan_day(eval: &Evaluator<'_>, d: &DayFile, scratch: &mut Vec<u8>,
             reason: format!("not a Slack day-file (a JSON array of messages): {e}"),
         });
     }
+}
+
+/// Whether `b` starts with `[` and ends with `]` (whitespace and a byte-order
+/// mark aside): the shape of a day-file, checked without parsing.
+fn looks_like_array(b: &[u8]) -> bool {
+    let b = b.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(b);
+    let b = b.trim_ascii();
+    b.first() == Some(&b'[') && b.last() == Some(&b']')
 }
 
 fn scan_message(

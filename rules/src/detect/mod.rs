@@ -24,6 +24,7 @@ pub use catalogue::{Catalogue, CatalogueError, ProviderSpec, RouteSpec, REGEX_SI
 use crate::link::{Dialect, Link, ProviderId};
 use catalogue::{compile, regex_error, HostPattern};
 use scan::Candidate;
+pub(crate) use url::{is_invisible as is_invisible_char, is_wide_dot as is_wide_dot_char};
 use url::{Parts, SchemeHit};
 
 /// How many wrappers inside wrappers are undone before giving up.
@@ -287,6 +288,53 @@ impl Detector {
             .iter()
             .find(|p| p.id == *id)
             .map(|p| p.name.as_str())
+    }
+
+    /// Literals, one of which (in some ASCII case) every link of a provider
+    /// `relevant` accepts is written with, unless the link is obfuscated in
+    /// a way [`crate::prefilter`] watches for: the hosts and host suffixes of
+    /// its routes (`jitsi.` for a first-label pattern), the longest literal
+    /// of the path prefix of a route on any host, and its app schemes.
+    /// `None` when a relevant provider has a route on any host without a
+    /// literal path prefix, or `url_patterns` (which match any host).
+    pub(crate) fn keywords(&self, relevant: &dyn Fn(&ProviderId) -> bool) -> Option<Vec<String>> {
+        let route_is_relevant =
+            |ri: &usize| relevant(&self.providers[self.routes[*ri].provider].id);
+        let mut out = Vec::new();
+        for (host, routes) in self.hosts.exact.iter().chain(&self.hosts.suffix) {
+            if routes.iter().any(route_is_relevant) {
+                out.push(host.to_string());
+            }
+        }
+        for (label, routes) in &self.hosts.first_label {
+            if routes.iter().any(route_is_relevant) {
+                out.push(format!("{label}."));
+            }
+        }
+        for ri in self.hosts.any.iter().filter(|ri| route_is_relevant(ri)) {
+            let literal = self.routes[*ri]
+                .prefix
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+                .max_by_key(|s| s.len())
+                .unwrap_or("");
+            if literal.is_empty() {
+                return None;
+            }
+            out.push(literal.to_owned());
+        }
+        for (scheme, pi) in &self.schemes {
+            if relevant(&self.providers[*pi].id) {
+                out.push(scheme.to_string());
+            }
+        }
+        if self
+            .url_pattern_provider
+            .iter()
+            .any(|pi| relevant(&self.providers[*pi].id))
+        {
+            return None;
+        }
+        Some(out)
     }
 
     /// The ids of the compiled providers, in catalogue order.

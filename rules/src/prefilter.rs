@@ -1,0 +1,341 @@
+//! A conservative raw-bytes prefilter: where in a blob of text (or of JSON
+//! holding text) a link that a policy acts on *may* be written.
+//!
+//! `linkguard scan` reads gigabytes of exports in which almost no message
+//! holds a banned link. Parsing every message to ask the detector is what
+//! costs; this module answers the cheaper question "could anything here be
+//! such a link?" over the raw bytes, so the scan parses only the messages
+//! around a *candidate*.
+//!
+//! The answer must never be "no" when the detector would say "yes". It is
+//! built from what detection needs, not from how links usually look:
+//!
+//! - **Keywords.** A link is a provider's when its canonical host matches one
+//!   of the provider's host patterns, or its scheme is one of the provider's
+//!   app schemes, or (for `*` hosts) its path starts with the route's literal
+//!   prefix. A host that canonicalises without percent-escapes, non-ASCII or
+//!   punycode is only lower-cased, so the text holds the pattern's host (its
+//!   suffix, its first label) in some ASCII case. Keywords are matched ASCII
+//!   case-insensitively.
+//! - **Markers of every other way in.** Whatever can turn bytes that do not
+//!   spell a keyword into a link that does is a candidate itself: a defanged
+//!   dot (`[.]`, `(dot)`, …), punycode (`xn--`), a Proofpoint wrapper
+//!   (`urldefense`, whose encodings are not percent-escapes), a
+//!   percent-escape of anything a keyword can hold, and any non-ASCII
+//!   character that is invisible or that UTS-46 mapping or confusable
+//!   folding turns into ASCII (full-width letters, Cyrillic look-alikes,
+//!   ideographic dots). In JSON, a `\u` escape is decoded and judged the same
+//!   way (`\u007a` is a `z`).
+//!
+//! A policy with rule `patterns` (regexes over any link) or a provider with
+//! `url_patterns` cannot be reduced to keywords: its prefilter matches
+//! everything.
+
+use std::sync::OnceLock;
+
+use regex::bytes::Regex;
+
+use crate::detect::{is_invisible_char, is_wide_dot_char};
+
+/// How the bytes given to [`Prefilter::candidates`] encode their text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// The text itself (UTF-8).
+    Text,
+    /// A JSON document whose strings hold the text: `\uXXXX` escapes are
+    /// decoded and judged like the characters they stand for.
+    Json,
+}
+
+/// Where links a policy acts on may be written. See the module docs.
+#[derive(Debug, Clone)]
+pub struct Prefilter {
+    kind: Kind,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    /// Everything is a candidate.
+    All,
+    Keywords {
+        /// Keywords and markers (`%` and `\\u` are searched separately).
+        finder: Regex,
+        keywords: Vec<String>,
+    },
+}
+
+/// Markers that turn a non-keyword into a keyword, matched ASCII
+/// case-insensitively, besides `%` and (in JSON) `\u`, which are judged by
+/// what they decode to.
+const MARKERS: [&str; 7] = ["[.]", "(.)", "{.}", "[dot]", "(dot)", "xn--", "urldefense"];
+
+impl Prefilter {
+    /// A prefilter that reports every offset as a candidate.
+    pub fn all() -> Prefilter {
+        Prefilter { kind: Kind::All }
+    }
+
+    /// A prefilter for links whose text must contain one of `keywords`
+    /// (ASCII case ignored), or `None` when a keyword is empty.
+    pub fn from_keywords(keywords: &[String]) -> Option<Prefilter> {
+        if keywords.iter().any(String::is_empty) {
+            return None;
+        }
+        // A keyword that contains another adds nothing: the shorter one
+        // already matches wherever the longer one does.
+        let mut kept: Vec<String> = keywords.iter().map(|k| k.to_ascii_lowercase()).collect();
+        kept.sort();
+        kept.dedup();
+        let all = kept.clone();
+        kept.retain(|k| !all.iter().any(|o| o != k && k.contains(o.as_str())));
+        let alternatives: Vec<String> = kept
+            .iter()
+            .map(String::as_str)
+            .chain(MARKERS)
+            .map(regex::escape)
+            .collect();
+        let pattern = format!("(?i-u:{})", alternatives.join("|"));
+        let finder = Regex::new(&pattern).ok()?;
+        Some(Prefilter {
+            kind: Kind::Keywords {
+                finder,
+                keywords: kept,
+            },
+        })
+    }
+
+    /// Whether every offset is a candidate (the policy cannot be reduced to
+    /// keywords).
+    pub fn matches_everything(&self) -> bool {
+        matches!(self.kind, Kind::All)
+    }
+
+    /// The keywords (lower case), for diagnostics; empty for [`Prefilter::all`].
+    pub fn keywords(&self) -> &[String] {
+        match &self.kind {
+            Kind::All => &[],
+            Kind::Keywords { keywords, .. } => keywords,
+        }
+    }
+
+    /// Whether `raw` may hold a link the policy acts on.
+    pub fn is_candidate(&self, raw: &[u8], encoding: Encoding) -> bool {
+        let mut any = false;
+        self.candidates(raw, encoding, &mut |_| {
+            any = true;
+            false
+        });
+        any
+    }
+
+    /// Calls `hit` with the offset of each candidate in `raw`, in increasing
+    /// order, until it returns `false`. An offset is where a keyword or
+    /// marker starts; every link the policy acts on has one within its own
+    /// bytes (between its first and last byte as written). For
+    /// [`Prefilter::all`], `hit` is called once, with 0.
+    pub fn candidates(&self, raw: &[u8], encoding: Encoding, hit: &mut dyn FnMut(usize) -> bool) {
+        let Kind::Keywords { finder, .. } = &self.kind else {
+            if !raw.is_empty() {
+                hit(0);
+            }
+            return;
+        };
+        // Separate passes, each at the speed of its searcher, then merged:
+        // candidates are rare, the bytes are many.
+        let mut found: Vec<usize> = finder.find_iter(raw).map(|m| m.start()).collect();
+        found.extend(memchr::memchr_iter(b'%', raw).filter(|&i| percent_is_risky(&raw[i..])));
+        if encoding == Encoding::Json {
+            found.extend(
+                memchr::memmem::find_iter(raw, b"\\u").filter(|&i| escape_is_risky(&raw[i..])),
+            );
+        }
+        if !raw.is_ascii() {
+            found.extend(NonAscii { raw, at: 0 });
+        }
+        found.sort_unstable();
+        found.dedup();
+        for at in found {
+            if !hit(at) {
+                return;
+            }
+        }
+    }
+}
+
+/// The offsets of risky non-ASCII characters in UTF-8 bytes, skipping ASCII
+/// a block at a time.
+struct NonAscii<'a> {
+    raw: &'a [u8],
+    at: usize,
+}
+
+impl Iterator for NonAscii<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        const BLOCK: usize = 64;
+        let raw = self.raw;
+        let mut i = self.at;
+        loop {
+            while i + BLOCK <= raw.len() && raw[i..i + BLOCK].is_ascii() {
+                i += BLOCK;
+            }
+            while i < raw.len() && raw[i] < 0x80 {
+                i += 1;
+            }
+            if i >= raw.len() {
+                self.at = raw.len();
+                return None;
+            }
+            let (c, len) = decode_utf8(&raw[i..]);
+            let start = i;
+            i += len.max(1);
+            if c.is_none_or(is_risky_char) {
+                self.at = i;
+                return Some(start);
+            }
+        }
+    }
+}
+
+/// The character at the start of `b` (which starts with a byte >= 0x80) and
+/// its length; `None` for invalid UTF-8 (judged risky: it is not what the
+/// detector would see).
+fn decode_utf8(b: &[u8]) -> (Option<char>, usize) {
+    let n = match b[0] {
+        0xC2..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF4 => 4,
+        _ => return (None, 1),
+    };
+    match b.get(..n).and_then(|s| std::str::from_utf8(s).ok()) {
+        Some(s) => (s.chars().next(), n),
+        None => (None, 1),
+    }
+}
+
+/// Whether a percent-escape at the start of `b` decodes to something a
+/// keyword or marker can contain (or to another escape, or to non-ASCII).
+fn percent_is_risky(b: &[u8]) -> bool {
+    let (Some(h), Some(l)) = (
+        b.get(1).and_then(|&x| hex(x)),
+        b.get(2).and_then(|&x| hex(x)),
+    ) else {
+        return false;
+    };
+    keyword_byte(h << 4 | l)
+}
+
+/// Bytes a keyword or marker can hold, and `%` (a double escape) and
+/// non-ASCII (an escaped UTF-8 look-alike).
+fn keyword_byte(c: u8) -> bool {
+    c >= 0x80
+        || c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            b'.' | b'-' | b'_' | b'+' | b'~' | b'%' | b'[' | b']' | b'(' | b')' | b'{' | b'}'
+        )
+}
+
+/// Whether a JSON `\uXXXX` escape at the start of `b` stands for a risky
+/// character; a malformed escape is judged risky.
+fn escape_is_risky(b: &[u8]) -> bool {
+    // An escaped backslash before a `u` (`\\u0041`, the text `\u0041`)
+    // is judged as if it were an escape: a false candidate at worst.
+    let Some(unit) = hex4(b.get(2..6)) else {
+        return true;
+    };
+    let c = match unit {
+        0xD800..=0xDBFF => {
+            let low = match b.get(6..8) {
+                Some(b"\\u") => hex4(b.get(8..12)),
+                _ => None,
+            };
+            match low {
+                Some(lo @ 0xDC00..=0xDFFF) => {
+                    char::from_u32(0x10000 + ((unit - 0xD800) << 10) + (lo - 0xDC00))
+                }
+                _ => return true,
+            }
+        }
+        // The second half of a pair was judged with the first.
+        0xDC00..=0xDFFF => return false,
+        _ => char::from_u32(unit),
+    };
+    match c {
+        None => true,
+        Some(c) if c.is_ascii() => {
+            let b = c as u8;
+            !(b < 0x20
+                || matches!(
+                    b,
+                    b'"' | b'\'' | b'<' | b'>' | b'&' | b'\\' | b'/' | b'=' | b' '
+                ))
+        }
+        Some(c) => is_risky_char(c),
+    }
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn hex4(b: Option<&[u8]>) -> Option<u32> {
+    b?.iter()
+        .try_fold(0u32, |acc, &x| Some(acc << 4 | u32::from(hex(x)?)))
+}
+
+/// Whether a non-ASCII character can take part in spelling a keyword for the
+/// detector: invisible characters (dropped), wide dots, and every character
+/// that UTS-46 maps to nothing or to ASCII, or that confusable folding turns
+/// into ASCII. The Basic Multilingual Plane is judged once into a bit table;
+/// other planes (emoji, mathematical letters) as they come.
+pub fn is_risky_char(c: char) -> bool {
+    let cp = c as u32;
+    if cp < 0x80 {
+        return false;
+    }
+    if cp <= 0xFFFF {
+        let table = BMP.get_or_init(|| {
+            let mut t = vec![0u64; 1024].into_boxed_slice();
+            for cp in 0x80..=0xFFFFu32 {
+                if let Some(c) = char::from_u32(cp) {
+                    if judge(c) {
+                        t[(cp >> 6) as usize] |= 1 << (cp & 63);
+                    }
+                }
+            }
+            t
+        });
+        return table[(cp >> 6) as usize] >> (cp & 63) & 1 == 1;
+    }
+    judge(c)
+}
+
+static BMP: OnceLock<Box<[u64]>> = OnceLock::new();
+
+fn judge(c: char) -> bool {
+    if is_invisible_char(c) || is_wide_dot_char(c) {
+        return true;
+    }
+    let mut buf = [0u8; 4];
+    let (mapped, _errors) = idna::domain_to_unicode(c.encode_utf8(&mut buf));
+    if mapped.is_empty() {
+        return true;
+    }
+    mapped.chars().any(|d| {
+        d.is_ascii() || {
+            let folded: String =
+                unicode_security::confusable_detection::skeleton(d.encode_utf8(&mut buf)).collect();
+            !folded.is_empty() && folded.is_ascii()
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,270 @@
+use super::*;
+use crate::detect::Catalogue;
+use crate::eval::MessageContext;
+use crate::policy::{Policy, RoomKey};
+use crate::Dialect;
+use proptest::prelude::*;
+
+const CORPUS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/corpus/meeting-links.dev.jsonl"
+);
+
+/// A policy that bans every built-in provider, so that every meeting link the
+/// detector finds is one the prefilter must not miss.
+fn ban_everything() -> Policy {
+    let mut text = String::new();
+    for id in Catalogue::builtin().ids() {
+        text.push_str(&format!(
+            "[[rules]]\nid = \"no-{id}\"\nproviders = [\"{id}\"]\naction = \"warn\"\n\n",
+            id = id.as_str()
+        ));
+    }
+    Policy::parse("ban-everything.toml", &text).expect("the ban-everything policy loads")
+}
+
+fn blocked(policy: &Policy, text: &str, dialect: Dialect) -> bool {
+    let ctx = MessageContext {
+        platform: dialect,
+        ..Default::default()
+    };
+    policy
+        .evaluate(text, &ctx, &RoomKey::new("k"))
+        .occurrences
+        .iter()
+        .any(|v| v.block().is_some())
+}
+
+/// The ways an exporter may write `text` as a JSON string.
+fn json_forms(text: &str) -> Vec<String> {
+    let plain = serde_json::to_string(text).unwrap();
+    let mut ascii = String::new();
+    for c in plain.chars() {
+        if c.is_ascii() {
+            ascii.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                ascii.push_str(&format!("\\u{u:04x}"));
+            }
+        }
+    }
+    // Slack escapes `/`; some encoders escape every character.
+    let slashes = ascii.replace('/', "\\/");
+    let mut everything = String::from("\"");
+    for c in text.chars() {
+        let mut units = [0u16; 2];
+        for u in c.encode_utf16(&mut units) {
+            everything.push_str(&format!("\\u{u:04X}"));
+        }
+    }
+    everything.push('"');
+    vec![plain, ascii, slashes, everything]
+}
+
+fn corpus() -> Vec<(String, Dialect)> {
+    let text = std::fs::read_to_string(CORPUS).expect("the corpus is readable");
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let case: serde_json::Value = serde_json::from_str(l).unwrap();
+            let dialect =
+                Dialect::parse(case["platform"].as_str().unwrap_or("any")).unwrap_or(Dialect::Any);
+            (case["text"].as_str().unwrap().to_owned(), dialect)
+        })
+        .collect()
+}
+
+/// The prefilter's promise, for one text: if the policy acts on a link in
+/// it, the text and every JSON form of it hold a candidate.
+fn check_promise(p: &Policy, pre: &Prefilter, text: &str, dialect: Dialect) -> Result<(), String> {
+    if !blocked(p, text, dialect) {
+        return Ok(());
+    }
+    if !pre.is_candidate(text.as_bytes(), Encoding::Text) {
+        return Err(format!("no candidate in the text {text:?}"));
+    }
+    for form in json_forms(text) {
+        if !pre.is_candidate(form.as_bytes(), Encoding::Json) {
+            return Err(format!("no candidate in the JSON {form}"));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn every_corpus_link_is_a_candidate_in_every_encoding() {
+    let p = ban_everything();
+    let pre = p.prefilter();
+    assert!(!pre.matches_everything());
+    let mut checked = 0;
+    for (text, dialect) in corpus() {
+        if blocked(&p, &text, dialect) {
+            checked += 1;
+        }
+        check_promise(&p, &pre, &text, dialect).unwrap();
+    }
+    assert!(checked > 50, "only {checked} corpus cases have links");
+}
+
+#[test]
+fn the_default_policy_looks_for_zoom_only() {
+    let pre = Policy::default_policy().prefilter();
+    let k = pre.keywords();
+    for want in ["zoom.us", "zoom.com", "zoomgov.com", "zoommtg", "zoomus"] {
+        assert!(k.iter().any(|x| x == want), "{want} missing from {k:?}");
+    }
+    assert!(!k.iter().any(|x| x.contains("google")), "{k:?}");
+    // Ordinary chat, with accents and emoji, raw or escaped, is skipped.
+    let chat = "Let's ship it today — café at 3? 🎉 see https://github.com/acme/x/pull/12 and https://meet.google.com/abc-defg-hij";
+    assert!(!pre.is_candidate(chat.as_bytes(), Encoding::Text));
+    for form in json_forms(chat).into_iter().take(3) {
+        assert!(!pre.is_candidate(form.as_bytes(), Encoding::Json), "{form}");
+    }
+    // A Teams link's escapes are not the letters of a host.
+    let teams = r#"{"text":"https:\/\/teams.microsoft.com\/l\/meetup-join\/19%3ameeting_x%40thread.v2\/0"}"#;
+    assert!(!pre.is_candidate(teams.as_bytes(), Encoding::Json));
+}
+
+#[test]
+fn candidates_are_reported_where_they_start() {
+    let pre = Policy::default_policy().prefilter();
+    let text = "a ZOOM.US/j/123456789 b zo\u{200B}om.us c z%6Fom.us d zoom[.]us";
+    let mut hits = Vec::new();
+    pre.candidates(text.as_bytes(), Encoding::Text, &mut |at| {
+        hits.push(at);
+        true
+    });
+    let starts: Vec<usize> = ["ZOOM.US", "\u{200B}", "%6F", "[.]"]
+        .iter()
+        .map(|n| text.find(n).unwrap())
+        .collect();
+    assert_eq!(hits, starts);
+    // Stopping early is honoured.
+    let mut first = Vec::new();
+    pre.candidates(text.as_bytes(), Encoding::Text, &mut |at| {
+        first.push(at);
+        false
+    });
+    assert_eq!(first, &starts[..1]);
+}
+
+#[test]
+fn json_escapes_are_judged_by_what_they_stand_for() {
+    let pre = Policy::default_policy().prefilter();
+    let yes = [
+        r#""\u007aoom.us/j/123456789""#,
+        r#""z\u043eom.us""#,
+        r#""\ud835\udc33oom.us""#,
+        r#""zoom\u002eus""#,
+        r#""\u12""#,
+    ];
+    for j in yes {
+        assert!(pre.is_candidate(j.as_bytes(), Encoding::Json), "{j}");
+    }
+    let no = [
+        r#""caf\u00e9 \u003cb\u003e \u2014 \ud83c\udf89""#,
+        r#""100%20done %3A""#,
+    ];
+    for j in no {
+        assert!(!pre.is_candidate(j.as_bytes(), Encoding::Json), "{j}");
+    }
+    // As plain text, `\u` is just two characters.
+    assert!(!pre.is_candidate(br"\u007a", Encoding::Text));
+}
+
+#[test]
+fn look_alike_characters_are_risky_and_ordinary_letters_are_not() {
+    for c in [
+        '\u{043E}',
+        '\u{FF5A}',
+        '\u{3002}',
+        '\u{200B}',
+        '\u{00AD}',
+        '\u{212A}',
+        '\u{1D433}',
+        '\u{0131}',
+    ] {
+        assert!(is_risky_char(c), "{c:?} ({:04X})", c as u32);
+    }
+    for c in ['é', 'ï', 'ß', '日', 'ж', '🎉', '—'] {
+        assert!(!is_risky_char(c), "{c:?} ({:04X})", c as u32);
+    }
+}
+
+#[test]
+fn rule_patterns_make_everything_a_candidate() {
+    let p = Policy::parse(
+        "p.toml",
+        "[[rules]]\nid = \"r\"\npatterns = ['^https://video\\.example\\.com/']\naction = \"warn\"\n",
+    )
+    .unwrap();
+    let pre = p.prefilter();
+    assert!(pre.matches_everything());
+    assert!(pre.is_candidate(b"anything", Encoding::Text));
+    // Custom hosts stay keywords.
+    let p = Policy::parse(
+        "p.toml",
+        "[[rules]]\nid = \"r\"\nhosts = [\"video.example.com\"]\naction = \"warn\"\n",
+    )
+    .unwrap();
+    let pre = p.prefilter();
+    assert!(
+        pre.keywords().iter().any(|k| k == "video.example.com"),
+        "{:?}",
+        pre.keywords()
+    );
+}
+
+/// Ways to disguise a link that the detector sees through.
+fn disguise(text: &str, how: u8, at: usize) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let i = at % chars.len().max(1);
+    let mut out = String::new();
+    for (k, &c) in chars.iter().enumerate() {
+        if k != i {
+            out.push(c);
+            continue;
+        }
+        match how % 8 {
+            0 => out.push_str(&c.to_uppercase().to_string()),
+            1 => {
+                out.push(c);
+                out.push('\u{200B}');
+            }
+            2 if c == '.' => out.push_str("[.]"),
+            3 if c.is_ascii_alphanumeric() => out.push_str(&format!("%{:02X}", c as u32)),
+            4 if c.is_ascii_lowercase() => {
+                out.push(char::from_u32(c as u32 - 0x61 + 0xFF41).unwrap());
+            }
+            5 if c == 'o' => out.push('\u{043E}'),
+            6 if c == '.' => out.push('\u{3002}'),
+            7 if c == '.' => out.push_str("(dot)"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn disguised_corpus_links_stay_candidates(case in 0usize..10_000, moves in proptest::collection::vec((0u8..8, 0usize..400), 1..6)) {
+        thread_local! {
+            static SETUP: (Policy, Prefilter, Vec<(String, Dialect)>) = {
+                let p = ban_everything();
+                let pre = p.prefilter();
+                (p, pre, corpus())
+            };
+        }
+        SETUP.with(|(p, pre, cases)| {
+            let (text, dialect) = &cases[case % cases.len()];
+            let mut t = text.clone();
+            for (how, at) in &moves {
+                t = disguise(&t, *how, *at);
+            }
+            check_promise(p, pre, &t, *dialect).map_err(TestCaseError::fail)
+        })?;
+    }
+}
