@@ -702,7 +702,7 @@ fn csv_goes_to_the_out_file_and_the_table_reads_well() {
     assert!(
         table
             .stdout
-            .contains("Summary: 6 banned link(s); 7 message(s) read;"),
+            .contains("Summary: 6 banned link(s); 7 message(s) read"),
         "{}",
         table.stdout
     );

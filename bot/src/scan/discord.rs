@@ -9,9 +9,7 @@
 //! everything else in a message (reactions, mentions, stickers) is skipped.
 
 use super::jsonsplit::{is_empty, members, string, RawReader, SplitError};
-use super::{
-    Batch as Found, Evaluator, Feed, MessageInfo, Source, Work, BATCH_BYTES, MAX_ITEM_BYTES,
-};
+use super::{Batch as Found, Evaluator, MessageInfo, Source, BATCH_BYTES, MAX_ITEM_BYTES};
 use linkguard_rules::Dialect;
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -157,28 +155,40 @@ struct Attachment<'a> {
     file_name: Option<Cow<'a, str>>,
 }
 
-/// Streams one DiscordChatExporter file into work batches.
-pub(crate) fn scan_file(path: &Path, feed: &Feed) {
+/// Where a Discord file's batches and progress go: the worker that reads
+/// the file evaluates each batch as soon as it is cut.
+pub(crate) trait Sink {
+    /// A batch of messages is ready; it is handed back, emptied, for reuse.
+    fn batch(&mut self, b: &mut Batch);
+    /// `n` more bytes of the file were read.
+    fn advance(&mut self, n: u64);
+    /// The file (or the rest of it) could not be scanned.
+    fn error(&mut self, path: String, reason: String);
+}
+
+/// Streams one DiscordChatExporter file into batches (on a worker: a big
+/// export's splitting then runs beside the other inputs, not on the reader).
+pub(crate) fn scan_file(path: &Path, sink: &mut dyn Sink) {
     let label = path.display().to_string();
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
-        Err(e) => return feed.error(label, format!("cannot open: {e}")),
+        Err(e) => return sink.error(label, format!("cannot open: {e}")),
     };
     let mut reported = 0;
-    let result = walk(file, &label, feed, &mut reported);
+    let result = walk(file, &label, sink, &mut reported);
     // Whatever was not yet counted (the tail, or the rest after an error).
     if let Ok(meta) = std::fs::metadata(path) {
-        feed.advance(meta.len().saturating_sub(reported));
+        sink.advance(meta.len().saturating_sub(reported));
     }
     if let Err(e) = result {
-        feed.error(label, format!("not a valid DiscordChatExporter file: {e}"));
+        sink.error(label, format!("not a valid DiscordChatExporter file: {e}"));
     }
 }
 
 fn walk(
     file: std::fs::File,
     label: &str,
-    feed: &Feed,
+    sink: &mut dyn Sink,
     reported: &mut u64,
 ) -> Result<(), SplitError> {
     let mut r = RawReader::new(file, MAX_ITEM_BYTES);
@@ -203,7 +213,7 @@ fn walk(
         let key = key.into_owned();
         r.expect(b':', "`:`")?;
         if key == "messages" {
-            messages(&mut r, &meta, feed, reported)?;
+            messages(&mut r, &meta, sink, reported)?;
         } else {
             let (offset, v) = r.value()?;
             let bad = |what: &'static str| SplitError::Unexpected {
@@ -239,11 +249,11 @@ fn walk(
 }
 
 /// Cuts the `messages` array into batches; whatever was read before an
-/// error is still sent, so a truncated file is scanned up to the cut.
+/// error is still handed over, so a truncated file is scanned up to the cut.
 fn messages<R: std::io::Read>(
     r: &mut RawReader<R>,
     meta: &Arc<Meta>,
-    feed: &Feed,
+    sink: &mut dyn Sink,
     reported: &mut u64,
 ) -> Result<(), SplitError> {
     r.expect(b'[', "`[` (the messages array)")?;
@@ -251,7 +261,11 @@ fn messages<R: std::io::Read>(
         r.bump();
         return Ok(());
     }
-    let mut batch = new_batch(meta);
+    let mut batch = Batch {
+        meta: Arc::clone(meta),
+        bytes: Vec::with_capacity(BATCH_BYTES + BATCH_BYTES / 4),
+        items: Vec::new(),
+    };
     let result = loop {
         let (offset, v) = match r.value() {
             Ok(x) => x,
@@ -261,8 +275,7 @@ fn messages<R: std::io::Read>(
         batch.bytes.extend_from_slice(v);
         batch.items.push((start, batch.bytes.len(), offset));
         if batch.bytes.len() >= BATCH_BYTES {
-            let full = std::mem::replace(&mut batch, new_batch(meta));
-            send(feed, full, r, reported);
+            hand_over(sink, &mut batch, r, reported);
         }
         match r.peek() {
             Ok(Some(b',')) => r.bump(),
@@ -280,25 +293,24 @@ fn messages<R: std::io::Read>(
             Err(e) => break Err(e),
         }
     };
-    send(feed, batch, r, reported);
+    hand_over(sink, &mut batch, r, reported);
     result
 }
 
-fn new_batch(meta: &Arc<Meta>) -> Batch {
-    Batch {
-        meta: Arc::clone(meta),
-        bytes: Vec::with_capacity(BATCH_BYTES + BATCH_BYTES / 4),
-        items: Vec::new(),
-    }
-}
-
-fn send<R: std::io::Read>(feed: &Feed, batch: Batch, r: &mut RawReader<R>, reported: &mut u64) {
+fn hand_over<R: std::io::Read>(
+    sink: &mut dyn Sink,
+    batch: &mut Batch,
+    r: &mut RawReader<R>,
+    reported: &mut u64,
+) {
     let now = r.offset();
-    feed.advance(now.saturating_sub(*reported));
+    sink.advance(now.saturating_sub(*reported));
     *reported = now;
     if !batch.items.is_empty() {
-        feed.send(Work::Discord(batch));
+        sink.batch(batch);
     }
+    batch.bytes.clear();
+    batch.items.clear();
 }
 
 fn make_meta(label: &str, guild: Option<&Guild>, channel: Option<&Channel>) -> Meta {

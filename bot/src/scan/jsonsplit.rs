@@ -231,27 +231,41 @@ impl<R: Read> RawReader<R> {
 pub(crate) fn value_len(b: &[u8], eof: bool) -> Option<usize> {
     match *b.first()? {
         b'"' => string_end(b, 1),
-        b'{' | b'[' => {
+        // In valid JSON braces and brackets balance on their own, so an
+        // object's end is found by counting braces only (and an array's by
+        // counting brackets): three bytes to look for, which memchr3 jumps
+        // to over indentation and values. A mismatch inside (`{"a": [}`)
+        // still yields a value, which then fails to parse and is reported.
+        open @ (b'{' | b'[') => {
+            let close = if open == b'{' { b'}' } else { b']' };
             let mut depth = 0usize;
             let mut i = 0;
-            while i < b.len() {
-                match b[i] {
+            loop {
+                // Gaps between strings are short in compact JSON: a few
+                // bytes by hand before paying for memchr's set-up.
+                let stop = (i + 8).min(b.len());
+                let at = match b[i.min(stop)..stop]
+                    .iter()
+                    .position(|&c| c == b'"' || c == open || c == close)
+                {
+                    Some(k) => i + k,
+                    None => stop + memchr::memchr3(b'"', open, close, b.get(stop..)?)?,
+                };
+                match b[at] {
                     b'"' => {
-                        i = string_end(b, i + 1)?;
+                        i = string_end(b, at + 1)?;
                         continue;
                     }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
+                    c if c == open => depth += 1,
+                    _ => {
                         depth -= 1;
                         if depth == 0 {
-                            return Some(i + 1);
+                            return Some(at + 1);
                         }
                     }
-                    _ => {}
                 }
-                i += 1;
+                i = at + 1;
             }
-            None
         }
         _ => match b
             .iter()

@@ -196,7 +196,8 @@ pub struct ScanStats {
 enum Work {
     /// Whole day-files, about [`BATCH_BYTES`] of them.
     SlackDays(Vec<slack::DayFile>),
-    Discord(discord::Batch),
+    /// A DiscordChatExporter file, split and evaluated by the worker.
+    DiscordFile(PathBuf),
     Jsonl(jsonl::Batch),
 }
 
@@ -275,7 +276,8 @@ pub fn scan(
         for _ in 0..jobs {
             let rx = Arc::clone(&work_rx);
             let tx = out_tx.clone();
-            s.spawn(move || worker(&eval, &rx, &tx));
+            let progress = Arc::clone(&bytes);
+            s.spawn(move || worker(&eval, &rx, &tx, &progress));
         }
         let feed = Feed {
             work: work_tx,
@@ -334,7 +336,12 @@ fn collect(
     }
 }
 
-fn worker(eval: &Evaluator<'_>, rx: &Mutex<Receiver<Work>>, tx: &SyncSender<Out>) {
+fn worker(
+    eval: &Evaluator<'_>,
+    rx: &Mutex<Receiver<Work>>,
+    tx: &SyncSender<Out>,
+    progress: &AtomicU64,
+) {
     // Reused for every file this worker reads: fresh large buffers would
     // cost a page fault per 4 KiB.
     let mut scratch = Vec::new();
@@ -352,7 +359,10 @@ fn worker(eval: &Evaluator<'_>, rx: &Mutex<Receiver<Work>>, tx: &SyncSender<Out>
                     slack::scan_day(eval, d, &mut scratch, &mut done);
                 }
             }
-            Work::Discord(b) => discord::scan_batch(eval, &b, &mut done),
+            Work::DiscordFile(path) => {
+                let mut sink = DiscordSink { eval, tx, progress };
+                discord::scan_file(&path, &mut sink);
+            }
             Work::Jsonl(b) => jsonl::scan_batch(eval, &b, &mut done),
         }
         if scratch.capacity() > BATCH_BYTES * 16 {
@@ -369,6 +379,36 @@ fn worker(eval: &Evaluator<'_>, rx: &Mutex<Receiver<Work>>, tx: &SyncSender<Out>
         {
             return;
         }
+    }
+}
+
+/// A worker's hand-off for the Discord file it splits: each batch is
+/// evaluated at once and its findings sent to the collector.
+struct DiscordSink<'a, 'p> {
+    eval: &'a Evaluator<'p>,
+    tx: &'a SyncSender<Out>,
+    progress: &'a AtomicU64,
+}
+
+impl discord::Sink for DiscordSink<'_, '_> {
+    fn batch(&mut self, b: &mut discord::Batch) {
+        let mut done = Batch::default();
+        discord::scan_batch(self.eval, b, &mut done);
+        // The collector only stops listening when the scan is over.
+        let _ = self.tx.send(Out::Done {
+            findings: done.findings,
+            errors: done.errors,
+            messages: done.messages,
+            skipped_files: done.skipped_files,
+        });
+    }
+
+    fn advance(&mut self, n: u64) {
+        self.progress.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn error(&mut self, path: String, reason: String) {
+        let _ = self.tx.send(Out::Error(InputError { path, reason }));
     }
 }
 

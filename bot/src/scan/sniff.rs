@@ -11,7 +11,7 @@
 //! DiscordChatExporter export saved beside its JSON, notes) are skipped
 //! quietly; a file named on the command line is always reported.
 
-use super::{discord, jsonl, slack, Feed};
+use super::{jsonl, slack, Feed};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -141,7 +141,7 @@ fn scan_file(path: &Path, named: bool, feed: &Feed) {
     match kind {
         Kind::SlackZip => slack::scan_zip(path, feed),
         Kind::SlackDay => slack::scan_lone_day(path, feed),
-        Kind::Discord => discord::scan_file(path, feed),
+        Kind::Discord => feed.send(super::Work::DiscordFile(path.to_path_buf())),
         Kind::Jsonl => jsonl::scan_file(path, feed),
         Kind::Unknown => {
             let export_like = path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
