@@ -789,6 +789,32 @@ fn record_writes_historical_audit_records_whose_chain_verifies() {
     );
     assert!(text.contains("\"C01\""), "channel ids are recorded: {text}");
 
+    // Scanning the same export again, here as a ZIP, adds nothing.
+    let zip = tmp.path().join("export.zip");
+    write_slack_zip(&zip, &slack_files(), "");
+    let again = run_with(
+        linkguard(Some(&db)),
+        &["scan", "--record", "--format", "jsonl", p(&zip)],
+    );
+    assert_eq!(again.code, 1, "stderr: {}", again.stderr);
+    assert!(
+        again
+            .stderr
+            .contains("recorded 0 historical finding(s) in the audit log (6 already there"),
+        "{}",
+        again.stderr
+    );
+    let export = run_with(
+        linkguard(Some(&db)),
+        &["audit", "export", "--format", "jsonl"],
+    );
+    assert_eq!(
+        export.stdout.matches("\"historical\"").count(),
+        6,
+        "{}",
+        export.stdout
+    );
+
     let verify = run_with(linkguard(Some(&db)), &["audit", "verify"]);
     assert_eq!(
         verify.code, 0,

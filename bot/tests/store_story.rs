@@ -590,7 +590,44 @@ async fn webhooks_settings_and_migrations(db: &TestDb) {
     );
 }
 
+async fn records_keyed_once_are_written_once(db: &TestDb) {
+    let store = db.store().await;
+    let batch = |links: &[&str]| {
+        links
+            .iter()
+            .map(|l| (format!("historical:{l}"), detection("C1", "U1", l)))
+            .collect::<Vec<_>>()
+    };
+    let n = store
+        .append_batch_once(batch(&["https://zoom.us/j/1", "https://zoom.us/j/2"]))
+        .await
+        .expect("first batch");
+    assert_eq!(n, 2);
+    // A replay with one new record, and a key repeated inside the batch.
+    let n = store
+        .append_batch_once(batch(&[
+            "https://zoom.us/j/2",
+            "https://zoom.us/j/3",
+            "https://zoom.us/j/3",
+            "https://zoom.us/j/1",
+        ]))
+        .await
+        .expect("second batch");
+    assert_eq!(n, 1);
+    assert_eq!(store.count().await.expect("count"), 3);
+    // Purging the expired keys of live events does not forget them.
+    store.purge_expired_keys().await.expect("purge keys");
+    let n = store
+        .append_batch_once(batch(&["https://zoom.us/j/1"]))
+        .await
+        .expect("third batch");
+    assert_eq!(n, 0);
+    let (ok, out) = cli_verify(db);
+    assert!(ok, "{out}");
+}
+
 on_both_backends!(
+    records_keyed_once_are_written_once,
     audit_records_are_chained_redacted_and_queryable,
     redelivered_events_are_recognised_and_pending_actions_resolved,
     policy_is_versioned_announced_and_rolled_back,

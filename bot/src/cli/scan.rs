@@ -155,7 +155,15 @@ pub async fn run(args: ScanArgs, config: &Config) -> anyhow::Result<ExitCode> {
         {
             Ok(n) => {
                 if !args.quiet {
-                    eprintln!("recorded {n} historical finding(s) in the audit log");
+                    let before = stats.findings.saturating_sub(n);
+                    eprintln!(
+                        "recorded {n} historical finding(s) in the audit log{}",
+                        if before > 0 {
+                            format!(" ({before} already there from an earlier scan)")
+                        } else {
+                            String::new()
+                        }
+                    );
                 }
             }
             Err(e) => {
@@ -173,7 +181,8 @@ pub async fn run(args: ScanArgs, config: &Config) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Appends findings to the audit log in batches; returns how many.
+/// Appends findings to the audit log in batches, each once however often the
+/// same export is scanned; returns how many were new.
 async fn record(
     store: Store,
     mut rx: tokio::sync::mpsc::Receiver<Finding>,
@@ -181,12 +190,34 @@ async fn record(
     let mut written = 0u64;
     let mut batch = Vec::with_capacity(RECORD_BATCH);
     while rx.recv_many(&mut batch, RECORD_BATCH).await > 0 {
-        let entries: Vec<AuditEntry> = batch.drain(..).map(|f| audit_entry(&f)).collect();
-        let n = entries.len() as u64;
-        store.append_batch(entries).await?;
-        written += n;
+        let entries: Vec<(String, AuditEntry)> = batch
+            .drain(..)
+            .map(|f| (history_key(&f), audit_entry(&f)))
+            .collect();
+        written += store.append_batch_once(entries).await?;
     }
     Ok(written)
+}
+
+/// What makes a finding the same finding in a later scan: where the message
+/// is, which message, and the (redacted) link. Not the input's path, so a
+/// ZIP and its unpacked folder count once.
+fn history_key(f: &Finding) -> String {
+    let id = |id: &str, name: &str| if id.is_empty() { name } else { id }.to_owned();
+    let parts = [
+        f.platform.to_owned(),
+        id(&f.workspace_id, &f.workspace),
+        id(&f.channel_id, &f.channel),
+        f.message_id.clone(),
+        f.provider.clone(),
+        f.url.clone(),
+    ];
+    // Lengths first, so no part can be confused with its neighbours.
+    let mut key = String::from("historical");
+    for p in &parts {
+        key.push_str(&format!(":{}:{p}", p.len()));
+    }
+    key
 }
 
 /// The `historical` audit record of a finding. Its time is when it was

@@ -603,6 +603,44 @@ impl Store {
         .await
     }
 
+    /// Appends each `(key, entry)` whose key was never recorded, in one
+    /// transaction; returns how many were written. Keys share the table of
+    /// event keys but never expire: for records that must exist once however
+    /// often their source is replayed (`linkguard scan --record` run twice
+    /// over the same export).
+    pub async fn append_batch_once(
+        &self,
+        entries: Vec<(String, AuditEntry)>,
+    ) -> Result<u64, StoreError> {
+        self.with_retry(|| {
+            let entries = entries.clone();
+            async move {
+                let mut w = self.begin_write().await?;
+                let now = now_ms();
+                let mut written = 0;
+                for (key, e) in entries {
+                    let inserted = sqlx::query(
+                        "INSERT INTO event_keys (event_key, first_seen_ms, expires_ms) \
+                         VALUES ($1, $2, $3) ON CONFLICT (event_key) DO NOTHING",
+                    )
+                    .bind(key)
+                    .bind(now)
+                    .bind(i64::MAX)
+                    .execute(&mut *w.tx)
+                    .await?
+                    .rows_affected();
+                    if inserted > 0 {
+                        self.append_in(&mut w, e).await?;
+                        written += 1;
+                    }
+                }
+                self.commit(w).await?;
+                Ok(written)
+            }
+        })
+        .await
+    }
+
     /// The record at `seq`, if present.
     pub async fn record(&self, seq: i64) -> Result<Option<AuditRecord>, StoreError> {
         let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq = $1");
