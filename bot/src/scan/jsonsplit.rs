@@ -438,6 +438,61 @@ pub(crate) fn elements_while<'a>(
     }
 }
 
+/// Calls `f(start, end)` for each object directly inside the array that `b`
+/// holds, in order, until the one that ends after `until`; returns `false`
+/// when the braces do not add up (the caller then takes the careful path).
+///
+/// Cheaper than walking every value: in valid JSON braces balance on their
+/// own, and a brace is structural when an even number of unescaped quotes
+/// precede it. So only the braces are visited (with `memchr2`), the quotes
+/// between two of them are counted (a loop the compiler vectorises), and the
+/// rare escaped quotes (a `"` after an odd run of backslashes) are found as
+/// the walk goes. Elements that are not objects are not reported.
+pub(crate) fn top_objects(b: &[u8], until: usize, mut f: impl FnMut(usize, usize)) -> bool {
+    // Found lazily: only as far as the braces are visited.
+    let mut escaped = memchr::memmem::find_iter(b, b"\\\"")
+        .filter(|&p| b[..=p].iter().rev().take_while(|&&c| c == b'\\').count() % 2 == 1)
+        .map(|p| p + 1)
+        .peekable();
+    let mut in_string = false;
+    let mut depth = 0usize;
+    let mut start = 0;
+    let mut i = 0;
+    while let Some(k) = memchr::memchr2(b'{', b'}', &b[i..]) {
+        let at = i + k;
+        let mut quotes = b[i..at].iter().filter(|&&c| c == b'"').count();
+        while let Some(q) = escaped.next_if(|&q| q < at) {
+            if q >= i {
+                quotes -= 1;
+            }
+        }
+        if quotes % 2 == 1 {
+            in_string = !in_string;
+        }
+        if !in_string {
+            if b[at] == b'{' {
+                if depth == 0 {
+                    start = at;
+                }
+                depth += 1;
+            } else {
+                let Some(d) = depth.checked_sub(1) else {
+                    return false;
+                };
+                depth = d;
+                if depth == 0 {
+                    f(start, at + 1);
+                    if at >= until {
+                        return true;
+                    }
+                }
+            }
+        }
+        i = at + 1;
+    }
+    false
+}
+
 /// The text of a raw JSON string value: borrowed when it has no escapes;
 /// `None` when it is not a (valid) string, e.g. `null`.
 pub(crate) fn string(raw: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
@@ -463,6 +518,51 @@ pub(crate) fn is_empty(raw: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Object bounds: (start, end) pairs.
+    type Bounds = Vec<(usize, usize)>;
+
+    /// The objects `top_objects` reports, against the careful walk.
+    fn both_ways(arr: &[u8]) -> (Bounds, Bounds) {
+        let mut fast = Vec::new();
+        // Past the last object there is nothing to stop at: `false`.
+        assert!(!top_objects(arr, usize::MAX, |s, e| fast.push((s, e))));
+        let mut careful = Vec::new();
+        elements(arr, |s, raw| {
+            if raw.first() == Some(&b'{') {
+                careful.push((s, s + raw.len()));
+            }
+        })
+        .unwrap();
+        (fast, careful)
+    }
+
+    #[test]
+    fn top_objects_agree_with_the_careful_walk() {
+        let cases: [&[u8]; 6] = [
+            br#"[{"a": "}{"}, {"b": {"c": "x\"}"}}]"#,
+            br#"[{"a": "\\"}, {"b": "\\\"{"}]"#,
+            br#"[ {"t":"[{]}"} ,{"u":[{"v":1},{"w":"\u007b"}]},{}]"#,
+            b"[\n{\"x\": \"line\\nbreak {\"}\n]",
+            br#"[{"deep": {"deeper": {"deepest": "}}}"}}}, {"n": null}]"#,
+            br#"[{"a":"\"\"\"}"},{"b":"\\\\"}]"#,
+        ];
+        for c in cases {
+            let (fast, careful) = both_ways(c);
+            assert_eq!(fast, careful, "{}", String::from_utf8_lossy(c));
+        }
+    }
+
+    #[test]
+    fn top_objects_stop_after_the_object_holding_the_offset() {
+        let arr = br#"[{"a": 1}, {"b": 2}, {"c": 3}]"#;
+        let mut seen = Vec::new();
+        assert!(top_objects(arr, 13, |s, _| seen.push(s)));
+        assert_eq!(seen, vec![1, 11]);
+        // Unbalanced braces are refused, not guessed at.
+        assert!(!top_objects(br#"[{"a": 1}}, {"b": 2}]"#, 15, |_, _| ()));
+        assert!(!top_objects(br#"[{"a": "1}]"#, 5, |_, _| ()));
+    }
 
     #[test]
     fn members_and_elements_skim_without_parsing() {

@@ -18,7 +18,7 @@
 //! read front to back from their local headers until the damage, and the ZIP
 //! is reported as failed.
 
-use super::jsonsplit::{elements_while, is_empty, members, string};
+use super::jsonsplit::{elements_while, is_empty, members, string, top_objects};
 use super::{
     Batch as Found, Evaluator, Feed, MessageInfo, Source, Work, BATCH_BYTES, MAX_ITEM_BYTES,
 };
@@ -666,6 +666,37 @@ pub(crate) fn scan_day(eval: &Evaluator<'_>, d: &DayFile, scratch: &mut Vec<u8>,
     if hits.is_empty() && looks_like_array(bytes) {
         out.skipped_files += 1;
         return;
+    }
+    if !hits.is_empty() && looks_like_array(bytes) {
+        // The fast way to the messages around the candidates; anything it
+        // cannot vouch for takes the full path below.
+        let mut around = Vec::new();
+        let mut covered = 0;
+        let mut messages = 0;
+        let last = hits[hits.len() - 1];
+        let ok = top_objects(bytes, last, |start, end| {
+            messages += 1;
+            let i = hits.partition_point(|&h| h < start);
+            let n = hits[i..].partition_point(|&h| h < end);
+            if n > 0 {
+                covered += n;
+                around.push((start, end));
+            }
+        });
+        if ok && covered == hits.len() {
+            out.messages += messages;
+            for (start, end) in around {
+                if let Err(e) =
+                    scan_message(eval, d, channel_id, &bytes[start..end], &mut out.findings)
+                {
+                    out.errors.push(super::InputError {
+                        path: d.label.clone(),
+                        reason: format!("malformed message at byte {start}: {e}"),
+                    });
+                }
+            }
+            return;
+        }
     }
     // Past the last candidate nothing more is parsed (nor counted).
     let last = if eval.prefilter.matches_everything() {
