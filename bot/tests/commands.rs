@@ -247,6 +247,44 @@ async fn monitor_mode_records_without_acting() {
 }
 
 #[tokio::test]
+async fn admins_turn_moderation_of_other_bots_on_and_off() {
+    let db = store_common::sqlite().await;
+    let store = db.store().await;
+    let m = moderator(store.clone());
+    let c = Commands::new(m.clone());
+    let a = c.run(&caller(false), "bots").await;
+    assert!(a.contains("left alone unless"), "{a}");
+    let a = c.run(&caller(false), "bots on").await;
+    assert!(a.contains("only linkguard admins"), "{a}");
+    assert_eq!(m.policy().policy.moderate_bots(), None);
+    assert!(kinds(&store).await.contains(&"refused".to_owned()));
+
+    let a = c.run(&caller(true), "bots on").await;
+    assert!(a.contains("now moderated"), "{a}");
+    assert_eq!(
+        m.policy().policy.moderate_bots(),
+        Some(true),
+        "live at once"
+    );
+    let a = c.run(&caller(false), "bots").await;
+    assert!(a.contains("are moderated (policy)"), "{a}");
+    let a = c.run(&caller(true), "bots off").await;
+    assert!(a.contains("now left alone"), "{a}");
+    assert_eq!(m.policy().policy.moderate_bots(), Some(false));
+    // Each change is a policy version, audited and in the history.
+    let versions = store.policy_history().await.unwrap();
+    assert_eq!(versions.len(), 2, "{versions:?}");
+    assert_eq!(
+        kinds(&store)
+            .await
+            .iter()
+            .filter(|k| *k == "policy_changed")
+            .count(),
+        2
+    );
+}
+
+#[tokio::test]
 async fn exceptions_are_granted_listed_used_and_revoked() {
     let db = store_common::sqlite().await;
     let store = db.store().await;

@@ -25,6 +25,22 @@ fn id_of(v: &Value) -> u64 {
     v["id"].as_str().and_then(|s| s.parse().ok()).expect("id")
 }
 
+/// A webhook of another integration in #general: its execute URL.
+async fn other_webhook(t: &TestApp) -> String {
+    let other = rest(
+        t,
+        &format!("/channels/{}/webhooks", cast::GENERAL),
+        json!({"name": "ci-notifier"}),
+        true,
+    )
+    .await;
+    format!(
+        "/webhooks/{}/{}?wait=true",
+        other["id"].as_str().expect("id"),
+        other["token"].as_str().expect("token")
+    )
+}
+
 #[tokio::test]
 async fn own_bot_and_own_webhook_messages_never_loop() {
     // Bots are moderated here, so only the own-message guard keeps linkguard
@@ -114,20 +130,10 @@ async fn own_bot_and_own_webhook_messages_never_loop() {
 #[tokio::test]
 async fn other_bots_and_webhooks_are_ignored_by_default() {
     let t = spawn_app(Setup::default()).await;
-    let other = rest(
-        &t,
-        &format!("/channels/{}/webhooks", cast::GENERAL),
-        json!({"name": "ci-notifier"}),
-        true,
-    )
-    .await;
+    let url = other_webhook(&t).await;
     let msg = rest(
         &t,
-        &format!(
-            "/webhooks/{}/{}?wait=true",
-            other["id"].as_str().expect("id"),
-            other["token"].as_str().expect("token")
-        ),
+        &url,
         json!({"content": "deploy call https://zoom.us/j/100000005"}),
         false,
     )
@@ -141,6 +147,43 @@ async fn other_bots_and_webhooks_are_ignored_by_default() {
     assert_action(&t.wait_action(person).await, "replace", Outcome::Ok);
     assert!(!t.fake.message(id_of(&msg)).expect("stored").deleted);
     assert!(t.audit_of(id_of(&msg)).await.is_empty());
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_policy_that_moderates_bots_applies_without_a_restart() {
+    let t = spawn_app(Setup::default()).await;
+    let url = other_webhook(&t).await;
+    // What `/linkguard bots on` writes: a new policy version.
+    let body = format!(
+        "moderate_bots = true\n{}",
+        linkguard_rules::policy::DEFAULT_POLICY
+    );
+    t.store
+        .policy_import(&body, "test:admin", "test")
+        .await
+        .expect("policy stored");
+    // Replicas see a new version within a poll; keep posting until one is
+    // moderated.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut n = 0;
+    let moderated = loop {
+        n += 1;
+        let msg = rest(
+            &t,
+            &url,
+            json!({"content": format!("deploy call https://zoom.us/j/10000010{n}")}),
+            false,
+        )
+        .await;
+        let id = id_of(&msg);
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        if !t.audit_of(id).await.is_empty() {
+            break id;
+        }
+        assert!(std::time::Instant::now() < deadline, "never moderated");
+    };
+    assert_action(&t.wait_action(moderated).await, "replace", Outcome::Ok);
     t.stop().await;
 }
 

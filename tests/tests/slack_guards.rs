@@ -1,21 +1,28 @@
 //! Slack guards end to end: other bots and integrations are left alone
-//! unless `slack.moderate_bots` is set, and a file share is judged by its
-//! text but never deleted (a repost would lose the file).
+//! unless `slack.moderate_bots` is set (or an admin says `bots on`), and a
+//! file share is judged by its text but never deleted (a repost would lose
+//! the file).
 
-use linkguard_e2e::slack_support::{outcome_for, spawn_app, Setup, ALICE, GENERAL, WAIT};
+use linkguard_e2e::slack_support::{
+    outcome_for, spawn_app, Setup, TestApp, ADMIN, ALICE, GENERAL, WAIT,
+};
 use linkguard_fakes::slack::OtherBot;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn another_bots_link_is_left_alone_by_default() {
-    let app = spawn_app(Setup::default()).await;
-    let ts = app
-        .fake
+/// Another bot (a CI notifier) posts a Zoom link in #general.
+fn post_ci_call(app: &TestApp) -> String {
+    app.fake
         .post_bot_message(
             GENERAL,
             &OtherBot::ci_notifier(),
             "build call: https://zoom.us/j/91234567890",
         )
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_bots_link_is_left_alone_by_default() {
+    let app = spawn_app(Setup::default()).await;
+    let ts = post_ci_call(&app);
     // Acknowledged means judged: a detection would be recorded by now.
     app.wait_acked(&ts).await;
     let rows = app.audit().await;
@@ -43,14 +50,7 @@ async fn another_bots_link_is_replaced_when_configured() {
         ..Setup::default()
     })
     .await;
-    let ts = app
-        .fake
-        .post_bot_message(
-            GENERAL,
-            &OtherBot::ci_notifier(),
-            "build call: https://zoom.us/j/91234567890",
-        )
-        .unwrap();
+    let ts = post_ci_call(&app);
     app.wait_message(GENERAL, &ts, |m| m.deleted).await;
     let reposts = app.reposts(GENERAL);
     assert_eq!(reposts.len(), 1, "{reposts:#?}");
@@ -69,6 +69,25 @@ async fn another_bots_link_is_replaced_when_configured() {
         .wait_audit(|rows| outcome_for(rows, &ts).is_some())
         .await;
     assert_eq!(outcome_for(&rows, &ts).unwrap().0, "replace");
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_turns_moderation_of_other_bots_on_from_chat() {
+    let app = spawn_app(Setup::default()).await;
+    for (who, answer) in [(ALICE, "only linkguard admins"), (ADMIN, "now moderated")] {
+        let r = app
+            .fake
+            .slash_command(GENERAL, who, "bots on")
+            .await
+            .unwrap();
+        let text = r.text().unwrap_or_default();
+        assert!(text.contains(answer), "{who}: {text}");
+    }
+    // Live at once, without a restart.
+    let ts = post_ci_call(&app);
+    app.wait_message(GENERAL, &ts, |m| m.deleted).await;
+    assert_eq!(app.reposts(GENERAL).len(), 1);
     app.finish().await;
 }
 

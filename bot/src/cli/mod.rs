@@ -52,6 +52,8 @@ enum Command {
     Rules(admin::AdminArgs),
     /// Switch the policy (or one rule) between monitor and enforce.
     Mode(admin::AdminArgs),
+    /// Whether other bots' and integrations' messages are moderated: on | off.
+    Bots(admin::AdminArgs),
     /// Time-limited exceptions: user:ID|channel:ID for DURATION because REASON | list | revoke ID.
     Exempt(admin::AdminArgs),
     /// Ask in plain words: "can I use zoom?".
@@ -112,6 +114,7 @@ pub fn main() -> ExitCode {
             Command::Check(args) => check::run(args, &config).await,
             Command::Rules(args) => admin::run("rules", args, &config).await,
             Command::Mode(args) => admin::run("mode", args, &config).await,
+            Command::Bots(args) => admin::run("bots", args, &config).await,
             Command::Exempt(args) => admin::run("exempt", args, &config).await,
             Command::Ask(args) => admin::run("ask", args, &config).await,
             Command::Report(args) => report::run(args, &config).await,

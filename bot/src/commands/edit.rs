@@ -112,6 +112,13 @@ pub fn set_field(text: &str, id: &str, field: &str, raw: &str) -> Result<String,
     Ok(doc.to_string())
 }
 
+/// Sets the policy-wide `moderate_bots`.
+pub fn set_moderate_bots(text: &str, on: bool) -> Result<String, String> {
+    let mut doc = parse(text)?;
+    doc.insert("moderate_bots", value(on));
+    Ok(doc.to_string())
+}
+
 /// Sets the policy-wide `mode`.
 pub fn set_mode(text: &str, mode: &str) -> Result<String, String> {
     let mut doc = parse(text)?;

@@ -79,6 +79,7 @@ For admins:
                                           alternative, reason, mode, platforms, channels, …)
   /linkguard rules set ID FIELD VALUE | remove ID | rollback VERSION
   /linkguard mode monitor|enforce [RULE]
+  /linkguard bots on|off            also moderate other bots' and integrations' messages
   /linkguard exempt @user|#channel for DURATION because REASON
   /linkguard exempt list | revoke ID";
 
@@ -210,6 +211,7 @@ impl Commands {
             "allowed" | "list" => Ok(self.allowed(caller)),
             "rules" | "rule" => self.rules(caller, rest, text).await,
             "mode" => self.mode(caller, rest).await,
+            "bots" => self.bots(caller, rest).await,
             "exempt" | "exception" | "exceptions" => self.exempt(caller, rest).await,
             _ => Ok(self.ask(caller, text)),
         };
@@ -639,6 +641,39 @@ impl Commands {
         };
         match edited {
             Ok((text, what)) => self.apply(caller, text, &what).await,
+            Err(e) => Ok(format!("That change was refused, nothing changed: {e}")),
+        }
+    }
+
+    async fn bots(&self, caller: &Caller, words: &[String]) -> Result<String, StoreError> {
+        let on = match words.first().map(|w| w.to_ascii_lowercase()).as_deref() {
+            Some("on" | "true" | "yes") => true,
+            Some("off" | "false" | "no") => false,
+            _ => {
+                let active = self.moderator.policy();
+                let now = match active.policy.moderate_bots() {
+                    Some(true) => "moderated (policy)",
+                    Some(false) => "left alone (policy)",
+                    None => "left alone unless the platform's stored setting says otherwise",
+                };
+                return Ok(format!(
+                    "Other bots' and integrations' messages are {now}. Usage: /linkguard bots on|off"
+                ));
+            }
+        };
+        if !caller.is_admin {
+            return self
+                .refuse(caller, "change whether other bots are moderated")
+                .await;
+        }
+        let base = self.base_text().await?;
+        let what = if on {
+            "other bots' and integrations' messages are now moderated"
+        } else {
+            "other bots' and integrations' messages are now left alone"
+        };
+        match edit::set_moderate_bots(&base, on) {
+            Ok(text) => self.apply(caller, text, what).await,
             Err(e) => Ok(format!("That change was refused, nothing changed: {e}")),
         }
     }

@@ -31,7 +31,8 @@ pub struct Handler {
     /// it is started, so it is always set when they arrive).
     pub(super) actions: Arc<OnceLock<Arc<DiscordActions>>>,
     /// Moderate messages of other bots and webhooks (setting
-    /// `discord.moderate_bots`).
+    /// `discord.moderate_bots`, read at start; the policy's `moderate_bots`
+    /// overrides it when present).
     pub(super) moderate_bots: bool,
     /// Answers `/linkguard`, DMs and mentions.
     pub(super) commands: crate::commands::Commands,
@@ -57,7 +58,11 @@ impl Handler {
             webhook_id,
             actions.bot_id(),
             own_webhook,
-            self.moderate_bots,
+            self.moderator
+                .policy()
+                .policy
+                .moderate_bots()
+                .unwrap_or(self.moderate_bots),
         )
     }
 

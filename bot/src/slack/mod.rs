@@ -79,7 +79,8 @@ struct Ctx {
     actions: Arc<SlackActions>,
     me: Identity,
     admin_groups: Vec<String>,
-    /// Stored setting [`MODERATE_BOTS_SETTING`], read at start.
+    /// Stored setting [`MODERATE_BOTS_SETTING`], read at start; the policy's
+    /// `moderate_bots` overrides it when present.
     moderate_bots: bool,
     signing_secret: Option<String>,
     connected_once: AtomicBool,
@@ -245,7 +246,15 @@ impl Ctx {
         let team = ev.team_id.0.clone();
         match &ev.event {
             SlackEventCallbackBody::Message(m) => {
-                match translate::message(&team, m, &me, self.moderate_bots) {
+                // The policy's `moderate_bots`, when set, wins over the
+                // stored setting; read per message, so a change is live.
+                let moderate_bots = self
+                    .moderator
+                    .policy()
+                    .policy
+                    .moderate_bots()
+                    .unwrap_or(self.moderate_bots);
+                match translate::message(&team, m, &me, moderate_bots) {
                     Translated::Message(msg) => match self.moderator.record(&msg).await? {
                         Step::Act(work) => {
                             let actions: Arc<dyn PlatformActions> = self.actions.clone();

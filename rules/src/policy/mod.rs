@@ -500,7 +500,13 @@ impl Policy {
         self.raw.name.as_deref().unwrap_or("linkguard policy")
     }
 
-    /// The policy-wide mode.
+    /// Whether other bots' messages are moderated, when the policy says
+    /// (`moderate_bots`); `None` leaves it to the stored setting.
+    pub fn moderate_bots(&self) -> Option<bool> {
+        self.raw.moderate_bots
+    }
+
+    /// The policy-wide mode (`enforce` unless the policy says `monitor`).
     pub fn mode(&self) -> Mode {
         self.raw
             .mode

@@ -104,6 +104,11 @@ pub struct RawPolicy {
     /// How to ask for an exception, shown in notices.
     #[serde(default)]
     pub exception_contact: Option<String>,
+    /// Whether other bots' and integrations' messages are moderated too
+    /// (`true`); absent: the stored per-platform setting decides (default
+    /// off). linkguard's own messages never are.
+    #[serde(default)]
+    pub moderate_bots: Option<bool>,
     /// Custom providers added to the built-in catalogue.
     #[serde(default)]
     pub providers: Vec<Spanned<ProviderSpec>>,
