@@ -17,6 +17,16 @@ fn sub(name: &str, text: Option<&str>) -> Value {
     }
 }
 
+/// Runs `/linkguard NAME [TEXT]` in #general as `user`; the ephemeral answer.
+async fn slash(t: &TestApp, user: u64, name: &str, text: Option<&str>) -> String {
+    let cb = t
+        .fake
+        .interaction(cast::GENERAL, user, "linkguard", sub(name, text))
+        .await
+        .unwrap();
+    answer(&cb)
+}
+
 fn answer(cb: &InteractionCallback) -> String {
     assert_eq!(cb.kind, 4, "an immediate message: {cb:?}");
     assert_eq!(
@@ -37,74 +47,37 @@ async fn slash_commands_for_employees_and_admins() {
     let registered = t.fake.with_state(|s| s.global_commands().to_vec());
     assert_eq!(registered[0]["name"], "linkguard");
 
-    let cb = t
-        .fake
-        .interaction(
-            cast::GENERAL,
-            cast::ALICE,
-            "linkguard",
-            sub("check", Some("https://zoom.us/j/123456789")),
-        )
-        .await
-        .unwrap();
-    let a = answer(&cb);
+    let a = slash(
+        &t,
+        cast::ALICE,
+        "check",
+        Some("https://zoom.us/j/123456789"),
+    )
+    .await;
     assert!(
         a.contains("not allowed, rule `no-zoom`") && a.contains("https://meet.jit.si/linkguard-"),
         "{a}"
     );
 
-    let cb = t
-        .fake
-        .interaction(
-            cast::GENERAL,
-            cast::ALICE,
-            "linkguard",
-            sub("allowed", None),
-        )
-        .await
-        .unwrap();
-    assert!(answer(&cb).contains("Zoom (rule `no-zoom`, replace)"));
+    let a = slash(&t, cast::ALICE, "allowed", None).await;
+    assert!(a.contains("Zoom (rule `no-zoom`, replace)"));
 
     // alice is not an admin: refused politely, and audited.
-    let cb = t
-        .fake
-        .interaction(
-            cast::GENERAL,
-            cast::ALICE,
-            "linkguard",
-            sub("rules", Some("remove no-zoom")),
-        )
-        .await
-        .unwrap();
-    assert!(answer(&cb).contains("only linkguard admins"));
+    let a = slash(&t, cast::ALICE, "rules", Some("remove no-zoom")).await;
+    assert!(a.contains("only linkguard admins"));
 
     // carol manages the server: an invalid edit is refused with the reason…
-    let cb = t
-        .fake
-        .interaction(
-            cast::GENERAL,
-            cast::ADMIN,
-            "linkguard",
-            sub("rules", Some("add legacy patterns=(bad action=warn")),
-        )
-        .await
-        .unwrap();
-    assert!(answer(&cb).contains("invalid regex"));
+    let a = slash(
+        &t,
+        cast::ADMIN,
+        "rules",
+        Some("add legacy patterns=(bad action=warn"),
+    )
+    .await;
+    assert!(a.contains("invalid regex"));
     // …and a valid one is live at once.
-    let cb = t
-        .fake
-        .interaction(
-            cast::GENERAL,
-            cast::ADMIN,
-            "linkguard",
-            sub("mode", Some("monitor no-zoom")),
-        )
-        .await
-        .unwrap();
-    assert!(
-        answer(&cb).contains("rule `no-zoom` is now in monitor mode"),
-        "{cb:?}"
-    );
+    let a = slash(&t, cast::ADMIN, "mode", Some("monitor no-zoom")).await;
+    assert!(a.contains("rule `no-zoom` is now in monitor mode"), "{a}");
     let id = t.post(cast::GENERAL, cast::ALICE, "https://zoom.us/j/900000001");
     let rows = loop {
         let rows = t.store.list(&AuditFilter::default()).await.unwrap();
@@ -130,6 +103,10 @@ async fn slash_commands_for_employees_and_admins() {
     );
     assert!(rows.iter().any(|r| r.entry.kind == Kind::Refused));
     assert!(rows.iter().any(|r| r.entry.kind == Kind::PolicyChanged));
+
+    // Whether other bots are moderated is a subcommand too.
+    let a = slash(&t, cast::ADMIN, "bots", Some("on")).await;
+    assert!(a.contains("now moderated"), "{a}");
     t.stop().await;
 }
 

@@ -12,13 +12,16 @@ use serenity::all::{
     CreateInteractionResponseMessage, CreateMessage, Message, Permissions,
 };
 
-/// The subcommands of `/linkguard`, and whether their text argument is required.
+/// The subcommands of `/linkguard`, and whether their text argument is
+/// required. Discord refuses the whole registration if a description is
+/// longer than 100 characters.
 const SUBCOMMANDS: &[(&str, &str, Option<bool>)] = &[
     ("check", "Is this link (or message) allowed, and what should I use instead?", Some(true)),
     ("allowed", "Approved tools, and the banned ones with reasons", None),
     ("help", "What linkguard can do", None),
-    ("rules", "Admins: list | show ID | add ID field=value… | set ID FIELD VALUE | remove ID | test TEXT | history | rollback V", Some(false)),
+    ("rules", "Admins: list | show ID | add ID k=v… | set ID FIELD VALUE | remove ID | test | history | rollback", Some(false)),
     ("mode", "Admins: monitor|enforce [RULE]", Some(true)),
+    ("bots", "Admins: on|off, whether other bots' and integrations' messages are moderated", Some(false)),
     ("exempt", "Admins: @user|#channel for DURATION because REASON | list | revoke ID", Some(false)),
 ];
 
@@ -216,8 +219,11 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            vec!["check", "allowed", "help", "rules", "mode", "exempt"]
+            vec!["check", "allowed", "help", "rules", "mode", "bots", "exempt"]
         );
         assert_eq!(json["options"][0]["options"][0]["required"], true);
+        for (name, description, _) in SUBCOMMANDS {
+            assert!(description.chars().count() <= 100, "{name}: {description}");
+        }
     }
 }

@@ -1223,6 +1223,7 @@ fn commands(st: &mut DiscordState, req: &Req<'_>, guild: Option<u64>) -> Result<
                     "This field is required",
                 ));
             }
+            check_lengths(body, "")?;
             let id = existing
                 .iter()
                 .find(|c| c["name"] == name && c["type"].as_u64().unwrap_or(1) == kind)
@@ -1315,6 +1316,43 @@ fn commands(st: &mut DiscordState, req: &Req<'_>, guild: Option<u64>) -> Result<
         }
     }
     Ok(result)
+}
+
+/// Discord's limits on a command's and its options' texts: names of 1 to 32
+/// characters, descriptions of at most 100 (a longer one refuses the whole
+/// registration with a form error naming the field).
+fn check_lengths(v: &Value, at: &str) -> Result<(), ApiError> {
+    let field = |f: &str| {
+        if at.is_empty() {
+            f.to_owned()
+        } else {
+            format!("{at}.{f}")
+        }
+    };
+    if let Some(d) = v.get("description").and_then(Value::as_str) {
+        if d.chars().count() > 100 {
+            return Err(ApiError::form(
+                &field("description"),
+                "BASE_TYPE_BAD_LENGTH",
+                "Must be between 1 and 100 in length.",
+            ));
+        }
+    }
+    if let Some(n) = v.get("name").and_then(Value::as_str) {
+        if n.is_empty() || n.chars().count() > 32 {
+            return Err(ApiError::form(
+                &field("name"),
+                "BASE_TYPE_BAD_LENGTH",
+                "Must be between 1 and 32 in length.",
+            ));
+        }
+    }
+    if let Some(Value::Array(opts)) = v.get("options") {
+        for (i, o) in opts.iter().enumerate() {
+            check_lengths(o, &field(&format!("options.{i}")))?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
