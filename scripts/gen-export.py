@@ -12,7 +12,7 @@ Writes, under OUT_DIR:
 About 1% of messages carry a meeting link (Zoom, Teams, Meet, Webex), about 15%
 another link. The same seed always gives the same bytes.
 
-Usage: scripts/gen-export.py [--size-gib 1] [--discord-share 0.1] [--seed 7] OUT_DIR
+Usage: scripts/gen-export.py [--size-gib 1] [--discord-share 0.1] [--seed 7] [--pretty] OUT_DIR
 """
 
 import argparse
@@ -69,8 +69,13 @@ def message_text(rng):
     return words(rng, 3, 40), None, False
 
 
-def slack_dump(obj):
+PRETTY = False
+
+
+def slack_dump(obj, indent=None):
     # Slack's exports escape forward slashes and non-ASCII characters.
+    if indent is not None:
+        return json.dumps(obj, ensure_ascii=True, indent=indent).replace("/", "\\/")
     return json.dumps(obj, ensure_ascii=True, separators=(",", ":")).replace("/", "\\/")
 
 
@@ -168,7 +173,11 @@ def gen_slack(root, budget, rng):
                 msgs.append(slack_message(rng, users, ts, team, thread_of))
                 if rng.random() < 0.1:
                     parents.append(ts)
-            body = "[\n" + ",\n".join(slack_dump(m) for m in msgs) + "\n]"
+            if PRETTY:
+                # As Slack writes them: the whole array indented by 4.
+                body = slack_dump(msgs, indent=4)
+            else:
+                body = "[\n" + ",\n".join(slack_dump(m) for m in msgs) + "\n]"
             name = os.path.join(d, "%04d-%02d-%02d.json" % day_to_date(day))
             with open(name, "w") as f:
                 f.write(body)
@@ -240,8 +249,11 @@ def main():
     ap.add_argument("--size-gib", type=float, default=1.0)
     ap.add_argument("--discord-share", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--pretty", action="store_true", help="indent Slack day-files by 4, as Slack does")
     ap.add_argument("out_dir")
     a = ap.parse_args()
+    global PRETTY
+    PRETTY = a.pretty
     total = int(a.size_gib * (1 << 30))
     rng = random.Random(a.seed)
     d = gen_discord(os.path.join(a.out_dir, "discord"), int(total * a.discord_share), rng)

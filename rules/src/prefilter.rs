@@ -293,31 +293,28 @@ fn hex4(b: Option<&[u8]>) -> Option<u32> {
 /// Whether a non-ASCII character can take part in spelling a keyword for the
 /// detector: invisible characters (dropped), wide dots, and every character
 /// that UTS-46 maps to nothing or to ASCII, or that confusable folding turns
-/// into ASCII. The Basic Multilingual Plane is judged once into a bit table;
-/// other planes (emoji, mathematical letters) as they come.
+/// into ASCII. The Basic Multilingual Plane is judged 64 characters at a
+/// time, the first time one of them is met, into a bit table; other planes
+/// (emoji, mathematical letters) as they come.
 pub fn is_risky_char(c: char) -> bool {
     let cp = c as u32;
     if cp < 0x80 {
         return false;
     }
     if cp <= 0xFFFF {
-        let table = BMP.get_or_init(|| {
-            let mut t = vec![0u64; 1024].into_boxed_slice();
-            for cp in 0x80..=0xFFFFu32 {
-                if let Some(c) = char::from_u32(cp) {
-                    if judge(c) {
-                        t[(cp >> 6) as usize] |= 1 << (cp & 63);
-                    }
-                }
-            }
-            t
+        let blocks = BMP.get_or_init(|| (0..1024).map(|_| OnceLock::new()).collect());
+        let bits = blocks[(cp >> 6) as usize].get_or_init(|| {
+            let base = cp & !63;
+            (0..64u32)
+                .filter(|k| char::from_u32(base + k).is_some_and(|c| c as u32 >= 0x80 && judge(c)))
+                .fold(0u64, |acc, k| acc | 1 << k)
         });
-        return table[(cp >> 6) as usize] >> (cp & 63) & 1 == 1;
+        return bits >> (cp & 63) & 1 == 1;
     }
     judge(c)
 }
 
-static BMP: OnceLock<Box<[u64]>> = OnceLock::new();
+static BMP: OnceLock<Box<[OnceLock<u64>]>> = OnceLock::new();
 
 fn judge(c: char) -> bool {
     if is_invisible_char(c) || is_wide_dot_char(c) {
