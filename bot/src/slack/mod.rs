@@ -45,6 +45,9 @@ use translate::{Identity, Translated};
 /// moderated.
 pub const MODERATE_BOTS_SETTING: &str = "slack.moderate_bots";
 
+/// How long an edit's thread lookup may hold up its acknowledgement.
+const EDIT_THREAD_LOOKUP: std::time::Duration = std::time::Duration::from_millis(1500);
+
 /// Why the connector could not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -237,6 +240,26 @@ pub async fn start(
 impl Ctx {
     /// Handles one event callback. `Err` means "not recorded: do not
     /// acknowledge", so Slack delivers it again.
+    /// An edit's thread is not in the event (see [`SlackActions::thread_of`]).
+    /// When the edit holds a link the policy acts on, the thread is asked
+    /// for before the detection is recorded, so the audit record names it;
+    /// briefly, because the event is not yet acknowledged. Without an
+    /// answer in time the record has no thread and acting asks again.
+    async fn find_edit_thread(&self, msg: &mut crate::moderation::IncomingMessage) {
+        if msg.revision == "0" || msg.thread.is_some() {
+            return;
+        }
+        let (_, verdict) = self.moderator.evaluate(msg, false);
+        if !verdict.is_blocked() {
+            return;
+        }
+        if let Ok(thread) =
+            tokio::time::timeout(EDIT_THREAD_LOOKUP, self.actions.thread_of(msg)).await
+        {
+            msg.thread = thread;
+        }
+    }
+
     async fn push(
         self: &Arc<Self>,
         ev: SlackPushEventCallback,
@@ -255,15 +278,18 @@ impl Ctx {
                     .moderate_bots()
                     .unwrap_or(self.moderate_bots);
                 match translate::message(&team, m, &me, moderate_bots) {
-                    Translated::Message(msg) => match self.moderator.record(&msg).await? {
-                        Step::Act(work) => {
-                            let actions: Arc<dyn PlatformActions> = self.actions.clone();
-                            self.moderator.spawn_act(*msg, *work, actions);
+                    Translated::Message(mut msg) => {
+                        self.find_edit_thread(&mut msg).await;
+                        match self.moderator.record(&msg).await? {
+                            Step::Act(work) => {
+                                let actions: Arc<dyn PlatformActions> = self.actions.clone();
+                                self.moderator.spawn_act(*msg, *work, actions);
+                            }
+                            Step::Done(handled) => {
+                                tracing::debug!(channel.id = %msg.channel, ?handled, "slack message handled");
+                            }
                         }
-                        Step::Done(handled) => {
-                            tracing::debug!(channel.id = %msg.channel, ?handled, "slack message handled");
-                        }
-                    },
+                    }
                     Translated::Question {
                         channel,
                         user,
