@@ -319,6 +319,14 @@ impl Moderator {
         }
     }
 
+    /// Whether other bots' and integrations' messages are moderated: the
+    /// policy's `moderate_bots` when it says, else the platform's stored
+    /// setting (`stored`, read at start). Asked per message, so a policy
+    /// change is live.
+    pub fn moderate_bots(&self, stored: bool) -> bool {
+        self.policy().policy.moderate_bots().unwrap_or(stored)
+    }
+
     /// Evaluates a message against the policy in force.
     pub fn evaluate(&self, msg: &IncomingMessage, excepted: bool) -> (ActivePolicy, Verdict) {
         let active = self.policy();

@@ -35,7 +35,7 @@ use std::sync::OnceLock;
 
 use regex::bytes::Regex;
 
-use crate::detect::{is_invisible_char, is_wide_dot_char};
+use crate::detect::{hex, is_invisible_char, is_wide_dot_char};
 
 /// How the bytes given to [`Prefilter::candidates`] encode their text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,29 +120,28 @@ impl Prefilter {
 
     /// Whether `raw` may hold a link the policy acts on.
     pub fn is_candidate(&self, raw: &[u8], encoding: Encoding) -> bool {
-        let mut any = false;
-        self.candidates(raw, encoding, &mut |_| {
-            any = true;
-            false
-        });
-        any
+        let mut found = Vec::new();
+        self.candidates(raw, encoding, &mut found);
+        !found.is_empty()
     }
 
-    /// Calls `hit` with the offset of each candidate in `raw`, in increasing
-    /// order, until it returns `false`. An offset is where a keyword or
-    /// marker starts; every link the policy acts on has one within its own
-    /// bytes (between its first and last byte as written). For
-    /// [`Prefilter::all`], `hit` is called once, with 0.
-    pub fn candidates(&self, raw: &[u8], encoding: Encoding, hit: &mut dyn FnMut(usize) -> bool) {
+    /// Replaces the contents of `found` with the offset of each candidate in
+    /// `raw`, in increasing order. An offset is where a keyword or marker
+    /// starts; every link the policy acts on has one within its own bytes
+    /// (between its first and last byte as written). For
+    /// [`Prefilter::all`], the only offset is 0 (when `raw` is not empty):
+    /// ask [`Prefilter::matches_everything`] before reading offsets.
+    pub fn candidates(&self, raw: &[u8], encoding: Encoding, found: &mut Vec<usize>) {
+        found.clear();
         let Kind::Keywords { finder, .. } = &self.kind else {
             if !raw.is_empty() {
-                hit(0);
+                found.push(0);
             }
             return;
         };
         // Separate passes, each at the speed of its searcher, then merged:
         // candidates are rare, the bytes are many.
-        let mut found: Vec<usize> = finder.find_iter(raw).map(|m| m.start()).collect();
+        found.extend(finder.find_iter(raw).map(|m| m.start()));
         found.extend(memchr::memchr_iter(b'%', raw).filter(|&i| percent_is_risky(&raw[i..])));
         if encoding == Encoding::Json {
             found.extend(
@@ -154,11 +153,6 @@ impl Prefilter {
         }
         found.sort_unstable();
         found.dedup();
-        for at in found {
-            if !hit(at) {
-                return;
-            }
-        }
     }
 }
 
@@ -273,15 +267,6 @@ fn escape_is_risky(b: &[u8]) -> bool {
                 ))
         }
         Some(c) => is_risky_char(c),
-    }
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
     }
 }
 

@@ -58,11 +58,7 @@ impl Handler {
             webhook_id,
             actions.bot_id(),
             own_webhook,
-            self.moderator
-                .policy()
-                .policy
-                .moderate_bots()
-                .unwrap_or(self.moderate_bots),
+            self.moderator.moderate_bots(self.moderate_bots),
         )
     }
 

@@ -338,13 +338,9 @@ pub(crate) fn scan_batch(eval: &Evaluator<'_>, b: &Batch, out: &mut Found) {
     let m = &b.meta;
     // The prefilter runs over the whole batch once; only messages with a
     // candidate inside (or that are not objects, to be reported) are parsed.
-    let mut hits = Vec::new();
-    eval.candidates(&b.bytes, &mut hits);
+    let candidates = eval.candidates(&b.bytes);
     for &(start, end, offset) in &b.items {
-        let i = hits.partition_point(|&h| h < start);
-        let has_candidate =
-            eval.prefilter.matches_everything() || hits.get(i).is_some_and(|&h| h < end);
-        if !has_candidate && b.bytes.get(start) == Some(&b'{') {
+        if candidates.within(start, end) == 0 && b.bytes.get(start) == Some(&b'{') {
             out.messages += 1;
             continue;
         }

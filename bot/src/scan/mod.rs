@@ -446,18 +446,42 @@ pub(crate) struct Evaluator<'p> {
     key: &'p RoomKey,
     /// Where in raw bytes a link the policy acts on may be: messages with
     /// no candidate are not parsed.
-    pub prefilter: &'p Prefilter,
+    prefilter: &'p Prefilter,
+}
+
+/// The prefilter's candidates in one buffer of raw JSON.
+pub(crate) struct Candidates {
+    /// The policy cannot be reduced to keywords: every byte is a candidate.
+    pub everywhere: bool,
+    /// Candidate offsets, in increasing order (meaningless when `everywhere`).
+    pub hits: Vec<usize>,
+}
+
+impl Candidates {
+    /// Whether nothing in the buffer can be a link the policy acts on.
+    pub fn is_empty(&self) -> bool {
+        !self.everywhere && self.hits.is_empty()
+    }
+
+    /// How many candidates lie in `start..end` (1 when `everywhere`).
+    pub fn within(&self, start: usize, end: usize) -> usize {
+        if self.everywhere {
+            return 1;
+        }
+        let i = self.hits.partition_point(|&h| h < start);
+        self.hits[i..].partition_point(|&h| h < end)
+    }
 }
 
 impl Evaluator<'_> {
-    /// The offsets in `raw` (a JSON document) where the prefilter sees a
-    /// possible link, in increasing order.
-    pub fn candidates(&self, raw: &[u8], hits: &mut Vec<usize>) {
-        hits.clear();
-        self.prefilter.candidates(raw, Encoding::Json, &mut |at| {
-            hits.push(at);
-            true
-        });
+    /// Where in `raw` (a JSON document) the prefilter sees a possible link.
+    pub fn candidates(&self, raw: &[u8]) -> Candidates {
+        let mut hits = Vec::new();
+        self.prefilter.candidates(raw, Encoding::Json, &mut hits);
+        Candidates {
+            everywhere: self.prefilter.matches_everything(),
+            hits,
+        }
     }
 
     /// Evaluates each text of one message and adds a finding per banned

@@ -657,52 +657,50 @@ pub(crate) fn scan_day(eval: &Evaluator<'_>, d: &DayFile, scratch: &mut Vec<u8>,
         .channel_ids
         .get(&d.channel)
         .map_or(d.channel.as_str(), String::as_str);
+    let evaluate = |offset: usize, raw: &[u8], out: &mut Found| {
+        if let Err(e) = scan_message(eval, d, channel_id, raw, &mut out.findings) {
+            out.errors.push(super::InputError {
+                path: d.label.clone(),
+                reason: format!("malformed message at byte {offset}: {e}"),
+            });
+        }
+    };
     // Most day-files hold no link the policy acts on: when the prefilter
     // finds no candidate in the raw bytes and the file has the shape of an
     // array, nothing in it is parsed. Anything else (a candidate, another
     // shape) takes the full path, which names what is wrong.
-    let mut hits = Vec::new();
-    eval.candidates(bytes, &mut hits);
-    if hits.is_empty() && looks_like_array(bytes) {
+    let candidates = eval.candidates(bytes);
+    let shaped = looks_like_array(bytes);
+    if shaped && candidates.is_empty() {
         out.skipped_files += 1;
         return;
     }
-    if !hits.is_empty() && looks_like_array(bytes) {
+    if let (true, false, Some(&last)) = (shaped, candidates.everywhere, candidates.hits.last()) {
         // The fast way to the messages around the candidates; anything it
         // cannot vouch for takes the full path below.
         let mut around = Vec::new();
         let mut covered = 0;
         let mut messages = 0;
-        let last = hits[hits.len() - 1];
         let ok = top_objects(bytes, last, |start, end| {
             messages += 1;
-            let i = hits.partition_point(|&h| h < start);
-            let n = hits[i..].partition_point(|&h| h < end);
+            let n = candidates.within(start, end);
             if n > 0 {
                 covered += n;
                 around.push((start, end));
             }
         });
-        if ok && covered == hits.len() {
+        if ok && covered == candidates.hits.len() {
             out.messages += messages;
             for (start, end) in around {
-                if let Err(e) =
-                    scan_message(eval, d, channel_id, &bytes[start..end], &mut out.findings)
-                {
-                    out.errors.push(super::InputError {
-                        path: d.label.clone(),
-                        reason: format!("malformed message at byte {start}: {e}"),
-                    });
-                }
+                evaluate(start, &bytes[start..end], out);
             }
             return;
         }
     }
     // Past the last candidate nothing more is parsed (nor counted).
-    let last = if eval.prefilter.matches_everything() {
-        usize::MAX
-    } else {
-        hits.last().copied().unwrap_or(0)
+    let last = match candidates.hits.last() {
+        Some(&last) if !candidates.everywhere => last,
+        _ => usize::MAX,
     };
     let result = elements_while(bytes, |offset, raw| {
         if offset > last {
@@ -711,17 +709,8 @@ pub(crate) fn scan_day(eval: &Evaluator<'_>, d: &DayFile, scratch: &mut Vec<u8>,
         out.messages += 1;
         // Only messages with a candidate inside are parsed; one that is not
         // an object is parsed too, to be reported.
-        let i = hits.partition_point(|&h| h < offset);
-        let has_candidate = eval.prefilter.matches_everything()
-            || hits.get(i).is_some_and(|&h| h < offset + raw.len());
-        if !has_candidate && raw.first() == Some(&b'{') {
-            return true;
-        }
-        if let Err(e) = scan_message(eval, d, channel_id, raw, &mut out.findings) {
-            out.errors.push(super::InputError {
-                path: d.label.clone(),
-                reason: format!("malformed message at byte {offset}: {e}"),
-            });
+        if candidates.within(offset, offset + raw.len()) > 0 || raw.first() != Some(&b'{') {
+            evaluate(offset, raw, out);
         }
         true
     });

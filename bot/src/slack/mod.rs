@@ -269,14 +269,7 @@ impl Ctx {
         let team = ev.team_id.0.clone();
         match &ev.event {
             SlackEventCallbackBody::Message(m) => {
-                // The policy's `moderate_bots`, when set, wins over the
-                // stored setting; read per message, so a change is live.
-                let moderate_bots = self
-                    .moderator
-                    .policy()
-                    .policy
-                    .moderate_bots()
-                    .unwrap_or(self.moderate_bots);
+                let moderate_bots = self.moderator.moderate_bots(self.moderate_bots);
                 match translate::message(&team, m, &me, moderate_bots) {
                     Translated::Message(mut msg) => {
                         self.find_edit_thread(&mut msg).await;

@@ -97,17 +97,10 @@ impl Store {
                     .bind(now)
                     .execute(&mut *w.tx)
                     .await?;
-                let inserted = sqlx::query(
-                    "INSERT INTO event_keys (event_key, first_seen_ms, expires_ms) \
-                     VALUES ($1, $2, $3) ON CONFLICT (event_key) DO NOTHING",
-                )
-                .bind(key.as_str().to_string())
-                .bind(now)
-                .bind(now.saturating_add(ttl_ms))
-                .execute(&mut *w.tx)
-                .await?
-                .rows_affected();
-                if inserted == 0 {
+                if !self
+                    .claim_key(&mut w, key.as_str(), now, now.saturating_add(ttl_ms))
+                    .await?
+                {
                     w.tx.rollback().await?;
                     return Ok(Recorded::Duplicate);
                 }

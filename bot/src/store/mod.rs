@@ -603,6 +603,28 @@ impl Store {
         .await
     }
 
+    /// Records `key` in the event keys until `expires_ms`, inside `w`;
+    /// `false` when it is already there.
+    pub(crate) async fn claim_key(
+        &self,
+        w: &mut WriteTx<'_>,
+        key: &str,
+        now: i64,
+        expires_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO event_keys (event_key, first_seen_ms, expires_ms) \
+             VALUES ($1, $2, $3) ON CONFLICT (event_key) DO NOTHING",
+        )
+        .bind(key.to_owned())
+        .bind(now)
+        .bind(expires_ms)
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected();
+        Ok(inserted > 0)
+    }
+
     /// Appends each `(key, entry)` whose key was never recorded, in one
     /// transaction; returns how many were written. Keys share the table of
     /// event keys but never expire: for records that must exist once however
@@ -619,17 +641,7 @@ impl Store {
                 let now = now_ms();
                 let mut written = 0;
                 for (key, e) in entries {
-                    let inserted = sqlx::query(
-                        "INSERT INTO event_keys (event_key, first_seen_ms, expires_ms) \
-                         VALUES ($1, $2, $3) ON CONFLICT (event_key) DO NOTHING",
-                    )
-                    .bind(key)
-                    .bind(now)
-                    .bind(i64::MAX)
-                    .execute(&mut *w.tx)
-                    .await?
-                    .rows_affected();
-                    if inserted > 0 {
+                    if self.claim_key(&mut w, &key, now, i64::MAX).await? {
                         self.append_in(&mut w, e).await?;
                         written += 1;
                     }

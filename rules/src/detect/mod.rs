@@ -24,7 +24,7 @@ pub use catalogue::{Catalogue, CatalogueError, ProviderSpec, RouteSpec, REGEX_SI
 use crate::link::{Dialect, Link, ProviderId};
 use catalogue::{compile, regex_error, HostPattern};
 use scan::Candidate;
-pub(crate) use url::{is_invisible as is_invisible_char, is_wide_dot as is_wide_dot_char};
+pub(crate) use url::{hex, is_invisible as is_invisible_char, is_wide_dot as is_wide_dot_char};
 use url::{Parts, SchemeHit};
 
 /// How many wrappers inside wrappers are undone before giving up.
