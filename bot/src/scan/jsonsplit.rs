@@ -3,10 +3,10 @@
 //! A DiscordChatExporter file is one object whose `messages` array can hold
 //! millions of messages. Deserialising it element by element on one thread
 //! would make that thread the bottleneck, so the reader only finds where each
-//! element starts and ends (skipping string contents with `memchr`, counting
-//! brackets outside them) and the workers parse the elements in parallel.
-//! The reader never validates: a malformed element is caught by the worker
-//! that parses it, with its byte offset.
+//! element starts and ends (visiting only brackets, and counting the quotes
+//! between them to know which are outside strings) and the workers parse the
+//! elements in parallel. The reader never validates: a malformed element is
+//! caught by the worker that parses it, with its byte offset.
 //!
 //! The buffer slides over the file and grows only as far as the largest
 //! single value ([`MAX_ITEM_BYTES`](super::MAX_ITEM_BYTES)).
@@ -233,39 +233,23 @@ pub(crate) fn value_len(b: &[u8], eof: bool) -> Option<usize> {
         b'"' => string_end(b, 1),
         // In valid JSON braces and brackets balance on their own, so an
         // object's end is found by counting braces only (and an array's by
-        // counting brackets): three bytes to look for, which memchr3 jumps
-        // to over indentation and values. A mismatch inside (`{"a": [}`)
+        // counting brackets), visiting only those and counting the quotes
+        // between them ([`Structural`]). A mismatch inside (`{"a": [}`)
         // still yields a value, which then fails to parse and is reported.
         open @ (b'{' | b'[') => {
             let close = if open == b'{' { b'}' } else { b']' };
             let mut depth = 0usize;
-            let mut i = 0;
-            loop {
-                // Gaps between strings are short in compact JSON: a few
-                // bytes by hand before paying for memchr's set-up.
-                let stop = (i + 8).min(b.len());
-                let at = match b[i.min(stop)..stop]
-                    .iter()
-                    .position(|&c| c == b'"' || c == open || c == close)
-                {
-                    Some(k) => i + k,
-                    None => stop + memchr::memchr3(b'"', open, close, b.get(stop..)?)?,
-                };
-                match b[at] {
-                    b'"' => {
-                        i = string_end(b, at + 1)?;
-                        continue;
-                    }
-                    c if c == open => depth += 1,
-                    _ => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return Some(at + 1);
-                        }
+            for at in Structural::new(b, open, close) {
+                if b[at] == open {
+                    depth += 1;
+                } else {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Some(at + 1);
                     }
                 }
-                i = at + 1;
             }
+            None
         }
         _ => match b
             .iter()
@@ -449,48 +433,101 @@ pub(crate) fn elements_while<'a>(
 /// rare escaped quotes (a `"` after an odd run of backslashes) are found as
 /// the walk goes. Elements that are not objects are not reported.
 pub(crate) fn top_objects(b: &[u8], until: usize, mut f: impl FnMut(usize, usize)) -> bool {
-    // Found lazily: only as far as the braces are visited.
-    let mut escaped = memchr::memmem::find_iter(b, b"\\\"")
-        .filter(|&p| b[..=p].iter().rev().take_while(|&&c| c == b'\\').count() % 2 == 1)
-        .map(|p| p + 1)
-        .peekable();
-    let mut in_string = false;
     let mut depth = 0usize;
     let mut start = 0;
-    let mut i = 0;
-    while let Some(k) = memchr::memchr2(b'{', b'}', &b[i..]) {
-        let at = i + k;
-        let mut quotes = b[i..at].iter().filter(|&&c| c == b'"').count();
-        while let Some(q) = escaped.next_if(|&q| q < at) {
-            if q >= i {
-                quotes -= 1;
+    for at in Structural::new(b, b'{', b'}') {
+        if b[at] == b'{' {
+            if depth == 0 {
+                start = at;
             }
-        }
-        if quotes % 2 == 1 {
-            in_string = !in_string;
-        }
-        if !in_string {
-            if b[at] == b'{' {
-                if depth == 0 {
-                    start = at;
-                }
-                depth += 1;
-            } else {
-                let Some(d) = depth.checked_sub(1) else {
-                    return false;
-                };
-                depth = d;
-                if depth == 0 {
-                    f(start, at + 1);
-                    if at >= until {
-                        return true;
-                    }
+            depth += 1;
+        } else {
+            let Some(d) = depth.checked_sub(1) else {
+                return false;
+            };
+            depth = d;
+            if depth == 0 {
+                f(start, at + 1);
+                if at >= until {
+                    return true;
                 }
             }
         }
-        i = at + 1;
     }
     false
+}
+
+/// The offsets of `open` and `close` bytes outside strings, in order, in
+/// JSON that starts outside a string.
+///
+/// Only those two bytes are visited (with `memchr2`); a brace is outside a
+/// string when an even number of unescaped quotes precede it, so the quotes
+/// between two of them are counted ([`count_byte`]) and the escaped ones (a
+/// `"` after an odd run of backslashes, looked for only where a backslash
+/// is) taken off.
+struct Structural<'a> {
+    b: &'a [u8],
+    open: u8,
+    close: u8,
+    /// Where the search goes on.
+    at: usize,
+    in_string: bool,
+}
+
+impl<'a> Structural<'a> {
+    fn new(b: &'a [u8], open: u8, close: u8) -> Structural<'a> {
+        Structural {
+            b,
+            open,
+            close,
+            at: 0,
+            in_string: false,
+        }
+    }
+}
+
+impl Iterator for Structural<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        static ESCAPED_QUOTE: std::sync::OnceLock<memchr::memmem::Finder<'static>> =
+            std::sync::OnceLock::new();
+        let b = self.b;
+        loop {
+            let at = self.at + memchr::memchr2(self.open, self.close, b.get(self.at..)?)?;
+            let gap = &b[self.at..at];
+            let mut quotes = count_byte(gap, b'"');
+            if quotes > 0 && memchr::memchr(b'\\', gap).is_some() {
+                let finder = ESCAPED_QUOTE.get_or_init(|| memchr::memmem::Finder::new(b"\\\""));
+                quotes -= finder
+                    .find_iter(gap)
+                    .filter(|&p| {
+                        let p = self.at + p;
+                        b[..=p].iter().rev().take_while(|&&c| c == b'\\').count() % 2 == 1
+                    })
+                    .count();
+            }
+            if quotes % 2 == 1 {
+                self.in_string = !self.in_string;
+            }
+            self.at = at + 1;
+            if !self.in_string {
+                return Some(at);
+            }
+        }
+    }
+}
+
+/// How many times `x` occurs in `b`: 32 bytes at a time into a byte-wide
+/// sum, which the compiler turns into vector compares and adds (a plain
+/// `filter().count()` widens every byte to a `usize` first).
+fn count_byte(b: &[u8], x: u8) -> usize {
+    let mut chunks = b.chunks_exact(32);
+    let mut n = 0;
+    for c in &mut chunks {
+        n += usize::from(c.iter().fold(0u8, |a, &v| a + u8::from(v == x)));
+    }
+    n + chunks.remainder().iter().filter(|&&c| c == x).count()
 }
 
 /// The text of a raw JSON string value: borrowed when it has no escapes;
@@ -608,6 +645,25 @@ mod tests {
         assert_eq!(value_len(b"123", true), Some(3));
         assert_eq!(value_len(br#"{"a":"x"#, false), None);
         assert_eq!(value_len(br#""ends with \"#, false), None);
+        // Escaped quotes and backslashes around brackets inside strings.
+        assert_eq!(value_len(br#"{"a":"\"}"} x"#, false), Some(11));
+        assert_eq!(value_len(br#"{"a":"\\"} x"#, false), Some(10));
+        assert_eq!(value_len(br#"{"a":"\\\"}"} x"#, false), Some(13));
+        assert_eq!(value_len(br#"["]", ["\"]"], "["] x"#, false), Some(19));
+        assert_eq!(value_len(br#"[{"a":"]"}"#, false), None);
+    }
+
+    #[test]
+    fn bytes_are_counted_across_every_chunk_seam() {
+        let b: Vec<u8> = (0..200u32)
+            .map(|i| if i % 3 == 0 || i % 7 == 0 { b'"' } else { b'a' })
+            .collect();
+        for start in 0..40 {
+            for end in start..b.len() {
+                let want = b[start..end].iter().filter(|&&c| c == b'"').count();
+                assert_eq!(count_byte(&b[start..end], b'"'), want, "{start}..{end}");
+            }
+        }
     }
 
     /// A reader that hands out one byte at a time, so every value straddles
