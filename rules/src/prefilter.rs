@@ -33,6 +33,7 @@
 
 use std::sync::OnceLock;
 
+use aho_corasick::{AhoCorasick, Input, MatchKind};
 use regex::bytes::Regex;
 
 use crate::detect::{hex, is_invisible_char, is_wide_dot_char};
@@ -59,9 +60,113 @@ enum Kind {
     All,
     Keywords {
         /// Keywords and markers (`%` and `\\u` are searched separately).
-        finder: Regex,
+        finder: Finder,
         keywords: Vec<String>,
     },
+}
+
+/// How keywords and markers are searched for, ASCII case ignored.
+#[derive(Debug, Clone)]
+enum Finder {
+    /// Every case variant of each pattern's first three bytes, searched for
+    /// exactly: few enough patterns for a vector searcher, which puts the
+    /// variants of one prefix in one bucket, so ignoring case costs nothing
+    /// (a case-insensitive regex runs a slower one). A hit is then compared
+    /// with the whole patterns.
+    Prefixes {
+        starts: AhoCorasick,
+        /// Keywords and markers, lower case.
+        patterns: Vec<Vec<u8>>,
+    },
+    /// Every pattern, case ignored, as one regex: when there would be too
+    /// many variants.
+    Regex(Regex),
+}
+
+/// The most prefix variants [`Finder::Prefixes`] searches for (the vector
+/// searcher's own limit).
+const MAX_VARIANTS: usize = 64;
+
+impl Finder {
+    /// The prefix search when it needs at most `max_variants` prefixes,
+    /// else the regex.
+    fn new(patterns: Vec<Vec<u8>>, max_variants: usize) -> Option<Finder> {
+        // The lower-case prefixes first, so that each gets a bucket of its
+        // own as far as there are buckets; their other cases after.
+        let mut prefixes: Vec<Vec<Vec<u8>>> = Vec::new();
+        for p in &patterns {
+            let variants = case_variants(&p[..p.len().min(3)]);
+            if !prefixes.contains(&variants) {
+                prefixes.push(variants);
+            }
+        }
+        let mut starts: Vec<&[u8]> = prefixes.iter().map(|v| v[0].as_slice()).collect();
+        starts.extend(
+            prefixes
+                .iter()
+                .flat_map(|v| v[1..].iter().map(Vec::as_slice)),
+        );
+        if starts.len() <= max_variants {
+            if let Ok(starts) = AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostFirst)
+                .build(&starts)
+            {
+                return Some(Finder::Prefixes { starts, patterns });
+            }
+        }
+        let alternatives: Vec<String> = patterns
+            .iter()
+            .map(|p| regex::escape(&String::from_utf8_lossy(p)))
+            .collect();
+        let pattern = format!("(?i-u:{})", alternatives.join("|"));
+        Regex::new(&pattern).ok().map(Finder::Regex)
+    }
+
+    /// Appends where each keyword or marker starts in `raw`.
+    fn find(&self, raw: &[u8], found: &mut Vec<usize>) {
+        match self {
+            Finder::Regex(r) => found.extend(r.find_iter(raw).map(|m| m.start())),
+            Finder::Prefixes { starts, patterns } => {
+                let mut at = 0;
+                // One byte on from each hit, not past it: a prefix that
+                // turns out not to start a pattern may overlap one that does.
+                while let Some(m) = starts.find(Input::new(raw).span(at..raw.len())) {
+                    let i = m.start();
+                    let rest = &raw[i..];
+                    if patterns.iter().any(|p| {
+                        rest.get(..p.len())
+                            .is_some_and(|r| r.eq_ignore_ascii_case(p))
+                    }) {
+                        found.push(i);
+                    }
+                    at = i + 1;
+                }
+            }
+        }
+    }
+}
+
+/// Every ASCII-case variant of `p` (lower case first).
+fn case_variants(p: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = vec![Vec::new()];
+    for &c in p {
+        let lower = c.to_ascii_lowercase();
+        let upper = c.to_ascii_uppercase();
+        out = out
+            .into_iter()
+            .flat_map(|v| {
+                let mut a = v.clone();
+                a.push(lower);
+                let b = (upper != lower).then(|| {
+                    let mut b = v;
+                    b.push(upper);
+                    b
+                });
+                std::iter::once(a).chain(b)
+            })
+            .collect();
+    }
+    out
 }
 
 /// Markers that turn a non-keyword into a keyword, matched ASCII
@@ -88,14 +193,13 @@ impl Prefilter {
         kept.dedup();
         let all = kept.clone();
         kept.retain(|k| !all.iter().any(|o| o != k && k.contains(o.as_str())));
-        let alternatives: Vec<String> = kept
+        let patterns = kept
             .iter()
             .map(String::as_str)
             .chain(MARKERS)
-            .map(regex::escape)
+            .map(|p| p.as_bytes().to_vec())
             .collect();
-        let pattern = format!("(?i-u:{})", alternatives.join("|"));
-        let finder = Regex::new(&pattern).ok()?;
+        let finder = Finder::new(patterns, MAX_VARIANTS)?;
         Some(Prefilter {
             kind: Kind::Keywords {
                 finder,
@@ -141,7 +245,7 @@ impl Prefilter {
         };
         // Separate passes, each at the speed of its searcher, then merged:
         // candidates are rare, the bytes are many.
-        found.extend(finder.find_iter(raw).map(|m| m.start()));
+        finder.find(raw, found);
         found.extend(memchr::memchr_iter(b'%', raw).filter(|&i| percent_is_risky(&raw[i..])));
         if encoding == Encoding::Json {
             found.extend(

@@ -206,6 +206,50 @@ fn rule_patterns_make_everything_a_candidate() {
     );
 }
 
+#[test]
+fn the_prefix_search_finds_what_the_regex_finds() {
+    let pre = ban_everything().prefilter();
+    let patterns: Vec<Vec<u8>> = pre
+        .keywords()
+        .iter()
+        .map(String::as_str)
+        .chain(MARKERS)
+        .map(|p| p.as_bytes().to_vec())
+        .collect();
+    let prefixes = Finder::new(patterns.clone(), usize::MAX).unwrap();
+    assert!(matches!(prefixes, Finder::Prefixes { .. }));
+    let regex = Finder::new(patterns, 0).unwrap();
+    assert!(matches!(regex, Finder::Regex(_)));
+    let mut compared = 0;
+    for (text, _) in corpus() {
+        let alternating: String = text
+            .chars()
+            .enumerate()
+            .map(|(i, c)| {
+                if i % 2 == 0 {
+                    c.to_ascii_uppercase()
+                } else {
+                    c
+                }
+            })
+            .collect();
+        for t in [text.clone(), text.to_ascii_uppercase(), alternating] {
+            for form in std::iter::once(t.clone()).chain(json_forms(&t)) {
+                let (mut by_prefix, mut by_regex) = (Vec::new(), Vec::new());
+                prefixes.find(form.as_bytes(), &mut by_prefix);
+                regex.find(form.as_bytes(), &mut by_regex);
+                // The regex's matches do not overlap; the prefix search
+                // also reports a pattern that starts inside another.
+                for i in &by_regex {
+                    assert!(by_prefix.contains(i), "{i} missing in {form}");
+                }
+                compared += by_regex.len();
+            }
+        }
+    }
+    assert!(compared > 500, "only {compared} keywords met");
+}
+
 /// Ways to disguise a link that the detector sees through.
 fn disguise(text: &str, how: u8, at: usize) -> String {
     let chars: Vec<char> = text.chars().collect();
