@@ -76,7 +76,7 @@ enum Finder {
     Prefixes {
         starts: AhoCorasick,
         /// Keywords and markers, lower case.
-        patterns: Vec<Vec<u8>>,
+        patterns: Vec<String>,
     },
     /// Every pattern, case ignored, as one regex: when there would be too
     /// many variants.
@@ -90,12 +90,12 @@ const MAX_VARIANTS: usize = 64;
 impl Finder {
     /// The prefix search when it needs at most `max_variants` prefixes,
     /// else the regex.
-    fn new(patterns: Vec<Vec<u8>>, max_variants: usize) -> Option<Finder> {
+    fn new(patterns: Vec<String>, max_variants: usize) -> Option<Finder> {
         // The lower-case prefixes first, so that each gets a bucket of its
         // own as far as there are buckets; their other cases after.
         let mut prefixes: Vec<Vec<Vec<u8>>> = Vec::new();
         for p in &patterns {
-            let variants = case_variants(&p[..p.len().min(3)]);
+            let variants = case_variants(&p.as_bytes()[..p.len().min(3)]);
             if !prefixes.contains(&variants) {
                 prefixes.push(variants);
             }
@@ -114,10 +114,7 @@ impl Finder {
                 return Some(Finder::Prefixes { starts, patterns });
             }
         }
-        let alternatives: Vec<String> = patterns
-            .iter()
-            .map(|p| regex::escape(&String::from_utf8_lossy(p)))
-            .collect();
+        let alternatives: Vec<String> = patterns.iter().map(|p| regex::escape(p)).collect();
         let pattern = format!("(?i-u:{})", alternatives.join("|"));
         Regex::new(&pattern).ok().map(Finder::Regex)
     }
@@ -135,7 +132,7 @@ impl Finder {
                     let rest = &raw[i..];
                     if patterns.iter().any(|p| {
                         rest.get(..p.len())
-                            .is_some_and(|r| r.eq_ignore_ascii_case(p))
+                            .is_some_and(|r| r.eq_ignore_ascii_case(p.as_bytes()))
                     }) {
                         found.push(i);
                     }
@@ -144,6 +141,16 @@ impl Finder {
             }
         }
     }
+}
+
+/// What the keyword search looks for: the keywords, then the markers.
+fn searched_for(keywords: &[String]) -> Vec<String> {
+    keywords
+        .iter()
+        .map(String::as_str)
+        .chain(MARKERS)
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Every ASCII-case variant of `p` (lower case first).
@@ -193,13 +200,7 @@ impl Prefilter {
         kept.dedup();
         let all = kept.clone();
         kept.retain(|k| !all.iter().any(|o| o != k && k.contains(o.as_str())));
-        let patterns = kept
-            .iter()
-            .map(String::as_str)
-            .chain(MARKERS)
-            .map(|p| p.as_bytes().to_vec())
-            .collect();
-        let finder = Finder::new(patterns, MAX_VARIANTS)?;
+        let finder = Finder::new(searched_for(&kept), MAX_VARIANTS)?;
         Some(Prefilter {
             kind: Kind::Keywords {
                 finder,

@@ -278,8 +278,7 @@ fn string_end(b: &[u8], from: usize) -> Option<usize> {
             Some(k) => i + k,
             None => stop + memchr::memchr(b'"', b.get(stop..)?)?,
         };
-        let backslashes = b[from..q].iter().rev().take_while(|&&c| c == b'\\').count();
-        if backslashes % 2 == 0 {
+        if !is_escaped(b, q) {
             return Some(q + 1);
         }
         i = q + 1;
@@ -427,11 +426,8 @@ pub(crate) fn elements_while<'a>(
 /// when the braces do not add up (the caller then takes the careful path).
 ///
 /// Cheaper than walking every value: in valid JSON braces balance on their
-/// own, and a brace is structural when an even number of unescaped quotes
-/// precede it. So only the braces are visited (with `memchr2`), the quotes
-/// between two of them are counted (a loop the compiler vectorises), and the
-/// rare escaped quotes (a `"` after an odd run of backslashes) are found as
-/// the walk goes. Elements that are not objects are not reported.
+/// own, so only the braces outside strings are visited ([`Structural`]).
+/// Elements that are not objects are not reported.
 pub(crate) fn top_objects(b: &[u8], until: usize, mut f: impl FnMut(usize, usize)) -> bool {
     let mut depth = 0usize;
     let mut start = 0;
@@ -501,10 +497,7 @@ impl Iterator for Structural<'_> {
                 let finder = ESCAPED_QUOTE.get_or_init(|| memchr::memmem::Finder::new(b"\\\""));
                 quotes -= finder
                     .find_iter(gap)
-                    .filter(|&p| {
-                        let p = self.at + p;
-                        b[..=p].iter().rev().take_while(|&&c| c == b'\\').count() % 2 == 1
-                    })
+                    .filter(|&p| is_escaped(b, self.at + p + 1))
                     .count();
             }
             if quotes % 2 == 1 {
@@ -516,6 +509,11 @@ impl Iterator for Structural<'_> {
             }
         }
     }
+}
+
+/// Whether the byte at `q` is escaped: an odd run of backslashes before it.
+fn is_escaped(b: &[u8], q: usize) -> bool {
+    b[..q].iter().rev().take_while(|&&c| c == b'\\').count() % 2 == 1
 }
 
 /// How many times `x` occurs in `b`: 32 bytes at a time into a byte-wide

@@ -209,13 +209,7 @@ fn rule_patterns_make_everything_a_candidate() {
 #[test]
 fn the_prefix_search_finds_what_the_regex_finds() {
     let pre = ban_everything().prefilter();
-    let patterns: Vec<Vec<u8>> = pre
-        .keywords()
-        .iter()
-        .map(String::as_str)
-        .chain(MARKERS)
-        .map(|p| p.as_bytes().to_vec())
-        .collect();
+    let patterns = searched_for(pre.keywords());
     let prefixes = Finder::new(patterns.clone(), usize::MAX).unwrap();
     assert!(matches!(prefixes, Finder::Prefixes { .. }));
     let regex = Finder::new(patterns, 0).unwrap();
