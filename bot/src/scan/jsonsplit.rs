@@ -11,6 +11,7 @@
 //! The buffer slides over the file and grows only as far as the largest
 //! single value ([`MAX_ITEM_BYTES`](super::MAX_ITEM_BYTES)).
 
+use super::structural::Structural;
 use std::io::Read;
 
 /// A sliding window over a byte stream, with JSON-aware helpers.
@@ -233,8 +234,8 @@ pub(crate) fn value_len(b: &[u8], eof: bool) -> Option<usize> {
         b'"' => string_end(b, 1),
         // In valid JSON braces and brackets balance on their own, so an
         // object's end is found by counting braces only (and an array's by
-        // counting brackets), visiting only those and counting the quotes
-        // between them ([`Structural`]). A mismatch inside (`{"a": [}`)
+        // counting brackets), visiting only those outside strings
+        // ([`Structural`]). A mismatch inside (`{"a": [}`)
         // still yields a value, which then fails to parse and is reported.
         open @ (b'{' | b'[') => {
             let close = if open == b'{' { b'}' } else { b']' };
@@ -453,79 +454,9 @@ pub(crate) fn top_objects(b: &[u8], until: usize, mut f: impl FnMut(usize, usize
     false
 }
 
-/// The offsets of `open` and `close` bytes outside strings, in order, in
-/// JSON that starts outside a string.
-///
-/// Only those two bytes are visited (with `memchr2`); a brace is outside a
-/// string when an even number of unescaped quotes precede it, so the quotes
-/// between two of them are counted ([`count_byte`]) and the escaped ones (a
-/// `"` after an odd run of backslashes, looked for only where a backslash
-/// is) taken off.
-struct Structural<'a> {
-    b: &'a [u8],
-    open: u8,
-    close: u8,
-    /// Where the search goes on.
-    at: usize,
-    in_string: bool,
-}
-
-impl<'a> Structural<'a> {
-    fn new(b: &'a [u8], open: u8, close: u8) -> Structural<'a> {
-        Structural {
-            b,
-            open,
-            close,
-            at: 0,
-            in_string: false,
-        }
-    }
-}
-
-impl Iterator for Structural<'_> {
-    type Item = usize;
-
-    fn next(&mut self) -> Option<usize> {
-        static ESCAPED_QUOTE: std::sync::OnceLock<memchr::memmem::Finder<'static>> =
-            std::sync::OnceLock::new();
-        let b = self.b;
-        loop {
-            let at = self.at + memchr::memchr2(self.open, self.close, b.get(self.at..)?)?;
-            let gap = &b[self.at..at];
-            let mut quotes = count_byte(gap, b'"');
-            if quotes > 0 && memchr::memchr(b'\\', gap).is_some() {
-                let finder = ESCAPED_QUOTE.get_or_init(|| memchr::memmem::Finder::new(b"\\\""));
-                quotes -= finder
-                    .find_iter(gap)
-                    .filter(|&p| is_escaped(b, self.at + p + 1))
-                    .count();
-            }
-            if quotes % 2 == 1 {
-                self.in_string = !self.in_string;
-            }
-            self.at = at + 1;
-            if !self.in_string {
-                return Some(at);
-            }
-        }
-    }
-}
-
 /// Whether the byte at `q` is escaped: an odd run of backslashes before it.
 fn is_escaped(b: &[u8], q: usize) -> bool {
     b[..q].iter().rev().take_while(|&&c| c == b'\\').count() % 2 == 1
-}
-
-/// How many times `x` occurs in `b`: 32 bytes at a time into a byte-wide
-/// sum, which the compiler turns into vector compares and adds (a plain
-/// `filter().count()` widens every byte to a `usize` first).
-fn count_byte(b: &[u8], x: u8) -> usize {
-    let mut chunks = b.chunks_exact(32);
-    let mut n = 0;
-    for c in &mut chunks {
-        n += usize::from(c.iter().fold(0u8, |a, &v| a + u8::from(v == x)));
-    }
-    n + chunks.remainder().iter().filter(|&&c| c == x).count()
 }
 
 /// The text of a raw JSON string value: borrowed when it has no escapes;
@@ -649,19 +580,6 @@ mod tests {
         assert_eq!(value_len(br#"{"a":"\\\"}"} x"#, false), Some(13));
         assert_eq!(value_len(br#"["]", ["\"]"], "["] x"#, false), Some(19));
         assert_eq!(value_len(br#"[{"a":"]"}"#, false), None);
-    }
-
-    #[test]
-    fn bytes_are_counted_across_every_chunk_seam() {
-        let b: Vec<u8> = (0..200u32)
-            .map(|i| if i % 3 == 0 || i % 7 == 0 { b'"' } else { b'a' })
-            .collect();
-        for start in 0..40 {
-            for end in start..b.len() {
-                let want = b[start..end].iter().filter(|&&c| c == b'"').count();
-                assert_eq!(count_byte(&b[start..end], b'"'), want, "{start}..{end}");
-            }
-        }
     }
 
     /// A reader that hands out one byte at a time, so every value straddles

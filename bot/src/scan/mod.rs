@@ -31,6 +31,7 @@ mod progress;
 pub mod report;
 mod slack;
 mod sniff;
+mod structural;
 
 use linkguard_rules::policy::{Policy, RoomKey};
 use linkguard_rules::prefilter::{Encoding, Prefilter};
