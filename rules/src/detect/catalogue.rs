@@ -238,6 +238,10 @@ impl std::error::Error for CatalogueError {}
 #[derive(Debug, Clone)]
 pub struct Catalogue {
     providers: Vec<(ProviderId, ProviderSpec)>,
+    /// How many of the first providers come from the built-in file, whose
+    /// regexes a unit test compiles: a detector compiles those when it
+    /// first needs them rather than up front.
+    builtin: usize,
 }
 
 #[derive(Deserialize)]
@@ -252,6 +256,7 @@ impl Catalogue {
     pub fn empty() -> Catalogue {
         Catalogue {
             providers: Vec::new(),
+            builtin: 0,
         }
     }
 
@@ -259,11 +264,14 @@ impl Catalogue {
     pub fn builtin() -> Catalogue {
         static BUILTIN: OnceLock<Catalogue> = OnceLock::new();
         BUILTIN
-            // Its regexes are not compiled one by one here (half of a
-            // process's start-up): every detector built from it compiles
-            // them, and a unit test checks them one by one.
+            // Its regexes are not compiled here (most of a process's
+            // start-up): a detector compiles each set the first time it
+            // needs it, and a unit test compiles them all.
             .get_or_init(|| match Catalogue::parse(BUILTIN_TOML, false) {
-                Ok(c) => c,
+                Ok(mut c) => {
+                    c.builtin = c.providers.len();
+                    c
+                }
                 // A unit test loads the built-in file, so this cannot ship.
                 Err(e) => panic!("built-in providers.toml is invalid: {e}"),
             })
@@ -350,6 +358,12 @@ impl Catalogue {
 
     pub(crate) fn entries(&self) -> &[(ProviderId, ProviderSpec)] {
         &self.providers
+    }
+
+    /// Whether entry `index` comes from the built-in file (whose regexes
+    /// are known to compile).
+    pub(crate) fn is_builtin(&self, index: usize) -> bool {
+        index < self.builtin
     }
 }
 

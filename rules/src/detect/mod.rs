@@ -6,8 +6,11 @@
 //! canonicalises them, `unwrap` removes known safety wrappers, and the
 //! compiled [`Catalogue`] decides which provider's meeting a URL is.
 //!
-//! [`Detector::new`] compiles every pattern once; [`Detector::find`] never
-//! compiles, never panics, and allocates nothing for a message without links.
+//! [`Detector::new`] compiles every pattern of a catalogue it is given once,
+//! except the built-in providers', which are compiled (once) the first time
+//! a link needs them, so that start-up does not pay for all of them (a unit
+//! test compiles them all). [`Detector::find`] allocates nothing for a
+//! message without links.
 
 mod catalogue;
 mod scan;
@@ -16,6 +19,7 @@ mod url;
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::OnceLock;
 
 use regex::{Regex, RegexSet, RegexSetBuilder};
 
@@ -41,7 +45,7 @@ pub struct Detector {
     scheme_names: Vec<Box<str>>,
     /// Every provider's `url_patterns` in one set, which looks at links on
     /// every host; `url_pattern_provider[i]` owns pattern `i`.
-    url_patterns: Option<RegexSet>,
+    url_patterns: Option<Lazy<RegexSet>>,
     url_pattern_provider: Vec<usize>,
 }
 
@@ -50,9 +54,9 @@ struct Provider {
     id: ProviderId,
     name: String,
     exclude: HostSet,
-    not_meeting: Option<RegexSet>,
-    app_meeting: Option<RegexSet>,
-    meeting_id: Vec<Regex>,
+    not_meeting: Option<Lazy<RegexSet>>,
+    app_meeting: Option<Lazy<RegexSet>>,
+    meeting_id: Option<Lazy<Vec<Regex>>>,
     routes: Vec<usize>,
 }
 
@@ -63,8 +67,72 @@ struct Route {
     /// target (ASCII case ignored): a cheap test before the regexes.
     prefix: Box<str>,
     /// `None`: any path other than `/`.
-    meeting: Option<RegexSet>,
-    not_meeting: Option<RegexSet>,
+    meeting: Option<Lazy<RegexSet>>,
+    not_meeting: Option<Lazy<RegexSet>>,
+}
+
+/// Compiled regexes of one catalogue list.
+trait Compiled: Sized {
+    fn compile(id: &str, patterns: &[String]) -> Result<Self, CatalogueError>;
+}
+
+impl Compiled for RegexSet {
+    fn compile(id: &str, patterns: &[String]) -> Result<RegexSet, CatalogueError> {
+        RegexSetBuilder::new(patterns)
+            .size_limit(REGEX_SIZE_LIMIT.saturating_mul(patterns.len()))
+            .build()
+            .map_err(|e| regex_error(id, &patterns.join(" | "), e))
+    }
+}
+
+impl Compiled for Vec<Regex> {
+    fn compile(id: &str, patterns: &[String]) -> Result<Vec<Regex>, CatalogueError> {
+        patterns.iter().map(|p| compile(id, p)).collect()
+    }
+}
+
+/// A non-empty list of patterns, compiled up front or the first time it is
+/// used.
+#[derive(Debug, Clone)]
+struct Lazy<T> {
+    id: Box<str>,
+    patterns: Box<[String]>,
+    compiled: OnceLock<T>,
+}
+
+impl<T: Compiled> Lazy<T> {
+    /// `None` for no patterns. `now` compiles them here, so that an error
+    /// is reported at once; otherwise they must be known to compile.
+    fn new(id: &str, patterns: &[String], now: bool) -> Result<Option<Lazy<T>>, CatalogueError> {
+        if patterns.is_empty() {
+            return Ok(None);
+        }
+        let compiled = OnceLock::new();
+        if now {
+            let _ = compiled.set(T::compile(id, patterns)?);
+        }
+        Ok(Some(Lazy {
+            id: id.into(),
+            patterns: patterns.into(),
+            compiled,
+        }))
+    }
+
+    fn get(&self) -> &T {
+        self.compiled
+            .get_or_init(|| match T::compile(&self.id, &self.patterns) {
+                Ok(t) => t,
+                // Only the built-in catalogue is compiled late, and
+                // `every_builtin_pattern_compiles` compiles all of it.
+                Err(e) => panic!("built-in catalogue: {e}"),
+            })
+    }
+}
+
+impl Lazy<RegexSet> {
+    fn is_match(&self, s: &str) -> bool {
+        self.get().is_match(s)
+    }
 }
 
 /// FNV-1a: host lookups hash a few short, non-adversarial keys per URL (the
@@ -163,17 +231,6 @@ impl HostSet {
     }
 }
 
-fn regex_set(id: &str, patterns: &[String]) -> Result<Option<RegexSet>, CatalogueError> {
-    if patterns.is_empty() {
-        return Ok(None);
-    }
-    RegexSetBuilder::new(patterns)
-        .size_limit(REGEX_SIZE_LIMIT.saturating_mul(patterns.len()))
-        .build()
-        .map(Some)
-        .map_err(|e| regex_error(id, &patterns.join(" | "), e))
-}
-
 fn host_pattern(id: &str, p: &str) -> Result<HostPattern, CatalogueError> {
     HostPattern::parse(p).ok_or_else(|| CatalogueError::InvalidHost {
         id: id.to_owned(),
@@ -196,6 +253,7 @@ impl Detector {
         let mut url_patterns = Vec::new();
         for (pi, (id, spec)) in catalogue.entries().iter().enumerate() {
             let sid = id.as_str();
+            let now = !catalogue.is_builtin(pi);
             let mut exclude = HostSet::default();
             for h in &spec.exclude_hosts {
                 exclude.index.insert(host_pattern(sid, h)?, 0);
@@ -204,13 +262,9 @@ impl Detector {
                 id: id.clone(),
                 name: spec.display_name().to_owned(),
                 exclude,
-                not_meeting: regex_set(sid, &spec.not_meeting)?,
-                app_meeting: regex_set(sid, &spec.app_meeting)?,
-                meeting_id: spec
-                    .meeting_id
-                    .iter()
-                    .map(|p| compile(sid, p))
-                    .collect::<Result<_, _>>()?,
+                not_meeting: Lazy::new(sid, &spec.not_meeting, now)?,
+                app_meeting: Lazy::new(sid, &spec.app_meeting, now)?,
+                meeting_id: Lazy::new(sid, &spec.meeting_id, now)?,
                 routes: Vec::new(),
             };
             let base = (spec.hosts.as_slice(), spec.meeting.as_slice(), &[][..]);
@@ -230,8 +284,8 @@ impl Detector {
                 d.routes.push(Route {
                     provider: pi,
                     prefix: common_prefix(meeting).into(),
-                    meeting: regex_set(sid, meeting)?,
-                    not_meeting: regex_set(sid, not_meeting)?,
+                    meeting: Lazy::new(sid, meeting, now)?,
+                    not_meeting: Lazy::new(sid, not_meeting, now)?,
                 });
                 provider.routes.push(ri);
                 for h in hosts {
@@ -246,13 +300,16 @@ impl Detector {
                 }
             }
             for p in &spec.url_patterns {
-                compile(sid, p)?;
+                if now {
+                    compile(sid, p)?;
+                }
                 url_patterns.push(p.clone());
                 d.url_pattern_provider.push(pi);
             }
             d.providers.push(provider);
         }
-        d.url_patterns = regex_set("url_patterns", &url_patterns)?;
+        let all_builtin = (0..catalogue.entries().len()).all(|i| catalogue.is_builtin(i));
+        d.url_patterns = Lazy::new("url_patterns", &url_patterns, !all_builtin)?;
         Ok(d)
     }
 
@@ -348,7 +405,7 @@ impl Detector {
         let p = self.providers.iter().find(|p| p.id == link.provider)?;
         let parts = Parts::parse(&link.url, false)?;
         let rest_at = link.url.len() - parts.rest.len();
-        p.meeting_id.iter().find_map(|re| {
+        p.meeting_id.iter().flat_map(Lazy::get).find_map(|re| {
             let m = re.captures(parts.rest)?.get(1)?;
             Some(&link.url[rest_at + m.start()..rest_at + m.end()])
         })
@@ -422,7 +479,7 @@ impl Detector {
                 return Some((pi, url::assemble(parts, host, target)));
             }
         }
-        let set = self.url_patterns.as_ref()?;
+        let set = self.url_patterns.as_ref()?.get();
         let url = url::assemble(parts, host, target);
         if !set.is_match(&url) {
             return None;
@@ -589,6 +646,36 @@ mod tests_support {
     use std::sync::OnceLock;
 
     use super::{Catalogue, Detector};
+
+    #[test]
+    fn every_builtin_pattern_compiles() {
+        // What `Lazy::get` relies on: each list of the built-in providers
+        // compiles, with the same size limits as a user's catalogue.
+        let d = detector();
+        let mut listed = 0;
+        let mut compiled = 0;
+        let mut count = |set: &Option<super::Lazy<regex::RegexSet>>| {
+            if let Some(l) = set {
+                listed += l.patterns.len();
+                compiled += l.get().len();
+            }
+        };
+        for p in &d.providers {
+            count(&p.not_meeting);
+            count(&p.app_meeting);
+        }
+        for r in &d.routes {
+            count(&r.meeting);
+            count(&r.not_meeting);
+        }
+        count(&d.url_patterns);
+        for l in d.providers.iter().filter_map(|p| p.meeting_id.as_ref()) {
+            listed += l.patterns.len();
+            compiled += l.get().len();
+        }
+        assert_eq!(compiled, listed);
+        assert!(listed > 40, "only {listed} patterns");
+    }
 
     /// The built-in detector, compiled once for all tests.
     pub(crate) fn detector() -> &'static Detector {
