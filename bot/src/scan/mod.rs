@@ -7,16 +7,18 @@
 //!
 //! 1. **One reader thread** walks the inputs ([`sniff`] decides what each
 //!    one is from its content) and cuts them into work items of bounded size:
-//!    one Slack day-file, or a batch of about [`BATCH_BYTES`] of Discord
-//!    messages or JSON Lines. Discord's message array is never held whole:
-//!    [`jsonsplit`] finds element boundaries in a sliding buffer.
+//!    the paths of a few megabytes of Slack day-files (read one at a time by
+//!    the worker), one day-file out of a ZIP, one Discord file (which the
+//!    worker splits into batches of about [`BATCH_BYTES`] of messages as it
+//!    reads: [`jsonsplit`] finds element boundaries in a sliding buffer, so
+//!    the message array is never held whole), or a batch of JSON Lines.
 //! 2. **N worker threads** (one per core) parse the items with borrowed,
 //!    field-selective serde structs and evaluate each text with the shared
 //!    policy. The work queue is bounded (2 items per worker), so the reader
 //!    waits for the workers rather than filling memory.
 //! 3. **The calling thread** receives findings and input errors as they come
 //!    and hands them to the caller's sink (the report writer, the audit
-//!    recorder).
+//!    recorder). Workers only wake it when they have something to hand over.
 //!
 //! Findings therefore arrive in no particular order across inputs; the
 //! [`report`] module decides whether to sort them (only when few).
@@ -195,7 +197,7 @@ pub struct ScanStats {
 
 /// One unit of work for a worker thread.
 enum Work {
-    /// Whole day-files, about [`BATCH_BYTES`] of them.
+    /// Whole day-files, a few megabytes of them, read one at a time.
     SlackDays(Vec<slack::DayFile>),
     /// A DiscordChatExporter file, split and evaluated by the worker.
     DiscordFile(PathBuf),
@@ -346,14 +348,16 @@ fn worker(
     // Reused for every file this worker reads: fresh large buffers would
     // cost a page fault per 4 KiB.
     let mut scratch = Vec::new();
+    // Counts are kept here and sent with the next findings (or at the end):
+    // waking the collector for every work item costs more than the item.
+    let mut done = Batch::default();
     loop {
         // Hold the lock only for the receive, never while working.
         let next = match rx.lock() {
             Ok(guard) => guard.recv(),
-            Err(_) => return,
+            Err(_) => break,
         };
-        let Ok(work) = next else { return };
-        let mut done = Batch::default();
+        let Ok(work) = next else { break };
         match work {
             Work::SlackDays(days) => {
                 for d in &days {
@@ -369,18 +373,13 @@ fn worker(
         if scratch.capacity() > BATCH_BYTES * 16 {
             scratch = Vec::new();
         }
-        if tx
-            .send(Out::Done {
-                findings: done.findings,
-                errors: done.errors,
-                messages: done.messages,
-                skipped_files: done.skipped_files,
-            })
-            .is_err()
+        if (!done.findings.is_empty() || !done.errors.is_empty())
+            && tx.send(std::mem::take(&mut done).into_out()).is_err()
         {
             return;
         }
     }
+    let _ = tx.send(done.into_out());
 }
 
 /// A worker's hand-off for the Discord file it splits: each batch is
@@ -396,12 +395,7 @@ impl discord::Sink for DiscordSink<'_, '_> {
         let mut done = Batch::default();
         discord::scan_batch(self.eval, b, &mut done);
         // The collector only stops listening when the scan is over.
-        let _ = self.tx.send(Out::Done {
-            findings: done.findings,
-            errors: done.errors,
-            messages: done.messages,
-            skipped_files: done.skipped_files,
-        });
+        let _ = self.tx.send(done.into_out());
     }
 
     fn advance(&mut self, n: u64) {
@@ -420,6 +414,17 @@ pub(crate) struct Batch {
     pub errors: Vec<InputError>,
     pub messages: u64,
     pub skipped_files: u64,
+}
+
+impl Batch {
+    fn into_out(self) -> Out {
+        Out::Done {
+            findings: self.findings,
+            errors: self.errors,
+            messages: self.messages,
+            skipped_files: self.skipped_files,
+        }
+    }
 }
 
 /// Where a message is and who wrote it, borrowed from the parsed export.
