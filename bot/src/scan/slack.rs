@@ -285,7 +285,7 @@ pub(crate) fn scan_dir(dir: &Path, feed: &Feed) {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let days = match super::sniff::sorted_entries(&chan) {
+        let days = match super::sniff::sorted_dir_entries(&chan) {
             Ok(d) => d,
             Err(e) => {
                 feed.error(
@@ -295,13 +295,19 @@ pub(crate) fn scan_dir(dir: &Path, feed: &Feed) {
                 continue;
             }
         };
-        for day in days {
-            let is_day = day
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(is_day_name);
-            let len = match std::fs::metadata(&day) {
-                Ok(m) if is_day && m.is_file() => m.len(),
+        for entry in days {
+            if !entry.file_name().to_str().is_some_and(is_day_name) {
+                continue;
+            }
+            let day = entry.path();
+            // Looked up from the open folder (not by walking the whole
+            // path again); a link is followed.
+            let stat = match entry.file_type() {
+                Ok(t) if t.is_symlink() => std::fs::metadata(&day),
+                _ => entry.metadata(),
+            };
+            let len = match stat {
+                Ok(m) if m.is_file() => m.len(),
                 _ => continue,
             };
             // The worker reads the file: reads then run in parallel too.
@@ -375,32 +381,40 @@ pub(crate) fn scan_lone_day(path: &Path, feed: &Feed) {
     }]));
 }
 
-/// Reads a whole file into `bytes` (replacing what it held).
+/// Reads a whole file into the start of `buf` and returns how many bytes it
+/// holds. `buf`'s length is the room it has (grown, zero-filled, only when a
+/// file does not fit), so reading a file is an open, a read and a close:
+/// no size lookups and no filling of the buffer before each read. A file
+/// larger than `limit` bytes is refused.
 fn read_bounded(
     file: std::io::Result<std::fs::File>,
     path: &Path,
-    bytes: &mut Vec<u8>,
-) -> Result<(), String> {
-    let file = file.map_err(|e| format!("cannot open: {e}"))?;
-    let len = file
-        .metadata()
-        .map_err(|e| format!("cannot read: {e}"))?
-        .len();
-    if len > MAX_ITEM_BYTES {
-        return Err(format!(
-            "a day-file of {} MiB is larger than the {} MiB limit",
-            len >> 20,
-            MAX_ITEM_BYTES >> 20
-        ));
+    buf: &mut Vec<u8>,
+    limit: u64,
+) -> Result<usize, String> {
+    let mut file = file.map_err(|e| format!("cannot open: {e}"))?;
+    // One byte past the limit tells a file at the limit from a larger one.
+    let most = usize::try_from(limit).map_or(usize::MAX, |n| n.saturating_add(1));
+    let mut filled = 0;
+    loop {
+        if filled == buf.len() {
+            if filled >= most {
+                let len = file.metadata().map_or(filled as u64, |m| m.len());
+                return Err(format!(
+                    "a day-file of {} MiB is larger than the {} MiB limit",
+                    len >> 20,
+                    limit >> 20
+                ));
+            }
+            buf.resize((2 * buf.len()).max(64 << 10).min(most), 0);
+        }
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => return Ok(filled),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        }
     }
-    bytes.clear();
-    // One more byte than the size, so the read that finds the end needs no
-    // reallocation.
-    bytes.reserve(usize::try_from(len).map_or(0, |n| n + 1));
-    let mut f = file;
-    f.read_to_end(bytes)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    Ok(())
 }
 
 /// What an entry of the ZIP is, once any common top folder is removed.
@@ -648,16 +662,18 @@ fn scan_zip_stream(path: &Path, label: &str, size: u64, central: &str, feed: &Fe
 pub(crate) fn scan_day(eval: &Evaluator<'_>, d: &DayFile, scratch: &mut Vec<u8>, out: &mut Found) {
     let bytes = match &d.bytes {
         Bytes::Loaded(b) => b.as_slice(),
-        Bytes::Path(path) => match read_bounded(std::fs::File::open(path), path, scratch) {
-            Ok(()) => scratch.as_slice(),
-            Err(e) => {
-                out.errors.push(super::InputError {
-                    path: d.label.clone(),
-                    reason: e,
-                });
-                return;
+        Bytes::Path(path) => {
+            match read_bounded(std::fs::File::open(path), path, scratch, MAX_ITEM_BYTES) {
+                Ok(n) => &scratch[..n],
+                Err(e) => {
+                    out.errors.push(super::InputError {
+                        path: d.label.clone(),
+                        reason: e,
+                    });
+                    return;
+                }
             }
-        },
+        }
     };
     let channel_id = d
         .meta
@@ -838,6 +854,36 @@ fn scan_message(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn files_are_read_whole_into_a_reused_buffer_up_to_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, len: usize| {
+            let p = dir.path().join(name);
+            let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            std::fs::write(&p, &bytes).unwrap();
+            (p, bytes)
+        };
+        let read = |p: &Path, buf: &mut Vec<u8>, limit: u64| {
+            read_bounded(std::fs::File::open(p), p, buf, limit)
+        };
+        let mut buf = Vec::new();
+        // Larger than the first buffer: it grows and the whole file is read.
+        let (big, want) = write("big.json", 300_000);
+        assert_eq!(read(&big, &mut buf, 1 << 20), Ok(want.len()));
+        assert_eq!(&buf[..want.len()], &want[..]);
+        // A smaller file after it: only its own bytes count.
+        let (small, want) = write("small.json", 10);
+        assert_eq!(read(&small, &mut buf, 1 << 20), Ok(10));
+        assert_eq!(&buf[..10], &want[..]);
+        // Exactly at the limit is read; one byte more is refused.
+        let mut buf = Vec::new();
+        assert_eq!(read(&big, &mut buf, 300_000), Ok(300_000));
+        let err = read(&big, &mut Vec::new(), 299_999).unwrap_err();
+        assert!(err.contains("larger than"), "{err}");
+        let err = read(&dir.path().join("missing.json"), &mut buf, 10).unwrap_err();
+        assert!(err.starts_with("cannot open"), "{err}");
+    }
 
     #[test]
     fn zip_entries_are_classified_under_a_top_folder() {

@@ -87,6 +87,14 @@ pub(crate) fn sorted_entries(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(v)
 }
 
+/// A folder's entries, sorted by name, with what the folder listing says
+/// of each.
+pub(crate) fn sorted_dir_entries(dir: &Path) -> std::io::Result<Vec<std::fs::DirEntry>> {
+    let mut v = std::fs::read_dir(dir)?.collect::<std::io::Result<Vec<_>>>()?;
+    v.sort_by_cached_key(std::fs::DirEntry::file_name);
+    Ok(v)
+}
+
 /// The total size of the inputs, for the progress line's estimate.
 pub(crate) fn total_size(paths: &[PathBuf]) -> u64 {
     fn walk(p: &Path) -> u64 {
