@@ -7,8 +7,9 @@
 //!
 //! 1. **One reader thread** walks the inputs ([`sniff`] decides what each
 //!    one is from its content) and cuts them into work items of bounded size:
-//!    the paths of a few megabytes of Slack day-files (read one at a time by
-//!    the worker), one day-file out of a ZIP, one Discord file (which the
+//!    the paths of a few dozen Slack day-files (read one at a time by the
+//!    worker), about [`BATCH_BYTES`] of day-files out of a ZIP, one Discord
+//!    file (which the
 //!    worker splits into batches of about [`BATCH_BYTES`] of messages as it
 //!    reads: [`jsonsplit`] finds element boundaries in a sliding buffer, so
 //!    the message array is never held whole), or a batch of JSON Lines.
@@ -197,7 +198,8 @@ pub struct ScanStats {
 
 /// One unit of work for a worker thread.
 enum Work {
-    /// Whole day-files, a few megabytes of them, read one at a time.
+    /// Whole day-files: the paths of a few dozen, read one at a time, or
+    /// about [`BATCH_BYTES`] of them out of a ZIP.
     SlackDays(Vec<slack::DayFile>),
     /// A DiscordChatExporter file, split and evaluated by the worker.
     DiscordFile(PathBuf),
@@ -361,7 +363,7 @@ fn worker(
         match work {
             Work::SlackDays(days) => {
                 for d in &days {
-                    slack::scan_day(eval, d, &mut scratch, &mut done);
+                    slack::scan_day(eval, d, &mut scratch, progress, &mut done);
                 }
             }
             Work::DiscordFile(path) => {

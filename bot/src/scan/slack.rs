@@ -28,6 +28,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// What the export says about its users and channels.
@@ -300,50 +301,51 @@ pub(crate) fn scan_dir(dir: &Path, feed: &Feed) {
                 continue;
             }
             let day = entry.path();
-            // Looked up from the open folder (not by walking the whole
-            // path again); a link is followed.
-            let stat = match entry.file_type() {
-                Ok(t) if t.is_symlink() => std::fs::metadata(&day),
-                _ => entry.metadata(),
+            // The folder listing says what a file is (no lookup per file); a
+            // link is followed. The worker reads the file (reads then run in
+            // parallel too) and counts its bytes for the progress line.
+            let is_file = match entry.file_type() {
+                Ok(t) if t.is_symlink() => std::fs::metadata(&day).is_ok_and(|m| m.is_file()),
+                Ok(t) => t.is_file(),
+                Err(_) => false,
             };
-            let len = match stat {
-                Ok(m) if m.is_file() => m.len(),
-                _ => continue,
-            };
-            // The worker reads the file: reads then run in parallel too.
-            feed.advance(len);
+            if !is_file {
+                continue;
+            }
             let day = DayFile {
                 meta: Arc::clone(&meta),
                 channel: channel.clone(),
                 label: day.display().to_string(),
                 bytes: Bytes::Path(day),
             };
-            batch.push(feed, day, len);
+            batch.push(feed, day);
         }
     }
     batch.flush(feed);
 }
 
-/// How many bytes of day-files one work item names. A worker reads them one
-/// at a time, so an item costs memory for its paths only, and can be larger
-/// than a batch of messages ([`BATCH_BYTES`]): fewer hand-offs, fewer
-/// threads woken.
-const DAY_BATCH_BYTES: u64 = 8 * BATCH_BYTES as u64;
+/// How many day-files on disk one work item names. A worker reads them
+/// one at a time, so an item costs memory for its paths only: fewer, larger
+/// items mean fewer hand-offs and fewer threads woken. (Day-files are sized
+/// by the worker that reads them, not looked up one by one here.)
+const DAY_BATCH_FILES: usize = 64;
 
-/// Day-files grouped into work items of about [`DAY_BATCH_BYTES`], so a
-/// hand-off between threads is paid per several megabytes rather than per
-/// small file.
+/// Day-files grouped into work items: [`DAY_BATCH_FILES`] paths, or about
+/// [`BATCH_BYTES`] of day-files already in memory (out of a ZIP), which is
+/// what bounds the memory a queue of them holds.
 #[derive(Default)]
 struct DayBatch {
     days: Vec<DayFile>,
-    bytes: u64,
+    loaded: usize,
 }
 
 impl DayBatch {
-    fn push(&mut self, feed: &Feed, day: DayFile, size: u64) {
+    fn push(&mut self, feed: &Feed, day: DayFile) {
+        if let Bytes::Loaded(b) = &day.bytes {
+            self.loaded += b.len();
+        }
         self.days.push(day);
-        self.bytes += size;
-        if self.bytes >= DAY_BATCH_BYTES || self.days.len() >= 256 {
+        if self.days.len() >= DAY_BATCH_FILES || self.loaded >= BATCH_BYTES {
             self.flush(feed);
         }
     }
@@ -352,7 +354,7 @@ impl DayBatch {
         if !self.days.is_empty() {
             feed.send(Work::SlackDays(std::mem::take(&mut self.days)));
         }
-        self.bytes = 0;
+        self.loaded = 0;
     }
 }
 
@@ -360,7 +362,6 @@ impl DayBatch {
 /// the channel is its folder's name, and authors stay ids.
 pub(crate) fn scan_lone_day(path: &Path, feed: &Feed) {
     let label = path.display().to_string();
-    feed.advance(std::fs::metadata(path).map_or(0, |m| m.len()));
     let parent = path.parent();
     let channel = parent
         .and_then(Path::file_name)
@@ -543,14 +544,13 @@ pub(crate) fn scan_zip(path: &Path, feed: &Feed) {
         let entry_label = format!("{label}!{name}");
         match read_entry(entry) {
             Ok(bytes) => {
-                let size = bytes.len() as u64;
                 let day = DayFile {
                     meta: Arc::clone(&meta),
                     channel,
                     label: entry_label,
                     bytes: Bytes::Loaded(bytes),
                 };
-                batch.push(feed, day, size);
+                batch.push(feed, day);
             }
             Err(e) => feed.error(entry_label, e),
         }
@@ -658,13 +658,24 @@ fn scan_zip_stream(path: &Path, label: &str, size: u64, central: &str, feed: &Fe
     );
 }
 
-/// Skims and evaluates one day-file (on a worker).
-pub(crate) fn scan_day(eval: &Evaluator<'_>, d: &DayFile, scratch: &mut Vec<u8>, out: &mut Found) {
+/// Skims and evaluates one day-file (on a worker), adding the bytes it
+/// reads from a file to `progress` (a day-file out of a ZIP was counted as
+/// it was unpacked).
+pub(crate) fn scan_day(
+    eval: &Evaluator<'_>,
+    d: &DayFile,
+    scratch: &mut Vec<u8>,
+    progress: &AtomicU64,
+    out: &mut Found,
+) {
     let bytes = match &d.bytes {
         Bytes::Loaded(b) => b.as_slice(),
         Bytes::Path(path) => {
             match read_bounded(std::fs::File::open(path), path, scratch, MAX_ITEM_BYTES) {
-                Ok(n) => &scratch[..n],
+                Ok(n) => {
+                    progress.fetch_add(n as u64, Ordering::Relaxed);
+                    &scratch[..n]
+                }
                 Err(e) => {
                     out.errors.push(super::InputError {
                         path: d.label.clone(),
