@@ -296,3 +296,19 @@ proptest! {
         })?;
     }
 }
+
+#[test]
+fn patterns_are_reported_where_they_start_whatever_their_window() {
+    let finder = Finder::new(searched_for(&["zoom.us".to_owned()]), usize::MAX).unwrap();
+    let Finder::Prefixes { patterns, .. } = &finder else {
+        panic!("few patterns take the window search");
+    };
+    let windows: Vec<&[u8]> = patterns.iter().map(Pattern::window).collect();
+    assert!(windows.contains(&&b"zoo"[..]) && windows.contains(&&b"fen"[..]));
+    // At the very start of the bytes, mid-way, and cut off at their end.
+    let raw = "ZOOM.US first, then urlDEFENSE, then zoom.u and urldef";
+    let mut found = Vec::new();
+    finder.find(raw.as_bytes(), &mut found);
+    found.sort_unstable();
+    assert_eq!(found, vec![0, raw.find("urlDEFENSE").unwrap()]);
+}
