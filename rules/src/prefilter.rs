@@ -407,14 +407,7 @@ fn escape_is_risky(b: &[u8]) -> bool {
     };
     match c {
         None => true,
-        Some(c) if c.is_ascii() => {
-            let b = c as u8;
-            !(b < 0x20
-                || matches!(
-                    b,
-                    b'"' | b'\'' | b'<' | b'>' | b'&' | b'\\' | b'/' | b'=' | b' '
-                ))
-        }
+        Some(c) if c.is_ascii() => keyword_byte(c as u8),
         Some(c) => is_risky_char(c),
     }
 }
@@ -426,8 +419,8 @@ fn hex4(b: Option<&[u8]>) -> Option<u32> {
 
 /// Whether a non-ASCII character can take part in spelling a keyword for the
 /// detector: invisible characters (dropped), wide dots, and every character
-/// that UTS-46 maps to nothing or to ASCII, or that confusable folding turns
-/// into ASCII. The Basic Multilingual Plane is judged 64 characters at a
+/// that UTS-46 maps to nothing or to ASCII a keyword can hold, or that
+/// confusable folding turns into such ASCII. The Basic Multilingual Plane is judged 64 characters at a
 /// time, the first time one of them is met, into a bit table; other planes
 /// (emoji, mathematical letters) as they come.
 pub fn is_risky_char(c: char) -> bool {
@@ -459,12 +452,16 @@ fn judge(c: char) -> bool {
     if mapped.is_empty() {
         return true;
     }
+    // Only what can stand in for a byte of a keyword or marker matters: a
+    // curly quote folds to `'`, which no keyword holds, so the smart
+    // punctuation of chat text is not a candidate.
     mapped.chars().any(|d| {
-        d.is_ascii() || {
-            let folded: String =
-                unicode_security::confusable_detection::skeleton(d.encode_utf8(&mut buf)).collect();
-            !folded.is_empty() && folded.is_ascii()
+        if d.is_ascii() {
+            return keyword_byte(d as u8);
         }
+        let folded: String =
+            unicode_security::confusable_detection::skeleton(d.encode_utf8(&mut buf)).collect();
+        folded.is_ascii() && folded.bytes().any(keyword_byte)
     })
 }
 

@@ -174,10 +174,17 @@ fn look_alike_characters_are_risky_and_ordinary_letters_are_not() {
         '\u{212A}',
         '\u{1D433}',
         '\u{0131}',
+        '\u{00D7}',
+        '\u{2013}',
     ] {
         assert!(is_risky_char(c), "{c:?} ({:04X})", c as u32);
     }
-    for c in ['é', 'ï', 'ß', '日', 'ж', '🎉', '—'] {
+    // Look-alikes of what no keyword holds: smart quotes, a no-break
+    // space, a full-width `!`.
+    for c in [
+        'é', 'ï', 'ß', '日', 'ж', '🎉', '—', '\u{2019}', '\u{201C}', '\u{201D}', '\u{00A0}',
+        '\u{FF01}',
+    ] {
         assert!(!is_risky_char(c), "{c:?} ({:04X})", c as u32);
     }
 }
