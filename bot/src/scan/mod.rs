@@ -9,10 +9,10 @@
 //!    one is from its content) and cuts them into work items of bounded size:
 //!    the paths of a few dozen Slack day-files (read one at a time by the
 //!    worker), about [`BATCH_BYTES`] of day-files out of a ZIP, one Discord
-//!    file (which the
-//!    worker splits into batches of about [`BATCH_BYTES`] of messages as it
-//!    reads: [`jsonsplit`] finds element boundaries in a sliding buffer, so
-//!    the message array is never held whole), or a batch of JSON Lines.
+//!    file (which the worker splits into batches of about [`BATCH_BYTES`] of
+//!    messages as it reads: [`jsonsplit`] finds element boundaries in a
+//!    sliding buffer, so the message array is never held whole), or a batch
+//!    of JSON Lines.
 //! 2. **N worker threads** (one per core) parse the items with borrowed,
 //!    field-selective serde structs and evaluate each text with the shared
 //!    policy. The work queue is bounded (2 items per worker), so the reader
