@@ -293,9 +293,31 @@ impl Prefilter {
         finder.find(raw, found);
         found.extend(memchr::memchr_iter(b'%', raw).filter(|&i| percent_is_risky(&raw[i..])));
         if encoding == Encoding::Json {
-            found.extend(
-                memchr::memmem::find_iter(raw, b"\\u").filter(|&i| escape_is_risky(&raw[i..])),
-            );
+            // Slack writes every non-ASCII character as an escape, so the
+            // same few recur: the judgements of the last ones are kept, by
+            // their four hex digits (a surrogate's depends on the next
+            // escape too, so those are judged each time).
+            let mut seen: [Option<(u32, bool)>; 64] = [None; 64];
+            let mut risky = |i: usize| {
+                let b = &raw[i..];
+                let Some(&[h, a, c, d]) = b.get(2..6) else {
+                    return escape_is_risky(b);
+                };
+                if matches!(h, b'd' | b'D') {
+                    return escape_is_risky(b);
+                }
+                let key = u32::from_le_bytes([h, a, c, d]);
+                let slot = &mut seen[(key.wrapping_mul(0x9E37_79B9) >> 26) as usize];
+                match *slot {
+                    Some((k, r)) if k == key => r,
+                    _ => {
+                        let r = escape_is_risky(b);
+                        *slot = Some((key, r));
+                        r
+                    }
+                }
+            };
+            found.extend(memchr::memmem::find_iter(raw, b"\\u").filter(|&i| risky(i)));
         }
         if !raw.is_ascii() {
             found.extend(NonAscii { raw, at: 0 });

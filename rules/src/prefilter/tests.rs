@@ -319,3 +319,29 @@ fn patterns_are_reported_where_they_start_whatever_their_window() {
     found.sort_unstable();
     assert_eq!(found, vec![0, raw.find("urlDEFENSE").unwrap()]);
 }
+
+#[test]
+fn remembered_escape_judgements_match_fresh_ones() {
+    // Every UTF-16 unit as an escape, in both cases of hex digit, twice
+    // over: the second time most judgements come from memory, and many
+    // units share a memory slot.
+    let mut raw = String::new();
+    for _ in 0..2 {
+        for unit in 0..=0xFFFFu32 {
+            if unit % 3 == 0 {
+                raw.push_str(&format!("\\u{unit:04X}"));
+            } else {
+                raw.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    let want: Vec<usize> = memchr::memmem::find_iter(raw.as_bytes(), b"\\u")
+        .filter(|&i| escape_is_risky(&raw.as_bytes()[i..]))
+        .collect();
+    let mut got = Vec::new();
+    Policy::default_policy()
+        .prefilter()
+        .candidates(raw.as_bytes(), Encoding::Json, &mut got);
+    assert!(want.len() > 1000, "only {} risky escapes", want.len());
+    assert_eq!(got, want);
+}
