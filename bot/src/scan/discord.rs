@@ -267,13 +267,28 @@ fn messages<R: std::io::Read>(
         items: Vec::new(),
     };
     let result = loop {
-        let (offset, v) = match r.value() {
-            Ok(x) => x,
+        // The messages the buffer holds whole, in one pass; anything else
+        // (an element that is not an object, one the buffer's end cuts) a
+        // value at a time.
+        let took = r.objects(|offset, v| {
+            let start = batch.bytes.len();
+            batch.bytes.extend_from_slice(v);
+            batch.items.push((start, batch.bytes.len(), offset));
+            batch.bytes.len() < BATCH_BYTES
+        });
+        match took {
+            Ok(0) => {
+                let (offset, v) = match r.value() {
+                    Ok(x) => x,
+                    Err(e) => break Err(e),
+                };
+                let start = batch.bytes.len();
+                batch.bytes.extend_from_slice(v);
+                batch.items.push((start, batch.bytes.len(), offset));
+            }
+            Ok(_) => {}
             Err(e) => break Err(e),
-        };
-        let start = batch.bytes.len();
-        batch.bytes.extend_from_slice(v);
-        batch.items.push((start, batch.bytes.len(), offset));
+        }
         if batch.bytes.len() >= BATCH_BYTES {
             hand_over(sink, &mut batch, r, reported);
         }

@@ -197,6 +197,51 @@ impl<R: Read> RawReader<R> {
         self.pos += 1;
     }
 
+    /// Whole objects of the array being read, found in one pass over what
+    /// the buffer holds rather than a value at a time: from the current
+    /// position (at an element), calls `f(offset, raw)` for each object, as
+    /// long as they follow one another with only a comma between and `f`
+    /// returns `true`. Leaves the position just after the last object
+    /// reported (its `,` or `]` unread), or where it was when the element
+    /// there is not an object the buffer holds whole: [`RawReader::value`]
+    /// then takes over. Returns how many objects it reported.
+    pub(crate) fn objects(
+        &mut self,
+        mut f: impl FnMut(u64, &[u8]) -> bool,
+    ) -> Result<usize, SplitError> {
+        if self.peek()? != Some(b'{') {
+            return Ok(0);
+        }
+        let origin = self.base + self.pos as u64;
+        let b = &self.buf[self.pos..self.end];
+        let (mut depth, mut start, mut done, mut n) = (0usize, 0, 0, 0);
+        for at in Structural::new(b, b'{', b'}') {
+            if b[at] == b'{' {
+                if depth == 0 {
+                    if n > 0 && !only_a_comma(&b[done..at]) {
+                        break;
+                    }
+                    start = at;
+                }
+                depth += 1;
+            } else {
+                let Some(d) = depth.checked_sub(1) else {
+                    break;
+                };
+                depth = d;
+                if depth == 0 {
+                    n += 1;
+                    done = at + 1;
+                    if !f(origin + start as u64, &b[start..done]) {
+                        break;
+                    }
+                }
+            }
+        }
+        self.pos += done;
+        Ok(n)
+    }
+
     /// The next whole JSON value (after whitespace), as bytes borrowed from
     /// the buffer until the next call, and its file offset.
     pub(crate) fn value(&mut self) -> Result<(u64, &[u8]), SplitError> {
@@ -224,6 +269,19 @@ impl<R: Read> RawReader<R> {
             }
         }
     }
+}
+
+/// Whether `gap` is one comma with JSON whitespace around it.
+fn only_a_comma(gap: &[u8]) -> bool {
+    let mut commas = 0;
+    gap.iter().all(|&c| match c {
+        b' ' | b'\n' | b'\r' | b'\t' => true,
+        b',' => {
+            commas += 1;
+            commas == 1
+        }
+        _ => false,
+    }) && commas == 1
 }
 
 /// The length of the JSON value at the start of `b` (which starts with a
@@ -595,6 +653,71 @@ mod tests {
                     Ok(1)
                 }
                 _ => Ok(0),
+            }
+        }
+    }
+
+    /// A reader that hands out `n` bytes at a time.
+    struct Chunky<'a>(&'a [u8], usize);
+
+    impl Read for Chunky<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.1.min(out.len()).min(self.0.len());
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    /// The elements of the array `text` holds, split as the Discord scan
+    /// does (whole objects in one pass when `fast`), or the error.
+    fn split(text: &[u8], chunk: usize, fast: bool) -> Result<Vec<(u64, Vec<u8>)>, String> {
+        let mut r = RawReader::new(Chunky(text, chunk), 1 << 20);
+        let mut got = Vec::new();
+        r.expect(b'[', "`[`").map_err(|e| e.to_string())?;
+        loop {
+            let took = if fast {
+                r.objects(|o, v| {
+                    got.push((o, v.to_vec()));
+                    got.len() % 3 != 0
+                })
+                .map_err(|e| e.to_string())?
+            } else {
+                0
+            };
+            if took == 0 {
+                let (o, v) = r.value().map_err(|e| e.to_string())?;
+                got.push((o, v.to_vec()));
+            }
+            match r.peek().map_err(|e| e.to_string())? {
+                Some(b',') => r.bump(),
+                Some(b']') => return Ok(got),
+                other => return Err(format!("unexpected {other:?} at {}", r.offset())),
+            }
+        }
+    }
+
+    #[test]
+    fn objects_in_one_pass_split_like_a_value_at_a_time() {
+        let cases: [&[u8]; 9] = [
+            br#"[{"a": 1}, {"b": {"c": "}{"}}, {}]"#,
+            b"[\n{\"x\": \"line\"}\n,\n  {\"y\": [1, {\"z\": 2}]}\n]",
+            br#"[{"a": "\"}"}, "str", 3, {"b": "\\"}, [{"c": 1}], {"d": null}]"#,
+            br#"[{"a": 1},, {"b": 2}]"#,
+            br#"[{"a": 1} {"b": 2}]"#,
+            br#"[{"a": 1}, {"b": "unterminated}]"#,
+            br#"[{"a": 1}}, {"b": 2}]"#,
+            br#"[{"a": 1}, {"b": 2}"#,
+            br#"[{"a":"x"},{"b":"y"},{"c":"z"},{"d":"w"},{"e":"v"},{"f":"u"},{"g":"t"}]"#,
+        ];
+        for c in cases {
+            for chunk in [1, 5, 17, 64, 4096] {
+                assert_eq!(
+                    split(c, chunk, true),
+                    split(c, chunk, false),
+                    "{} in reads of {chunk}",
+                    String::from_utf8_lossy(c)
+                );
             }
         }
     }
