@@ -119,16 +119,16 @@ impl Finder {
     fn new(patterns: Vec<Pattern>, max_variants: usize) -> Option<Finder> {
         // The lower-case windows first, so that each gets a bucket of its
         // own as far as there are buckets; their other cases after.
-        let mut prefixes: Vec<Vec<Vec<u8>>> = Vec::new();
+        let mut windows: Vec<Vec<Vec<u8>>> = Vec::new();
         for p in &patterns {
             let variants = case_variants(p.window());
-            if !prefixes.contains(&variants) {
-                prefixes.push(variants);
+            if !windows.contains(&variants) {
+                windows.push(variants);
             }
         }
-        let mut starts: Vec<&[u8]> = prefixes.iter().map(|v| v[0].as_slice()).collect();
+        let mut starts: Vec<&[u8]> = windows.iter().map(|v| v[0].as_slice()).collect();
         starts.extend(
-            prefixes
+            windows
                 .iter()
                 .flat_map(|v| v[1..].iter().map(Vec::as_slice)),
         );
@@ -212,6 +212,7 @@ fn case_variants(p: &[u8]) -> Vec<Vec<u8>> {
 /// Markers that turn a non-keyword into a keyword, matched ASCII
 /// case-insensitively, besides `%` and (in JSON) `\u`, which are judged by
 /// what they decode to.
+///
 /// Each with the offset of the three bytes searched for: `urldefense` by
 /// `fen`, as `url` is in every other JSON key of a Slack export (searching
 /// a GiB of one for `fen` rather than `url`: 52 -> 47 ms on one core).
@@ -442,9 +443,9 @@ fn hex4(b: Option<&[u8]>) -> Option<u32> {
 /// Whether a non-ASCII character can take part in spelling a keyword for the
 /// detector: invisible characters (dropped), wide dots, and every character
 /// that UTS-46 maps to nothing or to ASCII a keyword can hold, or that
-/// confusable folding turns into such ASCII. The Basic Multilingual Plane is judged 64 characters at a
-/// time, the first time one of them is met, into a bit table; other planes
-/// (emoji, mathematical letters) as they come.
+/// confusable folding turns into such ASCII. The Basic Multilingual Plane is
+/// judged 64 characters at a time, the first time one of them is met, into
+/// a bit table; other planes (emoji, mathematical letters) as they come.
 pub fn is_risky_char(c: char) -> bool {
     let cp = c as u32;
     if cp < 0x80 {

@@ -36,6 +36,15 @@ pub(crate) struct Batch {
     items: Vec<(usize, usize, u64)>,
 }
 
+impl Batch {
+    /// Adds the message at file offset `offset`.
+    fn push(&mut self, offset: u64, raw: &[u8]) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(raw);
+        self.items.push((start, self.bytes.len(), offset));
+    }
+}
+
 #[derive(Deserialize)]
 struct Guild {
     #[serde(default)]
@@ -271,21 +280,14 @@ fn messages<R: std::io::Read>(
         // (an element that is not an object, one the buffer's end cuts) a
         // value at a time.
         let took = r.objects(|offset, v| {
-            let start = batch.bytes.len();
-            batch.bytes.extend_from_slice(v);
-            batch.items.push((start, batch.bytes.len(), offset));
+            batch.push(offset, v);
             batch.bytes.len() < BATCH_BYTES
         });
         match took {
-            Ok(0) => {
-                let (offset, v) = match r.value() {
-                    Ok(x) => x,
-                    Err(e) => break Err(e),
-                };
-                let start = batch.bytes.len();
-                batch.bytes.extend_from_slice(v);
-                batch.items.push((start, batch.bytes.len(), offset));
-            }
+            Ok(0) => match r.value() {
+                Ok((offset, v)) => batch.push(offset, v),
+                Err(e) => break Err(e),
+            },
             Ok(_) => {}
             Err(e) => break Err(e),
         }

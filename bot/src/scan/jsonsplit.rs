@@ -214,30 +214,15 @@ impl<R: Read> RawReader<R> {
         }
         let origin = self.base + self.pos as u64;
         let b = &self.buf[self.pos..self.end];
-        let (mut depth, mut start, mut done, mut n) = (0usize, 0, 0, 0);
-        for at in Structural::new(b, b'{', b'}') {
-            if b[at] == b'{' {
-                if depth == 0 {
-                    if n > 0 && !only_a_comma(&b[done..at]) {
-                        break;
-                    }
-                    start = at;
-                }
-                depth += 1;
-            } else {
-                let Some(d) = depth.checked_sub(1) else {
-                    break;
-                };
-                depth = d;
-                if depth == 0 {
-                    n += 1;
-                    done = at + 1;
-                    if !f(origin + start as u64, &b[start..done]) {
-                        break;
-                    }
-                }
+        let (mut done, mut n) = (0, 0);
+        each_object(b, |start, end| {
+            if n > 0 && !only_a_comma(&b[done..start]) {
+                return false;
             }
-        }
+            n += 1;
+            done = end;
+            f(origin + start as u64, &b[start..end])
+        });
         self.pos += done;
         Ok(n)
     }
@@ -488,6 +473,21 @@ pub(crate) fn elements_while<'a>(
 /// own, so only the braces outside strings are visited ([`Structural`]).
 /// Elements that are not objects are not reported.
 pub(crate) fn top_objects(b: &[u8], until: usize, mut f: impl FnMut(usize, usize)) -> bool {
+    let mut reached = false;
+    let balanced = each_object(b, |start, end| {
+        f(start, end);
+        reached = end > until;
+        !reached
+    });
+    balanced && reached
+}
+
+/// Calls `f(start, end)` for each object at the top level of `b` (JSON that
+/// starts outside any object, such as the inside of an array), in order,
+/// until `f` returns `false`; returns `false` when a closing brace has no
+/// opening one. Only the braces outside strings are visited
+/// ([`Structural`]).
+fn each_object(b: &[u8], mut f: impl FnMut(usize, usize) -> bool) -> bool {
     let mut depth = 0usize;
     let mut start = 0;
     for at in Structural::new(b, b'{', b'}') {
@@ -501,15 +501,12 @@ pub(crate) fn top_objects(b: &[u8], until: usize, mut f: impl FnMut(usize, usize
                 return false;
             };
             depth = d;
-            if depth == 0 {
-                f(start, at + 1);
-                if at >= until {
-                    return true;
-                }
+            if depth == 0 && !f(start, at + 1) {
+                return true;
             }
         }
     }
-    false
+    true
 }
 
 /// Whether the byte at `q` is escaped: an odd run of backslashes before it.

@@ -80,11 +80,7 @@ fn sniff(path: &Path) -> std::io::Result<Kind> {
 
 /// A folder's entries, sorted by name so runs are repeatable.
 pub(crate) fn sorted_entries(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut v = std::fs::read_dir(dir)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<std::io::Result<Vec<_>>>()?;
-    v.sort();
-    Ok(v)
+    Ok(sorted_dir_entries(dir)?.iter().map(|e| e.path()).collect())
 }
 
 /// A folder's entries, sorted by name, with what the folder listing says

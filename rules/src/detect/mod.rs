@@ -299,17 +299,16 @@ impl Detector {
                     d.schemes.push((s.into(), pi));
                 }
             }
+            // Each was compiled alone when its provider joined the catalogue
+            // (or, built in, by a unit test); the set is compiled below.
             for p in &spec.url_patterns {
-                if now {
-                    compile(sid, p)?;
-                }
                 url_patterns.push(p.clone());
                 d.url_pattern_provider.push(pi);
             }
             d.providers.push(provider);
         }
-        let all_builtin = (0..catalogue.entries().len()).all(|i| catalogue.is_builtin(i));
-        d.url_patterns = Lazy::new("url_patterns", &url_patterns, !all_builtin)?;
+        let any_added = (0..catalogue.entries().len()).any(|i| !catalogue.is_builtin(i));
+        d.url_patterns = Lazy::new("url_patterns", &url_patterns, any_added)?;
         Ok(d)
     }
 
