@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 const CORPUS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/corpus/meeting-links.dev.jsonl"
+    "/../rules/tests/corpus/meeting-links.dev.jsonl"
 );
 
 fn linkguard() -> Command {

@@ -75,7 +75,7 @@ impl fmt::Display for ProviderId {
 pub struct Link {
     /// The provider whose meeting this is.
     pub provider: ProviderId,
-    /// The canonical URL, as `shared/corpus/README.md` defines it.
+    /// The canonical URL, as `rules/tests/corpus/README.md` defines it.
     pub url: String,
     /// Byte span, in the raw text, of the link target as written (the URL
     /// inside `<…|label>` or `[label](…)`, or the bare URL token, wrappers and

@@ -1,4 +1,4 @@
-//! Runs the labelled meeting-link corpus (`shared/corpus/meeting-links.dev.jsonl`,
+//! Runs the labelled meeting-link corpus (`rules/tests/corpus/meeting-links.dev.jsonl`,
 //! or the file named by `LINKGUARD_CORPUS`) through the built-in detector and
 //! compares each case's (provider, url) set with its label.
 
@@ -10,7 +10,7 @@ use serde_json::Value;
 
 const DEFAULT_CORPUS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/corpus/meeting-links.dev.jsonl"
+    "/tests/corpus/meeting-links.dev.jsonl"
 );
 
 #[test]

@@ -1,7 +1,7 @@
 //! Meeting-link detection: from a message's raw text to the meeting links in
 //! it, each with its provider, canonical URL and byte span.
 //!
-//! The stages follow `shared/corpus/README.md`, which is the specification:
+//! The stages follow the corpus conventions in `rules/tests/corpus/README.md`:
 //! `scan` cuts candidates out of the text per dialect, `url` cleans and
 //! canonicalises them, `unwrap` removes known safety wrappers, and the
 //! compiled [`Catalogue`] decides which provider's meeting a URL is.

@@ -7,7 +7,7 @@ use proptest::prelude::*;
 
 const CORPUS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/corpus/meeting-links.dev.jsonl"
+    "/tests/corpus/meeting-links.dev.jsonl"
 );
 
 /// A policy that bans every built-in provider, so that every meeting link the
