@@ -13,6 +13,7 @@
 //! message without links.
 
 mod catalogue;
+mod ignorable;
 mod scan;
 mod unwrap;
 mod url;

@@ -147,3 +147,141 @@ proptest! {
         prop_assert_eq!(&links[0].url, &url);
     }
 }
+
+/// The labelled corpus: (text, dialect) of every case.
+fn corpus() -> &'static [(String, Dialect)] {
+    static CORPUS: std::sync::OnceLock<Vec<(String, Dialect)>> = std::sync::OnceLock::new();
+    CORPUS.get_or_init(|| {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/corpus/meeting-links.dev.jsonl"
+        );
+        let text = std::fs::read_to_string(path).expect("the corpus is readable");
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).expect("a corpus line is JSON");
+                let dialect =
+                    Dialect::parse(v["platform"].as_str().unwrap_or("any")).unwrap_or(Dialect::Any);
+                (v["text"].as_str().unwrap_or("").to_owned(), dialect)
+            })
+            .collect()
+    })
+}
+
+/// The corpus cases in which the detector finds links.
+fn corpus_with_links() -> &'static [&'static (String, Dialect)] {
+    static WITH: std::sync::OnceLock<Vec<&'static (String, Dialect)>> = std::sync::OnceLock::new();
+    WITH.get_or_init(|| {
+        corpus()
+            .iter()
+            .filter(|(t, d)| !detector().find(t, *d).is_empty())
+            .collect()
+    })
+}
+
+/// The `n`th (modulo their number) character the detector drops: every
+/// `Default_Ignorable_Code_Point` and bidi control, from the generated table.
+fn nth_invisible(n: usize) -> char {
+    use super::ignorable::IGNORABLE;
+    let total: usize = IGNORABLE
+        .iter()
+        .map(|&(lo, hi)| (hi - lo + 1) as usize)
+        .sum();
+    let mut n = n % total;
+    for &(lo, hi) in IGNORABLE {
+        let len = (hi - lo + 1) as usize;
+        if n < len {
+            return char::from_u32(lo + n as u32).expect("the table holds no surrogates");
+        }
+        n -= len;
+    }
+    unreachable!("n is below the total")
+}
+
+/// Each occurrence's provider, URL, span and label, with offsets after the
+/// inserted character at `at` (`len` bytes) moved back: what the occurrence
+/// was before the insertion.
+type Seen = (String, String, (usize, usize), Option<(usize, usize)>);
+
+fn occurrences(text: &str, dialect: Dialect, at: usize, len: usize) -> Vec<Seen> {
+    let back = |o: usize| if o > at { o - len } else { o };
+    detector()
+        .find(text, dialect)
+        .into_iter()
+        .map(|l| {
+            (
+                l.provider.to_string(),
+                l.url,
+                (back(l.span.start), back(l.span.end)),
+                l.label.map(|r| (back(r.start), back(r.end))),
+            )
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    /// Inserting any default-ignorable code point (or bidi control) at any
+    /// position of any corpus link, the scheme included, changes neither
+    /// what is found nor where: the span grows by the inserted character.
+    #[test]
+    fn an_invisible_character_anywhere_in_a_corpus_link_changes_nothing(
+        case in any::<prop::sample::Index>(),
+        link in any::<prop::sample::Index>(),
+        offset in any::<prop::sample::Index>(),
+        which in any::<usize>(),
+    ) {
+        let with_links = corpus_with_links();
+        let (text, dialect) = with_links[case.index(with_links.len())];
+        let before = occurrences(text, *dialect, usize::MAX, 0);
+        let span = &before[link.index(before.len())].2;
+        let bounds: Vec<usize> = (span.0..=span.1).filter(|&i| text.is_char_boundary(i)).collect();
+        let at = bounds[offset.index(bounds.len())];
+        let c = nth_invisible(which);
+        let mut changed = text.clone();
+        changed.insert(at, c);
+        let after = occurrences(&changed, *dialect, at, c.len_utf8());
+        prop_assert_eq!(
+            &after,
+            &before,
+            "U+{:04X} at byte {} of {:?}",
+            c as u32,
+            at,
+            changed
+        );
+    }
+}
+
+/// The property above, walked through completely: every position of every
+/// corpus link, with a character from each class of the table in turn.
+#[test]
+fn every_position_of_every_corpus_link_ignores_invisible_characters() {
+    use super::ignorable::IGNORABLE;
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for (text, dialect) in corpus_with_links() {
+        let before = occurrences(text, *dialect, usize::MAX, 0);
+        for (_, _, span, _) in &before {
+            for at in (span.0..=span.1).filter(|&i| text.is_char_boundary(i)) {
+                let (lo, hi) = IGNORABLE[checked % IGNORABLE.len()];
+                let cp = if checked % 2 == 0 { lo } else { hi };
+                let c = char::from_u32(cp).expect("the table holds no surrogates");
+                let mut changed = text.clone();
+                changed.insert(at, c);
+                if occurrences(&changed, *dialect, at, c.len_utf8()) != before {
+                    failures.push(format!("U+{cp:04X} at {at} of {changed:?}"));
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 1000, "only {checked} insertions");
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} insertions changed the findings:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

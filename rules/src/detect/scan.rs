@@ -17,7 +17,7 @@ use std::ops::Range;
 
 use memchr::{memchr, memchr2, memchr3};
 
-use super::url::{find_scheme, is_invisible, is_wide_dot, SchemeHit};
+use super::url::{find_scheme_visible, is_invisible, is_wide_dot, strip_invisible, SchemeHit};
 use crate::link::Dialect;
 
 /// Labels and targets longer than this are not parsed as link syntax; the
@@ -338,7 +338,7 @@ impl Scanner<'_> {
             return;
         }
         let tok = &self.text[start..end];
-        let (from, bare) = match find_scheme(tok, self.app_schemes) {
+        let (from, bare) = match find_scheme_visible(tok, self.app_schemes) {
             SchemeHit::At(o) => (start + o, false),
             SchemeHit::Opaque => return,
             SchemeHit::None => match tok.char_indices().find(|(_, c)| c.is_alphanumeric()) {
@@ -433,7 +433,7 @@ impl Scanner<'_> {
                 return;
             }
         }
-        let (mut start, bare) = match find_scheme(tok, self.app_schemes) {
+        let (mut start, bare) = match find_scheme_visible(tok, self.app_schemes) {
             SchemeHit::At(o) => (ts + o, false),
             SchemeHit::Opaque => return,
             SchemeHit::None => match tok.char_indices().find(|(_, c)| c.is_alphanumeric()) {
@@ -480,13 +480,17 @@ fn starts_with_entity(b: &[u8]) -> bool {
 
 /// A bare host needs a dot: plain, wide or defanged.
 fn has_host_dot(s: &str) -> bool {
+    let visible = strip_invisible(s);
+    let s = &*visible;
     let b = s.as_bytes();
     memchr(b'.', b).is_some() || next_rare_trigger(b, 0).is_some() || s.chars().any(is_wide_dot)
 }
 
 /// Drops trailing punctuation, formatting and unbalanced closing brackets.
 fn trim_end(text: &str, start: usize, mut end: usize) -> usize {
-    let before = text[..start].chars().next_back();
+    // The formatting that opened the link (`~~`, `__`), seen through any
+    // invisible character between it and the link.
+    let before = text[..start].chars().rev().find(|&c| !is_invisible(c));
     // Bracket counts (open, close) of `(`, `[`, `{`, computed only when a
     // bracket ends the URL: most URLs never need them.
     let mut counts: Option<[(usize, usize); 3]> = None;

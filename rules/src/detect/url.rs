@@ -11,12 +11,11 @@
 use std::borrow::Cow;
 use std::ops::Deref;
 
-/// Characters that are invisible in chat and dropped anywhere in a link.
+/// Characters that are invisible in chat and dropped anywhere in a link: the
+/// whole Unicode `Default_Ignorable_Code_Point` set and the bidi controls,
+/// from a table generated from the Unicode data (`ignorable.rs`).
 pub(crate) fn is_invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}'
-    )
+    super::ignorable::is_ignorable(c)
 }
 
 /// Full-width and ideographic full stops, which UTS-46 maps to `.`.
@@ -30,6 +29,11 @@ pub(crate) fn is_wide_dot(c: char) -> bool {
 pub(crate) fn clean(raw: &str, entities: bool) -> Cow<'_, str> {
     if !needs_cleaning(raw, entities) {
         return Cow::Borrowed(raw);
+    }
+    // Invisible characters go first, so that they cannot hide an entity, a
+    // defanged dot or `hxxp` from the steps below.
+    if let Cow::Owned(visible) = strip_invisible(raw) {
+        return Cow::Owned(clean(&visible, entities).into_owned());
     }
     let mut out = String::with_capacity(raw.len());
     let mut i = 0;
@@ -53,15 +57,48 @@ pub(crate) fn clean(raw: &str, entities: bool) -> Cow<'_, str> {
                 continue;
             }
         }
-        if !is_invisible(c) {
-            out.push(c);
-        }
+        out.push(c);
         i += c.len_utf8();
     }
     if starts_with_ci(&out, "hxxp") {
         out.replace_range(..4, "http");
     }
     Cow::Owned(out)
+}
+
+/// `s` without its invisible characters; borrowed when it has none.
+pub(crate) fn strip_invisible(s: &str) -> Cow<'_, str> {
+    if s.is_ascii() || !s.chars().any(is_invisible) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(s.chars().filter(|&c| !is_invisible(c)).collect())
+}
+
+/// [`find_scheme`] as if `tok` had no invisible characters, so that one
+/// inside a scheme (`ht\u{200B}tps://`, `https:\u{2060}//`) does not hide
+/// it; the offset is into `tok` as written.
+pub(crate) fn find_scheme_visible(tok: &str, app_schemes: &[Box<str>]) -> SchemeHit {
+    let visible = strip_invisible(tok);
+    let Cow::Owned(visible) = visible else {
+        return find_scheme(tok, app_schemes);
+    };
+    match find_scheme(&visible, app_schemes) {
+        SchemeHit::At(o) => {
+            // The byte of `tok` that became byte `o` of `visible`.
+            let mut seen = 0;
+            for (i, c) in tok.char_indices() {
+                if is_invisible(c) {
+                    continue;
+                }
+                if seen == o {
+                    return SchemeHit::At(i);
+                }
+                seen += c.len_utf8();
+            }
+            SchemeHit::At(tok.len())
+        }
+        other => other,
+    }
 }
 
 /// Whether [`clean`] would change anything: checked precisely so that an
@@ -305,6 +342,12 @@ pub(crate) fn canon_host(host: &str) -> Host<'_> {
         }
     } else {
         Cow::Borrowed(host)
+    };
+    // An escaped invisible character (`zo%E2%80%8Bom.us`) is dropped like a
+    // written one.
+    let decoded = match strip_invisible(&decoded) {
+        Cow::Owned(s) => Cow::Owned(s),
+        Cow::Borrowed(_) => decoded,
     };
     let (unicode, _errors) = idna::domain_to_unicode(&decoded);
     let mut out = String::with_capacity(unicode.len());

@@ -190,6 +190,22 @@ fn look_alike_characters_are_risky_and_ordinary_letters_are_not() {
 }
 
 #[test]
+fn every_character_the_detector_drops_is_risky() {
+    let dropped: Vec<char> = (0x80..=0x10_FFFFu32)
+        .filter_map(char::from_u32)
+        .filter(|&c| crate::detect::is_invisible_char(c))
+        .collect();
+    assert!(
+        dropped.len() > 4000,
+        "only {} invisible characters",
+        dropped.len()
+    );
+    for c in dropped {
+        assert!(is_risky_char(c), "U+{:04X}", c as u32);
+    }
+}
+
+#[test]
 fn rule_patterns_make_everything_a_candidate() {
     let p = Policy::parse(
         "p.toml",
@@ -264,8 +280,10 @@ fn disguise(text: &str, how: u8, at: usize) -> String {
         match how % 8 {
             0 => out.push_str(&c.to_uppercase().to_string()),
             1 => {
+                // Invisible characters of several classes: zero-width,
+                // bidi isolate, tag, variation selector, Hangul filler.
                 out.push(c);
-                out.push('\u{200B}');
+                out.push(['\u{200B}', '\u{2066}', '\u{E0041}', '\u{FE0F}', '\u{3164}'][at % 5]);
             }
             2 if c == '.' => out.push_str("[.]"),
             3 if c.is_ascii_alphanumeric() => out.push_str(&format!("%{:02X}", c as u32)),
