@@ -472,10 +472,18 @@ impl Detector {
             && (parts.scheme.eq_ignore_ascii_case("https")
                 || parts.scheme.eq_ignore_ascii_case("http"))
         {
-            if let Some(pi) = self
+            // A provider's host with `www.` in front reaches the same site
+            // (`www.gotomeet.me/…`); the canonical URL keeps it as written.
+            let bare_host = host.strip_prefix("www.").filter(|h| h.contains('.'));
+            let found = self
                 .hosts
                 .find_map(host, |ri| self.route_matches(ri, host, target))
-            {
+                .or_else(|| {
+                    let h = bare_host?;
+                    self.hosts
+                        .find_map(h, |ri| self.route_matches(ri, h, target))
+                });
+            if let Some(pi) = found {
                 return Some((pi, url::assemble(parts, host, target)));
             }
         }
