@@ -11,6 +11,11 @@ const CORPUS: &str = concat!(
     "/../rules/tests/corpus/meeting-links.dev.jsonl"
 );
 
+const INVITATIONS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../rules/tests/corpus/invitations.jsonl"
+);
+
 fn linkguard() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_linkguard"));
     c.env_remove("LINKGUARD_POLICY")
@@ -40,6 +45,29 @@ fn run_with_input(args: &[&str], input: &str) -> (i32, String, String) {
     )
 }
 
+/// The JSON objects of a JSON Lines text, blank lines skipped.
+fn json_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The (provider, url) pairs of a case's `expect` or an output's `links`.
+fn pairs(v: &Value, list: &str) -> BTreeSet<(String, String)> {
+    v[list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["provider"].as_str().unwrap().into(),
+                e["url"].as_str().unwrap().into(),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn batch_mode_reports_the_whole_corpus_exactly() {
     let path = std::env::var("LINKGUARD_CORPUS").unwrap_or_else(|_| CORPUS.to_owned());
@@ -49,41 +77,14 @@ fn batch_mode_reports_the_whole_corpus_exactly() {
         code, 1,
         "some corpus links are Zoom, so something is banned; stderr: {stderr}"
     );
-    let inputs: Vec<Value> = corpus
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let outputs: Vec<Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let inputs = json_lines(&corpus);
+    let outputs = json_lines(&stdout);
     assert_eq!(inputs.len(), outputs.len());
     let mut failures = Vec::new();
     for (case, out) in inputs.iter().zip(&outputs) {
         assert_eq!(case["id"], out["id"]);
-        let want: BTreeSet<(String, String)> = case["expect"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| {
-                (
-                    e["provider"].as_str().unwrap().into(),
-                    e["url"].as_str().unwrap().into(),
-                )
-            })
-            .collect();
-        let got: BTreeSet<(String, String)> = out["links"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| {
-                (
-                    l["provider"].as_str().unwrap().into(),
-                    l["url"].as_str().unwrap().into(),
-                )
-            })
-            .collect();
+        let want = pairs(case, "expect");
+        let got = pairs(out, "links");
         if want != got {
             failures.push(format!("{}: want {want:?}, got {got:?}", case["id"]));
         }
@@ -116,6 +117,42 @@ fn batch_mode_reports_the_whole_corpus_exactly() {
         inputs.len()
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Invitations pasted as text, through the binary with a policy that opts in
+/// (`detect_invitations`): each case's findings exactly, and no passcode in
+/// the output, the rewritten message included.
+#[test]
+fn batch_mode_reports_invitations_when_a_rule_opts_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("invitations.toml");
+    let mut text = String::new();
+    for id in ["zoom", "teams", "webex", "meet", "goto"] {
+        text.push_str(&format!(
+            "[[rules]]\nid = \"no-{id}\"\nproviders = [\"{id}\"]\naction = \"replace\"\n\
+             alternative = \"https://rooms.example.org/{{room}}\"\ndetect_invitations = true\n\n"
+        ));
+    }
+    std::fs::write(&policy, text).unwrap();
+    let cases = std::fs::read_to_string(INVITATIONS).expect("invitation cases readable");
+    let (code, stdout, stderr) = run_with_input(
+        &["check", "--batch", "--policy", policy.to_str().unwrap()],
+        &cases,
+    );
+    assert_eq!(code, 1, "stderr: {stderr}");
+    let inputs = json_lines(&cases);
+    let outputs = json_lines(&stdout);
+    assert_eq!(inputs.len(), outputs.len());
+    for (case, out) in inputs.iter().zip(&outputs) {
+        assert_eq!(pairs(case, "expect"), pairs(out, "links"), "{}", case["id"]);
+        if let Some(secret) = case["secret"].as_str() {
+            assert!(
+                !out.to_string().contains(secret),
+                "{}: the passcode is in the output {out}",
+                case["id"]
+            );
+        }
+    }
 }
 
 #[test]

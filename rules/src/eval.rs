@@ -139,7 +139,22 @@ impl Policy {
     /// Decides every meeting link in `text`. Never fails.
     pub fn evaluate(&self, text: &str, ctx: &MessageContext<'_>, key: &RoomKey) -> Verdict {
         let dialect = ctx.platform;
-        let links = self.detector.find(text, dialect);
+        let mut links = self.detector.find(text, dialect);
+        if let Some((finder, providers)) = &self.invitations {
+            let wanted = |p: &str| providers.iter().any(|x| x.as_str() == p);
+            let blocks = finder.find(text, &wanted);
+            if !blocks.is_empty() {
+                // A block never overlaps a link: the link is the finding there.
+                let overlaps = |b: &Link| {
+                    links
+                        .iter()
+                        .any(|l| l.span.start < b.span.end && b.span.start < l.span.end)
+                };
+                let blocks: Vec<Link> = blocks.into_iter().filter(|b| !overlaps(b)).collect();
+                links.extend(blocks);
+                links.sort_by_key(|l| l.span.start);
+            }
+        }
         if links.is_empty() {
             return Verdict::default();
         }
@@ -165,6 +180,17 @@ impl Policy {
         let relevant = |p: &crate::ProviderId| self.provider_rules.contains_key(p);
         self.detector
             .keywords(&relevant)
+            .map(|mut k| {
+                // An invitation block starts with one of these labels.
+                if self.invitations.is_some() {
+                    k.extend(
+                        crate::detect::INVITATION_KEYWORDS
+                            .iter()
+                            .map(|w| (*w).to_owned()),
+                    );
+                }
+                k
+            })
             .and_then(|k| Prefilter::from_keywords(&k))
             .unwrap_or_else(Prefilter::all)
     }
@@ -182,7 +208,11 @@ impl Policy {
         if ctx.excepted {
             return Decision::Allowed;
         }
-        let Some(i) = self.first_rule(link, |i| self.rules[i].applies(ctx)) else {
+        // An invitation block is decided only by the rules that opted in.
+        let invitation = crate::detect::is_invitation(&link.url);
+        let Some(i) = self.first_rule(link, |i| {
+            (!invitation || self.rules[i].detect_invitations) && self.rules[i].applies(ctx)
+        }) else {
             return Decision::Allowed;
         };
         let rule = &self.rules[i];

@@ -20,7 +20,11 @@ pub const RULE_FIELDS: &[(&str, bool)] = &[
     ("exempt_users", true),
     ("exempt_roles", true),
     ("exempt_channels", true),
+    ("detect_invitations", false),
 ];
+
+/// Rule fields whose value is `true` or `false`.
+const BOOL_FIELDS: &[&str] = &["detect_invitations"];
 
 fn parse(text: &str) -> Result<DocumentMut, String> {
     text.parse::<DocumentMut>()
@@ -53,6 +57,13 @@ fn field_value(field: &str, raw: &str) -> Result<Item, String> {
                 .join(", ")
         ));
     };
+    if BOOL_FIELDS.contains(&field) {
+        return match raw.trim().to_ascii_lowercase().as_str() {
+            "true" | "on" | "yes" => Ok(value(true)),
+            "false" | "off" | "no" => Ok(value(false)),
+            other => Err(format!("`{field}` is true or false, not `{other}`")),
+        };
+    }
     if *is_list {
         let mut a = Array::new();
         for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -165,5 +176,16 @@ mod tests {
         assert!(set_field(&out, "no-zoom", "colour", "x")
             .unwrap_err()
             .contains("unknown field `colour`"));
+    }
+
+    #[test]
+    fn detect_invitations_is_a_boolean() {
+        let out = set_field(TEXT, "no-zoom", "detect_invitations", "on").unwrap();
+        assert!(out.contains("detect_invitations = true"), "{out}");
+        let out = set_field(&out, "no-zoom", "detect_invitations", "false").unwrap();
+        assert!(out.contains("detect_invitations = false"), "{out}");
+        assert!(set_field(&out, "no-zoom", "detect_invitations", "maybe")
+            .unwrap_err()
+            .contains("true or false"));
     }
 }

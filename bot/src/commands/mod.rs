@@ -527,7 +527,12 @@ impl Commands {
                 let _ = writeln!(out, "channels: {}", list(&r.channels));
                 let _ = writeln!(out, "exempt users: {}", list(&r.exempt_users));
                 let _ = writeln!(out, "exempt roles: {}", list(&r.exempt_roles));
-                let _ = write!(out, "exempt channels: {}", list(&r.exempt_channels));
+                let _ = writeln!(out, "exempt channels: {}", list(&r.exempt_channels));
+                let _ = write!(
+                    out,
+                    "invitations pasted as text: {}",
+                    if r.detect_invitations { "yes" } else { "no" }
+                );
                 Ok(out)
             }
             "test" => Ok(self.check(caller, after_word(text, 2))),

@@ -14,6 +14,7 @@
 
 mod catalogue;
 mod ignorable;
+mod invite;
 mod scan;
 mod unwrap;
 mod url;
@@ -25,6 +26,9 @@ use std::sync::OnceLock;
 use regex::{Regex, RegexSet, RegexSetBuilder};
 
 pub use catalogue::{Catalogue, CatalogueError, ProviderSpec, RouteSpec, REGEX_SIZE_LIMIT};
+pub use invite::{
+    is_invitation, InvitationFinder, INVITATION_KEYWORDS, INVITATION_PROVIDERS, INVITATION_SCHEME,
+};
 
 use crate::link::{Dialect, Link, ProviderId};
 use catalogue::{compile, regex_error, HostPattern};
@@ -402,6 +406,9 @@ impl Detector {
     /// The meeting id (or room name) of a link this detector reported, when
     /// its provider's catalogue entry says how to find one.
     pub fn meeting_id<'l>(&self, link: &'l Link) -> Option<&'l str> {
+        if is_invitation(&link.url) {
+            return invite::invitation_id(&link.url);
+        }
         let p = self.providers.iter().find(|p| p.id == link.provider)?;
         let parts = Parts::parse(&link.url, false)?;
         let rest_at = link.url.len() - parts.rest.len();

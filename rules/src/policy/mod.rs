@@ -12,7 +12,7 @@ mod template;
 pub use model::{Action, Mode, RawPolicy, RawRule};
 pub use template::{RoomKey, Template, TemplateError, PLACEHOLDERS};
 
-use crate::detect::{Catalogue, Detector, ProviderSpec};
+use crate::detect::{Catalogue, Detector, InvitationFinder, ProviderSpec, INVITATION_PROVIDERS};
 use crate::{Dialect, ProviderId};
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use std::collections::{HashMap, HashSet};
@@ -108,6 +108,9 @@ pub struct Rule {
     pub exempt_roles: Vec<String>,
     /// Channels the rule never applies to.
     pub exempt_channels: Vec<String>,
+    /// Whether the rule also acts on its providers' invitations pasted as
+    /// text (`Meeting ID: … Passcode: …`), not only on links.
+    pub detect_invitations: bool,
     /// The provider id the detector reports for this rule's custom hosts and patterns.
     pub(crate) custom_provider: Option<ProviderId>,
 }
@@ -128,6 +131,9 @@ pub struct Policy {
     pub(crate) suffix_rules: FnvMap<String, Vec<usize>>,
     /// Rules by provider id.
     pub(crate) provider_rules: FnvMap<ProviderId, Vec<usize>>,
+    /// The invitation finder and the providers whose invitations some rule
+    /// opts in for (`detect_invitations`); `None` when no rule does.
+    pub(crate) invitations: Option<(InvitationFinder, Vec<ProviderId>)>,
 }
 
 /// Maps byte offsets to 1-based line and column numbers.
@@ -372,6 +378,22 @@ impl Policy {
                     Some(d) => platforms.push(d),
                 }
             }
+            let detect_invitations = r.detect_invitations.as_ref().is_some_and(|d| *d.get_ref());
+            if let Some(d) = r.detect_invitations.as_ref().filter(|d| *d.get_ref()) {
+                if !providers
+                    .iter()
+                    .any(|p| INVITATION_PROVIDERS.contains(&p.as_str()))
+                {
+                    problems.add(
+                        d.span(),
+                        rid,
+                        format!(
+                            "`detect_invitations` needs one of the providers whose invitations linkguard reads in `providers`: {}",
+                            INVITATION_PROVIDERS.join(", ")
+                        ),
+                    );
+                }
+            }
             let custom_provider = if hosts.is_empty() && patterns.is_empty() {
                 None
             } else {
@@ -398,6 +420,7 @@ impl Policy {
                 exempt_users: r.exempt_users.clone(),
                 exempt_roles: r.exempt_roles.clone(),
                 exempt_channels: r.exempt_channels.clone(),
+                detect_invitations,
                 custom_provider,
             });
         }
@@ -444,6 +467,15 @@ impl Policy {
                 provider_rules.entry(p.clone()).or_default().push(i);
             }
         }
+        let mut invited: Vec<ProviderId> = Vec::new();
+        for rule in rules.iter().filter(|r| r.detect_invitations) {
+            for p in &rule.providers {
+                if INVITATION_PROVIDERS.contains(&p.as_str()) && !invited.contains(p) {
+                    invited.push(p.clone());
+                }
+            }
+        }
+        let invitations = (!invited.is_empty()).then(|| (InvitationFinder::new(), invited));
         let policy = Policy {
             raw,
             source_text: text.to_owned(),
@@ -455,6 +487,7 @@ impl Policy {
             host_rules,
             suffix_rules,
             provider_rules,
+            invitations,
         };
         policy.check_alternatives_are_allowed(problems);
         Some(policy)

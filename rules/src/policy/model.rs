@@ -162,4 +162,8 @@ pub struct RawRule {
     /// Exempt channel ids.
     #[serde(default)]
     pub exempt_channels: Vec<String>,
+    /// Also find the rule's providers' invitations pasted as text (meeting
+    /// ID and passcode, no link). Off by default.
+    #[serde(default)]
+    pub detect_invitations: Option<Spanned<bool>>,
 }

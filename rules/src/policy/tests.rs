@@ -272,3 +272,74 @@ fn positions_count_characters_not_bytes() {
     assert_eq!(pos.at(7), (2, 1));
     assert_eq!(pos.at(8), (2, 2));
 }
+
+#[test]
+fn invitations_need_a_provider_that_has_them() {
+    let text = format!(
+        "{RULE_HEAD}providers = [\"jitsi\"]\naction = \"warn\"\ndetect_invitations = true\n"
+    );
+    check_error(
+        &text,
+        5,
+        22,
+        Some("r1"),
+        "`detect_invitations` needs one of",
+    );
+    let text = format!(
+        "{RULE_HEAD}providers = [\"zoom\"]\naction = \"warn\"\ndetect_invitations = \"yes\"\n"
+    );
+    check_error(&text, 5, 22, None, "invalid type");
+}
+
+#[test]
+fn an_opted_in_rule_decides_invitations_and_others_do_not() {
+    let p = Policy::parse(
+        "p.toml",
+        "[[rules]]\nid = \"zoom-links\"\nproviders = [\"zoom\"]\naction = \"warn\"\n\n\
+         [[rules]]\nid = \"zoom-invites\"\nproviders = [\"zoom\"]\naction = \"replace\"\n\
+         alternative = \"https://meet.jit.si/{room}\"\ndetect_invitations = true\n",
+    )
+    .unwrap();
+    let key = RoomKey::new("k");
+    let text =
+        "standup: Meeting ID: 855 1234 5678 / Passcode: 4Fq9x1 (or https://zoom.us/j/85512345678)";
+    let v = p.evaluate(text, &MessageContext::default(), &key);
+    assert_eq!(v.occurrences.len(), 2, "{v:?}");
+    let block = &v.occurrences[0];
+    assert_eq!(
+        block.link.url,
+        "invitation:zoom/85512345678?passcode=redacted"
+    );
+    assert_eq!(
+        &text[block.link.span.clone()],
+        "Meeting ID: 855 1234 5678 / Passcode: 4Fq9x1"
+    );
+    assert_eq!(block.block().unwrap().rule, "zoom-invites");
+    assert_eq!(v.occurrences[1].block().unwrap().rule, "zoom-links");
+    assert_eq!(p.detector().meeting_id(&block.link), Some("85512345678"));
+    let rewritten = v.rewrite(text, Dialect::Any);
+    assert!(
+        !rewritten.contains("4Fq9x1") && !rewritten.contains("Meeting ID"),
+        "{rewritten}"
+    );
+    assert!(
+        rewritten.starts_with("standup: https://meet.jit.si/"),
+        "{rewritten}"
+    );
+    // The prefilter keeps such a message, raw and as JSON.
+    let pre = p.prefilter();
+    assert!(pre.is_candidate(
+        b"Meeting ID: 855 1234 5678",
+        crate::prefilter::Encoding::Text
+    ));
+    assert!(pre.is_candidate(
+        br#"{"text":"Meeting\u0020ID: 855 1234 5678"}"#,
+        crate::prefilter::Encoding::Json
+    ));
+    // Teams blocks are nobody's business here.
+    let teams = "Microsoft Teams meeting\nMeeting ID: 264 183 392 744 150\nPasscode: Mt3bF2";
+    assert!(p
+        .evaluate(teams, &MessageContext::default(), &key)
+        .occurrences
+        .is_empty());
+}

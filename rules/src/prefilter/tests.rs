@@ -363,3 +363,33 @@ fn remembered_escape_judgements_match_fresh_ones() {
     assert!(want.len() > 1000, "only {} risky escapes", want.len());
     assert_eq!(got, want);
 }
+
+/// With a rule that opts in to invitations, every labelled invitation block
+/// is a candidate, raw and in every JSON form.
+#[test]
+fn invitation_blocks_are_candidates_when_a_rule_enables_them() {
+    let mut text = String::new();
+    for id in crate::detect::INVITATION_PROVIDERS {
+        text.push_str(&format!(
+            "[[rules]]\nid = \"no-{id}\"\nproviders = [\"{id}\"]\naction = \"warn\"\ndetect_invitations = true\n\n"
+        ));
+    }
+    let p = Policy::parse("invitations.toml", &text).unwrap();
+    let pre = p.prefilter();
+    let cases = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/corpus/invitations.jsonl"
+    ))
+    .unwrap();
+    let mut checked = 0;
+    for line in cases.lines().filter(|l| !l.trim().is_empty()) {
+        let case: serde_json::Value = serde_json::from_str(line).unwrap();
+        let text = case["text"].as_str().unwrap();
+        let dialect = Dialect::parse(case["platform"].as_str().unwrap_or("any")).unwrap();
+        if blocked(&p, text, dialect) {
+            checked += 1;
+        }
+        check_promise(&p, &pre, text, dialect).unwrap();
+    }
+    assert!(checked > 20, "only {checked} invitation cases are blocked");
+}
