@@ -290,6 +290,16 @@ const KEYS: &[(&str, Ty, &str)] = &[
         Ty::List,
         "role ids whose members may edit rules",
     ),
+    (
+        "discord.shards",
+        Ty::Str,
+        "gateway shards this replica runs, e.g. 0-1 or 3 (needs shard_total)",
+    ),
+    (
+        "discord.shard_total",
+        Ty::Int,
+        "gateway shards across all replicas (unset: one process runs all)",
+    ),
 ];
 
 fn env_name(key: &str) -> String {
@@ -346,7 +356,14 @@ impl Layers {
                 v => flat.push((k, v)),
             }
         }
+        let written: Vec<String> = flat.iter().map(|(k, _)| k.clone()).collect();
         for (key, v) in flat {
+            if written.contains(&format!("{key}_file")) {
+                return Err(err(
+                    &key,
+                    format!("both {key} and {key}_file are set: keep one"),
+                ));
+            }
             let (base, is_file) = match key.strip_suffix("_file") {
                 Some(b) => (b.to_owned(), true),
                 None => (key.clone(), false),
@@ -395,14 +412,31 @@ impl Layers {
         };
         for (key, ty, _) in KEYS {
             let name = env_name(key);
-            if *ty == Ty::Secret {
-                let file_var = format!("{name}_FILE");
-                if let Some(path) = get(&file_var).filter(|p| !p.is_empty()) {
-                    let (secret, source) = Layers::read_secret_file(key, &path, &file_var)?;
-                    self.set(key, secret, source);
+            let value = get(&name).filter(|v| !v.is_empty());
+            let file_var = format!("{name}_FILE");
+            let path = get(&file_var).filter(|p| !p.is_empty());
+            if *ty != Ty::Secret {
+                if path.is_some() {
+                    return Err(ConfigError {
+                        key: (*key).to_owned(),
+                        source_name: format!("the environment ({file_var})"),
+                        message: "only secrets can be read from a file".into(),
+                    });
                 }
+            } else if let Some(path) = path {
+                // The official database images' convention: a variable and its
+                // _FILE twin together are ambiguous, so neither silently wins.
+                if value.is_some() {
+                    return Err(ConfigError {
+                        key: (*key).to_owned(),
+                        source_name: "the environment".into(),
+                        message: format!("both {name} and {file_var} are set: keep one"),
+                    });
+                }
+                let (secret, source) = Layers::read_secret_file(key, &path, &file_var)?;
+                self.set(key, secret, source);
             }
-            if let Some(v) = get(&name).filter(|v| !v.is_empty()) {
+            if let Some(v) = value {
                 self.set(key, v, format!("the environment ({name})"));
             }
         }
@@ -447,10 +481,12 @@ impl Config {
                         .ok()
                         .filter(|n| *n >= 0)
                         .ok_or_else(|| {
-                            err(
-                                key,
-                                format!("expected a whole number of seconds, got `{v}`"),
-                            )
+                            let unit = if key.ends_with("_secs") {
+                                " of seconds"
+                            } else {
+                                ""
+                            };
+                            err(key, format!("expected a whole number{unit}, got `{v}`"))
                         })
                 })
                 .transpose()
@@ -589,21 +625,27 @@ impl Config {
         let discord_keys = values.keys().any(|k| k.starts_with("discord."));
         match get("discord.token") {
             Some(token) => {
-                let shards = match (get("discord.shards"), int("discord.shard_total")?) {
+                let total = int("discord.shard_total")?
+                    .map(|n| {
+                        u32::try_from(n).ok().filter(|n| *n > 0).ok_or_else(|| {
+                            err(
+                                "discord.shard_total",
+                                format!("expected at least 1 shard, got `{n}`"),
+                            )
+                        })
+                    })
+                    .transpose()?;
+                let shards = match (get("discord.shards"), total) {
                     (None, None) => None,
-                    (Some(r), Some(total)) => Some(
-                        ShardRange::parse(&r, total as u32)
-                            .map_err(|m| err("discord.shards", m))?,
-                    ),
+                    (Some(r), Some(total)) => {
+                        Some(ShardRange::parse(&r, total).map_err(|m| err("discord.shards", m))?)
+                    }
                     (Some(_), None) => {
                         return Err(err("discord.shards", "needs discord.shard_total".into()))
                     }
                     (None, Some(total)) => Some(
-                        ShardRange::parse(
-                            &format!("0-{}", (total as u32).saturating_sub(1)),
-                            total as u32,
-                        )
-                        .map_err(|m| err("discord.shard_total", m))?,
+                        ShardRange::parse(&format!("0-{}", total - 1), total)
+                            .map_err(|m| err("discord.shard_total", m))?,
                     ),
                 };
                 c.discord = Some(DiscordConfig {
@@ -789,6 +831,99 @@ mod tests {
                 text.contains(&format!("{leaf} =")) || text.contains(&format!("{leaf}_file =")),
                 "{key} is not in the example"
             );
+        }
+    }
+
+    #[test]
+    fn a_variable_and_its_file_twin_together_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let url_file = dir.path().join("database_url");
+        std::fs::write(&url_file, "postgres://lg:pw@db/lg\n").unwrap();
+        let e = Config::load(
+            None,
+            vars(&[
+                ("LINKGUARD_DATABASE_URL", "sqlite://x.db"),
+                ("LINKGUARD_DATABASE_URL_FILE", url_file.to_str().unwrap()),
+            ]),
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "database_url");
+        let text = e.to_string();
+        assert!(
+            text.contains("LINKGUARD_DATABASE_URL and LINKGUARD_DATABASE_URL_FILE"),
+            "{text}"
+        );
+        assert!(!text.contains("pw"), "{text}");
+        // An empty variable counts as unset, as before.
+        let c = Config::load(
+            None,
+            vars(&[
+                ("LINKGUARD_DATABASE_URL", ""),
+                ("LINKGUARD_DATABASE_URL_FILE", url_file.to_str().unwrap()),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.database_url.expose(), "postgres://lg:pw@db/lg");
+        // The same in one TOML file.
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "[slack]\nbot_token = \"x\"\nbot_token_file = \"{}\"\n",
+                url_file.display()
+            ),
+        )
+        .unwrap();
+        let e = Config::load(Some(&file), vars(&[])).unwrap_err();
+        assert_eq!(e.key, "slack.bot_token");
+        assert!(e.to_string().contains("slack.bot_token_file"), "{e}");
+        // A _FILE twin of a setting that is not a secret is a mistake, not
+        // something to ignore.
+        let e = Config::load(
+            None,
+            vars(&[("LINKGUARD_HTTP_ADDR_FILE", url_file.to_str().unwrap())]),
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "http_addr");
+        assert!(e.to_string().contains("LINKGUARD_HTTP_ADDR_FILE"), "{e}");
+    }
+
+    #[test]
+    fn shard_keys_are_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[discord]\ntoken = \"t\"\nshards = \"2-3\"\nshard_total = 4\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&file), vars(&[])).unwrap();
+        let want = ShardRange {
+            first: 2,
+            last: 3,
+            total: 4,
+        };
+        assert_eq!(c.discord.as_ref().unwrap().shards, Some(want));
+        assert!(c.describe().contains("discord.shards = 2-3 of 4"));
+        // The environment overrides the file, one shard per replica.
+        let c = Config::load(Some(&file), vars(&[("LINKGUARD_DISCORD_SHARDS", "1")])).unwrap();
+        let got = c.discord.unwrap().shards.unwrap();
+        assert_eq!((got.first, got.last, got.total), (1, 1, 4));
+        let bad = [
+            (("LINKGUARD_DISCORD_SHARDS", "4"), "discord.shards"),
+            (
+                ("LINKGUARD_DISCORD_SHARD_TOTAL", "0"),
+                "discord.shard_total",
+            ),
+            (
+                ("LINKGUARD_DISCORD_SHARD_TOTAL", "many"),
+                "discord.shard_total",
+            ),
+        ];
+        for ((name, value), key) in bad {
+            let e = Config::load(Some(&file), vars(&[(name, value)])).unwrap_err();
+            assert_eq!(e.key, key, "{name}={value}: {e}");
+            assert!(e.to_string().contains(name), "{e}");
         }
     }
 

@@ -89,6 +89,11 @@ const HELP: &[(&str, &str, &str)] = &[
         "Time to durably append audit records.",
     ),
     (
+        "linkguard_audit_append_errors_total",
+        "counter",
+        "Audit appends that failed (the event is retried or left pending).",
+    ),
+    (
         "linkguard_pending_actions",
         "gauge",
         "Detections whose action has no recorded outcome yet.",
@@ -191,6 +196,11 @@ impl Metrics {
     /// Audit records were appended in `d`.
     pub fn audit_append(&self, d: Duration) {
         self.observe("linkguard_audit_append_seconds", Vec::new(), d);
+    }
+
+    /// An audit append failed.
+    pub fn audit_append_failed(&self) {
+        self.inc("linkguard_audit_append_errors_total", Vec::new(), 1);
     }
 
     /// The number of pending actions, as last counted.

@@ -449,7 +449,8 @@ impl Moderator {
         let recorded = self
             .store
             .record_detection_with(&msg.event_key(), entries, payload)
-            .await?;
+            .await
+            .inspect_err(|_| metrics.audit_append_failed())?;
         metrics.audit_append(started.elapsed());
         let records = match recorded {
             Recorded::Duplicate => return Ok(Step::Done(Handled::Duplicate)),
@@ -607,6 +608,9 @@ impl Moderator {
             None => self.store.append(e).await.map(|_| ()),
         };
         crate::metrics::global().audit_append(started.elapsed());
+        if written.is_err() {
+            crate::metrics::global().audit_append_failed();
+        }
         written?;
         Ok(Handled::Acted {
             action: done,

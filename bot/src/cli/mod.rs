@@ -12,6 +12,7 @@ pub mod audit;
 pub mod check;
 pub mod config_cmd;
 pub mod discord;
+pub mod healthcheck;
 pub mod migrate;
 pub mod policy;
 pub mod report;
@@ -39,6 +40,9 @@ enum Command {
     Demo(crate::demo::DemoArgs),
     /// Run the bot: the configured platforms and the HTTP listeners.
     Run(run::RunArgs),
+    /// Exit 0 when the service on the configured http_addr is ready (for
+    /// container health checks; `--live`: only alive).
+    Healthcheck(healthcheck::HealthcheckArgs),
     /// Validate the configuration and print the effective one.
     Config(config_cmd::ConfigArgs),
     /// Check a message against the policy: links found, verdicts, rewrite.
@@ -75,6 +79,10 @@ pub fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: configuration: {e}");
+            // Docker reserves a health check's exit status 2: unhealthy is 1.
+            if matches!(cli.command, Command::Healthcheck(_)) {
+                return ExitCode::FAILURE;
+            }
             return ExitCode::from(2);
         }
     };
@@ -110,6 +118,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run::run(args, config).await,
             Command::Demo(args) => crate::demo::run(args).await,
+            Command::Healthcheck(args) => healthcheck::run(args, &config).await,
             Command::Config(_) => unreachable!("handled before the runtime starts"),
             Command::Check(args) => check::run(args, &config).await,
             Command::Rules(args) => admin::run("rules", args, &config).await,
