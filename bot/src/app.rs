@@ -86,10 +86,6 @@ pub async fn load_active_policy(store: &Store, config: &Config) -> anyhow::Resul
             version: Some(imported.version.version),
         });
     }
-    store
-        .policy_release_file()
-        .await
-        .context("releasing the policy from file management")?;
     if let Some(v) = store.policy_active().await? {
         let policy = Policy::parse(&format!("stored policy v{}", v.version), &v.body)?;
         return Ok(ActivePolicy {
@@ -114,6 +110,19 @@ impl App {
         .await
         .context("opening the database")?;
         let active = load_active_policy(&store, &config).await?;
+        if config.policy_path.is_none() {
+            // Only the service decides who manages the policy: a start
+            // without `policy` hands it back to chat and the CLI.
+            store
+                .policy_release_file()
+                .await
+                .context("releasing the policy from file management")?;
+        }
+        match store.drop_payloads_of_finished_actions().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(count = n, "dropped stored messages of finished actions"),
+            Err(e) => tracing::warn!(error = %e, "cannot drop stored messages of finished actions"),
+        }
         let moderator = Arc::new(Moderator::new(
             store.clone(),
             active,

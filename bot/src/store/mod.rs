@@ -343,6 +343,9 @@ impl Store {
                         // Other processes (the CLI, a second bot) may hold the
                         // write lock briefly; wait rather than fail.
                         conn.execute("PRAGMA busy_timeout = 30000").await?;
+                        // Deleted rows (a pending action's message, purged
+                        // records) are overwritten, not left in free pages.
+                        conn.execute("PRAGMA secure_delete = ON").await?;
                     }
                     Ok(())
                 })
