@@ -310,28 +310,66 @@ async fn hardening_unkeyed_chain_keeps_verifying_after_the_upgrade(db: &TestDb) 
         (report.keyed_from, report.checked, report.unkeyed_checked),
         (5, 6, 4)
     );
-    // The first keyed record pins the old ones: rewriting one of them and
-    // re-chaining the old part breaks the link into the keyed part.
-    let e = AuditEntry {
-        at_ms: 1_002,
-        detail: Some("rewritten".into()),
-        ..AuditEntry::new(Kind::Startup, "linkguard")
-    };
-    let forged = record_hash(&hashes[0], 2, &e).unwrap();
+    let out = linkguard(&db.url, Some(KEY), &["audit", "verify"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("records 1..=4 are unkeyed SHA-256")
+            && text(&out).contains("records 5..=6 are keyed (HMAC)"),
+        "{}",
+        text(&out)
+    );
+    // The first keyed record pins the old ones: rewrite record 2, re-chain
+    // the whole unkeyed part with SHA-256 and point record 5 at it.
+    let mut prev = hashes[0].clone();
+    for seq in 2..=4 {
+        let e = AuditEntry {
+            at_ms: 1_000 + seq,
+            detail: (seq == 2).then(|| "rewritten".to_string()),
+            ..AuditEntry::new(Kind::Startup, "linkguard")
+        };
+        let hash = record_hash(&prev, seq, &e).unwrap();
+        if seq == 2 {
+            tamper(
+                db,
+                "UPDATE audit_log SET detail = 'rewritten' WHERE seq = 2",
+                &[],
+            )
+            .await;
+        }
+        tamper(
+            db,
+            "UPDATE audit_log SET prev_hash = $1, hash = $2 WHERE seq = $3",
+            &[Bind::Text(&prev), Bind::Text(&hash), Bind::Int(seq)],
+        )
+        .await;
+        prev = hash;
+    }
     tamper(
         db,
-        "UPDATE audit_log SET detail = 'rewritten', hash = $1 WHERE seq = 2",
-        &[Bind::Text(&forged)],
+        "UPDATE audit_log SET prev_hash = $1 WHERE seq = 5",
+        &[Bind::Text(&prev)],
     )
     .await;
     let report = store.verify().await.unwrap();
-    assert_eq!(report.problem, Some(ChainProblem::BrokenLink { seq: 3 }));
-    tamper(
-        db,
-        "UPDATE audit_log SET detail = NULL, hash = $1 WHERE seq = 2",
-        &[Bind::Text(&hashes[1])],
-    )
-    .await;
+    assert_eq!(report.problem, Some(ChainProblem::Altered { seq: 5 }));
+    // Put the old part back.
+    for seq in 2..=5 {
+        tamper(
+            db,
+            "UPDATE audit_log SET prev_hash = $1 WHERE seq = $2",
+            &[Bind::Text(&hashes[seq as usize - 2]), Bind::Int(seq)],
+        )
+        .await;
+    }
+    for seq in 2..=4 {
+        tamper(
+            db,
+            "UPDATE audit_log SET detail = NULL, hash = $1 WHERE seq = $2",
+            &[Bind::Text(&hashes[seq as usize - 1]), Bind::Int(seq)],
+        )
+        .await;
+    }
+    assert!(store.verify().await.unwrap().is_ok());
     // Moving the boundary up does not pass keyed records off as SHA-256 ones,
     // and moving it past the head is named.
     tamper(db, "UPDATE audit_head SET keyed_from = 6", &[]).await;
