@@ -71,7 +71,35 @@ pub fn redact_link(url: &str) -> String {
 /// (plain or percent-encoded), secret path segments, and passcodes written
 /// out in prose.
 pub fn redact_text(text: &str) -> String {
-    redact_prose(&redact_paths(&redact_params(text)))
+    redact_prose(&redact_dial_strings(&redact_paths(&redact_params(text))))
+}
+
+/// The passcode in a one-tap dial string (`+16465588656,,85512345678#,,,,*123456#`,
+/// as in Zoom invitations and `tel:` links): the digits between `,*` and `#`.
+fn redact_dial_strings(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut i = 1;
+    while i + 1 < bytes.len() {
+        if bytes[i] == b'*' && bytes[i - 1] == b',' {
+            let start = i + 1;
+            let digits = bytes[start..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .count();
+            if digits > 0 && bytes.get(start + digits) == Some(&b'#') {
+                out.push_str(&text[copied..start]);
+                out.push_str(REDACTED);
+                copied = start + digits;
+                i = copied;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out.push_str(&text[copied..]);
+    out
 }
 
 /// The length of a parameter separator at `i`: `?`, `&`, `;` (Slack's
@@ -461,6 +489,17 @@ mod tests {
             "<https://zoom.us/j/1?pwd=[redacted]&amp;uname=b|Zoom>",
         );
         text("Passcode: réunion1 ok", "Passcode: [redacted] ok");
+        // A Zoom invitation, as pasted.
+        text(
+            "Meeting ID: 855 1234 5678\nPasscode: 123456\nOne tap mobile\n\
+             +16465588656,,85512345678#,,,,*123456# US",
+            "Meeting ID: 855 1234 5678\nPasscode: [redacted]\nOne tap mobile\n\
+             +16465588656,,85512345678#,,,,*[redacted]# US",
+        );
+        text(
+            "<tel:+16465588656,,855#,,,,*98765#|dial>",
+            "<tel:+16465588656,,855#,,,,*[redacted]#|dial>",
+        );
         text("é pin 1234 é", "é pin [redacted] é");
     }
 
