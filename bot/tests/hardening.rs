@@ -129,6 +129,13 @@ async fn hardening_forged_row_is_refused(db: &TestDb) {
         let report = store.verify().await.unwrap();
         assert_eq!(report.problem, Some(ChainProblem::Altered { seq: 3 }));
     }
+    let out = linkguard(&db.url, Some(KEY), &["audit", "verify"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("BROKEN at record 3: record 3 was altered or forged"),
+        "{}",
+        text(&out)
+    );
     // A process with another key can neither write to nor verify this log.
     let other = db
         .store_with(StoreOptions {
@@ -215,6 +222,13 @@ async fn hardening_planted_checkpoint_is_refused(db: &TestDb) {
     assert_eq!(
         report.problem,
         Some(ChainProblem::ForgedCheckpoint { seq: 3 })
+    );
+    let out = linkguard(&db.url, Some(KEY), &["audit", "verify"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("checkpoint 3 is not signed with the audit key"),
+        "{}",
+        text(&out)
     );
     // A made-up MAC does not help.
     tamper(
