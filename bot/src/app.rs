@@ -68,16 +68,17 @@ async fn metrics(store: Store) -> ([(axum::http::header::HeaderName, &'static st
     )
 }
 
-/// The policy in force at start-up: the stored active version, else the file
-/// named by `LINKGUARD_POLICY` (imported as a new version), else the built-in
-/// default.
+/// The policy in force at start-up: the file named by `policy` when one is
+/// configured (stored as a new version if it changed, and then managing the
+/// policy: chat and CLI edits are refused), else the stored active version,
+/// else the built-in default.
 pub async fn load_active_policy(store: &Store, config: &Config) -> anyhow::Result<ActivePolicy> {
     if let Some(path) = &config.policy_path {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read policy file {path}"))?;
         let policy = Policy::parse(path, &text)?;
         let imported = store
-            .policy_import(&text, "config", path)
+            .policy_from_file(path, &text)
             .await
             .context("storing the configured policy")?;
         return Ok(ActivePolicy {
@@ -109,6 +110,19 @@ impl App {
         .await
         .context("opening the database")?;
         let active = load_active_policy(&store, &config).await?;
+        if config.policy_path.is_none() {
+            // Only the service decides who manages the policy: a start
+            // without `policy` hands it back to chat and the CLI.
+            store
+                .policy_release_file()
+                .await
+                .context("releasing the policy from file management")?;
+        }
+        match store.drop_payloads_of_finished_actions().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(count = n, "dropped stored messages of finished actions"),
+            Err(e) => tracing::warn!(error = %e, "cannot drop stored messages of finished actions"),
+        }
         let moderator = Arc::new(Moderator::new(
             store.clone(),
             active,

@@ -49,6 +49,10 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://linkguard.db";
 /// `config check` warns about it.
 pub const DEVELOPMENT_ROOM_KEY: &str = "linkguard-default-room-key";
 
+/// The audit key used when none is configured: the demo and tests may use
+/// it, `linkguard run` refuses to start with it.
+pub use crate::store::DEVELOPMENT_AUDIT_KEY;
+
 /// How logs are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LogFormat {
@@ -66,6 +70,8 @@ pub struct Config {
     pub database_url: Secret,
     /// `room_key`: the key for deriving alternative room names.
     pub room_key: Secret,
+    /// `audit_key`: the key of the audit chain's HMACs, checkpoints and anchors.
+    pub audit_key: Secret,
     /// `policy`: a policy file to use instead of the stored one.
     pub policy_path: Option<String>,
     /// `audit_message_text`: keep full message text in the audit log.
@@ -173,6 +179,7 @@ impl Default for Config {
         Config {
             database_url: Secret::new(DEFAULT_DATABASE_URL),
             room_key: Secret::new(DEVELOPMENT_ROOM_KEY),
+            audit_key: Secret::new(DEVELOPMENT_AUDIT_KEY),
             policy_path: None,
             audit_message_text: false,
             dedupe_ttl_secs: 7 * 24 * 3600,
@@ -220,6 +227,11 @@ const KEYS: &[(&str, Ty, &str)] = &[
         "room_key",
         Ty::Secret,
         "secret key for {room} names in alternatives",
+    ),
+    (
+        "audit_key",
+        Ty::Secret,
+        "secret key of the audit chain (HMAC), checkpoints and anchors",
     ),
     (
         "policy",
@@ -540,6 +552,9 @@ impl Config {
         if let Some(v) = get("room_key") {
             c.room_key = Secret::new(v);
         }
+        if let Some(v) = get("audit_key") {
+            c.audit_key = Secret::new(v);
+        }
         c.policy_path = get("policy");
         if let Some(b) = boolean("audit_message_text")? {
             c.audit_message_text = b;
@@ -699,6 +714,7 @@ impl Config {
             crate::store::redact_url(self.database_url.expose()),
         );
         line("room_key", secret(&self.room_key));
+        line("audit_key", secret(&self.audit_key));
         line(
             "policy",
             self.policy_path
@@ -760,12 +776,21 @@ impl Config {
         if self.room_key.expose() == DEVELOPMENT_ROOM_KEY {
             w.push("room_key is the built-in development key: set LINKGUARD_ROOM_KEY so room names cannot be predicted".into());
         }
+        if self.uses_development_audit_key() {
+            w.push("audit_key is the built-in development key: set LINKGUARD_AUDIT_KEY so audit records cannot be forged (`linkguard run` refuses to start without it)".into());
+        }
         if let Some(s) = &self.slack {
             if s.user_token.is_none() {
                 w.push("slack.user_token is unset: replace and delete degrade to a thread reply plus an ephemeral notice".into());
             }
         }
         w
+    }
+
+    /// Whether `audit_key` is unset (the built-in development key): anyone
+    /// could then forge audit records.
+    pub fn uses_development_audit_key(&self) -> bool {
+        self.audit_key.expose() == DEVELOPMENT_AUDIT_KEY || self.audit_key.expose().is_empty()
     }
 
     /// Every key with its environment variable and meaning, for docs and `--help`.

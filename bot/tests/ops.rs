@@ -86,6 +86,7 @@ fn config_check_prints_no_secret() {
         .env("LINKGUARD_SLACK_APP_TOKEN", "xapp-PLANTED-APP-TOKEN")
         .env("LINKGUARD_DISCORD_TOKEN_FILE", &secret_file)
         .env("LINKGUARD_ROOM_KEY", "PLANTED-ROOM-KEY")
+        .env("LINKGUARD_AUDIT_KEY", "PLANTED-AUDIT-KEY")
         .env(
             "LINKGUARD_DATABASE_URL",
             "postgres://lg:PLANTED-DB-PASSWORD@db.internal/lg",

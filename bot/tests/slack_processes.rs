@@ -42,6 +42,7 @@ fn spawn_run(db_url: &str, api_url: &str, port: u16) -> Replica {
         .env("LINKGUARD_DATABASE_URL", db_url)
         .env("LINKGUARD_HTTP_ADDR", format!("127.0.0.1:{port}"))
         .env("LINKGUARD_ROOM_KEY", "replica-test-key")
+        .env("LINKGUARD_AUDIT_KEY", AUDIT_KEY)
         .env("LINKGUARD_SHUTDOWN_TIMEOUT_SECS", "10")
         .env("LINKGUARD_SLACK_BOT_TOKEN", DEFAULT_BOT_TOKEN)
         .env("LINKGUARD_SLACK_USER_TOKEN", DEFAULT_ADMIN_USER_TOKEN)
@@ -127,10 +128,14 @@ async fn post_signed(client: &reqwest::Client, addr: &str, body: &str, retry: Op
     req.send().await.map(|r| r.status().as_u16()).unwrap_or(0)
 }
 
+/// The replicas' audit key: every process writing one chain shares it.
+const AUDIT_KEY: &str = "replica-audit-key";
+
 fn audit_verify(db_url: &str) -> bool {
     Command::new(env!("CARGO_BIN_EXE_linkguard"))
         .args(["audit", "verify"])
         .env("LINKGUARD_DATABASE_URL", db_url)
+        .env("LINKGUARD_AUDIT_KEY", AUDIT_KEY)
         .status()
         .expect("audit verify runs")
         .success()
@@ -274,9 +279,15 @@ async fn sigterm_mid_burst_loses_nothing_and_doubles_nothing() {
         "the second run also stops cleanly"
     );
     assert!(audit_verify(&db_url));
-    let store = linkguard::store::Store::open(&db_url, linkguard::store::StoreOptions::default())
-        .await
-        .unwrap();
+    let store = linkguard::store::Store::open(
+        &db_url,
+        linkguard::store::StoreOptions {
+            audit_key: linkguard::store::AuditKey::new(AUDIT_KEY),
+            ..linkguard::store::StoreOptions::default()
+        },
+    )
+    .await
+    .unwrap();
     assert!(
         store.pending().await.unwrap().is_empty(),
         "nothing left pending"

@@ -2,9 +2,11 @@
 //!
 //! `verify` exits non-zero and names the first broken record, so it can run
 //! from cron or CI. Exports stream page by page, so a large log does not have
-//! to fit in memory.
+//! to fit in memory. `anchor` prints the signed head as one JSON line to keep
+//! elsewhere; `verify --anchor FILE` fails when the chain no longer reaches
+//! an anchored head.
 
-use crate::store::{AuditFilter, AuditRecord, Store, StoreOptions};
+use crate::store::{Anchor, AuditFilter, AuditRecord, Store, StoreOptions, VerifyReport};
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use std::io::Write;
@@ -49,7 +51,15 @@ enum AuditCommand {
         filter: FilterArgs,
     },
     /// Check the hash chain; exits non-zero naming the first broken record.
-    Verify,
+    Verify {
+        /// Anchors printed earlier by `linkguard audit anchor` (one JSON
+        /// object per line): fail if the chain no longer reaches any of them.
+        #[arg(long, value_name = "FILE")]
+        anchor: Vec<std::path::PathBuf>,
+    },
+    /// Verify the chain and print its head signed with the audit key (one
+    /// JSON line: seq, hash, time): keep it outside the database.
+    Anchor,
     /// Remove records older than a date, keeping the chain verifiable.
     Purge {
         /// Remove records before this date (YYYY-MM-DD, RFC 3339, or epoch ms).
@@ -177,18 +187,18 @@ pub async fn run(args: AuditArgs, config: &crate::config::Config) -> anyhow::Res
         AuditCommand::Export { format, filter } => {
             export(&store, format, filter.to_filter()?, &mut out).await?;
         }
-        AuditCommand::Verify => {
-            let report = store.verify().await?;
+        AuditCommand::Verify { anchor } => {
+            let mut anchors = Vec::new();
+            for path in &anchor {
+                anchors.extend(read_anchors(path)?);
+            }
+            let report = store.verify_with_anchors(&anchors).await?;
             match &report.problem {
                 None => {
-                    writeln!(
-                        out,
-                        "audit log OK: {} records verified (records {}..={}), head hash {}",
-                        report.checked,
-                        report.from_seq + 1,
-                        report.head_seq,
-                        report.head_hash
-                    )?;
+                    writeln!(out, "{}", describe_ok(&report))?;
+                    for n in &report.notes {
+                        writeln!(out, "note: {n}")?;
+                    }
                 }
                 Some(p) => {
                     out.flush()?;
@@ -200,6 +210,17 @@ pub async fn run(args: AuditArgs, config: &crate::config::Config) -> anyhow::Res
                     return Ok(ExitCode::FAILURE);
                 }
             }
+        }
+        AuditCommand::Anchor => {
+            let (report, anchor) = store.anchor().await?;
+            let Some(mut anchor) = anchor else {
+                out.flush()?;
+                let p = report.problem.map_or_else(String::new, |p| p.to_string());
+                eprintln!("audit log BROKEN, not anchoring it: {p}");
+                return Ok(ExitCode::FAILURE);
+            };
+            anchor.at = format_time(anchor.at_ms);
+            writeln!(out, "{}", serde_json::to_string(&anchor)?)?;
         }
         AuditCommand::Purge { before, author } => {
             let before_ms = parse_time_ms(&before)?;
@@ -214,6 +235,58 @@ pub async fn run(args: AuditArgs, config: &crate::config::Config) -> anyhow::Res
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The one-line summary of an intact chain, saying which records are keyed.
+fn describe_ok(r: &VerifyReport) -> String {
+    let first = r.from_seq + 1;
+    let mut s = format!(
+        "audit log OK: {} records verified (records {first}..={})",
+        r.checked, r.head_seq
+    );
+    let keyed_first = r.keyed_from.max(first);
+    if r.unkeyed_checked > 0 {
+        s.push_str(&format!(
+            "; records {first}..={} are unkeyed SHA-256 (written before the upgrade)",
+            r.keyed_from - 1
+        ));
+    }
+    if keyed_first <= r.head_seq {
+        s.push_str(&format!(
+            "; records {keyed_first}..={} are keyed (HMAC)",
+            r.head_seq
+        ));
+    }
+    if r.anchors_checked > 0 {
+        s.push_str(&format!("; {} anchor(s) reached", r.anchors_checked));
+    }
+    s.push_str(&format!(", head hash {}", r.head_hash));
+    s
+}
+
+/// Anchors from a file of JSON lines (blank lines and `#` comments skipped).
+fn read_anchors(path: &std::path::Path) -> anyhow::Result<Vec<Anchor>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read anchor file {}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let a: Anchor = serde_json::from_str(line).with_context(|| {
+            format!(
+                "{}:{}: not an anchor printed by `linkguard audit anchor`",
+                path.display(),
+                i + 1
+            )
+        })?;
+        out.push(a);
+    }
+    if out.is_empty() {
+        anyhow::bail!("anchor file {} holds no anchor", path.display());
+    }
+    Ok(out)
 }
 
 async fn export(

@@ -23,6 +23,10 @@ enum PolicyCommand {
         /// Who is making the change (default: $USER, or `cli`).
         #[arg(long)]
         author: Option<String>,
+        /// Only if version N is still the active one (0: nothing stored yet);
+        /// refused if someone changed the policy meanwhile.
+        #[arg(long, value_name = "N")]
+        expect_version: Option<i64>,
     },
     /// Print the active policy (or another version) to standard output.
     Export {
@@ -51,19 +55,41 @@ enum PolicyCommand {
         /// Who is making the change (default: $USER, or `cli`).
         #[arg(long)]
         author: Option<String>,
+        /// Only if version N is still the active one; refused if someone
+        /// changed the policy meanwhile.
+        #[arg(long, value_name = "N")]
+        expect_version: Option<i64>,
     },
+}
+
+/// `--expect-version N` as the store's expected version (`0`: none stored),
+/// or the version active now when the flag is absent.
+async fn expected_version(
+    store: &crate::store::Store,
+    flag: Option<i64>,
+) -> anyhow::Result<Option<i64>> {
+    Ok(match flag {
+        Some(0) => None,
+        Some(n) => Some(n),
+        None => store.policy_active().await?.map(|v| v.version),
+    })
 }
 
 /// Runs `linkguard policy`.
 pub async fn run(args: PolicyArgs, config: &crate::config::Config) -> anyhow::Result<ExitCode> {
     let store = open_store(config).await?;
     match args.cmd {
-        PolicyCommand::Import { file, author } => {
+        PolicyCommand::Import {
+            file,
+            author,
+            expect_version,
+        } => {
             let body = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let author = author.unwrap_or_else(default_author);
+            let expected = expected_version(&store, expect_version).await?;
             let r = store
-                .policy_import(&body, &author, &file.display().to_string())
+                .policy_edit(expected, &body, &author, &file.display().to_string())
                 .await?;
             if r.created {
                 println!(
@@ -114,9 +140,16 @@ pub async fn run(args: PolicyArgs, config: &crate::config::Config) -> anyhow::Re
             print!("{}", v.body);
         }
         PolicyCommand::Diff { a, b } => print!("{}", store.policy_diff(a, b).await?),
-        PolicyCommand::Rollback { version, author } => {
+        PolicyCommand::Rollback {
+            version,
+            author,
+            expect_version,
+        } => {
             let author = author.unwrap_or_else(default_author);
-            let r = store.policy_rollback(version, &author).await?;
+            let expected = expected_version(&store, expect_version).await?;
+            let r = store
+                .policy_rollback_from(expected, version, &author)
+                .await?;
             if r.created {
                 println!(
                     "rolled back to version {version}: now active as version {}",

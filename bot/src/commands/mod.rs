@@ -57,6 +57,12 @@ impl Caller {
     }
 }
 
+/// The stored version an edit starts from, and its text.
+struct Base {
+    version: Option<i64>,
+    text: String,
+}
+
 /// The platform-neutral command handler.
 #[derive(Debug, Clone)]
 pub struct Commands {
@@ -406,19 +412,29 @@ impl Commands {
         ))
     }
 
-    /// The text the next edit starts from: the active stored version, or the
-    /// policy in force (the built-in default before anything was stored).
-    async fn base_text(&self) -> Result<String, StoreError> {
+    /// What the next edit starts from: the active stored version and its
+    /// text, or the policy in force (the built-in default before anything
+    /// was stored) with no version.
+    async fn base_text(&self) -> Result<Base, StoreError> {
         Ok(match self.moderator.store().policy_active().await? {
-            Some(v) => v.body,
-            None => self.moderator.policy().policy.source_text().to_owned(),
+            Some(v) => Base {
+                version: Some(v.version),
+                text: v.body,
+            },
+            None => Base {
+                version: None,
+                text: self.moderator.policy().policy.source_text().to_owned(),
+            },
         })
     }
 
-    /// Validates `new_text`, stores it as a new version and makes it live.
+    /// Validates `new_text`, stores it as a new version (provided the policy
+    /// is still at `base`, see [`crate::store::Store::policy_edit`]) and
+    /// makes it live.
     async fn apply(
         &self,
         caller: &Caller,
+        base: Option<i64>,
         new_text: String,
         what: &str,
     ) -> Result<String, StoreError> {
@@ -431,11 +447,18 @@ impl Commands {
             caller.platform_name(),
             caller.author()
         );
-        let imported = self
+        let imported = match self
             .moderator
             .store()
-            .policy_import(&new_text, &caller.author(), &source)
-            .await?;
+            .policy_edit(base, &new_text, &caller.author(), &source)
+            .await
+        {
+            Ok(i) => i,
+            Err(
+                e @ (StoreError::PolicyChanged { .. } | StoreError::PolicyManagedByFile { .. }),
+            ) => return Ok(format!("That change was refused, nothing changed: {e}.")),
+            Err(e) => return Err(e),
+        };
         self.moderator.set_policy(ActivePolicy {
             policy: Arc::new(policy),
             version: Some(imported.version.version),
@@ -561,7 +584,10 @@ impl Commands {
                 if !caller.is_admin {
                     return self.refuse(caller, &format!("{sub} rules")).await;
                 }
-                let base = self.base_text().await?;
+                let Base {
+                    version: base_version,
+                    text: base,
+                } = self.base_text().await?;
                 let edited = match sub.as_str() {
                     "add" => {
                         let Some(id) = args.first() else {
@@ -608,14 +634,19 @@ impl Commands {
                         return match self.moderator.store().policy_get(v).await? {
                             None => Ok(format!("There is no policy version {v}.")),
                             Some(old) => {
-                                self.apply(caller, old.body, &format!("rolled back to version {v}"))
-                                    .await
+                                self.apply(
+                                    caller,
+                                    base_version,
+                                    old.body,
+                                    &format!("rolled back to version {v}"),
+                                )
+                                .await
                             }
                         };
                     }
                 };
                 match edited {
-                    Ok((text, what)) => self.apply(caller, text, &what).await,
+                    Ok((text, what)) => self.apply(caller, base_version, text, &what).await,
                     Err(e) => Ok(format!("That change was refused, nothing changed: {e}")),
                 }
             }
@@ -639,13 +670,13 @@ impl Commands {
         }
         let base = self.base_text().await?;
         let edited = match words.get(1) {
-            Some(rule) => edit::set_field(&base, rule, "mode", mode.as_str())
+            Some(rule) => edit::set_field(&base.text, rule, "mode", mode.as_str())
                 .map(|t| (t, format!("rule `{rule}` is now in {} mode", mode.as_str()))),
-            None => edit::set_mode(&base, mode.as_str())
+            None => edit::set_mode(&base.text, mode.as_str())
                 .map(|t| (t, format!("the policy is now in {} mode", mode.as_str()))),
         };
         match edited {
-            Ok((text, what)) => self.apply(caller, text, &what).await,
+            Ok((text, what)) => self.apply(caller, base.version, text, &what).await,
             Err(e) => Ok(format!("That change was refused, nothing changed: {e}")),
         }
     }
@@ -677,8 +708,8 @@ impl Commands {
         } else {
             "other bots' and integrations' messages are now left alone"
         };
-        match edit::set_moderate_bots(&base, on) {
-            Ok(text) => self.apply(caller, text, what).await,
+        match edit::set_moderate_bots(&base.text, on) {
+            Ok(text) => self.apply(caller, base.version, text, what).await,
             Err(e) => Ok(format!("That change was refused, nothing changed: {e}")),
         }
     }

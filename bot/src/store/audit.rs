@@ -21,11 +21,102 @@
 //!
 //! Because `seq` is gap-free and inside the hash, a changed row breaks its own
 //! hash, a deleted row leaves a gap, and two swapped rows break the link to
-//! their predecessor; [`verify_chain`] reports the first such record.
+//! their predecessor; the chain walker reports the first such record.
+//!
+//! # Keyed records (`linkguard-audit-v2`)
+//!
+//! A plain SHA-256 chain can be rewritten by anyone who can write to the
+//! database: recompute every hash after the change. Records from `keyed_from`
+//! on (a column of `audit_head`, set by migration 0007 to the first record
+//! written after the upgrade, `1` in a new database) are therefore hashed as
+//!
+//! ```text
+//! hmac_sha256(audit_key, prev_hash || encoding)
+//! ```
+//!
+//! with the encoding above except that its first line reads
+//! `"linkguard-audit-v2\n"`. Older records keep verifying as SHA-256; the
+//! first keyed record pins them, since its keyed hash covers their last hash.
+//! Without the key a row can be neither forged nor re-chained.
+//!
+//! Two more values are keyed the same way, each with its own first line so
+//! that no MAC can be replayed as another:
+//!
+//! - a checkpoint (`audit_checkpoint.mac`), over
+//!   `"linkguard-audit-checkpoint-v1\n" seq hash-bytes at_ms`, so a planted
+//!   checkpoint row is refused;
+//! - an anchor (see [`Anchor`]), over `"linkguard-audit-anchor-v1\n" seq
+//!   hash-bytes at_ms keyed_from`, so a copy of the head kept elsewhere can
+//!   later prove that the chain still reaches it.
 
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 use std::fmt;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The audit key used when none is configured: for the demo and tests only.
+/// `linkguard run` refuses to start with it.
+pub const DEVELOPMENT_AUDIT_KEY: &str = "linkguard-development-audit-key";
+
+/// The secret that keys the audit chain, checkpoints and anchors. Separate
+/// from the room key: knowing one says nothing about the other. `Debug`
+/// prints `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuditKey(Vec<u8>);
+
+impl AuditKey {
+    /// A key from its secret bytes (the configured `audit_key`).
+    pub fn new(secret: impl AsRef<[u8]>) -> AuditKey {
+        AuditKey(secret.as_ref().to_vec())
+    }
+
+    /// The built-in development key.
+    pub fn development() -> AuditKey {
+        AuditKey::new(DEVELOPMENT_AUDIT_KEY)
+    }
+
+    fn mac(&self) -> HmacSha256 {
+        // HMAC accepts keys of any length.
+        HmacSha256::new_from_slice(&self.0).unwrap_or_else(|_| unreachable!("any key length"))
+    }
+
+    /// An identifier of the key that reveals nothing about it (an HMAC of a
+    /// constant), stored so that a process with another key refuses to write.
+    pub fn key_check(&self) -> String {
+        let mut m = self.mac();
+        m.update(b"linkguard-audit-key-check-v1\n");
+        hex::encode(m.finalize().into_bytes())
+    }
+
+    /// A MAC over `parts`, as lowercase hex.
+    fn sign(&self, parts: &[&[u8]]) -> String {
+        let mut m = self.mac();
+        for p in parts {
+            m.update(p);
+        }
+        hex::encode(m.finalize().into_bytes())
+    }
+
+    /// Whether `mac_hex` is the MAC over `parts` (constant-time compare).
+    fn verify(&self, parts: &[&[u8]], mac_hex: &str) -> bool {
+        let Ok(mac) = hex::decode(mac_hex) else {
+            return false;
+        };
+        let mut m = self.mac();
+        for p in parts {
+            m.update(p);
+        }
+        m.verify_slice(&mac).is_ok()
+    }
+}
+
+impl fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
 
 /// The hash "before" the first record (and the head of an empty log).
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -244,8 +335,12 @@ pub struct AuditRecord {
 
 /// The canonical byte encoding of a record (see the module docs).
 pub fn canonical_encoding(seq: i64, e: &AuditEntry) -> Vec<u8> {
+    encode(b"linkguard-audit-v1\n", seq, e)
+}
+
+fn encode(first_line: &[u8], seq: i64, e: &AuditEntry) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
-    out.extend_from_slice(b"linkguard-audit-v1\n");
+    out.extend_from_slice(first_line);
     out.extend_from_slice(&(seq as u64).to_be_bytes());
     out.extend_from_slice(&e.at_ms.to_be_bytes());
     put_str(&mut out, &e.platform);
@@ -306,6 +401,139 @@ pub fn record_hash(prev_hash_hex: &str, seq: i64, entry: &AuditEntry) -> Option<
     Some(hex::encode(h.finalize()))
 }
 
+/// `hmac_sha256(key, prev_hash || v2 encoding)` as lowercase hex (see the
+/// module docs), or `None` if `prev_hash_hex` is not a 32-byte hex hash.
+pub fn keyed_record_hash(
+    key: &AuditKey,
+    prev_hash_hex: &str,
+    seq: i64,
+    entry: &AuditEntry,
+) -> Option<String> {
+    let prev = hex::decode(prev_hash_hex).ok()?;
+    if prev.len() != 32 {
+        return None;
+    }
+    Some(key.sign(&[&prev, &encode(b"linkguard-audit-v2\n", seq, entry)]))
+}
+
+/// The hash record `seq` must carry: keyed from `keyed_from` on, SHA-256 before.
+pub(crate) fn expected_hash(
+    key: &AuditKey,
+    keyed_from: i64,
+    prev_hash_hex: &str,
+    seq: i64,
+    entry: &AuditEntry,
+) -> Option<String> {
+    if seq >= keyed_from {
+        keyed_record_hash(key, prev_hash_hex, seq, entry)
+    } else {
+        record_hash(prev_hash_hex, seq, entry)
+    }
+}
+
+fn checkpoint_parts(seq: i64, hash_hex: &str, at_ms: i64) -> [Vec<u8>; 4] {
+    [
+        b"linkguard-audit-checkpoint-v1\n".to_vec(),
+        seq.to_be_bytes().to_vec(),
+        hex::decode(hash_hex).unwrap_or_else(|_| hash_hex.as_bytes().to_vec()),
+        at_ms.to_be_bytes().to_vec(),
+    ]
+}
+
+/// The MAC a checkpoint row carries (see the module docs).
+pub(crate) fn checkpoint_mac(key: &AuditKey, seq: i64, hash_hex: &str, at_ms: i64) -> String {
+    let parts = checkpoint_parts(seq, hash_hex, at_ms);
+    key.sign(&parts.each_ref().map(Vec::as_slice))
+}
+
+/// Whether a checkpoint row's MAC is genuine.
+pub(crate) fn checkpoint_mac_ok(
+    key: &AuditKey,
+    seq: i64,
+    hash_hex: &str,
+    at_ms: i64,
+    mac: &str,
+) -> bool {
+    let parts = checkpoint_parts(seq, hash_hex, at_ms);
+    key.verify(&parts.each_ref().map(Vec::as_slice), mac)
+}
+
+/// The `detail` of a `purged` record: names the checkpoint it created, which
+/// `verify` requires (a checkpoint no purge accounts for was planted).
+pub(crate) fn purged_detail(removed: u64, checkpoint_seq: i64, before_ms: i64) -> String {
+    format!("purged {removed} records up to {checkpoint_seq} (older than {before_ms} ms)")
+}
+
+/// The checkpoint a `purged` record's detail names (see [`purged_detail`]).
+pub(crate) fn purged_checkpoint(detail: &str) -> Option<i64> {
+    let rest = detail.strip_prefix("purged ")?;
+    let (_, rest) = rest.split_once(" records up to ")?;
+    rest.split(' ').next()?.parse().ok()
+}
+
+/// The signed head of the chain, printed by `linkguard audit anchor` and kept
+/// outside the database (a log pipeline, object storage with retention
+/// locks). `linkguard audit verify --anchor FILE` later fails if the chain no
+/// longer reaches it: the tail was cut below `seq`, the record at `seq` no
+/// longer has `hash`, or the keyed part was moved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Anchor {
+    /// Always `linkguard-audit-anchor-v1`.
+    pub format: String,
+    /// The head's seq.
+    pub seq: i64,
+    /// The head's hash (hex).
+    pub hash: String,
+    /// When the anchor was taken (epoch ms).
+    pub at_ms: i64,
+    /// The same time, RFC 3339, for people.
+    #[serde(default)]
+    pub at: String,
+    /// The first keyed record when the anchor was taken.
+    pub keyed_from: i64,
+    /// Which audit key signed it (its key check, shortened).
+    #[serde(default)]
+    pub key_id: String,
+    /// HMAC-SHA256 with the audit key over the fields above (see the module docs).
+    pub mac: String,
+}
+
+/// The `format` of an [`Anchor`].
+pub const ANCHOR_FORMAT: &str = "linkguard-audit-anchor-v1";
+
+impl Anchor {
+    fn parts(seq: i64, hash_hex: &str, at_ms: i64, keyed_from: i64) -> [Vec<u8>; 5] {
+        [
+            b"linkguard-audit-anchor-v1\n".to_vec(),
+            seq.to_be_bytes().to_vec(),
+            hex::decode(hash_hex).unwrap_or_else(|_| hash_hex.as_bytes().to_vec()),
+            at_ms.to_be_bytes().to_vec(),
+            keyed_from.to_be_bytes().to_vec(),
+        ]
+    }
+
+    /// Signs the head `(seq, hash)` taken at `at_ms`.
+    pub fn sign(key: &AuditKey, seq: i64, hash: &str, at_ms: i64, keyed_from: i64) -> Anchor {
+        let parts = Anchor::parts(seq, hash, at_ms, keyed_from);
+        Anchor {
+            format: ANCHOR_FORMAT.to_owned(),
+            seq,
+            hash: hash.to_owned(),
+            at_ms,
+            at: String::new(),
+            keyed_from,
+            key_id: key.key_check()[..16].to_owned(),
+            mac: key.sign(&parts.each_ref().map(Vec::as_slice)),
+        }
+    }
+
+    /// Whether the anchor was signed with `key` and not changed since.
+    pub fn is_genuine(&self, key: &AuditKey) -> bool {
+        let parts = Anchor::parts(self.seq, &self.hash, self.at_ms, self.keyed_from);
+        self.format == ANCHOR_FORMAT && key.verify(&parts.each_ref().map(Vec::as_slice), &self.mac)
+    }
+}
+
 /// The first thing wrong with the chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "problem", rename_all = "snake_case")]
@@ -322,9 +550,49 @@ pub enum ChainProblem {
         /// The record whose `prev_hash` is wrong.
         seq: i64,
     },
-    /// Record `seq`'s contents do not match its hash (changed).
+    /// Record `seq`'s contents do not match its hash (changed, or forged
+    /// without the audit key).
     Altered {
         /// The changed record.
+        seq: i64,
+    },
+    /// Records exist after the head (`audit_head` was moved back).
+    BeyondHead {
+        /// The first record after the head.
+        seq: i64,
+    },
+    /// The checkpoint verification starts from carries no valid MAC (planted
+    /// or changed).
+    ForgedCheckpoint {
+        /// The checkpoint's seq.
+        seq: i64,
+    },
+    /// No `purged` record accounts for the checkpoint verification starts
+    /// from (a planted checkpoint hiding deleted records).
+    UnaccountedCheckpoint {
+        /// The checkpoint's seq.
+        seq: i64,
+    },
+    /// The first keyed record lies beyond the head or was moved after an anchor.
+    KeyedBoundaryMoved {
+        /// The stored `keyed_from`.
+        seq: i64,
+    },
+    /// An anchor was not signed with the audit key, or was changed.
+    ForgedAnchor {
+        /// The anchor's seq.
+        seq: i64,
+    },
+    /// The chain ends below an anchored head (its tail was cut).
+    AnchorNotReached {
+        /// The anchored seq.
+        seq: i64,
+        /// Where the chain ends now.
+        head_seq: i64,
+    },
+    /// The record at an anchored seq no longer has the anchored hash.
+    AnchorMismatch {
+        /// The anchored seq.
         seq: i64,
     },
 }
@@ -335,7 +603,14 @@ impl ChainProblem {
         match self {
             ChainProblem::Missing { seq }
             | ChainProblem::BrokenLink { seq }
-            | ChainProblem::Altered { seq } => *seq,
+            | ChainProblem::Altered { seq }
+            | ChainProblem::BeyondHead { seq }
+            | ChainProblem::ForgedCheckpoint { seq }
+            | ChainProblem::UnaccountedCheckpoint { seq }
+            | ChainProblem::KeyedBoundaryMoved { seq }
+            | ChainProblem::ForgedAnchor { seq }
+            | ChainProblem::AnchorNotReached { seq, .. }
+            | ChainProblem::AnchorMismatch { seq } => *seq,
         }
     }
 }
@@ -349,9 +624,38 @@ impl fmt::Display for ChainProblem {
                 "record {seq} does not follow record {} (reordered or rewritten)",
                 seq - 1
             ),
-            ChainProblem::Altered { seq } => {
-                write!(f, "record {seq} was altered (its hash does not match)")
-            }
+            ChainProblem::Altered { seq } => write!(
+                f,
+                "record {seq} was altered or forged (its hash does not match)"
+            ),
+            ChainProblem::BeyondHead { seq } => write!(
+                f,
+                "record {seq} lies after the recorded head (the head was moved back)"
+            ),
+            ChainProblem::ForgedCheckpoint { seq } => write!(
+                f,
+                "checkpoint {seq} is not signed with the audit key (planted or changed)"
+            ),
+            ChainProblem::UnaccountedCheckpoint { seq } => write!(
+                f,
+                "checkpoint {seq} was made by no purge (planted to hide deleted records)"
+            ),
+            ChainProblem::KeyedBoundaryMoved { seq } => write!(
+                f,
+                "the keyed part of the chain was moved (keyed_from = {seq})"
+            ),
+            ChainProblem::ForgedAnchor { seq } => write!(
+                f,
+                "the anchor at record {seq} is not signed with this audit key"
+            ),
+            ChainProblem::AnchorNotReached { seq, head_seq } => write!(
+                f,
+                "the chain ends at record {head_seq}, below the anchored head {seq} (its tail was cut)"
+            ),
+            ChainProblem::AnchorMismatch { seq } => write!(
+                f,
+                "record {seq} no longer has the anchored hash (the chain was rewritten)"
+            ),
         }
     }
 }
@@ -365,8 +669,17 @@ pub struct VerifyReport {
     pub head_seq: i64,
     /// The head's hash: note it elsewhere to detect a rewritten log later.
     pub head_hash: String,
+    /// The first keyed record; records before it are plain SHA-256 (written
+    /// before the upgrade to a keyed chain).
+    pub keyed_from: i64,
     /// How many records were checked.
     pub checked: u64,
+    /// How many of them were plain SHA-256 records (before `keyed_from`).
+    pub unkeyed_checked: u64,
+    /// How many anchors were checked.
+    pub anchors_checked: usize,
+    /// Remarks that are not problems (e.g. an anchor older than a purge).
+    pub notes: Vec<String>,
     /// The first problem, if any.
     pub problem: Option<ChainProblem>,
 }
@@ -382,19 +695,36 @@ impl VerifyReport {
 /// and predecessor hash. Feed pages to [`ChainWalker::check`] and call
 /// [`ChainWalker::finish`] with the head seq.
 #[derive(Debug)]
-pub(crate) struct ChainWalker {
+pub(crate) struct ChainWalker<'k> {
+    key: &'k AuditKey,
+    keyed_from: i64,
     next_seq: i64,
     prev_hash: String,
+    /// The checkpoint the walk starts from (0: the genesis).
+    from_seq: i64,
+    /// Whether a `purged` record names that checkpoint.
+    pub(crate) checkpoint_accounted: bool,
     pub(crate) checked: u64,
+    pub(crate) unkeyed_checked: u64,
     pub(crate) problem: Option<ChainProblem>,
 }
 
-impl ChainWalker {
-    pub(crate) fn new(from_seq: i64, from_hash: String) -> ChainWalker {
+impl<'k> ChainWalker<'k> {
+    pub(crate) fn new(
+        from_seq: i64,
+        from_hash: String,
+        key: &'k AuditKey,
+        keyed_from: i64,
+    ) -> ChainWalker<'k> {
         ChainWalker {
+            key,
+            keyed_from,
             next_seq: from_seq + 1,
             prev_hash: from_hash,
+            from_seq,
+            checkpoint_accounted: from_seq == 0,
             checked: 0,
+            unkeyed_checked: 0,
             problem: None,
         }
     }
@@ -408,7 +738,9 @@ impl ChainWalker {
             Some(ChainProblem::Missing { seq: self.next_seq })
         } else if r.prev_hash != self.prev_hash {
             Some(ChainProblem::BrokenLink { seq: r.seq })
-        } else if record_hash(&r.prev_hash, r.seq, &r.entry).as_deref() != Some(r.hash.as_str()) {
+        } else if expected_hash(self.key, self.keyed_from, &r.prev_hash, r.seq, &r.entry).as_deref()
+            != Some(r.hash.as_str())
+        {
             Some(ChainProblem::Altered { seq: r.seq })
         } else {
             None
@@ -417,15 +749,18 @@ impl ChainWalker {
             self.problem = problem;
             return false;
         }
+        if r.entry.kind == Kind::Purged
+            && r.entry.detail.as_deref().and_then(purged_checkpoint) == Some(self.from_seq)
+        {
+            self.checkpoint_accounted = true;
+        }
         self.checked += 1;
+        if r.seq < self.keyed_from {
+            self.unkeyed_checked += 1;
+        }
         self.next_seq += 1;
         self.prev_hash = r.hash.clone();
         true
-    }
-
-    /// The seq of the last record accepted so far.
-    pub(crate) fn last_seq(&self) -> i64 {
-        self.next_seq - 1
     }
 
     /// Ends the walk: records up to `head_seq` must all have been seen, and
@@ -436,6 +771,8 @@ impl ChainWalker {
                 self.problem = Some(ChainProblem::Missing { seq: self.next_seq });
             } else if self.next_seq - 1 == head_seq && self.prev_hash != head_hash {
                 self.problem = Some(ChainProblem::Altered { seq: head_seq });
+            } else if !self.checkpoint_accounted {
+                self.problem = Some(ChainProblem::UnaccountedCheckpoint { seq: self.from_seq });
             }
         }
         (self.checked, self.problem)
@@ -469,7 +806,9 @@ mod tests {
     }
 
     fn walk(records: &[AuditRecord], head: i64) -> Option<ChainProblem> {
-        let mut w = ChainWalker::new(0, GENESIS_HASH.to_string());
+        let key = AuditKey::development();
+        // `chain` is all plain SHA-256: a log from before the upgrade.
+        let mut w = ChainWalker::new(0, GENESIS_HASH.to_string(), &key, i64::MAX);
         for r in records {
             if !w.check(r) {
                 break;
@@ -548,6 +887,96 @@ mod tests {
 
         let truncated = chain(4);
         assert_eq!(walk(&truncated, 5), Some(ChainProblem::Missing { seq: 5 }));
+    }
+
+    /// Records 1..=n, SHA-256 below `keyed_from` and keyed with `key` from it.
+    fn mixed_chain(n: i64, keyed_from: i64, key: &AuditKey) -> Vec<AuditRecord> {
+        let mut prev = GENESIS_HASH.to_string();
+        (1..=n)
+            .map(|seq| {
+                let entry = AuditEntry {
+                    at_ms: 1_700_000_000_000 + seq,
+                    ..AuditEntry::new(Kind::Detected, "slack")
+                };
+                let hash = expected_hash(key, keyed_from, &prev, seq, &entry).expect("valid");
+                let r = AuditRecord {
+                    seq,
+                    entry,
+                    prev_hash: std::mem::replace(&mut prev, hash.clone()),
+                    hash,
+                };
+                r
+            })
+            .collect()
+    }
+
+    fn walk_keyed(
+        records: &[AuditRecord],
+        key: &AuditKey,
+        keyed_from: i64,
+    ) -> (u64, Option<ChainProblem>) {
+        let mut w = ChainWalker::new(0, GENESIS_HASH.to_string(), key, keyed_from);
+        for r in records {
+            if !w.check(r) {
+                break;
+            }
+        }
+        let unkeyed = w.unkeyed_checked;
+        let last = records
+            .last()
+            .map_or(GENESIS_HASH.to_string(), |r| r.hash.clone());
+        let (_, problem) = w.finish(records.len() as i64, &last);
+        (unkeyed, problem)
+    }
+
+    #[test]
+    fn keyed_records_need_the_key_and_old_records_still_verify() {
+        let key = AuditKey::new("k1");
+        let records = mixed_chain(6, 4, &key);
+        assert_eq!(walk_keyed(&records, &key, 4), (3, None));
+        // Another key cannot verify (nor have written) the keyed part.
+        let other = AuditKey::new("k2");
+        assert_eq!(
+            walk_keyed(&records, &other, 4).1,
+            Some(ChainProblem::Altered { seq: 4 })
+        );
+        // A row forged with plain SHA-256 in the keyed part is refused.
+        let mut forged = records.clone();
+        forged[4].entry.channel = Some("evil".into());
+        forged[4].hash = record_hash(&forged[4].prev_hash, 5, &forged[4].entry).unwrap();
+        assert_eq!(
+            walk_keyed(&forged, &key, 4).1,
+            Some(ChainProblem::Altered { seq: 5 })
+        );
+        // Moving the boundary up to pass keyed rows off as SHA-256 fails too.
+        assert_eq!(
+            walk_keyed(&records, &key, 5).1,
+            Some(ChainProblem::Altered { seq: 4 })
+        );
+    }
+
+    #[test]
+    fn checkpoints_and_anchors_are_signed() {
+        let key = AuditKey::new("k1");
+        let h = "ab".repeat(32);
+        let mac = checkpoint_mac(&key, 7, &h, 100);
+        assert!(checkpoint_mac_ok(&key, 7, &h, 100, &mac));
+        assert!(!checkpoint_mac_ok(&key, 8, &h, 100, &mac));
+        assert!(!checkpoint_mac_ok(&AuditKey::new("k2"), 7, &h, 100, &mac));
+        let a = Anchor::sign(&key, 7, &h, 100, 1);
+        assert!(a.is_genuine(&key));
+        assert!(!a.is_genuine(&AuditKey::new("k2")));
+        let moved = Anchor {
+            seq: 6,
+            ..a.clone()
+        };
+        assert!(!moved.is_genuine(&key));
+        // A checkpoint MAC is not an anchor MAC.
+        let swapped = Anchor { mac, ..a };
+        assert!(!swapped.is_genuine(&key));
+        assert_eq!(format!("{key:?}"), "[redacted]");
+        assert_eq!(purged_checkpoint(&purged_detail(3, 42, 5)), Some(42));
+        assert_eq!(purged_checkpoint("purged nothing"), None);
     }
 
     #[test]

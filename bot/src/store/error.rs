@@ -64,6 +64,44 @@ pub enum StoreError {
     /// The detection has no pending action (already resolved, or never pending).
     #[error("audit record {0} has no pending action")]
     NotPending(i64),
+    /// The configured `audit_key` is not the key this audit log is keyed
+    /// with: writing would break the chain, verifying would fail every
+    /// keyed record.
+    #[error(
+        "the configured audit_key is not the key this audit log was written with \
+         (LINKGUARD_AUDIT_KEY must be the same for every replica and CLI run)"
+    )]
+    AuditKeyMismatch,
+    /// A policy edit was based on a version that is no longer the active one.
+    #[error(
+        "the policy changed meanwhile (your edit was based on {}, but {} is active now); \
+         nothing was changed: look at the new version and try again",
+        describe_version(*expected),
+        describe_version(*actual)
+    )]
+    PolicyChanged {
+        /// The active version the edit started from (`None`: nothing stored).
+        expected: Option<i64>,
+        /// The version active now (`None`: nothing stored).
+        actual: Option<i64>,
+    },
+    /// The policy is managed by a configuration file; stored edits would be
+    /// undone at the next start.
+    #[error(
+        "the policy is managed by the file {path} (setting `policy`): change that file and \
+         restart, or unset `policy` to manage the policy from chat and the CLI"
+    )]
+    PolicyManagedByFile {
+        /// The configured policy file.
+        path: String,
+    },
+}
+
+fn describe_version(v: Option<i64>) -> String {
+    v.map_or_else(
+        || "the built-in policy".to_owned(),
+        |v| format!("version {v}"),
+    )
 }
 
 /// `url` with any password replaced by `***`, for error messages and logs.

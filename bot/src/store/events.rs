@@ -181,6 +181,31 @@ impl Store {
         .await
     }
 
+    /// Drops the stored message (`payload`) of every pending-action row whose
+    /// action is already finished: an `action` record for the same message
+    /// and revision follows its detection. Such leftovers hold the full
+    /// message text, which the audit log keeps only when
+    /// `audit_message_text` is on. Run at start-up; returns how many
+    /// payloads were dropped. (A finished action's row normally goes, payload
+    /// and all, in the transaction that records its outcome; on SQLite
+    /// `secure_delete` overwrites the deleted bytes.)
+    pub async fn drop_payloads_of_finished_actions(&self) -> Result<u64, StoreError> {
+        self.with_retry(|| async move {
+            Ok(sqlx::query(
+                "UPDATE pending_actions SET payload = NULL WHERE payload IS NOT NULL \
+                 AND EXISTS (SELECT 1 FROM audit_log d JOIN audit_log a \
+                   ON a.kind = 'action' AND a.seq > d.seq AND a.platform = d.platform \
+                   AND a.channel = d.channel AND a.message_id = d.message_id \
+                   AND a.revision = d.revision \
+                 WHERE d.seq = pending_actions.detection_seq)",
+            )
+            .execute(&self.inner.pool)
+            .await?
+            .rows_affected())
+        })
+        .await
+    }
+
     /// Detections still waiting for their action's outcome, oldest first.
     pub async fn pending(&self) -> Result<Vec<PendingAction>, StoreError> {
         let cols: Vec<String> = AUDIT_COLUMNS

@@ -33,8 +33,8 @@ mod policy;
 mod redact;
 
 pub use audit::{
-    canonical_encoding, record_hash, AuditEntry, AuditRecord, ChainProblem, Kind, Outcome,
-    VerifyReport, GENESIS_HASH,
+    canonical_encoding, keyed_record_hash, record_hash, Anchor, AuditEntry, AuditKey, AuditRecord,
+    ChainProblem, Kind, Outcome, VerifyReport, ANCHOR_FORMAT, DEVELOPMENT_AUDIT_KEY, GENESIS_HASH,
 };
 pub use error::{describe_target, redact_url, StoreError};
 pub use events::{EventKey, PendingAction, Recorded};
@@ -43,7 +43,7 @@ pub use kv::DiscordWebhook;
 pub use policy::{PolicyImport, PolicyVersion, POLICY_CHANNEL, POLICY_POLL};
 pub use redact::{redact_link, redact_text, REDACTED};
 
-use audit::ChainWalker;
+use audit::{checkpoint_mac, checkpoint_mac_ok, expected_hash, purged_detail, ChainWalker};
 use error::DbUrl;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -92,6 +92,9 @@ pub struct StoreOptions {
     pub connect_timeout: Duration,
     /// Pool size (PostgreSQL; SQLite uses a few readers and one writer).
     pub max_connections: u32,
+    /// The key of the audit chain (`audit_key`); the default is the
+    /// development key, which `linkguard run` refuses.
+    pub audit_key: AuditKey,
 }
 
 impl Default for StoreOptions {
@@ -102,6 +105,7 @@ impl Default for StoreOptions {
             retry_for: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             max_connections: 10,
+            audit_key: AuditKey::development(),
         }
     }
 }
@@ -112,6 +116,7 @@ impl StoreOptions {
         StoreOptions {
             keep_message_text: config.audit_message_text,
             dedupe_ttl: Duration::from_secs(config.dedupe_ttl_secs.max(0) as u64),
+            audit_key: AuditKey::new(config.audit_key.expose()),
             ..StoreOptions::default()
         }
     }
@@ -189,7 +194,15 @@ impl Drop for Inner {
 struct Head {
     seq: i64,
     hash: String,
+    /// The first keyed record (records before it are plain SHA-256).
+    keyed_from: i64,
 }
+
+/// `audit_head` as stored. A missing `keyed_from` counts as 1 (everything
+/// keyed): the strictest reading, so clearing it cannot pass forged rows off
+/// as old ones.
+const HEAD_SQL: &str = "SELECT seq, hash, COALESCE(keyed_from, 1) AS keyed_from, key_check \
+     FROM audit_head WHERE id = 1";
 
 /// An open write transaction holding the chain lock.
 pub(crate) struct WriteTx<'a> {
@@ -226,6 +239,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "pending_payload",
         include_str!("../../../migrations/sqlite/0003_pending_payload.sql"),
     ),
+    (
+        7,
+        "keyed_audit",
+        include_str!("../../../migrations/sqlite/0007_keyed_audit.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -242,6 +260,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "pending_payload",
         include_str!("../../../migrations/postgres/0003_pending_payload.sql"),
+    ),
+    (
+        7,
+        "keyed_audit",
+        include_str!("../../../migrations/postgres/0007_keyed_audit.sql"),
     ),
 ];
 
@@ -320,6 +343,9 @@ impl Store {
                         // Other processes (the CLI, a second bot) may hold the
                         // write lock briefly; wait rather than fail.
                         conn.execute("PRAGMA busy_timeout = 30000").await?;
+                        // Deleted rows (a pending action's message, purged
+                        // records) are overwritten, not left in free pages.
+                        conn.execute("PRAGMA secure_delete = ON").await?;
                     }
                     Ok(())
                 })
@@ -468,24 +494,30 @@ impl Store {
             Backend::Sqlite => {
                 let guard = self.inner.write_lock.lock().await;
                 let tx = self.inner.pool.begin_with("BEGIN IMMEDIATE").await?;
-                (
-                    Some(guard),
-                    tx,
-                    "SELECT seq, hash FROM audit_head WHERE id = 1",
-                )
+                (Some(guard), tx, HEAD_SQL.to_owned())
             }
             Backend::Postgres => (
                 None,
                 self.inner.pool.begin().await?,
-                "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
+                format!("{HEAD_SQL} FOR UPDATE"),
             ),
         };
-        let row = sqlx::query(lock_sql).fetch_optional(&mut *tx).await?;
+        let row = sqlx::query(AssertSqlSafe(lock_sql))
+            .fetch_optional(&mut *tx)
+            .await?;
         let head = match row {
-            Some(r) => Head {
-                seq: r.try_get("seq")?,
-                hash: r.try_get("hash")?,
-            },
+            Some(r) => {
+                // Writing with another key would leave records nobody can verify.
+                let check: Option<String> = r.try_get("key_check")?;
+                if check.is_some_and(|c| c != self.inner.opts.audit_key.key_check()) {
+                    return Err(StoreError::AuditKeyMismatch);
+                }
+                Head {
+                    seq: r.try_get("seq")?,
+                    hash: r.try_get("hash")?,
+                    keyed_from: r.try_get("keyed_from")?,
+                }
+            }
             None => return Err(StoreError::Corrupt("audit_head row is missing".into())),
         };
         Ok(WriteTx {
@@ -504,9 +536,11 @@ impl Store {
     ) -> Result<AuditRecord, StoreError> {
         let entry = self.prepare(entry);
         let seq = w.head.seq + 1;
-        let hash = record_hash(&w.head.hash, seq, &entry).ok_or_else(|| {
-            StoreError::Corrupt(format!("audit_head hash is not a hash: {}", w.head.hash))
-        })?;
+        let key = &self.inner.opts.audit_key;
+        let hash =
+            expected_hash(key, w.head.keyed_from, &w.head.hash, seq, &entry).ok_or_else(|| {
+                StoreError::Corrupt(format!("audit_head hash is not a hash: {}", w.head.hash))
+            })?;
         sqlx::query(
             "INSERT INTO audit_log (seq, at_ms, platform, workspace, channel, thread, message_id, \
              revision, author, kind, rule_id, policy_version, provider, link, alternative, action, \
@@ -550,9 +584,10 @@ impl Store {
     /// Writes the new head (if moved) and commits.
     pub(crate) async fn commit(&self, mut w: WriteTx<'_>) -> Result<(), StoreError> {
         if w.head_dirty {
-            sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+            sqlx::query("UPDATE audit_head SET seq = $1, hash = $2, key_check = $3 WHERE id = 1")
                 .bind(w.head.seq)
                 .bind(w.head.hash.clone())
+                .bind(self.inner.opts.audit_key.key_check())
                 .execute(&mut *w.tx)
                 .await?;
         }
@@ -747,15 +782,86 @@ impl Store {
     /// Walks the chain from the latest checkpoint (or the genesis) to the
     /// head and reports the first broken record.
     pub async fn verify(&self) -> Result<VerifyReport, StoreError> {
-        let (head_seq, head_hash) = self.head().await?;
-        let cp = sqlx::query("SELECT seq, hash FROM audit_checkpoint ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&self.inner.pool)
-            .await?;
+        self.verify_with_anchors(&[]).await
+    }
+
+    /// [`Store::verify`], and then checks that the chain still reaches every
+    /// anchor in `anchors` (see [`Anchor`]).
+    ///
+    /// Everything is read in one snapshot (a read transaction), so records
+    /// appended or purged meanwhile cannot be mistaken for tampering.
+    /// Fails with [`StoreError::AuditKeyMismatch`] when the configured key is
+    /// not the one the log was written with.
+    pub async fn verify_with_anchors(
+        &self,
+        anchors: &[Anchor],
+    ) -> Result<VerifyReport, StoreError> {
+        let key = &self.inner.opts.audit_key;
+        let mut tx = self.inner.pool.begin().await?;
+        if self.inner.backend == Backend::Postgres {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .execute(&mut *tx)
+                .await?;
+        }
+        let head_row = sqlx::query(AssertSqlSafe(HEAD_SQL))
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("audit_head row is missing".into()))?;
+        let head_seq: i64 = head_row.try_get("seq")?;
+        let head_hash: String = head_row.try_get("hash")?;
+        let keyed_from: i64 = head_row.try_get("keyed_from")?;
+        let key_check: Option<String> = head_row.try_get("key_check")?;
+        if key_check.is_some_and(|c| c != key.key_check()) {
+            return Err(StoreError::AuditKeyMismatch);
+        }
+        let cp = sqlx::query(
+            "SELECT seq, hash, at_ms, mac FROM audit_checkpoint ORDER BY seq DESC LIMIT 1",
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let mut report = VerifyReport {
+            from_seq: 0,
+            head_seq,
+            head_hash: head_hash.clone(),
+            keyed_from,
+            checked: 0,
+            unkeyed_checked: 0,
+            anchors_checked: 0,
+            notes: Vec::new(),
+            problem: None,
+        };
         let (from_seq, from_hash) = match cp {
-            Some(r) => (r.try_get::<i64, _>("seq")?, r.try_get::<String, _>("hash")?),
+            Some(r) => {
+                let seq: i64 = r.try_get("seq")?;
+                let hash: String = r.try_get("hash")?;
+                let at_ms: i64 = r.try_get("at_ms")?;
+                let mac: Option<String> = r.try_get("mac")?;
+                // A purge in the keyed part signs its checkpoint; an unsigned
+                // one is only believable from before the upgrade.
+                let genuine = match mac {
+                    Some(mac) => checkpoint_mac_ok(key, seq, &hash, at_ms, &mac),
+                    None => seq < keyed_from,
+                };
+                if !genuine {
+                    report.from_seq = seq;
+                    report.problem = Some(ChainProblem::ForgedCheckpoint { seq });
+                    return Ok(report);
+                }
+                (seq, hash)
+            }
             None => (0, GENESIS_HASH.to_string()),
         };
-        let mut walker = ChainWalker::new(from_seq, from_hash);
+        report.from_seq = from_seq;
+        if keyed_from > head_seq + 1 || keyed_from < 1 {
+            report.problem = Some(ChainProblem::KeyedBoundaryMoved { seq: keyed_from });
+            return Ok(report);
+        }
+        let beyond: Option<i64> = sqlx::query("SELECT MIN(seq) AS s FROM audit_log WHERE seq > $1")
+            .bind(head_seq)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("s")?;
+        let mut walker = ChainWalker::new(from_seq, from_hash.clone(), key, keyed_from);
         let page = 2000;
         let sql = format!(
             "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3"
@@ -766,7 +872,7 @@ impl Store {
                 .bind(after)
                 .bind(head_seq)
                 .bind(page)
-                .fetch_all(&self.inner.pool)
+                .fetch_all(&mut *tx)
                 .await?;
             if rows.is_empty() {
                 break;
@@ -782,15 +888,70 @@ impl Store {
                 break;
             }
         }
-        let _ = walker.last_seq();
+        report.unkeyed_checked = walker.unkeyed_checked;
         let (checked, problem) = walker.finish(head_seq, &head_hash);
-        Ok(VerifyReport {
-            from_seq,
-            head_seq,
-            head_hash,
-            checked,
-            problem,
-        })
+        report.checked = checked;
+        report.problem = problem.or(beyond.map(|seq| ChainProblem::BeyondHead { seq }));
+        if report.problem.is_some() {
+            return Ok(report);
+        }
+        for a in anchors {
+            report.anchors_checked += 1;
+            let problem = if !a.is_genuine(key) {
+                Some(ChainProblem::ForgedAnchor { seq: a.seq })
+            } else if a.seq > head_seq {
+                Some(ChainProblem::AnchorNotReached {
+                    seq: a.seq,
+                    head_seq,
+                })
+            } else if keyed_from > a.keyed_from {
+                Some(ChainProblem::KeyedBoundaryMoved { seq: keyed_from })
+            } else if a.seq < from_seq {
+                report.notes.push(format!(
+                    "anchor at record {} predates checkpoint {from_seq}: those records were purged",
+                    a.seq
+                ));
+                None
+            } else {
+                let hash = if a.seq == from_seq {
+                    Some(from_hash.clone())
+                } else {
+                    sqlx::query("SELECT hash FROM audit_log WHERE seq = $1")
+                        .bind(a.seq)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .map(|r| r.try_get::<String, _>("hash"))
+                        .transpose()?
+                };
+                (hash.as_deref() != Some(a.hash.as_str()))
+                    .then_some(ChainProblem::AnchorMismatch { seq: a.seq })
+            };
+            if problem.is_some() {
+                report.problem = problem;
+                break;
+            }
+        }
+        tx.rollback().await?;
+        Ok(report)
+    }
+
+    /// Verifies the chain and, if it is intact, signs its head with the audit
+    /// key: what `linkguard audit anchor` prints. Returns the report and the
+    /// anchor (`None` when the chain is broken: a broken head is not worth
+    /// anchoring).
+    pub async fn anchor(&self) -> Result<(VerifyReport, Option<Anchor>), StoreError> {
+        let report = self.verify().await?;
+        if !report.is_ok() {
+            return Ok((report, None));
+        }
+        let anchor = Anchor::sign(
+            &self.inner.opts.audit_key,
+            report.head_seq,
+            &report.head_hash,
+            now_ms(),
+            report.keyed_from,
+        );
+        Ok((report, Some(anchor)))
     }
 
     /// Removes the oldest records, all of whose times are before `before_ms`,
@@ -836,12 +997,17 @@ impl Store {
                 )));
             };
             let cp_hash: String = hash_row.try_get("hash")?;
-            sqlx::query("INSERT INTO audit_checkpoint (seq, hash, at_ms) VALUES ($1, $2, $3)")
-                .bind(last_removed)
-                .bind(cp_hash)
-                .bind(now_ms())
-                .execute(&mut *w.tx)
-                .await?;
+            let cp_at = now_ms();
+            let mac = checkpoint_mac(&self.inner.opts.audit_key, last_removed, &cp_hash, cp_at);
+            sqlx::query(
+                "INSERT INTO audit_checkpoint (seq, hash, at_ms, mac) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(last_removed)
+            .bind(cp_hash)
+            .bind(cp_at)
+            .bind(mac)
+            .execute(&mut *w.tx)
+            .await?;
             let removed = sqlx::query("DELETE FROM audit_log WHERE seq <= $1")
                 .bind(last_removed)
                 .execute(&mut *w.tx)
@@ -852,9 +1018,7 @@ impl Store {
                     &mut w,
                     AuditEntry {
                         author: Some(author.to_string()),
-                        detail: Some(format!(
-                            "purged {removed} records up to {last_removed} (older than {before_ms} ms)"
-                        )),
+                        detail: Some(purged_detail(removed, last_removed, before_ms)),
                         ..AuditEntry::new(Kind::Purged, "linkguard")
                     },
                 )

@@ -7,6 +7,17 @@
 //! change appends a `policy_changed` audit record in the same transaction
 //! and is announced to every replica: `NOTIFY linkguard_policy, '<version>'`
 //! on PostgreSQL, an in-process broadcast on SQLite.
+//!
+//! Every edit (chat, CLI, console) goes through [`Store::policy_edit`], a
+//! compare-and-swap on the active version: an edit made from version 4 is
+//! refused with [`StoreError::PolicyChanged`] if version 5 became active
+//! meanwhile, so two concurrent edits cannot silently lose one.
+//!
+//! A configured policy file (`policy`) manages the policy: each start stores
+//! the file's text ([`Store::policy_from_file`]) and records the file in the
+//! `policy_file` setting; while it is set every other edit is refused with
+//! [`StoreError::PolicyManagedByFile`] instead of being undone at the next
+//! start. A start without `policy` clears the setting.
 
 use super::{now_ms, AuditEntry, Backend, Kind, Store, StoreError};
 use sqlx::any::AnyRow;
@@ -62,17 +73,81 @@ fn version_from_row(row: &AnyRow) -> Result<PolicyVersion, StoreError> {
     })
 }
 
+/// The setting naming the policy file that manages the policy.
+const POLICY_FILE_SETTING: &str = "policy_file";
+
+/// Who may change the policy in one write.
+#[derive(Clone, Copy)]
+enum Guard<'a> {
+    /// An edit made from this active version (`None`: nothing was stored).
+    Edit(Option<i64>),
+    /// The configured policy file, at start-up.
+    File(&'a str),
+}
+
 impl Store {
     /// Validates `body` and stores it as the new active version, unless it is
-    /// identical to the active one.
+    /// identical to the active one: a whole-text import over whatever is
+    /// active now (`linkguard policy import`). Goes through
+    /// [`Store::policy_edit`]; use that to refuse when someone else changed
+    /// the policy since you read it.
     pub async fn policy_import(
         &self,
         body: &str,
         author: &str,
         source: &str,
     ) -> Result<PolicyImport, StoreError> {
+        let expected = self.policy_active().await?.map(|v| v.version);
+        self.policy_edit(expected, body, author, source).await
+    }
+
+    /// The one way to change the policy: validates `body` and stores it as
+    /// the new active version, provided the active version is still
+    /// `expected` (the version the edit was made from; `None` when nothing
+    /// was stored and the built-in policy was edited).
+    ///
+    /// Fails with [`StoreError::PolicyChanged`] when another edit won the
+    /// race, and with [`StoreError::PolicyManagedByFile`] while a configured
+    /// policy file manages the policy. Storing the active text again changes
+    /// nothing (`created` is false).
+    pub async fn policy_edit(
+        &self,
+        expected: Option<i64>,
+        body: &str,
+        author: &str,
+        source: &str,
+    ) -> Result<PolicyImport, StoreError> {
         validate_policy(source, body)?;
-        self.store_policy(body, author, source).await
+        self.store_policy(body, author, source, Guard::Edit(expected))
+            .await
+    }
+
+    /// Stores the configured policy file's text (if it differs from the
+    /// active one) and marks the policy as managed by `path`, so that edits
+    /// from chat and the CLI are refused rather than undone at the next start.
+    pub async fn policy_from_file(
+        &self,
+        path: &str,
+        body: &str,
+    ) -> Result<PolicyImport, StoreError> {
+        validate_policy(path, body)?;
+        self.store_policy(body, "config", path, Guard::File(path))
+            .await
+    }
+
+    /// Ends management by a policy file (a start without `policy`): edits
+    /// are accepted again.
+    pub async fn policy_release_file(&self) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM settings WHERE name = $1")
+            .bind(POLICY_FILE_SETTING)
+            .execute(&self.inner.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The policy file that manages the policy, if any.
+    pub async fn policy_managed_by(&self) -> Result<Option<String>, StoreError> {
+        self.setting(POLICY_FILE_SETTING).await
     }
 
     async fn store_policy(
@@ -80,11 +155,13 @@ impl Store {
         body: &str,
         author: &str,
         source: &str,
+        guard: Guard<'_>,
     ) -> Result<PolicyImport, StoreError> {
         let result = self
             .with_retry(|| async move {
                 // The chain lock also serialises policy changes: version numbers
-                // stay gap-free and the audit record lands in the same order.
+                // stay gap-free, the audit record lands in the same order, and
+                // the compare-and-swap below sees every earlier edit.
                 let mut w = self.begin_write().await?;
                 let active = sqlx::query(
                     "SELECT version, body, author, at_ms, source, active FROM policy_versions \
@@ -95,8 +172,40 @@ impl Store {
                 .as_ref()
                 .map(version_from_row)
                 .transpose()?;
+                match guard {
+                    Guard::Edit(expected) => {
+                        let managed: Option<String> =
+                            sqlx::query("SELECT value FROM settings WHERE name = $1")
+                                .bind(POLICY_FILE_SETTING)
+                                .fetch_optional(&mut *w.tx)
+                                .await?
+                                .map(|r| r.try_get("value"))
+                                .transpose()?;
+                        if let Some(path) = managed {
+                            w.tx.rollback().await?;
+                            return Err(StoreError::PolicyManagedByFile { path });
+                        }
+                        let actual = active.as_ref().map(|a| a.version);
+                        if actual != expected {
+                            w.tx.rollback().await?;
+                            return Err(StoreError::PolicyChanged { expected, actual });
+                        }
+                    }
+                    Guard::File(path) => {
+                        sqlx::query(
+                            "INSERT INTO settings (name, value, updated_ms) VALUES ($1, $2, $3) \
+                             ON CONFLICT (name) DO UPDATE SET value = excluded.value, \
+                             updated_ms = excluded.updated_ms",
+                        )
+                        .bind(POLICY_FILE_SETTING)
+                        .bind(path.to_owned())
+                        .bind(now_ms())
+                        .execute(&mut *w.tx)
+                        .await?;
+                    }
+                }
                 if let Some(a) = active.filter(|a| a.body == body) {
-                    w.tx.rollback().await?;
+                    self.commit(w).await?;
                     return Ok(PolicyImport {
                         version: a,
                         created: false,
@@ -211,9 +320,22 @@ impl Store {
             .to_string())
     }
 
-    /// Makes version `version`'s text active again, as a new version.
+    /// Makes version `version`'s text active again, as a new version, over
+    /// whatever is active now (see [`Store::policy_rollback_from`]).
     pub async fn policy_rollback(
         &self,
+        version: i64,
+        author: &str,
+    ) -> Result<PolicyImport, StoreError> {
+        let expected = self.policy_active().await?.map(|v| v.version);
+        self.policy_rollback_from(expected, version, author).await
+    }
+
+    /// Makes version `version`'s text active again, provided `expected` is
+    /// still the active version (see [`Store::policy_edit`]).
+    pub async fn policy_rollback_from(
+        &self,
+        expected: Option<i64>,
         version: i64,
         author: &str,
     ) -> Result<PolicyImport, StoreError> {
@@ -221,10 +343,15 @@ impl Store {
             .policy_get(version)
             .await?
             .ok_or(StoreError::NoSuchPolicyVersion(version))?;
-        let source = format!("rollback to v{version}");
-        // Rules may have tightened since; never activate what would not load.
-        validate_policy(&source, &old.body)?;
-        self.store_policy(&old.body, author, &source).await
+        // Rules may have tightened since; `policy_edit` validates again, so
+        // an old text that no longer loads is never activated.
+        self.policy_edit(
+            expected,
+            &old.body,
+            author,
+            &format!("rollback to v{version}"),
+        )
+        .await
     }
 
     /// A receiver of the active policy's version number, sent each time it
