@@ -49,6 +49,10 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://linkguard.db";
 /// `config check` warns about it.
 pub const DEVELOPMENT_ROOM_KEY: &str = "linkguard-default-room-key";
 
+/// The audit key used when none is configured. Fine for trying linkguard
+/// out; `config check` warns about it.
+pub const DEVELOPMENT_AUDIT_KEY: &str = "linkguard-development-audit-key";
+
 /// How logs are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LogFormat {
@@ -66,6 +70,9 @@ pub struct Config {
     pub database_url: Secret,
     /// `room_key`: the key for deriving alternative room names.
     pub room_key: Secret,
+    /// `audit_key`: the key that authenticates what linkguard stores for
+    /// itself (the payloads of pending actions).
+    pub audit_key: Secret,
     /// `policy`: a policy file to use instead of the stored one.
     pub policy_path: Option<String>,
     /// `audit_message_text`: keep full message text in the audit log.
@@ -173,6 +180,7 @@ impl Default for Config {
         Config {
             database_url: Secret::new(DEFAULT_DATABASE_URL),
             room_key: Secret::new(DEVELOPMENT_ROOM_KEY),
+            audit_key: Secret::new(DEVELOPMENT_AUDIT_KEY),
             policy_path: None,
             audit_message_text: false,
             dedupe_ttl_secs: 7 * 24 * 3600,
@@ -220,6 +228,11 @@ const KEYS: &[(&str, Ty, &str)] = &[
         "room_key",
         Ty::Secret,
         "secret key for {room} names in alternatives",
+    ),
+    (
+        "audit_key",
+        Ty::Secret,
+        "secret key authenticating stored pending actions",
     ),
     (
         "policy",
@@ -504,6 +517,9 @@ impl Config {
         if let Some(v) = get("room_key") {
             c.room_key = Secret::new(v);
         }
+        if let Some(v) = get("audit_key") {
+            c.audit_key = Secret::new(v);
+        }
         c.policy_path = get("policy");
         if let Some(b) = boolean("audit_message_text")? {
             c.audit_message_text = b;
@@ -657,6 +673,7 @@ impl Config {
             crate::store::redact_url(self.database_url.expose()),
         );
         line("room_key", secret(&self.room_key));
+        line("audit_key", secret(&self.audit_key));
         line(
             "policy",
             self.policy_path
@@ -717,6 +734,9 @@ impl Config {
         let mut w = Vec::new();
         if self.room_key.expose() == DEVELOPMENT_ROOM_KEY {
             w.push("room_key is the built-in development key: set LINKGUARD_ROOM_KEY so room names cannot be predicted".into());
+        }
+        if self.audit_key.expose() == DEVELOPMENT_AUDIT_KEY {
+            w.push("audit_key is the built-in development key: set LINKGUARD_AUDIT_KEY so stored pending actions cannot be forged".into());
         }
         if let Some(s) = &self.slack {
             if s.user_token.is_none() {
