@@ -21,6 +21,9 @@ pub struct AppOptions {
     /// The HTTP client serenity uses (tests: resolves discord.com to a fake
     /// and trusts its CA). `None`: serenity's default client.
     pub discord_http_client: Option<reqwest::Client>,
+    /// How pending actions are retried (tests: short back-offs and leases).
+    /// `None`: the defaults.
+    pub retry: Option<crate::moderation::RetrySettings>,
 }
 
 /// A future run at shutdown (a connector closing its gateway or socket).
@@ -109,12 +112,16 @@ impl App {
         .await
         .context("opening the database")?;
         let active = load_active_policy(&store, &config).await?;
-        let moderator = Arc::new(Moderator::new(
-            store.clone(),
-            active,
-            RoomKey::new(config.room_key.expose()),
-            config.audit_message_text,
-        ));
+        let moderator = Arc::new(
+            Moderator::new(
+                store.clone(),
+                active,
+                RoomKey::new(config.room_key.expose()),
+                config.audit_message_text,
+            )
+            .with_audit_key(config.audit_key.expose())
+            .with_retry(options.retry.unwrap_or_default()),
+        );
         let mut startup = AuditEntry::new(Kind::Startup, "linkguard");
         startup.detail = Some(format!("version {}", env!("CARGO_PKG_VERSION")));
         store

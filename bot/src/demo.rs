@@ -168,6 +168,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         config,
         AppOptions {
             discord_http_client: Some(discord_client),
+            ..AppOptions::default()
         },
     )
     .await

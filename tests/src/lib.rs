@@ -3,3 +3,16 @@
 
 pub mod discord_support;
 pub mod slack_support;
+
+/// Retry settings for tests: back-offs and leases short enough that put-off
+/// actions and a crashed process's leases come due within a test's wait.
+pub fn fast_retry() -> linkguard::moderation::RetrySettings {
+    use std::time::Duration;
+    linkguard::moderation::RetrySettings {
+        initial: Duration::from_millis(100),
+        max: Duration::from_millis(800),
+        lease: Duration::from_secs(3),
+        attempt_budget: Duration::from_secs(2),
+        poll: Duration::from_millis(50),
+    }
+}

@@ -33,6 +33,8 @@ pub struct Setup {
     pub user_token: bool,
     /// Store `slack.moderate_bots = true` before start.
     pub moderate_bots: bool,
+    /// How pending actions are retried (default: [`crate::fast_retry`]).
+    pub retry: linkguard::moderation::RetrySettings,
 }
 
 impl Default for Setup {
@@ -43,6 +45,7 @@ impl Default for Setup {
                 .with_fast_timers(Duration::from_secs(2), Duration::from_millis(200)),
             user_token: true,
             moderate_bots: false,
+            retry: crate::fast_retry(),
         }
     }
 }
@@ -94,9 +97,15 @@ pub async fn spawn_app(setup: Setup) -> TestApp {
         }),
         ..Config::default()
     };
-    let app = App::build(config, AppOptions::default())
-        .await
-        .expect("app builds");
+    let app = App::build(
+        config,
+        AppOptions {
+            retry: Some(setup.retry),
+            ..AppOptions::default()
+        },
+    )
+    .await
+    .expect("app builds");
     let http = app.http_addr();
     let store = app.moderator().store().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

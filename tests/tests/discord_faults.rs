@@ -216,7 +216,9 @@ async fn an_action_interrupted_by_a_crash_is_finished_at_the_next_start() {
         },
         RoomKey::new(DEVELOPMENT_ROOM_KEY),
         false,
-    );
+    )
+    // Its lease on the action runs out as quickly as the next app's retry loop expects.
+    .with_retry(linkguard_e2e::fast_retry());
     let msg = IncomingMessage {
         platform: Platform::Discord,
         workspace: cast::GUILD.to_string(),

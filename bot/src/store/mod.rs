@@ -37,7 +37,7 @@ pub use audit::{
     VerifyReport, GENESIS_HASH,
 };
 pub use error::{describe_target, redact_url, StoreError};
-pub use events::{EventKey, PendingAction, Recorded};
+pub use events::{EventKey, NewPending, PendingAction, Recorded};
 pub use exceptions::{Exception, ExceptionTarget};
 pub use kv::DiscordWebhook;
 pub use policy::{PolicyImport, PolicyVersion, POLICY_CHANNEL, POLICY_POLL};
@@ -226,6 +226,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "pending_payload",
         include_str!("../../../migrations/sqlite/0003_pending_payload.sql"),
     ),
+    (
+        8,
+        "pending_retry",
+        include_str!("../../../migrations/sqlite/0008_pending_retry.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -242,6 +247,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "pending_payload",
         include_str!("../../../migrations/postgres/0003_pending_payload.sql"),
+    ),
+    (
+        8,
+        "pending_retry",
+        include_str!("../../../migrations/postgres/0008_pending_retry.sql"),
     ),
 ];
 
