@@ -270,6 +270,19 @@ impl TestApp {
             .collect()
     }
 
+    /// How many successful reposts carry `marker`.
+    pub fn reposts_with(&self, marker: &str) -> usize {
+        self.executed()
+            .iter()
+            .filter(|c| {
+                c.body
+                    .as_ref()
+                    .and_then(|b| b["content"].as_str())
+                    .is_some_and(|s| s.contains(marker))
+            })
+            .count()
+    }
+
     /// The webhooks linkguard created.
     pub fn webhooks(&self) -> Vec<StoredWebhook> {
         self.fake

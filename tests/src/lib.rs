@@ -16,3 +16,18 @@ pub fn fast_retry() -> linkguard::moderation::RetrySettings {
         poll: Duration::from_millis(50),
     }
 }
+
+/// A pipeline over `store` with the built-in policy, the development keys
+/// and [`fast_retry`]: one process of linkguard, driven directly by a test.
+pub fn test_moderator(store: linkguard::store::Store) -> linkguard::moderation::Moderator {
+    linkguard::moderation::Moderator::new(
+        store,
+        linkguard::moderation::ActivePolicy {
+            policy: std::sync::Arc::new(linkguard_rules::policy::Policy::default_policy()),
+            version: None,
+        },
+        linkguard_rules::policy::RoomKey::new(linkguard::config::DEVELOPMENT_ROOM_KEY),
+        false,
+    )
+    .with_retry(fast_retry())
+}
