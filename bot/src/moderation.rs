@@ -1018,7 +1018,6 @@ impl Moderator {
                 Some(seq) => {
                     let attempts = attempts + 1;
                     let wait = self.retry.backoff(attempts, retry_after);
-                    crate::metrics::global().rate_limit_wait(msg.platform.as_str());
                     let next = now_ms().saturating_add(wait.as_millis() as i64);
                     if !self
                         .store
@@ -1362,4 +1361,53 @@ pub fn notice_text(policy: &Policy, msg: &IncomingMessage, blocks: &[&Block]) ->
     }
     let _ = msg;
     out
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+
+    #[test]
+    fn back_off_doubles_is_capped_jittered_down_and_honours_retry_after() {
+        let r = RetrySettings::default();
+        for attempts in 1..40 {
+            let full = r
+                .initial
+                .saturating_mul(1 << (attempts.min(21) - 1) as u32)
+                .min(r.max);
+            let wait = r.backoff(attempts, None);
+            assert!(wait >= full / 2 && wait <= full, "{attempts}: {wait:?}");
+        }
+        assert_eq!(r.backoff(30, None).max(r.max), r.max, "capped");
+        let asked = Duration::from_secs(900);
+        assert_eq!(r.backoff(1, Some(asked)), asked, "Retry-After wins");
+    }
+
+    #[test]
+    fn sealed_text_verifies_only_unchanged_and_with_the_same_key() {
+        let k = Sealer(b"key".to_vec());
+        let tag = k.seal("payload", "slack:3:a/b:0", "{}");
+        assert!(k.verify("payload", "slack:3:a/b:0", "{}", Some(&tag)));
+        assert!(!k.verify("payload", "slack:3:a/b:0", "{ }", Some(&tag)));
+        assert!(!k.verify("payload", "slack:3:a/c:0", "{}", Some(&tag)));
+        assert!(!k.verify("progress", "slack:3:a/b:0", "{}", Some(&tag)));
+        assert!(!k.verify("payload", "slack:3:a/b:0", "{}", None));
+        assert!(!k.verify("payload", "slack:3:a/b:0", "{}", Some("zz")));
+        assert!(!Sealer(b"other".to_vec()).verify("payload", "slack:3:a/b:0", "{}", Some(&tag)));
+    }
+
+    #[test]
+    fn progress_reads_back_what_was_written() {
+        let p = Progress {
+            action: Some("replace".into()),
+            repost: Some("1700000000.000200".into()),
+            ..Progress::default()
+        };
+        let text = serde_json::to_string(&p).expect("json");
+        assert_eq!(serde_json::from_str::<Progress>(&text).expect("parse"), p);
+        assert_eq!(
+            serde_json::from_str::<Progress>("{}").expect("parse"),
+            Progress::default()
+        );
+    }
 }
