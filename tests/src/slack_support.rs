@@ -69,7 +69,18 @@ pub async fn spawn_app(setup: Setup) -> TestApp {
         .await
         .expect("fake slack");
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = format!("sqlite://{}", dir.path().join("lg.db").display());
+    spawn_app_with(fake, dir, setup).await
+}
+
+/// The database [`spawn_app_with`] uses in `dir`.
+pub fn database_url(dir: &std::path::Path) -> String {
+    format!("sqlite://{}", dir.join("lg.db").display())
+}
+
+/// Starts linkguard against a running `fake` on the database in `dir` (which
+/// a test may have prepared) and waits until it is connected.
+pub async fn spawn_app_with(fake: FakeSlack, dir: tempfile::TempDir, setup: Setup) -> TestApp {
+    let db = database_url(dir.path());
     if setup.moderate_bots {
         let store = Store::open(&db, StoreOptions::default())
             .await

@@ -551,3 +551,62 @@ async fn exec(pool: &sqlx::SqlitePool, sql: &str) {
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
     assert_eq!(done.rows_affected(), 1, "{sql}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hardening_recovery_does_not_delay_readiness_or_the_connection() {
+    let setup = Setup::default();
+    let fake = FakeSlack::start(setup.fake.clone()).await.expect("fake");
+    let dir = tempfile::tempdir().expect("dir");
+    let db = database_url(dir.path());
+    // An earlier run left actions pending...
+    let dead = process(&db, &fake).await;
+    let mut posted = Vec::new();
+    for i in 0..3u64 {
+        let marker = format!("left-{i} ");
+        let ts = record_only(
+            &dead,
+            &fake,
+            ALICE,
+            &format!("{marker}https://zoom.us/j/{}", 87_000_000_000 + i),
+        )
+        .await;
+        posted.push((ts, marker));
+    }
+    let dead_owner = dead.moderator.owner().to_owned();
+    dead.store.close().await;
+    // ...and finishing them is slow (Slack answers users.info late).
+    fake.delay("users.info", Duration::from_secs(6));
+
+    // Connected (the socket is open: spawn_app_with waits for it) and ready
+    // before the recovery is done...
+    let app = spawn_app_with(fake, dir, setup).await;
+    let readyz = format!("http://{}/readyz", app.http);
+    // (Ready follows Slack's `hello` on the open socket within moments.)
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while reqwest::get(&readyz).await.expect("readyz").status() != 200 {
+        assert!(tokio::time::Instant::now() < deadline, "never ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(app.store.pending().await.expect("pending").len(), 3);
+    // ...and while it runs (the app holds the leases, users.info hangs).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let pending = app.store.pending().await.expect("pending");
+        if pending
+            .iter()
+            .any(|p| p.lease_owner.as_ref().is_some_and(|o| *o != dead_owner))
+        {
+            assert_eq!(pending.len(), 3);
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never recovered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let ready = reqwest::get(&readyz).await.expect("readyz");
+    assert_eq!(ready.status().as_u16(), 200);
+    for (ts, marker) in &posted {
+        app.wait_message(GENERAL, ts, |m| m.deleted).await;
+        assert_eq!(reposts_with(&app, marker), 1, "{marker}");
+    }
+    app.finish().await;
+}

@@ -32,12 +32,15 @@ pub async fn run(command: &str, args: AdminArgs, config: &Config) -> anyhow::Res
     .await
     .context("opening the database")?;
     let active = load_active_policy(&store, config).await?;
-    let moderator = Arc::new(Moderator::new(
-        store.clone(),
-        active,
-        RoomKey::new(config.room_key.expose()),
-        config.audit_message_text,
-    ));
+    let moderator = Arc::new(
+        Moderator::new(
+            store.clone(),
+            active,
+            RoomKey::new(config.room_key.expose()),
+            config.audit_message_text,
+        )
+        .with_audit_key(config.audit_key.expose()),
+    );
     let who = args
         .author
         .or_else(|| std::env::var("USER").ok())
