@@ -9,7 +9,7 @@ use crate::store::{AuditEntry, Kind, Store, StoreOptions};
 use anyhow::Context as _;
 use axum::routing::get;
 use axum::Router;
-use linkguard_rules::policy::{Policy, RoomKey};
+use linkguard_rules::policy::Policy;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -113,14 +113,8 @@ impl App {
         .context("opening the database")?;
         let active = load_active_policy(&store, &config).await?;
         let moderator = Arc::new(
-            Moderator::new(
-                store.clone(),
-                active,
-                RoomKey::new(config.room_key.expose()),
-                config.audit_message_text,
-            )
-            .with_audit_key(config.audit_key.expose())
-            .with_retry(options.retry.unwrap_or_default()),
+            Moderator::configured(store.clone(), active, &config)
+                .with_retry(options.retry.unwrap_or_default()),
         );
         let mut startup = AuditEntry::new(Kind::Startup, "linkguard");
         startup.detail = Some(format!("version {}", env!("CARGO_PKG_VERSION")));

@@ -466,6 +466,21 @@ impl Moderator {
         }
     }
 
+    /// A pipeline with the keys and audit settings of `config`.
+    pub fn configured(
+        store: Store,
+        policy: ActivePolicy,
+        config: &crate::config::Config,
+    ) -> Moderator {
+        Moderator::new(
+            store,
+            policy,
+            RoomKey::new(config.room_key.expose()),
+            config.audit_message_text,
+        )
+        .with_audit_key(config.audit_key.expose())
+    }
+
     /// Authenticates stored payloads with `audit_key` (else the development key).
     pub fn with_audit_key(mut self, audit_key: &str) -> Moderator {
         self.sealer = Sealer(audit_key.as_bytes().to_vec());
