@@ -249,6 +249,9 @@ impl App {
                 "some actions were still running; they stay pending and the next start finishes them"
             );
         }
+        if let Err(e) = self.moderator.release_idle_leases().await {
+            tracing::warn!(error = %e, "cannot release the leases of unfinished actions; they are taken over when the leases run out");
+        }
         if let Some(t) = metrics_task {
             let _ = t.await;
         }

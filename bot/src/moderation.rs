@@ -846,6 +846,32 @@ impl Moderator {
         }
     }
 
+    /// At shutdown, after [`Moderator::drain`]: gives up this process's
+    /// leases on pending actions it is not running any more (recorded but
+    /// never carried out, or whose outcome could not be written), so the
+    /// next start or another replica takes them without waiting for the
+    /// lease to run out. Actions still running keep theirs.
+    pub async fn release_idle_leases(&self) -> Result<usize, StoreError> {
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let mut released = 0;
+        for p in self.store.pending().await? {
+            if p.lease_owner.as_deref() == Some(self.owner.as_str())
+                && !running.contains(&p.detection.seq)
+                && self
+                    .store
+                    .release_lease(p.detection.seq, &self.owner)
+                    .await?
+            {
+                released += 1;
+            }
+        }
+        Ok(released)
+    }
+
     /// Claims the due pending actions of `platform` for this process.
     async fn claim(&self, platform: Platform) -> Result<Vec<(PendingAction, Running)>, StoreError> {
         const BATCH: i64 = 16;

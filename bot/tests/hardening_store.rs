@@ -2,7 +2,7 @@
 //! and PostgreSQL. Two replicas claiming at once never get the same action;
 //! a lease that runs out lets another replica take the action over; a
 //! put-off action counts its attempts and is not due before its back-off;
-//! only the lease holder may record progress or put it off.
+//! only the lease holder may record progress, put it off or give it up.
 
 mod store_common;
 
@@ -150,6 +150,15 @@ async fn hardening_leases_expire_back_offs_hold_and_only_the_holder_writes(db: &
             .expect("renew"),
         1
     );
+    // A lease given up (at shutdown) is free at once, and only its holder gives it up.
+    assert!(!store.release_lease(held, "alive").await.expect("release"));
+    assert!(store.release_lease(held, "dead").await.expect("release"));
+    let taken = store
+        .claim_pending("slack", "alive", now_ms() + 60_000, 10)
+        .await
+        .expect("claim");
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].detection.seq, held);
     // Recording the outcome ends it, once.
     let mut e = AuditEntry::new(Kind::Action, "slack");
     e.outcome = Some(Outcome::Ok);

@@ -402,6 +402,21 @@ impl Store {
         .await
     }
 
+    /// Gives up `owner`'s lease on `seq` (at shutdown, for an action it is
+    /// not running), so another process may take it at once.
+    pub async fn release_lease(&self, seq: i64, owner: &str) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE pending_actions SET lease_owner = NULL, lease_until_ms = 0 \
+             WHERE detection_seq = $1 AND lease_owner = $2",
+        )
+        .bind(seq)
+        .bind(owner.to_owned())
+        .execute(&self.inner.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
     /// Runs `UPDATE pending_actions SET {set}` (binding `$3` and `$4`) on
     /// `seq` if `owner` holds it; returns whether it did.
     async fn update_if_held(
