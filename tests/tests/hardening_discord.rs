@@ -100,7 +100,7 @@ async fn hardening_discord_storms_on_every_route_delay_but_never_drop() {
                 UserMessage::new(
                     cast::GENERAL,
                     cast::BOB,
-                    &format!("{round} https://zoom.us/j/930000001"),
+                    format!("{round} https://zoom.us/j/930000001"),
                 )
                 .attachment("deck.pdf", 2048),
             )
