@@ -9,7 +9,7 @@ use crate::store::{AuditEntry, Kind, Store, StoreOptions};
 use anyhow::Context as _;
 use axum::routing::get;
 use axum::Router;
-use linkguard_rules::policy::{Policy, RoomKey};
+use linkguard_rules::policy::Policy;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +21,9 @@ pub struct AppOptions {
     /// The HTTP client serenity uses (tests: resolves discord.com to a fake
     /// and trusts its CA). `None`: serenity's default client.
     pub discord_http_client: Option<reqwest::Client>,
+    /// How pending actions are retried (tests: short back-offs and leases).
+    /// `None`: the defaults.
+    pub retry: Option<crate::moderation::RetrySettings>,
 }
 
 /// A future run at shutdown (a connector closing its gateway or socket).
@@ -123,12 +126,10 @@ impl App {
             Ok(n) => tracing::info!(count = n, "dropped stored messages of finished actions"),
             Err(e) => tracing::warn!(error = %e, "cannot drop stored messages of finished actions"),
         }
-        let moderator = Arc::new(Moderator::new(
-            store.clone(),
-            active,
-            RoomKey::new(config.room_key.expose()),
-            config.audit_message_text,
-        ));
+        let moderator = Arc::new(
+            Moderator::configured(store.clone(), active, &config)
+                .with_retry(options.retry.unwrap_or_default()),
+        );
         let mut startup = AuditEntry::new(Kind::Startup, "linkguard");
         startup.detail = Some(format!("version {}", env!("CARGO_PKG_VERSION")));
         store
@@ -261,6 +262,9 @@ impl App {
                 timeout_secs = self.config.shutdown_timeout_secs,
                 "some actions were still running; they stay pending and the next start finishes them"
             );
+        }
+        if let Err(e) = self.moderator.release_idle_leases().await {
+            tracing::warn!(error = %e, "cannot release the leases of unfinished actions; they are taken over when the leases run out");
         }
         if let Some(t) = metrics_task {
             let _ = t.await;

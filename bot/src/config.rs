@@ -70,7 +70,8 @@ pub struct Config {
     pub database_url: Secret,
     /// `room_key`: the key for deriving alternative room names.
     pub room_key: Secret,
-    /// `audit_key`: the key of the audit chain's HMACs, checkpoints and anchors.
+    /// `audit_key`: the key of the audit chain's HMACs, checkpoints and anchors,
+    /// and of what linkguard stores for itself (pending actions' payloads).
     pub audit_key: Secret,
     /// `policy`: a policy file to use instead of the stored one.
     pub policy_path: Option<String>,
@@ -231,7 +232,7 @@ const KEYS: &[(&str, Ty, &str)] = &[
     (
         "audit_key",
         Ty::Secret,
-        "secret key of the audit chain (HMAC), checkpoints and anchors",
+        "secret key of the audit chain (HMAC), anchors and stored pending actions",
     ),
     (
         "policy",

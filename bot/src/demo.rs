@@ -144,6 +144,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let config = Config {
         database_url: Secret::new(format!("sqlite://{}", db_path.display())),
         room_key: Secret::new("linkguard-demo-key"),
+        audit_key: Secret::new("linkguard-demo-audit-key"),
         http_addr: "127.0.0.1:0".into(),
         shutdown_timeout_secs: 5,
         slack: Some(SlackConfig {
@@ -167,6 +168,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         config,
         AppOptions {
             discord_http_client: Some(discord_client),
+            ..AppOptions::default()
         },
     )
     .await

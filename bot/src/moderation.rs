@@ -9,16 +9,32 @@
 //! Actions degrade, never vanish: when a platform refuses one (missing
 //! permission, no admin token, a message too long to repost), the next gentler
 //! action is tried and the audit record says why.
+//!
+//! "Not yet" is not "failed" (issue #15): a rate limit or a server error that
+//! outlasts the connector's own retries ([`ActionError::Later`]) leaves the
+//! action pending with a jittered, capped exponential back-off, and
+//! [`Moderator::run_pending`] (one task per connector, also what finishes a
+//! crashed run's actions) retries it when due. A pending action is leased to
+//! one process at a time (see `store::events`), its progress is recorded
+//! before each next step (the repost's id before the original is deleted, so
+//! a retry after a crash never reposts twice), and its stored message is
+//! authenticated with `audit_key`: a payload or progress that does not verify
+//! is refused (recorded as failed, never executed).
 
-use crate::store::{AuditEntry, EventKey, Kind, Outcome, Recorded, Store, StoreError};
+use crate::store::{
+    now_ms, AuditEntry, EventKey, Kind, NewPending, Outcome, PendingAction, Recorded, Store,
+    StoreError,
+};
+use hmac::{Hmac, Mac as _};
 use linkguard_rules::eval::{Block, LinkVerdict, MessageContext, Verdict};
 use linkguard_rules::policy::{Action, Policy, RoomKey};
 use linkguard_rules::Dialect;
+use std::collections::HashSet;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 /// The platforms linkguard moderates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -105,6 +121,27 @@ pub enum ActionError {
     Refused(String),
     /// The request failed: record the platform's error.
     Failed(String),
+    /// Not yet: rate limited or a server error that outlasted the client's
+    /// own retries. The action stays pending and is retried after a back-off
+    /// of at least `retry_after`.
+    Later {
+        /// What happened.
+        why: String,
+        /// How long the platform asked to wait, if it said.
+        retry_after: Option<Duration>,
+    },
+    /// The message is no longer there (deleted meanwhile).
+    Gone(String),
+}
+
+impl ActionError {
+    /// "Not yet", without a hint of how long to wait.
+    pub fn later(why: impl Into<String>) -> ActionError {
+        ActionError::Later {
+            why: why.into(),
+            retry_after: None,
+        }
+    }
 }
 
 impl fmt::Display for ActionError {
@@ -112,8 +149,149 @@ impl fmt::Display for ActionError {
         match self {
             ActionError::Refused(why) => write!(f, "refused: {why}"),
             ActionError::Failed(why) => write!(f, "failed: {why}"),
+            ActionError::Later { why, .. } => write!(f, "not yet: {why}"),
+            ActionError::Gone(why) => write!(f, "gone: {why}"),
         }
     }
+}
+
+tokio::task_local! {
+    static ATTEMPT_DEADLINE: Instant;
+}
+
+/// When the action attempt running on this task must stop waiting out rate
+/// limits and server errors (its budget), if one is running: connectors'
+/// own retries stop there and answer [`ActionError::Later`].
+pub fn attempt_deadline() -> Option<Instant> {
+    ATTEMPT_DEADLINE.try_with(|d| *d).ok()
+}
+
+/// A random number from a randomly seeded hasher (for jitter and owner ids;
+/// not for secrets).
+pub fn random_u64() -> u64 {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
+}
+
+/// `base` plus up to half of it again, at random: spreads retries so that
+/// callers rate limited together do not come back together.
+pub fn jittered(base: Duration) -> Duration {
+    let spread = base.as_millis() as u64 / 2;
+    if spread == 0 {
+        return base;
+    }
+    base + Duration::from_millis(random_u64() % (spread + 1))
+}
+
+/// How pending actions are retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetrySettings {
+    /// Back-off after the first put-off attempt; doubles each time.
+    pub initial: Duration,
+    /// The longest back-off (a platform's `Retry-After` can ask for more).
+    pub max: Duration,
+    /// How long a claimed action stays leased to this process; renewed
+    /// while it runs. A crashed process's actions are picked up after it.
+    pub lease: Duration,
+    /// How long one attempt may spend waiting out rate limits and server
+    /// errors inside the connector before it is put off.
+    pub attempt_budget: Duration,
+    /// How often the retry loop looks for due actions.
+    pub poll: Duration,
+}
+
+impl Default for RetrySettings {
+    fn default() -> RetrySettings {
+        RetrySettings {
+            initial: Duration::from_secs(2),
+            max: Duration::from_secs(300),
+            lease: Duration::from_secs(30),
+            attempt_budget: Duration::from_secs(60),
+            poll: Duration::from_secs(1),
+        }
+    }
+}
+
+impl RetrySettings {
+    /// The back-off after attempt number `attempts` (1 = the first put off):
+    /// `initial` doubled each time up to `max`, jittered down by up to half,
+    /// and never shorter than the platform's `retry_after`.
+    pub fn backoff(&self, attempts: i64, retry_after: Option<Duration>) -> Duration {
+        let doublings = (attempts.clamp(1, 21) - 1) as u32;
+        let base = self.initial.saturating_mul(1u32 << doublings).min(self.max);
+        let half = base / 2;
+        let spread = half.as_millis() as u64;
+        let wait = half + Duration::from_millis(random_u64() % (spread + 1));
+        wait.max(retry_after.unwrap_or_default())
+    }
+}
+
+/// The key that authenticates what the pipeline stores for itself (pending
+/// payloads and their progress), so a row it did not write is refused.
+#[derive(Clone)]
+struct Sealer(Vec<u8>);
+
+impl Sealer {
+    fn mac(&self, domain: &str, id: &str, body: &str) -> Hmac<sha2::Sha256> {
+        let mut m = <Hmac<sha2::Sha256>>::new_from_slice(&self.0)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        // Length-prefixed so that no two different triples give the same input.
+        for part in [domain, id, body] {
+            m.update(&(part.len() as u64).to_be_bytes());
+            m.update(part.as_bytes());
+        }
+        m
+    }
+
+    fn seal(&self, domain: &str, id: &str, body: &str) -> String {
+        hex::encode(self.mac(domain, id, body).finalize().into_bytes())
+    }
+
+    fn verify(&self, domain: &str, id: &str, body: &str, tag: Option<&str>) -> bool {
+        let Some(tag) = tag.and_then(|t| hex::decode(t).ok()) else {
+            return false;
+        };
+        self.mac(domain, id, body).verify_slice(&tag).is_ok()
+    }
+}
+
+/// How far a pending action got, recorded before each next step so that a
+/// retry (or the recovery of a crashed run) goes on from there.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Progress {
+    /// The action being tried (after any degradation so far).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    action: Option<String>,
+    /// Why earlier actions degraded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    reasons: Vec<String>,
+    /// The repost made by `replace`, recorded before the original is deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    repost: Option<String>,
+    /// The original is deleted.
+    #[serde(default)]
+    deleted: bool,
+    /// The thread reply is posted.
+    #[serde(default)]
+    replied: bool,
+    /// The author was told privately.
+    #[serde(default)]
+    notified: bool,
+}
+
+/// What one attempt came to.
+enum Carried {
+    /// Finished: the action finally attempted, its outcome, and why it
+    /// degraded or failed.
+    Done(Action, Outcome, Option<String>),
+    /// Not yet: put off.
+    Later(String, Option<Duration>),
 }
 
 /// A boxed future, so [`PlatformActions`] stays object-safe.
@@ -171,6 +349,12 @@ pub enum Handled {
         /// Why it degraded or failed.
         detail: Option<String>,
     },
+    /// Not yet: rate limited or a server error; the action stays pending and
+    /// is retried after a back-off.
+    Pending {
+        /// Why it was put off.
+        detail: String,
+    },
 }
 
 /// The result of [`Moderator::record`].
@@ -203,6 +387,30 @@ pub struct Work {
     pub policy: Arc<Policy>,
 }
 
+impl Work {
+    /// The work for `msg`, whose `banned` links (at least one) ask for `action`.
+    fn new(
+        action: Action,
+        anchor: Option<i64>,
+        active: &ActivePolicy,
+        verdict: &Verdict,
+        msg: &IncomingMessage,
+        banned: &[&LinkVerdict],
+    ) -> Work {
+        let first = banned[0];
+        Work {
+            action,
+            anchor,
+            version: active.version,
+            rewritten: verdict.rewrite(&msg.text, msg.platform.dialect()),
+            blocks: banned.iter().filter_map(|v| v.block().cloned()).collect(),
+            provider: first.link.provider.as_str().to_owned(),
+            link: first.link.url.clone(),
+            policy: active.policy.clone(),
+        }
+    }
+}
+
 /// The moderation pipeline shared by every connector.
 pub struct Moderator {
     store: Store,
@@ -211,6 +419,27 @@ pub struct Moderator {
     in_flight: tokio_util::task::TaskTracker,
     key: RoomKey,
     keep_text: bool,
+    /// This process's name on the leases it takes.
+    owner: String,
+    sealer: Sealer,
+    retry: RetrySettings,
+    /// Pending actions this process is running now (their leases are renewed).
+    running: Arc<Mutex<HashSet<i64>>>,
+}
+
+/// Marks a pending action as running in this process while alive.
+struct Running {
+    set: Arc<Mutex<HashSet<i64>>>,
+    seq: i64,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.seq);
+    }
 }
 
 impl fmt::Debug for Moderator {
@@ -230,7 +459,64 @@ impl Moderator {
             policy: RwLock::new(policy),
             key,
             keep_text,
+            owner: format!("{:016x}-{}", random_u64(), std::process::id()),
+            sealer: Sealer(crate::config::DEVELOPMENT_AUDIT_KEY.as_bytes().to_vec()),
+            retry: RetrySettings::default(),
+            running: Arc::new(Mutex::new(HashSet::new())),
         }
+    }
+
+    /// A pipeline with the keys and audit settings of `config`.
+    pub fn configured(
+        store: Store,
+        policy: ActivePolicy,
+        config: &crate::config::Config,
+    ) -> Moderator {
+        Moderator::new(
+            store,
+            policy,
+            RoomKey::new(config.room_key.expose()),
+            config.audit_message_text,
+        )
+        .with_audit_key(config.audit_key.expose())
+    }
+
+    /// Authenticates stored payloads with `audit_key` (else the development key).
+    pub fn with_audit_key(mut self, audit_key: &str) -> Moderator {
+        self.sealer = Sealer(audit_key.as_bytes().to_vec());
+        self
+    }
+
+    /// Retries pending actions with `retry` instead of the defaults.
+    pub fn with_retry(mut self, retry: RetrySettings) -> Moderator {
+        self.retry = retry;
+        self
+    }
+
+    /// This process's name on the leases of the pending actions it runs.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// The retry settings.
+    pub fn retry_settings(&self) -> RetrySettings {
+        self.retry
+    }
+
+    fn hold(&self, seq: i64) -> Option<Running> {
+        let fresh = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(seq);
+        fresh.then(|| Running {
+            set: self.running.clone(),
+            seq,
+        })
+    }
+
+    fn lease_until(&self) -> i64 {
+        now_ms().saturating_add(self.retry.lease.as_millis() as i64)
     }
 
     /// The store.
@@ -445,10 +731,16 @@ impl Moderator {
         let started = Instant::now();
         // The message travels with the pending action, so that a restart can
         // finish it; it is deleted with the pending row once the outcome is in.
-        let payload = serde_json::to_string(msg).ok();
+        // It is authenticated, and leased to this process, which acts now.
+        let key = msg.event_key();
+        let payload = serde_json::to_string(msg).ok().map(|p| NewPending {
+            payload_mac: self.sealer.seal("payload", key.as_str(), &p),
+            payload: p,
+            lease: Some((self.owner.clone(), self.lease_until())),
+        });
         let recorded = self
             .store
-            .record_detection_with(&msg.event_key(), entries, payload)
+            .record_detection_with(&key, entries, payload)
             .await
             .inspect_err(|_| metrics.audit_append_failed())?;
         metrics.audit_append(started.elapsed());
@@ -463,17 +755,9 @@ impl Moderator {
             .iter()
             .find(|r| r.entry.outcome == Some(Outcome::Pending))
             .map(|r| r.seq);
-        let first = banned[0];
-        Ok(Step::Act(Box::new(Work {
-            action,
-            anchor,
-            version: active.version,
-            rewritten: verdict.rewrite(&msg.text, msg.platform.dialect()),
-            blocks: banned.iter().filter_map(|v| v.block().cloned()).collect(),
-            provider: first.link.provider.as_str().to_owned(),
-            link: first.link.url.clone(),
-            policy: active.policy.clone(),
-        })))
+        Ok(Step::Act(Box::new(Work::new(
+            action, anchor, &active, &verdict, msg, &banned,
+        ))))
     }
 
     /// Runs [`Moderator::act`] in the background, tracked so that shutdown can
@@ -503,92 +787,306 @@ impl Moderator {
             .is_ok()
     }
 
-    /// Finishes the actions left pending by an earlier run (a crash or a
-    /// shutdown that timed out) on `platform`, using `actions`. An action whose
-    /// message is unknown is recorded as failed. Returns how many were resolved.
+    /// Runs, until aborted, the retry loop of `platform`'s pending actions:
+    /// every `poll` it renews the leases of the actions this process is
+    /// running, claims the due ones nobody holds (put off after a rate limit
+    /// or a server error, or left by a run that crashed or timed out at
+    /// shutdown) and carries each out in the background. Spawn it beside a
+    /// connector: it never delays readiness or the platform connection.
+    pub async fn run_pending(
+        self: Arc<Self>,
+        platform: Platform,
+        actions: Arc<dyn PlatformActions>,
+    ) {
+        let mut renewed = Instant::now();
+        let mut failing = false;
+        loop {
+            if renewed.elapsed() >= self.retry.lease / 3 {
+                renewed = Instant::now();
+                let seqs: Vec<i64> = self
+                    .running
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .iter()
+                    .copied()
+                    .collect();
+                if !seqs.is_empty() {
+                    if let Err(e) = self
+                        .store
+                        .renew_leases(&self.owner, &seqs, self.lease_until())
+                        .await
+                    {
+                        tracing::warn!(error = %e, "cannot renew the leases of running actions");
+                    }
+                }
+            }
+            match self.claim(platform).await {
+                Ok(claimed) => {
+                    failing = false;
+                    for (p, running) in claimed {
+                        let me = self.clone();
+                        let actions = actions.clone();
+                        self.in_flight.spawn(async move {
+                            let seq = p.detection.seq;
+                            if let Err(e) = me.resume(p, platform, actions.as_ref()).await {
+                                tracing::error!(platform = platform.as_str(), detection.seq = seq, error = %e, "recording a retried action's outcome failed; it stays pending");
+                            }
+                            drop(running);
+                        });
+                    }
+                }
+                Err(e) => {
+                    // Logged once per outage, not every poll.
+                    if !failing {
+                        tracing::warn!(platform = platform.as_str(), error = %e, "cannot look for pending actions; will keep trying");
+                    }
+                    failing = true;
+                }
+            }
+            tokio::time::sleep(self.retry.poll).await;
+        }
+    }
+
+    /// At shutdown, after [`Moderator::drain`]: gives up this process's
+    /// leases on pending actions it is not running any more (recorded but
+    /// never carried out, or whose outcome could not be written), so the
+    /// next start or another replica takes them without waiting for the
+    /// lease to run out. Actions still running keep theirs.
+    pub async fn release_idle_leases(&self) -> Result<usize, StoreError> {
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let mut released = 0;
+        for p in self.store.pending().await? {
+            if p.lease_owner.as_deref() == Some(self.owner.as_str())
+                && !running.contains(&p.detection.seq)
+                && self
+                    .store
+                    .release_lease(p.detection.seq, &self.owner)
+                    .await?
+            {
+                released += 1;
+            }
+        }
+        Ok(released)
+    }
+
+    /// Claims the due pending actions of `platform` for this process.
+    async fn claim(&self, platform: Platform) -> Result<Vec<(PendingAction, Running)>, StoreError> {
+        const BATCH: i64 = 16;
+        let busy = self.running.lock().unwrap_or_else(|p| p.into_inner()).len() as i64;
+        if busy >= 4 * BATCH {
+            return Ok(Vec::new());
+        }
+        let claimed = self
+            .store
+            .claim_pending(platform.as_str(), &self.owner, self.lease_until(), BATCH)
+            .await?;
+        Ok(claimed
+            .into_iter()
+            .filter_map(|p| {
+                let running = self.hold(p.detection.seq)?;
+                Some((p, running))
+            })
+            .collect())
+    }
+
+    /// Finishes, now, the due pending actions on `platform` that no other
+    /// process holds (one pass of [`Moderator::run_pending`], waiting for
+    /// each). Returns how many were resolved; put-off ones stay pending.
     pub async fn recover(
         &self,
         platform: Platform,
         actions: &dyn PlatformActions,
     ) -> Result<usize, StoreError> {
         let mut resolved = 0;
-        for p in self.store.pending().await? {
-            if p.detection.entry.platform != platform.as_str() {
-                continue;
+        loop {
+            let claimed = self.claim(platform).await?;
+            if claimed.is_empty() {
+                return Ok(resolved);
             }
-            let msg: Option<IncomingMessage> = p
-                .payload
-                .as_deref()
-                .and_then(|j| serde_json::from_str(j).ok());
-            let outcome = match msg {
-                Some(msg) => {
-                    let (active, verdict) = self.evaluate(&msg, false);
-                    let banned: Vec<&LinkVerdict> = verdict
-                        .distinct()
-                        .into_iter()
-                        .filter(|v| v.block().is_some())
-                        .collect();
-                    match (verdict.action(), banned.first()) {
-                        (Some(action), Some(first)) => {
-                            let work = Work {
-                                action,
-                                anchor: Some(p.detection.seq),
-                                version: active.version,
-                                rewritten: verdict.rewrite(&msg.text, msg.platform.dialect()),
-                                blocks: banned.iter().filter_map(|v| v.block().cloned()).collect(),
-                                provider: first.link.provider.as_str().to_owned(),
-                                link: first.link.url.clone(),
-                                policy: active.policy.clone(),
-                            };
-                            self.act(&msg, work, actions).await?;
-                            resolved += 1;
-                            continue;
-                        }
-                        // The policy changed meanwhile and no longer bans it.
-                        _ => (Outcome::Ok, "finished after restart: the policy in force no longer asks for an action".to_owned()),
-                    }
+            for (p, _running) in claimed {
+                if !matches!(
+                    self.resume(p, platform, actions).await?,
+                    Handled::Pending { .. }
+                ) {
+                    resolved += 1;
                 }
-                None => (
-                    Outcome::Failed,
-                    "interrupted before the action completed, and the message is not known"
-                        .to_owned(),
-                ),
-            };
-            let mut e = AuditEntry::new(Kind::Action, platform.as_str());
-            e.channel = p.detection.entry.channel.clone();
-            e.message_id = p.detection.entry.message_id.clone();
-            e.revision = p.detection.entry.revision.clone();
-            e.rule_id = p.detection.entry.rule_id.clone();
-            e.action = Some("log".into());
-            e.outcome = Some(outcome.0);
-            e.detail = Some(outcome.1);
-            match self.store.record_outcome(p.detection.seq, e).await {
-                Ok(_) => resolved += 1,
-                Err(StoreError::NotPending(_)) => {}
-                Err(err) => return Err(err),
             }
         }
-        Ok(resolved)
     }
 
-    /// Carries out recorded work on the platform and records the outcome.
+    /// Why a stored pending action cannot be trusted, if it cannot: its
+    /// payload and progress must carry this process's `audit_key` MAC and
+    /// name the message its detection names.
+    fn check_payload(
+        &self,
+        p: &PendingAction,
+        platform: Platform,
+    ) -> Result<Option<(IncomingMessage, Progress)>, String> {
+        let Some(payload) = p.payload.as_deref() else {
+            return Ok(None);
+        };
+        if !self
+            .sealer
+            .verify("payload", &p.event_key, payload, p.payload_mac.as_deref())
+        {
+            return Err("the stored message does not verify with audit_key (altered, or written with another key)".into());
+        }
+        let msg: IncomingMessage = serde_json::from_str(payload)
+            .map_err(|e| format!("the stored message does not parse: {e}"))?;
+        let d = &p.detection.entry;
+        if msg.platform != platform
+            || msg.event_key().as_str() != p.event_key
+            || d.platform != platform.as_str()
+            || d.channel.as_deref() != Some(msg.channel.as_str())
+            || d.message_id.as_deref() != Some(msg.message_id.as_str())
+        {
+            return Err("the stored message is not the one its detection names".into());
+        }
+        let progress = match p.progress.as_deref() {
+            None => Progress::default(),
+            Some(text) => {
+                let id = format!("{}/{}", p.detection.seq, p.event_key);
+                if !self
+                    .sealer
+                    .verify("progress", &id, text, p.progress_mac.as_deref())
+                {
+                    return Err("the stored progress does not verify with audit_key".into());
+                }
+                serde_json::from_str(text)
+                    .map_err(|e| format!("the stored progress does not parse: {e}"))?
+            }
+        };
+        Ok(Some((msg, progress)))
+    }
+
+    /// Carries out a claimed pending action from where it got, or resolves
+    /// it without acting when it cannot be trusted, its message is unknown,
+    /// or the policy no longer asks for an action.
+    async fn resume(
+        &self,
+        p: PendingAction,
+        platform: Platform,
+        actions: &dyn PlatformActions,
+    ) -> Result<Handled, StoreError> {
+        let (outcome, detail) = match self.check_payload(&p, platform) {
+            Ok(Some((msg, progress))) => {
+                let (active, verdict) = self.evaluate(&msg, false);
+                let banned: Vec<&LinkVerdict> = verdict
+                    .distinct()
+                    .into_iter()
+                    .filter(|v| v.block().is_some())
+                    .collect();
+                match verdict.action().filter(|_| !banned.is_empty()) {
+                    Some(action) => {
+                        let anchor = Some(p.detection.seq);
+                        let work = Work::new(action, anchor, &active, &verdict, &msg, &banned);
+                        return self
+                            .act_from(&msg, work, actions, progress, p.attempts)
+                            .await;
+                    }
+                    // The policy changed meanwhile and no longer bans it.
+                    _ => (
+                        Outcome::Ok,
+                        "finished after restart: the policy in force no longer asks for an action"
+                            .to_owned(),
+                    ),
+                }
+            }
+            Ok(None) => (
+                Outcome::Failed,
+                "interrupted before the action completed, and the message is not known".to_owned(),
+            ),
+            Err(why) => {
+                tracing::warn!(platform = platform.as_str(), detection.seq = p.detection.seq, reason = %why, "refusing a pending action that does not verify");
+                (Outcome::Failed, format!("refused, not executed: {why}"))
+            }
+        };
+        let mut e = AuditEntry::new(Kind::Action, platform.as_str());
+        e.channel = p.detection.entry.channel.clone();
+        e.message_id = p.detection.entry.message_id.clone();
+        e.revision = p.detection.entry.revision.clone();
+        e.rule_id = p.detection.entry.rule_id.clone();
+        e.action = Some("log".into());
+        e.outcome = Some(outcome.clone());
+        e.detail = Some(detail.clone());
+        match self.store.record_outcome(p.detection.seq, e).await {
+            Ok(_) | Err(StoreError::NotPending(_)) => {}
+            Err(err) => return Err(err),
+        }
+        Ok(Handled::Acted {
+            action: Action::Log,
+            outcome,
+            detail: Some(detail),
+        })
+    }
+
+    /// Carries out recorded work on the platform and records the outcome,
+    /// or, when the platform says "not yet", leaves it pending with its
+    /// back-off.
     pub async fn act(
         &self,
         msg: &IncomingMessage,
         work: Work,
         actions: &dyn PlatformActions,
     ) -> Result<Handled, StoreError> {
+        self.act_from(msg, work, actions, Progress::default(), 0)
+            .await
+    }
+
+    async fn act_from(
+        &self,
+        msg: &IncomingMessage,
+        work: Work,
+        actions: &dyn PlatformActions,
+        mut progress: Progress,
+        attempts: i64,
+    ) -> Result<Handled, StoreError> {
+        let _running = work.anchor.and_then(|seq| self.hold(seq));
         let blocks: Vec<&Block> = work.blocks.iter().collect();
-        let (done, outcome, detail) = self
-            .carry_out(
-                msg,
-                actions,
-                work.action,
-                &work.policy,
-                &blocks,
-                &work.rewritten,
+        let deadline = Instant::now() + self.retry.attempt_budget;
+        let carried = ATTEMPT_DEADLINE
+            .scope(
+                deadline,
+                self.carry_out(msg, actions, &work, &blocks, &mut progress),
             )
             .await;
+        let (done, outcome, detail) = match carried {
+            Carried::Done(done, outcome, detail) => (done, outcome, detail),
+            Carried::Later(why, retry_after) => match work.anchor {
+                Some(seq) => {
+                    let attempts = attempts + 1;
+                    let wait = self.retry.backoff(attempts, retry_after);
+                    let next = now_ms().saturating_add(wait.as_millis() as i64);
+                    if !self
+                        .store
+                        .defer_pending(seq, &self.owner, next, &why)
+                        .await?
+                    {
+                        tracing::warn!(
+                            platform = msg.platform.as_str(),
+                            detection.seq = seq,
+                            "lost the lease of a put-off action; its new holder carries it on"
+                        );
+                    }
+                    tracing::info!(
+                        platform = msg.platform.as_str(),
+                        channel.id = %msg.channel,
+                        detection.seq = seq,
+                        attempts,
+                        wait_ms = wait.as_millis() as u64,
+                        reason = %why,
+                        "action put off: it stays pending and is retried"
+                    );
+                    return Ok(Handled::Pending { detail: why });
+                }
+                // Nothing pending to come back to: record what happened.
+                None => (work.action, Outcome::Failed, Some(why)),
+            },
+        };
         let mut e = self.entry(msg, Kind::Action, work.version);
         e.rule_id = blocks.first().map(|b| b.rule.clone());
         e.provider = Some(work.provider);
@@ -619,68 +1117,164 @@ impl Moderator {
         })
     }
 
-    /// Carries out `action`, degrading on refusal. Returns the action finally
-    /// attempted, its outcome, and why it degraded or failed.
+    /// Records `progress` for pending action `anchor` (authenticated, and only
+    /// while this process holds it). Returns false if it could not.
+    async fn note(&self, anchor: Option<i64>, msg: &IncomingMessage, progress: &Progress) -> bool {
+        let Some(seq) = anchor else {
+            return true;
+        };
+        let Ok(text) = serde_json::to_string(progress) else {
+            return false;
+        };
+        let id = format!("{seq}/{}", msg.event_key().as_str());
+        let mac = self.sealer.seal("progress", &id, &text);
+        match self
+            .store
+            .record_progress(seq, &self.owner, &text, &mac)
+            .await
+        {
+            Ok(true) => true,
+            Ok(false) => {
+                tracing::warn!(
+                    detection.seq = seq,
+                    "this process no longer holds the action"
+                );
+                false
+            }
+            Err(e) => {
+                tracing::warn!(detection.seq = seq, error = %e, "cannot record an action's progress");
+                false
+            }
+        }
+    }
+
+    /// Carries out `work.action` from where `progress` says it got,
+    /// degrading on refusal and recording each step before the next.
     async fn carry_out(
         &self,
         msg: &IncomingMessage,
         actions: &dyn PlatformActions,
-        action: Action,
-        policy: &Policy,
+        work: &Work,
         blocks: &[&Block],
-        rewritten: &str,
-    ) -> (Action, Outcome, Option<String>) {
+        progress: &mut Progress,
+    ) -> Carried {
+        let policy = &work.policy;
         let notice = notice_text(policy, msg, blocks);
-        let mut reasons: Vec<String> = Vec::new();
-        let mut current = Some(action);
-        while let Some(a) = current {
-            let result = match a {
-                Action::Replace => self.replace(msg, actions, rewritten, blocks, policy).await,
+        let mut current = progress
+            .action
+            .as_deref()
+            .and_then(Action::parse)
+            .unwrap_or(work.action);
+        let mut notice_problem: Option<String> = None;
+        loop {
+            progress.action = Some(current.as_str().to_owned());
+            let result = match current {
+                Action::Replace => {
+                    self.replace(
+                        msg,
+                        actions,
+                        &work.rewritten,
+                        blocks,
+                        policy,
+                        work.anchor,
+                        progress,
+                    )
+                    .await
+                }
                 Action::Reply => {
-                    let r = actions.reply(msg, &reply_text(policy, blocks)).await;
-                    if r.is_ok() {
-                        // The author also hears it privately, with how to ask for an exception.
-                        if let Err(e) = actions.notify_author(msg, &notice).await {
-                            reasons.push(format!("private notice not sent: {e}"));
+                    let mut r = Ok(());
+                    if !progress.replied {
+                        r = actions.reply(msg, &reply_text(policy, blocks)).await;
+                        if r.is_ok() {
+                            progress.replied = true;
+                            self.note(work.anchor, msg, progress).await;
                         }
                     }
                     r
                 }
                 Action::Delete => {
-                    let r = actions.delete(msg).await;
-                    if r.is_ok() {
-                        if let Err(e) = actions.notify_author(msg, &notice).await {
-                            reasons.push(format!("private notice not sent: {e}"));
+                    let mut r = Ok(());
+                    if !progress.deleted {
+                        r = actions.delete(msg).await;
+                        if r.is_ok() {
+                            progress.deleted = true;
+                            self.note(work.anchor, msg, progress).await;
                         }
                     }
                     r
                 }
-                Action::Warn => actions.notify_author(msg, &notice).await,
+                Action::Warn => Ok(()),
                 Action::Log => Ok(()),
+            };
+            // Reply and delete also tell the author privately (with how to
+            // ask for an exception); warn is only that.
+            let result = match result {
+                Ok(())
+                    if matches!(current, Action::Reply | Action::Delete | Action::Warn)
+                        && !progress.notified =>
+                {
+                    match actions.notify_author(msg, &notice).await {
+                        Ok(()) => {
+                            progress.notified = true;
+                            self.note(work.anchor, msg, progress).await;
+                            Ok(())
+                        }
+                        Err(e @ ActionError::Later { .. }) => Err(e),
+                        Err(e) if current == Action::Warn => Err(e),
+                        Err(e) => {
+                            notice_problem = Some(format!("private notice not sent: {e}"));
+                            Ok(())
+                        }
+                    }
+                }
+                other => other,
             };
             match result {
                 Ok(()) => {
-                    let outcome = if a == action && reasons.is_empty() {
+                    let mut reasons = progress.reasons.clone();
+                    reasons.extend(notice_problem);
+                    let outcome = if current == work.action && reasons.is_empty() {
                         Outcome::Ok
                     } else {
                         Outcome::Degraded
                     };
                     let detail = (!reasons.is_empty()).then(|| reasons.join("; "));
-                    return (a, outcome, detail);
+                    return Carried::Done(current, outcome, detail);
                 }
                 Err(ActionError::Refused(why)) => {
-                    reasons.push(format!("{} refused: {why}", a.as_str()));
-                    current = a.fallback();
+                    progress
+                        .reasons
+                        .push(format!("{} refused: {why}", current.as_str()));
+                    match current.fallback() {
+                        Some(next) => {
+                            current = next;
+                            // Remember the degradation, so a retry does not
+                            // try (and churn) the refused action again.
+                            progress.action = Some(next.as_str().to_owned());
+                            self.note(work.anchor, msg, progress).await;
+                        }
+                        None => {
+                            return Carried::Done(
+                                Action::Log,
+                                Outcome::Degraded,
+                                Some(progress.reasons.join("; ")),
+                            )
+                        }
+                    }
                 }
-                Err(ActionError::Failed(why)) => {
-                    reasons.push(format!("{} failed: {why}", a.as_str()));
-                    return (a, Outcome::Failed, Some(reasons.join("; ")));
+                Err(ActionError::Failed(why) | ActionError::Gone(why)) => {
+                    let mut reasons = progress.reasons.clone();
+                    reasons.push(format!("{} failed: {why}", current.as_str()));
+                    return Carried::Done(current, Outcome::Failed, Some(reasons.join("; ")));
+                }
+                Err(ActionError::Later { why, retry_after }) => {
+                    return Carried::Later(format!("{}: {why}", current.as_str()), retry_after);
                 }
             }
         }
-        (Action::Log, Outcome::Degraded, Some(reasons.join("; ")))
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn replace(
         &self,
         msg: &IncomingMessage,
@@ -688,29 +1282,71 @@ impl Moderator {
         rewritten: &str,
         blocks: &[&Block],
         policy: &Policy,
+        anchor: Option<i64>,
+        progress: &mut Progress,
     ) -> Result<(), ActionError> {
         if msg.has_attachments {
             return Err(ActionError::Refused(
                 "the message has attachments, which a repost would lose".into(),
             ));
         }
-        let text = format!("{rewritten}\n{}", attribution(policy, blocks));
-        let repost = actions.repost(msg, &text).await?;
-        // Only once the repost exists is the original removed.
-        match actions.delete(msg).await {
-            Ok(()) => Ok(()),
+        let resumed = progress.repost.is_some();
+        let repost = match progress.repost.clone() {
+            Some(id) => id,
+            None => {
+                let text = format!("{rewritten}\n{}", attribution(policy, blocks));
+                let id = actions.repost(msg, &text).await?;
+                // The repost's id is durable before the original goes, so a
+                // crash from here on never leads to a second repost.
+                progress.repost = Some(id.clone());
+                if !self.note(anchor, msg, progress).await {
+                    progress.repost = None;
+                    let cleanup = match actions.delete_repost(msg, &id).await {
+                        Ok(()) => "repost removed".to_owned(),
+                        Err(c) => format!("repost {id} could not be removed: {c}"),
+                    };
+                    return Err(ActionError::later(format!(
+                        "could not record the repost before deleting the original ({cleanup})"
+                    )));
+                }
+                id
+            }
+        };
+        if progress.deleted {
+            return Ok(());
+        }
+        // Only once the repost exists (and is recorded) is the original removed.
+        let deleted = match actions.delete(msg).await {
+            // A repost recorded by an earlier attempt, the original gone: that
+            // attempt deleted it and stopped before recording the outcome.
+            Err(ActionError::Gone(_)) if resumed => Ok(()),
+            other => other,
+        };
+        match deleted {
+            Ok(()) => {
+                progress.deleted = true;
+                self.note(anchor, msg, progress).await;
+                Ok(())
+            }
+            // Not yet: keep the repost (recorded); the retry deletes the original.
+            Err(e @ ActionError::Later { .. }) => Err(e),
             Err(e) => {
                 // Don't leave two copies: take the repost back, keep the original.
                 let cleanup = match actions.delete_repost(msg, &repost).await {
-                    Ok(()) => "repost removed".to_owned(),
+                    Ok(()) => {
+                        progress.repost = None;
+                        self.note(anchor, msg, progress).await;
+                        "repost removed".to_owned()
+                    }
                     Err(c) => format!("repost {repost} could not be removed: {c}"),
                 };
                 match e {
                     ActionError::Refused(why) => Err(ActionError::Refused(format!(
                         "deleting the original: {why} ({cleanup})"
                     ))),
-                    ActionError::Failed(why) => Err(ActionError::Failed(format!(
-                        "deleting the original: {why} ({cleanup})"
+                    other => Err(ActionError::Failed(format!(
+                        "deleting the original: {} ({cleanup})",
+                        other
                     ))),
                 }
             }
@@ -770,4 +1406,53 @@ pub fn notice_text(policy: &Policy, msg: &IncomingMessage, blocks: &[&Block]) ->
     }
     let _ = msg;
     out
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+
+    #[test]
+    fn back_off_doubles_is_capped_jittered_down_and_honours_retry_after() {
+        let r = RetrySettings::default();
+        for attempts in 1..40 {
+            let full = r
+                .initial
+                .saturating_mul(1 << (attempts.min(21) - 1) as u32)
+                .min(r.max);
+            let wait = r.backoff(attempts, None);
+            assert!(wait >= full / 2 && wait <= full, "{attempts}: {wait:?}");
+        }
+        assert_eq!(r.backoff(30, None).max(r.max), r.max, "capped");
+        let asked = Duration::from_secs(900);
+        assert_eq!(r.backoff(1, Some(asked)), asked, "Retry-After wins");
+    }
+
+    #[test]
+    fn sealed_text_verifies_only_unchanged_and_with_the_same_key() {
+        let k = Sealer(b"key".to_vec());
+        let tag = k.seal("payload", "slack:3:a/b:0", "{}");
+        assert!(k.verify("payload", "slack:3:a/b:0", "{}", Some(&tag)));
+        assert!(!k.verify("payload", "slack:3:a/b:0", "{ }", Some(&tag)));
+        assert!(!k.verify("payload", "slack:3:a/c:0", "{}", Some(&tag)));
+        assert!(!k.verify("progress", "slack:3:a/b:0", "{}", Some(&tag)));
+        assert!(!k.verify("payload", "slack:3:a/b:0", "{}", None));
+        assert!(!k.verify("payload", "slack:3:a/b:0", "{}", Some("zz")));
+        assert!(!Sealer(b"other".to_vec()).verify("payload", "slack:3:a/b:0", "{}", Some(&tag)));
+    }
+
+    #[test]
+    fn progress_reads_back_what_was_written() {
+        let p = Progress {
+            action: Some("replace".into()),
+            repost: Some("1700000000.000200".into()),
+            ..Progress::default()
+        };
+        let text = serde_json::to_string(&p).expect("json");
+        assert_eq!(serde_json::from_str::<Progress>(&text).expect("parse"), p);
+        assert_eq!(
+            serde_json::from_str::<Progress>("{}").expect("parse"),
+            Progress::default()
+        );
+    }
 }

@@ -40,6 +40,8 @@ pub struct Setup {
     pub moderate_bots: bool,
     /// A policy file's text (default: the built-in policy, which replaces Zoom).
     pub policy: Option<String>,
+    /// How pending actions are retried (default: [`crate::fast_retry`]).
+    pub retry: linkguard::moderation::RetrySettings,
 }
 
 impl Default for Setup {
@@ -49,6 +51,7 @@ impl Default for Setup {
             fake: FakeDiscordConfig::default(),
             moderate_bots: false,
             policy: None,
+            retry: crate::fast_retry(),
         }
     }
 }
@@ -129,6 +132,7 @@ pub async fn spawn_app_with(fake: FakeDiscord, dir: tempfile::TempDir, setup: Se
         config,
         AppOptions {
             discord_http_client: client,
+            retry: Some(setup.retry),
         },
     )
     .await
@@ -264,6 +268,19 @@ impl TestApp {
             .into_iter()
             .filter(|c| c.status < 300)
             .collect()
+    }
+
+    /// How many successful reposts carry `marker`.
+    pub fn reposts_with(&self, marker: &str) -> usize {
+        self.executed()
+            .iter()
+            .filter(|c| {
+                c.body
+                    .as_ref()
+                    .and_then(|b| b["content"].as_str())
+                    .is_some_and(|s| s.contains(marker))
+            })
+            .count()
     }
 
     /// The webhooks linkguard created.

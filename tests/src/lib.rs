@@ -3,3 +3,31 @@
 
 pub mod discord_support;
 pub mod slack_support;
+
+/// Retry settings for tests: back-offs and leases short enough that put-off
+/// actions and a crashed process's leases come due within a test's wait.
+pub fn fast_retry() -> linkguard::moderation::RetrySettings {
+    use std::time::Duration;
+    linkguard::moderation::RetrySettings {
+        initial: Duration::from_millis(100),
+        max: Duration::from_millis(800),
+        lease: Duration::from_secs(3),
+        attempt_budget: Duration::from_secs(2),
+        poll: Duration::from_millis(50),
+    }
+}
+
+/// A pipeline over `store` with the built-in policy, the development keys
+/// and [`fast_retry`]: one process of linkguard, driven directly by a test.
+pub fn test_moderator(store: linkguard::store::Store) -> linkguard::moderation::Moderator {
+    linkguard::moderation::Moderator::new(
+        store,
+        linkguard::moderation::ActivePolicy {
+            policy: std::sync::Arc::new(linkguard_rules::policy::Policy::default_policy()),
+            version: None,
+        },
+        linkguard_rules::policy::RoomKey::new(linkguard::config::DEVELOPMENT_ROOM_KEY),
+        false,
+    )
+    .with_retry(fast_retry())
+}

@@ -33,6 +33,8 @@ pub struct Setup {
     pub user_token: bool,
     /// Store `slack.moderate_bots = true` before start.
     pub moderate_bots: bool,
+    /// How pending actions are retried (default: [`crate::fast_retry`]).
+    pub retry: linkguard::moderation::RetrySettings,
 }
 
 impl Default for Setup {
@@ -43,6 +45,7 @@ impl Default for Setup {
                 .with_fast_timers(Duration::from_secs(2), Duration::from_millis(200)),
             user_token: true,
             moderate_bots: false,
+            retry: crate::fast_retry(),
         }
     }
 }
@@ -66,7 +69,18 @@ pub async fn spawn_app(setup: Setup) -> TestApp {
         .await
         .expect("fake slack");
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = format!("sqlite://{}", dir.path().join("lg.db").display());
+    spawn_app_with(fake, dir, setup).await
+}
+
+/// The database [`spawn_app_with`] uses in `dir`.
+pub fn database_url(dir: &std::path::Path) -> String {
+    format!("sqlite://{}", dir.join("lg.db").display())
+}
+
+/// Starts linkguard against a running `fake` on the database in `dir` (which
+/// a test may have prepared) and waits until it is connected.
+pub async fn spawn_app_with(fake: FakeSlack, dir: tempfile::TempDir, setup: Setup) -> TestApp {
+    let db = database_url(dir.path());
     if setup.moderate_bots {
         let store = Store::open(&db, StoreOptions::default())
             .await
@@ -94,9 +108,15 @@ pub async fn spawn_app(setup: Setup) -> TestApp {
         }),
         ..Config::default()
     };
-    let app = App::build(config, AppOptions::default())
-        .await
-        .expect("app builds");
+    let app = App::build(
+        config,
+        AppOptions {
+            retry: Some(setup.retry),
+            ..AppOptions::default()
+        },
+    )
+    .await
+    .expect("app builds");
     let http = app.http_addr();
     let store = app.moderator().store().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

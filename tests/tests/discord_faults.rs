@@ -5,27 +5,11 @@
 //! (production path) and through a REST proxy; an action interrupted by a
 //! crash is finished at the next start.
 
-use linkguard::config::DEVELOPMENT_ROOM_KEY;
-use linkguard::moderation::{ActivePolicy, Author, IncomingMessage, Moderator, Platform, Step};
+use linkguard::moderation::{Author, IncomingMessage, Platform, Step};
 use linkguard::store::{Kind, Outcome, Store, StoreOptions};
 use linkguard_e2e::discord_support::*;
 use linkguard_fakes::discord::{cast, FakeDiscord, FakeDiscordConfig, RouteKind};
-use linkguard_rules::policy::{Policy, RoomKey};
-use std::sync::Arc;
 use std::time::Duration;
-
-/// How many successful reposts carry `marker`.
-fn reposts_with(t: &TestApp, marker: &str) -> usize {
-    t.executed()
-        .iter()
-        .filter(|c| {
-            c.body
-                .as_ref()
-                .and_then(|b| b["content"].as_str())
-                .is_some_and(|s| s.contains(marker))
-        })
-        .count()
-}
 
 #[tokio::test]
 async fn a_dropped_gateway_resumes_and_missed_events_are_handled_exactly_once() {
@@ -86,7 +70,7 @@ async fn a_dropped_gateway_resumes_and_missed_events_are_handled_exactly_once() 
         &(before, "before ".to_owned()),
         &(after, "after ".to_owned()),
     ]) {
-        assert_eq!(reposts_with(&t, marker), 1, "{marker} reposted once");
+        assert_eq!(t.reposts_with(marker), 1, "{marker} reposted once");
         // The fake sees the delete a moment before the outcome is recorded.
         t.wait_action(*id).await;
         let records = t.audit_of(*id).await;
@@ -98,7 +82,7 @@ async fn a_dropped_gateway_resumes_and_missed_events_are_handled_exactly_once() 
         );
         assert_action(&records[1], "replace", Outcome::Ok);
     }
-    assert_eq!(reposts_with(&t, &replayed_marker), 1);
+    assert_eq!(t.reposts_with(&replayed_marker), 1);
     let stats = t.fake.gateway_stats();
     assert_eq!(stats.identifies, 1, "resumed, not re-identified");
     assert_eq!(stats.resumes, 1);
@@ -129,7 +113,7 @@ async fn invalid_session_leads_to_a_fresh_identify() {
     );
     t.wait_replaced(cast::GENERAL, id, "fresh ").await;
     assert_action(&t.wait_action(id).await, "replace", Outcome::Ok);
-    assert_eq!(reposts_with(&t, "fresh "), 1);
+    assert_eq!(t.reposts_with("fresh "), 1);
     t.stop().await;
 }
 
@@ -151,7 +135,7 @@ async fn a_rate_limited_webhook_delays_but_completes_the_replace() {
     for pair in calls.windows(2) {
         assert!(pair[1].at.duration_since(pair[0].at) >= Duration::from_millis(200));
     }
-    assert_eq!(reposts_with(&t, "limited "), 1);
+    assert_eq!(t.reposts_with("limited "), 1);
     t.assert_audit_sound().await;
     t.stop().await;
 }
@@ -208,15 +192,8 @@ async fn an_action_interrupted_by_a_crash_is_finished_at_the_next_start() {
     let store = Store::open(&database_url(dir.path()), StoreOptions::default())
         .await
         .expect("store");
-    let moderator = Moderator::new(
-        store.clone(),
-        ActivePolicy {
-            policy: Arc::new(Policy::default_policy()),
-            version: None,
-        },
-        RoomKey::new(DEVELOPMENT_ROOM_KEY),
-        false,
-    );
+    // Its lease on the action runs out as quickly as the next app's retry loop expects.
+    let moderator = linkguard_e2e::test_moderator(store.clone());
     let msg = IncomingMessage {
         platform: Platform::Discord,
         workspace: cast::GUILD.to_string(),

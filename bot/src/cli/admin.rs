@@ -8,7 +8,6 @@ use crate::config::Config;
 use crate::moderation::Moderator;
 use crate::store::{Store, StoreOptions};
 use anyhow::Context as _;
-use linkguard_rules::policy::RoomKey;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -32,12 +31,7 @@ pub async fn run(command: &str, args: AdminArgs, config: &Config) -> anyhow::Res
     .await
     .context("opening the database")?;
     let active = load_active_policy(&store, config).await?;
-    let moderator = Arc::new(Moderator::new(
-        store.clone(),
-        active,
-        RoomKey::new(config.room_key.expose()),
-        config.audit_message_text,
-    ));
+    let moderator = Arc::new(Moderator::configured(store.clone(), active, config));
     let who = args
         .author
         .or_else(|| std::env::var("USER").ok())

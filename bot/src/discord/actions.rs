@@ -10,7 +10,9 @@
 //! up in logs and the audit log.
 
 use super::translate::{self, Placement, MESSAGE_LIMIT};
-use crate::moderation::{ActionError, ActionFuture, IncomingMessage, PlatformActions};
+use crate::moderation::{
+    attempt_deadline, jittered, ActionError, ActionFuture, IncomingMessage, PlatformActions,
+};
 use crate::store::{DiscordWebhook, Store};
 use secrecy::ExposeSecret as _;
 use serenity::all::{
@@ -35,6 +37,22 @@ const REFUSAL_CODES: &[isize] = &[
 
 /// Discord's "Unknown Webhook": the webhook was deleted by someone.
 const UNKNOWN_WEBHOOK: isize = 10015;
+
+/// Discord's "Unknown Message": the message is gone.
+const UNKNOWN_MESSAGE: isize = 10008;
+
+/// How long a call outside an action attempt keeps retrying 429s and server
+/// errors before it gives up.
+const CALL_BUDGET: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Whether a failed call is "not now" rather than "no": rate limited, a
+/// server error, or the request never got an answer.
+fn is_transient(e: &serenity::Error) -> bool {
+    match e {
+        serenity::Error::Http(HttpError::Request(_)) => true,
+        _ => http_failure(e).is_some_and(|(status, _, _)| status == 429 || status >= 500),
+    }
+}
 
 /// Carries out moderation requests on Discord.
 pub struct DiscordActions {
@@ -81,12 +99,17 @@ fn action_error(what: &str, e: &serenity::Error, secret: Option<&str>) -> Action
             let text = redact(format!(
                 "{what}: Discord answered {status} (code {code}): {message}"
             ));
-            if status == 403 || REFUSAL_CODES.contains(&code) {
+            if status == 429 || status >= 500 {
+                ActionError::later(text)
+            } else if status == 403 || REFUSAL_CODES.contains(&code) {
                 ActionError::Refused(text)
+            } else if code == UNKNOWN_MESSAGE {
+                ActionError::Gone(text)
             } else {
                 ActionError::Failed(text)
             }
         }
+        None if is_transient(e) => ActionError::later(redact(format!("{what}: {e}"))),
         None => ActionError::Failed(redact(format!("{what}: {e}"))),
     }
 }
@@ -124,28 +147,38 @@ impl DiscordActions {
     }
 
     /// Runs a REST call, retrying it when Discord (or a REST proxy) answers
-    /// 429 anyway: with serenity's rate limiter on, a 429 with `Retry-After`
-    /// is already waited out inside serenity; without the limiter (proxy
-    /// mode) or without the header it surfaces here, and an action must never
-    /// be dropped because of a rate limit.
+    /// 429 anyway or a server error: with serenity's rate limiter on, a 429
+    /// with `Retry-After` is already waited out inside serenity; without the
+    /// limiter (proxy mode) or without the header it surfaces here. Waits
+    /// double from 250 ms (jittered, at most 8 s) and stop before the action
+    /// attempt's deadline; the caller then answers [`ActionError::Later`]
+    /// and the action stays pending: a rate limit never drops an action.
     async fn call<T, F, Fut>(&self, mut f: F) -> Result<T, serenity::Error>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, serenity::Error>>,
     {
+        let deadline =
+            attempt_deadline().unwrap_or_else(|| std::time::Instant::now() + CALL_BUDGET);
         let mut wait = Duration::from_millis(250);
         let mut attempt = 0;
         loop {
             match f().await {
-                Err(e) if attempt < 6 && http_failure(&e).is_some_and(|(s, _, _)| s == 429) => {
+                Err(e) if is_transient(&e) => {
+                    let pause = jittered(wait);
+                    if std::time::Instant::now() + pause > deadline {
+                        return Err(e);
+                    }
                     attempt += 1;
-                    crate::metrics::global().rate_limit_wait("discord");
+                    if http_failure(&e).is_some_and(|(s, _, _)| s == 429) {
+                        crate::metrics::global().rate_limit_wait("discord");
+                    }
                     tracing::debug!(
                         attempt,
-                        wait_ms = wait.as_millis() as u64,
-                        "discord answered 429; retrying"
+                        wait_ms = pause.as_millis() as u64,
+                        "discord call not done yet; retrying"
                     );
-                    tokio::time::sleep(wait).await;
+                    tokio::time::sleep(pause).await;
                     wait = (wait * 2).min(Duration::from_secs(8));
                 }
                 other => return other,
@@ -276,7 +309,7 @@ impl DiscordActions {
             .store
             .discord_webhook(&key)
             .await
-            .map_err(|e| ActionError::Failed(format!("reading the stored webhook: {e}")))?;
+            .map_err(|e| ActionError::later(format!("reading the stored webhook: {e}")))?;
         let hook = match stored {
             Some(h) => h,
             None => {
@@ -305,7 +338,7 @@ impl DiscordActions {
                 self.store
                     .put_discord_webhook(&key, &h)
                     .await
-                    .map_err(|e| ActionError::Failed(format!("storing the new webhook: {e}")))?;
+                    .map_err(|e| ActionError::later(format!("storing the new webhook: {e}")))?;
                 tracing::info!(channel.id = channel, webhook.id = %h.id, "created the channel webhook");
                 h
             }

@@ -161,21 +161,15 @@ pub async fn start(
     let shard_manager = client.shard_manager.clone();
     // serenity treats the range's end as the last shard id (inclusive).
     let shards = config.shards;
-    let recovering = actions.clone();
+    // Pending actions (put off, or left by an earlier run) are retried
+    // beside the gateway, never before it: recovery does not delay the
+    // connection. Leases keep live and retried actions apart.
+    let retrying = tokio::spawn(
+        moderator
+            .clone()
+            .run_pending(Platform::Discord, actions.clone()),
+    );
     let task = tokio::spawn(async move {
-        // Before any live event, so nothing recorded now is mistaken for an
-        // interrupted action.
-        match moderator
-            .recover(Platform::Discord, recovering.as_ref())
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(
-                actions = n,
-                "finished Discord actions left pending by the last run"
-            ),
-            Err(e) => tracing::error!(error = %e, "cannot finish pending Discord actions"),
-        }
         let started = match shards {
             Some(r) => client.start_shard_range(r.first..r.last, r.total).await,
             None => client.start().await,
@@ -190,7 +184,7 @@ pub async fn start(
         crate::metrics::global().set_connected("discord", false);
     });
     Ok(Connector {
-        tasks: vec![task],
+        tasks: vec![task, retrying],
         shutdown,
         actions,
     })

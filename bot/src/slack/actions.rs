@@ -4,14 +4,19 @@
 //! Slack's rules shape it: a bot token cannot delete other people's messages,
 //! so deleting (for `replace` and `delete`) needs an admin's user token and is
 //! *refused* without one (the pipeline then degrades to a thread reply and an
-//! ephemeral notice). A 429 is waited out (`Retry-After`) and retried, never
-//! dropped.
+//! ephemeral notice). A 429 is waited out (`Retry-After`, with a floor and
+//! jitter: Slack may say `Retry-After: 0`) and a server error retried with
+//! back-off, within the action attempt's budget
+//! ([`crate::moderation::attempt_deadline`]); past it the call answers
+//! [`ActionError::Later`] and the action stays pending, never dropped.
 //!
 //! An edit's thread is looked up ([`SlackActions::thread_of`]): Slack nests
 //! it inside `message_changed`, where slack-morphism does not keep it.
 
 use super::translate::defuse_mentions;
-use crate::moderation::{ActionError, ActionFuture, IncomingMessage, PlatformActions};
+use crate::moderation::{
+    attempt_deadline, jittered, ActionError, ActionFuture, IncomingMessage, PlatformActions,
+};
 use linkguard_rules::rewrite::escape_slack;
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
@@ -20,8 +25,13 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// How long an action keeps waiting out rate limits before it gives up.
-const RATE_LIMIT_BUDGET: Duration = Duration::from_secs(300);
+/// How long a call outside an action attempt keeps waiting out rate limits
+/// and server errors before it gives up.
+const CALL_BUDGET: Duration = Duration::from_secs(60);
+/// The shortest wait after a 429, whatever `Retry-After` says.
+const RATE_LIMIT_FLOOR: Duration = Duration::from_millis(500);
+/// The first wait after a server error or a lost connection; doubles.
+const SERVER_ERROR_WAIT: Duration = Duration::from_millis(250);
 /// How long a looked-up user is remembered.
 const USER_TTL: Duration = Duration::from_secs(300);
 
@@ -59,10 +69,42 @@ const REFUSALS: &[&str] = &[
     "ekm_access_denied",
 ];
 
+/// Error codes meaning "not now": Slack's own trouble, worth retrying later.
+const TRANSIENT: &[&str] = &[
+    "ratelimited",
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+];
+
+/// Error codes meaning the message is no longer there.
+const GONE: &[&str] = &["message_not_found", "thread_not_found"];
+
+/// Whether `e` is "not now" rather than "no": a rate limit, a server error,
+/// a lost connection, or a transient API error.
+fn is_transient(e: &SlackClientError) -> bool {
+    match e {
+        SlackClientError::RateLimitError(_) => true,
+        SlackClientError::HttpError(h) => h.status_code.is_server_error(),
+        SlackClientError::HttpProtocolError(_) | SlackClientError::EndOfStream(_) => true,
+        SlackClientError::ApiError(api) => TRANSIENT.contains(&api.code.as_str()),
+        _ => false,
+    }
+}
+
 fn map_error(e: SlackClientError) -> ActionError {
     match e {
+        SlackClientError::RateLimitError(rl) => ActionError::Later {
+            why: "Slack rate limit".into(),
+            retry_after: rl.retry_after,
+        },
+        e if is_transient(&e) => ActionError::later(first_line(&e.to_string())),
         SlackClientError::ApiError(api) if REFUSALS.contains(&api.code.as_str()) => {
             ActionError::Refused(format!("Slack said {}", api.code))
+        }
+        SlackClientError::ApiError(api) if GONE.contains(&api.code.as_str()) => {
+            ActionError::Gone(format!("Slack said {}", api.code))
         }
         SlackClientError::ApiError(api) => ActionError::Failed(format!("Slack said {}", api.code)),
         other => ActionError::Failed(first_line(&other.to_string())),
@@ -99,29 +141,43 @@ impl SlackActions {
         self.client.open_session(&self.bot_token)
     }
 
-    /// Runs `op` until it is not rate limited (waiting `Retry-After` each
-    /// time), within [`RATE_LIMIT_BUDGET`].
+    /// Runs `op` until it is neither rate limited nor hit by a server error:
+    /// after a 429 it waits `Retry-After` (at least [`RATE_LIMIT_FLOOR`]),
+    /// after a server error or a lost connection a doubling wait, each
+    /// jittered; it gives up (returning the last error) rather than wait past
+    /// the action attempt's deadline, or [`CALL_BUDGET`] outside one.
     pub async fn retrying<T, F, Fut>(&self, mut op: F) -> Result<T, SlackClientError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, SlackClientError>>,
     {
-        let started = Instant::now();
+        let deadline = attempt_deadline().unwrap_or_else(|| Instant::now() + CALL_BUDGET);
+        let mut server_wait = SERVER_ERROR_WAIT;
         loop {
-            match op().await {
-                Err(SlackClientError::RateLimitError(rl))
-                    if started.elapsed() < RATE_LIMIT_BUDGET =>
-                {
-                    let wait = rl.retry_after.unwrap_or(Duration::from_secs(1));
-                    crate::metrics::global().rate_limit_wait("slack");
-                    tracing::info!(
-                        wait_ms = wait.as_millis() as u64,
-                        "Slack rate limit: waiting before retrying"
-                    );
-                    tokio::time::sleep(wait).await;
-                }
+            let e = match op().await {
+                Err(e) if is_transient(&e) => e,
                 other => return other,
+            };
+            let wait = match &e {
+                SlackClientError::RateLimitError(rl) => {
+                    crate::metrics::global().rate_limit_wait("slack");
+                    jittered(rl.retry_after.unwrap_or_default().max(RATE_LIMIT_FLOOR))
+                }
+                _ => {
+                    let w = jittered(server_wait);
+                    server_wait = (server_wait * 2).min(Duration::from_secs(8));
+                    w
+                }
+            };
+            if Instant::now() + wait > deadline {
+                return Err(e);
             }
+            tracing::info!(
+                wait_ms = wait.as_millis() as u64,
+                error = %first_line(&e.to_string()),
+                "Slack call not done yet: waiting before retrying"
+            );
+            tokio::time::sleep(wait).await;
         }
     }
 

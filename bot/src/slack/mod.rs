@@ -165,16 +165,13 @@ pub async fn start(
         rejected_minute: AtomicU64::new(0),
         rejected_count: AtomicU32::new(0),
     });
-    // Finish what an earlier run left pending, before new events arrive.
-    match moderator.recover(Platform::Slack, actions.as_ref()).await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(
-            resolved = n,
-            "finished Slack actions left pending by an earlier run"
-        ),
-        Err(e) => tracing::error!(error = %e, "could not finish pending Slack actions"),
-    }
-    let mut tasks = Vec::new();
+    // Pending actions (put off, or left by an earlier run) are retried in
+    // the background: recovery never delays readiness or the connection.
+    let mut tasks = vec![tokio::spawn(
+        moderator
+            .clone()
+            .run_pending(Platform::Slack, actions.clone()),
+    )];
     match config.mode {
         SlackMode::Http => {
             crate::metrics::global().set_connected("slack", true);

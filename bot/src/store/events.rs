@@ -6,6 +6,16 @@
 //! gets a `pending_actions` row, removed in the same transaction that records
 //! the action's outcome; whatever is left after a crash is what start-up
 //! must finish or mark failed.
+//!
+//! A pending action is also a small work queue entry (issue #15): it counts
+//! its attempts, says when the next one is due (back-off after a rate limit
+//! or a server error), and is *leased* by one process at a time (owner and
+//! expiry): a claim is one conditional `UPDATE … WHERE` the lease is free or
+//! expired, atomic on both backends (PostgreSQL re-checks the condition on
+//! the locked row; SQLite runs one writer at a time), so two replicas never
+//! run the same action at once. The row also keeps how far the action got
+//! (`progress`: the repost's id before the original is deleted) and the MACs
+//! the moderation core uses to refuse a payload it did not write.
 
 use super::{now_ms, AuditEntry, AuditRecord, Outcome, Store, StoreError, AUDIT_COLUMNS};
 use sqlx::{AssertSqlSafe, Row};
@@ -57,6 +67,34 @@ pub struct PendingAction {
     pub created_ms: i64,
     /// What the pipeline stored to finish the action after a restart.
     pub payload: Option<String>,
+    /// The payload's authentication tag (hex HMAC), written with it.
+    pub payload_mac: Option<String>,
+    /// Attempts put off so far (rate limits, server errors).
+    pub attempts: i64,
+    /// When the next attempt is due (epoch ms; 0: now).
+    pub next_attempt_ms: i64,
+    /// The process holding the action, if any.
+    pub lease_owner: Option<String>,
+    /// Until when (epoch ms) the lease holds.
+    pub lease_until_ms: i64,
+    /// Why the last attempt was put off.
+    pub last_error: Option<String>,
+    /// How far the action got (written by the pipeline before each next step).
+    pub progress: Option<String>,
+    /// The progress's authentication tag.
+    pub progress_mac: Option<String>,
+}
+
+/// What is stored with a new pending action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPending {
+    /// The message, as the pipeline serialised it.
+    pub payload: String,
+    /// Its authentication tag.
+    pub payload_mac: String,
+    /// The process that will carry the action out now, and until when its
+    /// lease holds (epoch ms); `None` leaves it to whoever claims it first.
+    pub lease: Option<(String, i64)>,
 }
 
 impl Store {
@@ -83,7 +121,7 @@ impl Store {
         &self,
         key: &EventKey,
         entries: Vec<AuditEntry>,
-        payload: Option<String>,
+        payload: Option<NewPending>,
     ) -> Result<Recorded, StoreError> {
         let ttl_ms = self.inner.opts.dedupe_ttl.as_millis() as i64;
         self.with_retry(|| {
@@ -109,14 +147,21 @@ impl Store {
                     let pending = e.outcome == Some(Outcome::Pending);
                     let r = self.append_in(&mut w, e).await?;
                     if pending {
+                        let (owner, until) = payload
+                            .as_ref()
+                            .and_then(|p| p.lease.clone())
+                            .map_or((None, 0), |(o, u)| (Some(o), u));
                         sqlx::query(
-                            "INSERT INTO pending_actions (detection_seq, event_key, created_ms, payload) \
-                             VALUES ($1, $2, $3, $4)",
+                            "INSERT INTO pending_actions (detection_seq, event_key, created_ms, payload, \
+                             payload_mac, lease_owner, lease_until_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                         )
                         .bind(r.seq)
                         .bind(key.as_str().to_string())
                         .bind(now)
-                        .bind(payload.clone())
+                        .bind(payload.as_ref().map(|p| p.payload.clone()))
+                        .bind(payload.as_ref().map(|p| p.payload_mac.clone()))
+                        .bind(owner)
+                        .bind(until)
                         .execute(&mut *w.tx)
                         .await?;
                     }
@@ -208,19 +253,40 @@ impl Store {
 
     /// Detections still waiting for their action's outcome, oldest first.
     pub async fn pending(&self) -> Result<Vec<PendingAction>, StoreError> {
+        self.pending_where("1 = 1", None).await
+    }
+
+    /// The pending action of detection `seq`, if it is still pending.
+    pub async fn pending_one(&self, seq: i64) -> Result<Option<PendingAction>, StoreError> {
+        Ok(self
+            .pending_where("p.detection_seq = $1", Some(seq))
+            .await?
+            .pop())
+    }
+
+    async fn pending_where(
+        &self,
+        condition: &str,
+        seq: Option<i64>,
+    ) -> Result<Vec<PendingAction>, StoreError> {
         let cols: Vec<String> = AUDIT_COLUMNS
             .split(", ")
             .map(|c| format!("a.{}", c.trim()))
             .collect();
         let sql = format!(
-            "SELECT {}, p.event_key AS p_event_key, p.created_ms AS p_created_ms, p.payload AS p_payload \
+            "SELECT {}, p.event_key AS p_event_key, p.created_ms AS p_created_ms, p.payload AS p_payload, \
+             p.payload_mac AS p_payload_mac, p.attempts AS p_attempts, p.next_attempt_ms AS p_next_attempt_ms, \
+             p.lease_owner AS p_lease_owner, p.lease_until_ms AS p_lease_until_ms, \
+             p.last_error AS p_last_error, p.progress AS p_progress, p.progress_mac AS p_progress_mac \
              FROM pending_actions p JOIN audit_log a ON a.seq = p.detection_seq \
-             ORDER BY p.detection_seq",
+             WHERE {condition} ORDER BY p.detection_seq",
             cols.join(", ")
         );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .fetch_all(&self.inner.pool)
-            .await?;
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        if let Some(seq) = seq {
+            q = q.bind(seq);
+        }
+        let rows = q.fetch_all(&self.inner.pool).await?;
         rows.iter()
             .map(|row| {
                 Ok(PendingAction {
@@ -228,8 +294,178 @@ impl Store {
                     event_key: row.try_get("p_event_key")?,
                     created_ms: row.try_get("p_created_ms")?,
                     payload: row.try_get("p_payload")?,
+                    payload_mac: row.try_get("p_payload_mac")?,
+                    attempts: row.try_get("p_attempts")?,
+                    next_attempt_ms: row.try_get("p_next_attempt_ms")?,
+                    lease_owner: row.try_get("p_lease_owner")?,
+                    lease_until_ms: row.try_get("p_lease_until_ms")?,
+                    last_error: row.try_get("p_last_error")?,
+                    progress: row.try_get("p_progress")?,
+                    progress_mac: row.try_get("p_progress_mac")?,
                 })
             })
             .collect()
+    }
+
+    /// Claims up to `limit` pending actions on `platform` that are due and
+    /// not leased (or whose lease expired) for `owner` until `until_ms`, and
+    /// returns them. Each claim is one conditional update, so when several
+    /// processes claim at once each action goes to exactly one of them.
+    pub async fn claim_pending(
+        &self,
+        platform: &str,
+        owner: &str,
+        until_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<PendingAction>, StoreError> {
+        let now = now_ms();
+        // A cheap look first, without taking any write lock.
+        let candidates: Vec<i64> = sqlx::query(
+            "SELECT p.detection_seq AS seq FROM pending_actions p JOIN audit_log a ON a.seq = p.detection_seq \
+             WHERE a.platform = $1 AND p.next_attempt_ms <= $2 \
+             AND (p.lease_owner IS NULL OR p.lease_until_ms <= $2) \
+             ORDER BY p.next_attempt_ms, p.detection_seq LIMIT $3",
+        )
+        .bind(platform.to_owned())
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.inner.pool)
+        .await?
+        .iter()
+        .map(|r| r.try_get::<i64, _>("seq"))
+        .collect::<Result<_, _>>()?;
+        let mut claimed = Vec::new();
+        for seq in candidates {
+            let won = self
+                .with_retry(|| async move {
+                    Ok(sqlx::query(
+                        "UPDATE pending_actions SET lease_owner = $1, lease_until_ms = $2 \
+                         WHERE detection_seq = $3 AND next_attempt_ms <= $4 \
+                         AND (lease_owner IS NULL OR lease_until_ms <= $4)",
+                    )
+                    .bind(owner.to_owned())
+                    .bind(until_ms)
+                    .bind(seq)
+                    .bind(now)
+                    .execute(&self.inner.pool)
+                    .await?
+                    .rows_affected()
+                        == 1)
+                })
+                .await?;
+            if won {
+                if let Some(p) = self.pending_one(seq).await? {
+                    if p.lease_owner.as_deref() == Some(owner) {
+                        claimed.push(p);
+                    }
+                }
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// Extends `owner`'s leases on `seqs` (actions it is still running) to
+    /// `until_ms`. Returns how many it still held.
+    pub async fn renew_leases(
+        &self,
+        owner: &str,
+        seqs: &[i64],
+        until_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let mut held = 0;
+        for &seq in seqs {
+            held += sqlx::query(
+                "UPDATE pending_actions SET lease_until_ms = $1 WHERE detection_seq = $2 AND lease_owner = $3",
+            )
+            .bind(until_ms)
+            .bind(seq)
+            .bind(owner.to_owned())
+            .execute(&self.inner.pool)
+            .await?
+            .rows_affected();
+        }
+        Ok(held)
+    }
+
+    /// Puts off `owner`'s pending action `seq`: one more attempt counted, the
+    /// next due at `next_attempt_ms`, `why` kept, the lease released.
+    /// Returns false if `owner` no longer held it.
+    pub async fn defer_pending(
+        &self,
+        seq: i64,
+        owner: &str,
+        next_attempt_ms: i64,
+        why: &str,
+    ) -> Result<bool, StoreError> {
+        self.update_if_held(
+            seq,
+            owner,
+            "attempts = attempts + 1, next_attempt_ms = CAST($3 AS BIGINT), last_error = $4, \
+             lease_owner = NULL, lease_until_ms = 0",
+            next_attempt_ms.to_string(),
+            why,
+        )
+        .await
+    }
+
+    /// Records how far `owner`'s pending action `seq` got, before its next
+    /// step. Returns false if `owner` no longer held it.
+    pub async fn record_progress(
+        &self,
+        seq: i64,
+        owner: &str,
+        progress: &str,
+        mac: &str,
+    ) -> Result<bool, StoreError> {
+        self.update_if_held(
+            seq,
+            owner,
+            "progress = $3, progress_mac = $4",
+            progress.to_owned(),
+            mac,
+        )
+        .await
+    }
+
+    /// Gives up `owner`'s lease on `seq` (at shutdown, for an action it is
+    /// not running), so another process may take it at once.
+    pub async fn release_lease(&self, seq: i64, owner: &str) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE pending_actions SET lease_owner = NULL, lease_until_ms = 0 \
+             WHERE detection_seq = $1 AND lease_owner = $2",
+        )
+        .bind(seq)
+        .bind(owner.to_owned())
+        .execute(&self.inner.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    /// Runs `UPDATE pending_actions SET {set}` (binding `$3` and `$4`) on
+    /// `seq` if `owner` holds it; returns whether it did.
+    async fn update_if_held(
+        &self,
+        seq: i64,
+        owner: &str,
+        set: &str,
+        third: String,
+        fourth: &str,
+    ) -> Result<bool, StoreError> {
+        let sql = format!(
+            "UPDATE pending_actions SET {set} WHERE detection_seq = $1 AND lease_owner = $2"
+        );
+        self.with_retry(|| async {
+            Ok(sqlx::query(AssertSqlSafe(sql.clone()))
+                .bind(seq)
+                .bind(owner.to_owned())
+                .bind(third.clone())
+                .bind(fourth.to_owned())
+                .execute(&self.inner.pool)
+                .await?
+                .rows_affected()
+                == 1)
+        })
+        .await
     }
 }

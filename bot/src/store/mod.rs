@@ -37,7 +37,7 @@ pub use audit::{
     ChainProblem, Kind, Outcome, VerifyReport, ANCHOR_FORMAT, DEVELOPMENT_AUDIT_KEY, GENESIS_HASH,
 };
 pub use error::{describe_target, redact_url, StoreError};
-pub use events::{EventKey, PendingAction, Recorded};
+pub use events::{EventKey, NewPending, PendingAction, Recorded};
 pub use exceptions::{Exception, ExceptionTarget};
 pub use kv::DiscordWebhook;
 pub use policy::{PolicyImport, PolicyVersion, POLICY_CHANNEL, POLICY_POLL};
@@ -243,6 +243,9 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "keyed_audit",
         include_str!("../../../migrations/sqlite/0007_keyed_audit.sql"),
+        8,
+        "pending_retry",
+        include_str!("../../../migrations/sqlite/0008_pending_retry.sql"),
     ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -265,6 +268,9 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "keyed_audit",
         include_str!("../../../migrations/postgres/0007_keyed_audit.sql"),
+        8,
+        "pending_retry",
+        include_str!("../../../migrations/postgres/0008_pending_retry.sql"),
     ),
 ];
 

@@ -618,6 +618,18 @@ impl FakeSlack {
         });
     }
 
+    /// The next `times` calls to `method` get a bare HTTP `status` (a 5xx, as
+    /// from Slack's edge or a proxy: plain-text body, no `ok`), before auth.
+    pub fn fail_http(&self, method: &str, status: u16, times: u32) {
+        self.inner.mutate(|st| {
+            if times == 0 {
+                st.http_failures.remove(method);
+            } else {
+                st.http_failures.insert(method.to_string(), (times, status));
+            }
+        });
+    }
+
     /// The next call to `method` (after auth) fails with `{"ok":false,"error":error}`.
     /// Calls queue up: two `fail_next` fail the next two calls.
     pub fn fail_next(&self, method: &str, error: &str) {

@@ -353,6 +353,8 @@ pub struct SlackState {
     pub(crate) pending: VecDeque<Envelope>,
     pub(crate) inflight: HashMap<String, InFlight>,
     pub(crate) rate_limits: HashMap<String, RateLimit>,
+    /// Method → (calls left, HTTP status) answered with a bare server error.
+    pub(crate) http_failures: HashMap<String, (u32, u16)>,
     pub(crate) fail_next: HashMap<String, VecDeque<String>>,
     pub(crate) delays: HashMap<String, Duration>,
     pub(crate) response_url_uses: HashMap<String, u32>,

@@ -159,7 +159,12 @@ async fn api(
 
     let (status, response, retry_after) = inner.mutate(|st| {
         let (status, response, retry_after) =
-            if let Some(rl) = st.rate_limits.get_mut(&method).filter(|r| r.remaining > 0) {
+            if let Some((left, code)) = st.http_failures.get_mut(&method).filter(|f| f.0 > 0) {
+                // A bare server error (Slack's edge, a proxy): no JSON body.
+                *left -= 1;
+                let status = StatusCode::from_u16(*code).unwrap_or(StatusCode::BAD_GATEWAY);
+                (status, Value::Null, None)
+            } else if let Some(rl) = st.rate_limits.get_mut(&method).filter(|r| r.remaining > 0) {
                 rl.remaining -= 1;
                 let secs = rl.retry_after_secs;
                 (
@@ -189,6 +194,12 @@ async fn api(
         (status, response, retry_after)
     });
     debug!(method = %method, status = status.as_u16(), ok = ?response.get("ok"), "fake slack api call");
+    if response.is_null() {
+        let mut resp = (status, "upstream connect error").into_response();
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        return resp;
+    }
     json_response(status, &response, retry_after)
 }
 
