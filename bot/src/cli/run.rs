@@ -54,6 +54,13 @@ pub async fn run(args: RunArgs, mut config: Config) -> anyhow::Result<ExitCode> 
                 .map_err(|m| anyhow::anyhow!("--shards: {m}"))?,
         );
     }
+    let refused = config.run_errors();
+    if !refused.is_empty() {
+        for e in &refused {
+            eprintln!("error: {e}");
+        }
+        return Ok(ExitCode::from(2));
+    }
     for w in config.warnings() {
         tracing::warn!("{w}");
     }
