@@ -927,3 +927,62 @@ async fn hardening_a_policy_watcher_that_fails_at_start_is_retried() {
     );
     watcher.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hardening_a_redelivered_or_replayed_mention_is_answered_once() {
+    // Events API deliveries of messages are deduped by message key (see
+    // slack_processes.rs); a mention has no message key of its own, so its
+    // event_id is what makes it once-only.
+    let fake = FakeSlack::start(FakeSlackConfig::default())
+        .await
+        .expect("fake slack");
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = format!("sqlite://{}", dir.path().join("lg.db").display());
+    let run = spawn_run(&slack_env(&db_url, &fake.api_url()));
+    fake.set_delivery(Delivery::Http {
+        events_url: format!("http://{}/slack/events", run.addr),
+        commands_url: None,
+    });
+    let answers = || {
+        fake.ephemerals()
+            .iter()
+            .filter(|e| e.user == ALICE && e.text.to_ascii_lowercase().contains("zoom"))
+            .count()
+    };
+    let event_id = fake.send_event(serde_json::json!({
+        "type": "app_mention",
+        "user": ALICE,
+        "text": "<@U0FAKEBOT01> can I use zoom?",
+        "ts": "1700000000.000100",
+        "channel": GENERAL,
+        "event_ts": "1700000000.000100",
+    }));
+    assert!(
+        eventually(WAIT, || async { answers() == 1 }).await,
+        "answered"
+    );
+    let envelope = fake
+        .with_state(|s| {
+            s.events()
+                .iter()
+                .find(|e| e["event_id"] == event_id.as_str())
+                .cloned()
+        })
+        .expect("delivered envelope")
+        .to_string();
+    // Slack's own retry, and a replay freshly signed by whoever holds it.
+    let retry = fake
+        .redeliver_event(&envelope, 1, "http_timeout")
+        .await
+        .unwrap();
+    assert_eq!(retry.status, 200);
+    let replay = fake
+        .send_raw_event(&envelope, linkguard_fakes::slack::SignMode::Valid)
+        .await
+        .unwrap();
+    assert_eq!(replay.status, 200);
+    // Give a wrongly spawned answer time to show.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(answers(), 1, "{:#?}", fake.ephemerals());
+    drop(run);
+}

@@ -9,6 +9,13 @@
 //! Slack redelivers it; a redelivery (retry, reconnect) finds the event's
 //! idempotency key and nothing is done twice.
 //!
+//! Slash commands carry no id to dedupe on: each signed request is claimed
+//! in the store by its signature for as long as its timestamp verifies, so
+//! a replayed request is refused on every replica; the answer goes in the
+//! acknowledgement when ready within [`COMMAND_ANSWER_WITHIN`], else it is
+//! posted to the command's `response_url`. Questions and mentions (side
+//! effects without a message key) are answered once per `event_id`.
+//!
 //! - `translate`: Slack payloads to platform-neutral messages; loop guards
 //!   (our own messages never; other bots only with the stored setting
 //!   [`MODERATE_BOTS_SETTING`]).
