@@ -783,7 +783,14 @@ impl Config {
     /// check` reports as errors), though other commands accept them.
     pub fn run_errors(&self) -> Vec<ConfigError> {
         let mut e = Vec::new();
-        if self.room_key.expose() == DEVELOPMENT_ROOM_KEY {
+        let problem = if self.room_key.expose() == DEVELOPMENT_ROOM_KEY {
+            Some("the built-in development key: anyone could predict every room name")
+        } else if self.room_key.expose().trim().is_empty() {
+            Some("empty: anyone could predict every room name")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
             e.push(ConfigError {
                 key: "room_key".into(),
                 source_name: self
@@ -791,10 +798,10 @@ impl Config {
                     .get("room_key")
                     .cloned()
                     .unwrap_or_else(|| "default".into()),
-                message: "the built-in development key: anyone could predict every room name; \
-                          set LINKGUARD_ROOM_KEY (or room_key_file) to a long random secret, \
-                          e.g. `openssl rand -hex 32`"
-                    .into(),
+                message: format!(
+                    "{problem}; set LINKGUARD_ROOM_KEY (or room_key_file) to a long random \
+                     secret, e.g. `openssl rand -hex 32`"
+                ),
             });
         }
         e
@@ -934,5 +941,19 @@ mod tests {
             .starts_with("room_key (from default): the built-in development key"));
         let c = Config::load(None, vars(&[("LINKGUARD_ROOM_KEY", "a-real-secret")])).unwrap();
         assert!(c.run_errors().is_empty());
+        // An empty key file is no better.
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("room_key");
+        std::fs::write(&empty, "\n").unwrap();
+        let c = Config::load(
+            None,
+            vars(&[("LINKGUARD_ROOM_KEY_FILE", empty.to_str().unwrap())]),
+        )
+        .unwrap();
+        assert!(
+            c.run_errors()[0].to_string().contains("empty"),
+            "{:?}",
+            c.run_errors()
+        );
     }
 }

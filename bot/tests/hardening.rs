@@ -770,6 +770,19 @@ async fn database_outage(
     };
     let before = posted("before-outage ", 0);
     assert!(replaced(vec![(before, "before-outage ".into())]).await);
+    // Its outcome is recorded just after the delete: let that land first
+    // (an outcome that cannot be recorded stays pending until the next start).
+    let direct = linkguard::store::Store::open(&db.url, linkguard::store::StoreOptions::default())
+        .await
+        .unwrap();
+    assert!(
+        eventually(WAIT, || {
+            let direct = direct.clone();
+            async move { direct.pending().await.is_ok_and(|p| p.is_empty()) }
+        })
+        .await
+    );
+    direct.close().await;
 
     // The database goes away; 30 violations arrive meanwhile.
     proxy.set_up(false);
@@ -834,9 +847,15 @@ async fn database_outage(
         .filter(|r| r.entry.kind.as_str() == "detected")
         .count();
     assert_eq!(detected, 31, "one detection per message, none doubled");
+    let pending = store.pending().await.unwrap();
     assert!(
-        store.pending().await.unwrap().is_empty(),
-        "nothing left pending"
+        pending.is_empty(),
+        "nothing left pending: {pending:#?}\n{}",
+        run.logs()
+            .lines()
+            .filter(|l| l.contains("\"WARN\"") || l.contains("\"ERROR\""))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     assert!(
         store.verify().await.unwrap().is_ok(),

@@ -149,12 +149,32 @@ impl Intake {
     /// event is recorded (the caller bounds the wait).
     pub(crate) async fn close(&self) {
         self.shared.closing.cancel();
+        let left = self.shared.unrecorded.load(Ordering::SeqCst);
+        if left > 0 {
+            tracing::warn!(
+                events = left,
+                "shutting down: recording the Discord events still waiting, within the shutdown timeout"
+            );
+        }
         loop {
             let emptied = self.shared.emptied.notified();
             if self.shared.unrecorded.load(Ordering::SeqCst) == 0 {
                 return;
             }
             emptied.await;
+        }
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // The workers are gone (shutdown) with events still in memory.
+        let left = *self.unrecorded.get_mut();
+        if left > 0 {
+            tracing::error!(
+                events = left,
+                "stopping with Discord events not yet recorded (the database did not answer in time); Discord will not deliver them again"
+            );
         }
     }
 }
