@@ -165,11 +165,11 @@ impl App {
             }
             None => None,
         };
-        #[allow(unused_mut)] // connectors add their tasks below
         // Often enough that a key never outlives its TTL by much, at most
         // every ten minutes.
         let purge_every =
             std::time::Duration::from_secs(config.dedupe_ttl_secs.clamp(1, 600) as u64);
+        #[allow(unused_mut)] // connectors add their tasks below
         let mut tasks = vec![
             tokio::spawn(moderator.clone().watch_policy()),
             tokio::spawn(purge_expired_keys(store.clone(), purge_every)),
