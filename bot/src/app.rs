@@ -54,7 +54,31 @@ async fn readyz(store: Store) -> (axum::http::StatusCode, String) {
             "a platform is not connected".into(),
         );
     }
+    if crate::metrics::global().recording_stalled() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "events are waiting to be recorded: the database does not answer".into(),
+        );
+    }
     (StatusCode::OK, "ready".into())
+}
+
+/// Forgets expired idempotency keys (event dedupe, slash-command replay
+/// claims) at start and then every `every`, so the table holds only keys
+/// that still protect something.
+async fn purge_expired_keys(store: Store, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match store.purge_expired_keys().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(keys = n, "forgot expired idempotency keys"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not purge expired idempotency keys; retrying later")
+            }
+        }
+    }
 }
 
 /// `/metrics`, with the pending-action gauge counted at scrape time.
@@ -156,8 +180,15 @@ impl App {
             }
             None => None,
         };
+        // Often enough that a key never outlives its TTL by much, at most
+        // every ten minutes.
+        let purge_every =
+            std::time::Duration::from_secs(config.dedupe_ttl_secs.clamp(1, 600) as u64);
         #[allow(unused_mut)] // connectors add their tasks below
-        let mut tasks = vec![tokio::spawn(moderator.clone().watch_policy())];
+        let mut tasks = vec![
+            tokio::spawn(moderator.clone().watch_policy()),
+            tokio::spawn(purge_expired_keys(store.clone(), purge_every)),
+        ];
         #[allow(unused_mut)]
         let mut on_shutdown: Vec<ShutdownHook> = Vec::new();
         // ---- Slack connector (issue #4) ----
@@ -219,43 +250,44 @@ impl App {
     }
 
     /// Serves until `shutdown` resolves; then stops taking new events (HTTP
-    /// listener closed, connectors closed cleanly), gives in-flight actions
-    /// up to `shutdown_timeout_secs` to finish (what does not finish stays
-    /// pending and the next start completes it), and returns.
+    /// listeners closed, connectors closed cleanly), gives in-flight actions
+    /// what is left of `shutdown_timeout_secs` to finish (what does not
+    /// finish stays pending and the next start completes it), and returns.
+    /// The whole shutdown takes at most `shutdown_timeout_secs`, whatever
+    /// HTTP clients, platforms or the database do.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        use tokio::time::{timeout_at, Instant};
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(None);
+        let limits = crate::http::Limits::from_config(&self.config);
         let metrics_task = self.metrics.map(|(listener, _)| {
             let store = self.moderator.store().clone();
             let app = Router::new().route("/metrics", get(move || metrics(store.clone())));
-            let mut rx = stop_rx.clone();
-            tokio::spawn(async move {
-                let stop = async move {
-                    let _ = rx.wait_for(|s| *s).await;
-                };
-                if let Err(e) = axum::serve(listener, app)
-                    .with_graceful_shutdown(stop)
-                    .await
-                {
-                    tracing::error!(error = %e, "metrics listener failed");
-                }
-            })
+            tokio::spawn(crate::http::serve(listener, app, limits, stop_rx.clone()))
         });
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("serving HTTP");
-        let _ = stop_tx.send(true);
-        for hook in self.on_shutdown {
-            hook.await;
+        let public = tokio::spawn(crate::http::serve(
+            self.listener,
+            self.router,
+            limits,
+            stop_rx,
+        ));
+        shutdown.await;
+        let timeout = std::time::Duration::from_secs(self.config.shutdown_timeout_secs);
+        let deadline = Instant::now() + timeout;
+        let _ = stop_tx.send(Some(deadline));
+        let hooks = futures::future::join_all(self.on_shutdown);
+        if timeout_at(deadline, hooks).await.is_err() {
+            tracing::warn!("a connector did not close in time; leaving it");
         }
+        // Bounded by the deadline inside.
+        let _ = public.await;
         for t in &self.tasks {
             t.abort();
         }
-        let timeout = std::time::Duration::from_secs(self.config.shutdown_timeout_secs);
-        if self.moderator.drain(timeout).await {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if self.moderator.drain(left).await {
             tracing::info!("in-flight actions finished");
         } else {
             tracing::warn!(
@@ -269,7 +301,12 @@ impl App {
         if let Some(t) = metrics_task {
             let _ = t.await;
         }
-        self.moderator.store().close().await;
-        served
+        if timeout_at(deadline, self.moderator.store().close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the database connections did not close in time");
+        }
+        Ok(())
     }
 }

@@ -45,13 +45,18 @@ impl fmt::Display for Secret {
 /// The default database: a SQLite file in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://linkguard.db";
 
-/// The room key used when none is configured. Fine for trying linkguard out;
-/// `config check` warns about it.
+/// The room key used when none is configured. Fine for trying linkguard out
+/// (`demo`, `check`, `scan`); `run` refuses it and `config check` reports it
+/// as an error, since anyone who knows it can predict every room name.
 pub const DEVELOPMENT_ROOM_KEY: &str = "linkguard-default-room-key";
 
 /// The audit key used when none is configured: the demo and tests may use
 /// it, `linkguard run` refuses to start with it.
 pub use crate::store::DEVELOPMENT_AUDIT_KEY;
+
+/// `discord.queue_capacity` when unset: minutes of a busy server's
+/// messages, tens of MiB at most.
+pub const DEFAULT_DISCORD_QUEUE: usize = 10_000;
 
 /// How logs are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -81,6 +86,11 @@ pub struct Config {
     pub dedupe_ttl_secs: i64,
     /// `http_addr`: the public listener (Slack Events API, health).
     pub http_addr: String,
+    /// `http_header_timeout_secs`: time a connection has to send a complete
+    /// request head (slow or idle clients are cut after it).
+    pub http_header_timeout_secs: u64,
+    /// `http_max_connections`: connections served at once per listener.
+    pub http_max_connections: usize,
     /// `metrics_addr`: the Prometheus listener, apart from the public one.
     pub metrics_addr: Option<String>,
     /// `log_format`: `text` or `json`.
@@ -141,6 +151,11 @@ pub struct DiscordConfig {
     /// shards this replica runs, so replicas can split a bot's guilds.
     /// `None`: one process runs every shard (serenity's `start`).
     pub shards: Option<ShardRange>,
+    /// `discord.queue_capacity`: message events received but not yet
+    /// recorded (the database not answering) that are held in memory; when
+    /// full the gateway is paused (see `discord::intake` for what a long
+    /// pause costs).
+    pub queue_capacity: usize,
 }
 
 /// Shards `first..=last` of `total`.
@@ -185,6 +200,8 @@ impl Default for Config {
             audit_message_text: false,
             dedupe_ttl_secs: 7 * 24 * 3600,
             http_addr: "0.0.0.0:8080".into(),
+            http_header_timeout_secs: 10,
+            http_max_connections: 1024,
             metrics_addr: None,
             log_format: LogFormat::Text,
             shutdown_timeout_secs: 20,
@@ -255,6 +272,16 @@ const KEYS: &[(&str, Ty, &str)] = &[
         "public listener: Slack Events API, /healthz, /readyz",
     ),
     (
+        "http_header_timeout_secs",
+        Ty::Int,
+        "seconds a connection has to send a complete request head",
+    ),
+    (
+        "http_max_connections",
+        Ty::Int,
+        "connections served at once per listener; more wait",
+    ),
+    (
         "metrics_addr",
         Ty::Str,
         "Prometheus /metrics listener (off when unset)",
@@ -312,6 +339,11 @@ const KEYS: &[(&str, Ty, &str)] = &[
         "discord.shard_total",
         Ty::Int,
         "gateway shards across all replicas (unset: one process runs all)",
+    ),
+    (
+        "discord.queue_capacity",
+        Ty::Int,
+        "events held while the database does not answer; then the gateway pauses",
     ),
 ];
 
@@ -504,6 +536,23 @@ impl Config {
                 })
                 .transpose()
         };
+        // A whole number within `range` (what it counts, for the message).
+        let ranged = |key: &str,
+                      range: std::ops::RangeInclusive<i64>,
+                      unit: &str|
+         -> Result<Option<i64>, ConfigError> {
+            match int(key)? {
+                Some(n) if !range.contains(&n) => Err(err(
+                    key,
+                    format!(
+                        "expected {} to {} {unit}, got {n}",
+                        range.start(),
+                        range.end()
+                    ),
+                )),
+                n => Ok(n),
+            }
+        };
         let boolean = |key: &str| -> Result<Option<bool>, ConfigError> {
             get(key)
                 .map(|v| match v.trim().to_ascii_lowercase().as_str() {
@@ -565,6 +614,12 @@ impl Config {
         }
         if let Some(a) = get("http_addr") {
             c.http_addr = a;
+        }
+        if let Some(n) = ranged("http_header_timeout_secs", 1..=3600, "seconds")? {
+            c.http_header_timeout_secs = n as u64;
+        }
+        if let Some(n) = ranged("http_max_connections", 1..=1_000_000, "connections")? {
+            c.http_max_connections = n as usize;
         }
         c.metrics_addr = get("metrics_addr");
         if let Some(f) = get("log_format") {
@@ -664,11 +719,14 @@ impl Config {
                             .map_err(|m| err("discord.shard_total", m))?,
                     ),
                 };
+                let queue_capacity = ranged("discord.queue_capacity", 1..=1_000_000, "events")?
+                    .map_or(DEFAULT_DISCORD_QUEUE, |n| n as usize);
                 c.discord = Some(DiscordConfig {
                     token: Secret::new(token),
                     proxy_url: url("discord.proxy_url")?,
                     admin_roles: list("discord.admin_roles"),
                     shards,
+                    queue_capacity,
                 });
             }
             None if discord_keys => {
@@ -726,6 +784,14 @@ impl Config {
         line("dedupe_ttl_secs", self.dedupe_ttl_secs.to_string());
         line("http_addr", self.http_addr.clone());
         line(
+            "http_header_timeout_secs",
+            self.http_header_timeout_secs.to_string(),
+        );
+        line(
+            "http_max_connections",
+            self.http_max_connections.to_string(),
+        );
+        line(
             "metrics_addr",
             self.metrics_addr.clone().unwrap_or_else(|| "(off)".into()),
         );
@@ -760,6 +826,7 @@ impl Config {
                         .unwrap_or_else(|| "(none: https://discord.com)".into()),
                 );
                 line("discord.admin_roles", d.admin_roles.join(","));
+                line("discord.queue_capacity", d.queue_capacity.to_string());
                 line(
                     "discord.shards",
                     d.shards.map_or("(all, one process)".into(), |r| {
@@ -771,15 +838,52 @@ impl Config {
         out
     }
 
+    /// Settings that `linkguard run` refuses to serve with (and `config
+    /// check` reports as errors), though other commands accept them.
+    pub fn run_errors(&self) -> Vec<ConfigError> {
+        let mut e = Vec::new();
+        let problem = if self.room_key.expose() == DEVELOPMENT_ROOM_KEY {
+            Some("the built-in development key: anyone could predict every room name")
+        } else if self.room_key.expose().trim().is_empty() {
+            Some("empty: anyone could predict every room name")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            e.push(ConfigError {
+                key: "room_key".into(),
+                source_name: self
+                    .sources
+                    .get("room_key")
+                    .cloned()
+                    .unwrap_or_else(|| "default".into()),
+                message: format!(
+                    "{problem}; set LINKGUARD_ROOM_KEY (or room_key_file) to a long random \
+                     secret, e.g. `openssl rand -hex 32`"
+                ),
+            });
+        }
+        if self.uses_development_audit_key() {
+            e.push(ConfigError {
+                key: "audit_key".into(),
+                source_name: self
+                    .sources
+                    .get("audit_key")
+                    .cloned()
+                    .unwrap_or_else(|| "default".into()),
+                message: "the built-in development key (or empty): anyone who can write to the \
+                          database could forge audit records; set LINKGUARD_AUDIT_KEY (or \
+                          audit_key_file) to a long random secret, the same on every replica, \
+                          e.g. `openssl rand -hex 32`"
+                    .into(),
+            });
+        }
+        e
+    }
+
     /// Warnings about settings that work but should not be used in production.
     pub fn warnings(&self) -> Vec<String> {
         let mut w = Vec::new();
-        if self.room_key.expose() == DEVELOPMENT_ROOM_KEY {
-            w.push("room_key is the built-in development key: set LINKGUARD_ROOM_KEY so room names cannot be predicted".into());
-        }
-        if self.uses_development_audit_key() {
-            w.push("audit_key is the built-in development key: set LINKGUARD_AUDIT_KEY so audit records cannot be forged (`linkguard run` refuses to start without it)".into());
-        }
         if let Some(s) = &self.slack {
             if s.user_token.is_none() {
                 w.push("slack.user_token is unset: replace and delete degrade to a thread reply plus an ephemeral notice".into());
@@ -991,5 +1095,38 @@ mod tests {
         )
         .unwrap_err();
         assert!(!e.to_string().contains("hunter2"), "{e}");
+        let e =
+            Config::load(None, vars(&[("LINKGUARD_HTTP_HEADER_TIMEOUT_SECS", "0")])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "http_header_timeout_secs (from the environment (LINKGUARD_HTTP_HEADER_TIMEOUT_SECS)): expected 1 to 3600 seconds, got 0"
+        );
+    }
+
+    #[test]
+    fn the_development_room_key_is_refused_for_run_only() {
+        let c = Config::load(None, vars(&[])).unwrap();
+        let e = c.run_errors();
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].key, "room_key");
+        assert!(e[0]
+            .to_string()
+            .starts_with("room_key (from default): the built-in development key"));
+        let c = Config::load(None, vars(&[("LINKGUARD_ROOM_KEY", "a-real-secret")])).unwrap();
+        assert!(c.run_errors().is_empty());
+        // An empty key file is no better.
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("room_key");
+        std::fs::write(&empty, "\n").unwrap();
+        let c = Config::load(
+            None,
+            vars(&[("LINKGUARD_ROOM_KEY_FILE", empty.to_str().unwrap())]),
+        )
+        .unwrap();
+        assert!(
+            c.run_errors()[0].to_string().contains("empty"),
+            "{:?}",
+            c.run_errors()
+        );
     }
 }

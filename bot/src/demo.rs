@@ -161,6 +161,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             proxy_url: None,
             admin_roles: Vec::new(),
             shards: None,
+            queue_capacity: crate::config::DEFAULT_DISCORD_QUEUE,
         }),
         ..Config::default()
     };

@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod discord;
+pub mod http;
 pub mod metrics;
 pub mod moderation;
 pub mod scan;

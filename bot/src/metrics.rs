@@ -103,6 +103,16 @@ const HELP: &[(&str, &str, &str)] = &[
         "gauge",
         "1 while a platform connection is up.",
     ),
+    (
+        "linkguard_unrecorded_events",
+        "gauge",
+        "Events received but not yet recorded, by platform.",
+    ),
+    (
+        "linkguard_recording_stalled",
+        "gauge",
+        "1 while recording a platform's events fails and they wait, by platform.",
+    ),
 ];
 
 /// The global metrics.
@@ -209,6 +219,42 @@ impl Metrics {
             r.gauges
                 .insert(("linkguard_pending_actions", Vec::new()), n as i64);
         });
+    }
+
+    /// How many of a platform's events are received but not yet recorded.
+    pub fn set_unrecorded(&self, platform: &str, n: usize) {
+        self.with(|r| {
+            r.gauges.insert(
+                (
+                    "linkguard_unrecorded_events",
+                    vec![("platform", platform.to_owned())],
+                ),
+                n as i64,
+            );
+        });
+    }
+
+    /// Recording a platform's events started failing (they wait and are
+    /// retried) or works again.
+    pub fn set_recording_stalled(&self, platform: &str, stalled: bool) {
+        self.with(|r| {
+            r.gauges.insert(
+                (
+                    "linkguard_recording_stalled",
+                    vec![("platform", platform.to_owned())],
+                ),
+                i64::from(stalled),
+            );
+        });
+    }
+
+    /// Whether some platform's events are waiting for the database.
+    pub fn recording_stalled(&self) -> bool {
+        self.with(|r| {
+            r.gauges
+                .iter()
+                .any(|((n, _), v)| *n == "linkguard_recording_stalled" && *v != 0)
+        })
     }
 
     /// Whether every platform that ever reported is connected now.

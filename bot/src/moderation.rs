@@ -581,11 +581,17 @@ impl Moderator {
     /// Follows policy changes announced by the store (PostgreSQL NOTIFY from
     /// any replica; in-process on SQLite) until the store goes away.
     pub async fn watch_policy(self: Arc<Self>) {
-        let mut rx = match self.store.policy_changes().await {
-            Ok(rx) => rx,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot follow policy changes");
-                return;
+        // The database may be away at start: keep trying, or this replica
+        // would never see another policy change.
+        let mut wait = std::time::Duration::from_secs(1);
+        let mut rx = loop {
+            match self.store.policy_changes().await {
+                Ok(rx) => break rx,
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in_secs = wait.as_secs(), "cannot follow policy changes yet; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(std::time::Duration::from_secs(30));
+                }
             }
         };
         // A change made before the subscription took effect is not announced

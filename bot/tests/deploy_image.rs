@@ -120,6 +120,7 @@ async fn runs_on_postgresql_as_the_image_and_compose_start_it() {
     std::fs::create_dir_all(&secrets).unwrap();
     std::fs::write(secrets.join("database_url"), format!("{}\n", db.url)).unwrap();
     std::fs::write(secrets.join("room_key"), "a-room-key-for-this-test\n").unwrap();
+    std::fs::write(secrets.join("audit_key"), "an-audit-key-for-this-test\n").unwrap();
     let workdir = at(root, &img.workdir);
     std::fs::create_dir_all(&workdir).unwrap();
 

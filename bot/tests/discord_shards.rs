@@ -73,6 +73,7 @@ fn spawn_run(fake: &FakeDiscord, db: &std::path::Path, shards: &str) -> Replica 
         )
         .env("LINKGUARD_HTTP_ADDR", "127.0.0.1:0")
         .env("LINKGUARD_AUDIT_KEY", "shard-test-audit-key")
+        .env("LINKGUARD_ROOM_KEY", "shard-test-room-key")
         .env("LINKGUARD_DISCORD_TOKEN", fake.bot_token())
         .env("LINKGUARD_DISCORD_PROXY_URL", fake.http_base())
         .stderr(Stdio::piped())

@@ -1,792 +1,1027 @@
-//! Hardening of the record (issue #15), by injecting the faults an attacker
-//! with write access to the database (or a second admin) would cause: a
-//! forged row, a cut tail with the head moved back, a planted checkpoint, an
-//! upgraded log whose old part is plain SHA-256, two concurrent policy
-//! edits, a policy file that would undo chat edits, passcodes in odd places,
-//! and the message kept with a finished action. Each runs against SQLite and
-//! PostgreSQL (`TEST_DATABASE_URL`) through the real store, and the
-//! command-line parts against the real `linkguard` binary.
+//! Issue #15, hardening: each item proved against the real `linkguard`
+//! binary (or, where a process boundary adds nothing, the real `App`) with
+//! real databases and the protocol fakes. Every test is named
+//! `hardening_…`.
 
 mod store_common;
 
-use linkguard::config::Config;
-use linkguard::store::{
-    keyed_record_hash, migrator, record_hash, Anchor, AuditEntry, AuditFilter, AuditKey,
-    ChainProblem, EventKey, Kind, Outcome, Store, StoreError, StoreOptions,
+use linkguard_fakes::discord::{cast, FakeDiscord, FakeDiscordConfig};
+use linkguard_fakes::slack::{
+    sign, Delivery, FakeSlack, FakeSlackConfig, SlashReplySource, DEFAULT_ADMIN_USER_TOKEN,
+    DEFAULT_APP_TOKEN, DEFAULT_BOT_TOKEN, DEFAULT_SIGNING_SECRET,
 };
-use std::process::{Command, Output};
-use store_common::{options, TestDb};
+use std::io::{BufRead, BufReader, Write as _};
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
-const KEY: &str = "hardening-test-audit-key";
+const WAIT: Duration = Duration::from_secs(60);
+const ROOM_KEY: &str = "hardening-test-room-key";
 
-fn opts() -> StoreOptions {
-    StoreOptions {
-        audit_key: AuditKey::new(KEY),
-        ..options()
+fn linkguard() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_linkguard"));
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("LINKGUARD_AUDIT_KEY", "hardening-test-audit-key");
+    c
+}
+
+/// One `linkguard run` process; its stderr (JSON logs) collected.
+struct Run {
+    child: Child,
+    addr: SocketAddr,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+fn spawn_run(envs: &[(&str, String)]) -> Run {
+    let mut cmd = linkguard();
+    cmd.args(["run", "--log-format", "json"])
+        .env("LINKGUARD_HTTP_ADDR", "127.0.0.1:0")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null());
+    for (k, v) in envs {
+        cmd.env(k, v);
     }
-}
-
-/// Runs `sql` with `binds` (text or integer) behind the store's back.
-async fn tamper(db: &TestDb, sql: &str, binds: &[Bind<'_>]) {
-    let pool = db.raw().await;
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()));
-    for b in binds {
-        q = match b {
-            Bind::Int(i) => q.bind(*i),
-            Bind::Text(t) => q.bind(t.to_string()),
-        };
-    }
-    q.execute(&pool)
-        .await
-        .unwrap_or_else(|e| panic!("tampering `{sql}` failed: {e}"));
-    pool.close().await;
-}
-
-enum Bind<'a> {
-    Int(i64),
-    Text(&'a str),
-}
-
-async fn append_n(store: &Store, n: usize) {
-    for i in 0..n {
-        store
-            .append(AuditEntry {
-                channel: Some(format!("C{i}")),
-                detail: Some(format!("record {i}")),
-                ..AuditEntry::new(Kind::Action, "slack")
-            })
-            .await
-            .expect("append");
-    }
-}
-
-async fn hash_of(store: &Store, seq: i64) -> String {
-    store
-        .record(seq)
-        .await
-        .unwrap()
-        .expect("record exists")
-        .hash
-}
-
-/// Moves the head back to `seq` after deleting everything above it: the
-/// cleanest possible cut of the tail.
-async fn cut_tail(db: &TestDb, store: &Store, seq: i64) {
-    let hash = hash_of(store, seq).await;
-    tamper(
-        db,
-        "DELETE FROM audit_log WHERE seq > $1",
-        &[Bind::Int(seq)],
-    )
-    .await;
-    tamper(
-        db,
-        "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
-        &[Bind::Int(seq), Bind::Text(&hash)],
-    )
-    .await;
-}
-
-async fn hardening_forged_row_is_refused(db: &TestDb) {
-    let store = db.store_with(opts()).await;
-    append_n(&store, 5).await;
-    assert!(store.verify().await.unwrap().is_ok());
-    // Rewrite record 3 and re-chain everything after it, head included, with
-    // what can be computed without the key: SHA-256, or HMAC with a guessed
-    // key (the built-in development one).
-    for guessed in [None, Some(AuditKey::development())] {
-        let records = store.list(&AuditFilter::default()).await.unwrap();
-        let mut prev = records[1].hash.clone();
-        for r in &records[2..] {
-            let mut e = r.entry.clone();
-            if r.seq == 3 {
-                e.detail = Some("nothing happened here".into());
+    let mut child = cmd.spawn().expect("linkguard run starts");
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().expect("stderr");
+    let sink = logs.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("\"linkguard running\"") {
+                let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+                let addr = v["fields"]["http.addr"]
+                    .as_str()
+                    .or_else(|| v["http.addr"].as_str())
+                    .map(str::to_owned);
+                let _ = ready_tx.send(addr);
             }
-            let hash = match &guessed {
-                None => record_hash(&prev, r.seq, &e),
-                Some(k) => keyed_record_hash(k, &prev, r.seq, &e),
-            }
-            .unwrap();
-            tamper(
-                db,
-                "UPDATE audit_log SET detail = $1, prev_hash = $2, hash = $3 WHERE seq = $4",
-                &[
-                    Bind::Text(e.detail.as_deref().unwrap_or_default()),
-                    Bind::Text(&prev),
-                    Bind::Text(&hash),
-                    Bind::Int(r.seq),
-                ],
-            )
-            .await;
-            prev = hash;
+            sink.lock().unwrap().push(line);
         }
-        tamper(
-            db,
-            "UPDATE audit_head SET hash = $1 WHERE id = 1",
-            &[Bind::Text(&prev)],
-        )
-        .await;
-        let report = store.verify().await.unwrap();
-        assert_eq!(report.problem, Some(ChainProblem::Altered { seq: 3 }));
+    });
+    let addr = ready_rx
+        .recv_timeout(WAIT)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("linkguard did not start: {:?}", logs.lock().unwrap()));
+    Run {
+        child,
+        addr: addr.parse().expect("http.addr"),
+        logs,
     }
-    let out = linkguard(&db.url, Some(KEY), &["audit", "verify"]);
-    assert!(!out.status.success());
-    assert!(
-        text(&out).contains("BROKEN at record 3: record 3 was altered or forged"),
-        "{}",
-        text(&out)
-    );
-    // A process with another key can neither write to nor verify this log.
-    let other = db
-        .store_with(StoreOptions {
-            audit_key: AuditKey::new("some-other-key"),
-            ..options()
-        })
-        .await;
-    let err = other
-        .append(AuditEntry::new(Kind::Startup, "linkguard"))
-        .await
-        .expect_err("another key must not extend the chain");
-    assert!(matches!(err, StoreError::AuditKeyMismatch), "{err}");
-    assert!(err.to_string().contains("LINKGUARD_AUDIT_KEY"), "{err}");
-    assert!(matches!(
-        other.verify().await,
-        Err(StoreError::AuditKeyMismatch)
-    ));
 }
 
-async fn hardening_truncated_tail_is_caught_by_an_anchor(db: &TestDb) {
-    let store = db.store_with(opts()).await;
-    append_n(&store, 6).await;
-    let (report, anchor) = store.anchor().await.unwrap();
-    assert!(report.is_ok());
-    let anchor = anchor.expect("an intact chain is anchored");
-    assert_eq!((anchor.seq, anchor.keyed_from), (6, 1));
-    append_n(&store, 2).await;
-    let ok = store.verify_with_anchors(&[anchor.clone()]).await.unwrap();
-    assert!(ok.is_ok() && ok.anchors_checked == 1, "{ok:?}");
-
-    cut_tail(db, &store, 4).await;
-    // Without an anchor a clean cut is indistinguishable from a shorter log…
-    assert!(store.verify().await.unwrap().is_ok());
-    // …with one it is not.
-    let report = store.verify_with_anchors(&[anchor.clone()]).await.unwrap();
-    assert_eq!(
-        report.problem,
-        Some(ChainProblem::AnchorNotReached {
-            seq: 6,
-            head_seq: 4
-        })
-    );
-    // A history rewritten from the cut on (a restored backup, new records)
-    // reaches seq 6 again, but not the anchored record.
-    append_n(&store, 3).await;
-    let report = store.verify_with_anchors(&[anchor.clone()]).await.unwrap();
-    assert_eq!(
-        report.problem,
-        Some(ChainProblem::AnchorMismatch { seq: 6 })
-    );
-    // An anchor edited to agree with the database is refused.
-    let edited = Anchor {
-        hash: hash_of(&store, 6).await,
-        ..anchor
-    };
-    let report = store.verify_with_anchors(&[edited]).await.unwrap();
-    assert_eq!(report.problem, Some(ChainProblem::ForgedAnchor { seq: 6 }));
-    // Moving the head back without deleting the rows above it is named too.
-    let hash = hash_of(&store, 5).await;
-    tamper(
-        db,
-        "UPDATE audit_head SET seq = 5, hash = $1 WHERE id = 1",
-        &[Bind::Text(&hash)],
-    )
-    .await;
-    let report = store.verify().await.unwrap();
-    assert_eq!(report.problem, Some(ChainProblem::BeyondHead { seq: 6 }));
-}
-
-async fn hardening_planted_checkpoint_is_refused(db: &TestDb) {
-    let store = db.store_with(opts()).await;
-    append_n(&store, 6).await;
-    // Hide records 1..=3: delete them and plant a checkpoint so that verify
-    // starts after them.
-    let hash3 = hash_of(&store, 3).await;
-    tamper(db, "DELETE FROM audit_log WHERE seq <= 3", &[]).await;
-    tamper(
-        db,
-        "INSERT INTO audit_checkpoint (seq, hash, at_ms) VALUES (3, $1, 1)",
-        &[Bind::Text(&hash3)],
-    )
-    .await;
-    let report = store.verify().await.unwrap();
-    assert_eq!(
-        report.problem,
-        Some(ChainProblem::ForgedCheckpoint { seq: 3 })
-    );
-    let out = linkguard(&db.url, Some(KEY), &["audit", "verify"]);
-    assert!(!out.status.success());
-    assert!(
-        text(&out).contains("checkpoint 3 is not signed with the audit key"),
-        "{}",
-        text(&out)
-    );
-    // A made-up MAC does not help.
-    tamper(
-        db,
-        "UPDATE audit_checkpoint SET mac = $1 WHERE seq = 3",
-        &[Bind::Text(&"ab".repeat(32))],
-    )
-    .await;
-    let report = store.verify().await.unwrap();
-    assert_eq!(
-        report.problem,
-        Some(ChainProblem::ForgedCheckpoint { seq: 3 })
-    );
-}
-
-async fn hardening_genuine_purge_still_verifies(db: &TestDb) {
-    let store = db.store_with(opts()).await;
-    for i in 0..4 {
-        store
-            .append(AuditEntry {
-                at_ms: 1_000 + i,
-                ..AuditEntry::new(Kind::Startup, "linkguard")
-            })
-            .await
-            .unwrap();
+impl Run {
+    /// SIGTERM; the exit status and how long the process took to exit.
+    fn sigterm(&mut self) -> (ExitStatus, Duration) {
+        let start = Instant::now();
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        let status = self.child.wait().expect("wait");
+        (status, start.elapsed())
     }
-    append_n(&store, 2).await;
-    let purge = store.purge_before(10_000, "retention").await.unwrap();
-    assert_eq!((purge.removed, purge.checkpoint_seq), (4, 4));
-    let report = store.verify().await.unwrap();
-    assert!(report.is_ok(), "{report:?}");
-    assert_eq!((report.from_seq, report.checked), (4, 3));
-    // The signed checkpoint cannot be moved to hide more records.
-    tamper(db, "DELETE FROM audit_log WHERE seq = 5", &[]).await;
-    tamper(db, "UPDATE audit_checkpoint SET seq = 5 WHERE seq = 4", &[]).await;
-    let report = store.verify().await.unwrap();
-    assert_eq!(
-        report.problem,
-        Some(ChainProblem::ForgedCheckpoint { seq: 5 })
-    );
-}
 
-/// A database written by linkguard before the chain was keyed: migrations up
-/// to 0003 and `n` plain SHA-256 records.
-async fn legacy_database(db: &TestDb, n: i64) -> Vec<String> {
-    // Creates the SQLite file, migrates nothing.
-    Store::connect(&db.url, opts()).await.unwrap().close().await;
-    let pool = db.raw().await;
-    migrator(db.backend)
-        .run_to(3, &pool)
-        .await
-        .expect("the old migrations apply");
-    pool.close().await;
-    let mut prev = linkguard::store::GENESIS_HASH.to_string();
-    let mut hashes = Vec::new();
-    for seq in 1..=n {
-        let e = AuditEntry {
-            at_ms: 1_000 + seq,
-            ..AuditEntry::new(Kind::Startup, "linkguard")
-        };
-        let hash = record_hash(&prev, seq, &e).unwrap();
-        tamper(
-            db,
-            "INSERT INTO audit_log (seq, at_ms, platform, kind, prev_hash, hash) \
-             VALUES ($1, $2, 'linkguard', 'startup', $3, $4)",
-            &[
-                Bind::Int(seq),
-                Bind::Int(e.at_ms),
-                Bind::Text(&prev),
-                Bind::Text(&hash),
-            ],
-        )
-        .await;
-        hashes.push(hash.clone());
-        prev = hash;
+    fn logs(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
     }
-    tamper(
-        db,
-        "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
-        &[Bind::Int(n), Bind::Text(&prev)],
-    )
-    .await;
-    hashes
-}
 
-async fn hardening_unkeyed_chain_keeps_verifying_after_the_upgrade(db: &TestDb) {
-    let hashes = legacy_database(db, 4).await;
-    let store = db.store_with(opts()).await;
-    append_n(&store, 2).await;
-    let report = store.verify().await.unwrap();
-    assert!(report.is_ok(), "{report:?}");
-    assert_eq!(
-        (report.keyed_from, report.checked, report.unkeyed_checked),
-        (5, 6, 4)
-    );
-    let out = linkguard(&db.url, Some(KEY), &["audit", "verify"]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(
-        text(&out).contains("records 1..=4 are unkeyed SHA-256")
-            && text(&out).contains("records 5..=6 are keyed (HMAC)"),
-        "{}",
-        text(&out)
-    );
-    // The first keyed record pins the old ones: rewrite record 2, re-chain
-    // the whole unkeyed part with SHA-256 and point record 5 at it.
-    let mut prev = hashes[0].clone();
-    for seq in 2..=4 {
-        let e = AuditEntry {
-            at_ms: 1_000 + seq,
-            detail: (seq == 2).then(|| "rewritten".to_string()),
-            ..AuditEntry::new(Kind::Startup, "linkguard")
-        };
-        let hash = record_hash(&prev, seq, &e).unwrap();
-        if seq == 2 {
-            tamper(
-                db,
-                "UPDATE audit_log SET detail = 'rewritten' WHERE seq = 2",
-                &[],
-            )
-            .await;
+    async fn readyz(&self) -> (u16, String) {
+        match reqwest::get(format!("http://{}/readyz", self.addr)).await {
+            Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+            Err(e) => (0, e.to_string()),
         }
-        tamper(
-            db,
-            "UPDATE audit_log SET prev_hash = $1, hash = $2 WHERE seq = $3",
-            &[Bind::Text(&prev), Bind::Text(&hash), Bind::Int(seq)],
-        )
-        .await;
-        prev = hash;
     }
-    tamper(
-        db,
-        "UPDATE audit_log SET prev_hash = $1 WHERE seq = 5",
-        &[Bind::Text(&prev)],
-    )
-    .await;
-    let report = store.verify().await.unwrap();
-    assert_eq!(report.problem, Some(ChainProblem::Altered { seq: 5 }));
-    // Put the old part back.
-    for seq in 2..=5 {
-        tamper(
-            db,
-            "UPDATE audit_log SET prev_hash = $1 WHERE seq = $2",
-            &[Bind::Text(&hashes[seq as usize - 2]), Bind::Int(seq)],
-        )
-        .await;
-    }
-    for seq in 2..=4 {
-        tamper(
-            db,
-            "UPDATE audit_log SET detail = NULL, hash = $1 WHERE seq = $2",
-            &[Bind::Text(&hashes[seq as usize - 1]), Bind::Int(seq)],
-        )
-        .await;
-    }
-    assert!(store.verify().await.unwrap().is_ok());
-    // Moving the boundary up does not pass keyed records off as SHA-256 ones,
-    // and moving it past the head is named.
-    tamper(db, "UPDATE audit_head SET keyed_from = 6", &[]).await;
-    let report = store.verify().await.unwrap();
-    assert_eq!(report.problem, Some(ChainProblem::Altered { seq: 5 }));
-    tamper(db, "UPDATE audit_head SET keyed_from = 99", &[]).await;
-    let report = store.verify().await.unwrap();
-    assert_eq!(
-        report.problem,
-        Some(ChainProblem::KeyedBoundaryMoved { seq: 99 })
-    );
-    tamper(db, "UPDATE audit_head SET keyed_from = 5", &[]).await;
-    assert!(store.verify().await.unwrap().is_ok());
-    // An unsigned checkpoint in the old part is believed only if a purge
-    // accounts for it.
-    tamper(db, "DELETE FROM audit_log WHERE seq <= 2", &[]).await;
-    tamper(
-        db,
-        "INSERT INTO audit_checkpoint (seq, hash, at_ms) VALUES (2, $1, 1)",
-        &[Bind::Text(&hashes[1])],
-    )
-    .await;
-    let report = store.verify().await.unwrap();
-    assert_eq!(
-        report.problem,
-        Some(ChainProblem::UnaccountedCheckpoint { seq: 2 })
-    );
 }
 
-const POLICY_V1: &str = "[[rules]]\nid = \"no-zoom\"\nproviders = [\"zoom\"]\naction = \"warn\"\n";
+impl Drop for Run {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
 
-async fn hardening_concurrent_policy_edits_do_not_lose_one(db: &TestDb) {
-    // Two replicas (two pools) edit from the same version at the same time.
-    let a = db.store_with(opts()).await;
-    let b = db.store_with(opts()).await;
-    let v1 = a.policy_import(POLICY_V1, "admin", "seed").await.unwrap();
-    assert_eq!(v1.version.version, 1);
-    let edit_a = POLICY_V1.replace("warn", "delete");
-    let edit_b = POLICY_V1.replace("warn", "log");
-    let (ra, rb) = tokio::join!(
-        a.policy_edit(Some(1), &edit_a, "alice", "chat edit"),
-        b.policy_edit(Some(1), &edit_b, "bob", "chat edit"),
-    );
-    let (won, lost, winner_text) = match (ra, rb) {
-        (Ok(w), Err(l)) => (w, l, &edit_a),
-        (Err(l), Ok(w)) => (w, l, &edit_b),
-        other => panic!("exactly one edit must win: {other:?}"),
-    };
-    assert!(won.created);
-    assert_eq!(won.version.version, 2);
-    assert!(
-        matches!(
-            lost,
-            StoreError::PolicyChanged {
-                expected: Some(1),
-                actual: Some(2)
-            }
-        ),
-        "{lost}"
-    );
-    assert!(lost.to_string().contains("changed meanwhile"), "{lost}");
-    assert!(lost.to_string().contains("try again"), "{lost}");
-    let active = a.policy_active().await.unwrap().unwrap();
-    assert_eq!(&active.body, winner_text);
-    assert_eq!(a.policy_history().await.unwrap().len(), 2);
-    // The loser retries from the new version and succeeds.
-    let retried = b
-        .policy_edit(Some(2), POLICY_V1, "bob", "retry")
-        .await
-        .unwrap();
-    assert_eq!(retried.version.version, 3);
-    // An edit of the built-in policy (nothing stored yet) is a CAS on "none".
-    let fresh = a
-        .policy_edit(None, POLICY_V1, "carol", "from built-in")
-        .await
-        .expect_err("a version is stored now");
-    assert!(matches!(
-        fresh,
-        StoreError::PolicyChanged {
-            expected: None,
-            actual: Some(3)
+/// Polls `f` every 100 ms until it is true or `limit` passes.
+async fn eventually<F, Fut>(limit: Duration, mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if f().await {
+            return true;
         }
-    ));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
 }
 
-async fn hardening_policy_file_manages_the_policy(db: &TestDb) {
-    let store = db.store_with(opts()).await;
+// ---------------------------------------------------------------- exit codes
+
+fn exit_code(args: &[&str], stdin: &[u8], dir: &std::path::Path) -> (i32, String) {
+    let mut child = linkguard()
+        .args(args)
+        .current_dir(dir)
+        .env(
+            "LINKGUARD_DATABASE_URL",
+            format!("sqlite://{}", dir.join("lg.db").display()),
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("linkguard starts");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn hardening_check_and_scan_exit_2_on_errors_and_1_only_for_banned_links() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("policy.toml");
-    std::fs::write(&file, POLICY_V1).unwrap();
-    let path = file.display().to_string();
-    let config = Config {
-        policy_path: Some(path.clone()),
-        ..Config::default()
-    };
-    let active = linkguard::app::load_active_policy(&store, &config)
-        .await
+    let d = dir.path();
+    std::fs::write(
+        d.join("bad.toml"),
+        "[[rules]]\nid = \"r\"\nproviders = [\"zooom\"]\naction = \"warn\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("banned.jsonl"),
+        "{\"platform\":\"slack\",\"text\":\"join https://zoom.us/j/123456789\"}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("clean.jsonl"),
+        "{\"platform\":\"slack\",\"text\":\"hello\"}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("broken.jsonl"),
+        "{\"platform\":\"slack\",\"text\":\"join https://zoom.us/j/123456789\"}\n{\"platform\": \n",
+    )
+    .unwrap();
+
+    // check: 0 clean, 1 banned, 2 for anything that went wrong.
+    assert_eq!(exit_code(&["check", "hello"], b"", d).0, 0);
+    assert_eq!(
+        exit_code(&["check", "https://zoom.us/j/123456789"], b"", d).0,
+        1
+    );
+    let (code, err) = exit_code(&["check", "--policy", "bad.toml", "x"], b"", d);
+    assert_eq!(code, 2, "{err}");
+    let (code, err) = exit_code(&["check", "--policy", "missing.toml", "x"], b"", d);
+    assert_eq!(code, 2, "{err}");
+    // Standard input that is not text (a banned link in it, too).
+    let (code, err) = exit_code(&["check"], b"https://zoom.us/j/1234567890 \xff\xfe", d);
+    assert_eq!(code, 2, "unreadable input is an error: {err}");
+    assert!(err.contains("standard input"), "{err}");
+    let (code, _) = exit_code(
+        &["check", "--batch"],
+        b"{\"text\":\"https://zoom.us/j/123456789\"}\nnot json\n",
+        d,
+    );
+    assert_eq!(code, 2, "a malformed line outranks a finding");
+
+    // scan: the same promise.
+    assert_eq!(exit_code(&["scan", "--quiet", "clean.jsonl"], b"", d).0, 0);
+    assert_eq!(exit_code(&["scan", "--quiet", "banned.jsonl"], b"", d).0, 1);
+    assert_eq!(exit_code(&["scan", "--quiet", "broken.jsonl"], b"", d).0, 2);
+    assert_eq!(
+        exit_code(&["scan", "--quiet", "nowhere.jsonl"], b"", d).0,
+        2
+    );
+    let (code, err) = exit_code(
+        &["scan", "--quiet", "--policy", "bad.toml", "banned.jsonl"],
+        b"",
+        d,
+    );
+    assert_eq!(code, 2, "{err}");
+    let (code, err) = exit_code(
+        &[
+            "scan",
+            "--quiet",
+            "--out",
+            "no/such/dir/out.jsonl",
+            "banned.jsonl",
+        ],
+        b"",
+        d,
+    );
+    assert_eq!(
+        code, 2,
+        "an output that cannot be written is an error: {err}"
+    );
+    assert!(err.contains("cannot create"), "{err}");
+}
+
+// ------------------------------------------------------------------ room key
+
+#[test]
+fn hardening_run_refuses_the_development_room_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("lg.db");
+    let out = linkguard()
+        .args(["run"])
+        .env(
+            "LINKGUARD_DATABASE_URL",
+            format!("sqlite://{}", db.display()),
+        )
+        .env("LINKGUARD_HTTP_ADDR", "127.0.0.1:0")
+        .output()
         .unwrap();
-    assert_eq!(active.version, Some(1));
-    assert_eq!(store.policy_managed_by().await.unwrap(), Some(path.clone()));
-    // A chat or CLI edit would be undone at the next start: refused instead.
-    let err = store
-        .policy_edit(Some(1), &POLICY_V1.replace("warn", "log"), "alice", "chat")
-        .await
-        .expect_err("file-managed");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        matches!(&err, StoreError::PolicyManagedByFile { path: p } if *p == path),
+        err.contains("room_key (from default): the built-in development key"),
         "{err}"
     );
-    assert!(err.to_string().contains(&path), "{err}");
-    // Starting again with the same file changes nothing; a changed file is
-    // the way to change the policy.
-    let again = linkguard::app::load_active_policy(&store, &config)
-        .await
-        .unwrap();
-    assert_eq!(again.version, Some(1));
-    std::fs::write(&file, POLICY_V1.replace("warn", "delete")).unwrap();
-    let changed = linkguard::app::load_active_policy(&store, &config)
-        .await
-        .unwrap();
-    assert_eq!(changed.version, Some(2));
-    // Without `policy`, the service hands the policy back to edits.
-    store.policy_release_file().await.unwrap();
-    store
-        .policy_edit(Some(2), POLICY_V1, "alice", "chat")
-        .await
-        .unwrap();
-}
+    assert!(!db.exists(), "refused before touching the database");
 
-async fn hardening_passcodes_never_reach_the_store(db: &TestDb) {
-    let store = db
-        .store_with(StoreOptions {
-            keep_message_text: true,
-            ..opts()
-        })
-        .await;
-    let r = store
-        .append(AuditEntry {
-            link: Some("https://meet.google.com/tel/abc-defg-hij?pin=5550001234".into()),
-            message_text: Some(
-                "dial in <https://meeting.zoho.com/join?key=7788990011|here>, \
-                 BlueJeans https://bluejeans.com/123456789/4242 Passcode: 246810"
-                    .into(),
-            ),
-            ..AuditEntry::new(Kind::Detected, "slack")
-        })
-        .await
+    // Set explicitly to the development key: refused too, naming the source.
+    let out = linkguard()
+        .args(["run"])
+        .env(
+            "LINKGUARD_DATABASE_URL",
+            format!("sqlite://{}", db.display()),
+        )
+        .env(
+            "LINKGUARD_ROOM_KEY",
+            linkguard::config::DEVELOPMENT_ROOM_KEY,
+        )
+        .output()
         .unwrap();
-    let stored = store.record(r.seq).await.unwrap().unwrap().entry;
-    let all = format!("{:?} {:?}", stored.link, stored.message_text);
-    for secret in ["5550001234", "7788990011", "4242", "246810"] {
-        assert!(!all.contains(secret), "{secret} in {all}");
-    }
-    assert!(all.contains("123456789"), "the meeting id stays: {all}");
-}
-
-/// Whether `needle` is anywhere in the SQLite file of `db` (and its
-/// write-ahead log), after folding the log in.
-async fn sqlite_file_contains(db: &TestDb, needle: &str) -> bool {
-    let pool = db.raw().await;
-    sqlx::raw_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-    let file = db.url.trim_start_matches("sqlite://");
-    let mut bytes = std::fs::read(file).unwrap();
-    if let Ok(wal) = std::fs::read(format!("{file}-wal")) {
-        bytes.extend(wal);
-    }
-    bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
-}
-
-async fn hardening_finished_actions_keep_no_message(db: &TestDb) {
-    let store = db.store_with(opts()).await;
-    let marker = "Passcode: 97531 SECRET-MESSAGE-MARKER";
-    let detection = |id: &str| AuditEntry {
-        channel: Some("C1".into()),
-        message_id: Some(id.into()),
-        revision: Some("0".into()),
-        outcome: Some(Outcome::Pending),
-        ..AuditEntry::new(Kind::Detected, "slack")
-    };
-    let recorded = |r| match r {
-        linkguard::store::Recorded::New(v) => v[0].seq,
-        other => panic!("{other:?}"),
-    };
-    // One action still waits (its row shares the table's page with the others).
-    let waiting = recorded(
-        store
-            .record_detection_with(
-                &EventKey::new("slack", "C1/3", "0"),
-                vec![detection("3")],
-                Some("still needed".into()),
-            )
-            .await
-            .unwrap(),
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("room_key (from the environment (LINKGUARD_ROOM_KEY))"),
+        "{err}"
     );
-    // One action finishes normally: its row (and message) goes.
-    let done = recorded(
-        store
-            .record_detection_with(
-                &EventKey::new("slack", "C1/1", "0"),
-                vec![detection("1")],
-                Some(marker.into()),
-            )
-            .await
-            .unwrap(),
+
+    // `config check` says so as an error, and still prints the rest.
+    let out = linkguard().args(["config", "check"]).output().unwrap();
+    let (stdout, err) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
     );
-    let sqlite = db.backend == linkguard::store::Backend::Sqlite;
-    if sqlite {
+    assert_eq!(out.status.code(), Some(2), "{stdout}{err}");
+    assert!(err.contains("error: room_key"), "{err}");
+    assert!(
+        stdout.contains("room_key = [redacted]  # default"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("configuration OK"), "{stdout}");
+    let out = linkguard()
+        .args(["config", "check"])
+        .env("LINKGUARD_ROOM_KEY", ROOM_KEY)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("configuration OK"));
+
+    // The demo and the offline tools keep working with it.
+    let out = linkguard()
+        .args(["check", "https://zoom.us/j/123456789"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("meet.jit.si"));
+}
+
+// ------------------------------------------------------------- HTTP listener
+
+/// Sends `bytes` one at a time, `gap` apart, until the server closes the
+/// connection or they run out; returns whether the server closed it first.
+async fn trickle(addr: SocketAddr, bytes: Vec<u8>, gap: Duration) -> (bool, Instant) {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    for b in bytes {
+        if s.write_all(&[b]).await.is_err() {
+            return (true, Instant::now());
+        }
+        // A closed connection shows as EOF (or a reset) on read.
+        let mut buf = [0u8; 256];
+        match tokio::time::timeout(gap, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (true, Instant::now()),
+            Ok(Ok(_)) | Err(_) => {}
+        }
+    }
+    (false, Instant::now())
+}
+
+/// Opens a connection and sends nothing; returns when the server closes it.
+async fn hold(addr: SocketAddr) -> Instant {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let mut buf = [0u8; 64];
+    loop {
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return Instant::now(),
+            Ok(_) => {}
+        }
+    }
+}
+
+fn slow_headers() -> Vec<u8> {
+    let mut h = b"GET /healthz HTTP/1.1\r\nHost: x\r\n".to_vec();
+    for i in 0..200 {
+        h.extend_from_slice(format!("X-Slow-{i}: drip\r\n").as_bytes());
+    }
+    h
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hardening_slowloris_is_cut_others_are_served_and_sigterm_is_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("lg.db").display());
+    let mut run = spawn_run(&[
+        ("LINKGUARD_DATABASE_URL", db.clone()),
+        ("LINKGUARD_ROOM_KEY", ROOM_KEY.into()),
+        ("LINKGUARD_HTTP_HEADER_TIMEOUT_SECS", "2".into()),
+        ("LINKGUARD_HTTP_MAX_CONNECTIONS", "8".into()),
+    ]);
+    let addr = run.addr;
+    // No pooled keep-alive connections: each request takes a slot of its own.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+
+    // (a) + (b): four clients drip their headers a byte every 200 ms (the
+    // whole head would take minutes); meanwhile others are served, and the
+    // drippers are cut by the header timeout.
+    let drips: Vec<_> = (0..4)
+        .map(|_| tokio::spawn(trickle(addr, slow_headers(), Duration::from_millis(200))))
+        .collect();
+    for _ in 0..20 {
+        let r = client
+            .get(format!("http://{addr}/healthz"))
+            .send()
+            .await
+            .expect("served while slow clients hold connections");
+        assert_eq!(r.status(), 200);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for d in drips {
+        let (cut, _) = tokio::time::timeout(WAIT, d)
+            .await
+            .expect("cut in time")
+            .unwrap();
         assert!(
-            sqlite_file_contains(db, marker).await,
-            "kept while the action is pending"
+            cut,
+            "a client that never finishes its headers is disconnected"
         );
     }
-    let outcome = AuditEntry {
-        channel: Some("C1".into()),
-        message_id: Some("1".into()),
-        revision: Some("0".into()),
-        outcome: Some(Outcome::Ok),
-        ..AuditEntry::new(Kind::Action, "slack")
-    };
-    store.record_outcome(done, outcome.clone()).await.unwrap();
-    if sqlite {
-        // Nothing of the message is left in the file either: the deleted
-        // row's bytes are overwritten (secure_delete), not left in free space.
-        assert!(
-            !sqlite_file_contains(db, marker).await,
-            "the finished action's message is still in the database file"
-        );
-    }
-    // A leftover: the outcome is recorded but the row stayed (an older
-    // version, or a crash between two writes).
-    let leftover = recorded(
-        store
-            .record_detection_with(
-                &EventKey::new("slack", "C1/2", "0"),
-                vec![detection("2")],
-                Some(marker.into()),
-            )
+
+    // Connection limit: eight silent connections take every slot; a ninth
+    // client is served only once the header timeout has freed one.
+    let holders: Vec<_> = (0..8).map(|_| tokio::spawn(hold(addr))).collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ninth = tokio::spawn({
+        let client = client.clone();
+        async move {
+            let r = client
+                .get(format!("http://{addr}/healthz"))
+                .timeout(WAIT)
+                .send()
+                .await;
+            (r.map(|r| r.status().as_u16()), Instant::now())
+        }
+    });
+    let mut first_cut = None;
+    for h in holders {
+        let at = tokio::time::timeout(WAIT, h)
             .await
-            .unwrap(),
-    );
-    store
-        .append(AuditEntry {
-            message_id: Some("2".into()),
-            ..outcome.clone()
-        })
-        .await
-        .unwrap();
-    assert_eq!(store.drop_payloads_of_finished_actions().await.unwrap(), 1);
-    let pending = store.pending().await.unwrap();
-    let payload = |seq| {
-        pending
-            .iter()
-            .find(|p| p.detection.seq == seq)
-            .map(|p| p.payload.clone())
-    };
-    assert_eq!(payload(done), None, "resolved: no row at all");
-    assert_eq!(payload(leftover), Some(None), "finished: message dropped");
-    assert_eq!(payload(waiting), Some(Some("still needed".into())));
-    assert_eq!(store.drop_payloads_of_finished_actions().await.unwrap(), 0);
-}
-
-on_both_backends!(
-    hardening_forged_row_is_refused,
-    hardening_truncated_tail_is_caught_by_an_anchor,
-    hardening_planted_checkpoint_is_refused,
-    hardening_genuine_purge_still_verifies,
-    hardening_unkeyed_chain_keeps_verifying_after_the_upgrade,
-    hardening_concurrent_policy_edits_do_not_lose_one,
-    hardening_policy_file_manages_the_policy,
-    hardening_passcodes_never_reach_the_store,
-    hardening_finished_actions_keep_no_message,
-);
-
-fn linkguard(db_url: &str, key: Option<&str>, args: &[&str]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_linkguard"));
-    c.args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("LINKGUARD_DATABASE_URL", db_url);
-    if let Some(k) = key {
-        c.env("LINKGUARD_AUDIT_KEY", k);
+            .expect("idle cut")
+            .unwrap();
+        first_cut = Some(first_cut.map_or(at, |f: Instant| f.min(at)));
     }
-    c.output().expect("linkguard runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// The command line end to end: anchor, cut the tail, verify with and
-/// without the anchor; another key; `run` without a key.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hardening_cli_anchor_catches_a_cut_tail() {
-    let db = store_common::sqlite().await;
-    let store = db.store_with(opts()).await;
-    append_n(&store, 5).await;
-    let out = linkguard(&db.url, Some(KEY), &["audit", "anchor"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let anchor: Anchor = serde_json::from_str(&line).expect("one JSON anchor");
-    assert_eq!(anchor.seq, 5);
-    assert!(!anchor.at.is_empty() && anchor.mac.len() == 64, "{line}");
-    assert!(!line.contains(KEY));
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("anchors.jsonl");
-    std::fs::write(&file, format!("{line}\n")).unwrap();
-    let file = file.display().to_string();
-
-    append_n(&store, 2).await;
-    let out = linkguard(&db.url, Some(KEY), &["audit", "verify", "--anchor", &file]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("1 anchor(s) reached"), "{}", text(&out));
-
-    cut_tail(&db, &store, 3).await;
-    let out = linkguard(&db.url, Some(KEY), &["audit", "verify"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let out = linkguard(&db.url, Some(KEY), &["audit", "verify", "--anchor", &file]);
-    assert!(!out.status.success());
+    let (status, served_at) = ninth.await.unwrap();
+    assert_eq!(status.expect("the ninth is served eventually"), 200);
     assert!(
-        text(&out).contains("below the anchored head 5"),
-        "{}",
-        text(&out)
+        served_at >= first_cut.unwrap(),
+        "the ninth client waited for a free slot"
     );
+    let (status, _) = run.sigterm();
+    assert!(status.success());
 
-    // Another key: refused with a reason, not "altered" records.
-    let out = linkguard(&db.url, Some("wrong-key"), &["audit", "verify"]);
-    assert!(!out.status.success());
-    assert!(text(&out).contains("audit_key"), "{}", text(&out));
-    // A bad anchor file is named.
-    std::fs::write(dir.path().join("bad.jsonl"), "{\"seq\": 1}\n").unwrap();
-    let bad = dir.path().join("bad.jsonl").display().to_string();
-    let out = linkguard(&db.url, Some(KEY), &["audit", "verify", "--anchor", &bad]);
-    assert!(!out.status.success());
-    assert!(text(&out).contains("bad.jsonl:1"), "{}", text(&out));
-    // `run` does not start with the built-in development key.
-    let out = linkguard(&db.url, None, &["run"]);
-    assert!(!out.status.success());
-    assert!(
-        text(&out).contains("audit_key is not set"),
-        "{}",
-        text(&out)
-    );
-}
-
-/// The command line refuses a stale or file-managed policy edit.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hardening_cli_policy_edits_are_compare_and_swap() {
-    let db = store_common::sqlite().await;
-    let store = db.store_with(opts()).await;
-    store
-        .policy_import(POLICY_V1, "admin", "seed")
+    // (c) SIGTERM with stalled clients: one dripping its head (no header
+    // timeout to save us this time), one stuck in its body, one idle
+    // keep-alive. The process still exits within shutdown_timeout_secs.
+    let mut run = spawn_run(&[
+        ("LINKGUARD_DATABASE_URL", db),
+        ("LINKGUARD_ROOM_KEY", ROOM_KEY.into()),
+        ("LINKGUARD_HTTP_HEADER_TIMEOUT_SECS", "600".into()),
+        ("LINKGUARD_SHUTDOWN_TIMEOUT_SECS", "3".into()),
+    ]);
+    let addr = run.addr;
+    let _drip = tokio::spawn(trickle(addr, slow_headers(), Duration::from_millis(200)));
+    let mut body_stuck = TcpStream::connect(addr).await.unwrap();
+    body_stuck
+        .write_all(b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nabc")
         .await
         .unwrap();
-    store
-        .policy_import(&POLICY_V1.replace("warn", "log"), "admin", "second")
-        .await
-        .unwrap();
+    let keep_alive = reqwest::Client::new();
+    assert_eq!(
+        keep_alive
+            .get(format!("http://{addr}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, took) = run.sigterm();
+    assert!(status.success(), "{status:?}\n{}", run.logs());
+    assert!(
+        took < Duration::from_secs(3 + 2),
+        "exited {took:?} after SIGTERM, with shutdown_timeout_secs = 3"
+    );
+    drop(body_stuck);
+}
+
+// ---------------------------------------------------------- expired keys
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hardening_expired_idempotency_keys_are_purged_while_running() {
+    use linkguard::app::{App, AppOptions};
+    use linkguard::config::{Config, Secret};
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("p.toml");
-    std::fs::write(&file, POLICY_V1.replace("warn", "delete")).unwrap();
-    let file = file.display().to_string();
-    // Prepared against version 1, but version 2 is active.
-    let out = linkguard(
-        &db.url,
-        Some(KEY),
-        &["policy", "import", &file, "--expect-version", "1"],
-    );
-    assert!(!out.status.success());
-    assert!(text(&out).contains("changed meanwhile"), "{}", text(&out));
-    let out = linkguard(
-        &db.url,
-        Some(KEY),
-        &["policy", "import", &file, "--expect-version", "2"],
-    );
-    assert!(out.status.success(), "{}", text(&out));
-    // While a configured policy file manages the policy, chat-style edits
-    // from the CLI are refused and say why.
-    let managed = dir.path().join("managed.toml");
-    std::fs::write(&managed, POLICY_V1).unwrap();
     let config = Config {
-        policy_path: Some(managed.display().to_string()),
+        database_url: Secret::new(format!("sqlite://{}", dir.path().join("lg.db").display())),
+        room_key: Secret::new(ROOM_KEY),
+        http_addr: "127.0.0.1:0".into(),
+        dedupe_ttl_secs: 1,
         ..Config::default()
     };
-    linkguard::app::load_active_policy(&store, &config)
+    let app = App::build(config, AppOptions::default()).await.unwrap();
+    let store = app.moderator().store().clone();
+    for i in 0..5 {
+        assert!(store
+            .claim_once(&format!("expiring-{i}"), Duration::from_millis(1))
+            .await
+            .unwrap());
+    }
+    assert!(store
+        .claim_once("still-valid", Duration::from_secs(3600))
+        .await
+        .unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    let count = |store: linkguard::store::Store| async move {
+        use sqlx::Row;
+        sqlx::query("SELECT COUNT(*) AS n FROM event_keys")
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+            .try_get::<i64, _>("n")
+            .unwrap()
+    };
+    assert!(
+        eventually(WAIT, || count(store.clone()).map(|n| n == 1)).await,
+        "expired keys were purged by the running service"
+    );
+    assert!(!store
+        .claim_once("still-valid", Duration::from_secs(1))
+        .await
+        .unwrap());
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+}
+
+trait MapFut: std::future::Future + Sized {
+    fn map<T>(self, f: impl FnOnce(Self::Output) -> T) -> impl std::future::Future<Output = T> {
+        async move { f(self.await) }
+    }
+}
+impl<F: std::future::Future> MapFut for F {}
+
+// ------------------------------------------------------ slash-command replay
+
+const GENERAL: &str = "C0FAKECHAN1";
+const ALICE: &str = "U0FAKEUSR01";
+const ADMIN: &str = "U0FAKEADM01";
+
+fn slack_env(db_url: &str, api_url: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("LINKGUARD_DATABASE_URL", db_url.to_owned()),
+        ("LINKGUARD_ROOM_KEY", ROOM_KEY.into()),
+        ("LINKGUARD_SLACK_BOT_TOKEN", DEFAULT_BOT_TOKEN.into()),
+        (
+            "LINKGUARD_SLACK_USER_TOKEN",
+            DEFAULT_ADMIN_USER_TOKEN.into(),
+        ),
+        (
+            "LINKGUARD_SLACK_SIGNING_SECRET",
+            DEFAULT_SIGNING_SECRET.into(),
+        ),
+        ("LINKGUARD_SLACK_MODE", "http".into()),
+        ("LINKGUARD_SLACK_API_URL", api_url.to_owned()),
+    ]
+}
+
+fn form(fields: &[(&str, &str)]) -> String {
+    let enc = |s: &str| -> String {
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    };
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+async fn post_command(addr: SocketAddr, body: &str, ts: &str, signature: &str) -> (u16, String) {
+    let r = reqwest::Client::new()
+        .post(format!("http://{addr}/slack/commands"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("X-Slack-Request-Timestamp", ts)
+        .header("X-Slack-Signature", signature)
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("request");
+    (r.status().as_u16(), r.text().await.unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hardening_a_replayed_slash_command_runs_once_whichever_replica_gets_it() {
+    let fake = FakeSlack::start(FakeSlackConfig::default())
+        .await
+        .expect("fake slack");
+    // Two replicas sharing PostgreSQL when it is available, else one on SQLite.
+    let dir = tempfile::tempdir().unwrap();
+    let pg = store_common::postgres().await;
+    let db_url = pg.as_ref().map_or_else(
+        || format!("sqlite://{}", dir.path().join("lg.db").display()),
+        |d| d.url.clone(),
+    );
+    let a = spawn_run(&slack_env(&db_url, &fake.api_url()));
+    let b = pg
+        .is_some()
+        .then(|| spawn_run(&slack_env(&db_url, &fake.api_url())));
+    let team = fake.config().team.id.clone();
+    let command = |text: &str| {
+        form(&[
+            ("token", "legacy-verification-token"),
+            ("team_id", &team),
+            ("team_domain", "fake"),
+            ("channel_id", GENERAL),
+            ("channel_name", "general"),
+            ("user_id", ADMIN),
+            ("user_name", "admin"),
+            ("command", "/linkguard"),
+            ("text", text),
+            (
+                "response_url",
+                &format!("{}/commands/unused", fake.base_url()),
+            ),
+            ("trigger_id", "1234.5678.abcdef"),
+        ])
+    };
+    let body = command("exempt <@U0FAKEUSR02|bob> for 2h because vendor demo");
+    let ts = now_secs().to_string();
+    let sig = sign(DEFAULT_SIGNING_SECRET, &ts, body.as_bytes());
+
+    let (status, text) = post_command(a.addr, &body, &ts, &sig).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("Exception #1 granted"), "{text}");
+    // The same request again, at once: refused, and nothing runs.
+    let (status, text) = post_command(a.addr, &body, &ts, &sig).await;
+    assert_eq!(
+        (status, text.as_str()),
+        (401, "request already seen (replay)")
+    );
+    // The same signature with its hex in capitals verifies too: still a replay.
+    let upper = format!("v0={}", sig.trim_start_matches("v0=").to_ascii_uppercase());
+    assert_eq!(post_command(a.addr, &body, &ts, &upper).await.0, 401);
+    // Through the other replica (a load balancer's choice): still a replay.
+    if let Some(b) = &b {
+        let (status, text) = post_command(b.addr, &body, &ts, &sig).await;
+        assert_eq!(
+            (status, text.as_str()),
+            (401, "request already seen (replay)")
+        );
+    }
+    // Forged (wrong secret) and stale (six minutes old) requests are refused.
+    let forged = sign("not-the-signing-secret", &ts, body.as_bytes());
+    assert_eq!(post_command(a.addr, &body, &ts, &forged).await.0, 401);
+    let old = (now_secs() - 360).to_string();
+    let stale = sign(DEFAULT_SIGNING_SECRET, &old, body.as_bytes());
+    let (status, text) = post_command(a.addr, &body, &old, &stale).await;
+    assert_eq!(status, 401, "{text}");
+    // Typed again by the admin (a new request, a new signature): runs.
+    let ts2 = (now_secs() + 1).to_string();
+    let sig2 = sign(DEFAULT_SIGNING_SECRET, &ts2, body.as_bytes());
+    let (status, text) = post_command(a.addr, &body, &ts2, &sig2).await;
+    assert_eq!(status, 200);
+    assert!(text.contains("Exception #2 granted"), "{text}");
+
+    let store = linkguard::store::Store::open(&db_url, linkguard::store::StoreOptions::default())
         .await
         .unwrap();
-    let out = linkguard(
-        &db.url,
-        Some(KEY),
-        &["rules", "set", "no-zoom", "action", "log"],
+    let exceptions = store.exceptions_active("slack").await.unwrap();
+    assert_eq!(
+        exceptions.len(),
+        2,
+        "one exception per request typed: {exceptions:#?}"
     );
-    assert!(!out.status.success());
+    let rejected = store
+        .list(&linkguard::store::AuditFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.entry.kind.as_str() == "rejected_request")
+        .filter_map(|r| r.entry.detail)
+        .collect::<Vec<_>>();
     assert!(
-        text(&out).contains("managed by the file") && text(&out).contains("managed.toml"),
-        "{}",
-        text(&out)
+        rejected.iter().filter(|d| d.contains("replay")).count() >= 2,
+        "{rejected:#?}"
     );
+    drop((a, b));
+}
+
+/// A command whose caller lookup (users.info) takes 4 s, longer than Slack
+/// waits for the acknowledgement (the fake gives up after 3 s, as Slack
+/// does): acknowledged in time, answered once through `response_url`.
+async fn slow_command(socket_mode: bool) {
+    let fake = FakeSlack::start(FakeSlackConfig::default())
+        .await
+        .expect("fake slack");
+    assert_eq!(fake.config().ack_timeout, Duration::from_secs(3));
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = format!("sqlite://{}", dir.path().join("lg.db").display());
+    let mut env = slack_env(&db_url, &fake.api_url());
+    if socket_mode {
+        env.retain(|(k, _)| *k != "LINKGUARD_SLACK_MODE");
+        env.push(("LINKGUARD_SLACK_APP_TOKEN", DEFAULT_APP_TOKEN.into()));
+    }
+    let run = spawn_run(&env);
+    if !socket_mode {
+        fake.set_delivery(Delivery::Http {
+            events_url: format!("http://{}/slack/events", run.addr),
+            commands_url: Some(format!("http://{}/slack/commands", run.addr)),
+        });
+    }
+    fake.delay("users.info", Duration::from_secs(4));
+    let reply = fake
+        .slash_command(GENERAL, ALICE, "check https://zoom.us/j/123456789")
+        .await
+        .expect("answered");
+    assert_eq!(reply.source, SlashReplySource::ResponseUrl);
+    assert!(
+        reply.text().unwrap_or_default().contains("not allowed"),
+        "{:?}",
+        reply.body
+    );
+    let record = fake.slash_commands().pop().unwrap();
+    assert!(
+        record.acknowledged,
+        "acknowledged within Slack's 3 s: {record:#?}"
+    );
+    if !socket_mode {
+        assert_eq!(record.http_status, Some(200));
+    }
+    assert_eq!(record.response_url_posts.len(), 1, "answered once");
+
+    // A quick one still answers in the acknowledgement itself.
+    fake.delay("users.info", Duration::ZERO);
+    let reply = fake.slash_command(GENERAL, ALICE, "help").await.unwrap();
+    assert_eq!(reply.source, SlashReplySource::Immediate);
+    drop(run);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hardening_a_slow_slash_command_is_acknowledged_in_time_and_answered_after() {
+    slow_command(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hardening_a_slow_slash_command_in_socket_mode_is_acknowledged_in_time() {
+    slow_command(true).await;
+}
+
+// ---------------------------------------------------------------- durability
+
+/// linkguard on PostgreSQL behind a proxy, against a fake Discord: one
+/// violation before, the database cut for `outage` while 30 violations
+/// arrive, then back. Every violation is acted on exactly once, nothing
+/// before its record; `/readyz` says not ready throughout the outage.
+async fn database_outage(
+    fake_config: FakeDiscordConfig,
+    extra: &[(&str, String)],
+    outage: Duration,
+) -> Option<String> {
+    let db = store_common::postgres().await?;
+    // linkguard reaches PostgreSQL through a proxy the test can cut.
+    let proxy = store_common::Proxy::start(store_common::host_of(&db.url)).await;
+    let via_proxy = store_common::with_host(&db.url, proxy.addr);
+    let fake = FakeDiscord::start(fake_config).await.expect("fake discord");
+    let mut env = vec![
+        ("LINKGUARD_DATABASE_URL", via_proxy),
+        ("LINKGUARD_ROOM_KEY", ROOM_KEY.to_owned()),
+        ("LINKGUARD_DISCORD_TOKEN", fake.bot_token().to_owned()),
+        ("LINKGUARD_DISCORD_PROXY_URL", fake.http_base()),
+    ];
+    env.extend(extra.iter().cloned());
+    let mut run = spawn_run(&env);
+    assert!(
+        eventually(WAIT, || async { run.readyz().await.0 == 200 }).await,
+        "ready: {}",
+        run.logs()
+    );
+    let posted = |marker: &str, n: u64| {
+        fake.post_user_message(
+            cast::GENERAL,
+            cast::ALICE,
+            &format!("{marker} https://zoom.us/j/{}", 700_000_000 + n),
+        )
+        .expect("post")
+    };
+    let reposts_of = |marker: &str| {
+        fake.with_state(|s| {
+            s.messages(cast::GENERAL)
+                .iter()
+                .filter(|m| m.webhook_id.is_some() && m.content.contains(marker))
+                .count()
+        })
+    };
+    let replaced = |ids: Vec<(u64, String)>| {
+        let fake = &fake;
+        async move {
+            fake.wait_until(
+                move |s| {
+                    ids.iter().all(|(id, marker)| {
+                        s.message(*id).is_some_and(|m| m.deleted)
+                            && s.messages(cast::GENERAL).iter().any(|m| {
+                                m.webhook_id.is_some() && m.content.contains(marker.as_str())
+                            })
+                    })
+                },
+                Duration::from_secs(180),
+            )
+            .await
+            .is_ok()
+        }
+    };
+    let before = posted("before-outage ", 0);
+    assert!(replaced(vec![(before, "before-outage ".into())]).await);
+    // Its outcome is recorded just after the delete: let that land first
+    // (an outcome that cannot be recorded stays pending until the next start).
+    let direct = linkguard::store::Store::open(&db.url, linkguard::store::StoreOptions::default())
+        .await
+        .unwrap();
+    assert!(
+        eventually(WAIT, || {
+            let direct = direct.clone();
+            async move { direct.pending().await.is_ok_and(|p| p.is_empty()) }
+        })
+        .await
+    );
+    direct.close().await;
+
+    // The database goes away; 30 violations arrive meanwhile.
+    proxy.set_up(false);
+    let outage_started = Instant::now();
+    let during: Vec<(u64, String)> = (1..=30)
+        .map(|i| {
+            let marker = format!("during-outage-{i} ");
+            (posted(&marker, i), marker)
+        })
+        .collect();
+    assert!(
+        eventually(WAIT, || async { run.readyz().await.0 == 503 }).await,
+        "not ready while the database is away"
+    );
+    while outage_started.elapsed() < outage {
+        let (status, body) = run.readyz().await;
+        assert_eq!(status, 503, "still not ready during the outage: {body}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(
+        reposts_of("during-outage-"),
+        0,
+        "nothing acted on without a record"
+    );
+
+    // Back: every event is recorded and acted on, exactly once.
+    proxy.set_up(true);
+    assert!(
+        replaced(during.clone()).await,
+        "every violation sent during the outage handled: {}",
+        run.logs()
+    );
+    assert!(
+        eventually(WAIT, || async { run.readyz().await.0 == 200 }).await,
+        "ready again"
+    );
+    for (_, marker) in during
+        .iter()
+        .chain([&(before, "before-outage ".to_owned())])
+    {
+        assert_eq!(reposts_of(marker), 1, "{marker}reposted once");
+    }
+    assert_eq!(
+        fake.gateway_stats().identifies,
+        1,
+        "one gateway session throughout"
+    );
+    let (status, _) = run.sigterm();
+    assert!(status.success());
+
+    let store = linkguard::store::Store::open(&db.url, linkguard::store::StoreOptions::default())
+        .await
+        .unwrap();
+    let detected = store
+        .list(&linkguard::store::AuditFilter {
+            platform: Some("discord".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.entry.kind.as_str() == "detected")
+        .count();
+    assert_eq!(detected, 31, "one detection per message, none doubled");
+    let pending = store.pending().await.unwrap();
+    assert!(
+        pending.is_empty(),
+        "nothing left pending: {pending:#?}\n{}",
+        run.logs()
+            .lines()
+            .filter(|l| l.contains("\"WARN\"") || l.contains("\"ERROR\""))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(
+        store.verify().await.unwrap().is_ok(),
+        "the audit chain verifies"
+    );
+    Some(run.logs())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hardening_discord_events_survive_the_database_going_away() {
+    // `LINKGUARD_TEST_OUTAGE_SECS=60` for the minute-long run in the README.
+    let outage = Duration::from_secs(
+        std::env::var("LINKGUARD_TEST_OUTAGE_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(15),
+    );
+    database_outage(FakeDiscordConfig::default(), &[], outage).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hardening_a_full_discord_queue_pauses_the_gateway_and_loses_nothing() {
+    // Room for 4 unrecorded events while 30 arrive: the gateway is paused
+    // (for less than a heartbeat interval, as on Discord) and read on later.
+    let fake = FakeDiscordConfig::default().heartbeat_interval(Duration::from_secs(30));
+    let logs = database_outage(
+        fake,
+        &[("LINKGUARD_DISCORD_QUEUE_CAPACITY", "4".into())],
+        Duration::from_secs(3),
+    )
+    .await;
+    if let Some(logs) = logs {
+        assert!(logs.contains("pausing the gateway"), "{logs}");
+        assert!(logs.contains("reading the gateway"), "{logs}");
+    }
+}
+
+// ------------------------------------------------------------ policy watcher
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hardening_a_policy_watcher_that_fails_at_start_is_retried() {
+    use linkguard::moderation::{ActivePolicy, Moderator};
+    use linkguard_rules::policy::{Policy, RoomKey};
+    let Some(db) = store_common::postgres().await else {
+        return;
+    };
+    let proxy = store_common::Proxy::start(store_common::host_of(&db.url)).await;
+    let store = linkguard::store::Store::open(
+        &store_common::with_host(&db.url, proxy.addr),
+        store_common::options(),
+    )
+    .await
+    .expect("store through the proxy");
+    let moderator = Arc::new(Moderator::new(
+        store,
+        ActivePolicy {
+            policy: Arc::new(Policy::default_policy()),
+            version: None,
+        },
+        RoomKey::new(ROOM_KEY),
+        false,
+    ));
+    proxy.set_up(false);
+    let watcher = tokio::spawn(moderator.clone().watch_policy());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !watcher.is_finished(),
+        "still trying to follow policy changes"
+    );
+    proxy.set_up(true);
+    let other = db.store().await;
+    let imported = other
+        .policy_import(
+            "name = \"after the outage\"\n[[rules]]\nid = \"warn-zoom\"\nproviders = [\"zoom\"]\naction = \"warn\"\n",
+            "test",
+            "policy.toml",
+        )
+        .await
+        .unwrap();
+    let want = Some(imported.version.version);
+    assert!(
+        eventually(WAIT, || {
+            let m = moderator.clone();
+            async move { m.policy().version == want }
+        })
+        .await,
+        "the watcher caught up once the database was back"
+    );
+    watcher.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hardening_a_redelivered_or_replayed_mention_is_answered_once() {
+    // Events API deliveries of messages are deduped by message key (see
+    // slack_processes.rs); a mention has no message key of its own, so its
+    // event_id is what makes it once-only.
+    let fake = FakeSlack::start(FakeSlackConfig::default())
+        .await
+        .expect("fake slack");
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = format!("sqlite://{}", dir.path().join("lg.db").display());
+    let run = spawn_run(&slack_env(&db_url, &fake.api_url()));
+    fake.set_delivery(Delivery::Http {
+        events_url: format!("http://{}/slack/events", run.addr),
+        commands_url: None,
+    });
+    let answers = || {
+        fake.ephemerals()
+            .iter()
+            .filter(|e| e.user == ALICE && e.text.to_ascii_lowercase().contains("zoom"))
+            .count()
+    };
+    let event_id = fake.send_event(serde_json::json!({
+        "type": "app_mention",
+        "user": ALICE,
+        "text": "<@U0FAKEBOT01> can I use zoom?",
+        "ts": "1700000000.000100",
+        "channel": GENERAL,
+        "event_ts": "1700000000.000100",
+    }));
+    assert!(
+        eventually(WAIT, || async { answers() == 1 }).await,
+        "answered"
+    );
+    let envelope = fake
+        .with_state(|s| {
+            s.events()
+                .iter()
+                .find(|e| e["event_id"] == event_id.as_str())
+                .cloned()
+        })
+        .expect("delivered envelope")
+        .to_string();
+    // Slack's own retry, and a replay freshly signed by whoever holds it.
+    let retry = fake
+        .redeliver_event(&envelope, 1, "http_timeout")
+        .await
+        .unwrap();
+    assert_eq!(retry.status, 200);
+    let replay = fake
+        .send_raw_event(&envelope, linkguard_fakes::slack::SignMode::Valid)
+        .await
+        .unwrap();
+    assert_eq!(replay.status, 200);
+    // Give a wrongly spawned answer time to show.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(answers(), 1, "{:#?}", fake.ephemerals());
+    drop(run);
 }

@@ -125,6 +125,7 @@ pub async fn spawn_app_with(fake: FakeDiscord, dir: tempfile::TempDir, setup: Se
             proxy_url,
             admin_roles: Vec::new(),
             shards: None,
+            queue_capacity: linkguard::config::DEFAULT_DISCORD_QUEUE,
         }),
         ..Config::default()
     };

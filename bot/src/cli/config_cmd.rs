@@ -27,6 +27,14 @@ pub fn run(args: ConfigArgs, config: &Config) -> ExitCode {
             for w in config.warnings() {
                 eprintln!("warning: {w}");
             }
+            let errors = config.run_errors();
+            if !errors.is_empty() {
+                for e in &errors {
+                    eprintln!("error: {e}");
+                }
+                eprintln!("configuration refused: `linkguard run` would not start");
+                return ExitCode::from(2);
+            }
             println!("configuration OK");
         }
         ConfigCommand::Keys => {

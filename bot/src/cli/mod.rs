@@ -104,6 +104,13 @@ pub fn main() -> ExitCode {
     if let Command::Config(args) = cli.command {
         return config_cmd::run(args, &config);
     }
+    // `check` and `scan` promise 1 only for "found banned links": any error
+    // that escapes them (unreadable input, an output that cannot be written)
+    // is a 2, like a bad policy.
+    let error_code = match cli.command {
+        Command::Check(_) | Command::Scan(_) => ExitCode::from(2),
+        _ => ExitCode::FAILURE,
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -134,11 +141,14 @@ pub fn main() -> ExitCode {
             Command::Scan(args) => scan::run(args, &config).await,
         }
     });
+    // Whatever is still running was given its time (`run` bounds its own
+    // shutdown): do not wait for it.
+    rt.shutdown_background();
     match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            error_code
         }
     }
 }

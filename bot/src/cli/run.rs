@@ -54,12 +54,12 @@ pub async fn run(args: RunArgs, mut config: Config) -> anyhow::Result<ExitCode> 
                 .map_err(|m| anyhow::anyhow!("--shards: {m}"))?,
         );
     }
-    if config.uses_development_audit_key() {
-        anyhow::bail!(
-            "audit_key is not set: set LINKGUARD_AUDIT_KEY (or LINKGUARD_AUDIT_KEY_FILE, or \
-             audit_key in the configuration file) to a long random secret, the same on every \
-             replica; without it anyone who can write to the database could forge audit records"
-        );
+    let refused = config.run_errors();
+    if !refused.is_empty() {
+        for e in &refused {
+            eprintln!("error: {e}");
+        }
+        return Ok(ExitCode::from(2));
     }
     for w in config.warnings() {
         tracing::warn!("{w}");

@@ -5,24 +5,24 @@
 //!
 //! Discord has no per-event acknowledgement: serenity advances the gateway
 //! sequence before our handler runs, so an event whose detection cannot be
-//! recorded would not be replayed. Recording is therefore retried with a
-//! backoff before giving up (and logging it). A replayed event (after a
-//! Resume) finds its idempotency key and nothing is done twice.
+//! recorded would not be replayed. Translated messages therefore go to the
+//! bounded [`Intake`] queue, which records them until the store answers and
+//! pauses the gateway when full. A replayed event (after a Resume) finds its
+//! idempotency key and nothing is done twice.
 
 use super::actions::DiscordActions;
+use super::intake::Intake;
 use super::translate::{self, Ignored};
-use crate::moderation::{IncomingMessage, Moderator, PlatformActions, Step};
+use crate::moderation::{IncomingMessage, Moderator};
 use serenity::all::{
-    ConnectionStage, Context, EventHandler, Interaction, Message, MessageUpdateEvent, Ready,
+    ConnectionStage, Context, Event, EventHandler, Interaction, Message, MessageUpdateEvent, Ready,
     ResumedEvent, ShardStageUpdateEvent,
 };
 use serenity::async_trait;
+use serenity::gateway::CollectorCallback;
 use serenity::http::RatelimitInfo;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
-
-/// How often recording a detection is tried before the event is given up.
-const RECORD_ATTEMPTS: u32 = 6;
+use std::time::Instant;
 
 /// The event handler given to serenity.
 pub struct Handler {
@@ -38,6 +38,8 @@ pub struct Handler {
     pub(super) commands: crate::commands::Commands,
     /// Role ids whose members may change rules.
     pub(super) admin_roles: Vec<String>,
+    /// Where translated messages wait to be recorded.
+    pub(super) intake: Arc<Intake>,
 }
 
 impl Handler {
@@ -62,36 +64,27 @@ impl Handler {
         )
     }
 
-    /// Records the message (retrying a failing store) and spawns the action.
+    /// Queues the message for recording (the queue retries a failing store)
+    /// and, once recorded, its action.
     async fn process(&self, msg: IncomingMessage, actions: &Arc<DiscordActions>) {
-        let mut wait = Duration::from_millis(200);
-        for attempt in 1..=RECORD_ATTEMPTS {
-            match self.moderator.record(&msg).await {
-                Ok(Step::Done(handled)) => {
-                    tracing::debug!(channel.id = %msg.channel, message.id = %msg.message_id, revision = %msg.revision, ?handled, "discord message handled");
-                    return;
-                }
-                Ok(Step::Act(work)) => {
-                    let actions: Arc<dyn PlatformActions> = actions.clone();
-                    self.moderator.spawn_act(msg, *work, actions);
-                    return;
-                }
-                Err(e) if attempt < RECORD_ATTEMPTS => {
-                    tracing::warn!(attempt, error = %e, "recording a detection failed; retrying");
-                    tokio::time::sleep(wait).await;
-                    wait *= 2;
-                }
-                Err(e) => {
-                    tracing::error!(channel.id = %msg.channel, message.id = %msg.message_id, error = %e, "recording a detection failed; the message is left unmoderated");
-                }
-            }
-        }
+        self.intake.push(msg, actions.clone()).await;
     }
 }
 
 #[async_trait]
 impl EventHandler for Handler {
     async fn ready(&self, ctx: Context, ready: Ready) {
+        // Each READY is a new shard runner (a re-identify starts a fresh
+        // one): give it the back-pressure gate, run inline before each
+        // message event is dispatched.
+        let intake = self.intake.clone();
+        ctx.shard
+            .add_collector(CollectorCallback(Box::new(move |event| {
+                if matches!(event, Event::MessageCreate(_) | Event::MessageUpdate(_)) {
+                    intake.gate();
+                }
+                true
+            })));
         crate::metrics::global().set_connected("discord", true);
         super::commands::register(&ctx).await;
         tracing::info!(bot.id = %ready.user.id, guilds = ready.guilds.len(), "connected to the Discord gateway");

@@ -23,6 +23,7 @@
 mod actions;
 mod commands;
 mod handler;
+mod intake;
 pub mod translate;
 
 pub use actions::{DiscordActions, WEBHOOK_NAME};
@@ -141,6 +142,7 @@ pub async fn start(
         .await?
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
     crate::metrics::global().set_connected("discord", false);
+    let (intake, mut tasks) = intake::Intake::start(moderator.clone(), config.queue_capacity);
     let slot = Arc::new(OnceLock::new());
     let handler = handler::Handler {
         moderator: moderator.clone(),
@@ -148,6 +150,7 @@ pub async fn start(
         moderate_bots,
         commands: crate::commands::Commands::new(moderator.clone()),
         admin_roles: config.admin_roles.clone(),
+        intake: intake.clone(),
     };
     let mut client = ClientBuilder::new_with_http(http.build(), intents())
         .event_handler(handler)
@@ -180,11 +183,17 @@ pub async fn start(
         }
     });
     let shutdown: ShutdownHook = Box::pin(async move {
+        // Unpause a gateway waiting for room first, or it cannot close.
+        intake.close_gate();
         shard_manager.shutdown_all().await;
         crate::metrics::global().set_connected("discord", false);
+        // Record what was received (the app bounds this by its deadline).
+        intake.close().await;
     });
+    tasks.push(task);
+    tasks.push(retrying);
     Ok(Connector {
-        tasks: vec![task, retrying],
+        tasks,
         shutdown,
         actions,
     })

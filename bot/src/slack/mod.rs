@@ -9,6 +9,13 @@
 //! Slack redelivers it; a redelivery (retry, reconnect) finds the event's
 //! idempotency key and nothing is done twice.
 //!
+//! Slash commands carry no id to dedupe on: each signed request is claimed
+//! in the store by its signature for as long as its timestamp verifies, so
+//! a replayed request is refused on every replica; the answer goes in the
+//! acknowledgement when ready within [`COMMAND_ANSWER_WITHIN`], else it is
+//! posted to the command's `response_url`. Questions and mentions (side
+//! effects without a message key) are answered once per `event_id`.
+//!
 //! - `translate`: Slack payloads to platform-neutral messages; loop guards
 //!   (our own messages never; other bots only with the stored setting
 //!   [`MODERATE_BOTS_SETTING`]).
@@ -48,6 +55,27 @@ pub const MODERATE_BOTS_SETTING: &str = "slack.moderate_bots";
 /// How long an edit's thread lookup may hold up its acknowledgement.
 const EDIT_THREAD_LOOKUP: std::time::Duration = std::time::Duration::from_millis(1500);
 
+/// A slash command's answer goes in its acknowledgement when it is ready
+/// this soon after the request arrived; otherwise the command is
+/// acknowledged empty (Slack allows 3 s) and the answer is posted to its
+/// `response_url` once ready.
+const COMMAND_ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_millis(2000);
+
+/// How long checking a slash command's signature against the ones already
+/// seen may take before the command is refused as "try again".
+const REPLAY_CHECK_WITHIN: std::time::Duration = std::time::Duration::from_millis(800);
+
+/// How long a slash command's signature is remembered: a timestamp is
+/// accepted up to [`verify::WINDOW_SECS`] either side of now, so a request
+/// can be replayed for at most twice that.
+const REPLAY_MEMORY: std::time::Duration =
+    std::time::Duration::from_secs(2 * verify::WINDOW_SECS as u64);
+
+/// How long an Events API delivery's `event_id` is remembered for the
+/// events with side effects but no message key (questions, mentions):
+/// Slack retries a delivery for up to about an hour.
+const EVENT_ID_MEMORY: std::time::Duration = std::time::Duration::from_secs(2 * 3600);
+
 /// Why the connector could not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -78,6 +106,8 @@ pub struct Connector {
 /// What every event handler needs.
 struct Ctx {
     moderator: Arc<Moderator>,
+    /// For answering slash commands through their `response_url`.
+    client: Arc<SlackHyperClient>,
     commands: Commands,
     actions: Arc<SlackActions>,
     me: Identity,
@@ -153,6 +183,7 @@ pub async fn start(
     let ctx = Arc::new(Ctx {
         commands: Commands::new(moderator.clone()),
         moderator: moderator.clone(),
+        client: client.clone(),
         actions: actions.clone(),
         me,
         admin_groups: config.admin_groups.clone(),
@@ -264,6 +295,7 @@ impl Ctx {
         let mut me = self.me.clone();
         me.app_id = Some(ev.api_app_id.0.clone());
         let team = ev.team_id.0.clone();
+        let event_id = ev.event_id.0.clone();
         match &ev.event {
             SlackEventCallbackBody::Message(m) => {
                 let moderate_bots = self.moderator.moderate_bots(self.moderate_bots);
@@ -285,6 +317,9 @@ impl Ctx {
                         user,
                         text,
                     } => {
+                        if !self.first_delivery(&event_id).await? {
+                            return Ok(());
+                        }
                         let me = self.clone();
                         tokio::spawn(async move {
                             let caller = me.caller(&team, &channel, &user).await;
@@ -302,7 +337,7 @@ impl Ctx {
                 }
             }
             SlackEventCallbackBody::AppMention(m) => {
-                if m.user.0 == self.me.user_id {
+                if m.user.0 == self.me.user_id || !self.first_delivery(&event_id).await? {
                     return Ok(());
                 }
                 let me = self.clone();
@@ -325,6 +360,63 @@ impl Ctx {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Whether this is the first delivery of an event that has side effects
+    /// but no message key to dedupe on (a question, a mention): Slack
+    /// retries a delivery it thinks failed, and anyone holding a signed
+    /// request could replay it; either way it is answered once.
+    async fn first_delivery(&self, event_id: &str) -> Result<bool, crate::store::StoreError> {
+        let first = self
+            .moderator
+            .store()
+            .claim_once(&format!("slack-event:{event_id}"), EVENT_ID_MEMORY)
+            .await?;
+        if !first {
+            tracing::debug!(event.id = %event_id, "slack event delivered again; already answered");
+        }
+        Ok(first)
+    }
+
+    /// Runs a slash command within Slack's 3-second deadline: its answer if
+    /// ready by `deadline` (to send as the acknowledgement), else `None`,
+    /// and the answer is posted to the command's `response_url` when ready.
+    async fn command_by(
+        self: &Arc<Self>,
+        ev: SlackCommandEvent,
+        deadline: tokio::time::Instant,
+    ) -> Option<String> {
+        let (tx, mut rx) = tokio::sync::oneshot::channel::<String>();
+        let me = self.clone();
+        tokio::spawn(async move {
+            let answer = me.command(&ev).await;
+            if let Err(answer) = tx.send(answer) {
+                me.respond_later(&ev.response_url, &answer).await;
+            }
+        });
+        match tokio::time::timeout_at(deadline, &mut rx).await {
+            Ok(answer) => answer.ok(),
+            Err(_) => {
+                // Closed first, so the answer is either here now or the
+                // task's send fails and it posts the answer itself.
+                rx.close();
+                rx.try_recv().ok()
+            }
+        }
+    }
+
+    /// Posts a slow command's answer to its `response_url`, privately.
+    async fn respond_later(&self, url: &SlackResponseUrl, answer: &str) {
+        // Without `response_type` Slack shows it to the caller only.
+        let req = SlackApiPostWebhookMessageRequest::new(
+            SlackMessageContent::new().with_text(escape_slack(answer)),
+        );
+        match self.client.respond_to_event(url, &req).await {
+            Ok(_) => tracing::debug!("slow slash command answered through response_url"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not post a slash command's answer to its response_url")
+            }
+        }
     }
 
     /// A question or command in plain words.
@@ -487,7 +579,11 @@ async fn socket_command(
     let Some(ctx) = ctx_of(&state).await else {
         return Ok(SlackCommandEventResponse::new(SlackMessageContent::new()));
     };
-    let answer = ctx.command(&ev).await;
+    let deadline = tokio::time::Instant::now() + COMMAND_ANSWER_WITHIN;
+    let Some(answer) = ctx.command_by(ev, deadline).await else {
+        // Acknowledged empty; the answer follows through response_url.
+        return Ok(SlackCommandEventResponse::new(SlackMessageContent::new()));
+    };
     Ok(
         SlackCommandEventResponse::new(SlackMessageContent::new().with_text(escape_slack(&answer)))
             .with_response_type(SlackMessageResponseType::Ephemeral),
@@ -534,9 +630,63 @@ async fn http_events(State(ctx): State<Arc<Ctx>>, headers: HeaderMap, body: Byte
     }
 }
 
+/// The replay key of a verified request: its signature, canonical (hex is
+/// accepted in either case, so `v0=AB…` and `v0=ab…` are one signature).
+fn signature_key(headers: &HeaderMap) -> Option<String> {
+    let sig = headers.get("x-slack-signature")?.to_str().ok()?;
+    let bytes = hex::decode(sig.trim().strip_prefix("v0=")?).ok()?;
+    Some(format!("slack-signature:v0={}", hex::encode(bytes)))
+}
+
+/// An ephemeral answer to a slash command that could not be run now.
+fn command_unavailable(why: &str) -> Response {
+    axum::Json(serde_json::json!({
+        "response_type": "ephemeral",
+        "text": escape_slack(why),
+    }))
+    .into_response()
+}
+
 async fn http_commands(State(ctx): State<Arc<Ctx>>, headers: HeaderMap, body: Bytes) -> Response {
+    let received = tokio::time::Instant::now();
     if let Err(r) = ctx.verified("/slack/commands", &headers, &body).await {
         return r;
+    }
+    // A slash command has no id of its own: a captured request replayed
+    // within the timestamp window verifies again. Each signature is run
+    // once, whichever replica receives it.
+    let Some(key) = signature_key(&headers) else {
+        return (StatusCode::UNAUTHORIZED, "signature does not match").into_response();
+    };
+    match tokio::time::timeout(
+        REPLAY_CHECK_WITHIN,
+        ctx.moderator.store().claim_once(&key, REPLAY_MEMORY),
+    )
+    .await
+    {
+        Ok(Ok(true)) => {}
+        Ok(Ok(false)) => {
+            tracing::warn!(
+                path = "/slack/commands",
+                reason = "replayed",
+                "rejected a Slack request"
+            );
+            ctx.audit_rejection("/slack/commands", "replay of a request already run")
+                .await;
+            return (StatusCode::UNAUTHORIZED, "request already seen (replay)").into_response();
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "cannot check a slash command for replay; refusing it");
+            return command_unavailable(
+                "linkguard cannot reach its database just now; please try again in a minute.",
+            );
+        }
+        Err(_) => {
+            tracing::error!("checking a slash command for replay timed out; refusing it");
+            return command_unavailable(
+                "linkguard cannot reach its database just now; please try again in a minute.",
+            );
+        }
     }
     let ev: SlackCommandEvent = match serde_urlencoded::from_bytes(&body) {
         Ok(ev) => ev,
@@ -548,10 +698,13 @@ async fn http_commands(State(ctx): State<Arc<Ctx>>, headers: HeaderMap, body: By
                 .into_response()
         }
     };
-    let answer = ctx.command(&ev).await;
-    axum::Json(serde_json::json!({
-        "response_type": "ephemeral",
-        "text": escape_slack(&answer),
-    }))
-    .into_response()
+    match ctx.command_by(ev, received + COMMAND_ANSWER_WITHIN).await {
+        Some(answer) => axum::Json(serde_json::json!({
+            "response_type": "ephemeral",
+            "text": escape_slack(&answer),
+        }))
+        .into_response(),
+        // An empty 200 acknowledges; the answer follows through response_url.
+        None => StatusCode::OK.into_response(),
+    }
 }

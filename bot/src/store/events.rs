@@ -186,6 +186,46 @@ impl Store {
         Ok(row.try_get::<i64, _>("n")? > 0)
     }
 
+    /// Claims `key` for `ttl`: `true` the first time, `false` while an
+    /// earlier claim has not expired. For requests that carry no id of their
+    /// own to dedupe on (a signed Slack slash command is identified by its
+    /// signature): the claim lives in the store, so a replay sent to another
+    /// replica on the same database is caught too. Shares the table of event
+    /// keys, so [`Store::purge_expired_keys`] forgets expired claims.
+    pub async fn claim_once(
+        &self,
+        key: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        self.with_retry(|| async move {
+            // SQLite has one writer: queue behind the audit writers rather
+            // than meet them as SQLITE_BUSY.
+            let _guard = match self.inner.backend {
+                super::Backend::Sqlite => Some(self.inner.write_lock.lock().await),
+                super::Backend::Postgres => None,
+            };
+            let now = now_ms();
+            sqlx::query("DELETE FROM event_keys WHERE event_key = $1 AND expires_ms <= $2")
+                .bind(key.to_owned())
+                .bind(now)
+                .execute(&self.inner.pool)
+                .await?;
+            let inserted = sqlx::query(
+                "INSERT INTO event_keys (event_key, first_seen_ms, expires_ms) \
+                 VALUES ($1, $2, $3) ON CONFLICT (event_key) DO NOTHING",
+            )
+            .bind(key.to_owned())
+            .bind(now)
+            .bind(now.saturating_add(ttl_ms))
+            .execute(&self.inner.pool)
+            .await?
+            .rows_affected();
+            Ok(inserted > 0)
+        })
+        .await
+    }
+
     /// Forgets expired idempotency keys; returns how many. Call periodically.
     pub async fn purge_expired_keys(&self) -> Result<u64, StoreError> {
         Ok(sqlx::query("DELETE FROM event_keys WHERE expires_ms <= $1")
