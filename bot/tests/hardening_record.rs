@@ -577,7 +577,7 @@ async fn hardening_finished_actions_keep_no_message(db: &TestDb) {
             .record_detection_with(
                 &EventKey::new("slack", "C1/3", "0"),
                 vec![detection("3")],
-                Some("still needed".into()),
+                Some(unsealed("still needed")),
             )
             .await
             .unwrap(),
@@ -588,7 +588,7 @@ async fn hardening_finished_actions_keep_no_message(db: &TestDb) {
             .record_detection_with(
                 &EventKey::new("slack", "C1/1", "0"),
                 vec![detection("1")],
-                Some(marker.into()),
+                Some(unsealed(marker)),
             )
             .await
             .unwrap(),
@@ -623,7 +623,7 @@ async fn hardening_finished_actions_keep_no_message(db: &TestDb) {
             .record_detection_with(
                 &EventKey::new("slack", "C1/2", "0"),
                 vec![detection("2")],
-                Some(marker.into()),
+                Some(unsealed(marker)),
             )
             .await
             .unwrap(),
@@ -789,4 +789,14 @@ async fn hardening_cli_policy_edits_are_compare_and_swap() {
         "{}",
         text(&out)
     );
+}
+
+/// A pending action's stored message, as the store keeps it (its MAC is the
+/// moderation pipeline's business, not this test's).
+fn unsealed(payload: &str) -> linkguard::store::NewPending {
+    linkguard::store::NewPending {
+        payload: payload.into(),
+        payload_mac: String::new(),
+        lease: None,
+    }
 }

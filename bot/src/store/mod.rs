@@ -243,6 +243,8 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "keyed_audit",
         include_str!("../../../migrations/sqlite/0007_keyed_audit.sql"),
+    ),
+    (
         8,
         "pending_retry",
         include_str!("../../../migrations/sqlite/0008_pending_retry.sql"),
@@ -268,6 +270,8 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "keyed_audit",
         include_str!("../../../migrations/postgres/0007_keyed_audit.sql"),
+    ),
+    (
         8,
         "pending_retry",
         include_str!("../../../migrations/postgres/0008_pending_retry.sql"),
