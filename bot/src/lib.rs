@@ -12,6 +12,7 @@ pub mod demo;
 pub mod discord;
 pub mod metrics;
 pub mod moderation;
+pub mod notice;
 pub mod scan;
 pub mod slack;
 pub mod store;

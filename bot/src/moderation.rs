@@ -83,6 +83,13 @@ pub struct IncomingMessage {
     pub text: String,
     /// Whether the message carries files, which a repost would lose.
     pub has_attachments: bool,
+    /// Why a repost could not stand in for this message, when it cannot: its
+    /// text was taken from what it carries rather than typed as its own (a
+    /// Discord forward's snapshot, a rich embed, a Slack share's
+    /// attachments), and a repost cannot forward or share. `replace` then
+    /// removes the message and sends the author the rewritten text privately.
+    #[serde(default)]
+    pub not_repostable: Option<String>,
     /// When the connector received the event (for latency metrics).
     #[serde(skip, default = "Instant::now")]
     pub received: Instant,
@@ -140,6 +147,14 @@ pub trait PlatformActions: Send + Sync {
     /// Tells the author privately (Slack ephemeral, Discord DM).
     fn notify_author<'a>(&'a self, msg: &'a IncomingMessage, text: &'a str)
         -> ActionFuture<'a, ()>;
+    /// The longest message text the platform takes, in characters: every
+    /// text passed to the methods above fits, except [`Self::send_copy`]'s,
+    /// which the connector splits.
+    fn text_limit(&self) -> usize;
+    /// Sends the author privately their message as it would have been
+    /// reposted (`text` is in the platform's markup, links swapped), in as
+    /// many messages as the platform's limit needs, pinging nobody.
+    fn send_copy<'a>(&'a self, msg: &'a IncomingMessage, text: &'a str) -> ActionFuture<'a, ()>;
 }
 
 /// The policy in force, with the stored version it came from.
@@ -617,6 +632,12 @@ impl Moderator {
 
     /// Carries out `action`, degrading on refusal. Returns the action finally
     /// attempted, its outcome, and why it degraded or failed.
+    ///
+    /// Size never makes an action vanish: what linkguard says is grouped by
+    /// rule (see [`crate::notice`]) and cut to the platform's limit, and a
+    /// message whose repost would not fit (or could not stand in for it, see
+    /// [`IncomingMessage::not_repostable`]) is removed and its author sent
+    /// the rewritten text privately, split as needed.
     async fn carry_out(
         &self,
         msg: &IncomingMessage,
@@ -626,17 +647,39 @@ impl Moderator {
         blocks: &[&Block],
         rewritten: &str,
     ) -> (Action, Outcome, Option<String>) {
-        let notice = notice_text(policy, msg, blocks);
+        let limit = actions.text_limit();
         let mut reasons: Vec<String> = Vec::new();
         let mut current = Some(action);
+        // Set once a repost cannot stand in for the message: `delete` then
+        // also sends the author the rewritten text.
+        let mut send_copy = false;
         while let Some(a) = current {
             let result = match a {
-                Action::Replace => self.replace(msg, actions, rewritten, blocks, policy).await,
+                Action::Replace => {
+                    let repost = format!("{rewritten}\n{}", attribution(policy, blocks));
+                    match why_not_repost(msg, &repost, limit) {
+                        Some(why) => {
+                            reasons.push(format!(
+                                "replace cannot repost: {why}; the message is removed and the author sent the rewritten text"
+                            ));
+                            send_copy = true;
+                            current = Some(Action::Delete);
+                            continue;
+                        }
+                        None => self.replace(msg, actions, &repost).await,
+                    }
+                }
                 Action::Reply => {
-                    let r = actions.reply(msg, &reply_text(policy, blocks)).await;
+                    let r = actions
+                        .reply(msg, &crate::notice::fit(&reply_text(policy, blocks), limit))
+                        .await;
                     if r.is_ok() {
                         // The author also hears it privately, with how to ask for an exception.
-                        if let Err(e) = actions.notify_author(msg, &notice).await {
+                        let notice = notice_text(policy, msg, blocks);
+                        if let Err(e) = actions
+                            .notify_author(msg, &crate::notice::fit(&notice, limit))
+                            .await
+                        {
                             reasons.push(format!("private notice not sent: {e}"));
                         }
                     }
@@ -645,13 +688,30 @@ impl Moderator {
                 Action::Delete => {
                     let r = actions.delete(msg).await;
                     if r.is_ok() {
-                        if let Err(e) = actions.notify_author(msg, &notice).await {
+                        let mut notice = notice_text(policy, msg, blocks);
+                        if send_copy {
+                            notice.push_str(COPY_FOLLOWS);
+                        }
+                        if let Err(e) = actions
+                            .notify_author(msg, &crate::notice::fit(&notice, limit))
+                            .await
+                        {
                             reasons.push(format!("private notice not sent: {e}"));
+                        }
+                        if send_copy {
+                            if let Err(e) = actions.send_copy(msg, rewritten).await {
+                                reasons.push(format!("rewritten text not sent: {e}"));
+                            }
                         }
                     }
                     r
                 }
-                Action::Warn => actions.notify_author(msg, &notice).await,
+                Action::Warn => {
+                    let notice = notice_text(policy, msg, blocks);
+                    actions
+                        .notify_author(msg, &crate::notice::fit(&notice, limit))
+                        .await
+                }
                 Action::Log => Ok(()),
             };
             match result {
@@ -666,7 +726,14 @@ impl Moderator {
                 }
                 Err(ActionError::Refused(why)) => {
                     reasons.push(format!("{} refused: {why}", a.as_str()));
-                    current = a.fallback();
+                    // A removal standing in for a repost degrades like the
+                    // repost would have: to a public reply.
+                    current = if send_copy && a == Action::Delete {
+                        send_copy = false;
+                        Some(Action::Reply)
+                    } else {
+                        a.fallback()
+                    };
                 }
                 Err(ActionError::Failed(why)) => {
                     reasons.push(format!("{} failed: {why}", a.as_str()));
@@ -681,17 +748,14 @@ impl Moderator {
         &self,
         msg: &IncomingMessage,
         actions: &dyn PlatformActions,
-        rewritten: &str,
-        blocks: &[&Block],
-        policy: &Policy,
+        text: &str,
     ) -> Result<(), ActionError> {
         if msg.has_attachments {
             return Err(ActionError::Refused(
                 "the message has attachments, which a repost would lose".into(),
             ));
         }
-        let text = format!("{rewritten}\n{}", attribution(policy, blocks));
-        let repost = actions.repost(msg, &text).await?;
+        let repost = actions.repost(msg, text).await?;
         // Only once the repost exists is the original removed.
         match actions.delete(msg).await {
             Ok(()) => Ok(()),
@@ -714,56 +778,71 @@ impl Moderator {
     }
 }
 
-fn provider_names(policy: &Policy, blocks: &[&Block]) -> String {
-    let _ = policy;
-    let mut rules: Vec<&str> = blocks.iter().map(|b| b.rule.as_str()).collect();
-    rules.dedup();
-    rules.join(", ")
+/// Appended to the private notice when the rewritten text follows it.
+const COPY_FOLLOWS: &str =
+    "\nIt could not be reposted for you, so it was removed; your text with the approved links follows, to post again.";
+
+/// Why a repost cannot stand in for `msg`, if it cannot: the message is not
+/// its own text (a forward, a share), or the repost `text` is over the
+/// platform's `limit`. Files are not a reason here: a message with files is
+/// kept and answered instead, since removing it would lose them.
+fn why_not_repost(msg: &IncomingMessage, text: &str, limit: usize) -> Option<String> {
+    if let Some(why) = &msg.not_repostable {
+        return Some(why.clone());
+    }
+    if msg.has_attachments {
+        return None;
+    }
+    let chars = text.chars().count();
+    (chars > limit).then(|| {
+        format!("the rewritten message would be {chars} characters, over the platform's {limit}")
+    })
 }
 
 /// The short line appended to a repost.
 pub fn attribution(policy: &Policy, blocks: &[&Block]) -> String {
+    let _ = policy;
     format!(
         "_(reposted by linkguard: a meeting link not allowed here was swapped for an approved one; rule {})_",
-        provider_names(policy, blocks)
+        crate::notice::rule_list(blocks)
     )
 }
 
-/// The thread reply used by `reply`.
+/// The thread reply used by `reply`: one line per rule, whatever the number
+/// of links.
 pub fn reply_text(policy: &Policy, blocks: &[&Block]) -> String {
-    let mut out = String::from("This meeting link is not allowed here.");
-    for b in blocks {
-        if !b.reason.is_empty() {
-            out.push(' ');
-            out.push_str(&b.reason);
-        }
-        if let Some(alt) = &b.alternative {
-            out.push_str(&format!("\nUse this instead: {alt}"));
-        }
-    }
     let _ = policy;
+    let lines = crate::notice::rule_lines(blocks);
+    let mut out = String::from(if crate::notice::link_count(blocks) > 1 {
+        "These meeting links are not allowed here."
+    } else {
+        "This meeting link is not allowed here."
+    });
+    for line in lines {
+        out.push('\n');
+        out.push_str(&line);
+    }
     out
 }
 
-/// The private notice to the author: what was wrong, what to use instead, and
-/// how to ask for an exception.
+/// The private notice to the author: what was wrong (one line per rule),
+/// what to use instead, and how to ask for an exception.
 pub fn notice_text(policy: &Policy, msg: &IncomingMessage, blocks: &[&Block]) -> String {
+    let _ = msg;
     let mut out = format!(
-        "Your message in this channel had a meeting link that is not allowed (rule {}).",
-        provider_names(policy, blocks)
+        "Your message in this channel had {} not allowed (rule {}).",
+        match crate::notice::link_count(blocks) {
+            n if n > 1 => format!("{n} meeting links that are"),
+            _ => "a meeting link that is".to_owned(),
+        },
+        crate::notice::rule_list(blocks)
     );
-    for b in blocks {
-        if !b.reason.is_empty() {
-            out.push(' ');
-            out.push_str(&b.reason);
-        }
-        if let Some(alt) = &b.alternative {
-            out.push_str(&format!("\nUse this instead: {alt}"));
-        }
+    for line in crate::notice::rule_lines(blocks) {
+        out.push('\n');
+        out.push_str(&line);
     }
     if let Some(contact) = policy.exception_contact() {
         out.push_str(&format!("\nNeed an exception? {contact}"));
     }
-    let _ = msg;
     out
 }

@@ -442,19 +442,39 @@ impl DiscordActions {
             .map_err(|e| action_error("replying", &e, None))
     }
 
-    async fn do_notify(&self, msg: &IncomingMessage, text: &str) -> Result<(), ActionError> {
+    /// The DM channel with the author of `msg`.
+    async fn author_dm(&self, msg: &IncomingMessage) -> Result<ChannelId, ActionError> {
         let user = UserId::new(snowflake(&msg.author.id, "author")?);
-        let dm = self
-            .call(|| user.create_dm_channel(&*self.http))
+        self.call(|| user.create_dm_channel(&*self.http))
             .await
-            .map_err(|e| action_error("opening a DM with the author", &e, None))?;
+            .map(|dm| dm.id)
+            .map_err(|e| action_error("opening a DM with the author", &e, None))
+    }
+
+    async fn do_notify(&self, msg: &IncomingMessage, text: &str) -> Result<(), ActionError> {
+        let dm = self.author_dm(msg).await?;
         let builder = CreateMessage::new()
             .content(text)
             .allowed_mentions(CreateAllowedMentions::new());
-        self.call(|| dm.id.send_message(&*self.http, builder.clone()))
+        self.call(|| dm.send_message(&*self.http, builder.clone()))
             .await
             .map(|_| ())
             .map_err(|e| action_error("sending a DM to the author", &e, None))
+    }
+
+    /// Sends the author their rewritten message in DMs, split to Discord's
+    /// limit, pinging nobody.
+    async fn do_send_copy(&self, msg: &IncomingMessage, text: &str) -> Result<(), ActionError> {
+        let dm = self.author_dm(msg).await?;
+        for piece in crate::notice::copy_pieces(text, MESSAGE_LIMIT) {
+            let builder = CreateMessage::new()
+                .content(piece)
+                .allowed_mentions(CreateAllowedMentions::new());
+            self.call(|| dm.send_message(&*self.http, builder.clone()))
+                .await
+                .map_err(|e| action_error("sending the rewritten text to the author", &e, None))?;
+        }
+        Ok(())
     }
 
     /// The channel (or thread) a message is in, and its id.
@@ -492,6 +512,14 @@ impl PlatformActions for DiscordActions {
         text: &'a str,
     ) -> ActionFuture<'a, ()> {
         Box::pin(self.do_notify(msg, text))
+    }
+
+    fn text_limit(&self) -> usize {
+        MESSAGE_LIMIT
+    }
+
+    fn send_copy<'a>(&'a self, msg: &'a IncomingMessage, text: &'a str) -> ActionFuture<'a, ()> {
+        Box::pin(self.do_send_copy(msg, text))
     }
 }
 
