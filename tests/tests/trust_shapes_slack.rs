@@ -90,6 +90,41 @@ async fn trust_many_links_a_thousand_links_are_removed_and_sent_back_ephemerally
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_many_links_a_repost_of_exactly_40000_characters_is_made_and_40001_is_not() {
+    let app = spawn_app(Setup::default()).await;
+    let message = |padding: usize| {
+        format!(
+            "call <https://zoom.us/j/9300000001> {}",
+            "x".repeat(padding)
+        )
+    };
+    // Learn how much a repost adds (rooms have a fixed length).
+    let probe = app
+        .fake
+        .post_user_message(GENERAL, ALICE, &message(1))
+        .unwrap();
+    app.wait_message(GENERAL, &probe, |m| m.deleted).await;
+    let grow = app.reposts(GENERAL)[0].text.chars().count() - message(1).chars().count();
+    let exact = message(LIMIT - grow - message(0).chars().count());
+    let at_limit = app.fake.post_user_message(GENERAL, BOB, &exact).unwrap();
+    assert_eq!(app.wait_outcome(&at_limit).await.0, "replace");
+    let reposts = app.reposts(GENERAL);
+    assert_eq!(reposts.len(), 2);
+    assert_eq!(reposts[1].text.chars().count(), LIMIT);
+    let over = app
+        .fake
+        .post_user_message(GENERAL, BOB, &format!("{exact}x"))
+        .unwrap();
+    let (action, _, detail) = app.wait_outcome(&over).await;
+    assert_eq!(action, "delete");
+    assert!(detail.is_some_and(|d| d.contains("40001 characters")));
+    assert!(app.deleted(GENERAL, &over));
+    assert_eq!(app.reposts(GENERAL).len(), 2);
+    assert_nothing_too_long(&app);
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trust_many_links_without_an_admin_token_the_reply_and_notice_fit() {
     let app = spawn_app(Setup {
         user_token: false,
