@@ -151,6 +151,10 @@ pub trait PlatformActions: Send + Sync {
     /// text passed to the methods above fits, except [`Self::send_copy`]'s,
     /// which the connector splits.
     fn text_limit(&self) -> usize;
+    /// What the connector already knows keeps it from deleting `msg` (no
+    /// admin token, a missing permission), without asking the platform;
+    /// `None` when nothing is known to (the platform's answer decides).
+    fn delete_refusal(&self, msg: &IncomingMessage) -> Option<String>;
     /// Sends the author privately their message as it would have been
     /// reposted (`text` is in the platform's markup, links swapped), in as
     /// many messages as the platform's limit needs, pinging nobody.
@@ -685,23 +689,19 @@ impl Moderator {
                     }
                     r
                 }
+                Action::Delete if send_copy => {
+                    self.remove_with_copy(msg, actions, policy, blocks, rewritten, &mut reasons)
+                        .await
+                }
                 Action::Delete => {
                     let r = actions.delete(msg).await;
                     if r.is_ok() {
-                        let mut notice = notice_text(policy, msg, blocks);
-                        if send_copy {
-                            notice.push_str(COPY_FOLLOWS);
-                        }
+                        let notice = notice_text(policy, msg, blocks);
                         if let Err(e) = actions
                             .notify_author(msg, &crate::notice::fit(&notice, limit))
                             .await
                         {
                             reasons.push(format!("private notice not sent: {e}"));
-                        }
-                        if send_copy {
-                            if let Err(e) = actions.send_copy(msg, rewritten).await {
-                                reasons.push(format!("rewritten text not sent: {e}"));
-                            }
                         }
                     }
                     r
@@ -744,6 +744,46 @@ impl Moderator {
         (Action::Log, Outcome::Degraded, Some(reasons.join("; ")))
     }
 
+    /// Stands in for a repost that cannot be made: sends the author the
+    /// rewritten text first, then removes the message and says why. When the
+    /// text is the author's own (it was only too long) and they cannot be
+    /// sent it (DMs closed), the message is kept: removing it would lose
+    /// their words. A forward, a share or an integration's embed is removed
+    /// regardless: its text lives on where it came from.
+    async fn remove_with_copy(
+        &self,
+        msg: &IncomingMessage,
+        actions: &dyn PlatformActions,
+        policy: &Policy,
+        blocks: &[&Block],
+        rewritten: &str,
+        reasons: &mut Vec<String>,
+    ) -> Result<(), ActionError> {
+        // Don't send the author a copy of a message that will stay up.
+        if let Some(why) = actions.delete_refusal(msg) {
+            return Err(ActionError::Refused(why));
+        }
+        let copied = actions.send_copy(msg, rewritten).await;
+        if let Err(e) = &copied {
+            reasons.push(format!("rewritten text not sent: {e}"));
+            if msg.not_repostable.is_none() {
+                return Err(ActionError::Refused(
+                    "the author could not be sent the rewritten text, and removing the message would lose it".into(),
+                ));
+            }
+        }
+        actions.delete(msg).await?;
+        let mut notice = notice_text(policy, msg, blocks);
+        notice.push_str(if copied.is_ok() { COPY_SENT } else { REMOVED });
+        if let Err(e) = actions
+            .notify_author(msg, &crate::notice::fit(&notice, actions.text_limit()))
+            .await
+        {
+            reasons.push(format!("private notice not sent: {e}"));
+        }
+        Ok(())
+    }
+
     async fn replace(
         &self,
         msg: &IncomingMessage,
@@ -778,9 +818,11 @@ impl Moderator {
     }
 }
 
-/// Appended to the private notice when the rewritten text follows it.
-const COPY_FOLLOWS: &str =
-    "\nIt could not be reposted for you, so it was removed; your text with the approved links follows, to post again.";
+/// Appended to the private notice when the rewritten text was sent first.
+const COPY_SENT: &str =
+    "\nIt could not be reposted for you, so it was removed; your text with the approved links is just above, to post again.";
+/// Appended to the private notice when the rewritten text could not be sent.
+const REMOVED: &str = "\nIt could not be reposted for you, so it was removed.";
 
 /// Why a repost cannot stand in for `msg`, if it cannot: the message is not
 /// its own text (a forward, a share), or the repost `text` is over the

@@ -12,7 +12,9 @@
 
 use linkguard::store::{Kind, Outcome};
 use linkguard_e2e::discord_support::*;
-use linkguard_fakes::discord::{cast, FakeDiscord, FakeDiscordConfig, UserMessage};
+use linkguard_fakes::discord::{
+    cast, FakeDiscord, FakeDiscordConfig, RouteKind, Times, UserMessage,
+};
 use serde_json::json;
 
 /// Discord's limit, as the fake enforces it.
@@ -91,8 +93,9 @@ async fn trust_many_links_twenty_zoom_links_in_1700_characters_are_removed_and_s
     assert!(t.executed().is_empty(), "nothing reposted");
 
     // The notice: one line for the rule, a count, three alternatives.
+    // First the rewritten text, then (once it is removed) the notice.
     let dms = wait_dms(&t, cast::ALICE, 3).await;
-    let notice = &dms[0];
+    let (notice, copy) = dms.split_last().expect("dms");
     assert!(
         notice.contains("20 meeting links") && notice.contains("• rule no-zoom (20 links):"),
         "{notice}"
@@ -103,9 +106,12 @@ async fn trust_many_links_twenty_zoom_links_in_1700_characters_are_removed_and_s
         3,
         "{notice}"
     );
-    assert!(notice.contains("could not be reposted"), "{notice}");
+    assert!(
+        notice.contains("could not be reposted") && notice.contains("just above"),
+        "{notice}"
+    );
     // The rewritten text, in pieces that each fit, joined back exactly.
-    let copy: String = dms[1..].concat();
+    let copy: String = copy.concat();
     assert!(dms.iter().all(|m| m.chars().count() <= LIMIT));
     assert!(copy.starts_with("links for today: https://meet.jit.si/linkguard-"));
     assert!(!copy.contains("zoom.us"), "{copy}");
@@ -157,7 +163,7 @@ async fn trust_many_links_a_repost_of_exactly_2000_characters_is_made_and_2001_i
         .is_some_and(|d| d.contains("2001 characters")));
     let dms = wait_dms(&t, cast::BOB, 2).await;
     // 2001 characters of repost minus the attribution: one piece of copy.
-    assert!(dms[1].chars().count() <= LIMIT);
+    assert!(dms[0].chars().count() <= LIMIT && dms[0].starts_with("links for today:"));
     assert!(dms.iter().all(|m| !m.contains("zoom.us")));
     assert_nothing_refused_for_length(&t);
     t.assert_audit_sound().await;
@@ -198,8 +204,34 @@ async fn trust_many_links_a_reply_for_many_links_fits_when_the_message_cannot_be
         reply.content
     );
     let dms = wait_dms(&t, cast::ALICE, 1).await;
+    assert_eq!(dms.len(), 1, "a notice, and no copy of a message that stays");
     assert!(dms[0].contains("(100 links)"), "{}", dms[0]);
     assert_nothing_refused_for_length(&t);
+    t.assert_audit_sound().await;
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn trust_many_links_an_author_who_cannot_get_the_text_back_keeps_the_message() {
+    // Alice's DMs are closed: removing her over-long message would lose her
+    // words, so it stays and is answered in the channel.
+    let t = spawn_app(Setup::default()).await;
+    t.fake
+        .fail_route(RouteKind::CreateDm, 403, 50007, Times::Always);
+    let original = t.post(cast::GENERAL, cast::ALICE, &padded(20, 1000));
+    let action = t.wait_action(original).await;
+    assert_action(&action, "reply", Outcome::Degraded);
+    let detail = action.entry.detail.clone().unwrap_or_default();
+    assert!(
+        detail.contains("rewritten text not sent") && detail.contains("would lose it"),
+        "{detail}"
+    );
+    assert!(!t.fake.message(original).expect("kept").deleted);
+    assert!(t
+        .fake
+        .messages(cast::GENERAL)
+        .iter()
+        .any(|m| m.author_id == cast::BOT && m.content.contains("(20 links)")));
     t.assert_audit_sound().await;
     t.stop().await;
 }
@@ -232,7 +264,9 @@ async fn trust_forwards_a_forward_is_removed_and_its_author_sent_the_rewritten_t
         s.dispatches()
             .iter()
             .rev()
-            .find(|d| d.t == "MESSAGE_CREATE" && d.d["id"] == forward.to_string())
+            .find(|d| {
+                d.t == "MESSAGE_CREATE" && d.d["id"].as_str() == Some(forward.to_string().as_str())
+            })
             .map(|d| d.d.clone())
     });
     let wire = wire.expect("dispatched");
@@ -256,12 +290,12 @@ async fn trust_forwards_a_forward_is_removed_and_its_author_sent_the_rewritten_t
     );
     assert!(t.executed().is_empty(), "a webhook cannot re-forward");
     let dms = wait_dms(&t, cast::ALICE, 2).await;
-    assert!(dms[0].contains("rule no-zoom"), "{}", dms[0]);
     assert!(
-        dms[1].starts_with("retro @everyone https://meet.jit.si/linkguard-"),
+        dms[0].starts_with("retro @everyone https://meet.jit.si/linkguard-"),
         "{}",
-        dms[1]
+        dms[0]
     );
+    assert!(dms[1].contains("rule no-zoom"), "{}", dms[1]);
     let dm = t.fake.dm_channel(cast::ALICE).expect("dm");
     assert!(t
         .fake

@@ -243,19 +243,28 @@ impl DiscordActions {
     /// channel); `None` when nothing is, or the cache does not know (then
     /// Discord's answer decides).
     fn missing_for_replace(&self, guild: u64, channel: u64) -> Option<String> {
+        self.missing(
+            guild,
+            channel,
+            &[
+                (Permissions::MANAGE_WEBHOOKS, "Manage Webhooks"),
+                (Permissions::MANAGE_MESSAGES, "Manage Messages"),
+            ],
+        )
+    }
+
+    /// Which of `needed` the cache says the bot lacks in `channel`.
+    fn missing(&self, guild: u64, channel: u64, needed: &[(Permissions, &str)]) -> Option<String> {
         let bot = UserId::new(self.bot_id()?);
         let g = self.cache.guild(GuildId::new(guild))?;
         let c = g.channels.get(&ChannelId::new(channel))?;
         let member = g.members.get(&bot)?;
         let p = g.user_permissions_in(c, member);
-        let missing: Vec<&str> = [
-            (Permissions::MANAGE_WEBHOOKS, "Manage Webhooks"),
-            (Permissions::MANAGE_MESSAGES, "Manage Messages"),
-        ]
-        .into_iter()
-        .filter(|(bit, _)| !p.contains(*bit))
-        .map(|(_, name)| name)
-        .collect();
+        let missing: Vec<&str> = needed
+            .iter()
+            .filter(|(bit, _)| !p.contains(*bit))
+            .map(|(_, name)| *name)
+            .collect();
         (!missing.is_empty()).then(|| {
             format!(
                 "the bot lacks {} in channel {channel}",
@@ -516,6 +525,18 @@ impl PlatformActions for DiscordActions {
 
     fn text_limit(&self) -> usize {
         MESSAGE_LIMIT
+    }
+
+    fn delete_refusal(&self, msg: &IncomingMessage) -> Option<String> {
+        let Ok(guild) = msg.workspace.parse::<u64>() else {
+            return Some("a bot cannot delete other people's direct messages".into());
+        };
+        let channel = msg.channel.parse::<u64>().ok()?;
+        self.missing(
+            guild,
+            channel,
+            &[(Permissions::MANAGE_MESSAGES, "Manage Messages")],
+        )
     }
 
     fn send_copy<'a>(&'a self, msg: &'a IncomingMessage, text: &'a str) -> ActionFuture<'a, ()> {

@@ -26,6 +26,9 @@ const RATE_LIMIT_BUDGET: Duration = Duration::from_secs(300);
 /// `chat.postEphemeral`): longer texts are refused (`msg_too_long`) or cut,
 /// so linkguard never sends one.
 pub const TEXT_LIMIT: usize = 40_000;
+/// Why deleting is refused without an admin's user token.
+const NO_USER_TOKEN: &str =
+    "no Slack admin user token is configured (a bot token cannot delete other people's messages)";
 /// How long a looked-up user is remembered.
 const USER_TTL: Duration = Duration::from_secs(300);
 
@@ -321,9 +324,7 @@ impl PlatformActions for SlackActions {
     fn delete<'a>(&'a self, msg: &'a IncomingMessage) -> ActionFuture<'a, ()> {
         Box::pin(async move {
             let Some(token) = &self.user_token else {
-                return Err(ActionError::Refused(
-                    "no Slack admin user token is configured (a bot token cannot delete other people's messages)".into(),
-                ));
+                return Err(ActionError::Refused(NO_USER_TOKEN.into()));
             };
             self.delete_with(token, &msg.channel, &msg.message_id)
                 .await
@@ -374,6 +375,10 @@ impl PlatformActions for SlackActions {
 
     fn text_limit(&self) -> usize {
         TEXT_LIMIT
+    }
+
+    fn delete_refusal(&self, _msg: &IncomingMessage) -> Option<String> {
+        self.user_token.is_none().then(|| NO_USER_TOKEN.to_owned())
     }
 
     fn send_copy<'a>(&'a self, msg: &'a IncomingMessage, text: &'a str) -> ActionFuture<'a, ()> {

@@ -13,7 +13,9 @@ fn dispatched(fake: &FakeDiscord, id: u64) -> Value {
     fake.with_state(|s| {
         s.dispatches()
             .iter()
-            .find(|d| d.t == "MESSAGE_CREATE" && d.d["id"] == id.to_string())
+            .find(|d| {
+                d.t == "MESSAGE_CREATE" && d.d["id"].as_str() == Some(id.to_string().as_str())
+            })
             .map(|d| d.d.clone())
     })
     .expect("dispatched")
