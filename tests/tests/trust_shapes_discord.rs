@@ -204,7 +204,11 @@ async fn trust_many_links_a_reply_for_many_links_fits_when_the_message_cannot_be
         reply.content
     );
     let dms = wait_dms(&t, cast::ALICE, 1).await;
-    assert_eq!(dms.len(), 1, "a notice, and no copy of a message that stays");
+    assert_eq!(
+        dms.len(),
+        1,
+        "a notice, and no copy of a message that stays"
+    );
     assert!(dms[0].contains("(100 links)"), "{}", dms[0]);
     assert_nothing_refused_for_length(&t);
     t.assert_audit_sound().await;
