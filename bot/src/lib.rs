@@ -13,6 +13,7 @@ pub mod discord;
 pub mod http;
 pub mod metrics;
 pub mod moderation;
+pub mod notice;
 pub mod scan;
 pub mod slack;
 pub mod store;

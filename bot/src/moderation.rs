@@ -99,6 +99,13 @@ pub struct IncomingMessage {
     pub text: String,
     /// Whether the message carries files, which a repost would lose.
     pub has_attachments: bool,
+    /// Why a repost could not stand in for this message, when it cannot: its
+    /// text was taken from what it carries rather than typed as its own (a
+    /// Discord forward's snapshot, a rich embed, a Slack share's
+    /// attachments), and a repost cannot forward or share. `replace` then
+    /// removes the message and sends the author the rewritten text privately.
+    #[serde(default)]
+    pub not_repostable: Option<String>,
     /// When the connector received the event (for latency metrics).
     #[serde(skip, default = "Instant::now")]
     pub received: Instant,
@@ -283,6 +290,13 @@ struct Progress {
     /// The author was told privately.
     #[serde(default)]
     notified: bool,
+    /// A repost cannot stand in for the message (too long, a forward, a
+    /// share): `delete` sends the author the rewritten text first.
+    #[serde(default)]
+    copy: bool,
+    /// The author was sent the rewritten text.
+    #[serde(default)]
+    copied: bool,
 }
 
 /// What one attempt came to.
@@ -318,6 +332,18 @@ pub trait PlatformActions: Send + Sync {
     /// Tells the author privately (Slack ephemeral, Discord DM).
     fn notify_author<'a>(&'a self, msg: &'a IncomingMessage, text: &'a str)
         -> ActionFuture<'a, ()>;
+    /// The longest message text the platform takes, in characters: every
+    /// text passed to the methods above fits, except [`Self::send_copy`]'s,
+    /// which the connector splits.
+    fn text_limit(&self) -> usize;
+    /// What the connector already knows keeps it from deleting `msg` (no
+    /// admin token, a missing permission), without asking the platform;
+    /// `None` when nothing is known to (the platform's answer decides).
+    fn delete_refusal(&self, msg: &IncomingMessage) -> Option<String>;
+    /// Sends the author privately their message as it would have been
+    /// reposted (`text` is in the platform's markup, links swapped), in as
+    /// many messages as the platform's limit needs, pinging nobody.
+    fn send_copy<'a>(&'a self, msg: &'a IncomingMessage, text: &'a str) -> ActionFuture<'a, ()>;
 }
 
 /// The policy in force, with the stored version it came from.
@@ -1156,6 +1182,12 @@ impl Moderator {
 
     /// Carries out `work.action` from where `progress` says it got,
     /// degrading on refusal and recording each step before the next.
+    ///
+    /// Size never makes an action vanish: what linkguard says is grouped by
+    /// rule (see [`crate::notice`]) and cut to the platform's limit, and a
+    /// message whose repost would not fit (or could not stand in for it, see
+    /// [`IncomingMessage::not_repostable`]) is removed and its author sent
+    /// the rewritten text privately, split as needed.
     async fn carry_out(
         &self,
         msg: &IncomingMessage,
@@ -1165,7 +1197,8 @@ impl Moderator {
         progress: &mut Progress,
     ) -> Carried {
         let policy = &work.policy;
-        let notice = notice_text(policy, msg, blocks);
+        let limit = actions.text_limit();
+        let notice = crate::notice::fit(&notice_text(policy, msg, blocks), limit);
         let mut current = progress
             .action
             .as_deref()
@@ -1176,27 +1209,40 @@ impl Moderator {
             progress.action = Some(current.as_str().to_owned());
             let result = match current {
                 Action::Replace => {
-                    self.replace(
-                        msg,
-                        actions,
-                        &work.rewritten,
-                        blocks,
-                        policy,
-                        work.anchor,
-                        progress,
-                    )
-                    .await
+                    let repost = format!("{}\n{}", work.rewritten, attribution(policy, blocks));
+                    match why_not_repost(msg, &repost, limit) {
+                        // (A repost already made by an earlier attempt is finished.)
+                        Some(why) if progress.repost.is_none() => {
+                            progress.reasons.push(format!(
+                                "replace cannot repost: {why}; the message is removed and the author sent the rewritten text"
+                            ));
+                            progress.copy = true;
+                            current = Action::Delete;
+                            progress.action = Some(current.as_str().to_owned());
+                            self.note(work.anchor, msg, progress).await;
+                            continue;
+                        }
+                        _ => {
+                            self.replace(msg, actions, &repost, work.anchor, progress)
+                                .await
+                        }
+                    }
                 }
                 Action::Reply => {
                     let mut r = Ok(());
                     if !progress.replied {
-                        r = actions.reply(msg, &reply_text(policy, blocks)).await;
+                        let text = crate::notice::fit(&reply_text(policy, blocks), limit);
+                        r = actions.reply(msg, &text).await;
                         if r.is_ok() {
                             progress.replied = true;
                             self.note(work.anchor, msg, progress).await;
                         }
                     }
                     r
+                }
+                Action::Delete if progress.copy => {
+                    self.remove_with_copy(msg, actions, work, blocks, progress)
+                        .await
                 }
                 Action::Delete => {
                     let mut r = Ok(());
@@ -1251,7 +1297,15 @@ impl Moderator {
                     progress
                         .reasons
                         .push(format!("{} refused: {why}", current.as_str()));
-                    match current.fallback() {
+                    // A removal standing in for a repost degrades like the
+                    // repost would have: to a public reply.
+                    let next = if progress.copy && current == Action::Delete {
+                        progress.copy = false;
+                        Some(Action::Reply)
+                    } else {
+                        current.fallback()
+                    };
+                    match next {
                         Some(next) => {
                             current = next;
                             // Remember the degradation, so a retry does not
@@ -1280,14 +1334,77 @@ impl Moderator {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Stands in for a repost that cannot be made: sends the author the
+    /// rewritten text first, then removes the message and says why. When the
+    /// text is the author's own (it was only too long) and they cannot be
+    /// sent it (DMs closed), the message is kept: removing it would lose
+    /// their words. A forward, a share or an integration's embed is removed
+    /// regardless: its text lives on where it came from. Each step is
+    /// recorded in `progress`, so a retry neither sends the copy twice nor
+    /// deletes twice.
+    async fn remove_with_copy(
+        &self,
+        msg: &IncomingMessage,
+        actions: &dyn PlatformActions,
+        work: &Work,
+        blocks: &[&Block],
+        progress: &mut Progress,
+    ) -> Result<(), ActionError> {
+        if !progress.deleted {
+            // Don't send the author a copy of a message that will stay up.
+            if let Some(why) = actions.delete_refusal(msg) {
+                return Err(ActionError::Refused(why));
+            }
+            if !progress.copied {
+                match actions.send_copy(msg, &work.rewritten).await {
+                    Ok(()) => {
+                        progress.copied = true;
+                        self.note(work.anchor, msg, progress).await;
+                    }
+                    Err(e @ ActionError::Later { .. }) => return Err(e),
+                    Err(e) => {
+                        progress
+                            .reasons
+                            .push(format!("rewritten text not sent: {e}"));
+                        if msg.not_repostable.is_none() {
+                            return Err(ActionError::Refused(
+                                "the author could not be sent the rewritten text, and removing the message would lose it".into(),
+                            ));
+                        }
+                    }
+                }
+            }
+            actions.delete(msg).await?;
+            progress.deleted = true;
+            self.note(work.anchor, msg, progress).await;
+        }
+        if !progress.notified {
+            let mut notice = notice_text(&work.policy, msg, blocks);
+            notice.push_str(if progress.copied { COPY_SENT } else { REMOVED });
+            match actions
+                .notify_author(msg, &crate::notice::fit(&notice, actions.text_limit()))
+                .await
+            {
+                Ok(()) => {}
+                Err(e @ ActionError::Later { .. }) => return Err(e),
+                Err(e) => progress
+                    .reasons
+                    .push(format!("private notice not sent: {e}")),
+            }
+            progress.notified = true;
+            self.note(work.anchor, msg, progress).await;
+        }
+        Ok(())
+    }
+
+    /// Reposts `text` in place of `msg`, then deletes the original, resuming
+    /// from `progress` (a repost recorded by an earlier attempt is not made
+    /// again).
     async fn replace(
         &self,
         msg: &IncomingMessage,
         actions: &dyn PlatformActions,
-        rewritten: &str,
-        blocks: &[&Block],
-        policy: &Policy,
+        text: &str,
         anchor: Option<i64>,
         progress: &mut Progress,
     ) -> Result<(), ActionError> {
@@ -1300,8 +1417,7 @@ impl Moderator {
         let repost = match progress.repost.clone() {
             Some(id) => id,
             None => {
-                let text = format!("{rewritten}\n{}", attribution(policy, blocks));
-                let id = actions.repost(msg, &text).await?;
+                let id = actions.repost(msg, text).await?;
                 // The repost's id is durable before the original goes, so a
                 // crash from here on never leads to a second repost.
                 progress.repost = Some(id.clone());
@@ -1360,57 +1476,74 @@ impl Moderator {
     }
 }
 
-fn provider_names(policy: &Policy, blocks: &[&Block]) -> String {
-    let _ = policy;
-    let mut rules: Vec<&str> = blocks.iter().map(|b| b.rule.as_str()).collect();
-    rules.dedup();
-    rules.join(", ")
+/// Appended to the private notice when the rewritten text was sent first.
+const COPY_SENT: &str =
+    "\nIt could not be reposted for you, so it was removed; your text with the approved links is just above, to post again.";
+/// Appended to the private notice when the rewritten text could not be sent.
+const REMOVED: &str = "\nIt could not be reposted for you, so it was removed.";
+
+/// Why a repost cannot stand in for `msg`, if it cannot: the message is not
+/// its own text (a forward, a share), or the repost `text` is over the
+/// platform's `limit`. Files are not a reason here: a message with files is
+/// kept and answered instead, since removing it would lose them.
+fn why_not_repost(msg: &IncomingMessage, text: &str, limit: usize) -> Option<String> {
+    if let Some(why) = &msg.not_repostable {
+        return Some(why.clone());
+    }
+    if msg.has_attachments {
+        return None;
+    }
+    let chars = text.chars().count();
+    (chars > limit).then(|| {
+        format!("the rewritten message would be {chars} characters, over the platform's {limit}")
+    })
 }
 
 /// The short line appended to a repost.
 pub fn attribution(policy: &Policy, blocks: &[&Block]) -> String {
+    let _ = policy;
     format!(
         "_(reposted by linkguard: a meeting link not allowed here was swapped for an approved one; rule {})_",
-        provider_names(policy, blocks)
+        crate::notice::rule_list(blocks)
     )
 }
 
-/// The thread reply used by `reply`.
+/// The thread reply used by `reply`: one line per rule, whatever the number
+/// of links.
 pub fn reply_text(policy: &Policy, blocks: &[&Block]) -> String {
-    let mut out = String::from("This meeting link is not allowed here.");
-    for b in blocks {
-        if !b.reason.is_empty() {
-            out.push(' ');
-            out.push_str(&b.reason);
-        }
-        if let Some(alt) = &b.alternative {
-            out.push_str(&format!("\nUse this instead: {alt}"));
-        }
-    }
     let _ = policy;
+    let lines = crate::notice::rule_lines(blocks);
+    let mut out = String::from(if crate::notice::link_count(blocks) > 1 {
+        "These meeting links are not allowed here."
+    } else {
+        "This meeting link is not allowed here."
+    });
+    for line in lines {
+        out.push('\n');
+        out.push_str(&line);
+    }
     out
 }
 
-/// The private notice to the author: what was wrong, what to use instead, and
-/// how to ask for an exception.
+/// The private notice to the author: what was wrong (one line per rule),
+/// what to use instead, and how to ask for an exception.
 pub fn notice_text(policy: &Policy, msg: &IncomingMessage, blocks: &[&Block]) -> String {
+    let _ = msg;
     let mut out = format!(
-        "Your message in this channel had a meeting link that is not allowed (rule {}).",
-        provider_names(policy, blocks)
+        "Your message in this channel had {} not allowed (rule {}).",
+        match crate::notice::link_count(blocks) {
+            n if n > 1 => format!("{n} meeting links that are"),
+            _ => "a meeting link that is".to_owned(),
+        },
+        crate::notice::rule_list(blocks)
     );
-    for b in blocks {
-        if !b.reason.is_empty() {
-            out.push(' ');
-            out.push_str(&b.reason);
-        }
-        if let Some(alt) = &b.alternative {
-            out.push_str(&format!("\nUse this instead: {alt}"));
-        }
+    for line in crate::notice::rule_lines(blocks) {
+        out.push('\n');
+        out.push_str(&line);
     }
     if let Some(contact) = policy.exception_contact() {
         out.push_str(&format!("\nNeed an exception? {contact}"));
     }
-    let _ = msg;
     out
 }
 

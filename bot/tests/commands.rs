@@ -52,6 +52,7 @@ fn message(user: &str, text: &str, id: &str) -> IncomingMessage {
         },
         text: text.into(),
         has_attachments: false,
+        not_repostable: None,
         received: Instant::now(),
     }
 }

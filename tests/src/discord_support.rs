@@ -305,3 +305,37 @@ pub fn alice_avatar() -> String {
         cast::ALICE
     )
 }
+
+/// A raw REST call to the fake, as another bot (`bot_auth`) or a webhook
+/// user would make it; asserts it succeeded and returns the JSON answer.
+pub async fn rest(
+    t: &TestApp,
+    path: &str,
+    body: serde_json::Value,
+    bot_auth: bool,
+) -> serde_json::Value {
+    let url = format!("{}/api/v10{path}", t.fake.http_base());
+    let mut req = reqwest::Client::new().post(url).json(&body);
+    if bot_auth {
+        req = req.header("Authorization", format!("Bot {}", t.fake.bot_token()));
+    }
+    let resp = req.send().await.expect("request");
+    assert!(resp.status().is_success(), "{path}: {}", resp.status());
+    resp.json().await.expect("json")
+}
+
+/// A webhook of another integration in #general: its execute URL.
+pub async fn other_webhook(t: &TestApp) -> String {
+    let other = rest(
+        t,
+        &format!("/channels/{}/webhooks", cast::GENERAL),
+        serde_json::json!({"name": "ci-notifier"}),
+        true,
+    )
+    .await;
+    format!(
+        "/webhooks/{}/{}?wait=true",
+        other["id"].as_str().expect("id"),
+        other["token"].as_str().expect("token")
+    )
+}

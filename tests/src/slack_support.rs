@@ -217,6 +217,29 @@ impl TestApp {
         }
     }
 
+    /// Waits until the action on message `ts` has its outcome; returns
+    /// (action, outcome, detail).
+    pub async fn wait_outcome(&self, ts: &str) -> (String, String, Option<String>) {
+        let rows = self
+            .wait_audit(|rows| outcome_for(rows, ts).is_some())
+            .await;
+        outcome_for(&rows, ts).unwrap_or_else(|| unreachable!("waited for it"))
+    }
+
+    /// linkguard's reply in the thread of message `ts`, if any.
+    pub fn thread_reply(&self, channel: &str, ts: &str) -> Option<StoredMessage> {
+        self.fake
+            .messages(channel)
+            .into_iter()
+            .find(|m| m.thread_ts.as_deref() == Some(ts))
+    }
+
+    /// Whether message `ts` has been deleted.
+    pub fn deleted(&self, channel: &str, ts: &str) -> bool {
+        self.fake
+            .with_state(|s| s.message(channel, ts).is_some_and(|m| m.deleted))
+    }
+
     /// Stops linkguard and checks the audit chain and that nothing is pending.
     pub async fn finish(mut self) {
         // Every action the test waited for has its outcome: nothing pending.

@@ -209,6 +209,7 @@ async fn an_action_interrupted_by_a_crash_is_finished_at_the_next_start() {
         },
         text: "crash https://zoom.us/j/900000001".into(),
         has_attachments: false,
+        not_repostable: None,
         received: std::time::Instant::now(),
     };
     assert!(matches!(

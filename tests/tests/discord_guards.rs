@@ -1,7 +1,7 @@
 //! Discord guard rails end to end: linkguard never loops on its own bot or
 //! webhooks, ignores other bots by default, and degrades (audited as
 //! degraded, with the reason) when a permission is missing, when Discord
-//! refuses the delete, when a repost would lose files or not fit, in DMs,
+//! refuses the delete, when a repost would lose files, in DMs,
 //! and when the author's DMs are closed.
 
 use linkguard::store::{Kind, Outcome};
@@ -9,36 +9,8 @@ use linkguard_e2e::discord_support::*;
 use linkguard_fakes::discord::{cast, perms, FakeDiscordConfig, RouteKind, Times, UserMessage};
 use serde_json::{json, Value};
 
-/// A raw REST call to the fake, as another bot or a webhook user would make it.
-async fn rest(t: &TestApp, path: &str, body: Value, bot_auth: bool) -> Value {
-    let url = format!("{}/api/v10{path}", t.fake.http_base());
-    let mut req = reqwest::Client::new().post(url).json(&body);
-    if bot_auth {
-        req = req.header("Authorization", format!("Bot {}", t.fake.bot_token()));
-    }
-    let resp = req.send().await.expect("request");
-    assert!(resp.status().is_success(), "{path}: {}", resp.status());
-    resp.json().await.expect("json")
-}
-
 fn id_of(v: &Value) -> u64 {
     v["id"].as_str().and_then(|s| s.parse().ok()).expect("id")
-}
-
-/// A webhook of another integration in #general: its execute URL.
-async fn other_webhook(t: &TestApp) -> String {
-    let other = rest(
-        t,
-        &format!("/channels/{}/webhooks", cast::GENERAL),
-        json!({"name": "ci-notifier"}),
-        true,
-    )
-    .await;
-    format!(
-        "/webhooks/{}/{}?wait=true",
-        other["id"].as_str().expect("id"),
-        other["token"].as_str().expect("token")
-    )
 }
 
 #[tokio::test]
@@ -292,6 +264,8 @@ async fn a_refused_delete_takes_the_repost_back_and_replies_instead() {
 
 #[tokio::test]
 async fn files_overlong_reposts_dms_and_closed_dms_degrade() {
+    // (An over-long repost is removed and sent back privately: see
+    // `trust_shapes_discord`.)
     let t = spawn_app(Setup::default()).await;
     // Attachments would be lost by a repost. And the author's DMs are closed:
     // the reply still happens, the private notice is refused, and both are said.
@@ -317,11 +291,13 @@ async fn files_overlong_reposts_dms_and_closed_dms_degrade() {
         "{detail}"
     );
 
-    // Rewritten text plus attribution over 2,000 characters.
+    // Rewritten text plus attribution over 2,000 characters: it cannot be
+    // reposted, so it is removed and Bob gets the rewritten text by DM.
     let long = format!("{} https://zoom.us/j/400000002", "x".repeat(1900));
     let overlong = t.post(cast::GENERAL, cast::BOB, &long);
     let a = t.wait_action(overlong).await;
-    assert_action(&a, "reply", Outcome::Degraded);
+    assert_action(&a, "delete", Outcome::Degraded);
+    assert!(t.fake.message(overlong).expect("stored").deleted);
     assert!(
         a.entry
             .detail
@@ -350,7 +326,7 @@ async fn files_overlong_reposts_dms_and_closed_dms_degrade() {
         .await
         .expect("the question is answered in the DM");
     assert!(t.executed().is_empty(), "nothing was reposted");
-    for id in [with_file, overlong, dm] {
+    for id in [with_file, dm] {
         assert!(!t.fake.message(id).expect("kept").deleted);
     }
     t.assert_audit_sound().await;

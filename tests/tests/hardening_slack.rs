@@ -231,6 +231,7 @@ fn message(ts: &str, author: &str, text: &str) -> IncomingMessage {
         },
         text: text.into(),
         has_attachments: false,
+        not_repostable: None,
         received: std::time::Instant::now(),
     }
 }

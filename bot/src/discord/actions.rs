@@ -276,19 +276,28 @@ impl DiscordActions {
     /// channel); `None` when nothing is, or the cache does not know (then
     /// Discord's answer decides).
     fn missing_for_replace(&self, guild: u64, channel: u64) -> Option<String> {
+        self.missing(
+            guild,
+            channel,
+            &[
+                (Permissions::MANAGE_WEBHOOKS, "Manage Webhooks"),
+                (Permissions::MANAGE_MESSAGES, "Manage Messages"),
+            ],
+        )
+    }
+
+    /// Which of `needed` the cache says the bot lacks in `channel`.
+    fn missing(&self, guild: u64, channel: u64, needed: &[(Permissions, &str)]) -> Option<String> {
         let bot = UserId::new(self.bot_id()?);
         let g = self.cache.guild(GuildId::new(guild))?;
         let c = g.channels.get(&ChannelId::new(channel))?;
         let member = g.members.get(&bot)?;
         let p = g.user_permissions_in(c, member);
-        let missing: Vec<&str> = [
-            (Permissions::MANAGE_WEBHOOKS, "Manage Webhooks"),
-            (Permissions::MANAGE_MESSAGES, "Manage Messages"),
-        ]
-        .into_iter()
-        .filter(|(bit, _)| !p.contains(*bit))
-        .map(|(_, name)| name)
-        .collect();
+        let missing: Vec<&str> = needed
+            .iter()
+            .filter(|(bit, _)| !p.contains(*bit))
+            .map(|(_, name)| *name)
+            .collect();
         (!missing.is_empty()).then(|| {
             format!(
                 "the bot lacks {} in channel {channel}",
@@ -475,19 +484,39 @@ impl DiscordActions {
             .map_err(|e| action_error("replying", &e, None))
     }
 
-    async fn do_notify(&self, msg: &IncomingMessage, text: &str) -> Result<(), ActionError> {
+    /// The DM channel with the author of `msg`.
+    async fn author_dm(&self, msg: &IncomingMessage) -> Result<ChannelId, ActionError> {
         let user = UserId::new(snowflake(&msg.author.id, "author")?);
-        let dm = self
-            .call(|| user.create_dm_channel(&*self.http))
+        self.call(|| user.create_dm_channel(&*self.http))
             .await
-            .map_err(|e| action_error("opening a DM with the author", &e, None))?;
+            .map(|dm| dm.id)
+            .map_err(|e| action_error("opening a DM with the author", &e, None))
+    }
+
+    async fn do_notify(&self, msg: &IncomingMessage, text: &str) -> Result<(), ActionError> {
+        let dm = self.author_dm(msg).await?;
         let builder = CreateMessage::new()
             .content(text)
             .allowed_mentions(CreateAllowedMentions::new());
-        self.call(|| dm.id.send_message(&*self.http, builder.clone()))
+        self.call(|| dm.send_message(&*self.http, builder.clone()))
             .await
             .map(|_| ())
             .map_err(|e| action_error("sending a DM to the author", &e, None))
+    }
+
+    /// Sends the author their rewritten message in DMs, split to Discord's
+    /// limit, pinging nobody.
+    async fn do_send_copy(&self, msg: &IncomingMessage, text: &str) -> Result<(), ActionError> {
+        let dm = self.author_dm(msg).await?;
+        for piece in crate::notice::copy_pieces(text, MESSAGE_LIMIT) {
+            let builder = CreateMessage::new()
+                .content(piece)
+                .allowed_mentions(CreateAllowedMentions::new());
+            self.call(|| dm.send_message(&*self.http, builder.clone()))
+                .await
+                .map_err(|e| action_error("sending the rewritten text to the author", &e, None))?;
+        }
+        Ok(())
     }
 
     /// The channel (or thread) a message is in, and its id.
@@ -525,6 +554,26 @@ impl PlatformActions for DiscordActions {
         text: &'a str,
     ) -> ActionFuture<'a, ()> {
         Box::pin(self.do_notify(msg, text))
+    }
+
+    fn text_limit(&self) -> usize {
+        MESSAGE_LIMIT
+    }
+
+    fn delete_refusal(&self, msg: &IncomingMessage) -> Option<String> {
+        let Ok(guild) = msg.workspace.parse::<u64>() else {
+            return Some("a bot cannot delete other people's direct messages".into());
+        };
+        let channel = msg.channel.parse::<u64>().ok()?;
+        self.missing(
+            guild,
+            channel,
+            &[(Permissions::MANAGE_MESSAGES, "Manage Messages")],
+        )
+    }
+
+    fn send_copy<'a>(&'a self, msg: &'a IncomingMessage, text: &'a str) -> ActionFuture<'a, ()> {
+        Box::pin(self.do_send_copy(msg, text))
     }
 }
 

@@ -71,6 +71,61 @@ impl Handler {
     }
 }
 
+impl Handler {
+    /// Moderates the message a thread's starter message points at, in its
+    /// own (parent) channel. The reference carries no member, so the
+    /// author's roles (for exemptions) come from the cache or, failing that,
+    /// from Discord; without them the message is moderated as a non-member's.
+    async fn starter(
+        &self,
+        ctx: &Context,
+        actions: &Arc<DiscordActions>,
+        starter: &Message,
+        source: &Message,
+        received: Instant,
+    ) {
+        let guild = source.guild_id.or(starter.guild_id);
+        let at = actions.placement(guild, source.channel_id).await;
+        if let Some(why) = self
+            .skip(
+                actions,
+                &source.author,
+                source.webhook_id.map(|w| w.get()),
+                at.channel,
+            )
+            .await
+        {
+            tracing::trace!(message.id = %source.id, ?why, "ignoring a thread's starter message");
+            return;
+        }
+        let mut incoming = translate::from_starter(source, at, received);
+        if incoming.text.is_empty() {
+            return;
+        }
+        if let (Some(g), None) = (guild, source.member.as_ref()) {
+            let cached = ctx.cache.guild(g).and_then(|guild| {
+                guild
+                    .members
+                    .get(&source.author.id)
+                    .map(|m| m.roles.iter().map(ToString::to_string).collect::<Vec<_>>())
+            });
+            let roles = match cached {
+                Some(r) => Some(r),
+                None => ctx
+                    .http
+                    .get_member(g, source.author.id)
+                    .await
+                    .ok()
+                    .map(|m| m.roles.iter().map(ToString::to_string).collect()),
+            };
+            if let Some(roles) = roles {
+                incoming.author.roles = roles;
+            }
+        }
+        self.process(incoming, actions).await;
+    }
+}
+
 #[async_trait]
 impl EventHandler for Handler {
     async fn ready(&self, ctx: Context, ready: Ready) {
@@ -120,8 +175,14 @@ impl EventHandler for Handler {
         let Some(actions) = self.actions.get() else {
             return;
         };
+        // A thread's starter points at the message it was started from:
+        // that message is what is moderated (a duplicate if it already was).
+        if let Some(source) = translate::starter_source(&msg) {
+            self.starter(&ctx, actions, &msg, source, received).await;
+            return;
+        }
         // Joins, pins and other system messages carry no text to check.
-        if msg.content.is_empty() {
+        if !translate::has_text(&msg) {
             return;
         }
         let at = actions.placement(msg.guild_id, msg.channel_id).await;

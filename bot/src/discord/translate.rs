@@ -3,7 +3,10 @@
 //! linkguard looks at at all. No I/O here, so every rule is unit-tested.
 
 use crate::moderation::{Author, IncomingMessage, Platform};
-use serenity::all::{Message, MessageUpdateEvent, PartialMember, Timestamp, User};
+use serenity::all::{
+    Embed, Message, MessageReferenceKind, MessageType, MessageUpdateEvent, PartialMember,
+    Timestamp, User,
+};
 use std::time::Instant;
 
 /// Discord's limit on a message's content, in characters.
@@ -107,8 +110,122 @@ pub fn update_revision(edited: Option<&Timestamp>) -> String {
     edited.map_or_else(|| "0".to_owned(), |t| t.to_string())
 }
 
-/// A new message (MESSAGE_CREATE).
+/// Whether an embed's text was written by whoever sent the message. Only
+/// `rich` embeds are (a bot's or a webhook's own; people cannot send embeds,
+/// but they can forward a message that has one); an embed without a type is
+/// rich by Discord's default. Every other type (`link`, `article`, `video`,
+/// `image`, `gifv`, …) is Discord's preview of a link that is already in the
+/// text: reading it would find the same link twice, or a link nobody wrote
+/// (a page's own description).
+fn authored(embed: &Embed) -> bool {
+    matches!(embed.kind.as_deref(), None | Some("rich"))
+}
+
+/// The text of the authored embeds among `embeds`: title, link, author,
+/// description, fields and footer, one per line.
+pub fn embed_text<'a>(embeds: impl IntoIterator<Item = &'a Embed>) -> String {
+    let mut out = String::new();
+    let mut push = |s: &str| {
+        if !s.is_empty() {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(s);
+        }
+    };
+    for e in embeds.into_iter().filter(|e| authored(e)) {
+        for s in [&e.title, &e.url].into_iter().flatten() {
+            push(s);
+        }
+        if let Some(a) = &e.author {
+            push(&a.name);
+            if let Some(u) = &a.url {
+                push(u);
+            }
+        }
+        if let Some(d) = &e.description {
+            push(d);
+        }
+        for f in &e.fields {
+            push(&f.name);
+            push(&f.value);
+        }
+        if let Some(f) = &e.footer {
+            push(&f.text);
+        }
+    }
+    out
+}
+
+/// Whether `msg` is a forward: its text is in `message_snapshots`, not in
+/// `content` (which is empty).
+///
+/// serenity 0.12.5 models snapshots ([`Message::message_snapshots`], each
+/// the inner `message` of Discord's `{message: {...}}`), so they are read
+/// from the typed message; no raw-event handler is needed. Its snapshot model
+/// requires `content`, `timestamp`, `mentions`, `attachments`, `embeds` and
+/// `type`, which Discord sends in every snapshot.
+pub fn is_forward(msg: &Message) -> bool {
+    msg.message_reference
+        .as_ref()
+        .is_some_and(|r| r.kind == MessageReferenceKind::Forward)
+        || !msg.message_snapshots.is_empty()
+}
+
+/// What a message says, as the policy reads it: its content, then what it
+/// carries that a sender wrote (each forwarded snapshot's content and rich
+/// embeds, then its own rich embeds), one part per line. Also says why a
+/// repost could not stand in for it, when the carried parts hold text.
+fn message_text(msg: &Message) -> (String, Option<String>) {
+    let mut parts: Vec<String> = vec![msg.content.clone()];
+    for snap in &msg.message_snapshots {
+        parts.push(snap.content.clone());
+        parts.push(embed_text(&snap.embeds));
+    }
+    let own_embeds = embed_text(&msg.embeds);
+    let has_embed_text = !own_embeds.is_empty();
+    parts.push(own_embeds);
+    parts.retain(|p| !p.is_empty());
+    let why = if is_forward(msg) {
+        Some(
+            "it is a forward, which a repost cannot re-create (webhooks cannot forward)".to_owned(),
+        )
+    } else if has_embed_text {
+        Some("its embeds cannot be reposted under the author's name".to_owned())
+    } else {
+        None
+    };
+    (parts.join("\n"), why)
+}
+
+/// Whether `msg` has any text to check (content, or text it carries).
+pub fn has_text(msg: &Message) -> bool {
+    !message_text(msg).0.is_empty()
+}
+
+/// A thread's starter message (type 21, what a thread started from a
+/// message shows first) only points at that message, which lives in the
+/// parent channel: the message to moderate is the one it references.
+pub fn starter_source(msg: &Message) -> Option<&Message> {
+    (msg.kind == MessageType::ThreadStarterMessage)
+        .then_some(msg.referenced_message.as_deref())
+        .flatten()
+}
+
+/// A message read back from a thread's starter (see [`starter_source`]):
+/// `source` at its own place, keyed by its own id and current revision, so a
+/// message already moderated when it was posted or edited is not handled
+/// twice.
+pub fn from_starter(source: &Message, at: Placement, received: Instant) -> IncomingMessage {
+    let mut m = from_create(source, at, received);
+    m.revision = update_revision(source.edited_timestamp.as_ref());
+    m
+}
+
+/// A new message (MESSAGE_CREATE). Its text includes what it carries (see
+/// `message_text`): a forward's snapshots and authored embeds.
 pub fn from_create(msg: &Message, at: Placement, received: Instant) -> IncomingMessage {
+    let (text, not_repostable) = message_text(msg);
     IncomingMessage {
         platform: Platform::Discord,
         workspace: at.guild.map(|g| g.to_string()).unwrap_or_default(),
@@ -117,10 +234,11 @@ pub fn from_create(msg: &Message, at: Placement, received: Instant) -> IncomingM
         message_id: msg.id.to_string(),
         revision: "0".to_owned(),
         author: author(&msg.author, msg.member.as_deref(), at.guild),
-        text: msg.content.clone(),
+        text,
         has_attachments: !msg.attachments.is_empty()
             || !msg.sticker_items.is_empty()
             || msg.poll.is_some(),
+        not_repostable,
         received,
     }
 }
@@ -135,7 +253,17 @@ pub fn from_update(
     at: Placement,
     received: Instant,
 ) -> Option<IncomingMessage> {
-    let text = ev.content.clone()?;
+    let mut text = ev.content.clone()?;
+    // A bot or webhook may edit its embeds along with its text.
+    let embeds = ev.embeds.as_deref().map(embed_text).unwrap_or_default();
+    let not_repostable = (!embeds.is_empty())
+        .then(|| "its embeds cannot be reposted under the author's name".to_owned());
+    if !embeds.is_empty() {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(&embeds);
+    }
     let user = ev.author.as_ref().or(fallback_author)?;
     let member = ev.member.as_ref().and_then(|m| m.as_deref());
     // An update that does not list attachments may still have some: assume
@@ -155,6 +283,7 @@ pub fn from_update(
         author: author(user, member, at.guild),
         text,
         has_attachments,
+        not_repostable,
         received,
     })
 }
@@ -285,6 +414,93 @@ mod tests {
         assert!(m.has_attachments, "unknown attachments are assumed present");
         assert_eq!(m.revision, update_revision(ev.edited_timestamp.as_ref()));
         assert_ne!(m.revision, "0");
+    }
+
+    #[test]
+    fn a_forward_is_read_from_its_snapshot_and_cannot_be_reposted() {
+        let fwd = message(json!({
+            "content": "", "flags": 16384,
+            "message_reference": {"type": 1, "channel_id": "1058897594941571081",
+                "message_id": "1456071927398531000", "guild_id": "1058897343283331074"},
+            "message_snapshots": [{"message": {"type": 0, "content": "call https://zoom.us/j/5",
+                "embeds": [{"type": "rich", "title": "Bridge", "description": "https://zoom.us/j/6"}],
+                "attachments": [], "timestamp": "2025-01-01T00:00:00+00:00",
+                "edited_timestamp": null, "flags": 0, "mentions": [], "mention_roles": []}}]
+        }));
+        assert!(is_forward(&fwd) && has_text(&fwd));
+        let m = from_create(&fwd, THREAD_AT, Instant::now());
+        assert_eq!(
+            m.text,
+            "call https://zoom.us/j/5\nBridge\nhttps://zoom.us/j/6"
+        );
+        assert!(m
+            .not_repostable
+            .as_deref()
+            .is_some_and(|w| w.contains("forward")));
+        assert!(!m.has_attachments);
+    }
+
+    #[test]
+    fn rich_embeds_are_read_and_link_previews_are_not() {
+        let m = from_create(
+            &message(json!({
+                "content": "see https://example.com/post",
+                "embeds": [
+                    {"type": "link", "url": "https://example.com/post",
+                     "description": "our call: https://zoom.us/j/7"},
+                    {"title": "Standup", "url": "https://zoom.us/j/8",
+                     "author": {"name": "ci", "url": "https://zoom.us/j/9"},
+                     "fields": [{"name": "Bridge", "value": "https://zoom.us/j/10", "inline": false}],
+                     "footer": {"text": "https://zoom.us/j/11"}}
+                ]
+            })),
+            THREAD_AT,
+            Instant::now(),
+        );
+        assert_eq!(
+            m.text,
+            "see https://example.com/post\nStandup\nhttps://zoom.us/j/8\nci\nhttps://zoom.us/j/9\nBridge\nhttps://zoom.us/j/10\nhttps://zoom.us/j/11"
+        );
+        assert!(m.not_repostable.is_some());
+        let preview_only = from_create(
+            &message(
+                json!({"embeds": [{"type": "video", "url": "https://zoom.us/j/1",
+                "title": "Zoom"}]}),
+            ),
+            THREAD_AT,
+            Instant::now(),
+        );
+        assert_eq!(preview_only.text, "standup https://zoom.us/j/1");
+        assert!(preview_only.not_repostable.is_none());
+    }
+
+    #[test]
+    fn a_thread_starter_points_at_its_source_message() {
+        let source = json!({
+            "id": "1456071927398531076", "channel_id": "1058897594941571075",
+            "author": alice(), "content": "kickoff https://zoom.us/j/12",
+            "timestamp": "2025-01-01T00:00:00+00:00", "edited_timestamp": "2025-01-01T00:05:00+00:00",
+            "tts": false, "mention_everyone": false, "mentions": [], "mention_roles": [],
+            "attachments": [], "embeds": [], "pinned": false, "type": 0
+        });
+        let starter = message(json!({
+            "id": "1456071927398531999", "channel_id": "1456071927398531076", "type": 21,
+            "content": "", "message_reference": {"channel_id": "1058897594941571075",
+                "message_id": "1456071927398531076", "guild_id": "1058897343283331074"},
+            "referenced_message": source
+        }));
+        let src = starter_source(&starter).expect("a starter");
+        let at = Placement {
+            guild: Some(1_058_897_343_283_331_074),
+            channel: 1_058_897_594_941_571_075,
+            thread: None,
+        };
+        let m = from_starter(src, at, Instant::now());
+        assert_eq!(m.message_id, "1456071927398531076");
+        assert_eq!(m.channel, "1058897594941571075");
+        assert_eq!(m.text, "kickoff https://zoom.us/j/12");
+        assert_eq!(m.revision, update_revision(src.edited_timestamp.as_ref()));
+        assert!(starter_source(&message(json!({}))).is_none());
     }
 
     #[test]

@@ -32,6 +32,13 @@ const CALL_BUDGET: Duration = Duration::from_secs(60);
 const RATE_LIMIT_FLOOR: Duration = Duration::from_millis(500);
 /// The first wait after a server error or a lost connection; doubles.
 const SERVER_ERROR_WAIT: Duration = Duration::from_millis(250);
+/// Slack's limit on a message's `text` (`chat.postMessage`,
+/// `chat.postEphemeral`): longer texts are refused (`msg_too_long`) or cut,
+/// so linkguard never sends one.
+pub const TEXT_LIMIT: usize = 40_000;
+/// Why deleting is refused without an admin's user token.
+const NO_USER_TOKEN: &str =
+    "no Slack admin user token is configured (a bot token cannot delete other people's messages)";
 /// How long a looked-up user is remembered.
 const USER_TTL: Duration = Duration::from_secs(300);
 
@@ -119,6 +126,17 @@ fn first_line(s: &str) -> String {
         .chars()
         .take(300)
         .collect()
+}
+
+/// `text` (plain) escaped for Slack and sure to fit [`TEXT_LIMIT`]: escaping
+/// makes a character at most five (`&` → `&amp;`), so a text longer than a
+/// fifth of the limit is first cut to that.
+fn escape_fitted(text: &str) -> String {
+    let escaped = escape_slack(text);
+    if escaped.chars().count() <= TEXT_LIMIT {
+        return escaped;
+    }
+    escape_slack(&crate::notice::fit(text, TEXT_LIMIT / 5))
 }
 
 impl SlackActions {
@@ -362,9 +380,7 @@ impl PlatformActions for SlackActions {
     fn delete<'a>(&'a self, msg: &'a IncomingMessage) -> ActionFuture<'a, ()> {
         Box::pin(async move {
             let Some(token) = &self.user_token else {
-                return Err(ActionError::Refused(
-                    "no Slack admin user token is configured (a bot token cannot delete other people's messages)".into(),
-                ));
+                return Err(ActionError::Refused(NO_USER_TOKEN.into()));
             };
             self.delete_with(token, &msg.channel, &msg.message_id)
                 .await
@@ -388,7 +404,7 @@ impl PlatformActions for SlackActions {
         Box::pin(async move {
             let thread = self.thread_of(msg).await;
             let thread = thread.as_deref().unwrap_or(&msg.message_id);
-            self.post(&msg.channel, Some(thread), &escape_slack(text))
+            self.post(&msg.channel, Some(thread), &escape_fitted(text))
                 .await
                 .map(|_| ())
                 .map_err(map_error)
@@ -406,10 +422,32 @@ impl PlatformActions for SlackActions {
                 &msg.channel,
                 &msg.author.id,
                 thread.as_deref(),
-                &escape_slack(text),
+                &escape_fitted(text),
             )
             .await
             .map_err(map_error)
+        })
+    }
+
+    fn text_limit(&self) -> usize {
+        TEXT_LIMIT
+    }
+
+    fn delete_refusal(&self, _msg: &IncomingMessage) -> Option<String> {
+        self.user_token.is_none().then(|| NO_USER_TOKEN.to_owned())
+    }
+
+    fn send_copy<'a>(&'a self, msg: &'a IncomingMessage, text: &'a str) -> ActionFuture<'a, ()> {
+        Box::pin(async move {
+            let thread = self.thread_of(msg).await;
+            // Already Slack markup: defused, not escaped again.
+            let text = defuse_mentions(text);
+            for piece in crate::notice::copy_pieces(&text, TEXT_LIMIT) {
+                self.ephemeral(&msg.channel, &msg.author.id, thread.as_deref(), &piece)
+                    .await
+                    .map_err(map_error)?;
+            }
+            Ok(())
         })
     }
 }

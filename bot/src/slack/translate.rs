@@ -49,20 +49,65 @@ pub enum Translated {
     Skipped(Skip),
 }
 
-fn texts(content: Option<&SlackMessageContent>) -> (String, bool) {
-    let Some(c) = content else {
-        return (String::new(), false);
-    };
-    let mut text = c.text.clone().unwrap_or_default();
-    // Links in legacy attachments (from integrations and forwarded messages).
-    for a in c.attachments.iter().flatten() {
-        for t in [&a.fallback, &a.text, &a.title].into_iter().flatten() {
-            text.push('\n');
-            text.push_str(t);
+/// The text in a message's legacy attachments: what integrations post and
+/// what a shared message carries (the shared message's text). Each
+/// attachment's `fallback`, `title`, `text` and fields, one per line.
+/// (slack-morphism keeps no `pretext`, `author_name` or `footer`.)
+fn attachment_parts(content: Option<&SlackMessageContent>) -> Vec<String> {
+    let mut parts = Vec::new();
+    for a in content
+        .and_then(|c| c.attachments.as_ref())
+        .into_iter()
+        .flatten()
+    {
+        for t in [&a.fallback, &a.title, &a.text].into_iter().flatten() {
+            parts.push(t.clone());
+        }
+        for f in a.fields.iter().flatten() {
+            for t in [&f.title, &f.value].into_iter().flatten() {
+                parts.push(t.clone());
+            }
         }
     }
+    parts.retain(|p| !p.is_empty());
+    parts
+}
+
+/// Titles given to shared files (a file's title is the file name unless
+/// its uploader typed one).
+fn file_titles(content: Option<&SlackMessageContent>) -> Vec<String> {
+    content
+        .and_then(|c| c.files.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f.title.clone().filter(|t| Some(t) != f.name.as_ref()))
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+/// Why a repost cannot stand in for a message whose attachments hold text.
+const ATTACHMENTS_NOT_REPOSTABLE: &str =
+    "its attachments (a shared message or an integration's) cannot be reposted";
+
+/// A message's text as the policy reads it: `text` (for a file share, the
+/// comment typed with the files: what `initial_comment` becomes), typed file
+/// titles, then its attachments' text. Also whether it carries files, and
+/// why a repost could not stand in for it.
+fn texts(content: Option<&SlackMessageContent>) -> (String, bool, Option<String>) {
+    let Some(c) = content else {
+        return (String::new(), false, None);
+    };
+    let mut text = c.text.clone().unwrap_or_default();
+    let attached = attachment_parts(content);
+    for t in file_titles(content).iter().chain(&attached) {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(t);
+    }
     let has_files = c.files.as_ref().is_some_and(|f| !f.is_empty());
-    (text, has_files)
+    let why = (!attached.is_empty()).then(|| ATTACHMENTS_NOT_REPOSTABLE.to_owned());
+    (text, has_files, why)
 }
 
 /// Translates one `message` event. `team` is the event wrapper's team id.
@@ -86,6 +131,7 @@ pub fn message(
         ev.origin.channel_type.as_ref().map(|t| t.0.as_str()),
         Some("im")
     );
+    let mut attachments_only: Option<String> = None;
     let (author_sender, ts, content, revision, edited) = match &ev.subtype {
         None | Some(T::FileShare) | Some(T::ThreadBroadcast) | Some(T::MeMessage) => (
             &ev.sender,
@@ -121,10 +167,32 @@ pub fn message(
                 .and_then(|p| p.content.as_ref())
                 .and_then(|c| c.text.clone());
             let new_text = new.content.as_ref().and_then(|c| c.text.clone());
-            // Unfurls and reactions also fire message_changed: only a new text is a new revision.
-            if old_text == new_text {
-                return Translated::Skipped(Skip::NotAMessage);
-            }
+            // Unfurls and reactions also fire message_changed with the same
+            // text. People cannot write attachments (Slack adds unfurls to
+            // their messages), but apps can: an app's edit that changes only
+            // its attachments (chat.update) is a revision of what they say.
+            // Only the attachment text that is new is read, so nothing is
+            // judged twice.
+            attachments_only = if old_text == new_text {
+                if new.sender.bot_id.is_none() {
+                    return Translated::Skipped(Skip::NotAMessage);
+                }
+                let before = attachment_parts(
+                    ev.previous_message
+                        .as_ref()
+                        .and_then(|p| p.content.as_ref()),
+                );
+                let added: Vec<String> = attachment_parts(new.content.as_ref())
+                    .into_iter()
+                    .filter(|p| !before.contains(p))
+                    .collect();
+                if added.is_empty() {
+                    return Translated::Skipped(Skip::NotAMessage);
+                }
+                Some(added.join("\n"))
+            } else {
+                None
+            };
             let revision = new
                 .edited
                 .as_ref()
@@ -176,7 +244,11 @@ pub fn message(
         .and_then(|p| p.icons.as_ref())
         .and_then(|i| i.resolutions.iter().max_by_key(|(size, _)| *size))
         .map(|(_, url)| url.clone());
-    let (text, has_files) = texts(content);
+    let (mut text, has_files, mut not_repostable) = texts(content);
+    if let Some(added) = attachments_only {
+        text = added;
+        not_repostable = Some(ATTACHMENTS_NOT_REPOSTABLE.to_owned());
+    }
     if is_im {
         return if edited {
             Translated::Skipped(Skip::DirectMessage)
@@ -209,6 +281,7 @@ pub fn message(
         },
         text,
         has_attachments: has_files,
+        not_repostable,
         received: Instant::now(),
     }))
 }
@@ -387,6 +460,70 @@ mod tests {
                 Translated::Skipped(Skip::Ours)
             ));
         }
+    }
+
+    #[test]
+    fn a_shared_message_is_read_from_its_attachments_and_cannot_be_reposted() {
+        let m = moderated(json!({"type": "message", "user": "U1", "text": "look",
+            "ts": "70.1", "channel": "C1", "channel_type": "channel",
+            "attachments": [{"id": 1, "is_share": true, "is_msg_unfurl": true,
+                "fallback": "[March 1st] bob: call <https://zoom.us/j/7>",
+                "text": "call <https://zoom.us/j/7>", "author_id": "U2",
+                "from_url": "https://acme.slack.com/archives/C2/p1"}]}));
+        assert_eq!(
+            m.text,
+            "look\n[March 1st] bob: call <https://zoom.us/j/7>\ncall <https://zoom.us/j/7>"
+        );
+        assert!(m.not_repostable.is_some());
+        assert!(!m.has_attachments, "attachments are not files");
+    }
+
+    #[test]
+    fn an_app_edit_of_only_its_attachments_is_a_revision_of_the_new_text_alone() {
+        let edit = |who: serde_json::Value| {
+            let mut message = json!({"type": "message", "text": "status", "ts": "80.1",
+                "edited": {"user": "UAPP", "ts": "81.000000"},
+                "attachments": [{"id": 1, "fallback": "old"}, {"id": 2, "text": "join <https://zoom.us/j/8>",
+                    "fields": [{"title": "Bridge", "value": "<https://zoom.us/j/9>", "short": false}]}]});
+            let mut previous = json!({"type": "message", "text": "status", "ts": "80.1",
+                "attachments": [{"id": 1, "fallback": "old"}]});
+            for v in [&mut message, &mut previous] {
+                for (k, x) in who.as_object().into_iter().flatten() {
+                    v[k] = x.clone();
+                }
+            }
+            json!({"type": "message", "subtype": "message_changed", "channel": "C1",
+                "channel_type": "channel", "ts": "81.5", "message": message,
+                "previous_message": previous})
+        };
+        let Translated::Message(m) =
+            translate(edit(json!({"user": "UAPP", "bot_id": "BAPP"})), true)
+        else {
+            panic!("an app's attachment edit is moderated");
+        };
+        assert_eq!(
+            m.text,
+            "join <https://zoom.us/j/8>\nBridge\n<https://zoom.us/j/9>"
+        );
+        assert_eq!(m.revision, "81.000000");
+        assert!(m.not_repostable.is_some());
+        // A person's message only gains attachments from unfurls.
+        assert!(matches!(
+            translate(edit(json!({"user": "U1"})), true),
+            Translated::Skipped(Skip::NotAMessage)
+        ));
+    }
+
+    #[test]
+    fn typed_file_titles_are_read_but_file_names_are_not() {
+        let m = moderated(
+            json!({"type": "message", "subtype": "file_share", "user": "U1", "text": "",
+            "ts": "90.1", "channel": "C1", "channel_type": "channel",
+            "files": [{"id": "F1", "name": "a.pdf", "title": "a.pdf"},
+                      {"id": "F2", "name": "b.pdf", "title": "call https://zoom.us/j/10"}]}),
+        );
+        assert_eq!(m.text, "call https://zoom.us/j/10");
+        assert!(m.has_attachments && m.not_repostable.is_none());
     }
 
     #[test]

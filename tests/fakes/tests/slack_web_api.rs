@@ -273,6 +273,34 @@ async fn post_message_errors() {
         .unwrap_err();
     assert_eq!(api_error(e), "msg_too_long");
 
+    // Block Kit: at most 50 blocks, a section's text at most 3,000 characters.
+    let section = |text: String| -> SlackBlock {
+        SlackSectionBlock::new()
+            .with_text(SlackBlockText::MarkDown(SlackBlockMarkDownText::new(text)))
+            .into()
+    };
+    let with_blocks = |blocks: Vec<SlackBlock>| {
+        SlackApiChatPostMessageRequest::new(
+            GENERAL.into(),
+            SlackMessageContent::new()
+                .with_text("x".into())
+                .with_blocks(blocks),
+        )
+    };
+    bot.chat_post_message(&with_blocks(vec![section("b".repeat(3000)); 50]))
+        .await
+        .expect("50 blocks of 3,000 characters fit");
+    for blocks in [
+        vec![section("b".into()); 51],
+        vec![section("b".repeat(3001))],
+    ] {
+        let e = bot
+            .chat_post_message(&with_blocks(blocks))
+            .await
+            .unwrap_err();
+        assert_eq!(api_error(e), "invalid_blocks");
+    }
+
     fake.fail_next("chat.postMessage", "is_archived");
     let e = bot
         .chat_post_message(&post(GENERAL, "x"))

@@ -340,27 +340,95 @@ impl FakeDiscord {
                     "guild_id": home.map(|g| g.to_string()),
                 })
             });
-            let m = StoredMessage {
-                id,
-                channel_id: msg.channel,
-                guild_id: home,
-                author_id: msg.author,
-                content: msg.content,
-                webhook_id: None,
-                username: None,
-                avatar_url: None,
-                allowed_mentions: None,
-                embeds: msg.embeds,
-                attachments: msg.attachments,
-                components: Vec::new(),
-                flags: 0,
-                kind: if reference.is_some() { 19 } else { 0 },
-                message_reference: reference,
-                edited_ms: None,
-                deleted: false,
-                previous_contents: Vec::new(),
-                interaction: None,
-            };
+            let mut m = StoredMessage::blank(id, msg.channel, home, msg.author);
+            m.content = msg.content;
+            m.embeds = msg.embeds;
+            m.attachments = msg.attachments;
+            m.kind = if reference.is_some() { 19 } else { 0 };
+            m.message_reference = reference;
+            st.insert_message(m);
+            Ok(id)
+        })
+    }
+
+    /// `user` forwards message `source` (from any channel the fake knows) into
+    /// `channel`; dispatches MESSAGE_CREATE. As on Discord, the forward's own
+    /// `content` is empty, its `message_reference` has `type: 1` and names the
+    /// source, its `flags` include HAS_SNAPSHOT (1 << 14), and
+    /// `message_snapshots` holds a copy of the source without author or id.
+    pub fn forward(&self, channel: u64, user: u64, source: u64) -> Result<u64, FakeDiscordError> {
+        self.mutate(|st| {
+            let home = st
+                .channel_home(channel)
+                .ok_or(FakeDiscordError::UnknownChannel(channel))?;
+            if home.is_some_and(|g| st.guild(g).and_then(|g| g.member(user)).is_none()) {
+                return Err(FakeDiscordError::UnknownUser(user));
+            }
+            let src = st
+                .message(source)
+                .filter(|m| !m.deleted)
+                .cloned()
+                .ok_or(FakeDiscordError::UnknownMessage(source))?;
+            let full = st.message_json(&src, false);
+            let mut snapshot = json!({});
+            for field in [
+                "type",
+                "content",
+                "embeds",
+                "attachments",
+                "timestamp",
+                "edited_timestamp",
+                "flags",
+                "mentions",
+                "mention_roles",
+                "components",
+            ] {
+                snapshot[field] = full.get(field).cloned().unwrap_or(Value::Null);
+            }
+            let id = st.snowflake();
+            let mut m = StoredMessage::blank(id, channel, home, user);
+            m.flags = 1 << 14;
+            m.message_reference = Some(json!({
+                "type": 1,
+                "channel_id": src.channel_id.to_string(),
+                "message_id": source.to_string(),
+                "guild_id": src.guild_id.map(|g| g.to_string()),
+            }));
+            m.message_snapshots = vec![snapshot];
+            if src.guild_id.is_none() {
+                if let Some(r) = m.message_reference.as_mut() {
+                    r.as_object_mut().map(|o| o.remove("guild_id"));
+                }
+            }
+            st.insert_message(m);
+            Ok(id)
+        })
+    }
+
+    /// Dispatches the starter message of `thread`, a thread started from
+    /// message `source` of its parent channel: MESSAGE_CREATE of type 21
+    /// (THREAD_STARTER_MESSAGE) in the thread, with no content, a
+    /// `message_reference` to the source and the source itself as
+    /// `referenced_message`. Discord shows it first in such a thread's
+    /// history; this lets a test deliver it live as well. Returns its id.
+    pub fn thread_starter(&self, thread: u64, source: u64) -> Result<u64, FakeDiscordError> {
+        self.mutate(|st| {
+            let home = st
+                .channel_home(thread)
+                .ok_or(FakeDiscordError::UnknownChannel(thread))?;
+            let src = st
+                .message(source)
+                .cloned()
+                .ok_or(FakeDiscordError::UnknownMessage(source))?;
+            let id = st.snowflake();
+            let mut m = StoredMessage::blank(id, thread, home, src.author_id);
+            m.kind = 21;
+            m.message_reference = Some(json!({
+                "type": 0,
+                "channel_id": src.channel_id.to_string(),
+                "message_id": source.to_string(),
+                "guild_id": src.guild_id.map(|g| g.to_string()),
+            }));
             st.insert_message(m);
             Ok(id)
         })

@@ -491,27 +491,7 @@ fn attachments(st: &mut DiscordState, files: &[(String, usize)]) -> Vec<Value> {
 }
 
 fn new_message(id: u64, channel_id: u64, guild_id: Option<u64>, author_id: u64) -> StoredMessage {
-    StoredMessage {
-        id,
-        channel_id,
-        guild_id,
-        author_id,
-        content: String::new(),
-        webhook_id: None,
-        username: None,
-        avatar_url: None,
-        allowed_mentions: None,
-        embeds: Vec::new(),
-        attachments: Vec::new(),
-        components: Vec::new(),
-        flags: 0,
-        kind: 0,
-        message_reference: None,
-        edited_ms: None,
-        deleted: false,
-        previous_contents: Vec::new(),
-        interaction: None,
-    }
+    StoredMessage::blank(id, channel_id, guild_id, author_id)
 }
 
 fn fill_from_body(m: &mut StoredMessage, req: &Req<'_>) {

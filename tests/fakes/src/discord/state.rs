@@ -135,6 +135,37 @@ pub struct StoredMessage {
     pub previous_contents: Vec<String>,
     /// The `interaction` object for slash-command replies.
     pub interaction: Option<Value>,
+    /// For a forward: the snapshots of the forwarded message (each the inner
+    /// `message` object of Discord's `{message: {...}}`).
+    pub message_snapshots: Vec<Value>,
+}
+
+impl StoredMessage {
+    /// An empty, undeleted, unedited default message (type 0) by `author_id`.
+    pub(crate) fn blank(id: u64, channel_id: u64, guild_id: Option<u64>, author_id: u64) -> Self {
+        Self {
+            id,
+            channel_id,
+            guild_id,
+            author_id,
+            content: String::new(),
+            webhook_id: None,
+            username: None,
+            avatar_url: None,
+            allowed_mentions: None,
+            embeds: Vec::new(),
+            attachments: Vec::new(),
+            components: Vec::new(),
+            flags: 0,
+            kind: 0,
+            message_reference: None,
+            edited_ms: None,
+            deleted: false,
+            previous_contents: Vec::new(),
+            interaction: None,
+            message_snapshots: Vec::new(),
+        }
+    }
 }
 
 /// A webhook the bot created.
@@ -574,7 +605,21 @@ impl DiscordState {
             v["webhook_id"] = json!(w.to_string());
             v["application_id"] = json!(self.config.bot.id.to_string());
         }
-        if let Some(r) = &m.message_reference {
+        if !m.message_snapshots.is_empty() {
+            v["message_snapshots"] = Value::Array(
+                m.message_snapshots
+                    .iter()
+                    .map(|snap| json!({ "message": snap }))
+                    .collect(),
+            );
+        }
+        // Only replies and thread starters carry the message they reference;
+        // a forward carries snapshots instead.
+        let forward = m
+            .message_reference
+            .as_ref()
+            .is_some_and(|r| r.get("type").and_then(Value::as_u64) == Some(1));
+        if let Some(r) = m.message_reference.as_ref().filter(|_| !forward) {
             v["message_reference"] = r.clone();
             let referenced = r
                 .get("message_id")
@@ -587,6 +632,9 @@ impl DiscordState {
                 .filter(|x| !x.deleted)
                 .map(|x| self.message_json(x, false));
             v["referenced_message"] = referenced.unwrap_or(Value::Null);
+        }
+        if let Some(r) = m.message_reference.as_ref().filter(|_| forward) {
+            v["message_reference"] = r.clone();
         }
         if let Some(i) = &m.interaction {
             v["interaction"] = i.clone();
@@ -795,6 +843,22 @@ impl GatewayEvent {
                 }
                 if let Some(poll) = d.get_mut("poll") {
                     *poll = Value::Null;
+                }
+                // A forward's snapshots are message content too.
+                if let Some(snaps) = d.get_mut("message_snapshots").and_then(Value::as_array_mut) {
+                    for snap in snaps {
+                        let inner = &mut snap["message"];
+                        for (field, empty) in [
+                            ("content", json!("")),
+                            ("embeds", json!([])),
+                            ("attachments", json!([])),
+                            ("components", json!([])),
+                        ] {
+                            if inner.get(field).is_some() {
+                                inner[field] = empty;
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -72,6 +72,9 @@ pub(crate) fn message_object(cfg: &FakeSlackConfig, m: &StoredMessage) -> Value 
     if let Some(blocks) = &m.blocks {
         o.insert("blocks".into(), blocks.clone());
     }
+    if let Some(attachments) = &m.attachments {
+        o.insert("attachments".into(), attachments.clone());
+    }
     if let Some(edited) = &m.edited {
         o.insert(
             "edited".into(),

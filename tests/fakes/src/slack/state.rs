@@ -109,6 +109,8 @@ pub struct StoredMessage {
     pub deleted: bool,
     /// Attached files (file shares).
     pub files: Option<Value>,
+    /// Legacy attachments (an integration's, or a shared message's).
+    pub attachments: Option<Value>,
     /// Client message id of human posts.
     pub client_msg_id: Option<String>,
     /// `reply_broadcast` as requested.
@@ -140,6 +142,7 @@ impl StoredMessage {
             edited: None,
             deleted: false,
             files: None,
+            attachments: None,
             client_msg_id: None,
             reply_broadcast: false,
             unfurl_links: None,

@@ -320,6 +320,40 @@ fn dispatch(
 
 type ApiResult = Result<Value, Value>;
 
+/// Blocks in one message (`chat.postMessage`, `chat.postEphemeral`,
+/// `chat.update`).
+const MAX_BLOCKS: usize = 50;
+/// Characters in a `section` block's `text`.
+const MAX_SECTION_TEXT: usize = 3000;
+
+/// Slack's Block Kit limits on a message: at most [`MAX_BLOCKS`] blocks and a
+/// `section`'s text at most [`MAX_SECTION_TEXT`] characters; anything over
+/// answers `invalid_blocks` with the reason in `response_metadata.messages`.
+fn check_blocks(blocks: Option<&Value>) -> Result<(), Value> {
+    let Some(list) = blocks.and_then(Value::as_array) else {
+        return Ok(());
+    };
+    let invalid = |why: String| {
+        json!({"ok": false, "error": "invalid_blocks",
+               "response_metadata": {"messages": [format!("[ERROR] {why}")]}})
+    };
+    if list.len() > MAX_BLOCKS {
+        return Err(invalid(format!(
+            "no more than {MAX_BLOCKS} items allowed [json-pointer:/blocks]"
+        )));
+    }
+    for (i, b) in list.iter().enumerate() {
+        let text = b["text"]["text"].as_str().unwrap_or("");
+        if b["type"] == "section" && text.chars().count() > MAX_SECTION_TEXT {
+            return Err(invalid(format!(
+                "must be less than {} characters [json-pointer:/blocks/{i}/text/text]",
+                MAX_SECTION_TEXT + 1
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn team_url(inner: &Inner) -> String {
     format!("https://{}.slack.com/", inner.cfg.team.domain)
 }
@@ -419,6 +453,7 @@ fn chat_post_message(
     if text.chars().count() > MAX_TEXT_CHARS {
         return Err(err("msg_too_long"));
     }
+    check_blocks(blocks.as_ref())?;
     let thread_ts = p_str(params, "thread_ts");
     let broadcast = thread_ts.is_some() && p_bool(params, "reply_broadcast") == Some(true);
     let channel = chan.id.clone();
@@ -460,6 +495,7 @@ fn chat_post_message(
         }
     };
     m.reply_broadcast = broadcast;
+    m.attachments = attachments.filter(|a| a.as_array().is_some_and(|a| !a.is_empty()));
     m.unfurl_links = p_bool(params, "unfurl_links");
     m.unfurl_media = p_bool(params, "unfurl_media");
     if broadcast && m.subtype.is_none() {
@@ -525,9 +561,13 @@ fn chat_update(
     {
         return Err(err("msg_too_long"));
     }
+    check_blocks(blocks.as_ref())?;
     let previous = m.clone();
     if let Some(t) = text {
         m.text = t;
+    }
+    if let Some(a) = p_json(params, "attachments") {
+        m.attachments = Some(a).filter(|a| a.as_array().is_some_and(|a| !a.is_empty()));
     }
     m.blocks =
         Some(blocks.unwrap_or_else(|| {
@@ -605,6 +645,7 @@ fn chat_post_ephemeral(
     if text.chars().count() > MAX_TEXT_CHARS {
         return Err(err("msg_too_long"));
     }
+    check_blocks(blocks.as_ref())?;
     let message_ts = st.next_ts();
     st.ephemerals.push(Ephemeral {
         channel: chan.id.clone(),
