@@ -226,3 +226,55 @@ async fn an_edit_that_adds_a_banned_link_is_caught() {
     t.assert_audit_sound().await;
     t.stop().await;
 }
+
+/// A rule that opts in to invitations (`detect_invitations`) swaps a pasted
+/// Zoom invitation block for the alternative: the repost holds neither the
+/// meeting ID nor the passcode, and neither does the audit log.
+#[tokio::test]
+async fn a_pasted_invitation_is_replaced_and_its_passcode_never_recorded() {
+    let policy = "[[rules]]\nid = \"zoom-invites\"\nproviders = [\"zoom\"]\naction = \"replace\"\n\
+                  alternative = \"https://meet.jit.si/{prefix}-{room}\"\ndetect_invitations = true\n";
+    let t = spawn_app(Setup {
+        policy: Some(policy.to_owned()),
+        ..Setup::default()
+    })
+    .await;
+    let original = t.post(
+        cast::GENERAL,
+        cast::ALICE,
+        "retro: Meeting ID: 855 1234 5678 / Passcode: 4Fq9x1 bring notes",
+    );
+    let repost = t.wait_replaced(cast::GENERAL, original, "retro: ").await;
+    assert!(
+        repost
+            .content
+            .starts_with("retro: https://meet.jit.si/linkguard-"),
+        "{}",
+        repost.content
+    );
+    assert!(
+        repost.content.contains(" bring notes"),
+        "{}",
+        repost.content
+    );
+    for secret in ["4Fq9x1", "855 1234 5678", "Meeting ID"] {
+        assert!(!repost.content.contains(secret), "{}", repost.content);
+    }
+    assert_action(&t.wait_action(original).await, "replace", Outcome::Ok);
+    let records = t.audit_of(original).await;
+    assert_eq!(records[0].entry.kind, Kind::Detected);
+    assert_eq!(records[0].entry.rule_id.as_deref(), Some("zoom-invites"));
+    // The finding names the meeting; the store redacts even the placeholder.
+    let link = records[0]
+        .entry
+        .link
+        .as_deref()
+        .expect("a link is recorded");
+    assert!(
+        link.starts_with("invitation:zoom/85512345678?passcode="),
+        "{link}"
+    );
+    assert!(records.iter().all(|r| !format!("{r:?}").contains("4Fq9x1")));
+    t.assert_audit_sound().await;
+    t.stop().await;
+}
