@@ -154,12 +154,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             mode: SlackMode::Socket,
             api_url: slack.api_url().trim_end_matches('/').to_owned(),
             admin_groups: Vec::new(),
+            team_ids: Vec::new(),
         }),
         discord: Some(DiscordConfig {
             token: Secret::new(discord.bot_token()),
             proxy_url: None,
             admin_roles: Vec::new(),
             shards: None,
+            guild_ids: vec![cast::GUILD],
         }),
         ..Config::default()
     };

@@ -16,3 +16,4 @@ pub mod scan;
 pub mod slack;
 pub mod store;
 pub mod telemetry;
+pub mod tenancy;

@@ -13,8 +13,10 @@ use linkguard::app::{App, AppOptions};
 use linkguard::config::{Config, DiscordConfig, Secret};
 use linkguard::store::{AuditFilter, AuditRecord, Kind, Outcome, Store, StoreOptions};
 use linkguard_fakes::discord::{
-    cast, FakeDiscord, FakeDiscordConfig, RouteKind, StoredMessage, StoredWebhook,
+    cast, FakeDiscord, FakeDiscordConfig, InteractionCallback, RouteKind, StoredMessage,
+    StoredWebhook,
 };
+use serde_json::{json, Value};
 use std::time::Duration;
 
 /// A generous bound for anything to happen on a loaded machine.
@@ -40,6 +42,8 @@ pub struct Setup {
     pub moderate_bots: bool,
     /// A policy file's text (default: the built-in policy, which replaces Zoom).
     pub policy: Option<String>,
+    /// `discord.guild_ids` (default: the fake's own guild).
+    pub guild_ids: Vec<u64>,
 }
 
 impl Default for Setup {
@@ -49,6 +53,7 @@ impl Default for Setup {
             fake: FakeDiscordConfig::default(),
             moderate_bots: false,
             policy: None,
+            guild_ids: vec![cast::GUILD],
         }
     }
 }
@@ -122,6 +127,7 @@ pub async fn spawn_app_with(fake: FakeDiscord, dir: tempfile::TempDir, setup: Se
             proxy_url,
             admin_roles: Vec::new(),
             shards: None,
+            guild_ids: setup.guild_ids.clone(),
         }),
         ..Config::default()
     };
@@ -286,4 +292,25 @@ pub fn alice_avatar() -> String {
         "https://cdn.discordapp.com/avatars/{}/a1b2c3d4e5f60718293a4b5c6d7e8f90.webp?size=1024",
         cast::ALICE
     )
+}
+
+/// `data.options` of `/linkguard NAME [TEXT]`.
+pub fn sub(name: &str, text: Option<&str>) -> Value {
+    match text {
+        Some(t) => {
+            json!([{"type": 1, "name": name, "options": [{"type": 3, "name": "text", "value": t}]}])
+        }
+        None => json!([{"type": 1, "name": name, "options": []}]),
+    }
+}
+
+/// The text of an immediate, ephemeral interaction answer (asserted so).
+pub fn answer(cb: &InteractionCallback) -> String {
+    assert_eq!(cb.kind, 4, "an immediate message: {cb:?}");
+    assert_eq!(
+        cb.data["flags"].as_u64().unwrap_or(0) & 64,
+        64,
+        "ephemeral: {cb:?}"
+    );
+    cb.data["content"].as_str().unwrap_or_default().to_owned()
 }

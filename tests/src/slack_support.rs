@@ -33,6 +33,8 @@ pub struct Setup {
     pub user_token: bool,
     /// Store `slack.moderate_bots = true` before start.
     pub moderate_bots: bool,
+    /// `slack.team_ids` (default empty: the bot token's team from `auth.test`).
+    pub team_ids: Vec<String>,
 }
 
 impl Default for Setup {
@@ -43,6 +45,7 @@ impl Default for Setup {
                 .with_fast_timers(Duration::from_secs(2), Duration::from_millis(200)),
             user_token: true,
             moderate_bots: false,
+            team_ids: Vec::new(),
         }
     }
 }
@@ -91,6 +94,7 @@ pub async fn spawn_app(setup: Setup) -> TestApp {
             mode: setup.mode,
             api_url: fake.api_url(),
             admin_groups: Vec::new(),
+            team_ids: setup.team_ids.clone(),
         }),
         ..Config::default()
     };
@@ -183,18 +187,7 @@ impl TestApp {
     /// Waits (bounded) until the audit log satisfies `pred`. The store has
     /// no change feed, so this polls.
     pub async fn wait_audit(&self, pred: impl Fn(&[AuditRecord]) -> bool) -> Vec<AuditRecord> {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let rows = self.audit().await;
-            if pred(&rows) {
-                return rows;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "audit log never matched: {rows:#?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        crate::wait_audit(&self.store, pred).await
     }
 
     /// Stops linkguard and checks the audit chain and that nothing is pending.
