@@ -57,9 +57,10 @@ async fn trust_discord_leaves_a_server_it_is_added_to() {
         (
             s.in_guild(cast::FOREIGN_GUILD),
             s.in_guild(cast::GUILD),
-            s.dispatches()
-                .iter()
-                .any(|d| d.t == "GUILD_DELETE" && d.d["id"] == cast::FOREIGN_GUILD.to_string()),
+            s.dispatches().iter().any(|d| {
+                d.t == "GUILD_DELETE"
+                    && d.d["id"].as_str() == Some(cast::FOREIGN_GUILD.to_string().as_str())
+            }),
         )
     });
     assert!(!in_foreign && in_company && guild_delete);

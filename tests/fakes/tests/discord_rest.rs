@@ -342,7 +342,7 @@ async fn joining_and_leaving_a_guild() {
         |s| {
             s.dispatches().iter().any(|d| {
                 d.t == "GUILD_DELETE"
-                    && d.d["id"] == cast::FOREIGN_GUILD.to_string()
+                    && d.d["id"].as_str() == Some(cast::FOREIGN_GUILD.to_string().as_str())
                     && d.d.get("unavailable").is_none()
             })
         },

@@ -289,9 +289,7 @@ impl Inner {
             });
             let fields = payloads::slash_fields(
                 &self.cfg,
-                team,
-                channel,
-                user,
+                (team, channel, user),
                 command,
                 text,
                 &response_url,

@@ -304,12 +304,11 @@ pub(crate) fn channel_object(cfg: &FakeSlackConfig, c: &FakeChannel) -> Value {
     })
 }
 
-/// Slash-command fields in Slack's order (`slash_command.form`).
+/// Slash-command fields in Slack's order (`slash_command.form`), for `user`
+/// in `channel` of `team`.
 pub(crate) fn slash_fields(
     cfg: &FakeSlackConfig,
-    team: &FakeTeam,
-    channel: &FakeChannel,
-    user: &FakeUser,
+    (team, channel, user): (&FakeTeam, &FakeChannel, &FakeUser),
     command: &str,
     text: &str,
     response_url: &str,
