@@ -130,6 +130,15 @@ impl App {
     /// Opens the store, loads the policy, binds the listener and starts the
     /// connectors named in `config`.
     pub async fn build(config: Config, options: AppOptions) -> anyhow::Result<App> {
+        // Before anything starts: without its servers Discord cannot tell
+        // the company's events from anyone else's.
+        if config
+            .discord
+            .as_ref()
+            .is_some_and(|d| d.guild_ids.is_empty())
+        {
+            anyhow::bail!(crate::config::NO_GUILD_IDS);
+        }
         let store = Store::open(
             config.database_url.expose(),
             StoreOptions::from_config(&config),

@@ -133,6 +133,10 @@ pub struct SlackConfig {
     pub api_url: String,
     /// `slack.admin_groups`: user-group ids whose members may edit rules.
     pub admin_groups: Vec<String>,
+    /// `slack.team_ids`: the workspaces (team ids, `T…`) whose events,
+    /// commands and admins count. Empty: the bot token's own team, from
+    /// `auth.test` at start. Several for Enterprise Grid.
+    pub team_ids: Vec<String>,
 }
 
 /// Discord settings (`discord.*`, `LINKGUARD_DISCORD_*`).
@@ -156,6 +160,9 @@ pub struct DiscordConfig {
     /// full the gateway is paused (see `discord::intake` for what a long
     /// pause costs).
     pub queue_capacity: usize,
+    /// `discord.guild_ids`: the servers linkguard moderates and obeys; it
+    /// leaves any other. `linkguard run` refuses to start without one.
+    pub guild_ids: Vec<u64>,
 }
 
 /// Shards `first..=last` of `total`.
@@ -345,7 +352,64 @@ const KEYS: &[(&str, Ty, &str)] = &[
         Ty::Int,
         "events held while the database does not answer; then the gateway pauses",
     ),
+    // ---- tenancy (issue #14) ----
+    (
+        "slack.team_ids",
+        Ty::List,
+        "workspaces (T…) whose events and admins count (default: the bot token's team)",
+    ),
+    (
+        "discord.guild_ids",
+        Ty::List,
+        "servers linkguard moderates and obeys; it leaves any other (required to run)",
+    ),
+    // ---- end tenancy ----
 ];
+
+/// Why `linkguard run` refuses to start Discord without `discord.guild_ids`,
+/// and what to set.
+pub const NO_GUILD_IDS: &str = "discord.guild_ids is not set: linkguard only moderates and obeys the Discord servers listed there, and leaves any other. Set LINKGUARD_DISCORD_GUILD_IDS (or guild_ids under [discord] in the configuration file) to your server's id, comma-separated for several (Discord: User Settings > Advanced > Developer Mode, then right-click the server > Copy Server ID)";
+
+/// Parses `discord.guild_ids`: snowflakes (positive whole numbers).
+fn guild_ids(raw: &[String]) -> Result<Vec<u64>, String> {
+    let mut out = Vec::with_capacity(raw.len());
+    for id in raw {
+        match id.parse::<u64>() {
+            Ok(n) if n > 0 && id.bytes().all(|b| b.is_ascii_digit()) => {
+                if !out.contains(&n) {
+                    out.push(n);
+                }
+            }
+            _ => {
+                return Err(format!(
+                    "expected Discord server ids (numbers like 1058897343283331074), got `{id}`"
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Parses `slack.team_ids`: Slack team ids (`T…`, letters and digits).
+fn team_ids(raw: &[String]) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::with_capacity(raw.len());
+    for id in raw {
+        let ok = id.len() <= 32
+            && id.starts_with('T')
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        if !ok {
+            return Err(format!(
+                "expected Slack team ids (like T0123ABCD, from the workspace's about page or auth.test), got `{id}`"
+            ));
+        }
+        if !out.contains(id) {
+            out.push(id.clone());
+        }
+    }
+    Ok(out)
+}
 
 fn env_name(key: &str) -> String {
     format!("LINKGUARD_{}", key.replace('.', "_").to_ascii_uppercase())
@@ -675,6 +739,8 @@ impl Config {
                     api_url: url("slack.api_url")?
                         .unwrap_or_else(|| "https://slack.com/api".into()),
                     admin_groups: list("slack.admin_groups"),
+                    team_ids: team_ids(&list("slack.team_ids"))
+                        .map_err(|m| err("slack.team_ids", m))?,
                 });
             }
             None if slack_keys => {
@@ -727,6 +793,8 @@ impl Config {
                     admin_roles: list("discord.admin_roles"),
                     shards,
                     queue_capacity,
+                    guild_ids: guild_ids(&list("discord.guild_ids"))
+                        .map_err(|m| err("discord.guild_ids", m))?,
                 });
             }
             None if discord_keys => {
@@ -813,6 +881,14 @@ impl Config {
                 line("slack.mode", format!("{:?}", s.mode).to_ascii_lowercase());
                 line("slack.api_url", s.api_url.clone());
                 line("slack.admin_groups", s.admin_groups.join(","));
+                line(
+                    "slack.team_ids",
+                    if s.team_ids.is_empty() {
+                        "(the bot token's team, from auth.test)".into()
+                    } else {
+                        s.team_ids.join(",")
+                    },
+                );
             }
         }
         match &self.discord {
@@ -827,6 +903,18 @@ impl Config {
                 );
                 line("discord.admin_roles", d.admin_roles.join(","));
                 line("discord.queue_capacity", d.queue_capacity.to_string());
+                line(
+                    "discord.guild_ids",
+                    if d.guild_ids.is_empty() {
+                        "(unset: `linkguard run` refuses to start)".into()
+                    } else {
+                        d.guild_ids
+                            .iter()
+                            .map(u64::to_string)
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    },
+                );
                 line(
                     "discord.shards",
                     d.shards.map_or("(all, one process)".into(), |r| {
@@ -884,6 +972,11 @@ impl Config {
     /// Warnings about settings that work but should not be used in production.
     pub fn warnings(&self) -> Vec<String> {
         let mut w = Vec::new();
+        if let Some(d) = &self.discord {
+            if d.guild_ids.is_empty() {
+                w.push(NO_GUILD_IDS.into());
+            }
+        }
         if let Some(s) = &self.slack {
             if s.user_token.is_none() {
                 w.push("slack.user_token is unset: replace and delete degrade to a thread reply plus an ephemeral notice".into());
@@ -1129,4 +1222,60 @@ mod tests {
             c.run_errors()
         );
     }
+
+    #[test]
+    fn server_and_team_ids_come_from_lists_or_comma_separated_variables() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[discord]\ntoken = \"t\"\nguild_ids = [\"1058897343283331074\", \"1058897343283331074\"]\n[slack]\nbot_token = \"x\"\napp_token = \"y\"\nteam_ids = [\"T0FAKETEAM1\"]\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&file), vars(&[])).unwrap();
+        assert_eq!(
+            c.discord.as_ref().unwrap().guild_ids,
+            vec![1_058_897_343_283_331_074]
+        );
+        assert_eq!(c.slack.as_ref().unwrap().team_ids, vec!["T0FAKETEAM1"]);
+        assert!(c.warnings().iter().all(|w| !w.contains("guild_ids")));
+        let c = Config::load(
+            Some(&file),
+            vars(&[
+                ("LINKGUARD_DISCORD_GUILD_IDS", "1, 2"),
+                ("LINKGUARD_SLACK_TEAM_IDS", "T1,T2"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.discord.as_ref().unwrap().guild_ids, vec![1, 2]);
+        assert_eq!(c.slack.as_ref().unwrap().team_ids, vec!["T1", "T2"]);
+        let c = Config::load(None, vars(&[("LINKGUARD_DISCORD_TOKEN", "t")])).unwrap();
+        assert!(c.discord.as_ref().unwrap().guild_ids.is_empty());
+        assert!(c
+            .warnings()
+            .iter()
+            .any(|w| w.contains("LINKGUARD_DISCORD_GUILD_IDS")));
+        for bad in ["0", "12a", "1.5"] {
+            let e = Config::load(
+                None,
+                vars(&[
+                    ("LINKGUARD_DISCORD_TOKEN", "t"),
+                    ("LINKGUARD_DISCORD_GUILD_IDS", bad),
+                ]),
+            )
+            .unwrap_err();
+            assert_eq!(e.key, "discord.guild_ids", "{bad}");
+        }
+        let e = Config::load(
+            None,
+            vars(&[
+                ("LINKGUARD_SLACK_BOT_TOKEN", "x"),
+                ("LINKGUARD_SLACK_APP_TOKEN", "y"),
+                ("LINKGUARD_SLACK_TEAM_IDS", "t0lower"),
+            ]),
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "slack.team_ids");
+    }
+
 }

@@ -155,6 +155,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             mode: SlackMode::Socket,
             api_url: slack.api_url().trim_end_matches('/').to_owned(),
             admin_groups: Vec::new(),
+            team_ids: Vec::new(),
         }),
         discord: Some(DiscordConfig {
             token: Secret::new(discord.bot_token()),
@@ -162,6 +163,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             admin_roles: Vec::new(),
             shards: None,
             queue_capacity: crate::config::DEFAULT_DISCORD_QUEUE,
+            guild_ids: vec![cast::GUILD],
         }),
         ..Config::default()
     };

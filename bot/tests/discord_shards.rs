@@ -76,6 +76,10 @@ fn spawn_run(fake: &FakeDiscord, db: &std::path::Path, shards: &str) -> Replica 
         .env("LINKGUARD_ROOM_KEY", "shard-test-room-key")
         .env("LINKGUARD_DISCORD_TOKEN", fake.bot_token())
         .env("LINKGUARD_DISCORD_PROXY_URL", fake.http_base())
+        .env(
+            "LINKGUARD_DISCORD_GUILD_IDS",
+            format!("{},{GUILD_B}", cast::GUILD),
+        )
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()

@@ -13,8 +13,10 @@ use linkguard::app::{App, AppOptions};
 use linkguard::config::{Config, DiscordConfig, Secret};
 use linkguard::store::{AuditFilter, AuditRecord, Kind, Outcome, Store, StoreOptions};
 use linkguard_fakes::discord::{
-    cast, FakeDiscord, FakeDiscordConfig, RouteKind, StoredMessage, StoredWebhook,
+    cast, FakeDiscord, FakeDiscordConfig, InteractionCallback, RouteKind, StoredMessage,
+    StoredWebhook,
 };
+use serde_json::{json, Value};
 use std::time::Duration;
 
 /// A generous bound for anything to happen on a loaded machine.
@@ -42,6 +44,8 @@ pub struct Setup {
     pub policy: Option<String>,
     /// How pending actions are retried (default: [`crate::fast_retry`]).
     pub retry: linkguard::moderation::RetrySettings,
+    /// `discord.guild_ids` (default: the fake's own guild).
+    pub guild_ids: Vec<u64>,
 }
 
 impl Default for Setup {
@@ -52,6 +56,7 @@ impl Default for Setup {
             moderate_bots: false,
             policy: None,
             retry: crate::fast_retry(),
+            guild_ids: vec![cast::GUILD],
         }
     }
 }
@@ -126,6 +131,7 @@ pub async fn spawn_app_with(fake: FakeDiscord, dir: tempfile::TempDir, setup: Se
             admin_roles: Vec::new(),
             shards: None,
             queue_capacity: linkguard::config::DEFAULT_DISCORD_QUEUE,
+            guild_ids: setup.guild_ids.clone(),
         }),
         ..Config::default()
     };
@@ -338,4 +344,25 @@ pub async fn other_webhook(t: &TestApp) -> String {
         other["id"].as_str().expect("id"),
         other["token"].as_str().expect("token")
     )
+}
+
+/// `data.options` of `/linkguard NAME [TEXT]`.
+pub fn sub(name: &str, text: Option<&str>) -> Value {
+    match text {
+        Some(t) => {
+            json!([{"type": 1, "name": name, "options": [{"type": 3, "name": "text", "value": t}]}])
+        }
+        None => json!([{"type": 1, "name": name, "options": []}]),
+    }
+}
+
+/// The text of an immediate, ephemeral interaction answer (asserted so).
+pub fn answer(cb: &InteractionCallback) -> String {
+    assert_eq!(cb.kind, 4, "an immediate message: {cb:?}");
+    assert_eq!(
+        cb.data["flags"].as_u64().unwrap_or(0) & 64,
+        64,
+        "ephemeral: {cb:?}"
+    );
+    cb.data["content"].as_str().unwrap_or_default().to_owned()
 }

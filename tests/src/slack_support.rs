@@ -35,6 +35,8 @@ pub struct Setup {
     pub moderate_bots: bool,
     /// How pending actions are retried (default: [`crate::fast_retry`]).
     pub retry: linkguard::moderation::RetrySettings,
+    /// `slack.team_ids` (default empty: the bot token's team from `auth.test`).
+    pub team_ids: Vec<String>,
 }
 
 impl Default for Setup {
@@ -46,6 +48,7 @@ impl Default for Setup {
             user_token: true,
             moderate_bots: false,
             retry: crate::fast_retry(),
+            team_ids: Vec::new(),
         }
     }
 }
@@ -105,6 +108,7 @@ pub async fn spawn_app_with(fake: FakeSlack, dir: tempfile::TempDir, setup: Setu
             mode: setup.mode,
             api_url: fake.api_url(),
             admin_groups: Vec::new(),
+            team_ids: setup.team_ids.clone(),
         }),
         ..Config::default()
     };
@@ -203,18 +207,7 @@ impl TestApp {
     /// Waits (bounded) until the audit log satisfies `pred`. The store has
     /// no change feed, so this polls.
     pub async fn wait_audit(&self, pred: impl Fn(&[AuditRecord]) -> bool) -> Vec<AuditRecord> {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let rows = self.audit().await;
-            if pred(&rows) {
-                return rows;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "audit log never matched: {rows:#?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        crate::wait_audit(&self.store, pred).await
     }
 
     /// Waits until the action on message `ts` has its outcome; returns

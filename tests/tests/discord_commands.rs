@@ -1,21 +1,11 @@
-//! People talk to linkguard on Discord: `/linkguard` is registered at start-up
-//! and answered ephemerally; admins (Manage Server / Administrator) change
+//! People talk to linkguard on Discord: `/linkguard` is registered in the
+//! allowed server and answered ephemerally; admins (Manage Server / Administrator) change
 //! rules, others are refused and audited; DMs and mentions are questions.
 //! Through the real serenity client against the fake Discord.
 
 use linkguard::store::{AuditFilter, Kind};
 use linkguard_e2e::discord_support::*;
-use linkguard_fakes::discord::{cast, InteractionCallback};
-use serde_json::{json, Value};
-
-fn sub(name: &str, text: Option<&str>) -> Value {
-    match text {
-        Some(t) => {
-            json!([{"type": 1, "name": name, "options": [{"type": 3, "name": "text", "value": t}]}])
-        }
-        None => json!([{"type": 1, "name": name, "options": []}]),
-    }
-}
+use linkguard_fakes::discord::cast;
 
 /// Runs `/linkguard NAME [TEXT]` in #general as `user`; the ephemeral answer.
 async fn slash(t: &TestApp, user: u64, name: &str, text: Option<&str>) -> String {
@@ -27,24 +17,16 @@ async fn slash(t: &TestApp, user: u64, name: &str, text: Option<&str>) -> String
     answer(&cb)
 }
 
-fn answer(cb: &InteractionCallback) -> String {
-    assert_eq!(cb.kind, 4, "an immediate message: {cb:?}");
-    assert_eq!(
-        cb.data["flags"].as_u64().unwrap_or(0) & 64,
-        64,
-        "ephemeral: {cb:?}"
-    );
-    cb.data["content"].as_str().unwrap_or_default().to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slash_commands_for_employees_and_admins() {
     let t = spawn_app(Setup::default()).await;
     t.fake
-        .wait_until(|s| !s.global_commands().is_empty(), WAIT)
+        .wait_until(|s| !s.guild_commands(cast::GUILD).is_empty(), WAIT)
         .await
-        .expect("/linkguard registered");
-    let registered = t.fake.with_state(|s| s.global_commands().to_vec());
+        .expect("/linkguard registered in the server");
+    let registered = t
+        .fake
+        .with_state(|s| s.guild_commands(cast::GUILD).to_vec());
     assert_eq!(registered[0]["name"], "linkguard");
 
     let a = slash(

@@ -718,9 +718,7 @@ impl Commands {
         let store = self.moderator.store();
         match words.first().map(|w| w.to_ascii_lowercase()).as_deref() {
             None | Some("list") => {
-                let list = store
-                    .exceptions_active(caller.platform_name_for_store())
-                    .await?;
+                let list = store.exceptions_visible(caller.scope()).await?;
                 if list.is_empty() {
                     return Ok("No exceptions are in force.".into());
                 }
@@ -748,11 +746,16 @@ impl Commands {
                 else {
                     return Ok("Usage: /linkguard exempt revoke ID".into());
                 };
-                Ok(if store.exception_revoke(id, &caller.author()).await? {
-                    format!("Exception #{id} revoked.")
-                } else {
-                    format!("There is no exception #{id} in force.")
-                })
+                Ok(
+                    if store
+                        .exception_revoke_in(id, caller.scope(), &caller.author())
+                        .await?
+                    {
+                        format!("Exception #{id} revoked.")
+                    } else {
+                        format!("There is no exception #{id} in force here.")
+                    },
+                )
             }
             Some(_) => {
                 if !caller.is_admin {
@@ -808,6 +811,12 @@ impl Commands {
 impl Caller {
     fn platform_name_for_store(&self) -> &'static str {
         self.platform_name()
+    }
+
+    /// Which exceptions the caller may see and revoke: their own platform
+    /// and workspace in chat; everything on the CLI (`None`).
+    fn scope(&self) -> Option<(&'static str, &str)> {
+        self.platform.map(|p| (p.as_str(), self.workspace.as_str()))
     }
 }
 

@@ -1,16 +1,28 @@
 //! People talking to linkguard on Discord: the `/linkguard` slash command
-//! (registered at start-up, answered ephemerally), and plain-words questions
-//! in direct messages or mentions (answered by DM). The commands module does
-//! the work; this only translates, and decides who is an admin: Manage Server
-//! (or Administrator), or a role listed in `discord.admin_roles`.
+//! (registered in each allowed server, answered ephemerally), and
+//! plain-words questions in direct messages or mentions (answered by DM).
+//! The commands module does the work; this only translates. Who is an admin
+//! is decided by [`super::tenancy::is_admin`]: Manage Server (or
+//! Administrator), or a role listed in `discord.admin_roles`, and only inside
+//! a server in `discord.guild_ids`.
 
+use super::tenancy::Guilds;
 use crate::commands::{Caller, Commands};
 use crate::moderation::Platform;
 use serenity::all::{
-    Command, CommandDataOptionValue, CommandInteraction, CommandOptionType, Context,
-    CreateAllowedMentions, CreateCommand, CreateCommandOption, CreateInteractionResponse,
-    CreateInteractionResponseMessage, CreateMessage, Message, Permissions,
+    CommandDataOptionValue, CommandInteraction, CommandOptionType, Context, CreateAllowedMentions,
+    CreateCommand, CreateCommandOption, CreateInteractionResponse,
+    CreateInteractionResponseMessage, CreateMessage, Message,
 };
+
+/// The slash command's name.
+pub const COMMAND: &str = "linkguard";
+
+/// The answer to `/linkguard` in a server that is not the company's.
+const NOT_HERE: &str = "linkguard does not work in this server: it only answers in the servers its company configured.";
+
+/// The answer to a DM from someone who is in none of the company's servers.
+const NOT_A_MEMBER: &str = "Sorry, I only answer members of my company's Discord server.";
 
 /// The subcommands of `/linkguard`, and whether their text argument is
 /// required. Discord refuses the whole registration if a description is
@@ -30,7 +42,7 @@ const MAX_LEN: usize = 2000;
 
 /// The `/linkguard` command definition.
 pub fn definition() -> CreateCommand {
-    let mut cmd = CreateCommand::new("linkguard")
+    let mut cmd = CreateCommand::new(COMMAND)
         .description("Check meeting links against the company policy; admins edit the rules");
     for (name, description, arg) in SUBCOMMANDS {
         let mut sub = CreateCommandOption::new(CommandOptionType::SubCommand, *name, *description);
@@ -47,14 +59,6 @@ pub fn definition() -> CreateCommand {
         cmd = cmd.add_option(sub);
     }
     cmd
-}
-
-/// Registers `/linkguard` globally (replacing the application's command set).
-pub async fn register(ctx: &Context) {
-    match Command::set_global_commands(&ctx.http, vec![definition()]).await {
-        Ok(_) => tracing::info!("registered the /linkguard slash command"),
-        Err(e) => tracing::error!(error = %e, "could not register the /linkguard slash command"),
-    }
 }
 
 fn truncate(mut s: String) -> String {
@@ -92,31 +96,47 @@ pub async fn on_command(
     cmd: &CommandInteraction,
     commands: &Commands,
     admin_roles: &[String],
+    guilds: &Guilds,
 ) {
-    if cmd.data.name != "linkguard" {
+    if cmd.data.name != COMMAND {
         return;
     }
-    let (is_admin, roles) = match &cmd.member {
-        Some(m) => {
-            let perms = m.permissions.unwrap_or_else(Permissions::empty);
-            let roles: Vec<String> = m.roles.iter().map(|r| r.get().to_string()).collect();
-            let by_role = roles.iter().any(|r| admin_roles.contains(r));
-            (
-                perms.contains(Permissions::MANAGE_GUILD)
-                    || perms.contains(Permissions::ADMINISTRATOR)
-                    || by_role,
-                roles,
-            )
-        }
-        // In a DM nobody is a server admin.
-        None => (false, Vec::new()),
+    let text = command_text(cmd);
+    // A server that is not the company's: not obeyed, audited (throttled).
+    if guilds
+        .foreign(cmd.guild_id, &format!("/linkguard {}", first_word(&text)))
+        .await
+    {
+        respond(ctx, cmd, NOT_HERE.to_owned()).await;
+        return;
+    }
+    let workspace = match cmd.guild_id {
+        Some(g) => g.get().to_string(),
+        // A DM (only a stale global registration offers the command there):
+        // questions for members of an allowed server, never admin rights.
+        None => match guilds.home_of(ctx, cmd.user.id).await {
+            Some(home) => home.to_string(),
+            None => {
+                respond(ctx, cmd, NOT_A_MEMBER.to_owned()).await;
+                return;
+            }
+        },
     };
+    let roles: Vec<String> = cmd
+        .member
+        .as_ref()
+        .map(|m| m.roles.iter().map(|r| r.get().to_string()).collect())
+        .unwrap_or_default();
+    let is_admin = super::tenancy::is_admin(
+        guilds,
+        cmd.guild_id,
+        cmd.member.as_ref().and_then(|m| m.permissions),
+        &roles,
+        admin_roles,
+    );
     let caller = Caller {
         platform: Some(Platform::Discord),
-        workspace: cmd
-            .guild_id
-            .map(|g| g.get().to_string())
-            .unwrap_or_default(),
+        workspace,
         channel: cmd.channel_id.get().to_string(),
         user_id: cmd.user.id.get().to_string(),
         user_name: cmd
@@ -127,7 +147,18 @@ pub async fn on_command(
         roles,
         is_admin,
     };
-    let answer = truncate(commands.run(&caller, &command_text(cmd)).await);
+    let answer = truncate(commands.run(&caller, &text).await);
+    respond(ctx, cmd, answer).await;
+}
+
+/// The first word of a command, for records (arguments may be long or
+/// carry links).
+fn first_word(text: &str) -> &str {
+    text.split_whitespace().next().unwrap_or("")
+}
+
+/// Answers an interaction ephemerally, with mentions disabled.
+async fn respond(ctx: &Context, cmd: &CommandInteraction, answer: String) {
     let reply = CreateInteractionResponseMessage::new()
         .content(answer)
         .ephemeral(true)
@@ -149,9 +180,11 @@ pub async fn on_question(
     msg: &Message,
     bot_id: Option<u64>,
     commands: &Commands,
+    guilds: &Guilds,
 ) -> bool {
-    let Some(bot) = bot_id else { return false };
     let is_dm = msg.guild_id.is_none();
+    // Without our own id we cannot tell a mention; a DM is still only a question.
+    let Some(bot) = bot_id else { return is_dm };
     let mention = format!("<@{bot}>");
     let mention_nick = format!("<@!{bot}>");
     let mentioned = msg.content.contains(&mention) || msg.content.contains(&mention_nick);
@@ -163,12 +196,24 @@ pub async fn on_question(
         .replace(&mention, " ")
         .replace(&mention_nick, " ");
     let question = question.trim();
+    let workspace = match msg.guild_id {
+        Some(g) => g.get().to_string(),
+        None => match guilds.home_of(ctx, msg.author.id).await {
+            Some(home) => home.to_string(),
+            None => {
+                let reply = CreateMessage::new()
+                    .content(NOT_A_MEMBER)
+                    .allowed_mentions(CreateAllowedMentions::new());
+                if let Err(e) = msg.channel_id.send_message(&ctx.http, reply).await {
+                    tracing::warn!(error = %e, "could not decline a DM");
+                }
+                return true;
+            }
+        },
+    };
     let caller = Caller {
         platform: Some(Platform::Discord),
-        workspace: msg
-            .guild_id
-            .map(|g| g.get().to_string())
-            .unwrap_or_default(),
+        workspace,
         channel: msg.channel_id.get().to_string(),
         user_id: msg.author.id.get().to_string(),
         user_name: msg

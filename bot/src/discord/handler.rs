@@ -1,7 +1,8 @@
 //! serenity's event handler: turns MESSAGE_CREATE and MESSAGE_UPDATE into
 //! platform-neutral messages, records them, and leaves the action to a
 //! tracked background task. Also keeps the connection gauge and start-up
-//! recovery.
+//! recovery. Events from servers outside `discord.guild_ids` stop here (see
+//! [`super::tenancy`]); so do edits in DMs, which are questions, not posts.
 //!
 //! Discord has no per-event acknowledgement: serenity advances the gateway
 //! sequence before our handler runs, so an event whose detection cannot be
@@ -12,10 +13,12 @@
 
 use super::actions::DiscordActions;
 use super::intake::Intake;
+use super::tenancy::Guilds;
 use super::translate::{self, Ignored};
 use crate::moderation::{IncomingMessage, Moderator};
 use serenity::all::{
-    ConnectionStage, Context, Event, EventHandler, Interaction, Message, MessageUpdateEvent, Ready,
+    ConnectionStage, Context, Event, EventHandler, Guild, Interaction, Message, MessageUpdateEvent,
+    Ready,
     ResumedEvent, ShardStageUpdateEvent,
 };
 use serenity::async_trait;
@@ -40,6 +43,8 @@ pub struct Handler {
     pub(super) admin_roles: Vec<String>,
     /// Where translated messages wait to be recorded.
     pub(super) intake: Arc<Intake>,
+    /// The company's servers (`discord.guild_ids`).
+    pub(super) guilds: Arc<Guilds>,
 }
 
 impl Handler {
@@ -141,8 +146,12 @@ impl EventHandler for Handler {
                 true
             })));
         crate::metrics::global().set_connected("discord", true);
-        super::commands::register(&ctx).await;
+        self.guilds.remove_stale_global(&ctx).await;
         tracing::info!(bot.id = %ready.user.id, guilds = ready.guilds.len(), "connected to the Discord gateway");
+    }
+
+    async fn guild_create(&self, ctx: Context, guild: Guild, _is_new: Option<bool>) {
+        self.guilds.on_guild_create(&ctx, &guild).await;
     }
 
     async fn resume(&self, _ctx: Context, _event: ResumedEvent) {
@@ -166,7 +175,14 @@ impl EventHandler for Handler {
 
     async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
         if let Interaction::Command(cmd) = interaction {
-            super::commands::on_command(&ctx, &cmd, &self.commands, &self.admin_roles).await;
+            super::commands::on_command(
+                &ctx,
+                &cmd,
+                &self.commands,
+                &self.admin_roles,
+                &self.guilds,
+            )
+            .await;
         }
     }
 
@@ -185,6 +201,9 @@ impl EventHandler for Handler {
         if !translate::has_text(&msg) {
             return;
         }
+        if self.guilds.foreign(msg.guild_id, "a message").await {
+            return;
+        }
         let at = actions.placement(msg.guild_id, msg.channel_id).await;
         if let Some(why) = self
             .skip(
@@ -198,7 +217,10 @@ impl EventHandler for Handler {
             tracing::trace!(message.id = %msg.id, ?why, "ignoring a discord message");
             return;
         }
-        if super::commands::on_question(&ctx, &msg, actions.bot_id(), &self.commands).await {
+        if super::commands::on_question(&ctx, &msg, actions.bot_id(), &self.commands, &self.guilds)
+            .await
+            || msg.guild_id.is_none()
+        {
             return;
         }
         self.process(translate::from_create(&msg, at, received), actions)
@@ -219,6 +241,10 @@ impl EventHandler for Handler {
         // A partial update without content (an unfurl, a pin) is not a new
         // revision of the text.
         if event.content.is_none() {
+            return;
+        }
+        // An edit in a DM is a question edited, not a post to moderate.
+        if event.guild_id.is_none() || self.guilds.foreign(event.guild_id, "an edit").await {
             return;
         }
         let fallback = new.as_ref().map(|m| &m.author);

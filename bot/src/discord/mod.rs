@@ -9,8 +9,11 @@
 //!   for Discord (webhook reposts under the author's name, deletes, replies,
 //!   DMs), mapping refusals so actions degrade.
 //! - `handler`: serenity's event handler.
-//! - `commands`: `/linkguard` (registered at start-up), DMs and mentions,
-//!   handed to [`crate::commands::Commands`].
+//! - `commands`: `/linkguard` (registered in each allowed server), DMs and
+//!   mentions, handed to [`crate::commands::Commands`].
+//! - `tenancy`: which servers are the company's (`discord.guild_ids`):
+//!   events from others are dropped, others are left, admin rights exist
+//!   only in allowed servers.
 //!
 //! HTTP: by default serenity's own client to `https://discord.com`, with its
 //! rate limiter on. A test (or the demo) may inject a `reqwest` client (one
@@ -24,6 +27,7 @@ mod actions;
 mod commands;
 mod handler;
 mod intake;
+pub mod tenancy;
 pub mod translate;
 
 pub use actions::{DiscordActions, WEBHOOK_NAME};
@@ -101,6 +105,10 @@ pub enum DiscordError {
     /// Reading the connector's settings failed.
     #[error("reading Discord settings: {0}")]
     Store(#[from] StoreError),
+    /// `discord.guild_ids` is empty: the connector would not know whose
+    /// server it moderates.
+    #[error("{}", crate::config::NO_GUILD_IDS)]
+    NoGuilds,
 }
 
 /// A started connector: its background task and how to stop it.
@@ -128,6 +136,9 @@ pub async fn start(
     moderator: Arc<Moderator>,
     client: Option<reqwest::Client>,
 ) -> Result<Connector, DiscordError> {
+    if config.guild_ids.is_empty() {
+        return Err(DiscordError::NoGuilds);
+    }
     let token = config.token.expose();
     let mut http = HttpBuilder::new(token);
     if let Some(c) = client {
@@ -151,6 +162,10 @@ pub async fn start(
         commands: crate::commands::Commands::new(moderator.clone()),
         admin_roles: config.admin_roles.clone(),
         intake: intake.clone(),
+        guilds: Arc::new(tenancy::Guilds::new(
+            &config.guild_ids,
+            moderator.store().clone(),
+        )),
     };
     let mut client = ClientBuilder::new_with_http(http.build(), intents())
         .event_handler(handler)

@@ -51,6 +51,9 @@ pub struct UserInfo {
     pub avatar: Option<String>,
     /// Workspace admin, owner or primary owner.
     pub is_admin: bool,
+    /// The user's own team (`team_id`), when Slack says: an external member
+    /// of a shared channel belongs to another team, and is admin there.
+    pub team: Option<String>,
 }
 
 /// Slack's side of the pipeline.
@@ -244,6 +247,7 @@ impl SlackActions {
             is_admin: f.is_admin.unwrap_or(false)
                 || f.is_owner.unwrap_or(false)
                 || f.is_primary_owner.unwrap_or(false),
+            team: u.team_id.as_ref().map(|t| t.0.clone()),
         };
         self.users
             .lock()

@@ -22,6 +22,13 @@
 //! - `actions`: [`SlackActions`], the Web API side (reposts, deletes, replies,
 //!   ephemerals) with rate-limit retries.
 //! - `verify`: request signatures for the Events API and slash commands.
+//!
+//! Tenancy: every event and slash command names its team (`team_id`);
+//! anything from a team outside `slack.team_ids` (default: the bot token's
+//! own, from `auth.test`) is acknowledged and dropped before translation,
+//! audited once per team per hour ([`crate::tenancy::Tenancy`]). Admin
+//! rights ([`Ctx::caller`]) also need the user's own team to be allowed, so
+//! an external member of a shared channel is never an admin here.
 
 mod actions;
 pub mod translate;
@@ -34,6 +41,7 @@ use crate::commands::{Caller, Commands};
 use crate::config::{SlackConfig, SlackMode};
 use crate::moderation::{Moderator, Platform, PlatformActions, Step};
 use crate::store::{AuditEntry, Kind};
+use crate::tenancy::Tenancy;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -111,6 +119,8 @@ struct Ctx {
     commands: Commands,
     actions: Arc<SlackActions>,
     me: Identity,
+    /// The company's teams (`slack.team_ids`, else the bot token's team).
+    tenancy: Tenancy,
     admin_groups: Vec<String>,
     /// Stored setting [`MODERATE_BOTS_SETTING`], read at start; the policy's
     /// `moderate_bots` overrides it when present.
@@ -167,6 +177,15 @@ pub async fn start(
         team_id: auth.team_id.0.clone(),
     };
     tracing::info!(bot.user = %me.user_id, team = %me.team_id, mode = ?config.mode, "Slack bot identified");
+    let teams = if config.team_ids.is_empty() {
+        vec![me.team_id.clone()]
+    } else {
+        if !config.team_ids.contains(&me.team_id) {
+            tracing::warn!(team = %me.team_id, "the bot token's own team is not in slack.team_ids: its events are ignored");
+        }
+        config.team_ids.clone()
+    };
+    let tenancy = Tenancy::new(Platform::Slack, teams, moderator.store().clone());
     let actions = Arc::new(SlackActions::new(
         client.clone(),
         config.bot_token.expose(),
@@ -186,6 +205,7 @@ pub async fn start(
         client: client.clone(),
         actions: actions.clone(),
         me,
+        tenancy,
         admin_groups: config.admin_groups.clone(),
         moderate_bots,
         signing_secret: config
@@ -292,9 +312,19 @@ impl Ctx {
         self: &Arc<Self>,
         ev: SlackPushEventCallback,
     ) -> Result<(), crate::store::StoreError> {
+        let team = ev.team_id.0.clone();
+        if !self.tenancy.allows(&team) {
+            // Acknowledged (so not redelivered), neither moderated nor obeyed.
+            let what = match &ev.event {
+                SlackEventCallbackBody::Message(_) => "a message event",
+                SlackEventCallbackBody::AppMention(_) => "a mention",
+                _ => "an event",
+            };
+            self.tenancy.refuse(&team, what).await;
+            return Ok(());
+        }
         let mut me = self.me.clone();
         me.app_id = Some(ev.api_app_id.0.clone());
-        let team = ev.team_id.0.clone();
         let event_id = ev.event_id.0.clone();
         match &ev.event {
             SlackEventCallbackBody::Message(m) => {
@@ -437,20 +467,27 @@ impl Ctx {
         }
     }
 
-    /// Who is asking; admins are workspace admins/owners or members of a
-    /// configured admin user group.
+    /// Who is asking, and the one place Slack admin rights are decided:
+    /// inside an allowed team only (callers drop foreign teams first), for a
+    /// user whose own team is allowed too (an external member of a shared
+    /// channel is an admin of their own workspace, not of ours), who is a
+    /// workspace admin/owner or a member of a configured admin user group.
     async fn caller(&self, team: &str, channel: &str, user: &str) -> Caller {
         let info = self.actions.user(user).await;
-        let (name, mut is_admin) = match &info {
-            Ok(u) => (u.name.clone(), u.is_admin),
+        let (name, home_ok, mut is_admin) = match &info {
+            Ok(u) => {
+                let home_ok = u.team.as_deref().is_none_or(|t| self.tenancy.allows(t));
+                (u.name.clone(), home_ok, u.is_admin)
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "users.info failed; treating the caller as a non-admin");
-                (user.to_owned(), false)
+                (user.to_owned(), false, false)
             }
         };
-        if !is_admin && !self.admin_groups.is_empty() {
+        if !is_admin && home_ok && !self.admin_groups.is_empty() {
             is_admin = self.in_admin_group(user).await;
         }
+        let is_admin = is_admin && home_ok && self.tenancy.allows(team);
         Caller {
             platform: Some(Platform::Slack),
             workspace: team.to_owned(),
@@ -483,6 +520,17 @@ impl Ctx {
 
     /// A slash command: the ephemeral answer.
     async fn command(&self, ev: &SlackCommandEvent) -> String {
+        if !self.tenancy.allows(&ev.team_id.0) {
+            let first = ev
+                .text
+                .as_deref()
+                .and_then(|t| t.split_whitespace().next())
+                .unwrap_or("");
+            self.tenancy
+                .refuse(&ev.team_id.0, &format!("/linkguard {first}"))
+                .await;
+            return "linkguard does not work in this workspace: it only answers in the workspaces its company configured.".into();
+        }
         let caller = self
             .caller(&ev.team_id.0, &ev.channel_id.0, &ev.user_id.0)
             .await;

@@ -145,16 +145,35 @@ impl Store {
 
     /// Revokes exception `id` if it is still in force; audited.
     pub async fn exception_revoke(&self, id: i64, revoked_by: &str) -> Result<bool, StoreError> {
+        self.exception_revoke_in(id, None, revoked_by).await
+    }
+
+    /// Revokes exception `id` if it is still in force and, with `scope`
+    /// (platform, workspace), was granted there; audited. A chat admin's
+    /// scope is their own platform and workspace; the CLI's is everything
+    /// (`None`).
+    pub async fn exception_revoke_in(
+        &self,
+        id: i64,
+        scope: Option<(&str, &str)>,
+        revoked_by: &str,
+    ) -> Result<bool, StoreError> {
+        let (platform, workspace) = scope.unwrap_or(("", ""));
+        let scoped = scope.is_some();
         self.with_retry(|| async move {
             let mut w = self.begin_write().await?;
             let now = now_ms();
             let changed = sqlx::query(
                 "UPDATE exceptions SET revoked_ms = $1, revoked_by = $2 \
-                 WHERE id = $3 AND revoked_ms IS NULL AND until_ms > $1",
+                 WHERE id = $3 AND revoked_ms IS NULL AND until_ms > $1 \
+                 AND ($4 = 0 OR (platform = $5 AND workspace = $6 AND workspace <> ''))",
             )
             .bind(now)
             .bind(revoked_by.to_owned())
             .bind(id)
+            .bind(i64::from(scoped))
+            .bind(platform.to_owned())
+            .bind(workspace.to_owned())
             .execute(&mut *w.tx)
             .await?
             .rows_affected();
@@ -162,8 +181,10 @@ impl Store {
                 w.tx.rollback().await?;
                 return Ok(false);
             }
-            let mut e = AuditEntry::new(Kind::Exception, "linkguard");
+            let mut e =
+                AuditEntry::new(Kind::Exception, if scoped { platform } else { "linkguard" });
             e.at_ms = now;
+            e.workspace = Some(workspace.to_owned()).filter(|w| !w.is_empty());
             e.author = Some(revoked_by.to_owned());
             e.detail = Some(format!("revoked exception #{id}"));
             self.append_in(&mut w, e).await?;
@@ -186,6 +207,26 @@ impl Store {
             .fetch_all(&self.inner.pool)
             .await?;
         rows.iter().map(from_row).collect()
+    }
+
+    /// Exceptions in force that a caller may see: with `scope` (platform,
+    /// workspace), those granted in that workspace of that platform plus
+    /// those granted from the CLI (which apply everywhere); without, all.
+    pub async fn exceptions_visible(
+        &self,
+        scope: Option<(&str, &str)>,
+    ) -> Result<Vec<Exception>, StoreError> {
+        let Some((platform, workspace)) = scope else {
+            return self.exceptions_active("cli").await;
+        };
+        let all = self.exceptions_active(platform).await?;
+        Ok(all
+            .into_iter()
+            .filter(|e| {
+                e.platform == "cli"
+                    || (e.platform == platform && !workspace.is_empty() && e.workspace == workspace)
+            })
+            .collect())
     }
 
     /// The exception in force now that covers this author or channel, if any.

@@ -698,6 +698,43 @@ impl Store {
         .await
     }
 
+    /// Appends `entry` unless `key` was claimed less than `window` ago;
+    /// returns whether it was written. The key lives in the table of event
+    /// keys, one row per key (an expired one is replaced), so replicas
+    /// sharing a database write one record per key and window between them,
+    /// and the table does not grow with the number of windows.
+    pub async fn append_throttled(
+        &self,
+        key: &str,
+        window: std::time::Duration,
+        entry: AuditEntry,
+    ) -> Result<bool, StoreError> {
+        let window_ms = window.as_millis().min(i64::MAX as u128) as i64;
+        self.with_retry(|| {
+            let entry = entry.clone();
+            async move {
+                let mut w = self.begin_write().await?;
+                let now = now_ms();
+                sqlx::query("DELETE FROM event_keys WHERE event_key = $1 AND expires_ms <= $2")
+                    .bind(key.to_owned())
+                    .bind(now)
+                    .execute(&mut *w.tx)
+                    .await?;
+                if !self
+                    .claim_key(&mut w, key, now, now.saturating_add(window_ms))
+                    .await?
+                {
+                    w.tx.rollback().await?;
+                    return Ok(false);
+                }
+                self.append_in(&mut w, entry).await?;
+                self.commit(w).await?;
+                Ok(true)
+            }
+        })
+        .await
+    }
+
     /// The record at `seq`, if present.
     pub async fn record(&self, seq: i64) -> Result<Option<AuditRecord>, StoreError> {
         let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq = $1");

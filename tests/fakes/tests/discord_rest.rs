@@ -314,3 +314,51 @@ async fn a_429_is_visible_on_the_wire() {
         .expect("request");
     assert_eq!(unauthorized.status(), 401);
 }
+
+#[tokio::test]
+async fn joining_and_leaving_a_guild() {
+    let fake = start_fake(FakeDiscordConfig::default()).await;
+    let mut bot = start_bot(&fake, Transport::Https, default_intents(), Answer::Nothing).await;
+    bot.events.wait_ready().await;
+    // Someone adds the bot to their server: GUILD_CREATE on the live session.
+    fake.add_guild(linkguard_fakes::discord::foreign_guild(cast::BOT));
+    bot.events
+        .wait_for(
+            "GUILD_CREATE of the new guild",
+            |s| matches!(s, Seen::GuildCreate(g) if *g == cast::FOREIGN_GUILD),
+        )
+        .await;
+    serenity::all::GuildId::new(cast::FOREIGN_GUILD)
+        .leave(&bot.http)
+        .await
+        .expect("204");
+    let call = fake.last_call(RouteKind::LeaveGuild).unwrap();
+    assert_eq!(call.method, "DELETE");
+    assert_eq!(call.status, 204);
+    assert!(call
+        .path
+        .ends_with(&format!("/users/@me/guilds/{}", cast::FOREIGN_GUILD)));
+    fake.wait_until(
+        |s| {
+            s.dispatches().iter().any(|d| {
+                d.t == "GUILD_DELETE"
+                    && d.d["id"].as_str() == Some(cast::FOREIGN_GUILD.to_string().as_str())
+                    && d.d.get("unavailable").is_none()
+            })
+        },
+        WAIT,
+    )
+    .await
+    .unwrap();
+    assert!(fake.with_state(
+        |s| !s.in_guild(cast::FOREIGN_GUILD) && s.left_guilds() == [cast::FOREIGN_GUILD]
+    ));
+    // Gone: a second leave is refused as Discord does.
+    let err = serenity::all::GuildId::new(cast::FOREIGN_GUILD)
+        .leave(&bot.http)
+        .await
+        .unwrap_err();
+    assert_eq!(discord_code(&err), Some((404, 10004)));
+    assert_dispatches_known(&fake);
+    bot.stop().await;
+}

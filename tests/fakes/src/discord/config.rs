@@ -41,6 +41,13 @@ pub mod cast {
     pub const MODERATOR_ROLE: u64 = 1_058_897_846_599_811_078;
     /// The bot token the fake accepts.
     pub const BOT_TOKEN: &str = "FAKE.discord.bot.token";
+    /// Someone else's server the bot was added to (see
+    /// [`super::FakeDiscordConfig::with_foreign_guild`]).
+    pub const FOREIGN_GUILD: u64 = 1_201_558_370_925_461_504;
+    /// `#lobby` in the foreign server.
+    pub const FOREIGN_CHANNEL: u64 = 1_201_558_370_925_461_511;
+    /// mallory, owner (so administrator) of the foreign server.
+    pub const MALLORY: u64 = 661_720_242_585_731_097;
 }
 
 /// Permission bits (a subset; see Discord's "Permissions" topic).
@@ -512,6 +519,18 @@ impl FakeDiscordConfig {
         self
     }
 
+    /// Adds someone else's server (owner mallory, who is therefore its
+    /// administrator, with alice and the bot as members, one channel
+    /// `#lobby`), as when anyone adds a public bot to a server of their own.
+    pub fn with_foreign_guild(mut self) -> Self {
+        if self.user(cast::MALLORY).is_none() {
+            self.users
+                .push(UserSpec::person(cast::MALLORY, "mallory", "Mallory"));
+        }
+        self.guilds.push(foreign_guild(self.bot.id));
+        self
+    }
+
     /// A user (or the bot) by id.
     pub fn user(&self, id: u64) -> Option<&UserSpec> {
         if id == self.bot.id {
@@ -523,6 +542,64 @@ impl FakeDiscordConfig {
     /// The guild holding `channel`.
     pub fn guild_of_channel(&self, channel: u64) -> Option<&GuildSpec> {
         self.guilds.iter().find(|g| g.channel(channel).is_some())
+    }
+}
+
+/// The foreign server of [`FakeDiscordConfig::with_foreign_guild`], for
+/// tests that add it while the bot runs ([`super::FakeDiscord::add_guild`]).
+pub fn foreign_guild(bot: u64) -> GuildSpec {
+    let mut bot_role = RoleSpec {
+        id: cast::FOREIGN_GUILD + 7,
+        name: "modbot".to_owned(),
+        permissions: DEFAULT_BOT_ROLE_PERMS,
+        color: 0,
+        position: 1,
+        managed: true,
+        bot_id: Some(bot),
+        hoist: false,
+        mentionable: false,
+    };
+    let everyone = RoleSpec {
+        id: cast::FOREIGN_GUILD,
+        name: "@everyone".to_owned(),
+        permissions: DEFAULT_EVERYONE_PERMS,
+        bot_id: None,
+        managed: false,
+        position: 0,
+        ..bot_role.clone()
+    };
+    bot_role.position = 1;
+    GuildSpec {
+        id: cast::FOREIGN_GUILD,
+        name: "Mallory's Server".to_owned(),
+        owner_id: cast::MALLORY,
+        roles: vec![everyone, bot_role],
+        channels: vec![ChannelSpec {
+            id: cast::FOREIGN_CHANNEL,
+            name: "lobby".to_owned(),
+            kind: ChannelKind::Text,
+            parent_id: None,
+            overwrites: Vec::new(),
+            topic: None,
+            owner_id: None,
+        }],
+        members: vec![
+            MemberSpec {
+                user_id: bot,
+                roles: vec![cast::FOREIGN_GUILD + 7],
+                nick: None,
+            },
+            MemberSpec {
+                user_id: cast::MALLORY,
+                roles: vec![],
+                nick: None,
+            },
+            MemberSpec {
+                user_id: cast::ALICE,
+                roles: vec![],
+                nick: None,
+            },
+        ],
     }
 }
 

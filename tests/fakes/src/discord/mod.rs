@@ -32,8 +32,8 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 pub use config::{
-    cast, intents, perms, ChannelKind, ChannelSpec, FakeDiscordConfig, GuildSpec, MemberSpec,
-    Overwrite, OverwriteTarget, RoleSpec, UserSpec,
+    cast, foreign_guild, intents, perms, ChannelKind, ChannelSpec, FakeDiscordConfig, GuildSpec,
+    MemberSpec, Overwrite, OverwriteTarget, RoleSpec, UserSpec,
 };
 pub use state::{
     DiscordState, DispatchRecord, GatewayStats, InteractionRecord, RecordedCall, RouteKind,
@@ -739,6 +739,39 @@ impl FakeDiscord {
                 strip_content_unless: None,
             });
             Ok(())
+        })
+    }
+
+    /// The bot is added to another guild (someone invited it): the guild
+    /// joins the cast and GUILD_CREATE goes to the session of its shard.
+    /// Members not in the cast's users must be added to it beforehand.
+    pub fn add_guild(&self, guild: GuildSpec) {
+        self.mutate(|st| {
+            let id = guild.id;
+            st.config.guilds.retain(|g| g.id != id);
+            st.config.guilds.push(guild);
+            let Some(spec) = st.guild(id) else { return };
+            let d = payloads::guild_create(&st.config, spec);
+            st.broadcast(GatewayEvent {
+                t: "GUILD_CREATE".to_owned(),
+                d,
+                guild_id: Some(id),
+                intent: Some(intents::GUILDS),
+                strip_content_unless: None,
+            });
+        });
+    }
+
+    /// Registers a global application command named `name`, as an earlier
+    /// version of a bot may have left behind.
+    pub fn add_global_command(&self, name: &str, description: &str) -> u64 {
+        self.mutate(|st| {
+            let id = st.snowflake();
+            st.command_version += 1;
+            let body = json!({ "name": name, "description": description, "type": 1 });
+            let c = payloads::command(id, st.config.bot.id, None, st.command_version, &body);
+            st.global_commands.push(c);
+            id
         })
     }
 

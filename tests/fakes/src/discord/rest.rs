@@ -19,10 +19,11 @@ use rand::distributions::Alphanumeric;
 use rand::Rng;
 use serde_json::{json, Value};
 
-use super::config::{cast, perms, ChannelKind};
+use super::config::{cast, intents, perms, ChannelKind};
 use super::payloads;
 use super::state::{
-    now_ms, DiscordState, Fault, FaultKind, RecordedCall, RouteKind, StoredMessage, StoredWebhook,
+    now_ms, DiscordState, Fault, FaultKind, GatewayEvent, RecordedCall, RouteKind, StoredMessage,
+    StoredWebhook,
 };
 use super::Inner;
 
@@ -153,6 +154,7 @@ fn classify(method: &Method, segs: &[&str]) -> RouteKind {
         ("GET", ["gateway", "bot"]) => R::GatewayBot,
         ("GET", ["users", _]) => R::GetUser,
         ("POST", ["users", "@me", "channels"]) => R::CreateDm,
+        ("DELETE", ["users", "@me", "guilds", _]) => R::LeaveGuild,
         ("GET", ["oauth2", "applications", "@me"] | ["applications", "@me"]) => R::GetApplication,
         ("GET", ["channels", _]) => R::GetChannel,
         ("GET", ["channels", _, "messages"]) => R::ListMessages,
@@ -800,8 +802,30 @@ fn handle(
                 g.roles.iter().map(payloads::role).collect(),
             )))
         }
+        R::LeaveGuild => {
+            let g = snowflake(segs[3])
+                .filter(|g| st.guild(*g).is_some())
+                .ok_or_else(|| ApiError::new(404, 10004, "Unknown Guild"))?;
+            leave_guild(st, g);
+            Ok(Reply::no_content())
+        }
         R::Unknown => Err(not_found()),
     }
+}
+
+/// The bot leaves `guild`: it is no longer in the cast, its commands go,
+/// and GUILD_DELETE (without `unavailable`) follows on the guild's shard.
+fn leave_guild(st: &mut DiscordState, guild: u64) {
+    st.config.guilds.retain(|g| g.id != guild);
+    st.guild_commands.remove(&guild);
+    st.left_guilds.push(guild);
+    st.broadcast(GatewayEvent {
+        t: "GUILD_DELETE".to_owned(),
+        d: json!({ "id": guild.to_string() }),
+        guild_id: Some(guild),
+        intent: Some(intents::GUILDS),
+        strip_content_unless: None,
+    });
 }
 
 fn live_message<'s>(

@@ -69,6 +69,8 @@ pub enum RouteKind {
     GetMember,
     /// `GET /guilds/{g}/roles`.
     GuildRoles,
+    /// `DELETE /users/@me/guilds/{g}`: the bot leaves a guild.
+    LeaveGuild,
     /// Anything else (answered 404).
     Unknown,
 }
@@ -339,6 +341,7 @@ pub struct DiscordState {
     pub(crate) interactions: BTreeMap<u64, InteractionRecord>,
     pub(crate) global_commands: Vec<Value>,
     pub(crate) guild_commands: HashMap<u64, Vec<Value>>,
+    pub(crate) left_guilds: Vec<u64>,
     pub(crate) sessions: Vec<Session>,
     pub(crate) faults: Vec<Fault>,
     pub(crate) dm_channels: BTreeMap<u64, u64>,
@@ -362,6 +365,7 @@ impl DiscordState {
             interactions: BTreeMap::new(),
             global_commands: Vec::new(),
             guild_commands: HashMap::new(),
+            left_guilds: Vec::new(),
             sessions: Vec::new(),
             faults: Vec::new(),
             dm_channels: BTreeMap::new(),
@@ -412,6 +416,16 @@ impl DiscordState {
     /// The current global command set.
     pub fn global_commands(&self) -> &[Value] {
         &self.global_commands
+    }
+
+    /// Guilds the bot left (`DELETE /users/@me/guilds/{g}`), in order.
+    pub fn left_guilds(&self) -> &[u64] {
+        &self.left_guilds
+    }
+
+    /// Whether the bot is (still) a member of `guild`.
+    pub fn in_guild(&self, guild: u64) -> bool {
+        self.guild(guild).is_some()
     }
 
     /// The current command set of a guild.

@@ -62,6 +62,10 @@ pub struct FakeUser {
     pub avatar_url: String,
     /// IANA time zone.
     pub tz: String,
+    /// The user's own team when it is not this workspace: an external
+    /// member of a Slack Connect channel (`users.info` reports it as
+    /// `team_id`; admin flags are about that team).
+    pub home_team: Option<String>,
 }
 
 impl FakeUser {
@@ -83,7 +87,14 @@ impl FakeUser {
                 id.to_lowercase()
             ),
             tz: "Europe/Berlin".to_string(),
+            home_team: None,
         }
+    }
+
+    /// The same user as an external member from another team `team`.
+    pub fn external(mut self, team: &str) -> Self {
+        self.home_team = Some(team.to_string());
+        self
     }
 
     /// The same user made a workspace admin and owner.

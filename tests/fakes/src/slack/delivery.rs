@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tracing::debug;
 
-use super::config::{Delivery, FakeChannel, FakeUser};
+use super::config::{Delivery, FakeChannel, FakeTeam, FakeUser};
 use super::payloads;
 use super::signing::{sign, SignMode};
 use super::state::{
@@ -54,9 +54,20 @@ impl Inner {
     /// Wraps `event` in an `event_callback`, records it and delivers it
     /// through the current mode. Returns the `event_id`.
     pub(crate) fn emit_event(self: &Arc<Self>, st: &mut SlackState, event: Value) -> String {
+        let team = self.cfg.team.id.clone();
+        self.emit_event_for(st, &team, event)
+    }
+
+    /// Delivers `event` as one for the app's installation in `team`.
+    pub(crate) fn emit_event_for(
+        self: &Arc<Self>,
+        st: &mut SlackState,
+        team: &str,
+        event: Value,
+    ) -> String {
         let n = st.next_counter();
         let event_id = format!("Ev0{:09X}", (self.seed & 0xfff) << 24 | n);
-        let payload = payloads::event_callback(&self.cfg, event, &event_id, unix_now());
+        let payload = payloads::event_callback_for(&self.cfg, team, event, &event_id, unix_now());
         st.events.push(payload.clone());
         match self.delivery() {
             Delivery::SocketMode => {
@@ -253,6 +264,7 @@ impl Inner {
     /// Creates the record and sends a slash command through the current mode.
     pub(crate) fn send_slash_command(
         self: &Arc<Self>,
+        team: &FakeTeam,
         channel: &FakeChannel,
         user: &FakeUser,
         command: &str,
@@ -268,7 +280,7 @@ impl Inner {
             let response_url = format!(
                 "{}/commands/{}/{}/{}",
                 self.base_url,
-                self.cfg.team.id,
+                team.id,
                 1_234_567_890_000 + id,
                 secret
             );
@@ -277,8 +289,7 @@ impl Inner {
             });
             let fields = payloads::slash_fields(
                 &self.cfg,
-                channel,
-                user,
+                (team, channel, user),
                 command,
                 text,
                 &response_url,

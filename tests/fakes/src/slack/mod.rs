@@ -538,6 +538,12 @@ impl FakeSlack {
         text: &str,
     ) -> Result<SlashReply, FakeSlackError> {
         let id = self.start_slash_command(channel, user, text)?;
+        self.slash_answer(id).await
+    }
+
+    /// Waits for the bot's answer to slash command `id`: a non-empty ack
+    /// payload / HTTP body, else the first `response_url` post.
+    async fn slash_answer(&self, id: u64) -> Result<SlashReply, FakeSlackError> {
         let timeout = self.inner.cfg.slash_answer_timeout;
         let (source, body) = self
             .wait_for(timeout, |st| {
@@ -559,9 +565,39 @@ impl FakeSlack {
         text: &str,
     ) -> Result<u64, FakeSlackError> {
         let (chan, who) = self.check_channel_and_user(channel, user)?;
-        Ok(self
-            .inner
-            .send_slash_command(&chan, &who, &self.inner.cfg.slash_command, text))
+        Ok(self.inner.send_slash_command(
+            &self.inner.cfg.team,
+            &chan,
+            &who,
+            &self.inner.cfg.slash_command,
+            text,
+        ))
+    }
+
+    /// Another workspace installed the same (distributed) app: delivers
+    /// `event` (the inner object) as Slack would for that installation, with
+    /// `team_id`, `context_team_id` and `authorizations` naming `team`, on
+    /// the same socket or Request URL. Returns its `event_id`.
+    pub fn send_event_from_team(&self, team: &str, event: Value) -> String {
+        let inner = &self.inner;
+        inner.mutate(|st| inner.emit_event_for(st, team, event))
+    }
+
+    /// A member of another workspace that installed the same app runs the
+    /// slash command there (`team_id` = `team`); channel and user are that
+    /// workspace's, so they need not be in this fake's cast. Waits for the
+    /// bot's answer like [`Self::slash_command`].
+    pub async fn slash_command_from_team(
+        &self,
+        team: &FakeTeam,
+        channel: &FakeChannel,
+        user: &FakeUser,
+        text: &str,
+    ) -> Result<SlashReply, FakeSlackError> {
+        let id =
+            self.inner
+                .send_slash_command(team, channel, user, &self.inner.cfg.slash_command, text);
+        self.slash_answer(id).await
     }
 
     /// HTTP mode: sends `url_verification` and checks the challenge comes back.

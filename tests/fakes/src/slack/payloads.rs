@@ -7,7 +7,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::config::{FakeChannel, FakeSlackConfig, FakeUser};
+use super::config::{FakeChannel, FakeSlackConfig, FakeTeam, FakeUser};
 use super::state::StoredMessage;
 
 /// `bot_profile` of the installed app.
@@ -156,8 +156,11 @@ fn channel_type(cfg: &FakeSlackConfig, channel: &str) -> &'static str {
 }
 
 /// The `event_callback` wrapper around `event`.
-pub(crate) fn event_callback(
+/// Slack delivers it for the app's installation in workspace `team` (the
+/// configured one, or another workspace that installed the same app).
+pub(crate) fn event_callback_for(
     cfg: &FakeSlackConfig,
+    team: &str,
     event: Value,
     event_id: &str,
     event_time: u64,
@@ -165,8 +168,8 @@ pub(crate) fn event_callback(
     let channel = event.get("channel").and_then(Value::as_str).unwrap_or("");
     json!({
         "token": cfg.verification_token,
-        "team_id": cfg.team.id,
-        "context_team_id": cfg.team.id,
+        "team_id": team,
+        "context_team_id": team,
         "context_enterprise_id": null,
         "api_app_id": cfg.bot.app_id,
         "event": event,
@@ -175,21 +178,21 @@ pub(crate) fn event_callback(
         "event_time": event_time,
         "authorizations": [{
             "enterprise_id": null,
-            "team_id": cfg.team.id,
+            "team_id": team,
             "user_id": cfg.bot.user_id,
             "is_bot": true,
             "is_enterprise_install": false
         }],
         "is_ext_shared_channel": false,
-        "event_context": event_context(cfg, channel),
+        "event_context": event_context(cfg, team, channel),
     })
 }
 
 /// An opaque `event_context` like Slack's (`4-` + base64url of a small JSON).
-fn event_context(cfg: &FakeSlackConfig, channel: &str) -> String {
+fn event_context(cfg: &FakeSlackConfig, team: &str, channel: &str) -> String {
     let raw = format!(
         r#"{{"et":"message","tid":"{}","aid":"{}","cid":"{}"}}"#,
-        cfg.team.id, cfg.bot.app_id, channel
+        team, cfg.bot.app_id, channel
     );
     format!("4-{}", base64url(raw.as_bytes()))
 }
@@ -217,7 +220,7 @@ fn base64url(data: &[u8]) -> String {
 pub(crate) fn user_object(cfg: &FakeSlackConfig, u: &FakeUser) -> Value {
     json!({
         "id": u.id,
-        "team_id": cfg.team.id,
+        "team_id": u.home_team.as_deref().unwrap_or(&cfg.team.id),
         "name": u.name,
         "deleted": u.deleted,
         "color": "9f69e7",
@@ -304,11 +307,11 @@ pub(crate) fn channel_object(cfg: &FakeSlackConfig, c: &FakeChannel) -> Value {
     })
 }
 
-/// Slash-command fields in Slack's order (`slash_command.form`).
+/// Slash-command fields in Slack's order (`slash_command.form`), for `user`
+/// in `channel` of `team`.
 pub(crate) fn slash_fields(
     cfg: &FakeSlackConfig,
-    channel: &FakeChannel,
-    user: &FakeUser,
+    (team, channel, user): (&FakeTeam, &FakeChannel, &FakeUser),
     command: &str,
     text: &str,
     response_url: &str,
@@ -316,8 +319,8 @@ pub(crate) fn slash_fields(
 ) -> Vec<(&'static str, String)> {
     vec![
         ("token", cfg.verification_token.clone()),
-        ("team_id", cfg.team.id.clone()),
-        ("team_domain", cfg.team.domain.clone()),
+        ("team_id", team.id.clone()),
+        ("team_domain", team.domain.clone()),
         ("channel_id", channel.id.clone()),
         ("channel_name", channel.name.clone()),
         ("user_id", user.id.clone()),
