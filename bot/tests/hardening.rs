@@ -610,7 +610,7 @@ async fn hardening_finished_actions_keep_no_message(db: &TestDb) {
     store.record_outcome(done, outcome.clone()).await.unwrap();
     if sqlite {
         // Nothing of the message is left in the file either: the deleted
-        // row's bytes are overwritten (secure_delete), not left in free space.
+        // row's bytes are zeroed (secure_delete), not left as free space.
         assert!(
             !sqlite_file_contains(db, marker).await,
             "the finished action's message is still in the database file"
