@@ -163,14 +163,20 @@ async fn hardening_truncated_tail_is_caught_by_an_anchor(db: &TestDb) {
     let anchor = anchor.expect("an intact chain is anchored");
     assert_eq!((anchor.seq, anchor.keyed_from), (6, 1));
     append_n(&store, 2).await;
-    let ok = store.verify_with_anchors(&[anchor.clone()]).await.unwrap();
+    let ok = store
+        .verify_with_anchors(std::slice::from_ref(&anchor))
+        .await
+        .unwrap();
     assert!(ok.is_ok() && ok.anchors_checked == 1, "{ok:?}");
 
     cut_tail(db, &store, 4).await;
     // Without an anchor a clean cut is indistinguishable from a shorter log…
     assert!(store.verify().await.unwrap().is_ok());
     // …with one it is not.
-    let report = store.verify_with_anchors(&[anchor.clone()]).await.unwrap();
+    let report = store
+        .verify_with_anchors(std::slice::from_ref(&anchor))
+        .await
+        .unwrap();
     assert_eq!(
         report.problem,
         Some(ChainProblem::AnchorNotReached {
@@ -181,7 +187,10 @@ async fn hardening_truncated_tail_is_caught_by_an_anchor(db: &TestDb) {
     // A history rewritten from the cut on (a restored backup, new records)
     // reaches seq 6 again, but not the anchored record.
     append_n(&store, 3).await;
-    let report = store.verify_with_anchors(&[anchor.clone()]).await.unwrap();
+    let report = store
+        .verify_with_anchors(std::slice::from_ref(&anchor))
+        .await
+        .unwrap();
     assert_eq!(
         report.problem,
         Some(ChainProblem::AnchorMismatch { seq: 6 })
@@ -610,7 +619,7 @@ async fn hardening_finished_actions_keep_no_message(db: &TestDb) {
     store.record_outcome(done, outcome.clone()).await.unwrap();
     if sqlite {
         // Nothing of the message is left in the file either: the deleted
-        // row's bytes are overwritten (secure_delete), not left in free space.
+        // row's bytes are zeroed (secure_delete), not left as free space.
         assert!(
             !sqlite_file_contains(db, marker).await,
             "the finished action's message is still in the database file"

@@ -899,13 +899,12 @@ mod tests {
                     ..AuditEntry::new(Kind::Detected, "slack")
                 };
                 let hash = expected_hash(key, keyed_from, &prev, seq, &entry).expect("valid");
-                let r = AuditRecord {
+                AuditRecord {
                     seq,
                     entry,
                     prev_hash: std::mem::replace(&mut prev, hash.clone()),
                     hash,
-                };
-                r
+                }
             })
             .collect()
     }

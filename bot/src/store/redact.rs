@@ -164,13 +164,8 @@ fn redact_params(text: &str) -> String {
                 let name = &text[name_start..name_end];
                 if SECRET_PARAMS.iter().any(|s| s.eq_ignore_ascii_case(name)) {
                     let value_start = name_end + eq;
-                    let value_len = bytes[value_start..]
-                        .iter()
-                        .enumerate()
-                        .take_while(|(j, b)| {
-                            !ends_value(**b)
-                                && !(**b == b'%' && encoded_end_at(bytes, value_start + j))
-                        })
+                    let value_len = (value_start..bytes.len())
+                        .take_while(|&k| !ends_value(bytes[k]) && !encoded_end_at(bytes, k))
                         .count();
                     if value_len > 0 {
                         out.push_str(&text[copied..value_start]);
