@@ -134,6 +134,31 @@ pub struct DiscordConfig {
     /// shards this replica runs, so replicas can split a bot's guilds.
     /// `None`: one process runs every shard (serenity's `start`).
     pub shards: Option<ShardRange>,
+    /// `discord.catch_up_*`: how much channel history is read back after a
+    /// restart or a gateway session that could not be resumed.
+    pub catch_up: CatchUpLimits,
+}
+
+/// Bounds on reading Discord history back after downtime, per channel and
+/// per catch-up (`discord.catch_up_max_messages`,
+/// `discord.catch_up_max_age_secs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CatchUpLimits {
+    /// At most this many messages per channel; `0` turns catch-up off.
+    pub max_messages: u32,
+    /// Never read messages older than this (seconds); must stay below
+    /// `dedupe_ttl_secs`, so that nothing read back has lost its
+    /// idempotency key.
+    pub max_age_secs: u64,
+}
+
+impl Default for CatchUpLimits {
+    fn default() -> CatchUpLimits {
+        CatchUpLimits {
+            max_messages: 1000,
+            max_age_secs: 24 * 3600,
+        }
+    }
 }
 
 /// Shards `first..=last` of `total`.
@@ -289,6 +314,16 @@ const KEYS: &[(&str, Ty, &str)] = &[
         "discord.admin_roles",
         Ty::List,
         "role ids whose members may edit rules",
+    ),
+    (
+        "discord.catch_up_max_messages",
+        Ty::Int,
+        "history read back per channel after downtime (0: off)",
+    ),
+    (
+        "discord.catch_up_max_age_secs",
+        Ty::Int,
+        "oldest history read back after downtime",
     ),
 ];
 
@@ -606,11 +641,46 @@ impl Config {
                         .map_err(|m| err("discord.shard_total", m))?,
                     ),
                 };
+                let mut catch_up = CatchUpLimits::default();
+                if let Some(v) = get("discord.catch_up_max_messages") {
+                    catch_up.max_messages = v
+                        .trim()
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|n| *n <= 100_000)
+                        .ok_or_else(|| {
+                            err(
+                                "discord.catch_up_max_messages",
+                                format!(
+                                    "expected a number of messages from 0 to 100000, got `{v}`"
+                                ),
+                            )
+                        })?;
+                }
+                if let Some(n) = int("discord.catch_up_max_age_secs")? {
+                    catch_up.max_age_secs = n as u64;
+                }
+                if catch_up.max_age_secs >= c.dedupe_ttl_secs as u64 {
+                    let key = if values.contains_key("discord.catch_up_max_age_secs") {
+                        "discord.catch_up_max_age_secs"
+                    } else {
+                        "dedupe_ttl_secs"
+                    };
+                    return Err(err(
+                        key,
+                        format!(
+                            "discord.catch_up_max_age_secs ({}) must be below dedupe_ttl_secs ({}): \
+                             history older than the idempotency keys could be acted on twice",
+                            catch_up.max_age_secs, c.dedupe_ttl_secs
+                        ),
+                    ));
+                }
                 c.discord = Some(DiscordConfig {
                     token: Secret::new(token),
                     proxy_url: url("discord.proxy_url")?,
                     admin_roles: list("discord.admin_roles"),
                     shards,
+                    catch_up,
                 });
             }
             None if discord_keys => {
@@ -706,6 +776,17 @@ impl Config {
                     d.shards.map_or("(all, one process)".into(), |r| {
                         format!("{}-{} of {}", r.first, r.last, r.total)
                     }),
+                );
+                line(
+                    "discord.catch_up_max_messages",
+                    match d.catch_up.max_messages {
+                        0 => "0 (off)".into(),
+                        n => n.to_string(),
+                    },
+                );
+                line(
+                    "discord.catch_up_max_age_secs",
+                    d.catch_up.max_age_secs.to_string(),
                 );
             }
         }

@@ -160,6 +160,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             proxy_url: None,
             admin_roles: Vec::new(),
             shards: None,
+            catch_up: Default::default(),
         }),
         ..Config::default()
     };

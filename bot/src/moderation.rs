@@ -140,6 +140,31 @@ pub trait PlatformActions: Send + Sync {
     /// Tells the author privately (Slack ephemeral, Discord DM).
     fn notify_author<'a>(&'a self, msg: &'a IncomingMessage, text: &'a str)
         -> ActionFuture<'a, ()>;
+    /// After a crash in the middle of `replace`: whether the repost `text`
+    /// of `msg` was already made, and whether the original is still there.
+    /// The default cannot tell (the action is done again).
+    fn interrupted_replace<'a>(
+        &'a self,
+        msg: &'a IncomingMessage,
+        text: &'a str,
+    ) -> ActionFuture<'a, Interrupted> {
+        let _ = (msg, text);
+        Box::pin(async { Ok(Interrupted::Unknown) })
+    }
+}
+
+/// What a platform found about a `replace` a crash interrupted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Interrupted {
+    /// It cannot tell: the action is done again.
+    Unknown,
+    /// The repost exists.
+    Reposted {
+        /// The repost's id.
+        repost: String,
+        /// Whether the original is still there (to be deleted).
+        original_exists: bool,
+    },
 }
 
 /// The policy in force, with the stored version it came from.
@@ -539,7 +564,15 @@ impl Moderator {
                                 link: first.link.url.clone(),
                                 policy: active.policy.clone(),
                             };
-                            self.act(&msg, work, actions).await?;
+                            match self.resume_replace(&msg, &work, actions).await {
+                                Some(detail) => {
+                                    self.record_act(&msg, work, Action::Replace, Outcome::Ok, Some(detail))
+                                        .await?;
+                                }
+                                None => {
+                                    self.act(&msg, work, actions).await?;
+                                }
+                            }
                             resolved += 1;
                             continue;
                         }
@@ -570,6 +603,51 @@ impl Moderator {
         Ok(resolved)
     }
 
+    /// A `replace` interrupted by a crash may have reposted (and even deleted
+    /// the original) already: doing it again would post the message twice.
+    /// When the platform finds the repost, only what is left (the delete) is
+    /// done; returns the outcome's detail then. `None`: do the action again.
+    async fn resume_replace(
+        &self,
+        msg: &IncomingMessage,
+        work: &Work,
+        actions: &dyn PlatformActions,
+    ) -> Option<String> {
+        if work.action != Action::Replace || msg.has_attachments {
+            return None;
+        }
+        let blocks: Vec<&Block> = work.blocks.iter().collect();
+        let text = format!("{}\n{}", work.rewritten, attribution(&work.policy, &blocks));
+        let (repost, original_exists) = match actions.interrupted_replace(msg, &text).await {
+            Ok(Interrupted::Reposted {
+                repost,
+                original_exists,
+            }) => (repost, original_exists),
+            Ok(Interrupted::Unknown) => return None,
+            Err(e) => {
+                tracing::warn!(platform = msg.platform.as_str(), channel.id = %msg.channel, error = %e, "cannot tell whether an interrupted repost was made; doing it again");
+                return None;
+            }
+        };
+        if !original_exists {
+            return Some("finished after restart: the repost and the delete were done before the interruption".into());
+        }
+        match actions.delete(msg).await {
+            Ok(()) => Some(
+                "finished after restart: the repost made before the interruption was kept and the original deleted"
+                    .into(),
+            ),
+            Err(e) => {
+                // Take the repost back and start over, degrading as usual.
+                if let Err(c) = actions.delete_repost(msg, &repost).await {
+                    tracing::warn!(platform = msg.platform.as_str(), channel.id = %msg.channel, error = %c, "cannot take back an interrupted repost");
+                }
+                tracing::warn!(platform = msg.platform.as_str(), channel.id = %msg.channel, error = %e, "finishing an interrupted replace failed; doing it again");
+                None
+            }
+        }
+    }
+
     /// Carries out recorded work on the platform and records the outcome.
     pub async fn act(
         &self,
@@ -588,6 +666,19 @@ impl Moderator {
                 &work.rewritten,
             )
             .await;
+        self.record_act(msg, work, done, outcome, detail).await
+    }
+
+    /// Records the outcome of `work` (the action finally attempted).
+    async fn record_act(
+        &self,
+        msg: &IncomingMessage,
+        work: Work,
+        done: Action,
+        outcome: Outcome,
+        detail: Option<String>,
+    ) -> Result<Handled, StoreError> {
+        let blocks: Vec<&Block> = work.blocks.iter().collect();
         let mut e = self.entry(msg, Kind::Action, work.version);
         e.rule_id = blocks.first().map(|b| b.rule.clone());
         e.provider = Some(work.provider);

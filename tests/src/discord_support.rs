@@ -40,6 +40,8 @@ pub struct Setup {
     pub moderate_bots: bool,
     /// A policy file's text (default: the built-in policy, which replaces Zoom).
     pub policy: Option<String>,
+    /// `discord.catch_up_*` (default: the built-in bounds).
+    pub catch_up: linkguard::config::CatchUpLimits,
 }
 
 impl Default for Setup {
@@ -49,6 +51,7 @@ impl Default for Setup {
             fake: FakeDiscordConfig::default(),
             moderate_bots: false,
             policy: None,
+            catch_up: Default::default(),
         }
     }
 }
@@ -122,6 +125,7 @@ pub async fn spawn_app_with(fake: FakeDiscord, dir: tempfile::TempDir, setup: Se
             proxy_url,
             admin_roles: Vec::new(),
             shards: None,
+            catch_up: setup.catch_up,
         }),
         ..Config::default()
     };
@@ -158,6 +162,10 @@ pub fn is_repost(m: &StoredMessage) -> bool {
 impl TestApp {
     /// Stops linkguard gracefully and waits for it.
     pub async fn stop(mut self) {
+        self.halt().await;
+    }
+
+    async fn halt(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -168,6 +176,14 @@ impl TestApp {
                 .expect("app task")
                 .expect("app ran");
         }
+    }
+
+    /// Stops linkguard gracefully and hands back the fake and the database
+    /// directory, to start linkguard again on them ([`spawn_app_with`]).
+    pub async fn stop_keeping_state(mut self) -> (FakeDiscord, tempfile::TempDir) {
+        self.halt().await;
+        self.store.close().await;
+        (self.fake, self._dir)
     }
 
     /// A user posts `text` in `channel`; returns the message id.

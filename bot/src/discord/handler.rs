@@ -8,17 +8,21 @@
 //! recorded would not be replayed. Recording is therefore retried with a
 //! backoff before giving up (and logging it). A replayed event (after a
 //! Resume) finds its idempotency key and nothing is done twice.
+//!
+//! Messages read back from history after downtime (see `catchup`) take the
+//! same path as MESSAGE_CREATE ([`Handler::on_new_message`]).
 
 use super::actions::DiscordActions;
+use super::catchup::{Lookup, Tracker};
 use super::translate::{self, Ignored};
 use crate::moderation::{IncomingMessage, Moderator, PlatformActions, Step};
 use serenity::all::{
-    ConnectionStage, Context, EventHandler, Interaction, Message, MessageUpdateEvent, Ready,
+    ConnectionStage, Context, EventHandler, Guild, Interaction, Message, MessageUpdateEvent, Ready,
     ResumedEvent, ShardStageUpdateEvent,
 };
 use serenity::async_trait;
 use serenity::http::RatelimitInfo;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 /// How often recording a detection is tried before the event is given up.
@@ -38,6 +42,19 @@ pub struct Handler {
     pub(super) commands: crate::commands::Commands,
     /// Role ids whose members may change rules.
     pub(super) admin_roles: Vec<String>,
+    /// What has been handled per channel, and catch-ups after downtime.
+    pub(super) catchup: Arc<Tracker>,
+    /// This handler, for the catch-up tasks it starts.
+    pub(super) me: Weak<Handler>,
+}
+
+/// Where a new message comes from.
+pub(super) enum Source<'a> {
+    /// MESSAGE_CREATE on the gateway.
+    Live(&'a Context),
+    /// Read back from history after downtime: no `member` in REST messages,
+    /// and questions are not answered late.
+    History(&'a mut Lookup),
 }
 
 impl Handler {
@@ -63,18 +80,19 @@ impl Handler {
     }
 
     /// Records the message (retrying a failing store) and spawns the action.
-    async fn process(&self, msg: IncomingMessage, actions: &Arc<DiscordActions>) {
+    /// `false` when the detection could not be recorded.
+    async fn process(&self, msg: IncomingMessage, actions: &Arc<DiscordActions>) -> bool {
         let mut wait = Duration::from_millis(200);
         for attempt in 1..=RECORD_ATTEMPTS {
             match self.moderator.record(&msg).await {
                 Ok(Step::Done(handled)) => {
                     tracing::debug!(channel.id = %msg.channel, message.id = %msg.message_id, revision = %msg.revision, ?handled, "discord message handled");
-                    return;
+                    return true;
                 }
                 Ok(Step::Act(work)) => {
                     let actions: Arc<dyn PlatformActions> = actions.clone();
                     self.moderator.spawn_act(msg, *work, actions);
-                    return;
+                    return true;
                 }
                 Err(e) if attempt < RECORD_ATTEMPTS => {
                     tracing::warn!(attempt, error = %e, "recording a detection failed; retrying");
@@ -86,6 +104,62 @@ impl Handler {
                 }
             }
         }
+        false
+    }
+
+    /// A new message, live or read back: translated, filtered and recorded
+    /// alike. `false` when it could not be recorded (catch-up stops there).
+    pub(super) async fn on_new_message(&self, source: Source<'_>, mut msg: Message) -> bool {
+        // Before anything awaits, so a later message cannot overtake it.
+        let tracked = self.catchup.begin(msg.guild_id, msg.channel_id, msg.id);
+        let received = Instant::now();
+        let Some(actions) = self.actions.get() else {
+            return false;
+        };
+        // Joins, pins and other system messages carry no text to check.
+        if msg.content.is_empty() {
+            tracked.finish(true);
+            return true;
+        }
+        let at = actions.placement(msg.guild_id, msg.channel_id).await;
+        if let Some(why) = self
+            .skip(
+                actions,
+                &msg.author,
+                msg.webhook_id.map(|w| w.get()),
+                at.channel,
+            )
+            .await
+        {
+            tracing::trace!(message.id = %msg.id, ?why, "ignoring a discord message");
+            tracked.finish(true);
+            return true;
+        }
+        match source {
+            Source::Live(ctx) => {
+                if super::commands::on_question(ctx, &msg, actions.bot_id(), &self.commands).await {
+                    tracked.finish(true);
+                    return true;
+                }
+            }
+            Source::History(lookup) => {
+                if msg.member.is_none() {
+                    match lookup.member(actions, &msg).await {
+                        Ok(m) => msg.member = m,
+                        Err(e) => {
+                            tracing::warn!(message.id = %msg.id, error = %e.0, "cannot read back a message's author");
+                            tracked.finish(false);
+                            return false;
+                        }
+                    }
+                }
+            }
+        }
+        let ok = self
+            .process(translate::from_create(&msg, at, received), actions)
+            .await;
+        tracked.finish(ok);
+        ok
     }
 }
 
@@ -93,11 +167,20 @@ impl Handler {
 impl EventHandler for Handler {
     async fn ready(&self, ctx: Context, ready: Ready) {
         crate::metrics::global().set_connected("discord", true);
+        // A new session: what was posted meanwhile is read back (its guilds
+        // follow in GUILD_CREATE; asking here too covers a GUILD_CREATE
+        // handled before this READY).
+        let (shard, total) = ready.shard.map_or((0, 1), |s| (s.id.0, s.total));
+        self.catchup.on_ready(shard, total);
+        for g in &ready.guilds {
+            self.catch_up(&ctx, g.id);
+        }
         super::commands::register(&ctx).await;
         tracing::info!(bot.id = %ready.user.id, guilds = ready.guilds.len(), "connected to the Discord gateway");
     }
 
-    async fn resume(&self, _ctx: Context, _event: ResumedEvent) {
+    async fn resume(&self, ctx: Context, _event: ResumedEvent) {
+        self.catchup.on_resume(ctx.shard_id.0);
         crate::metrics::global().reconnect("discord");
         crate::metrics::global().set_connected("discord", true);
         tracing::info!("Discord gateway session resumed");
@@ -107,6 +190,7 @@ impl EventHandler for Handler {
         let up = event.new == ConnectionStage::Connected;
         crate::metrics::global().set_connected("discord", up);
         if !up && event.old == ConnectionStage::Connected {
+            self.catchup.on_disconnect(event.shard_id.0);
             tracing::warn!(stage = ?event.new, "Discord gateway connection lost; reconnecting");
         }
     }
@@ -122,33 +206,12 @@ impl EventHandler for Handler {
         }
     }
 
+    async fn guild_create(&self, ctx: Context, guild: Guild, _is_new: Option<bool>) {
+        self.catch_up(&ctx, guild.id);
+    }
+
     async fn message(&self, ctx: Context, msg: Message) {
-        let received = Instant::now();
-        let Some(actions) = self.actions.get() else {
-            return;
-        };
-        // Joins, pins and other system messages carry no text to check.
-        if msg.content.is_empty() {
-            return;
-        }
-        let at = actions.placement(msg.guild_id, msg.channel_id).await;
-        if let Some(why) = self
-            .skip(
-                actions,
-                &msg.author,
-                msg.webhook_id.map(|w| w.get()),
-                at.channel,
-            )
-            .await
-        {
-            tracing::trace!(message.id = %msg.id, ?why, "ignoring a discord message");
-            return;
-        }
-        if super::commands::on_question(&ctx, &msg, actions.bot_id(), &self.commands).await {
-            return;
-        }
-        self.process(translate::from_create(&msg, at, received), actions)
-            .await;
+        self.on_new_message(Source::Live(&ctx), msg).await;
     }
 
     async fn message_update(

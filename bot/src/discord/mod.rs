@@ -11,6 +11,9 @@
 //! - `handler`: serenity's event handler.
 //! - `commands`: `/linkguard` (registered at start-up), DMs and mentions,
 //!   handed to [`crate::commands::Commands`].
+//! - `catchup`: after a restart or a session Discord would not resume, each
+//!   channel's history after its stored cursor is read back through the same
+//!   path, so nothing posted while linkguard was down stays up.
 //!
 //! HTTP: by default serenity's own client to `https://discord.com`, with its
 //! rate limiter on. A test (or the demo) may inject a `reqwest` client (one
@@ -21,6 +24,7 @@
 //! comes from `GET /gateway`.
 
 mod actions;
+pub mod catchup;
 mod commands;
 mod handler;
 pub mod translate;
@@ -142,15 +146,21 @@ pub async fn start(
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
     crate::metrics::global().set_connected("discord", false);
     let slot = Arc::new(OnceLock::new());
-    let handler = handler::Handler {
+    let tracker = Arc::new(catchup::Tracker::new(
+        moderator.store().clone(),
+        config.catch_up,
+    ));
+    let handler = Arc::new_cyclic(|me| handler::Handler {
         moderator: moderator.clone(),
         actions: slot.clone(),
         moderate_bots,
         commands: crate::commands::Commands::new(moderator.clone()),
         admin_roles: config.admin_roles.clone(),
-    };
+        catchup: tracker.clone(),
+        me: me.clone(),
+    });
     let mut client = ClientBuilder::new_with_http(http.build(), intents())
-        .event_handler(handler)
+        .event_handler_arc(handler)
         .await?;
     let actions = Arc::new(DiscordActions::new(
         client.http.clone(),
@@ -185,12 +195,15 @@ pub async fn start(
             tracing::error!(error = %e, "the Discord gateway stopped");
         }
     });
+    let flusher = tokio::spawn(tracker.clone().run_flusher());
     let shutdown: ShutdownHook = Box::pin(async move {
+        tracker.close();
         shard_manager.shutdown_all().await;
         crate::metrics::global().set_connected("discord", false);
+        tracker.flush().await;
     });
     Ok(Connector {
-        tasks: vec![task],
+        tasks: vec![task, flusher],
         shutdown,
         actions,
     })
