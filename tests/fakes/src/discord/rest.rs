@@ -904,7 +904,7 @@ fn list_messages(st: &DiscordState, req: &Req<'_>) -> Result<Reply, ApiError> {
             around
         }
     };
-    page.sort_by(|a, b| b.id.cmp(&a.id));
+    page.sort_by_key(|m| std::cmp::Reverse(m.id));
     Ok(Reply::ok(Value::Array(
         page.into_iter()
             .map(|m| st.message_json(m, false))
