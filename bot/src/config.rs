@@ -657,23 +657,20 @@ impl Config {
                             )
                         })?;
                 }
-                if let Some(n) = int("discord.catch_up_max_age_secs")? {
-                    catch_up.max_age_secs = n as u64;
-                }
-                if catch_up.max_age_secs >= c.dedupe_ttl_secs as u64 {
-                    let key = if values.contains_key("discord.catch_up_max_age_secs") {
-                        "discord.catch_up_max_age_secs"
-                    } else {
-                        "dedupe_ttl_secs"
-                    };
-                    return Err(err(
-                        key,
-                        format!(
-                            "discord.catch_up_max_age_secs ({}) must be below dedupe_ttl_secs ({}): \
-                             history older than the idempotency keys could be acted on twice",
-                            catch_up.max_age_secs, c.dedupe_ttl_secs
-                        ),
-                    ));
+                let ttl = c.dedupe_ttl_secs.max(0) as u64;
+                match int("discord.catch_up_max_age_secs")? {
+                    Some(n) if n as u64 >= ttl => {
+                        return Err(err(
+                            "discord.catch_up_max_age_secs",
+                            format!(
+                                "{n} must be below dedupe_ttl_secs ({ttl}): history older than \
+                                 the idempotency keys could be acted on twice"
+                            ),
+                        ));
+                    }
+                    Some(n) => catch_up.max_age_secs = n as u64,
+                    // Unset: the default, or half the keys' lifetime if that is shorter.
+                    None => catch_up.max_age_secs = catch_up.max_age_secs.min(ttl / 2),
                 }
                 c.discord = Some(DiscordConfig {
                     token: Secret::new(token),
@@ -871,6 +868,46 @@ mod tests {
                 "{key} is not in the example"
             );
         }
+    }
+
+    #[test]
+    fn catch_up_never_reaches_past_the_idempotency_keys() {
+        let discord = |extra: &[(&str, &str)]| {
+            let mut v = vec![("LINKGUARD_DISCORD_TOKEN", "t")];
+            v.extend_from_slice(extra);
+            Config::load(None, vars(&v))
+        };
+        let d = discord(&[]).unwrap().discord.unwrap();
+        assert_eq!(d.catch_up, CatchUpLimits::default());
+        let d = discord(&[("LINKGUARD_DEDUPE_TTL_SECS", "3600")])
+            .unwrap()
+            .discord
+            .unwrap();
+        assert_eq!(d.catch_up.max_age_secs, 1800, "half the keys' lifetime");
+        let e = discord(&[
+            ("LINKGUARD_DEDUPE_TTL_SECS", "3600"),
+            ("LINKGUARD_DISCORD_CATCH_UP_MAX_AGE_SECS", "3600"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.key, "discord.catch_up_max_age_secs");
+        assert!(e.to_string().contains("below dedupe_ttl_secs"), "{e}");
+        let e = discord(&[("LINKGUARD_DISCORD_CATCH_UP_MAX_MESSAGES", "lots")]).unwrap_err();
+        assert_eq!(e.key, "discord.catch_up_max_messages");
+        let d = discord(&[("LINKGUARD_DISCORD_CATCH_UP_MAX_MESSAGES", "0")])
+            .unwrap()
+            .discord
+            .unwrap();
+        assert_eq!(d.catch_up.max_messages, 0);
+        assert!(Config::load(
+            None,
+            vars(&[
+                ("LINKGUARD_DISCORD_TOKEN", "t"),
+                ("LINKGUARD_DISCORD_CATCH_UP_MAX_MESSAGES", "0")
+            ])
+        )
+        .unwrap()
+        .describe()
+        .contains("discord.catch_up_max_messages = 0 (off)"));
     }
 
     #[test]
