@@ -163,6 +163,31 @@ pub struct DiscordConfig {
     /// `discord.guild_ids`: the servers linkguard moderates and obeys; it
     /// leaves any other. `linkguard run` refuses to start without one.
     pub guild_ids: Vec<u64>,
+    /// `discord.catch_up_*`: how much channel history is read back after a
+    /// restart or a gateway session that could not be resumed.
+    pub catch_up: CatchUpLimits,
+}
+
+/// Bounds on reading Discord history back after downtime, per channel and
+/// per catch-up (`discord.catch_up_max_messages`,
+/// `discord.catch_up_max_age_secs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CatchUpLimits {
+    /// At most this many messages per channel; `0` turns catch-up off.
+    pub max_messages: u32,
+    /// Never read messages older than this (seconds); must stay below
+    /// `dedupe_ttl_secs`, so that nothing read back has lost its
+    /// idempotency key.
+    pub max_age_secs: u64,
+}
+
+impl Default for CatchUpLimits {
+    fn default() -> CatchUpLimits {
+        CatchUpLimits {
+            max_messages: 1000,
+            max_age_secs: 24 * 3600,
+        }
+    }
 }
 
 /// Shards `first..=last` of `total`.
@@ -364,6 +389,16 @@ const KEYS: &[(&str, Ty, &str)] = &[
         "servers linkguard moderates and obeys; it leaves any other (required to run)",
     ),
     // ---- end tenancy ----
+    (
+        "discord.catch_up_max_messages",
+        Ty::Int,
+        "history read back per channel after downtime (0: off)",
+    ),
+    (
+        "discord.catch_up_max_age_secs",
+        Ty::Int,
+        "oldest history read back after downtime",
+    ),
 ];
 
 /// Why `linkguard run` refuses to start Discord without `discord.guild_ids`,
@@ -787,6 +822,37 @@ impl Config {
                 };
                 let queue_capacity = ranged("discord.queue_capacity", 1..=1_000_000, "events")?
                     .map_or(DEFAULT_DISCORD_QUEUE, |n| n as usize);
+                let mut catch_up = CatchUpLimits::default();
+                if let Some(v) = get("discord.catch_up_max_messages") {
+                    catch_up.max_messages = v
+                        .trim()
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|n| *n <= 100_000)
+                        .ok_or_else(|| {
+                            err(
+                                "discord.catch_up_max_messages",
+                                format!(
+                                    "expected a number of messages from 0 to 100000, got `{v}`"
+                                ),
+                            )
+                        })?;
+                }
+                let ttl = c.dedupe_ttl_secs.max(0) as u64;
+                match int("discord.catch_up_max_age_secs")? {
+                    Some(n) if n as u64 >= ttl => {
+                        return Err(err(
+                            "discord.catch_up_max_age_secs",
+                            format!(
+                                "{n} must be below dedupe_ttl_secs ({ttl}): history older than \
+                                 the idempotency keys could be acted on twice"
+                            ),
+                        ));
+                    }
+                    Some(n) => catch_up.max_age_secs = n as u64,
+                    // Unset: the default, or half the keys' lifetime if that is shorter.
+                    None => catch_up.max_age_secs = catch_up.max_age_secs.min(ttl / 2),
+                }
                 c.discord = Some(DiscordConfig {
                     token: Secret::new(token),
                     proxy_url: url("discord.proxy_url")?,
@@ -795,6 +861,7 @@ impl Config {
                     queue_capacity,
                     guild_ids: guild_ids(&list("discord.guild_ids"))
                         .map_err(|m| err("discord.guild_ids", m))?,
+                    catch_up,
                 });
             }
             None if discord_keys => {
@@ -920,6 +987,17 @@ impl Config {
                     d.shards.map_or("(all, one process)".into(), |r| {
                         format!("{}-{} of {}", r.first, r.last, r.total)
                     }),
+                );
+                line(
+                    "discord.catch_up_max_messages",
+                    match d.catch_up.max_messages {
+                        0 => "0 (off)".into(),
+                        n => n.to_string(),
+                    },
+                );
+                line(
+                    "discord.catch_up_max_age_secs",
+                    d.catch_up.max_age_secs.to_string(),
                 );
             }
         }
@@ -1148,6 +1226,46 @@ mod tests {
             assert_eq!(e.key, key, "{name}={value}: {e}");
             assert!(e.to_string().contains(name), "{e}");
         }
+    }
+
+    #[test]
+    fn catch_up_never_reaches_past_the_idempotency_keys() {
+        let discord = |extra: &[(&str, &str)]| {
+            let mut v = vec![("LINKGUARD_DISCORD_TOKEN", "t")];
+            v.extend_from_slice(extra);
+            Config::load(None, vars(&v))
+        };
+        let d = discord(&[]).unwrap().discord.unwrap();
+        assert_eq!(d.catch_up, CatchUpLimits::default());
+        let d = discord(&[("LINKGUARD_DEDUPE_TTL_SECS", "3600")])
+            .unwrap()
+            .discord
+            .unwrap();
+        assert_eq!(d.catch_up.max_age_secs, 1800, "half the keys' lifetime");
+        let e = discord(&[
+            ("LINKGUARD_DEDUPE_TTL_SECS", "3600"),
+            ("LINKGUARD_DISCORD_CATCH_UP_MAX_AGE_SECS", "3600"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.key, "discord.catch_up_max_age_secs");
+        assert!(e.to_string().contains("below dedupe_ttl_secs"), "{e}");
+        let e = discord(&[("LINKGUARD_DISCORD_CATCH_UP_MAX_MESSAGES", "lots")]).unwrap_err();
+        assert_eq!(e.key, "discord.catch_up_max_messages");
+        let d = discord(&[("LINKGUARD_DISCORD_CATCH_UP_MAX_MESSAGES", "0")])
+            .unwrap()
+            .discord
+            .unwrap();
+        assert_eq!(d.catch_up.max_messages, 0);
+        assert!(Config::load(
+            None,
+            vars(&[
+                ("LINKGUARD_DISCORD_TOKEN", "t"),
+                ("LINKGUARD_DISCORD_CATCH_UP_MAX_MESSAGES", "0")
+            ])
+        )
+        .unwrap()
+        .describe()
+        .contains("discord.catch_up_max_messages = 0 (off)"));
     }
 
     #[test]

@@ -164,6 +164,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             shards: None,
             queue_capacity: crate::config::DEFAULT_DISCORD_QUEUE,
             guild_ids: vec![cast::GUILD],
+            catch_up: Default::default(),
         }),
         ..Config::default()
     };

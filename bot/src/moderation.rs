@@ -344,6 +344,31 @@ pub trait PlatformActions: Send + Sync {
     /// reposted (`text` is in the platform's markup, links swapped), in as
     /// many messages as the platform's limit needs, pinging nobody.
     fn send_copy<'a>(&'a self, msg: &'a IncomingMessage, text: &'a str) -> ActionFuture<'a, ()>;
+    /// After a crash in the middle of `replace`: whether the repost `text`
+    /// of `msg` was already made, and whether the original is still there.
+    /// The default cannot tell (the action is done again).
+    fn interrupted_replace<'a>(
+        &'a self,
+        msg: &'a IncomingMessage,
+        text: &'a str,
+    ) -> ActionFuture<'a, Interrupted> {
+        let _ = (msg, text);
+        Box::pin(async { Ok(Interrupted::Unknown) })
+    }
+}
+
+/// What a platform found about a `replace` a crash interrupted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Interrupted {
+    /// It cannot tell: the action is done again.
+    Unknown,
+    /// The repost exists.
+    Reposted {
+        /// The repost's id.
+        repost: String,
+        /// Whether the original is still there (to be deleted).
+        original_exists: bool,
+    },
 }
 
 /// The policy in force, with the stored version it came from.
@@ -1016,6 +1041,7 @@ impl Moderator {
                     Some(action) => {
                         let anchor = Some(p.detection.seq);
                         let work = Work::new(action, anchor, &active, &verdict, &msg, &banned);
+                        let progress = self.found_repost(&msg, &work, actions, progress).await;
                         return self
                             .act_from(&msg, work, actions, progress, p.attempts)
                             .await;
@@ -1147,6 +1173,48 @@ impl Moderator {
             outcome,
             detail,
         })
+    }
+
+    /// A `replace` interrupted (by a crash) after the platform accepted the
+    /// repost but before its id was recorded would post the message twice
+    /// if simply done again. Where the connector can find such a repost
+    /// (and whether the original is still there), `progress` is completed
+    /// from what it found, so only what is left is done.
+    async fn found_repost(
+        &self,
+        msg: &IncomingMessage,
+        work: &Work,
+        actions: &dyn PlatformActions,
+        mut progress: Progress,
+    ) -> Progress {
+        let replacing = progress.action.as_deref().is_none_or(|a| a == "replace");
+        if work.action != Action::Replace
+            || !replacing
+            || progress.repost.is_some()
+            || progress.deleted
+            || progress.copy
+            || msg.has_attachments
+        {
+            return progress;
+        }
+        let blocks: Vec<&Block> = work.blocks.iter().collect();
+        let text = format!("{}\n{}", work.rewritten, attribution(&work.policy, &blocks));
+        match actions.interrupted_replace(msg, &text).await {
+            Ok(Interrupted::Reposted {
+                repost,
+                original_exists,
+            }) => {
+                progress.action = Some(Action::Replace.as_str().to_owned());
+                progress.repost = Some(repost);
+                progress.deleted = !original_exists;
+                self.note(work.anchor, msg, &progress).await;
+            }
+            Ok(Interrupted::Unknown) => {}
+            Err(e) => {
+                tracing::warn!(platform = msg.platform.as_str(), channel.id = %msg.channel, error = %e, "cannot tell whether an interrupted repost was made; doing it again");
+            }
+        }
+        progress
     }
 
     /// Records `progress` for pending action `anchor` (authenticated, and only

@@ -46,6 +46,8 @@ pub struct Setup {
     pub retry: linkguard::moderation::RetrySettings,
     /// `discord.guild_ids` (default: the fake's own guild).
     pub guild_ids: Vec<u64>,
+    /// `discord.catch_up_*` (default: the built-in bounds).
+    pub catch_up: linkguard::config::CatchUpLimits,
 }
 
 impl Default for Setup {
@@ -57,6 +59,7 @@ impl Default for Setup {
             policy: None,
             retry: crate::fast_retry(),
             guild_ids: vec![cast::GUILD],
+            catch_up: Default::default(),
         }
     }
 }
@@ -132,6 +135,7 @@ pub async fn spawn_app_with(fake: FakeDiscord, dir: tempfile::TempDir, setup: Se
             shards: None,
             queue_capacity: linkguard::config::DEFAULT_DISCORD_QUEUE,
             guild_ids: setup.guild_ids.clone(),
+            catch_up: setup.catch_up,
         }),
         ..Config::default()
     };
@@ -169,6 +173,10 @@ pub fn is_repost(m: &StoredMessage) -> bool {
 impl TestApp {
     /// Stops linkguard gracefully and waits for it.
     pub async fn stop(mut self) {
+        self.halt().await;
+    }
+
+    async fn halt(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -179,6 +187,14 @@ impl TestApp {
                 .expect("app task")
                 .expect("app ran");
         }
+    }
+
+    /// Stops linkguard gracefully and hands back the fake and the database
+    /// directory, to start linkguard again on them ([`spawn_app_with`]).
+    pub async fn stop_keeping_state(mut self) -> (FakeDiscord, tempfile::TempDir) {
+        self.halt().await;
+        self.store.close().await;
+        (self.fake, self._dir)
     }
 
     /// A user posts `text` in `channel`; returns the message id.

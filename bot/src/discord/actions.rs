@@ -11,13 +11,15 @@
 
 use super::translate::{self, Placement, MESSAGE_LIMIT};
 use crate::moderation::{
-    attempt_deadline, jittered, ActionError, ActionFuture, IncomingMessage, PlatformActions,
+    attempt_deadline, jittered, ActionError, ActionFuture, IncomingMessage, Interrupted,
+    PlatformActions,
 };
 use crate::store::{DiscordWebhook, Store};
 use secrecy::ExposeSecret as _;
 use serenity::all::{
     Cache, Channel, ChannelId, ChannelType, CreateAllowedMentions, CreateMessage, ExecuteWebhook,
-    GuildId, Http, HttpError, MessageId, MessageReference, Permissions, UserId, WebhookId,
+    GuildId, Http, HttpError, MessageId, MessagePagination, MessageReference, Permissions, UserId,
+    WebhookId,
 };
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -53,6 +55,9 @@ fn is_transient(e: &serenity::Error) -> bool {
         _ => http_failure(e).is_some_and(|(status, _, _)| status == 429 || status >= 500),
     }
 }
+
+/// How many pages of 100 after an original are searched for its repost.
+const REPOST_SEARCH_PAGES: usize = 5;
 
 /// Carries out moderation requests on Discord.
 pub struct DiscordActions {
@@ -141,6 +146,11 @@ impl DiscordActions {
         }
     }
 
+    /// serenity's REST client.
+    pub(super) fn http(&self) -> &Arc<Http> {
+        &self.http
+    }
+
     /// Our bot user's id, once READY has been received.
     pub fn bot_id(&self) -> Option<u64> {
         Some(self.cache.current_user().id.get()).filter(|id| *id != 0)
@@ -153,7 +163,7 @@ impl DiscordActions {
     /// double from 250 ms (jittered, at most 8 s) and stop before the action
     /// attempt's deadline; the caller then answers [`ActionError::Later`]
     /// and the action stays pending: a rate limit never drops an action.
-    async fn call<T, F, Fut>(&self, mut f: F) -> Result<T, serenity::Error>
+    pub(super) async fn call<T, F, Fut>(&self, mut f: F) -> Result<T, serenity::Error>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, serenity::Error>>,
@@ -519,6 +529,72 @@ impl DiscordActions {
         Ok(())
     }
 
+    /// Finds the repost of `msg` (our channel webhook's message with `text`,
+    /// after the original) that a crash may have left, and whether the
+    /// original is still there.
+    async fn do_interrupted_replace(
+        &self,
+        msg: &IncomingMessage,
+        text: &str,
+    ) -> Result<Interrupted, ActionError> {
+        if msg.workspace.parse::<u64>().is_err() {
+            return Ok(Interrupted::Unknown);
+        }
+        let channel = snowflake(&msg.channel, "channel")?;
+        let (place, id) = self.message_ref(msg)?;
+        let hook = match self.store.discord_webhook(&channel.to_string()).await {
+            Ok(Some(h)) => h,
+            // No webhook was ever stored here, so no repost was made.
+            Ok(None) => return Ok(Interrupted::Unknown),
+            Err(e) => {
+                return Err(ActionError::Failed(format!(
+                    "reading the stored webhook: {e}"
+                )))
+            }
+        };
+        let mut after = id;
+        let mut found = None;
+        for _ in 0..REPOST_SEARCH_PAGES {
+            let page = self
+                .call(|| {
+                    self.http
+                        .get_messages(place, Some(MessagePagination::After(after)), Some(100))
+                })
+                .await
+                .map_err(|e| action_error("reading the history after the original", &e, None))?;
+            found = page
+                .iter()
+                .filter(|m| m.id > id)
+                .find(|m| {
+                    m.webhook_id.is_some_and(|w| w.to_string() == hook.id)
+                        && m.content.trim_end() == text.trim_end()
+                })
+                .map(|m| m.id);
+            let newest = page.iter().map(|m| m.id).max();
+            match (found, newest) {
+                (Some(_), _) | (None, None) => break,
+                (None, Some(n)) if page.len() < 100 || n <= after => break,
+                (None, Some(n)) => after = n,
+            }
+        }
+        let Some(repost) = found else {
+            return Ok(Interrupted::Unknown);
+        };
+        let original_exists = match self.call(|| self.http.get_message(place, id)).await {
+            Ok(_) => true,
+            Err(e)
+                if http_failure(&e).is_some_and(|(s, c, _)| s == 404 && c == UNKNOWN_MESSAGE) =>
+            {
+                false
+            }
+            Err(e) => return Err(action_error("reading the original", &e, None)),
+        };
+        Ok(Interrupted::Reposted {
+            repost: repost.to_string(),
+            original_exists,
+        })
+    }
+
     /// The channel (or thread) a message is in, and its id.
     fn message_ref(&self, msg: &IncomingMessage) -> Result<(ChannelId, MessageId), ActionError> {
         let channel = snowflake(msg.thread.as_deref().unwrap_or(&msg.channel), "channel")?;
@@ -574,6 +650,14 @@ impl PlatformActions for DiscordActions {
 
     fn send_copy<'a>(&'a self, msg: &'a IncomingMessage, text: &'a str) -> ActionFuture<'a, ()> {
         Box::pin(self.do_send_copy(msg, text))
+    }
+
+    fn interrupted_replace<'a>(
+        &'a self,
+        msg: &'a IncomingMessage,
+        text: &'a str,
+    ) -> ActionFuture<'a, Interrupted> {
+        Box::pin(self.do_interrupted_replace(msg, text))
     }
 }
 

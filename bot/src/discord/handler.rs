@@ -10,12 +10,17 @@
 //! bounded [`Intake`] queue, which records them until the store answers and
 //! pauses the gateway when full. A replayed event (after a Resume) finds its
 //! idempotency key and nothing is done twice.
+//!
+//! Messages read back from history after downtime (see `catchup`) take the
+//! same path as MESSAGE_CREATE ([`Handler::on_new_message`]), but are
+//! recorded at once (not queued), so a catch-up stops where the store fails.
 
 use super::actions::DiscordActions;
+use super::catchup::{Lookup, Tracker};
 use super::intake::Intake;
 use super::tenancy::Guilds;
 use super::translate::{self, Ignored};
-use crate::moderation::{IncomingMessage, Moderator};
+use crate::moderation::{IncomingMessage, Moderator, PlatformActions, Step};
 use serenity::all::{
     ConnectionStage, Context, Event, EventHandler, Guild, Interaction, Message, MessageUpdateEvent,
     Ready,
@@ -24,8 +29,12 @@ use serenity::all::{
 use serenity::async_trait;
 use serenity::gateway::CollectorCallback;
 use serenity::http::RatelimitInfo;
-use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+/// How often recording a message read back from history is tried before
+/// the catch-up stops there.
+const RECORD_ATTEMPTS: u32 = 6;
 
 /// The event handler given to serenity.
 pub struct Handler {
@@ -45,6 +54,19 @@ pub struct Handler {
     pub(super) intake: Arc<Intake>,
     /// The company's servers (`discord.guild_ids`).
     pub(super) guilds: Arc<Guilds>,
+    /// What has been handled per channel, and catch-ups after downtime.
+    pub(super) catchup: Arc<Tracker>,
+    /// This handler, for the catch-up tasks it starts.
+    pub(super) me: Weak<Handler>,
+}
+
+/// Where a new message comes from.
+pub(super) enum Source<'a> {
+    /// MESSAGE_CREATE on the gateway.
+    Live(&'a Context),
+    /// Read back from history after downtime: no `member` in REST messages,
+    /// and questions are not answered late.
+    History(&'a mut Lookup),
 }
 
 impl Handler {
@@ -129,6 +151,118 @@ impl Handler {
         }
         self.process(incoming, actions).await;
     }
+
+    /// Records a message read back from history at once (retrying a
+    /// failing store) and spawns the action. `false` when the detection
+    /// could not be recorded.
+    async fn record_now(&self, msg: IncomingMessage, actions: &Arc<DiscordActions>) -> bool {
+        let mut wait = Duration::from_millis(200);
+        for attempt in 1..=RECORD_ATTEMPTS {
+            match self.moderator.record(&msg).await {
+                Ok(Step::Done(handled)) => {
+                    tracing::debug!(channel.id = %msg.channel, message.id = %msg.message_id, revision = %msg.revision, ?handled, "discord message handled");
+                    return true;
+                }
+                Ok(Step::Act(work)) => {
+                    let actions: Arc<dyn PlatformActions> = actions.clone();
+                    self.moderator.spawn_act(msg, *work, actions);
+                    return true;
+                }
+                Err(e) if attempt < RECORD_ATTEMPTS => {
+                    tracing::warn!(attempt, error = %e, "recording a detection failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                Err(e) => {
+                    tracing::error!(channel.id = %msg.channel, message.id = %msg.message_id, error = %e, "recording a detection failed; the message is left unmoderated");
+                }
+            }
+        }
+        false
+    }
+
+    /// A new message, live or read back: translated, filtered and recorded
+    /// alike. `false` when it could not be recorded (catch-up stops there).
+    pub(super) async fn on_new_message(&self, source: Source<'_>, mut msg: Message) -> bool {
+        // Before anything awaits, so a later message cannot overtake it.
+        let tracked = self.catchup.begin(msg.guild_id, msg.channel_id, msg.id);
+        let received = Instant::now();
+        let Some(actions) = self.actions.get() else {
+            return false;
+        };
+        // A thread's starter points at the message it was started from:
+        // that message is what is moderated (a duplicate if it already was;
+        // read back, it is in its own channel's history).
+        if let Some(starter_of) = translate::starter_source(&msg) {
+            if let Source::Live(ctx) = &source {
+                self.starter(ctx, actions, &msg, starter_of, received).await;
+            }
+            tracked.finish(true);
+            return true;
+        }
+        // Joins, pins and other system messages carry no text to check.
+        if !translate::has_text(&msg) {
+            tracked.finish(true);
+            return true;
+        }
+        if self.guilds.foreign(msg.guild_id, "a message").await {
+            tracked.finish(true);
+            return true;
+        }
+        let at = actions.placement(msg.guild_id, msg.channel_id).await;
+        if let Some(why) = self
+            .skip(
+                actions,
+                &msg.author,
+                msg.webhook_id.map(|w| w.get()),
+                at.channel,
+            )
+            .await
+        {
+            tracing::trace!(message.id = %msg.id, ?why, "ignoring a discord message");
+            tracked.finish(true);
+            return true;
+        }
+        match source {
+            Source::Live(ctx) => {
+                if super::commands::on_question(
+                    ctx,
+                    &msg,
+                    actions.bot_id(),
+                    &self.commands,
+                    &self.guilds,
+                )
+                .await
+                    || msg.guild_id.is_none()
+                {
+                    tracked.finish(true);
+                    return true;
+                }
+                // Queued for recording (the queue retries a failing store).
+                self.process(translate::from_create(&msg, at, received), actions)
+                    .await;
+                tracked.finish(true);
+                return true;
+            }
+            Source::History(lookup) => {
+                if msg.member.is_none() {
+                    match lookup.member(actions, &msg).await {
+                        Ok(m) => msg.member = m,
+                        Err(e) => {
+                            tracing::warn!(message.id = %msg.id, error = %e.0, "cannot read back a message's author");
+                            tracked.finish(false);
+                            return false;
+                        }
+                    }
+                }
+            }
+        }
+        let ok = self
+            .record_now(translate::from_create(&msg, at, received), actions)
+            .await;
+        tracked.finish(ok);
+        ok
+    }
 }
 
 #[async_trait]
@@ -146,15 +280,22 @@ impl EventHandler for Handler {
                 true
             })));
         crate::metrics::global().set_connected("discord", true);
+        // A new session: what was posted meanwhile is read back (its guilds
+        // follow in GUILD_CREATE; asking here too covers a GUILD_CREATE
+        // handled before this READY). Only the company's servers.
+        let (shard, total) = ready.shard.map_or((0, 1), |s| (s.id.0, s.total));
+        self.catchup.on_ready(shard, total);
+        for g in &ready.guilds {
+            if self.guilds.allows(Some(g.id)) {
+                self.catch_up(&ctx, g.id);
+            }
+        }
         self.guilds.remove_stale_global(&ctx).await;
         tracing::info!(bot.id = %ready.user.id, guilds = ready.guilds.len(), "connected to the Discord gateway");
     }
 
-    async fn guild_create(&self, ctx: Context, guild: Guild, _is_new: Option<bool>) {
-        self.guilds.on_guild_create(&ctx, &guild).await;
-    }
-
-    async fn resume(&self, _ctx: Context, _event: ResumedEvent) {
+    async fn resume(&self, ctx: Context, _event: ResumedEvent) {
+        self.catchup.on_resume(ctx.shard_id.0);
         crate::metrics::global().reconnect("discord");
         crate::metrics::global().set_connected("discord", true);
         tracing::info!("Discord gateway session resumed");
@@ -164,6 +305,7 @@ impl EventHandler for Handler {
         let up = event.new == ConnectionStage::Connected;
         crate::metrics::global().set_connected("discord", up);
         if !up && event.old == ConnectionStage::Connected {
+            self.catchup.on_disconnect(event.shard_id.0);
             tracing::warn!(stage = ?event.new, "Discord gateway connection lost; reconnecting");
         }
     }
@@ -186,45 +328,15 @@ impl EventHandler for Handler {
         }
     }
 
+    async fn guild_create(&self, ctx: Context, guild: Guild, _is_new: Option<bool>) {
+        self.guilds.on_guild_create(&ctx, &guild).await;
+        if self.guilds.allows(Some(guild.id)) {
+            self.catch_up(&ctx, guild.id);
+        }
+    }
+
     async fn message(&self, ctx: Context, msg: Message) {
-        let received = Instant::now();
-        let Some(actions) = self.actions.get() else {
-            return;
-        };
-        // A thread's starter points at the message it was started from:
-        // that message is what is moderated (a duplicate if it already was).
-        if let Some(source) = translate::starter_source(&msg) {
-            self.starter(&ctx, actions, &msg, source, received).await;
-            return;
-        }
-        // Joins, pins and other system messages carry no text to check.
-        if !translate::has_text(&msg) {
-            return;
-        }
-        if self.guilds.foreign(msg.guild_id, "a message").await {
-            return;
-        }
-        let at = actions.placement(msg.guild_id, msg.channel_id).await;
-        if let Some(why) = self
-            .skip(
-                actions,
-                &msg.author,
-                msg.webhook_id.map(|w| w.get()),
-                at.channel,
-            )
-            .await
-        {
-            tracing::trace!(message.id = %msg.id, ?why, "ignoring a discord message");
-            return;
-        }
-        if super::commands::on_question(&ctx, &msg, actions.bot_id(), &self.commands, &self.guilds)
-            .await
-            || msg.guild_id.is_none()
-        {
-            return;
-        }
-        self.process(translate::from_create(&msg, at, received), actions)
-            .await;
+        self.on_new_message(Source::Live(&ctx), msg).await;
     }
 
     async fn message_update(

@@ -14,6 +14,9 @@
 //! - `tenancy`: which servers are the company's (`discord.guild_ids`):
 //!   events from others are dropped, others are left, admin rights exist
 //!   only in allowed servers.
+//! - `catchup`: after a restart or a session Discord would not resume, each
+//!   channel's history after its stored cursor is read back through the same
+//!   path, so nothing posted while linkguard was down stays up.
 //!
 //! HTTP: by default serenity's own client to `https://discord.com`, with its
 //! rate limiter on. A test (or the demo) may inject a `reqwest` client (one
@@ -24,6 +27,7 @@
 //! comes from `GET /gateway`.
 
 mod actions;
+pub mod catchup;
 mod commands;
 mod handler;
 mod intake;
@@ -155,7 +159,11 @@ pub async fn start(
     crate::metrics::global().set_connected("discord", false);
     let (intake, mut tasks) = intake::Intake::start(moderator.clone(), config.queue_capacity);
     let slot = Arc::new(OnceLock::new());
-    let handler = handler::Handler {
+    let tracker = Arc::new(catchup::Tracker::new(
+        moderator.store().clone(),
+        config.catch_up,
+    ));
+    let handler = Arc::new_cyclic(|me| handler::Handler {
         moderator: moderator.clone(),
         actions: slot.clone(),
         moderate_bots,
@@ -166,9 +174,11 @@ pub async fn start(
             &config.guild_ids,
             moderator.store().clone(),
         )),
-    };
+        catchup: tracker.clone(),
+        me: me.clone(),
+    });
     let mut client = ClientBuilder::new_with_http(http.build(), intents())
-        .event_handler(handler)
+        .event_handler_arc(handler)
         .await?;
     let actions = Arc::new(DiscordActions::new(
         client.http.clone(),
@@ -197,16 +207,20 @@ pub async fn start(
             tracing::error!(error = %e, "the Discord gateway stopped");
         }
     });
+    let flusher = tokio::spawn(tracker.clone().run_flusher());
     let shutdown: ShutdownHook = Box::pin(async move {
         // Unpause a gateway waiting for room first, or it cannot close.
         intake.close_gate();
+        tracker.close();
         shard_manager.shutdown_all().await;
         crate::metrics::global().set_connected("discord", false);
         // Record what was received (the app bounds this by its deadline).
         intake.close().await;
+        tracker.flush().await;
     });
     tasks.push(task);
     tasks.push(retrying);
+    tasks.push(flusher);
     Ok(Connector {
         tasks,
         shutdown,

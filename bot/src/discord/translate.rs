@@ -222,8 +222,10 @@ pub fn from_starter(source: &Message, at: Placement, received: Instant) -> Incom
     m
 }
 
-/// A new message (MESSAGE_CREATE). Its text includes what it carries (see
-/// `message_text`): a forward's snapshots and authored embeds.
+/// A new message (MESSAGE_CREATE), or one read back from history, whose
+/// `edited_timestamp` makes it the same revision as the edit's MESSAGE_UPDATE.
+/// Its text includes what it carries (see `message_text`): a forward's
+/// snapshots and authored embeds.
 pub fn from_create(msg: &Message, at: Placement, received: Instant) -> IncomingMessage {
     let (text, not_repostable) = message_text(msg);
     IncomingMessage {
@@ -232,7 +234,7 @@ pub fn from_create(msg: &Message, at: Placement, received: Instant) -> IncomingM
         channel: at.channel.to_string(),
         thread: at.thread.map(|t| t.to_string()),
         message_id: msg.id.to_string(),
-        revision: "0".to_owned(),
+        revision: update_revision(msg.edited_timestamp.as_ref()),
         author: author(&msg.author, msg.member.as_deref(), at.guild),
         text,
         has_attachments: !msg.attachments.is_empty()
@@ -368,6 +370,13 @@ mod tests {
         assert_eq!(m.thread.as_deref(), Some("1456071927398531076"));
         assert_eq!(m.revision, "0");
         assert_eq!(m.author.display_name, "Alice");
+        let edited = message(json!({"edited_timestamp": "2025-01-01T00:05:00+00:00"}));
+        let read_back = from_create(&edited, THREAD_AT, Instant::now());
+        assert_eq!(
+            read_back.revision,
+            update_revision(edited.edited_timestamp.as_ref()),
+            "a message edited before it is read back is the edit's revision"
+        );
         assert_eq!(m.author.roles, vec!["1058897846599811078".to_owned()]);
         assert_eq!(
             m.author.avatar_url.as_deref(),

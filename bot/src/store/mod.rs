@@ -1,5 +1,6 @@
 //! The durable store: audit hash chain, event dedupe, pending actions,
-//! versioned policy, Discord webhooks and settings, on SQLite or PostgreSQL.
+//! versioned policy, Discord webhooks, Discord channel cursors and settings,
+//! on SQLite or PostgreSQL.
 //!
 //! One [`Store`] type serves both backends through sqlx's `Any` driver with
 //! portable SQL (`$N` binds, integer epoch-millisecond timestamps, text for
@@ -25,6 +26,7 @@
 //! database password (see [`redact_url`]).
 
 mod audit;
+mod cursors;
 mod error;
 mod events;
 mod exceptions;
@@ -36,6 +38,7 @@ pub use audit::{
     canonical_encoding, keyed_record_hash, record_hash, Anchor, AuditEntry, AuditKey, AuditRecord,
     ChainProblem, Kind, Outcome, VerifyReport, ANCHOR_FORMAT, DEVELOPMENT_AUDIT_KEY, GENESIS_HASH,
 };
+pub use cursors::ChannelCursor;
 pub use error::{describe_target, redact_url, StoreError};
 pub use events::{EventKey, NewPending, PendingAction, Recorded};
 pub use exceptions::{Exception, ExceptionTarget};
@@ -240,6 +243,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0003_pending_payload.sql"),
     ),
     (
+        5,
+        "discord_cursors",
+        include_str!("../../../migrations/sqlite/0005_discord_cursors.sql"),
+    ),
+    (
         7,
         "keyed_audit",
         include_str!("../../../migrations/sqlite/0007_keyed_audit.sql"),
@@ -265,6 +273,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "pending_payload",
         include_str!("../../../migrations/postgres/0003_pending_payload.sql"),
+    ),
+    (
+        5,
+        "discord_cursors",
+        include_str!("../../../migrations/postgres/0005_discord_cursors.sql"),
     ),
     (
         7,

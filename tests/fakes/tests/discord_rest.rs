@@ -9,16 +9,6 @@ use linkguard_fakes::discord::{cast, perms, FakeDiscordConfig, RouteKind, Times}
 use serenity::all::{
     ChannelId, CreateAllowedMentions, CreateWebhook, ExecuteWebhook, MessageId, WebhookId,
 };
-use serenity::http::HttpError;
-
-fn discord_code(err: &serenity::Error) -> Option<(u16, isize)> {
-    match err {
-        serenity::Error::Http(HttpError::UnsuccessfulRequest(r)) => {
-            Some((r.status_code.as_u16(), r.error.code))
-        }
-        _ => None,
-    }
-}
 
 #[tokio::test]
 async fn webhook_create_and_execute_in_a_thread() {

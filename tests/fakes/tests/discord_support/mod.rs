@@ -324,3 +324,13 @@ pub fn assert_dispatches_known(fake: &FakeDiscord) {
         }
     }
 }
+
+/// The HTTP status and Discord error code of a failed REST call.
+pub fn discord_code(err: &serenity::Error) -> Option<(u16, isize)> {
+    match err {
+        serenity::Error::Http(serenity::http::HttpError::UnsuccessfulRequest(r)) => {
+            Some((r.status_code.as_u16(), r.error.code))
+        }
+        _ => None,
+    }
+}
