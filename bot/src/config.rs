@@ -1037,7 +1037,7 @@ impl Config {
                     .get("audit_key")
                     .cloned()
                     .unwrap_or_else(|| "default".into()),
-                message: "the built-in development key (or empty): anyone who can write to the \
+                message: "not set (the built-in development key, or empty): anyone who can write to the \
                           database could forge audit records; set LINKGUARD_AUDIT_KEY (or \
                           audit_key_file) to a long random secret, the same on every replica, \
                           e.g. `openssl rand -hex 32`"
@@ -1318,12 +1318,20 @@ mod tests {
     fn the_development_room_key_is_refused_for_run_only() {
         let c = Config::load(None, vars(&[])).unwrap();
         let e = c.run_errors();
-        assert_eq!(e.len(), 1);
+        assert_eq!(e.len(), 2);
         assert_eq!(e[0].key, "room_key");
+        assert_eq!(e[1].key, "audit_key");
         assert!(e[0]
             .to_string()
             .starts_with("room_key (from default): the built-in development key"));
-        let c = Config::load(None, vars(&[("LINKGUARD_ROOM_KEY", "a-real-secret")])).unwrap();
+        let c = Config::load(
+            None,
+            vars(&[
+                ("LINKGUARD_ROOM_KEY", "a-real-secret"),
+                ("LINKGUARD_AUDIT_KEY", "another-real-secret"),
+            ]),
+        )
+        .unwrap();
         assert!(c.run_errors().is_empty());
         // An empty key file is no better.
         let dir = tempfile::tempdir().unwrap();

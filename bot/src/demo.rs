@@ -144,7 +144,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let config = Config {
         database_url: Secret::new(format!("sqlite://{}", db_path.display())),
         room_key: Secret::new("linkguard-demo-key"),
-        audit_key: Secret::new("linkguard-demo-audit-key"),
+        audit_key: Secret::new(crate::config::DEVELOPMENT_AUDIT_KEY),
         http_addr: "127.0.0.1:0".into(),
         shutdown_timeout_secs: 5,
         slack: Some(SlackConfig {

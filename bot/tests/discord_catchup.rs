@@ -36,6 +36,8 @@ fn spawn_run(fake: &FakeDiscord, db_url: &str, extra: &[(&str, &str)]) -> Run {
         .env("LINKGUARD_DATABASE_URL", db_url)
         .env("LINKGUARD_HTTP_ADDR", "127.0.0.1:0")
         .env("LINKGUARD_ROOM_KEY", "catch-up-test-key")
+        .env("LINKGUARD_AUDIT_KEY", "catch-up-test-audit-key")
+        .env("LINKGUARD_DISCORD_GUILD_IDS", cast::GUILD.to_string())
         .env("LINKGUARD_DISCORD_TOKEN", fake.bot_token())
         .env("LINKGUARD_DISCORD_PROXY_URL", fake.http_base())
         .stderr(Stdio::piped())

@@ -641,7 +641,7 @@ async fn hardening_a_replayed_slash_command_runs_once_whichever_replica_gets_it(
     assert_eq!(status, 200);
     assert!(text.contains("Exception #2 granted"), "{text}");
 
-    let store = linkguard::store::Store::open(&db_url, linkguard::store::StoreOptions::default())
+    let store = linkguard::store::Store::open(&db_url, test_store_options())
         .await
         .unwrap();
     let exceptions = store.exceptions_active("slack").await.unwrap();
@@ -745,6 +745,7 @@ async fn database_outage(
         ("LINKGUARD_DATABASE_URL", via_proxy),
         ("LINKGUARD_ROOM_KEY", ROOM_KEY.to_owned()),
         ("LINKGUARD_DISCORD_TOKEN", fake.bot_token().to_owned()),
+        ("LINKGUARD_DISCORD_GUILD_IDS", cast::GUILD.to_string()),
         ("LINKGUARD_DISCORD_PROXY_URL", fake.http_base()),
     ];
     env.extend(extra.iter().cloned());
@@ -792,7 +793,7 @@ async fn database_outage(
     assert!(replaced(vec![(before, "before-outage ".into())]).await);
     // Its outcome is recorded just after the delete: let that land first
     // (an outcome that cannot be recorded stays pending until the next start).
-    let direct = linkguard::store::Store::open(&db.url, linkguard::store::StoreOptions::default())
+    let direct = linkguard::store::Store::open(&db.url, test_store_options())
         .await
         .unwrap();
     assert!(
@@ -853,7 +854,7 @@ async fn database_outage(
     let (status, _) = run.sigterm();
     assert!(status.success());
 
-    let store = linkguard::store::Store::open(&db.url, linkguard::store::StoreOptions::default())
+    let store = linkguard::store::Store::open(&db.url, test_store_options())
         .await
         .unwrap();
     let detected = store
@@ -1024,4 +1025,12 @@ async fn hardening_a_redelivered_or_replayed_mention_is_answered_once() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(answers(), 1, "{:#?}", fake.ephemerals());
     drop(run);
+}
+
+/// The store options of the processes these tests start (their audit key).
+fn test_store_options() -> linkguard::store::StoreOptions {
+    linkguard::store::StoreOptions {
+        audit_key: linkguard::store::AuditKey::new("hardening-test-audit-key"),
+        ..linkguard::store::StoreOptions::default()
+    }
 }

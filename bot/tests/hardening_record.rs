@@ -739,7 +739,7 @@ async fn hardening_cli_anchor_catches_a_cut_tail() {
     let out = linkguard(&db.url, None, &["run"]);
     assert!(!out.status.success());
     assert!(
-        text(&out).contains("audit_key is not set"),
+        text(&out).contains("audit_key") && text(&out).contains("not set"),
         "{}",
         text(&out)
     );

@@ -24,7 +24,9 @@ fn linkguard(dir: &std::path::Path) -> Command {
             "LINKGUARD_DATABASE_URL",
             format!("sqlite://{}", dir.join("lg.db").display()),
         )
-        .env("LINKGUARD_HTTP_ADDR", "127.0.0.1:0");
+        .env("LINKGUARD_HTTP_ADDR", "127.0.0.1:0")
+        .env("LINKGUARD_ROOM_KEY", "trust-test-room-key")
+        .env("LINKGUARD_AUDIT_KEY", "trust-test-audit-key");
     c
 }
 
