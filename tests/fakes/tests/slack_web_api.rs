@@ -587,6 +587,23 @@ async fn read_methods_decode_into_slack_morphism_types() {
     assert_eq!(me.bot.name, "modbot");
 }
 
+/// A plain `chat.postMessage` request to #general.
+fn hi() -> SlackApiChatPostMessageRequest {
+    SlackApiChatPostMessageRequest::new(
+        GENERAL.into(),
+        SlackMessageContent::new().with_text("hi".into()),
+    )
+}
+
+/// The HTTP statuses of every `chat.postMessage` call so far.
+fn post_statuses(fake: &FakeSlack) -> Vec<u16> {
+    fake.calls()
+        .iter()
+        .filter(|c| c.method == "chat.postMessage")
+        .map(|c| c.status)
+        .collect()
+}
+
 #[tokio::test]
 async fn rate_limit_answers_429_with_retry_after() {
     let fake = start().await;
@@ -594,10 +611,7 @@ async fn rate_limit_answers_429_with_retry_after() {
     let bot_token = token(DEFAULT_BOT_TOKEN);
     let bot = client.open_session(&bot_token);
     fake.rate_limit("chat.postMessage", 1, 7);
-    let req = SlackApiChatPostMessageRequest::new(
-        GENERAL.into(),
-        SlackMessageContent::new().with_text("hi".into()),
-    );
+    let req = hi();
     match bot.chat_post_message(&req).await {
         Err(SlackClientError::RateLimitError(e)) => {
             assert_eq!(e.retry_after, Some(std::time::Duration::from_secs(7)));
@@ -606,17 +620,36 @@ async fn rate_limit_answers_429_with_retry_after() {
         other => panic!("expected a rate limit error, got {other:?}"),
     }
     bot.chat_post_message(&req).await.expect("limit lifted");
-    let statuses: Vec<u16> = fake
-        .calls()
-        .iter()
-        .filter(|c| c.method == "chat.postMessage")
-        .map(|c| c.status)
-        .collect();
+    let statuses = post_statuses(&fake);
     assert_eq!(statuses, vec![429, 200]);
     assert_eq!(
         fake.messages(GENERAL).len(),
         1,
         "the limited call stored nothing"
+    );
+}
+
+#[tokio::test]
+async fn server_errors_reach_slack_morphism_as_http_errors_and_store_nothing() {
+    let fake = start().await;
+    let client = client(&fake);
+    let bot_token = token(DEFAULT_BOT_TOKEN);
+    let bot = client.open_session(&bot_token);
+    fake.fail_http("chat.postMessage", 503, 2);
+    let req = hi();
+    for _ in 0..2 {
+        match bot.chat_post_message(&req).await {
+            Err(SlackClientError::HttpError(e)) => assert_eq!(e.status_code.as_u16(), 503),
+            other => panic!("expected an HTTP error, got {other:?}"),
+        }
+    }
+    bot.chat_post_message(&req).await.expect("the outage ended");
+    let statuses = post_statuses(&fake);
+    assert_eq!(statuses, vec![503, 503, 200]);
+    assert_eq!(
+        fake.messages(GENERAL).len(),
+        1,
+        "failed calls stored nothing"
     );
 }
 
