@@ -1037,11 +1037,12 @@ impl Config {
                     .get("audit_key")
                     .cloned()
                     .unwrap_or_else(|| "default".into()),
-                message: "not set (the built-in development key, or empty): anyone who can write to the \
+                message:
+                    "not set (the built-in development key, or empty): anyone who can write to the \
                           database could forge audit records; set LINKGUARD_AUDIT_KEY (or \
                           audit_key_file) to a long random secret, the same on every replica, \
                           e.g. `openssl rand -hex 32`"
-                    .into(),
+                        .into(),
             });
         }
         e
@@ -1403,5 +1404,4 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.key, "slack.team_ids");
     }
-
 }

@@ -36,7 +36,7 @@ fn spawn_run(fake: &FakeDiscord, db_url: &str, extra: &[(&str, &str)]) -> Run {
         .env("LINKGUARD_DATABASE_URL", db_url)
         .env("LINKGUARD_HTTP_ADDR", "127.0.0.1:0")
         .env("LINKGUARD_ROOM_KEY", "catch-up-test-key")
-        .env("LINKGUARD_AUDIT_KEY", "catch-up-test-audit-key")
+        .env("LINKGUARD_AUDIT_KEY", AUDIT_KEY)
         .env("LINKGUARD_DISCORD_GUILD_IDS", cast::GUILD.to_string())
         .env("LINKGUARD_DISCORD_TOKEN", fake.bot_token())
         .env("LINKGUARD_DISCORD_PROXY_URL", fake.http_base())
@@ -177,6 +177,35 @@ async fn trust_sigkill_mid_burst_then_restart_handles_each_message_once() {
     }
     assert_eq!(reposts.len(), 100, "no other reposts");
 
+    // An action the killed process held (it was killed after the delete,
+    // before recording the outcome) is finished once its lease runs out.
+    let store = Store::open(&db_url, store_options()).await.expect("store");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let records = store
+            .list(&AuditFilter {
+                platform: Some("discord".into()),
+                ..AuditFilter::default()
+            })
+            .await
+            .expect("audit");
+        let acted: std::collections::HashSet<String> = records
+            .iter()
+            .filter(|r| r.entry.kind == Kind::Action)
+            .filter_map(|r| r.entry.message_id.clone())
+            .collect();
+        if ids.iter().all(|id| acted.contains(&id.to_string())) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not every action was recorded:\n{}",
+            second.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    drop(store);
+
     let status = second.signal("-TERM");
     assert!(status.success(), "the second run stops cleanly: {status:?}");
     let logs = format!("{}\n{}", first.logs(), second.logs());
@@ -184,9 +213,7 @@ async fn trust_sigkill_mid_burst_then_restart_handles_each_message_once() {
     assert!(!logs.contains("zoom.us/j/"), "logs leak message text");
 
     // Each audited once: one detection and one successful action per message.
-    let store = Store::open(&db_url, StoreOptions::default())
-        .await
-        .expect("store");
+    let store = Store::open(&db_url, store_options()).await.expect("store");
     let records = store
         .list(&AuditFilter {
             platform: Some("discord".into()),
@@ -222,4 +249,14 @@ async fn trust_sigkill_mid_burst_then_restart_handles_each_message_once() {
     eprintln!(
         "trust: {handled_live} of 100 handled before the SIGKILL, the rest after the restart"
     );
+}
+
+/// The audit key of the processes this test starts.
+const AUDIT_KEY: &str = "catch-up-test-audit-key";
+
+fn store_options() -> StoreOptions {
+    StoreOptions {
+        audit_key: linkguard::store::AuditKey::new(AUDIT_KEY),
+        ..StoreOptions::default()
+    }
 }

@@ -23,8 +23,7 @@ use super::translate::{self, Ignored};
 use crate::moderation::{IncomingMessage, Moderator, PlatformActions, Step};
 use serenity::all::{
     ConnectionStage, Context, Event, EventHandler, Guild, Interaction, Message, MessageUpdateEvent,
-    Ready,
-    ResumedEvent, ShardStageUpdateEvent,
+    Ready, ResumedEvent, ShardStageUpdateEvent,
 };
 use serenity::async_trait;
 use serenity::gateway::CollectorCallback;
