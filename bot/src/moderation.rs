@@ -1041,7 +1041,9 @@ impl Moderator {
                     Some(action) => {
                         let anchor = Some(p.detection.seq);
                         let work = Work::new(action, anchor, &active, &verdict, &msg, &banned);
-                        let progress = self.found_repost(&msg, &work, actions, progress).await;
+                        let progress = self
+                            .found_repost(&msg, &work, actions, progress, p.attempts)
+                            .await;
                         return self
                             .act_from(&msg, work, actions, progress, p.attempts)
                             .await;
@@ -1180,15 +1182,22 @@ impl Moderator {
     /// if simply done again. Where the connector can find such a repost
     /// (and whether the original is still there), `progress` is completed
     /// from what it found, so only what is left is done.
+    ///
+    /// Only an action that was never put off (`attempts == 0`) is looked
+    /// at: one put off by a rate limit or server error stopped at a call the
+    /// platform refused, with everything it did recorded, and searching the
+    /// channel on every retry of a storm would only add to the storm.
     async fn found_repost(
         &self,
         msg: &IncomingMessage,
         work: &Work,
         actions: &dyn PlatformActions,
         mut progress: Progress,
+        attempts: i64,
     ) -> Progress {
         let replacing = progress.action.as_deref().is_none_or(|a| a == "replace");
-        if work.action != Action::Replace
+        if attempts > 0
+            || work.action != Action::Replace
             || !replacing
             || progress.repost.is_some()
             || progress.deleted

@@ -182,13 +182,7 @@ async fn trust_sigkill_mid_burst_then_restart_handles_each_message_once() {
     let store = Store::open(&db_url, store_options()).await.expect("store");
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let records = store
-            .list(&AuditFilter {
-                platform: Some("discord".into()),
-                ..AuditFilter::default()
-            })
-            .await
-            .expect("audit");
+        let records = discord_records(&store).await;
         let acted: std::collections::HashSet<String> = records
             .iter()
             .filter(|r| r.entry.kind == Kind::Action)
@@ -204,8 +198,6 @@ async fn trust_sigkill_mid_burst_then_restart_handles_each_message_once() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    drop(store);
-
     let status = second.signal("-TERM");
     assert!(status.success(), "the second run stops cleanly: {status:?}");
     let logs = format!("{}\n{}", first.logs(), second.logs());
@@ -213,14 +205,7 @@ async fn trust_sigkill_mid_burst_then_restart_handles_each_message_once() {
     assert!(!logs.contains("zoom.us/j/"), "logs leak message text");
 
     // Each audited once: one detection and one successful action per message.
-    let store = Store::open(&db_url, store_options()).await.expect("store");
-    let records = store
-        .list(&AuditFilter {
-            platform: Some("discord".into()),
-            ..AuditFilter::default()
-        })
-        .await
-        .expect("audit");
+    let records = discord_records(&store).await;
     let mut per_message: HashMap<String, (usize, usize)> = HashMap::new();
     for r in &records {
         let Some(id) = r.entry.message_id.clone() else {
@@ -259,4 +244,15 @@ fn store_options() -> StoreOptions {
         audit_key: linkguard::store::AuditKey::new(AUDIT_KEY),
         ..StoreOptions::default()
     }
+}
+
+/// The Discord audit records, oldest first.
+async fn discord_records(store: &Store) -> Vec<linkguard::store::AuditRecord> {
+    store
+        .list(&AuditFilter {
+            platform: Some("discord".into()),
+            ..AuditFilter::default()
+        })
+        .await
+        .expect("audit")
 }
