@@ -421,6 +421,7 @@ fn classify(e: &reqwest::Error) -> String {
 fn envelope_frame(env: &Envelope) -> Value {
     let kind = match env.kind {
         DeliveryKind::SlashCommands => "slash_commands",
+        DeliveryKind::Interactive => "interactive",
         _ => "events_api",
     };
     let mut frame = json!({

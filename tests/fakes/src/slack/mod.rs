@@ -18,6 +18,7 @@ mod payloads;
 mod signing;
 mod socket;
 mod state;
+mod views;
 mod web_api;
 
 use std::net::SocketAddr;
@@ -41,6 +42,10 @@ pub use signing::{sign, SignMode};
 pub use state::{
     ApiCall, DeliveryKind, DeliveryOutcome, DeliveryRecord, Edited, Ephemeral, EphemeralSource,
     SlackState, SlashCommandRecord, StoredMessage, TokenKind,
+};
+
+pub use views::{
+    dm_channel_id, ClickIn, InteractionRecord, InteractionReply, StoredView, TRIGGER_TTL,
 };
 
 use state::{RateLimit, SocketCmd};
@@ -206,6 +211,7 @@ impl std::fmt::Debug for FakeSlack {
 impl FakeSlack {
     /// Binds `127.0.0.1:0` and serves until dropped. The address is known on return.
     pub async fn start(config: FakeSlackConfig) -> Result<Self, FakeSlackError> {
+        let config = views::with_dm_channels(config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let http = reqwest::Client::builder()

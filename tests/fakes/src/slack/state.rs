@@ -164,6 +164,8 @@ pub enum EphemeralSource {
     PostEphemeral,
     /// A slash-command answer without `response_type: in_channel`.
     SlashResponse,
+    /// An answer posted to an interaction's `response_url`.
+    InteractionResponse,
 }
 
 /// A message only one user can see.
@@ -196,6 +198,8 @@ pub enum DeliveryKind {
     UrlVerification,
     /// A request built by `send_raw_event`.
     Raw,
+    /// An interactivity payload (`interactive` envelope or form POST).
+    Interactive,
 }
 
 /// How a single delivery attempt ended.
@@ -363,6 +367,8 @@ pub struct SlackState {
     pub(crate) response_url_uses: HashMap<String, u32>,
     pub(crate) last_ts: (u64, u64),
     pub(crate) counter: u64,
+    /// Views, triggers and interactions (`views`).
+    pub(crate) native: super::views::NativeState,
 }
 
 impl SlackState {

@@ -46,7 +46,9 @@ pub(crate) async fn fallback(State(inner): State<Arc<Inner>>, req: Request) -> R
         )
         .await;
     }
-    if path.starts_with("/commands/") && parts.method == Method::POST {
+    if (path.starts_with("/commands/") || path.starts_with("/actions/"))
+        && parts.method == Method::POST
+    {
         return response_url(&inner, &path, &parts.headers, &body);
     }
     (StatusCode::NOT_FOUND, "not_found").into_response()
@@ -297,6 +299,13 @@ fn dispatch(
     kind: &TokenKind,
     params: &Map<String, Value>,
 ) -> Value {
+    if method.starts_with("views.") {
+        return super::views::dispatch(inner, st, method, kind, params);
+    }
+    let dm = (method == "chat.postMessage")
+        .then(|| super::views::user_channel_to_dm(&inner.cfg, params))
+        .flatten();
+    let params = dm.as_ref().unwrap_or(params);
     let result = match method {
         "api.test" => Ok(json!({ "ok": true, "args": params })),
         "auth.test" => auth_test(inner, kind),
@@ -337,11 +346,7 @@ fn check_blocks(blocks: Option<&Value>) -> Result<(), Value> {
         json!({"ok": false, "error": "invalid_blocks",
                "response_metadata": {"messages": [format!("[ERROR] {why}")]}})
     };
-    if list.len() > MAX_BLOCKS {
-        return Err(invalid(format!(
-            "no more than {MAX_BLOCKS} items allowed [json-pointer:/blocks]"
-        )));
-    }
+    super::views::check_blocks(list, MAX_BLOCKS)?;
     for (i, b) in list.iter().enumerate() {
         let text = b["text"]["text"].as_str().unwrap_or("");
         if b["type"] == "section" && text.chars().count() > MAX_SECTION_TEXT {
@@ -881,7 +886,15 @@ fn response_url(inner: &Arc<Inner>, path: &str, headers: &HeaderMap, body: &[u8]
             .find(|r| r.response_url == url)
             .map(|r| r.id)
         else {
-            return (StatusCode::NOT_FOUND, "expired_url").into_response();
+            let answered = parsed
+                .as_ref()
+                .filter(|a| a.is_object())
+                .is_some_and(|a| super::views::interaction_response_url(inner, st, &url, a));
+            return if answered {
+                (StatusCode::OK, "ok").into_response()
+            } else {
+                (StatusCode::NOT_FOUND, "expired_url").into_response()
+            };
         };
         let uses = st.response_url_uses.entry(url.clone()).or_insert(0);
         if *uses >= 5 {
