@@ -225,6 +225,7 @@ SLACK_FIELDS = {
                  "function_runtime", "is_hosted", "siws_links"},
     "settings.event_subscriptions": {"request_url", "bot_events", "user_events", "metadata_subscriptions"},
     "settings.interactivity": {"is_enabled", "request_url", "message_menu_options_url"},
+    "features.shortcuts[]": {"name", "type", "callback_id", "description"},
 }
 LENGTHS = {
     "display_information.name": (1, 35),
@@ -318,6 +319,26 @@ def check_slack(path):
     inter = settings.get("interactivity", {})
     if inter.get("is_enabled") and not socket and "request_url" not in inter:
         problem(path, "settings.interactivity.request_url is required when enabled without Socket Mode")
+    # The Home tab, the "Check links" shortcut and the request buttons.
+    if not inter.get("is_enabled"):
+        problem(path, "settings.interactivity.is_enabled must be true: linkguard's buttons and modals need it")
+    if not socket and not str(inter.get("request_url", "")).endswith("/slack/interactivity"):
+        problem(path, "settings.interactivity.request_url must be …/slack/interactivity without Socket Mode")
+    if socket and "request_url" in inter:
+        problem(path, "settings.interactivity.request_url is unused in Socket Mode")
+    if not features.get("app_home", {}).get("home_tab_enabled"):
+        problem(path, "features.app_home.home_tab_enabled must be true: linkguard publishes a Home tab")
+    if "app_home_opened" not in events.get("bot_events", []):
+        problem(path, "bot event app_home_opened missing: linkguard publishes the Home tab on it")
+    shortcuts = {(s.get("type"), s.get("callback_id")) for s in features.get("shortcuts", [])}
+    if ("message", "linkguard_check_message") not in shortcuts:
+        problem(path, "message shortcut linkguard_check_message missing (\"Check links\")")
+    for sc in features.get("shortcuts", []):
+        for req in ("name", "type", "callback_id", "description"):
+            if req not in sc:
+                problem(path, f"shortcut {sc.get('callback_id')}: {req} is required")
+        if len(str(sc.get("name", ""))) > 24 or len(str(sc.get("callback_id", ""))) > 255:
+            problem(path, f"shortcut {sc.get('callback_id')}: name at most 24, callback_id at most 255 characters")
 
 
 # ---------------------------------------------------------------- Docker

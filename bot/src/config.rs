@@ -137,6 +137,10 @@ pub struct SlackConfig {
     /// commands and admins count. Empty: the bot token's own team, from
     /// `auth.test` at start. Several for Enterprise Grid.
     pub team_ids: Vec<String>,
+    /// `slack.admin_channel`: the channel id (`C…`) where exception requests
+    /// are posted for admins to approve or deny. Unset: requests wait in
+    /// the admins' Home tab and `/linkguard exempt requests`.
+    pub admin_channel: Option<String>,
 }
 
 /// Discord settings (`discord.*`, `LINKGUARD_DISCORD_*`).
@@ -390,6 +394,11 @@ const KEYS: &[(&str, Ty, &str)] = &[
     ),
     // ---- end tenancy ----
     (
+        "slack.admin_channel",
+        Ty::Str,
+        "channel id (C…) where exception requests go for admins to approve",
+    ),
+    (
         "discord.catch_up_max_messages",
         Ty::Int,
         "history read back per channel after downtime (0: off)",
@@ -423,6 +432,25 @@ fn guild_ids(raw: &[String]) -> Result<Vec<u64>, String> {
         }
     }
     Ok(out)
+}
+
+/// Parses `slack.admin_channel`: a Slack channel id (`C…` or `G…`, capital
+/// letters and digits), not a `#name`, which Slack may rename.
+fn admin_channel(v: Option<String>) -> Result<Option<String>, String> {
+    let Some(v) = v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let ok = v.len() <= 32
+        && (v.starts_with('C') || v.starts_with('G'))
+        && v.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    if ok {
+        Ok(Some(v))
+    } else {
+        Err(format!(
+            "expected a channel id such as C0123ABCD (in Slack: channel details, at the bottom), got `{v}`"
+        ))
+    }
 }
 
 /// Parses `slack.team_ids`: Slack team ids (`T…`, letters and digits).
@@ -776,6 +804,8 @@ impl Config {
                     admin_groups: list("slack.admin_groups"),
                     team_ids: team_ids(&list("slack.team_ids"))
                         .map_err(|m| err("slack.team_ids", m))?,
+                    admin_channel: admin_channel(get("slack.admin_channel"))
+                        .map_err(|m| err("slack.admin_channel", m))?,
                 });
             }
             None if slack_keys => {
@@ -948,6 +978,10 @@ impl Config {
                 line("slack.mode", format!("{:?}", s.mode).to_ascii_lowercase());
                 line("slack.api_url", s.api_url.clone());
                 line("slack.admin_groups", s.admin_groups.join(","));
+                line(
+                    "slack.admin_channel",
+                    s.admin_channel.clone().unwrap_or_else(|| "(none)".into()),
+                );
                 line(
                     "slack.team_ids",
                     if s.team_ids.is_empty() {

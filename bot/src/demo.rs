@@ -156,6 +156,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             api_url: slack.api_url().trim_end_matches('/').to_owned(),
             admin_groups: Vec::new(),
             team_ids: Vec::new(),
+            admin_channel: None,
         }),
         discord: Some(DiscordConfig {
             token: Secret::new(discord.bot_token()),

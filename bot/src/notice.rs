@@ -75,6 +75,25 @@ pub fn group<'a>(blocks: &[&'a Block]) -> Vec<RuleGroup<'a>> {
     groups
 }
 
+/// What `rule` bans, in words: its providers' names, its hosts, and "links
+/// matching custom patterns" when it has patterns (for `allowed` and the
+/// Slack Home tab).
+pub fn rule_subjects(
+    policy: &linkguard_rules::policy::Policy,
+    rule: &linkguard_rules::policy::Rule,
+) -> Vec<String> {
+    let mut what: Vec<String> = rule
+        .providers
+        .iter()
+        .map(|p| policy.provider_name(p).to_owned())
+        .collect();
+    what.extend(rule.hosts.iter().cloned());
+    if !rule.patterns.is_empty() {
+        what.push("links matching custom patterns".into());
+    }
+    what
+}
+
 fn clip(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
         Some((at, _)) => format!("{}…", &s[..at]),

@@ -37,6 +37,8 @@ pub struct Setup {
     pub retry: linkguard::moderation::RetrySettings,
     /// `slack.team_ids` (default empty: the bot token's team from `auth.test`).
     pub team_ids: Vec<String>,
+    /// `slack.admin_channel` (default none).
+    pub admin_channel: Option<String>,
 }
 
 impl Default for Setup {
@@ -49,6 +51,7 @@ impl Default for Setup {
             moderate_bots: false,
             retry: crate::fast_retry(),
             team_ids: Vec::new(),
+            admin_channel: None,
         }
     }
 }
@@ -109,6 +112,7 @@ pub async fn spawn_app_with(fake: FakeSlack, dir: tempfile::TempDir, setup: Setu
             api_url: fake.api_url(),
             admin_groups: Vec::new(),
             team_ids: setup.team_ids.clone(),
+            admin_channel: setup.admin_channel.clone(),
         }),
         ..Config::default()
     };
@@ -132,10 +136,13 @@ pub async fn spawn_app_with(fake: FakeSlack, dir: tempfile::TempDir, setup: Setu
             .wait_until(WAIT, |s| s.open_sockets() > 0)
             .await
             .expect("linkguard opens a socket"),
-        SlackMode::Http => fake.set_delivery(Delivery::Http {
-            events_url: format!("http://{http}/slack/events"),
-            commands_url: Some(format!("http://{http}/slack/commands")),
-        }),
+        SlackMode::Http => {
+            fake.set_interactivity_url(&format!("http://{http}/slack/interactivity"));
+            fake.set_delivery(Delivery::Http {
+                events_url: format!("http://{http}/slack/events"),
+                commands_url: Some(format!("http://{http}/slack/commands")),
+            })
+        }
     }
     TestApp {
         fake,

@@ -367,15 +367,7 @@ impl Commands {
             if !rule.applies(&ctx) {
                 continue;
             }
-            let mut what: Vec<String> = rule
-                .providers
-                .iter()
-                .map(|p| policy.provider_name(p).to_owned())
-                .collect();
-            what.extend(rule.hosts.iter().cloned());
-            if !rule.patterns.is_empty() {
-                what.push("links matching custom patterns".into());
-            }
+            let what = crate::notice::rule_subjects(policy, rule);
             let monitor = if rule.mode == Mode::Monitor || policy.mode() == Mode::Monitor {
                 " [monitor mode]"
             } else {

@@ -281,11 +281,26 @@ impl SlackActions {
         thread: Option<&str>,
         text: &str,
     ) -> Result<(), SlackClientError> {
+        self.ephemeral_with(channel, user, thread, text, None).await
+    }
+
+    /// [`SlackActions::ephemeral`] with Block Kit `blocks` (`text` is then
+    /// the notification's fallback).
+    pub async fn ephemeral_with(
+        &self,
+        channel: &str,
+        user: &str,
+        thread: Option<&str>,
+        text: &str,
+        blocks: Option<Vec<SlackBlock>>,
+    ) -> Result<(), SlackClientError> {
         let session = self.client.open_session(&self.bot_token);
         let mut req = SlackApiChatPostEphemeralRequest::new(
             SlackChannelId(channel.to_owned()),
             SlackUserId(user.to_owned()),
-            SlackMessageContent::new().with_text(text.to_owned()),
+            SlackMessageContent::new()
+                .with_text(text.to_owned())
+                .opt_blocks(blocks),
         );
         req.thread_ts = thread.map(|t| SlackTs(t.to_owned()));
         self.retrying(|| session.chat_post_ephemeral(&req)).await?;
@@ -422,11 +437,19 @@ impl PlatformActions for SlackActions {
     ) -> ActionFuture<'a, ()> {
         Box::pin(async move {
             let thread = self.thread_of(msg).await;
-            self.ephemeral(
+            let text = escape_fitted(text);
+            // With the button that opens the exception request form.
+            let blocks = super::blocks::notice_blocks(
+                &text,
+                &format!("msg:{}:{}", msg.channel, msg.message_id),
+            );
+            let blocks = serde_json::from_value(serde_json::Value::Array(blocks)).ok();
+            self.ephemeral_with(
                 &msg.channel,
                 &msg.author.id,
                 thread.as_deref(),
-                &escape_fitted(text),
+                &text,
+                blocks,
             )
             .await
             .map_err(map_error)

@@ -31,6 +31,10 @@
 //! an external member of a shared channel is never an admin here.
 
 mod actions;
+mod approvals;
+pub mod blocks;
+mod home;
+mod interactivity;
 pub mod translate;
 pub mod verify;
 
@@ -131,6 +135,11 @@ struct Ctx {
     /// requests cannot flood the audit log).
     rejected_minute: AtomicU64,
     rejected_count: AtomicU32,
+    /// `slack.admin_channel`: where exception requests go.
+    admin_channel: Option<String>,
+    /// The web console's address, linked from admins' Home tab.
+    console_url: Option<String>,
+    home_viewers: home::HomeViewers,
 }
 
 /// Builds the slack-morphism client: https and plain http (operators point
@@ -215,6 +224,9 @@ pub async fn start(
         connected_once: AtomicBool::new(false),
         rejected_minute: AtomicU64::new(0),
         rejected_count: AtomicU32::new(0),
+        admin_channel: config.admin_channel.clone(),
+        console_url: None,
+        home_viewers: home::HomeViewers::default(),
     });
     // Pending actions (put off, or left by an earlier run) are retried in
     // the background: recovery never delays readiness or the connection.
@@ -223,12 +235,18 @@ pub async fn start(
             .clone()
             .run_pending(Platform::Slack, actions.clone()),
     )];
+    tasks.push(tokio::spawn(ctx.clone().deliver_requests()));
+    tasks.push(tokio::spawn(ctx.clone().keep_homes_fresh()));
     match config.mode {
         SlackMode::Http => {
             crate::metrics::global().set_connected("slack", true);
             let router = Router::new()
                 .route("/slack/events", post(http_events))
                 .route("/slack/commands", post(http_commands))
+                .route(
+                    "/slack/interactivity",
+                    post(interactivity::http_interactivity),
+                )
                 .with_state(ctx);
             Ok(Connector {
                 tasks,
@@ -252,7 +270,8 @@ pub async fn start(
             let callbacks = SlackSocketModeListenerCallbacks::new()
                 .with_hello_events(socket_hello)
                 .with_push_events(socket_push)
-                .with_command_events(socket_command);
+                .with_command_events(socket_command)
+                .with_interaction_events(interactivity::socket_interaction);
             let socket_config = SlackClientSocketModeConfig::new()
                 .with_initial_backoff_in_seconds(1)
                 .with_reconnect_timeout_in_seconds(5);
@@ -386,6 +405,10 @@ impl Ctx {
                         tracing::warn!(error = %e, "could not answer a mention");
                     }
                 });
+            }
+            SlackEventCallbackBody::AppHomeOpened(h) if h.tab.as_deref() != Some("messages") => {
+                let (me, user) = (self.clone(), h.user.0.clone());
+                tokio::spawn(async move { me.home_opened(&team, &user).await });
             }
             _ => {}
         }
