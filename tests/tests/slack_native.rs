@@ -466,6 +466,16 @@ async fn a_stale_trigger_opens_nothing_and_a_fresh_click_works() {
         .unwrap();
     assert_eq!(call.error(), Some("expired_trigger_id"));
     assert!(app.fake.with_state(|s| s.open_modal(ALICE).is_none()));
+    let told = app
+        .fake
+        .wait_for(WAIT, |s| {
+            s.visible_messages(&dm_channel_id(ALICE))
+                .first()
+                .map(|m| m.text.clone())
+        })
+        .await
+        .expect("alice is told to click again");
+    assert!(told.contains("click the button again"), "{told}");
     assert_eq!(
         app.fake.with_state(|s| s.calls_to("views.open").len()),
         1,

@@ -26,6 +26,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use linkguard_rules::rewrite::escape_slack;
+use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -185,11 +186,18 @@ impl Ctx {
         for action in e.actions.iter().flatten() {
             let value = action.value.clone().unwrap_or_default();
             match action.action_id.0.as_str() {
-                ACTION_CHECK_OPEN => self.open_modal(&e.trigger_id, blocks::check_modal()).await,
+                ACTION_CHECK_OPEN => {
+                    self.open_modal(user, &e.trigger_id, blocks::check_modal())
+                        .await
+                }
                 ACTION_REQUEST_OPEN => {
                     let subject = self.subject_of(&value).await;
-                    self.open_modal(&e.trigger_id, blocks::request_modal(&subject, &channel))
-                        .await;
+                    self.open_modal(
+                        user,
+                        &e.trigger_id,
+                        blocks::request_modal(&subject, &channel),
+                    )
+                    .await;
                 }
                 a @ (ACTION_APPROVE | ACTION_DENY) => {
                     let Ok(id) = value.parse::<i64>() else {
@@ -215,7 +223,7 @@ impl Ctx {
                     }
                     match self.moderator.store().request_get(id).await {
                         Ok(Some(r)) if r.platform == "slack" && r.workspace == team => {
-                            self.open_modal(&e.trigger_id, blocks::decide_modal(&r))
+                            self.open_modal(user, &e.trigger_id, blocks::decide_modal(&r))
                                 .await
                         }
                         Ok(_) => {
@@ -335,15 +343,27 @@ impl Ctx {
         names.join(", ")
     }
 
-    async fn open_modal(&self, trigger: &SlackTriggerId, view: serde_json::Value) {
+    /// Opens a modal for the click that gave `trigger`; if Slack's 3 s
+    /// for it ran out, tells `user` to click again (privately).
+    async fn open_modal(&self, user: &str, trigger: &SlackTriggerId, view: serde_json::Value) {
         let Some(view) = to_view(view) else {
             return;
         };
         let req = SlackApiViewsOpenRequest::new(trigger.clone(), view);
         let session = self.actions.session();
         // A trigger lasts 3 s and works once: no retries.
-        if let Err(e) = session.views_open(&req).await {
-            tracing::warn!(error = %e, "views.open failed (the click may be too old; click again)");
+        match session.views_open(&req).await {
+            Ok(_) => {}
+            Err(SlackClientError::ApiError(e))
+                if matches!(e.code.as_str(), "expired_trigger_id" | "invalid_trigger_id") =>
+            {
+                tracing::info!(code = %e.code, "a click came too late to open its form");
+                let text = "Slack gave linkguard too little time to open that form. Please click the button again.";
+                if let Err(e) = self.actions.post(user, None, text).await {
+                    tracing::warn!(error = %e, "could not say that a form did not open");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "views.open failed"),
         }
     }
 

@@ -686,10 +686,11 @@ impl Store {
         .await
     }
 
-    /// Resolves when a request was created or decided in this process (or
-    /// after a spurious wake-up): for delivery loops, which also poll for
-    /// changes made elsewhere.
-    pub async fn requests_changed(&self) {
-        CHANGED.notified().await;
+    /// Resolves when a request is created or decided in this process after
+    /// this call (or on a spurious wake-up): for delivery loops, which also
+    /// poll for changes made elsewhere. Take it *before* reading the outbox,
+    /// so that a change made meanwhile is not missed.
+    pub fn requests_changed(&self) -> tokio::sync::futures::Notified<'static> {
+        CHANGED.notified()
     }
 }
