@@ -14,7 +14,6 @@ pub mod http;
 pub mod metrics;
 pub mod moderation;
 pub mod notice;
-pub mod scan;
 pub mod slack;
 pub mod store;
 pub mod telemetry;

@@ -12,6 +12,7 @@ pub mod eval;
 mod link;
 pub mod policy;
 pub mod prefilter;
+pub mod redact;
 pub mod rewrite;
 
 pub use link::{Dialect, Link, ProviderId};

@@ -32,7 +32,6 @@ mod events;
 mod exceptions;
 mod kv;
 mod policy;
-mod redact;
 
 pub use audit::{
     canonical_encoding, keyed_record_hash, record_hash, Anchor, AuditEntry, AuditKey, AuditRecord,
@@ -43,8 +42,8 @@ pub use error::{describe_target, redact_url, StoreError};
 pub use events::{EventKey, NewPending, PendingAction, Recorded};
 pub use exceptions::{Exception, ExceptionTarget};
 pub use kv::DiscordWebhook;
+pub use linkguard_rules::redact::{redact_link, redact_text, REDACTED};
 pub use policy::{PolicyImport, PolicyVersion, POLICY_CHANNEL, POLICY_POLL};
-pub use redact::{redact_link, redact_text, REDACTED};
 
 use audit::{checkpoint_mac, checkpoint_mac_ok, expected_hash, purged_detail, ChainWalker};
 use error::DbUrl;

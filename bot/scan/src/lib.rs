@@ -515,7 +515,7 @@ impl Evaluator<'_> {
             let verdict = self.policy.evaluate(text, &ctx, self.key);
             for v in &verdict.occurrences {
                 let Some(block) = v.block() else { continue };
-                let url = crate::store::redact_link(&v.link.url);
+                let url = linkguard_rules::redact::redact_link(&v.link.url);
                 if out[first..]
                     .iter()
                     .any(|f| f.url == url && f.provider == v.link.provider.as_str())
