@@ -8,6 +8,10 @@ pub mod app;
 pub mod cli;
 pub mod commands;
 pub mod config;
+#[cfg(feature = "demo")]
+pub mod demo;
+#[cfg(not(feature = "demo"))]
+#[path = "demo_unavailable.rs"]
 pub mod demo;
 pub mod discord;
 pub mod http;

@@ -37,6 +37,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Play a scripted day against a fake Slack and a fake Discord (no accounts needed).
+    #[cfg_attr(
+        not(feature = "demo"),
+        command(about = "Not in this build: built without the `demo` feature")
+    )]
     Demo(crate::demo::DemoArgs),
     /// Run the bot: the configured platforms and the HTTP listeners.
     Run(run::RunArgs),
