@@ -6,8 +6,6 @@ use crate::app::load_active_policy;
 use crate::commands::{Caller, Commands};
 use crate::config::Config;
 use crate::moderation::Moderator;
-use crate::store::{Store, StoreOptions};
-use anyhow::Context as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -24,12 +22,7 @@ pub struct AdminArgs {
 
 /// Runs `linkguard <command> <words…>` through the shared command handler.
 pub async fn run(command: &str, args: AdminArgs, config: &Config) -> anyhow::Result<ExitCode> {
-    let store = Store::open(
-        config.database_url.expose(),
-        StoreOptions::from_config(config),
-    )
-    .await
-    .context("opening the database")?;
+    let store = super::open_store(config).await?;
     let active = load_active_policy(&store, config).await?;
     let moderator = Arc::new(Moderator::configured(store.clone(), active, config));
     let who = args

@@ -6,7 +6,8 @@
 //! elsewhere; `verify --anchor FILE` fails when the chain no longer reaches
 //! an anchored head.
 
-use crate::store::{Anchor, AuditFilter, AuditRecord, Store, StoreOptions, VerifyReport};
+use super::open_store;
+use crate::store::{Anchor, AuditFilter, AuditRecord, Store, VerifyReport};
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use std::io::Write;
@@ -115,16 +116,6 @@ impl FilterArgs {
             ..AuditFilter::default()
         })
     }
-}
-
-/// Opens the configured store (migrating it), with context for the person.
-pub(crate) async fn open_store(config: &crate::config::Config) -> anyhow::Result<Store> {
-    Store::open(
-        config.database_url.expose(),
-        StoreOptions::from_config(config),
-    )
-    .await
-    .context("cannot open the store")
 }
 
 /// Runs `linkguard audit`.

@@ -4,6 +4,9 @@
 //! function; this module only parses and dispatches. Errors reach the person
 //! as one `error: …` line with their context chain.
 
+use crate::config::Config;
+use crate::store::{Store, StoreOptions};
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -18,6 +21,27 @@ pub mod policy;
 pub mod report;
 pub mod run;
 pub mod scan;
+
+/// Opens the configured store and applies any pending migrations, as every
+/// subcommand that reads or writes it does; the error says which database.
+pub(crate) async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    Store::open(
+        config.database_url.expose(),
+        StoreOptions::from_config(config),
+    )
+    .await
+    .context("cannot open the store")
+}
+
+/// Connects to the configured store without migrating (`linkguard migrate`).
+pub(crate) async fn connect_store(config: &Config) -> anyhow::Result<Store> {
+    Store::connect(
+        config.database_url.expose(),
+        StoreOptions::from_config(config),
+    )
+    .await
+    .context("cannot open the store")
+}
 
 /// linkguard: catches banned meeting links in Slack and Discord and swaps them
 /// for approved alternatives.

@@ -4,8 +4,7 @@
 
 use super::audit::{format_time, parse_time_ms};
 use crate::config::Config;
-use crate::store::{AuditFilter, Kind, Store, StoreOptions};
-use anyhow::Context as _;
+use crate::store::{AuditFilter, Kind};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
@@ -36,12 +35,7 @@ struct Counts {
 
 /// Runs `linkguard report`.
 pub async fn run(args: ReportArgs, config: &Config) -> anyhow::Result<ExitCode> {
-    let store = Store::open(
-        config.database_url.expose(),
-        StoreOptions::from_config(config),
-    )
-    .await
-    .context("opening the database")?;
+    let store = super::open_store(config).await?;
     let now = crate::store::now_ms();
     let since = match &args.since {
         Some(s) => parse_time_ms(s)?,

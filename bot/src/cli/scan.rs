@@ -9,7 +9,7 @@
 //! instead of filling memory.
 
 use crate::config::Config;
-use crate::store::{AuditEntry, Kind, Outcome, Store, StoreOptions};
+use crate::store::{AuditEntry, Kind, Outcome, Store};
 use anyhow::Context as _;
 use linkguard_rules::policy::RoomKey;
 use linkguard_scan::report::{Format, Report};
@@ -89,15 +89,10 @@ pub async fn run(args: ScanArgs, config: &Config) -> anyhow::Result<ExitCode> {
     let mut recorder = None;
     let mut record_tx = None;
     if args.record {
-        let store = match Store::open(
-            config.database_url.expose(),
-            StoreOptions::from_config(config),
-        )
-        .await
-        {
+        let store = match super::open_store(config).await {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("error: --record: opening the audit log: {e}");
+                eprintln!("error: --record: {e:#}");
                 return Ok(ExitCode::from(2));
             }
         };
