@@ -321,7 +321,6 @@ mod tests {
     }
 
     /// Records 1..=n, SHA-256 below `keyed_from` and keyed with `key` from it.
-
     fn mixed_chain(n: i64, keyed_from: i64, key: &AuditKey) -> Vec<AuditRecord> {
         let mut prev = GENESIS_HASH.to_string();
         (1..=n)
