@@ -13,5 +13,6 @@ mod link;
 pub mod policy;
 pub mod prefilter;
 pub mod rewrite;
+pub mod timefmt;
 
 pub use link::{Dialect, Link, ProviderId};
