@@ -128,7 +128,9 @@ pub async fn load_active_policy(store: &Store, config: &Config) -> anyhow::Resul
 
 impl App {
     /// Opens the store, loads the policy, binds the listener and starts the
-    /// connectors named in `config`.
+    /// connectors named in `config`. Long because start-up is one ordered
+    /// sequence (refuse, open, record, bind, connect), each step a few lines
+    /// with its own error context.
     pub async fn build(config: Config, options: AppOptions) -> anyhow::Result<App> {
         // Before anything starts: without its servers Discord cannot tell
         // the company's events from anyone else's.

@@ -124,7 +124,6 @@ pub(super) const KEYS: &[(&str, Ty, &str)] = &[
         Ty::Int,
         "events held while the database does not answer; then the gateway pauses",
     ),
-    // ---- tenancy (issue #14) ----
     (
         "slack.team_ids",
         Ty::List,
@@ -135,7 +134,6 @@ pub(super) const KEYS: &[(&str, Ty, &str)] = &[
         Ty::List,
         "servers linkguard moderates and obeys; it leaves any other (required to run)",
     ),
-    // ---- end tenancy ----
     (
         "discord.catch_up_max_messages",
         Ty::Int,

@@ -494,9 +494,11 @@ fn compile_catalogue(raw: &RawPolicy, problems: &mut Problems<'_>) -> (Catalogue
     (catalogue, known)
 }
 
-/// One `[[rules]]` entry (`seen`: the ids of the rules before it), checked field by field. Every problem is reported
-/// (with the rule's id) and a usable stand-in kept, so that one bad field does
-/// not hide the problems of the next.
+/// One `[[rules]]` entry (`seen`: the ids of the rules before it), checked
+/// field by field. Every problem is reported (with the rule's id) and a
+/// usable stand-in kept, so that one bad field does not hide the problems of
+/// the next. Long because it is one flat list of field checks in file order;
+/// the ones with more than a line of logic have their own functions.
 fn compile_rule(
     r: &RawRule,
     known: &HashSet<String>,
