@@ -14,5 +14,6 @@ pub mod policy;
 pub mod prefilter;
 pub mod redact;
 pub mod rewrite;
+pub mod timefmt;
 
 pub use link::{Dialect, Link, ProviderId};

@@ -10,6 +10,7 @@ use super::open_store;
 use crate::store::{Anchor, AuditFilter, AuditRecord, Store, VerifyReport};
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
+use linkguard_rules::timefmt::format_time;
 use std::io::Write;
 use std::process::ExitCode;
 use time::format_description::well_known::Rfc3339;
@@ -423,14 +424,6 @@ fn format_line(r: &AuditRecord) -> String {
         }
     }
     parts.join("  ")
-}
-
-/// Epoch milliseconds as RFC 3339 (UTC).
-pub(crate) fn format_time(ms: i64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| format!("{ms}ms"))
 }
 
 /// `YYYY-MM-DD` (midnight UTC), RFC 3339, or epoch milliseconds.

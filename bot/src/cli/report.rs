@@ -2,9 +2,10 @@
 //! channel and provider, split into what was acted on and what monitor mode
 //! only recorded, so admins can see a rule's effect before enforcing it.
 
-use super::audit::{format_time, parse_time_ms};
+use super::audit::parse_time_ms;
 use crate::config::Config;
 use crate::store::{AuditFilter, Kind};
+use linkguard_rules::timefmt::format_time;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 

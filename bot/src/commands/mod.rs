@@ -15,6 +15,7 @@ use crate::moderation::{ActivePolicy, Moderator, Platform};
 use crate::store::{AuditEntry, Exception, ExceptionTarget, Kind, StoreError};
 use linkguard_rules::eval::{MessageContext, Verdict};
 use linkguard_rules::policy::{Mode, Policy};
+use linkguard_rules::timefmt::format_time_seconds;
 use linkguard_rules::{Dialect, ProviderId};
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -175,16 +176,6 @@ fn human_duration(d: Duration) -> String {
         s if s % 60 == 0 => format!("{} minute(s)", s / 60),
         s => format!("{s} second(s)"),
     }
-}
-
-fn format_time(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ms / 1000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| ms.to_string())
 }
 
 impl Commands {
@@ -574,7 +565,7 @@ impl Commands {
                         v.version,
                         if v.active { " (active)" } else { "" },
                         v.author,
-                        format_time(v.at_ms),
+                        format_time_seconds(v.at_ms),
                         v.source
                     );
                 }
@@ -729,7 +720,7 @@ impl Commands {
                         "- #{} {} until {} (by {}): {}",
                         e.id,
                         e.target,
-                        format_time(e.until_ms),
+                        format_time_seconds(e.until_ms),
                         e.granted_by,
                         e.reason
                     );
@@ -800,7 +791,7 @@ impl Commands {
                     e.id,
                     e.target,
                     human_duration(duration),
-                    format_time(e.until_ms),
+                    format_time_seconds(e.until_ms),
                     e.reason
                 ))
             }

@@ -49,6 +49,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use linkguard_rules::rewrite::escape_slack;
+use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -84,19 +85,43 @@ const REPLAY_MEMORY: std::time::Duration =
 /// Slack retries a delivery for up to about an hour.
 const EVENT_ID_MEMORY: std::time::Duration = std::time::Duration::from_secs(2 * 3600);
 
-/// Why the connector could not start.
+/// Why the connector could not start. Each variant says what linkguard was
+/// doing; the error it got is its `source()`, so a printed chain (`{:#}`)
+/// shows both.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SlackError {
-    /// The HTTP client could not be built.
-    #[error("building the Slack HTTP client: {0}")]
-    Client(String),
+    /// The HTTP client could not be built (no usable root certificates).
+    #[error("building the Slack HTTP client")]
+    Client(#[source] std::io::Error),
     /// `auth.test` failed: a wrong token or an unreachable API.
-    #[error("Slack auth.test failed (check slack.bot_token and slack.api_url): {0}")]
-    Auth(String),
+    #[error("Slack auth.test failed (check slack.bot_token and slack.api_url)")]
+    Auth(#[source] SlackCause),
+    /// Socket Mode is configured without an app-level token.
+    #[error("Socket Mode needs slack.app_token")]
+    NoAppToken,
     /// Socket Mode could not start.
-    #[error("starting Slack Socket Mode: {0}")]
-    Socket(String),
+    #[error("starting Slack Socket Mode")]
+    Socket(#[source] SlackCause),
+}
+
+/// What slack-morphism reported, without its wrapper.
+pub type SlackCause = Box<dyn std::error::Error + Send + Sync>;
+
+/// slack-morphism's `SlackClientError` prints its variant's payload and
+/// gives the same payload as its `source()`, so a chain would say
+/// everything twice: keep the payload alone.
+fn cause(e: SlackClientError) -> SlackCause {
+    match e {
+        SlackClientError::ApiError(e) => Box::new(e),
+        SlackClientError::HttpError(e) => Box::new(e),
+        SlackClientError::HttpProtocolError(e) => Box::new(e),
+        SlackClientError::EndOfStream(e) => Box::new(e),
+        SlackClientError::SystemError(e) => Box::new(e),
+        SlackClientError::ProtocolError(e) => Box::new(e),
+        SlackClientError::SocketModeProtocolError(e) => Box::new(e),
+        SlackClientError::RateLimitError(e) => Box::new(e),
+    }
 }
 
 /// A started connector, for `App` to own.
@@ -139,7 +164,7 @@ struct Ctx {
 pub fn client(api_url: &str) -> Result<Arc<SlackHyperClient>, SlackError> {
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
-        .map_err(|e| SlackError::Client(e.to_string()))?
+        .map_err(SlackError::Client)?
         .https_or_http()
         .enable_http1()
         .enable_http2()
@@ -167,9 +192,7 @@ pub async fn start(
         .open_session(&bot_token)
         .auth_test()
         .await
-        .map_err(|e| {
-            SlackError::Auth(e.to_string().lines().next().unwrap_or_default().to_owned())
-        })?;
+        .map_err(|e| SlackError::Auth(cause(e)))?;
     let me = Identity {
         user_id: auth.user_id.0.clone(),
         bot_id: auth.bot_id.as_ref().map(|b| b.0.clone()),
@@ -239,9 +262,7 @@ pub async fn start(
         }
         SlackMode::Socket => {
             let Some(app_token) = &config.app_token else {
-                return Err(SlackError::Socket(
-                    "Socket Mode needs slack.app_token".into(),
-                ));
+                return Err(SlackError::NoAppToken);
             };
             crate::metrics::global().set_connected("slack", false);
             let env = Arc::new(
@@ -264,9 +285,7 @@ pub async fn start(
             listener
                 .listen_for(&SlackApiToken::new(app_token.expose().to_owned().into()))
                 .await
-                .map_err(|e| {
-                    SlackError::Socket(e.to_string().lines().next().unwrap_or_default().to_owned())
-                })?;
+                .map_err(|e| SlackError::Socket(cause(e)))?;
             let l = listener.clone();
             tasks.push(tokio::spawn(async move {
                 l.start().await;
@@ -286,8 +305,6 @@ pub async fn start(
 }
 
 impl Ctx {
-    /// Handles one event callback. `Err` means "not recorded: do not
-    /// acknowledge", so Slack delivers it again.
     /// An edit's thread is not in the event (see [`SlackActions::thread_of`]).
     /// When the edit holds a link the policy acts on, the thread is asked
     /// for before the detection is recorded, so the audit record names it;
@@ -308,6 +325,8 @@ impl Ctx {
         }
     }
 
+    /// Handles one event callback. `Err` means "not recorded: do not
+    /// acknowledge", so Slack delivers it again.
     async fn push(
         self: &Arc<Self>,
         ev: SlackPushEventCallback,
