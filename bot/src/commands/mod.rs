@@ -10,6 +10,9 @@
 //! change notification).
 
 pub mod edit;
+pub mod route;
+
+pub use route::{route, Word};
 
 use crate::moderation::{ActivePolicy, Moderator, Platform};
 use crate::store::{AuditEntry, Exception, ExceptionTarget, Kind, StoreError};
@@ -204,22 +207,29 @@ impl Commands {
         }
     }
 
-    /// Runs one `/linkguard …` command and returns the private answer.
+    /// Answers one line from anyone, anywhere: a `/linkguard …` command, a
+    /// mention, a direct message or a CLI invocation. A line that starts
+    /// with a command word (see [`route`]) runs that command; anything else
+    /// is a question in plain words ([`Commands::ask`]); an empty line gets
+    /// the help. Connectors call this and nothing else, so every platform
+    /// knows the same words.
     pub async fn run(&self, caller: &Caller, text: &str) -> String {
         let words = split_words(text);
-        let Some(first) = words.first() else {
+        if words.is_empty() {
             return HELP.to_owned();
+        }
+        let Some(word) = Word::parse(&words[0]) else {
+            return self.ask(caller, text);
         };
         let rest = &words[1..];
-        let answer = match first.to_ascii_lowercase().as_str() {
-            "help" | "-h" | "--help" => Ok(HELP.to_owned()),
-            "check" => Ok(self.check(caller, after_word(text, 1))),
-            "allowed" | "list" => Ok(self.allowed(caller)),
-            "rules" | "rule" => self.rules(caller, rest, text).await,
-            "mode" => self.mode(caller, rest).await,
-            "bots" => self.bots(caller, rest).await,
-            "exempt" | "exception" | "exceptions" => self.exempt(caller, rest).await,
-            _ => Ok(self.ask(caller, text)),
+        let answer = match word {
+            Word::Help => Ok(HELP.to_owned()),
+            Word::Check => Ok(self.check(caller, after_word(text, 1))),
+            Word::Allowed => Ok(self.allowed(caller)),
+            Word::Rules => self.rules(caller, rest, text).await,
+            Word::Mode => self.mode(caller, rest).await,
+            Word::Bots => self.bots(caller, rest).await,
+            Word::Exempt => self.exempt(caller, rest).await,
         };
         answer.unwrap_or_else(|e| {
             tracing::error!(error = %e, "command failed");
@@ -406,9 +416,19 @@ impl Commands {
         e.author = Some(caller.user_id.clone());
         e.detail = Some(format!("not an admin: {what}"));
         self.moderator.store().append(e).await?;
+        // On Discord only the slash command carries the permissions Discord
+        // vouches for; a direct message or a mention never makes an admin.
+        let ask = match caller.platform {
+            Some(Platform::Discord) => "Admins make changes with the /linkguard slash command in the server; ask a server admin if this needs changing.",
+            _ => "Ask a workspace admin if this needs changing.",
+        };
         Ok(format!(
-            "Sorry {}, only linkguard admins can {what}. Ask a workspace admin if this needs changing.",
-            if caller.user_name.is_empty() { "there" } else { &caller.user_name }
+            "Sorry {}, only linkguard admins can {what}. {ask}",
+            if caller.user_name.is_empty() {
+                "there"
+            } else {
+                &caller.user_name
+            }
         ))
     }
 

@@ -353,7 +353,7 @@ impl Ctx {
                         let me = self.clone();
                         tokio::spawn(async move {
                             let caller = me.caller(&team, &channel, &user).await;
-                            let answer = me.commands.ask(&caller, &text);
+                            let answer = me.commands.run(&caller, &text).await;
                             if let Err(e) = me
                                 .actions
                                 .post(&channel, None, &escape_slack(&answer))
@@ -377,7 +377,7 @@ impl Ctx {
                 tokio::spawn(async move {
                     let question = strip_mention(&text, &me.me.user_id);
                     let caller = me.caller(&team, &channel, &user).await;
-                    let answer = me.answer(&caller, &question).await;
+                    let answer = me.commands.run(&caller, &question).await;
                     if let Err(e) = me
                         .actions
                         .ephemeral(&channel, &user, thread.as_deref(), &escape_slack(&answer))
@@ -446,24 +446,6 @@ impl Ctx {
             Err(e) => {
                 tracing::warn!(error = %e, "could not post a slash command's answer to its response_url")
             }
-        }
-    }
-
-    /// A question or command in plain words.
-    async fn answer(&self, caller: &Caller, text: &str) -> String {
-        let first = text
-            .split_whitespace()
-            .next()
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        if [
-            "check", "allowed", "help", "rules", "rule", "mode", "exempt",
-        ]
-        .contains(&first.as_str())
-        {
-            self.commands.run(caller, text).await
-        } else {
-            self.commands.ask(caller, text)
         }
     }
 
