@@ -8,7 +8,7 @@ use crate::store::{Exception, StoreError};
 use std::fmt::Write as _;
 
 impl Commands {
-    pub(super) async fn exempt(
+    pub(super) async fn exceptions(
         &self,
         caller: &Caller,
         words: &[String],
@@ -85,7 +85,7 @@ impl Commands {
                 }
                 let e: Exception = store
                     .exception_grant(
-                        caller.platform_name_for_store(),
+                        caller.platform_name(),
                         &caller.workspace,
                         &target,
                         duration,
@@ -107,10 +107,6 @@ impl Commands {
 }
 
 impl Caller {
-    fn platform_name_for_store(&self) -> &'static str {
-        self.platform_name()
-    }
-
     /// Which exceptions the caller may see and revoke: their own platform
     /// and workspace in chat; everything on the CLI (`None`).
     fn scope(&self) -> Option<(&'static str, &str)> {

@@ -127,7 +127,7 @@ impl Commands {
             Word::Rules => self.rules(caller, rest, text).await,
             Word::Mode => self.mode(caller, rest).await,
             Word::Bots => self.bots(caller, rest).await,
-            Word::Exempt => self.exempt(caller, rest).await,
+            Word::Exempt => self.exceptions(caller, rest).await,
         };
         answer.unwrap_or_else(|e| {
             tracing::error!(error = %e, "command failed");

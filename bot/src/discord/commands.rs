@@ -10,9 +10,9 @@ use super::tenancy::Guilds;
 use crate::commands::{Caller, Commands, Word};
 use crate::moderation::Platform;
 use serenity::all::{
-    CommandDataOptionValue, CommandInteraction, CommandOptionType, Context, CreateAllowedMentions,
-    CreateCommand, CreateCommandOption, CreateInteractionResponse,
-    CreateInteractionResponseMessage, CreateMessage, Message,
+    ChannelId, CommandDataOptionValue, CommandInteraction, CommandOptionType, Context,
+    CreateAllowedMentions, CreateCommand, CreateCommandOption, CreateInteractionResponse,
+    CreateInteractionResponseMessage, CreateMessage, Message, User,
 };
 
 /// The slash command's name.
@@ -135,21 +135,32 @@ pub async fn on_command(
         &roles,
         admin_roles,
     );
-    let caller = Caller {
-        platform: Some(Platform::Discord),
-        workspace,
-        channel: cmd.channel_id.get().to_string(),
-        user_id: cmd.user.id.get().to_string(),
-        user_name: cmd
-            .user
-            .global_name
-            .clone()
-            .unwrap_or_else(|| cmd.user.name.clone()),
-        roles,
-        is_admin,
-    };
+    let caller = caller(&cmd.user, workspace, cmd.channel_id, roles, is_admin);
     let answer = truncate(commands.run(&caller, &text).await);
     respond(ctx, cmd, answer).await;
+}
+
+/// Who is asking on Discord: `user` in `channel` of server `workspace`;
+/// `is_admin` only as [`super::tenancy::is_admin`] decided it.
+fn caller(
+    user: &User,
+    workspace: String,
+    channel: ChannelId,
+    roles: Vec<String>,
+    is_admin: bool,
+) -> Caller {
+    Caller {
+        platform: Some(Platform::Discord),
+        workspace,
+        channel: channel.get().to_string(),
+        user_id: user.id.get().to_string(),
+        user_name: user
+            .global_name
+            .clone()
+            .unwrap_or_else(|| user.name.clone()),
+        roles,
+        is_admin,
+    }
 }
 
 /// The first word of a command, for records (arguments may be long or
@@ -212,20 +223,8 @@ pub async fn on_question(
             }
         },
     };
-    let caller = Caller {
-        platform: Some(Platform::Discord),
-        workspace,
-        channel: msg.channel_id.get().to_string(),
-        user_id: msg.author.id.get().to_string(),
-        user_name: msg
-            .author
-            .global_name
-            .clone()
-            .unwrap_or_else(|| msg.author.name.clone()),
-        roles: Vec::new(),
-        // Rule changes need the slash command, where Discord vouches for permissions.
-        is_admin: false,
-    };
+    // Rule changes need the slash command, where Discord vouches for permissions.
+    let caller = caller(&msg.author, workspace, msg.channel_id, Vec::new(), false);
     let answer = commands.run(&caller, question).await;
     let reply = CreateMessage::new()
         .content(truncate(answer))

@@ -4,8 +4,8 @@
 
 use super::retry::ATTEMPT_DEADLINE;
 use super::seal::Progress;
-use super::text::{attribution, notice_text, reply_text};
 use super::{ActionError, Handled, IncomingMessage, Interrupted, Moderator, PlatformActions, Work};
+use crate::notice::{attribution, notice_text, reply_text};
 use crate::store::{now_ms, Kind, Outcome, StoreError};
 use linkguard_rules::eval::Block;
 use linkguard_rules::policy::Action;
@@ -144,7 +144,7 @@ impl Moderator {
             return progress;
         }
         let blocks: Vec<&Block> = work.blocks.iter().collect();
-        let text = format!("{}\n{}", work.rewritten, attribution(&work.policy, &blocks));
+        let text = format!("{}\n{}", work.rewritten, attribution(&blocks));
         match actions.interrupted_replace(msg, &text).await {
             Ok(Interrupted::Reposted {
                 repost,
@@ -217,7 +217,7 @@ impl Moderator {
     ) -> Carried {
         let policy = &work.policy;
         let limit = actions.text_limit();
-        let notice = crate::notice::fit(&notice_text(policy, msg, blocks), limit);
+        let notice = crate::notice::fit(&notice_text(policy, blocks), limit);
         let mut current = progress
             .action
             .as_deref()
@@ -228,7 +228,7 @@ impl Moderator {
             progress.action = Some(current.as_str().to_owned());
             let result = match current {
                 Action::Replace => {
-                    let repost = format!("{}\n{}", work.rewritten, attribution(policy, blocks));
+                    let repost = format!("{}\n{}", work.rewritten, attribution(blocks));
                     match why_not_repost(msg, &repost, limit) {
                         // (A repost already made by an earlier attempt is finished.)
                         Some(why) if progress.repost.is_none() => {
@@ -250,7 +250,7 @@ impl Moderator {
                 Action::Reply => {
                     let mut r = Ok(());
                     if !progress.replied {
-                        let text = crate::notice::fit(&reply_text(policy, blocks), limit);
+                        let text = crate::notice::fit(&reply_text(blocks), limit);
                         r = actions.reply(msg, &text).await;
                         if r.is_ok() {
                             progress.replied = true;
@@ -398,7 +398,7 @@ impl Moderator {
             self.note(work.anchor, msg, progress).await;
         }
         if !progress.notified {
-            let mut notice = notice_text(&work.policy, msg, blocks);
+            let mut notice = notice_text(&work.policy, blocks);
             notice.push_str(if progress.copied { COPY_SENT } else { REMOVED });
             match actions
                 .notify_author(msg, &crate::notice::fit(&notice, actions.text_limit()))

@@ -3,6 +3,7 @@
 
 use crate::store::EventKey;
 use linkguard_rules::Dialect;
+use std::fmt;
 use std::time::Instant;
 
 /// The platforms linkguard moderates.
@@ -60,8 +61,8 @@ pub struct IncomingMessage {
     pub thread: Option<String>,
     /// Message id: Slack `ts`, Discord snowflake.
     pub message_id: String,
-    /// Revision: `0` for the original post, the edit's timestamp for edits.
-    pub revision: String,
+    /// Which revision: the original post, or an edit.
+    pub revision: Revision,
     /// Who wrote it.
     pub author: Author,
     /// The raw text in the platform's dialect.
@@ -85,6 +86,88 @@ impl IncomingMessage {
     pub fn event_key(&self) -> EventKey {
         // Slack's ts is unique per channel only, so qualify it.
         let id = format!("{}/{}", self.channel, self.message_id);
-        EventKey::new(self.platform.as_str(), &id, &self.revision)
+        EventKey::new(self.platform.as_str(), &id, self.revision.as_str())
     }
+}
+
+/// Which revision of a message an event is: the original post, or an edit
+/// named by the platform's edit timestamp (Slack's `edited.ts`, Discord's
+/// `edited_timestamp`). Part of the idempotency key, so a redelivered
+/// revision is handled once and each edit once more. Stored as its text
+/// (`0` for the original).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Revision(String);
+
+impl Revision {
+    /// The text of the original post's revision.
+    const ORIGINAL: &'static str = "0";
+
+    /// The original post.
+    pub fn original() -> Revision {
+        Revision(Revision::ORIGINAL.to_owned())
+    }
+
+    /// An edit, named by the platform's edit timestamp.
+    pub fn edit(stamp: impl fmt::Display) -> Revision {
+        Revision(stamp.to_string())
+    }
+
+    /// Whether this is the original post (not an edit).
+    pub fn is_original(&self) -> bool {
+        self.0 == Revision::ORIGINAL
+    }
+
+    /// The revision as stored and keyed.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for Revision {
+    fn default() -> Revision {
+        Revision::original()
+    }
+}
+
+impl fmt::Display for Revision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for Revision {
+    fn from(s: &str) -> Revision {
+        Revision(s.to_owned())
+    }
+}
+
+impl From<String> for Revision {
+    fn from(s: String) -> Revision {
+        Revision(s)
+    }
+}
+
+impl PartialEq<&str> for Revision {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+/// Why a connector does not moderate an event, on any platform (logged at
+/// trace level; nothing is recorded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Skip {
+    /// Posted by linkguard's own bot user (never loop).
+    Ours,
+    /// A repost linkguard made (Discord: through one of its own webhooks;
+    /// Slack's customised reposts are [`Skip::Ours`], posted as the bot).
+    OurRepost,
+    /// Another bot or integration, and other bots are not moderated.
+    OtherBot,
+    /// A deletion, join, topic change, … or an unfurl-only edit.
+    NotAMessage,
+    /// A direct message to the bot: a question, not a violation.
+    DirectMessage,
 }

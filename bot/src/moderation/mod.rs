@@ -27,12 +27,11 @@ mod message;
 mod pending;
 mod retry;
 mod seal;
-mod text;
+mod startup;
 
 pub use actions::{ActionError, ActionFuture, Interrupted, PlatformActions};
-pub use message::{Author, IncomingMessage, Platform};
+pub use message::{Author, IncomingMessage, Platform, Revision, Skip};
 pub use retry::{attempt_deadline, jittered, random_u64, RetrySettings};
-pub use text::{attribution, notice_text, reply_text};
 
 use crate::store::{now_ms, AuditEntry, Kind, NewPending, Outcome, Recorded, Store, StoreError};
 use linkguard_rules::eval::{Block, LinkVerdict, MessageContext, Verdict};
@@ -132,6 +131,17 @@ impl Work {
             policy: active.policy.clone(),
         }
     }
+}
+
+/// The distinct links of `verdict` the policy bans, in order: what a
+/// detection records and what [`Work`] acts on, read the same way when a
+/// message is first recorded and when a pending action is resumed.
+fn banned(verdict: &Verdict) -> Vec<&LinkVerdict> {
+    verdict
+        .distinct()
+        .into_iter()
+        .filter(|v| v.block().is_some())
+        .collect()
 }
 
 /// The moderation pipeline shared by every connector.
@@ -363,7 +373,7 @@ impl Moderator {
         e.channel = Some(msg.channel.clone());
         e.thread = msg.thread.clone();
         e.message_id = Some(msg.message_id.clone());
-        e.revision = Some(msg.revision.clone());
+        e.revision = Some(msg.revision.to_string());
         e.author = Some(msg.author.id.clone());
         e.policy_version = version;
         e
@@ -389,11 +399,7 @@ impl Moderator {
         let metrics = crate::metrics::global();
         metrics.message_seen(msg.platform.as_str());
         let (active, verdict) = self.evaluate(msg, false);
-        let banned: Vec<&LinkVerdict> = verdict
-            .distinct()
-            .into_iter()
-            .filter(|v| v.block().is_some())
-            .collect();
+        let banned = banned(&verdict);
         if banned.is_empty() {
             return Ok(Step::Done(Handled::Clean));
         }

@@ -3,9 +3,10 @@
 //! carried on from their recorded progress.
 
 use super::seal::Progress;
-use super::{Handled, IncomingMessage, Moderator, Platform, PlatformActions, Running, Work};
+use super::{
+    banned, Handled, IncomingMessage, Moderator, Platform, PlatformActions, Running, Work,
+};
 use crate::store::{AuditEntry, Kind, Outcome, PendingAction, StoreError};
-use linkguard_rules::eval::LinkVerdict;
 use linkguard_rules::policy::Action;
 use std::sync::Arc;
 use std::time::Instant;
@@ -199,11 +200,7 @@ impl Moderator {
         let (outcome, detail) = match self.check_payload(&p, platform) {
             Ok(Some((msg, progress))) => {
                 let (active, verdict) = self.evaluate(&msg, false);
-                let banned: Vec<&LinkVerdict> = verdict
-                    .distinct()
-                    .into_iter()
-                    .filter(|v| v.block().is_some())
-                    .collect();
+                let banned = banned(&verdict);
                 match verdict.action().filter(|_| !banned.is_empty()) {
                     Some(action) => {
                         let anchor = Some(p.detection.seq);

@@ -58,7 +58,7 @@ use translate::{Identity, Translated};
 /// The stored setting that makes linkguard moderate other bots' and
 /// integrations' messages too (`true`; default off). Our own are never
 /// moderated.
-pub const MODERATE_BOTS_SETTING: &str = "slack.moderate_bots";
+pub const MODERATE_BOTS_SETTING: &str = Platform::Slack.moderate_bots_setting();
 
 /// How long an edit's thread lookup may hold up its acknowledgement.
 const EDIT_THREAD_LOOKUP: std::time::Duration = std::time::Duration::from_millis(1500);
@@ -191,14 +191,7 @@ pub async fn start(
         config.bot_token.expose(),
         config.user_token.as_ref().map(|t| t.expose()),
     ));
-    let moderate_bots = match moderator.store().setting(MODERATE_BOTS_SETTING).await {
-        Ok(v) => v.is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
-        Err(e) => {
-            // Not fatal: the safe default (other bots left alone) applies.
-            tracing::warn!(error = %e, "could not read {MODERATE_BOTS_SETTING}; not moderating other bots");
-            false
-        }
-    };
+    let moderate_bots = moderator.stored_moderate_bots(Platform::Slack).await;
     let ctx = Arc::new(Ctx {
         commands: Commands::new(moderator.clone()),
         moderator: moderator.clone(),
@@ -216,13 +209,7 @@ pub async fn start(
         rejected_minute: AtomicU64::new(0),
         rejected_count: AtomicU32::new(0),
     });
-    // Pending actions (put off, or left by an earlier run) are retried in
-    // the background: recovery never delays readiness or the connection.
-    let mut tasks = vec![tokio::spawn(
-        moderator
-            .clone()
-            .run_pending(Platform::Slack, actions.clone()),
-    )];
+    let mut tasks = vec![moderator.spawn_retries(Platform::Slack, actions.clone())];
     match config.mode {
         SlackMode::Http => {
             crate::metrics::global().set_connected("slack", true);
@@ -294,7 +281,7 @@ impl Ctx {
     /// briefly, because the event is not yet acknowledged. Without an
     /// answer in time the record has no thread and acting asks again.
     async fn find_edit_thread(&self, msg: &mut crate::moderation::IncomingMessage) {
-        if msg.revision == "0" || msg.thread.is_some() {
+        if msg.revision.is_original() || msg.thread.is_some() {
             return;
         }
         let (_, verdict) = self.moderator.evaluate(msg, false);

@@ -1,7 +1,7 @@
 //! From Slack's event payloads to the platform-neutral message, and which
 //! events are not ours to moderate. Pure functions, unit-tested.
 
-use crate::moderation::{Author, IncomingMessage, Platform};
+use crate::moderation::{Author, IncomingMessage, Platform, Revision, Skip};
 use slack_morphism::prelude::*;
 use std::time::Instant;
 
@@ -16,19 +16,6 @@ pub struct Identity {
     pub app_id: Option<String>,
     /// The workspace the bot token belongs to.
     pub team_id: String,
-}
-
-/// Why an event is not moderated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Skip {
-    /// Posted by linkguard itself (including its customised reposts).
-    Ours,
-    /// Another bot or integration.
-    OtherBot,
-    /// A deletion, join, topic change, … or an unfurl-only edit.
-    NotAMessage,
-    /// A direct message to the bot: a question, not a violation.
-    DirectMessage,
 }
 
 /// What a `message` event is, once translated.
@@ -137,7 +124,7 @@ pub fn message(
             &ev.sender,
             ev.origin.ts.0.clone(),
             ev.content.as_ref(),
-            "0".to_owned(),
+            Revision::original(),
             false,
         ),
         Some(T::BotMessage) => {
@@ -153,7 +140,7 @@ pub fn message(
                 &ev.sender,
                 ev.origin.ts.0.clone(),
                 ev.content.as_ref(),
-                "0".to_owned(),
+                Revision::original(),
                 false,
             )
         }
@@ -196,8 +183,8 @@ pub fn message(
             let revision = new
                 .edited
                 .as_ref()
-                .map(|e| e.ts.0.clone())
-                .unwrap_or_else(|| ev.origin.ts.0.clone());
+                .map(|e| Revision::edit(&e.ts.0))
+                .unwrap_or_else(|| Revision::edit(&ev.origin.ts.0));
             (
                 &new.sender,
                 new.ts.0.clone(),
