@@ -105,6 +105,7 @@ impl Commands {
         })
     }
 
+    /// `rules …`: reading the rules is for everyone, changing them for admins.
     pub(super) async fn rules(
         &self,
         caller: &Caller,
@@ -116,170 +117,194 @@ impl Commands {
             .map(|s| s.to_ascii_lowercase())
             .unwrap_or_else(|| "list".into());
         let args = &words[words.len().min(1)..];
-        let active = self.moderator.policy();
-        let policy = &active.policy;
         match sub.as_str() {
-            "list" => {
-                let mut out = format!(
-                    "Policy {} (version {}), mode {}:\n",
-                    policy.name(),
-                    active.version.map_or("built-in".into(), |v| v.to_string()),
-                    policy.mode().as_str()
-                );
-                for r in policy.rules() {
-                    let mut what: Vec<String> =
-                        r.providers.iter().map(|p| p.as_str().to_owned()).collect();
-                    what.extend(r.hosts.iter().cloned());
-                    what.extend(r.patterns.iter().map(|p| format!("/{p}/")));
-                    let _ = writeln!(
-                        out,
-                        "- `{}`: {} → {} ({})",
-                        r.id,
-                        what.join(", "),
-                        r.action.as_str(),
-                        r.mode.as_str()
-                    );
-                }
-                Ok(out.trim_end().to_owned())
-            }
-            "show" => {
-                let Some(id) = args.first() else {
-                    return Ok("Usage: /linkguard rules show ID".into());
-                };
-                let Some(r) = policy.rule(id) else {
-                    return Ok(format!(
-                        "There is no rule `{id}`. Try /linkguard rules list."
-                    ));
-                };
-                let mut out = format!("Rule `{}`\n", r.id);
-                let list = |v: &[String]| {
-                    if v.is_empty() {
-                        "(any)".to_owned()
-                    } else {
-                        v.join(", ")
-                    }
-                };
-                let providers: Vec<String> =
-                    r.providers.iter().map(|p| p.as_str().to_owned()).collect();
-                let platforms: Vec<String> =
-                    r.platforms.iter().map(|p| p.as_str().to_owned()).collect();
-                let _ = writeln!(out, "providers: {}", list(&providers));
-                let _ = writeln!(out, "hosts: {}", list(&r.hosts));
-                let _ = writeln!(out, "patterns: {}", list(&r.patterns));
-                let _ = writeln!(out, "action: {}", r.action.as_str());
-                let _ = writeln!(
-                    out,
-                    "alternative: {}",
-                    r.alternative.as_ref().map_or("(none)", |t| t.as_str())
-                );
-                let _ = writeln!(out, "reason: {}", r.reason);
-                let _ = writeln!(out, "mode: {}", r.mode.as_str());
-                let _ = writeln!(out, "platforms: {}", list(&platforms));
-                let _ = writeln!(out, "workspaces: {}", list(&r.workspaces));
-                let _ = writeln!(out, "channels: {}", list(&r.channels));
-                let _ = writeln!(out, "exempt users: {}", list(&r.exempt_users));
-                let _ = writeln!(out, "exempt roles: {}", list(&r.exempt_roles));
-                let _ = writeln!(out, "exempt channels: {}", list(&r.exempt_channels));
-                let _ = write!(
-                    out,
-                    "invitations pasted as text: {}",
-                    if r.detect_invitations { "yes" } else { "no" }
-                );
-                Ok(out)
-            }
+            "list" => Ok(self.rules_list()),
+            "show" => Ok(self.rules_show(args)),
             "test" => Ok(self.check(caller, after_word(text, 2))),
-            "history" => {
-                let versions = self.moderator.store().policy_history().await?;
-                if versions.is_empty() {
-                    return Ok(
-                        "No policy version is stored yet: the built-in policy is in force.".into(),
-                    );
-                }
-                let mut out = String::from("Policy versions (newest first):\n");
-                for v in versions.iter().rev().take(20) {
-                    let _ = writeln!(
-                        out,
-                        "- v{}{} by {} at {}: {}",
-                        v.version,
-                        if v.active { " (active)" } else { "" },
-                        v.author,
-                        format_time(v.at_ms),
-                        v.source
-                    );
-                }
-                Ok(out.trim_end().to_owned())
-            }
+            "history" => self.rules_history().await,
             "add" | "remove" | "set" | "rollback" | "delete" => {
                 if !caller.is_admin {
                     return self.refuse(caller, &format!("{sub} rules")).await;
                 }
-                let Base {
-                    version: base_version,
-                    text: base,
-                } = self.base_text().await?;
-                let edited = match sub.as_str() {
-                    "add" => {
-                        let Some(id) = args.first() else {
-                            return Ok("Usage: /linkguard rules add ID providers=zoom action=replace alternative=https://meet.jit.si/{room} reason=\"…\"".into());
-                        };
-                        let mut fields = Vec::new();
-                        for a in &args[1..] {
-                            let Some((k, v)) = a.split_once('=') else {
-                                return Ok(format!(
-                                    "`{a}` is not field=value. Fields: {}",
-                                    field_names()
-                                ));
-                            };
-                            fields.push((k.trim().to_owned(), v.to_owned()));
-                        }
-                        edit::add_rule(&base, id, &fields)
-                            .map(|t| (t, format!("added rule `{id}`")))
-                    }
-                    "remove" | "delete" => match args.first() {
-                        Some(id) => edit::remove_rule(&base, id)
-                            .map(|t| (t, format!("removed rule `{id}`"))),
-                        None => return Ok("Usage: /linkguard rules remove ID".into()),
-                    },
-                    "set" => match (args.first(), args.get(1)) {
-                        (Some(id), Some(field)) => {
-                            let value = after_word(text, 4);
-                            edit::set_field(&base, id, field, value)
-                                .map(|t| (t, format!("set `{field}` of rule `{id}` to `{value}`")))
-                        }
-                        _ => {
-                            return Ok(format!(
-                                "Usage: /linkguard rules set ID FIELD VALUE (fields: {})",
-                                field_names()
-                            ))
-                        }
-                    },
-                    _ => {
-                        let Some(v) = args
-                            .first()
-                            .and_then(|v| v.trim_start_matches('v').parse::<i64>().ok())
-                        else {
-                            return Ok("Usage: /linkguard rules rollback VERSION".into());
-                        };
-                        return match self.moderator.store().policy_get(v).await? {
-                            None => Ok(format!("There is no policy version {v}.")),
-                            Some(old) => {
-                                self.apply(
-                                    caller,
-                                    base_version,
-                                    old.body,
-                                    &format!("rolled back to version {v}"),
-                                )
-                                .await
-                            }
-                        };
-                    }
-                };
-                match edited {
-                    Ok((text, what)) => self.apply(caller, base_version, text, &what).await,
-                    Err(e) => Ok(format!("That change was refused, nothing changed: {e}")),
-                }
+                self.rules_edit(caller, &sub, args, text).await
             }
             _ => Ok(format!("Unknown rules command `{sub}`.\n\n{HELP}")),
+        }
+    }
+
+    /// `rules list`: every rule on one line.
+    fn rules_list(&self) -> String {
+        let active = self.moderator.policy();
+        let policy = &active.policy;
+        let mut out = format!(
+            "Policy {} (version {}), mode {}:\n",
+            policy.name(),
+            active.version.map_or("built-in".into(), |v| v.to_string()),
+            policy.mode().as_str()
+        );
+        for r in policy.rules() {
+            let mut what: Vec<String> = r.providers.iter().map(|p| p.as_str().to_owned()).collect();
+            what.extend(r.hosts.iter().cloned());
+            what.extend(r.patterns.iter().map(|p| format!("/{p}/")));
+            let _ = writeln!(
+                out,
+                "- `{}`: {} → {} ({})",
+                r.id,
+                what.join(", "),
+                r.action.as_str(),
+                r.mode.as_str()
+            );
+        }
+        out.trim_end().to_owned()
+    }
+
+    /// `rules show ID`: every field of one rule.
+    fn rules_show(&self, args: &[String]) -> String {
+        let active = self.moderator.policy();
+        let policy = &active.policy;
+        let Some(id) = args.first() else {
+            return "Usage: /linkguard rules show ID".into();
+        };
+        let Some(r) = policy.rule(id) else {
+            return format!("There is no rule `{id}`. Try /linkguard rules list.");
+        };
+        let mut out = format!("Rule `{}`\n", r.id);
+        let list = |v: &[String]| {
+            if v.is_empty() {
+                "(any)".to_owned()
+            } else {
+                v.join(", ")
+            }
+        };
+        let providers: Vec<String> = r.providers.iter().map(|p| p.as_str().to_owned()).collect();
+        let platforms: Vec<String> = r.platforms.iter().map(|p| p.as_str().to_owned()).collect();
+        let _ = writeln!(out, "providers: {}", list(&providers));
+        let _ = writeln!(out, "hosts: {}", list(&r.hosts));
+        let _ = writeln!(out, "patterns: {}", list(&r.patterns));
+        let _ = writeln!(out, "action: {}", r.action.as_str());
+        let _ = writeln!(
+            out,
+            "alternative: {}",
+            r.alternative.as_ref().map_or("(none)", |t| t.as_str())
+        );
+        let _ = writeln!(out, "reason: {}", r.reason);
+        let _ = writeln!(out, "mode: {}", r.mode.as_str());
+        let _ = writeln!(out, "platforms: {}", list(&platforms));
+        let _ = writeln!(out, "workspaces: {}", list(&r.workspaces));
+        let _ = writeln!(out, "channels: {}", list(&r.channels));
+        let _ = writeln!(out, "exempt users: {}", list(&r.exempt_users));
+        let _ = writeln!(out, "exempt roles: {}", list(&r.exempt_roles));
+        let _ = writeln!(out, "exempt channels: {}", list(&r.exempt_channels));
+        let _ = write!(
+            out,
+            "invitations pasted as text: {}",
+            if r.detect_invitations { "yes" } else { "no" }
+        );
+        out
+    }
+
+    /// `rules history`: the stored versions, newest first.
+    async fn rules_history(&self) -> Result<String, StoreError> {
+        let versions = self.moderator.store().policy_history().await?;
+        if versions.is_empty() {
+            return Ok("No policy version is stored yet: the built-in policy is in force.".into());
+        }
+        let mut out = String::from("Policy versions (newest first):\n");
+        for v in versions.iter().rev().take(20) {
+            let _ = writeln!(
+                out,
+                "- v{}{} by {} at {}: {}",
+                v.version,
+                if v.active { " (active)" } else { "" },
+                v.author,
+                format_time(v.at_ms),
+                v.source
+            );
+        }
+        Ok(out.trim_end().to_owned())
+    }
+
+    /// `rules add|remove|set|rollback …` by an admin: the edit applied to
+    /// the stored text, then [`Commands::apply`].
+    async fn rules_edit(
+        &self,
+        caller: &Caller,
+        sub: &str,
+        args: &[String],
+        text: &str,
+    ) -> Result<String, StoreError> {
+        let Base {
+            version: base_version,
+            text: base,
+        } = self.base_text().await?;
+        let edited = match sub {
+            "add" => {
+                let Some(id) = args.first() else {
+                    return Ok("Usage: /linkguard rules add ID providers=zoom action=replace alternative=https://meet.jit.si/{room} reason=\"…\"".into());
+                };
+                let mut fields = Vec::new();
+                for a in &args[1..] {
+                    let Some((k, v)) = a.split_once('=') else {
+                        return Ok(format!(
+                            "`{a}` is not field=value. Fields: {}",
+                            field_names()
+                        ));
+                    };
+                    fields.push((k.trim().to_owned(), v.to_owned()));
+                }
+                edit::add_rule(&base, id, &fields).map(|t| (t, format!("added rule `{id}`")))
+            }
+            "remove" | "delete" => match args.first() {
+                Some(id) => {
+                    edit::remove_rule(&base, id).map(|t| (t, format!("removed rule `{id}`")))
+                }
+                None => return Ok("Usage: /linkguard rules remove ID".into()),
+            },
+            "set" => match (args.first(), args.get(1)) {
+                (Some(id), Some(field)) => {
+                    let value = after_word(text, 4);
+                    edit::set_field(&base, id, field, value)
+                        .map(|t| (t, format!("set `{field}` of rule `{id}` to `{value}`")))
+                }
+                _ => {
+                    return Ok(format!(
+                        "Usage: /linkguard rules set ID FIELD VALUE (fields: {})",
+                        field_names()
+                    ))
+                }
+            },
+            _ => return self.rules_rollback(caller, base_version, args).await,
+        };
+        match edited {
+            Ok((text, what)) => self.apply(caller, base_version, text, &what).await,
+            Err(e) => Ok(format!("That change was refused, nothing changed: {e}")),
+        }
+    }
+
+    /// `rules rollback VERSION`: an older version's text, applied as an edit.
+    async fn rules_rollback(
+        &self,
+        caller: &Caller,
+        base_version: Option<i64>,
+        args: &[String],
+    ) -> Result<String, StoreError> {
+        let Some(v) = args
+            .first()
+            .and_then(|v| v.trim_start_matches('v').parse::<i64>().ok())
+        else {
+            return Ok("Usage: /linkguard rules rollback VERSION".into());
+        };
+        match self.moderator.store().policy_get(v).await? {
+            None => Ok(format!("There is no policy version {v}.")),
+            Some(old) => {
+                self.apply(
+                    caller,
+                    base_version,
+                    old.body,
+                    &format!("rolled back to version {v}"),
+                )
+                .await
+            }
         }
     }
 

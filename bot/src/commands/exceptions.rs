@@ -8,6 +8,9 @@ use crate::store::{Exception, StoreError};
 use std::fmt::Write as _;
 
 impl Commands {
+    /// `exempt list | revoke ID | @user|#channel for DURATION because REASON`:
+    /// time-limited exceptions. Past 80 lines because each branch is mostly
+    /// its usage answer; the parsing is in [`super::words`].
     pub(super) async fn exceptions(
         &self,
         caller: &Caller,

@@ -135,6 +135,10 @@ impl std::fmt::Debug for Connector {
 /// Builds the serenity client and starts it in the background. `client` is
 /// the HTTP client to use instead of serenity's default (tests); the rate
 /// limiter stays on unless `config.proxy_url` is set.
+///
+/// Just past 80 lines: the order (handler before client, actions before the
+/// retry loop, the loop beside the gateway) is the point and reads best in
+/// one place.
 pub async fn start(
     config: &DiscordConfig,
     moderator: Arc<Moderator>,

@@ -207,6 +207,11 @@ impl Moderator {
     /// message whose repost would not fit (or could not stand in for it, see
     /// [`IncomingMessage::not_repostable`]) is removed and its author sent
     /// the rewritten text privately, split as needed.
+    ///
+    /// Long on purpose: it is the degradation chain itself, one loop over
+    /// the actions with each step and its recorded progress side by side,
+    /// so the order of "do, record, degrade" can be read in one place (the
+    /// table test `bot/tests/moderation_chain.rs` walks every refusal).
     async fn carry_out(
         &self,
         msg: &IncomingMessage,

@@ -395,6 +395,10 @@ impl Moderator {
     /// Evaluates the message and durably records its detections with the
     /// event's idempotency key. Fast (no platform call), so connectors can do
     /// it before acknowledging an event and leave [`Moderator::act`] for after.
+    ///
+    /// Long on purpose: exception, detection records, metrics and the
+    /// sealed payload are written in one store transaction, and the steps
+    /// before it must stay in this order (record before act).
     pub async fn record(&self, msg: &IncomingMessage) -> Result<Step, StoreError> {
         let metrics = crate::metrics::global();
         metrics.message_seen(msg.platform.as_str());

@@ -155,6 +155,18 @@ fn now_secs() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+/// The teams whose events count: `slack.team_ids`, or the bot token's own
+/// team when none are configured.
+fn allowed_teams(config: &SlackConfig, me: &Identity) -> Vec<String> {
+    if config.team_ids.is_empty() {
+        return vec![me.team_id.clone()];
+    }
+    if !config.team_ids.contains(&me.team_id) {
+        tracing::warn!(team = %me.team_id, "the bot token's own team is not in slack.team_ids: its events are ignored");
+    }
+    config.team_ids.clone()
+}
+
 /// Starts the connector: identifies the bot, finishes actions left pending
 /// by an earlier run, and starts Socket Mode (or returns the HTTP routes).
 pub async fn start(
@@ -177,14 +189,7 @@ pub async fn start(
         team_id: auth.team_id.0.clone(),
     };
     tracing::info!(bot.user = %me.user_id, team = %me.team_id, mode = ?config.mode, "Slack bot identified");
-    let teams = if config.team_ids.is_empty() {
-        vec![me.team_id.clone()]
-    } else {
-        if !config.team_ids.contains(&me.team_id) {
-            tracing::warn!(team = %me.team_id, "the bot token's own team is not in slack.team_ids: its events are ignored");
-        }
-        config.team_ids.clone()
-    };
+    let teams = allowed_teams(config, &me);
     let tenancy = Tenancy::new(Platform::Slack, teams, moderator.store().clone());
     let actions = Arc::new(SlackActions::new(
         client.clone(),
@@ -209,7 +214,7 @@ pub async fn start(
         rejected_minute: AtomicU64::new(0),
         rejected_count: AtomicU32::new(0),
     });
-    let mut tasks = vec![moderator.spawn_retries(Platform::Slack, actions.clone())];
+    let tasks = vec![moderator.spawn_retries(Platform::Slack, actions.clone())];
     match config.mode {
         SlackMode::Http => {
             crate::metrics::global().set_connected("slack", true);
@@ -224,57 +229,64 @@ pub async fn start(
                 actions,
             })
         }
-        SlackMode::Socket => {
-            let Some(app_token) = &config.app_token else {
-                return Err(SlackError::Socket(
-                    "Socket Mode needs slack.app_token".into(),
-                ));
-            };
-            crate::metrics::global().set_connected("slack", false);
-            let env = Arc::new(
-                SlackClientEventsListenerEnvironment::new(client.clone())
-                    .with_error_handler(socket_error)
-                    .with_user_state(ctx.clone()),
-            );
-            let callbacks = SlackSocketModeListenerCallbacks::new()
-                .with_hello_events(socket_hello)
-                .with_push_events(socket_push)
-                .with_command_events(socket_command);
-            let socket_config = SlackClientSocketModeConfig::new()
-                .with_initial_backoff_in_seconds(1)
-                .with_reconnect_timeout_in_seconds(5);
-            let listener = Arc::new(SlackClientSocketModeListener::new(
-                &socket_config,
-                env,
-                callbacks,
-            ));
-            listener
-                .listen_for(&SlackApiToken::new(app_token.expose().to_owned().into()))
-                .await
-                .map_err(|e| {
-                    SlackError::Socket(e.to_string().lines().next().unwrap_or_default().to_owned())
-                })?;
-            let l = listener.clone();
-            tasks.push(tokio::spawn(async move {
-                l.start().await;
-            }));
-            let shutdown: ShutdownHook = Box::pin(async move {
-                listener.shutdown().await;
-                crate::metrics::global().set_connected("slack", false);
-            });
-            Ok(Connector {
-                tasks,
-                shutdown,
-                router: None,
-                actions,
-            })
-        }
+        SlackMode::Socket => socket_mode(config, client, ctx, tasks, actions).await,
     }
 }
 
+/// Connects Socket Mode with `slack.app_token` and starts its listener.
+async fn socket_mode(
+    config: &SlackConfig,
+    client: Arc<SlackHyperClient>,
+    ctx: Arc<Ctx>,
+    mut tasks: Vec<JoinHandle<()>>,
+    actions: Arc<SlackActions>,
+) -> Result<Connector, SlackError> {
+    let Some(app_token) = &config.app_token else {
+        return Err(SlackError::Socket(
+            "Socket Mode needs slack.app_token".into(),
+        ));
+    };
+    crate::metrics::global().set_connected("slack", false);
+    let env = Arc::new(
+        SlackClientEventsListenerEnvironment::new(client.clone())
+            .with_error_handler(socket_error)
+            .with_user_state(ctx.clone()),
+    );
+    let callbacks = SlackSocketModeListenerCallbacks::new()
+        .with_hello_events(socket_hello)
+        .with_push_events(socket_push)
+        .with_command_events(socket_command);
+    let socket_config = SlackClientSocketModeConfig::new()
+        .with_initial_backoff_in_seconds(1)
+        .with_reconnect_timeout_in_seconds(5);
+    let listener = Arc::new(SlackClientSocketModeListener::new(
+        &socket_config,
+        env,
+        callbacks,
+    ));
+    listener
+        .listen_for(&SlackApiToken::new(app_token.expose().to_owned().into()))
+        .await
+        .map_err(|e| {
+            SlackError::Socket(e.to_string().lines().next().unwrap_or_default().to_owned())
+        })?;
+    let l = listener.clone();
+    tasks.push(tokio::spawn(async move {
+        l.start().await;
+    }));
+    let shutdown: ShutdownHook = Box::pin(async move {
+        listener.shutdown().await;
+        crate::metrics::global().set_connected("slack", false);
+    });
+    Ok(Connector {
+        tasks,
+        shutdown,
+        router: None,
+        actions,
+    })
+}
+
 impl Ctx {
-    /// Handles one event callback. `Err` means "not recorded: do not
-    /// acknowledge", so Slack delivers it again.
     /// An edit's thread is not in the event (see [`SlackActions::thread_of`]).
     /// When the edit holds a link the policy acts on, the thread is asked
     /// for before the detection is recorded, so the audit record names it;
@@ -295,6 +307,10 @@ impl Ctx {
         }
     }
 
+    /// Handles one event callback. `Err` means "not recorded: do not
+    /// acknowledge", so Slack delivers it again. Tenancy first, then
+    /// messages, direct messages and mentions, each in its arm (just past
+    /// 80 lines).
     async fn push(
         self: &Arc<Self>,
         ev: SlackPushEventCallback,
