@@ -5,13 +5,11 @@
 mod store_common;
 
 use linkguard::commands::{route, Caller, Commands, Word};
-use linkguard::moderation::{
-    ActivePolicy, Author, Handled, IncomingMessage, Moderator, Platform, Step,
-};
+use linkguard::moderation::{ActivePolicy, Handled, IncomingMessage, Moderator, Platform, Step};
 use linkguard::store::{AuditFilter, Kind, Store};
 use linkguard_rules::policy::{Policy, RoomKey};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn moderator(store: Store) -> Arc<Moderator> {
     Arc::new(Moderator::new(
@@ -38,23 +36,7 @@ fn caller(admin: bool) -> Caller {
 }
 
 fn message(user: &str, text: &str, id: &str) -> IncomingMessage {
-    IncomingMessage {
-        platform: Platform::Slack,
-        workspace: "T0FAKETEAM1".into(),
-        channel: "C0FAKECHAN1".into(),
-        thread: None,
-        message_id: id.into(),
-        revision: "0".into(),
-        author: Author {
-            id: user.into(),
-            display_name: user.into(),
-            ..Author::default()
-        },
-        text: text.into(),
-        has_attachments: false,
-        not_repostable: None,
-        received: Instant::now(),
-    }
+    store_common::slack_message(user, text, id)
 }
 
 async fn kinds(store: &Store) -> Vec<String> {
