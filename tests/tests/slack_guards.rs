@@ -3,7 +3,9 @@
 //! file share is judged by its text but never deleted (a repost would lose
 //! the file).
 
-use linkguard_e2e::slack_support::{outcome_for, spawn_app, Setup, TestApp, ADMIN, ALICE, GENERAL};
+use linkguard_e2e::slack_support::{
+    outcome_for, spawn_app, Setup, TestApp, ADMIN, ALICE, GENERAL, WAIT,
+};
 use linkguard_fakes::slack::OtherBot;
 
 /// Another bot (a CI notifier) posts a Zoom link in #general.
@@ -94,6 +96,42 @@ async fn an_admin_turns_moderation_of_other_bots_on_from_chat() {
     let ts = post_ci_call(&app);
     app.wait_message(GENERAL, &ts, |m| m.deleted).await;
     assert_eq!(app.reposts(GENERAL).len(), 1);
+    app.finish().await;
+}
+
+/// Mentions `@linkguard` with `text` in #general, as Slack's `app_mention`
+/// event carries it, and waits for the private answer to `user`.
+async fn mention(app: &TestApp, user: &str, text: &str, ts: &str) -> String {
+    let seen = app.fake.ephemerals().len();
+    app.fake.send_event(serde_json::json!({
+        "type": "app_mention",
+        "user": user,
+        "text": format!("<@U0FAKEBOT01> {text}"),
+        "ts": ts,
+        "channel": GENERAL,
+        "event_ts": ts,
+    }));
+    app.fake
+        .wait_for(WAIT, |s| {
+            s.ephemerals()
+                .iter()
+                .skip(seen)
+                .find(|e| e.user == user)
+                .map(|e| e.text.clone())
+        })
+        .await
+        .expect("the mention is answered privately")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bots_on_in_a_mention_is_a_command_not_a_question() {
+    let app = spawn_app(Setup::default()).await;
+    let answer = mention(&app, ALICE, "bots on", "1700000001.000100").await;
+    assert!(answer.contains("only linkguard admins"), "{answer}");
+    let answer = mention(&app, ADMIN, "bots on", "1700000002.000100").await;
+    assert!(answer.contains("now moderated"), "{answer}");
+    let ts = post_ci_call(&app);
+    app.wait_message(GENERAL, &ts, |m| m.deleted).await;
     app.finish().await;
 }
 

@@ -4,6 +4,7 @@
 //! function; this module only parses and dispatches. Errors reach the person
 //! as one `error: …` line with their context chain.
 
+use crate::commands::Word;
 use crate::config::Config;
 use crate::store::{Store, StoreOptions};
 use anyhow::Context as _;
@@ -156,11 +157,11 @@ pub fn main() -> ExitCode {
             Command::Healthcheck(args) => healthcheck::run(args, &config).await,
             Command::Config(_) => unreachable!("handled before the runtime starts"),
             Command::Check(args) => check::run(args, &config).await,
-            Command::Rules(args) => admin::run("rules", args, &config).await,
-            Command::Mode(args) => admin::run("mode", args, &config).await,
-            Command::Bots(args) => admin::run("bots", args, &config).await,
-            Command::Exempt(args) => admin::run("exempt", args, &config).await,
-            Command::Ask(args) => admin::run("ask", args, &config).await,
+            Command::Rules(args) => admin::run(Some(Word::Rules), args, &config).await,
+            Command::Mode(args) => admin::run(Some(Word::Mode), args, &config).await,
+            Command::Bots(args) => admin::run(Some(Word::Bots), args, &config).await,
+            Command::Exempt(args) => admin::run(Some(Word::Exempt), args, &config).await,
+            Command::Ask(args) => admin::run(None, args, &config).await,
             Command::Report(args) => report::run(args, &config).await,
             Command::Audit(args) => audit::run(args, &config).await,
             Command::Policy(args) => policy::run(args, &config).await,
