@@ -166,6 +166,19 @@ pub struct DiscordConfig {
     /// `discord.catch_up_*`: how much channel history is read back after a
     /// restart or a gateway session that could not be resumed.
     pub catch_up: CatchUpLimits,
+    /// `discord.automod`, `discord.automod_alert_channel_id`: Discord's
+    /// native features.
+    pub native: DiscordNative,
+}
+
+/// Discord's native features (issue #22).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DiscordNative {
+    /// `discord.automod`: keep AutoMod rules for what AutoMod can express of
+    /// the policy, so those links are blocked before they are posted.
+    pub automod: bool,
+    /// `discord.automod_alert_channel_id`: AutoMod also posts an alert here.
+    pub automod_alert_channel_id: Option<u64>,
 }
 
 /// Bounds on reading Discord history back after downtime, per channel and
@@ -398,6 +411,16 @@ const KEYS: &[(&str, Ty, &str)] = &[
         "discord.catch_up_max_age_secs",
         Ty::Int,
         "oldest history read back after downtime",
+    ),
+    (
+        "discord.automod",
+        Ty::Bool,
+        "keep AutoMod rules that block what they can express of the policy before it is posted",
+    ),
+    (
+        "discord.automod_alert_channel_id",
+        Ty::Str,
+        "channel where AutoMod also posts an alert when it blocks a link",
     ),
 ];
 
@@ -671,6 +694,22 @@ impl Config {
                 })
                 .unwrap_or_default()
         };
+        let channel_id = |key: &str| -> Result<Option<u64>, ConfigError> {
+            get(key)
+                .map(|v| {
+                    v.trim()
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| {
+                            err(
+                                key,
+                                format!("expected a Discord channel id (a number), got `{v}`"),
+                            )
+                        })
+                })
+                .transpose()
+        };
         let url = |key: &str| -> Result<Option<String>, ConfigError> {
             get(key)
                 .map(|v| {
@@ -862,6 +901,10 @@ impl Config {
                     guild_ids: guild_ids(&list("discord.guild_ids"))
                         .map_err(|m| err("discord.guild_ids", m))?,
                     catch_up,
+                    native: DiscordNative {
+                        automod: boolean("discord.automod")?.unwrap_or(false),
+                        automod_alert_channel_id: channel_id("discord.automod_alert_channel_id")?,
+                    },
                 });
             }
             None if discord_keys => {
@@ -998,6 +1041,12 @@ impl Config {
                 line(
                     "discord.catch_up_max_age_secs",
                     d.catch_up.max_age_secs.to_string(),
+                );
+                line("discord.automod", d.native.automod.to_string());
+                let id = |c: Option<u64>| c.map_or("(none)".to_owned(), |c| c.to_string());
+                line(
+                    "discord.automod_alert_channel_id",
+                    id(d.native.automod_alert_channel_id),
                 );
             }
         }

@@ -165,6 +165,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             queue_capacity: crate::config::DEFAULT_DISCORD_QUEUE,
             guild_ids: vec![cast::GUILD],
             catch_up: Default::default(),
+            native: Default::default(),
         }),
         ..Config::default()
     };

@@ -158,7 +158,7 @@ fn first_word(text: &str) -> &str {
 }
 
 /// Answers an interaction ephemerally, with mentions disabled.
-async fn respond(ctx: &Context, cmd: &CommandInteraction, answer: String) {
+pub(super) async fn respond(ctx: &Context, cmd: &CommandInteraction, answer: String) {
     let reply = CreateInteractionResponseMessage::new()
         .content(answer)
         .ephemeral(true)

@@ -89,7 +89,13 @@ impl Guilds {
             if first {
                 match guild
                     .id
-                    .set_commands(&ctx.http, vec![super::commands::definition()])
+                    .set_commands(
+                        &ctx.http,
+                        vec![
+                            super::commands::definition(),
+                            super::context_menu::definition(),
+                        ],
+                    )
                     .await
                 {
                     Ok(_) => {

@@ -31,6 +31,7 @@ mod error;
 mod events;
 mod exceptions;
 mod kv;
+mod lease;
 mod policy;
 mod redact;
 

@@ -176,6 +176,8 @@ fn classify(method: &Method, segs: &[&str]) -> RouteKind {
         ("GET", ["guilds", _, "channels"]) => R::GuildChannels,
         ("GET", ["guilds", _, "members", _]) => R::GetMember,
         ("GET", ["guilds", _, "roles"]) => R::GuildRoles,
+        (_, ["guilds", _, "auto-moderation", "rules"]) => R::AutoModRules,
+        (_, ["guilds", _, "auto-moderation", "rules", _]) => R::AutoModRule,
         _ => R::Unknown,
     }
 }
@@ -777,6 +779,15 @@ fn handle(
                 .ok_or_else(|| ApiError::new(404, 10013, "Unknown User"))?;
             Ok(Reply::ok(payloads::member(m, u)))
         }
+        R::AutoModRules | R::AutoModRule => {
+            super::automod::rest(st, req.method.as_str(), segs, req.body.as_ref())
+                .map(|(status, body)| Reply { status, body })
+                .map_err(|(status, body)| ApiError {
+                    status,
+                    body,
+                    rate_limit: None,
+                })
+        }
         R::GuildRoles => {
             let g = snowflake(segs[1])
                 .and_then(|g| st.guild(g))
@@ -1234,6 +1245,11 @@ fn interaction_callback(
             m.flags |= 128;
             message_id = Some(m.id);
             st.insert_message(m);
+        }
+        9 => {
+            let kind = st.interactions.get(&id).map_or(2, |i| i.kind);
+            super::native::check_modal(kind, data.as_ref())
+                .map_err(|(field, message)| ApiError::form(&field, "MODAL_INVALID", &message))?;
         }
         1 => {
             return Err(ApiError::form(

@@ -1,0 +1,282 @@
+//! Discord, natively (issue #22), through the real serenity client against
+//! the fake Discord: AutoMod sync blocks plain banned links before they are
+//! posted (audited as `blocked_natively`) while wrapped ones still reach
+//! linkguard and are replaced; a policy change updates the rules; an
+//! admin's deletion of an owned rule is restored and audited; other rules
+//! are never touched; without Manage Server a warning and normal
+//! moderation; and the "Check links" message command.
+
+use linkguard::config::DiscordNative;
+use linkguard::store::{AuditRecord, Kind, Outcome};
+use linkguard_e2e::discord_support::*;
+use linkguard_fakes::discord::{cast, perms, FakeDiscordConfig, FakeDiscordError};
+use serde_json::{json, Value};
+
+const BOT_ROLE_PERMS: u64 =
+    perms::VIEW_CHANNEL | perms::SEND_MESSAGES | perms::MANAGE_MESSAGES | perms::MANAGE_WEBHOOKS;
+
+fn automod_setup(manage_server: bool) -> Setup {
+    let mut perms = BOT_ROLE_PERMS;
+    if manage_server {
+        perms |= perms::MANAGE_GUILD;
+    }
+    Setup {
+        fake: FakeDiscordConfig::default().bot_role_permissions(perms),
+        native: DiscordNative {
+            automod: true,
+            ..DiscordNative::default()
+        },
+        ..Setup::default()
+    }
+}
+
+fn named<'a>(rules: &'a [Value], name: &str) -> Option<&'a Value> {
+    rules.iter().find(|r| r["name"] == name)
+}
+
+async fn wait_rule(t: &TestApp, name: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let name = name.to_owned();
+    let guild = cast::GUILD.to_string();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let rules = t.fake.automod_rules(cast::GUILD);
+        if let Some(r) = named(&rules, &name).filter(|r| pred(r)) {
+            assert_eq!(r["guild_id"], guild);
+            return r.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no AutoMod rule {name} as expected: {rules:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+async fn wait_audit_kind(t: &TestApp, pred: impl Fn(&AuditRecord) -> bool) -> AuditRecord {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(r) = t.audit().await.into_iter().find(|r| pred(r)) {
+            return r;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "audit never matched: {:#?}",
+            t.audit().await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+async fn slash(t: &TestApp, user: u64, name: &str, text: &str) -> String {
+    let cb = t
+        .fake
+        .interaction(cast::GENERAL, user, "linkguard", sub(name, Some(text)))
+        .await
+        .unwrap();
+    answer(&cb)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn automod_blocks_what_it_can_and_linkguard_replaces_the_rest() {
+    let fake_cfg = automod_setup(true);
+    let t = spawn_app(fake_cfg).await;
+    // An admin's own rule, made in the Discord client: never touched.
+    let theirs = t
+        .fake
+        .admin_create_automod_rule(
+            cast::GUILD,
+            cast::ADMIN,
+            json!({
+                "name": "Block invites",
+                "event_type": 1,
+                "trigger_type": 1,
+                "trigger_metadata": { "keyword_filter": ["*discord.gg/*"] },
+                "actions": [{ "type": 1 }],
+                "enabled": true,
+            }),
+        )
+        .expect("the admin's rule");
+
+    // At start: an enabled, owned rule that blocks Zoom, with the alternative named.
+    let rule = wait_rule(&t, "linkguard: no-zoom", |r| r["enabled"] == true).await;
+    assert_eq!(rule["creator_id"], cast::BOT.to_string());
+    assert_eq!(rule["trigger_type"], 1);
+    let message = rule["actions"][0]["metadata"]["custom_message"]
+        .as_str()
+        .unwrap();
+    assert!(
+        message.starts_with("Zoom is not approved here") && message.contains("/linkguard check"),
+        "{message}"
+    );
+
+    // A plain Zoom link never becomes a message, and the block is audited.
+    let blocked = t.fake.post_user_message(
+        cast::GENERAL,
+        cast::ALICE,
+        "standup: https://zoom.us/j/123456789",
+    );
+    assert!(
+        matches!(blocked, Err(FakeDiscordError::BlockedByAutoMod(_))),
+        "{blocked:?}"
+    );
+    let native = wait_audit_kind(&t, |r| r.entry.kind == Kind::BlockedNatively).await;
+    assert_eq!(native.entry.rule_id.as_deref(), Some("no-zoom"));
+    assert_eq!(native.entry.provider.as_deref(), Some("zoom"));
+    assert_eq!(
+        native.entry.author.as_deref(),
+        Some(cast::ALICE.to_string().as_str())
+    );
+    assert_eq!(
+        native.entry.channel.as_deref(),
+        Some(cast::GENERAL.to_string().as_str())
+    );
+    assert_eq!(native.entry.outcome, Some(Outcome::Ok));
+
+    // A wrapped one passes AutoMod, reaches linkguard, and is replaced.
+    let wrapped = "notes: https://nam02.safelinks.protection.outlook.com/?url=https%3A%2F%2Fzoom.us%2Fj%2F987654321&data=x";
+    let id = t.post(cast::GENERAL, cast::ALICE, wrapped);
+    t.wait_replaced(cast::GENERAL, id, "meet.jit.si").await;
+    // So does an obfuscated one.
+    let id = t.post(cast::GENERAL, cast::BOB, "call: zoom[.]us/j/555666777");
+    t.wait_replaced(cast::GENERAL, id, "meet.jit.si").await;
+
+    // A policy change (an admin adds a rule) updates the AutoMod rules.
+    let a = slash(
+        &t,
+        cast::ADMIN,
+        "rules",
+        "add no-webex providers=webex action=delete reason=\"Webex is being retired.\"",
+    )
+    .await;
+    assert!(a.contains("no-webex"), "{a}");
+    let webex = wait_rule(&t, "linkguard: no-webex", |r| r["enabled"] == true).await;
+    assert!(webex["actions"][0]["metadata"]["custom_message"]
+        .as_str()
+        .unwrap()
+        .contains("Webex is being retired."));
+    wait_audit_kind(&t, |r| {
+        r.entry.kind == Kind::Automod
+            && r.entry
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.contains("created linkguard: no-webex"))
+    })
+    .await;
+
+    // An admin deletes the owned rule: it is restored and the drift audited.
+    let old_id: u64 = rule["id"].as_str().unwrap().parse().unwrap();
+    t.fake
+        .admin_delete_automod_rule(cast::GUILD, old_id)
+        .expect("admin deletes");
+    let restored = wait_rule(&t, "linkguard: no-zoom", |r| r["id"] != rule["id"]).await;
+    assert_eq!(restored["enabled"], true);
+    let drift = wait_audit_kind(&t, |r| {
+        r.entry.kind == Kind::Automod && r.entry.action.as_deref() == Some("restore")
+    })
+    .await;
+    assert!(
+        drift.entry.detail.as_deref().unwrap().contains("deleted"),
+        "{drift:?}"
+    );
+    // An edit (disabling it) is put back too.
+    let restored_id: u64 = restored["id"].as_str().unwrap().parse().unwrap();
+    t.fake
+        .admin_edit_automod_rule(cast::GUILD, restored_id, json!({ "enabled": false }))
+        .expect("admin edits");
+    wait_rule(&t, "linkguard: no-zoom", |r| {
+        r["id"] == restored["id"] && r["enabled"] == true
+    })
+    .await;
+
+    // The admin's own rule is exactly as it was.
+    let rules = t.fake.automod_rules(cast::GUILD);
+    assert_eq!(named(&rules, "Block invites"), Some(&theirs));
+    t.assert_audit_sound().await;
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_manage_server_a_warning_and_normal_moderation() {
+    let t = spawn_app(automod_setup(false)).await;
+    let refused = wait_audit_kind(&t, |r| {
+        r.entry.kind == Kind::Refused && r.entry.action.as_deref() == Some("automod")
+    })
+    .await;
+    assert!(refused
+        .entry
+        .detail
+        .as_deref()
+        .unwrap()
+        .contains("Manage Server"));
+    // Moderation goes on as before.
+    let id = t.post(cast::GENERAL, cast::ALICE, "https://zoom.us/j/123456789");
+    t.wait_replaced(cast::GENERAL, id, "meet.jit.si").await;
+    assert!(t.fake.automod_rules(cast::GUILD).is_empty());
+    // Once the permission is granted (GUILD_ROLE_UPDATE), the rule appears.
+    t.fake
+        .set_bot_role_permissions(BOT_ROLE_PERMS | perms::MANAGE_GUILD);
+    wait_rule(&t, "linkguard: no-zoom", |r| r["enabled"] == true).await;
+    // The warning was given once.
+    let warnings = t
+        .audit()
+        .await
+        .into_iter()
+        .filter(|r| r.entry.kind == Kind::Refused && r.entry.action.as_deref() == Some("automod"))
+        .count();
+    assert_eq!(warnings, 1);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_links_answers_privately_what_check_would_say() {
+    let monitor =
+        linkguard_rules::policy::DEFAULT_POLICY.replace("mode = \"enforce\"", "mode = \"monitor\"");
+    let t = spawn_app(Setup {
+        policy: Some(monitor),
+        ..Setup::default()
+    })
+    .await;
+    t.fake
+        .wait_until(
+            |s| {
+                s.guild_commands(cast::GUILD)
+                    .iter()
+                    .any(|c| c["name"] == "Check links" && c["type"] == 3)
+            },
+            WAIT,
+        )
+        .await
+        .expect("the message command is registered with /linkguard");
+    let banned = t.post(
+        cast::GENERAL,
+        cast::BOB,
+        "daily: https://zoom.us/j/123456789",
+    );
+    let cb = t
+        .fake
+        .message_command(cast::GENERAL, cast::ALICE, "Check links", banned)
+        .await
+        .unwrap();
+    let a = answer(&cb);
+    assert!(
+        a.contains("not allowed, rule `no-zoom`") && a.contains("https://meet.jit.si/linkguard-"),
+        "{a}"
+    );
+    let fine = t.post(cast::GENERAL, cast::BOB, "https://meet.jit.si/standup");
+    let a = answer(
+        &t.fake
+            .message_command(cast::GENERAL, cast::ALICE, "Check links", fine)
+            .await
+            .unwrap(),
+    );
+    assert!(!a.contains("not allowed"), "{a}");
+    let plain = t.post(cast::GENERAL, cast::BOB, "no links here");
+    let a = answer(
+        &t.fake
+            .message_command(cast::GENERAL, cast::ALICE, "Check links", plain)
+            .await
+            .unwrap(),
+    );
+    assert!(!a.contains("not allowed"), "{a}");
+    t.stop().await;
+}
