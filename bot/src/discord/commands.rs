@@ -61,7 +61,8 @@ pub fn definition() -> CreateCommand {
     cmd
 }
 
-fn truncate(mut s: String) -> String {
+/// Cuts an answer to Discord's message length.
+pub(super) fn truncate(mut s: String) -> String {
     if s.len() > MAX_LEN {
         let mut cut = MAX_LEN - 1;
         while !s.is_char_boundary(cut) {

@@ -21,24 +21,9 @@ const NO_TEXT: &str = "That message has no text for linkguard to check.";
 /// The answer outside the company's servers.
 const NOT_HERE: &str = "linkguard does not work in this server: it only answers in the servers its company configured.";
 
-/// Discord's message length limit.
-const MAX_LEN: usize = 2000;
-
 /// The message command (type 3: no description, no options).
 pub fn definition() -> CreateCommand {
     CreateCommand::new(NAME).kind(CommandType::Message)
-}
-
-fn cut(mut s: String) -> String {
-    if s.len() > MAX_LEN {
-        let mut at = MAX_LEN - 3;
-        while !s.is_char_boundary(at) {
-            at -= 1;
-        }
-        s.truncate(at);
-        s.push('…');
-    }
-    s
 }
 
 /// Answers one "Check links" interaction.
@@ -95,7 +80,7 @@ pub async fn on_check_links(
                     // Checking is for everyone; no admin rights needed.
                     is_admin: false,
                 };
-                cut(commands.run(&caller, &format!("check {text}")).await)
+                super::commands::truncate(commands.run(&caller, &format!("check {text}")).await)
             }
         }
     };
