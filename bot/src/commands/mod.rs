@@ -10,6 +10,7 @@
 //! change notification).
 
 pub mod edit;
+pub mod requests;
 
 use crate::moderation::{ActivePolicy, Moderator, Platform};
 use crate::store::{AuditEntry, Exception, ExceptionTarget, Kind, StoreError};
@@ -76,6 +77,8 @@ linkguard keeps meeting links to the tools your company approves.
 For everyone:
   /linkguard check <link or text>   is this link allowed, and what should I use instead?
   /linkguard allowed                approved tools, and banned ones with the reasons
+  /linkguard exempt request [for 1h|1d|7d|30d] [about TOOL] because REASON
+                                    ask the admins for an exception (exempt requests: yours)
   /linkguard help                   this help
   You can also just ask me in a direct message: \"can I use zoom?\"
 
@@ -87,7 +90,7 @@ For admins:
   /linkguard mode monitor|enforce [RULE]
   /linkguard bots on|off            also moderate other bots' and integrations' messages
   /linkguard exempt @user|#channel for DURATION because REASON
-  /linkguard exempt list | revoke ID";
+  /linkguard exempt list | revoke ID | requests | approve ID [note] | deny ID [note]";
 
 /// Splits a command line into words, honouring \"double\" and 'single' quotes
 /// (curly quotes too, as chat clients like to produce them).
@@ -735,6 +738,9 @@ impl Commands {
                     );
                 }
                 Ok(out.trim_end().to_owned())
+            }
+            Some("request" | "requests" | "approve" | "deny" | "cancel") => {
+                self.request_words(caller, words).await
             }
             Some("revoke") => {
                 if !caller.is_admin {

@@ -3,7 +3,7 @@
 //! transaction; expiry needs no job, since only rows with `until_ms` in the
 //! future (and not revoked) are ever consulted.
 
-use super::{now_ms, AuditEntry, Kind, Store, StoreError};
+use super::{now_ms, AuditEntry, Kind, Store, StoreError, WriteTx};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use std::fmt;
@@ -19,14 +19,14 @@ pub enum ExceptionTarget {
 }
 
 impl ExceptionTarget {
-    fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             ExceptionTarget::User(_) => "user",
             ExceptionTarget::Channel(_) => "channel",
         }
     }
 
-    fn id(&self) -> &str {
+    pub(crate) fn id(&self) -> &str {
         match self {
             ExceptionTarget::User(id) | ExceptionTarget::Channel(id) => id,
         }
@@ -98,49 +98,71 @@ impl Store {
     ) -> Result<Exception, StoreError> {
         self.with_retry(|| async move {
             let mut w = self.begin_write().await?;
-            let now = now_ms();
-            let until = now.saturating_add(duration.as_millis().min(i64::MAX as u128) as i64);
-            let row = sqlx::query(
-                "INSERT INTO exceptions (platform, workspace, target_kind, target_id, reason, \
-                 granted_by, granted_ms, until_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                 RETURNING id",
-            )
-            .bind(platform.to_owned())
-            .bind(workspace.to_owned())
-            .bind(target.kind())
-            .bind(target.id().to_owned())
-            .bind(reason.to_owned())
-            .bind(granted_by.to_owned())
-            .bind(now)
-            .bind(until)
-            .fetch_one(&mut *w.tx)
-            .await?;
-            let id: i64 = row.try_get("id")?;
-            let mut e = AuditEntry::new(Kind::Exception, platform);
-            e.at_ms = now;
-            e.workspace = Some(workspace.to_owned()).filter(|w| !w.is_empty());
-            e.author = Some(granted_by.to_owned());
-            if let ExceptionTarget::Channel(c) = target {
-                e.channel = Some(c.clone());
-            }
-            e.detail = Some(format!(
-                "granted exception #{id} to {target} for {} s: {reason}",
-                duration.as_secs()
-            ));
-            self.append_in(&mut w, e).await?;
+            let e = self
+                .exception_grant_in(
+                    &mut w, platform, workspace, target, duration, reason, granted_by,
+                )
+                .await?;
             self.commit(w).await?;
-            Ok(Exception {
-                id,
-                platform: platform.to_owned(),
-                workspace: workspace.to_owned(),
-                target: target.clone(),
-                reason: reason.to_owned(),
-                granted_by: granted_by.to_owned(),
-                granted_ms: now,
-                until_ms: until,
-            })
+            Ok(e)
         })
         .await
+    }
+
+    /// [`Store::exception_grant`] inside `w` (the caller commits): for
+    /// writes that grant an exception as part of something larger, such as
+    /// approving a request.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn exception_grant_in(
+        &self,
+        w: &mut WriteTx<'_>,
+        platform: &str,
+        workspace: &str,
+        target: &ExceptionTarget,
+        duration: Duration,
+        reason: &str,
+        granted_by: &str,
+    ) -> Result<Exception, StoreError> {
+        let now = now_ms();
+        let until = now.saturating_add(duration.as_millis().min(i64::MAX as u128) as i64);
+        let row = sqlx::query(
+            "INSERT INTO exceptions (platform, workspace, target_kind, target_id, reason, \
+             granted_by, granted_ms, until_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             RETURNING id",
+        )
+        .bind(platform.to_owned())
+        .bind(workspace.to_owned())
+        .bind(target.kind())
+        .bind(target.id().to_owned())
+        .bind(reason.to_owned())
+        .bind(granted_by.to_owned())
+        .bind(now)
+        .bind(until)
+        .fetch_one(&mut *w.tx)
+        .await?;
+        let id: i64 = row.try_get("id")?;
+        let mut e = AuditEntry::new(Kind::Exception, platform);
+        e.at_ms = now;
+        e.workspace = Some(workspace.to_owned()).filter(|w| !w.is_empty());
+        e.author = Some(granted_by.to_owned());
+        if let ExceptionTarget::Channel(c) = target {
+            e.channel = Some(c.clone());
+        }
+        e.detail = Some(format!(
+            "granted exception #{id} to {target} for {} s: {reason}",
+            duration.as_secs()
+        ));
+        self.append_in(w, e).await?;
+        Ok(Exception {
+            id,
+            platform: platform.to_owned(),
+            workspace: workspace.to_owned(),
+            target: target.clone(),
+            reason: reason.to_owned(),
+            granted_by: granted_by.to_owned(),
+            granted_ms: now,
+            until_ms: until,
+        })
     }
 
     /// Revokes exception `id` if it is still in force; audited.

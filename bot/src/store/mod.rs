@@ -34,6 +34,7 @@ mod kv;
 mod lease;
 mod policy;
 mod redact;
+mod requests;
 
 pub use audit::{
     canonical_encoding, keyed_record_hash, record_hash, Anchor, AuditEntry, AuditKey, AuditRecord,
@@ -46,6 +47,10 @@ pub use exceptions::{Exception, ExceptionTarget};
 pub use kv::DiscordWebhook;
 pub use policy::{PolicyImport, PolicyVersion, POLICY_CHANNEL, POLICY_POLL};
 pub use redact::{redact_link, redact_text, REDACTED};
+pub use requests::{
+    Created, Decided, ExceptionRequest, NewRequest, RequestState, KIND_APPROVED, KIND_CLOSED,
+    KIND_DENIED, KIND_REQUESTED, REQUEST_TTL,
+};
 
 use audit::{checkpoint_mac, checkpoint_mac_ok, expected_hash, purged_detail, ChainWalker};
 use error::DbUrl;
@@ -258,6 +263,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "pending_retry",
         include_str!("../../../migrations/sqlite/0008_pending_retry.sql"),
     ),
+    (
+        9,
+        "exception_requests",
+        include_str!("../../../migrations/sqlite/0009_exception_requests.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -289,6 +299,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         8,
         "pending_retry",
         include_str!("../../../migrations/postgres/0008_pending_retry.sql"),
+    ),
+    (
+        9,
+        "exception_requests",
+        include_str!("../../../migrations/postgres/0009_exception_requests.sql"),
     ),
 ];
 
