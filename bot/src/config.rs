@@ -166,8 +166,8 @@ pub struct DiscordConfig {
     /// `discord.catch_up_*`: how much channel history is read back after a
     /// restart or a gateway session that could not be resumed.
     pub catch_up: CatchUpLimits,
-    /// `discord.automod`, `discord.automod_alert_channel_id`: Discord's
-    /// native features.
+    /// `discord.automod`, `discord.automod_alert_channel_id`,
+    /// `discord.admin_channel_id`: Discord's native features.
     pub native: DiscordNative,
 }
 
@@ -179,6 +179,9 @@ pub struct DiscordNative {
     pub automod: bool,
     /// `discord.automod_alert_channel_id`: AutoMod also posts an alert here.
     pub automod_alert_channel_id: Option<u64>,
+    /// `discord.admin_channel_id`: exception requests go here, with Approve
+    /// and Deny buttons; unset, notices offer no request button.
+    pub admin_channel_id: Option<u64>,
 }
 
 /// Bounds on reading Discord history back after downtime, per channel and
@@ -421,6 +424,11 @@ const KEYS: &[(&str, Ty, &str)] = &[
         "discord.automod_alert_channel_id",
         Ty::Str,
         "channel where AutoMod also posts an alert when it blocks a link",
+    ),
+    (
+        "discord.admin_channel_id",
+        Ty::Str,
+        "channel where exception requests go for admins to approve or deny",
     ),
 ];
 
@@ -904,6 +912,7 @@ impl Config {
                     native: DiscordNative {
                         automod: boolean("discord.automod")?.unwrap_or(false),
                         automod_alert_channel_id: channel_id("discord.automod_alert_channel_id")?,
+                        admin_channel_id: channel_id("discord.admin_channel_id")?,
                     },
                 });
             }
@@ -1048,6 +1057,7 @@ impl Config {
                     "discord.automod_alert_channel_id",
                     id(d.native.automod_alert_channel_id),
                 );
+                line("discord.admin_channel_id", id(d.native.admin_channel_id));
             }
         }
         out

@@ -280,3 +280,179 @@ async fn check_links_answers_privately_what_check_would_say() {
     assert!(!a.contains("not allowed"), "{a}");
     t.stop().await;
 }
+
+/// The `custom_id`s of a stored message's buttons.
+fn buttons(m: &linkguard_fakes::discord::StoredMessage) -> Vec<String> {
+    m.components
+        .iter()
+        .flat_map(|row| row["components"].as_array().cloned().unwrap_or_default())
+        .filter_map(|c| c["custom_id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+async fn wait_message(
+    t: &TestApp,
+    channel: u64,
+    pred: impl Fn(&linkguard_fakes::discord::StoredMessage) -> bool,
+) -> linkguard_fakes::discord::StoredMessage {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(m) = t.fake.messages(channel).into_iter().find(|m| pred(m)) {
+            return m;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no such message in {channel}: {:#?}",
+            t.fake.messages(channel)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exception_request_from_button_to_approval() {
+    let policy = linkguard_rules::policy::DEFAULT_POLICY
+        .replace("action = \"replace\"", "action = \"delete\"");
+    let t = spawn_app(Setup {
+        policy: Some(policy),
+        native: DiscordNative {
+            admin_channel_id: Some(cast::RANDOM),
+            ..DiscordNative::default()
+        },
+        ..Setup::default()
+    })
+    .await;
+    // alice's Zoom link is removed; the DM telling her has the button.
+    let id = t.post(cast::GENERAL, cast::ALICE, "https://zoom.us/j/123456789");
+    t.wait_action(id).await;
+    let dm = t.fake.dm_channel(cast::ALICE).unwrap();
+    let notice = wait_message(&t, dm, |m| !buttons(m).is_empty()).await;
+    let open = buttons(&notice).remove(0);
+    assert_eq!(open, format!("lg:rq:open:{}", cast::GUILD));
+
+    // The button opens a form.
+    let cb = t.fake.click(notice.id, cast::ALICE, &open).await.unwrap();
+    assert_eq!(cb.kind, 9, "a modal: {cb:?}");
+    let form = cb.data["custom_id"].as_str().unwrap().to_owned();
+    assert_eq!(cb.data["title"], "Request an exception");
+
+    // A duration that is not offered is refused, naming the choices.
+    let a = answer(
+        &t.fake
+            .submit_modal(
+                dm,
+                cast::ALICE,
+                &form,
+                &[("reason", "customer call"), ("duration", "2 weeks")],
+            )
+            .await
+            .unwrap(),
+    );
+    assert!(
+        a.contains("not a duration you can ask for") && a.contains("1h, 1d, 7d, 30d"),
+        "{a}"
+    );
+    // An empty reason too.
+    let a = answer(
+        &t.fake
+            .submit_modal(
+                dm,
+                cast::ALICE,
+                &form,
+                &[("reason", "  "), ("duration", "1d")],
+            )
+            .await
+            .unwrap(),
+    );
+    assert!(a.contains("please give a reason"), "{a}");
+    let a = answer(
+        &t.fake
+            .submit_modal(
+                dm,
+                cast::ALICE,
+                &form,
+                &[
+                    ("reason", "The customer only has Zoom <@everyone>"),
+                    ("duration", "1d"),
+                ],
+            )
+            .await
+            .unwrap(),
+    );
+    assert!(a.contains("sent to the admins"), "{a}");
+
+    // The admins see it with Approve / Deny, pinging nobody.
+    let posted = wait_message(&t, cast::RANDOM, |m| buttons(m).len() == 2).await;
+    assert!(
+        posted.content.contains("The customer only has Zoom"),
+        "{}",
+        posted.content
+    );
+    let am = posted.allowed_mentions.clone().unwrap_or_default();
+    assert!(am["parse"].as_array().is_none_or(|p| p.is_empty()), "{am}");
+    let approve = buttons(&posted)
+        .into_iter()
+        .find(|b| b.starts_with("lg:rq:approve:"))
+        .unwrap();
+
+    // bob is no admin: his click does not count.
+    let a = answer(&t.fake.click(posted.id, cast::BOB, &approve).await.unwrap());
+    assert!(a.contains("only linkguard admins"), "{a}");
+    // carol (Manage Server) approves: the message shows it, buttons gone.
+    let cb = t
+        .fake
+        .click(posted.id, cast::ADMIN, &approve)
+        .await
+        .unwrap();
+    assert_eq!(cb.kind, 7, "{cb:?}");
+    let updated = t.fake.message(posted.id).unwrap();
+    assert!(updated.content.contains("approved"), "{}", updated.content);
+    assert!(buttons(&updated).is_empty());
+    // A second click is told it was decided already.
+    let a = answer(
+        &t.fake
+            .click(posted.id, cast::ADMIN, &approve)
+            .await
+            .unwrap(),
+    );
+    assert!(a.contains("already approved"), "{a}");
+
+    // alice is told, and her links are left alone now.
+    wait_message(&t, dm, |m| m.content.contains("was approved")).await;
+    let id = t.post(cast::GENERAL, cast::ALICE, "https://zoom.us/j/123456789");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let rows = t.audit_of(id).await;
+        if rows.iter().any(|r| {
+            r.entry
+                .outcome
+                .as_ref()
+                .is_some_and(|o| o.as_str() == "excepted")
+                || r.entry
+                    .detail
+                    .as_deref()
+                    .is_some_and(|d| d.contains("allowed by exception"))
+        }) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not excepted: {rows:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(!t.fake.message(id).unwrap().deleted);
+    let kinds: Vec<String> = t
+        .audit()
+        .await
+        .iter()
+        .map(|r| r.entry.kind.as_str().to_owned())
+        .collect();
+    assert!(
+        kinds.iter().any(|k| k == "exception_requested"),
+        "{kinds:?}"
+    );
+    assert!(kinds.iter().any(|k| k == "exception_approved"), "{kinds:?}");
+    t.assert_audit_sound().await;
+    t.stop().await;
+}

@@ -123,18 +123,8 @@ pub async fn on_command(
             }
         },
     };
-    let roles: Vec<String> = cmd
-        .member
-        .as_ref()
-        .map(|m| m.roles.iter().map(|r| r.get().to_string()).collect())
-        .unwrap_or_default();
-    let is_admin = super::tenancy::is_admin(
-        guilds,
-        cmd.guild_id,
-        cmd.member.as_ref().and_then(|m| m.permissions),
-        &roles,
-        admin_roles,
-    );
+    let (roles, is_admin) =
+        super::tenancy::member_rights(guilds, cmd.guild_id, cmd.member.as_deref(), admin_roles);
     let caller = Caller {
         platform: Some(Platform::Discord),
         workspace,

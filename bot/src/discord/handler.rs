@@ -323,6 +323,24 @@ impl EventHandler for Handler {
                 return;
             }
         }
+        match &interaction {
+            Interaction::Component(comp) => {
+                super::requests::on_component(
+                    &ctx,
+                    comp,
+                    &self.commands,
+                    &self.guilds,
+                    &self.admin_roles,
+                )
+                .await;
+                return;
+            }
+            Interaction::Modal(modal) => {
+                super::requests::on_modal(&ctx, modal, &self.commands, &self.guilds).await;
+                return;
+            }
+            _ => {}
+        }
         if let Interaction::Command(cmd) = interaction {
             super::commands::on_command(
                 &ctx,

@@ -20,6 +20,8 @@
 //! - `automod`: with `discord.automod`, AutoMod rules for what AutoMod can
 //!   express of the policy (blocked before posting), kept in sync.
 //! - `context_menu`: the "Check links" message command.
+//! - `requests`: exception requests with buttons and a modal, decided by
+//!   admins in `discord.admin_channel_id`.
 //!
 //! HTTP: by default serenity's own client to `https://discord.com`, with its
 //! rate limiter on. A test (or the demo) may inject a `reqwest` client (one
@@ -36,6 +38,7 @@ mod commands;
 pub mod context_menu;
 mod handler;
 mod intake;
+mod requests;
 pub mod tenancy;
 pub mod translate;
 
@@ -198,6 +201,14 @@ pub async fn start(
         moderator.store().clone(),
     ));
     let _ = slot.set(actions.clone());
+    if let Some(channel) = config.native.admin_channel_id {
+        actions.offer_requests();
+        tasks.push(tokio::spawn(requests::run_delivery(
+            client.http.clone(),
+            moderator.store().clone(),
+            channel,
+        )));
+    }
     if config.native.automod {
         let sync = automod::Sync::new(
             client.http.clone(),

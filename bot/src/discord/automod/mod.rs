@@ -108,6 +108,8 @@ pub struct Changes {
     pub updated: Vec<String>,
     /// Names of rules deleted.
     pub deleted: Vec<String>,
+    /// Ids of the rules deleted (their DELETE events are our own echo).
+    pub deleted_ids: Vec<u64>,
 }
 
 impl Changes {
@@ -272,6 +274,7 @@ pub async fn apply(
         if by_name.insert(&r.name, r).is_some() {
             http.delete_automod_rule(g, r.id, Some(reason)).await?;
             changes.deleted.push(r.name.clone());
+            changes.deleted_ids.push(r.id.get());
         }
     }
     let wanted: HashSet<&str> = plan.rules.iter().map(|r| r.name.as_str()).collect();
@@ -279,6 +282,7 @@ pub async fn apply(
         if !wanted.contains(name) {
             http.delete_automod_rule(g, r.id, Some(reason)).await?;
             changes.deleted.push((*name).to_owned());
+            changes.deleted_ids.push(r.id.get());
         }
     }
     for p in &plan.rules {
@@ -335,6 +339,9 @@ pub struct Synced {
     pub changes: Changes,
     /// Owned rule id → policy rule, after the sync.
     pub owned: HashMap<u64, String>,
+    /// Owned rule id → its comparable shape, after the sync (to tell our
+    /// own events from someone else's edits).
+    pub expected: HashMap<u64, Value>,
     /// The earliest expiry of an exception that shaped the plan (epoch ms).
     pub next_expiry: Option<i64>,
 }
@@ -360,6 +367,15 @@ pub async fn sync_once(
     )
     .await?;
     let (now_mine, _) = server_rules(http, guild, bot).await?;
+    let expected = now_mine
+        .iter()
+        .map(|r| {
+            (
+                r.id.get(),
+                comparable(&serde_json::to_value(r).unwrap_or(Value::Null)),
+            )
+        })
+        .collect();
     let owned = now_mine
         .iter()
         .filter_map(|r| plan::rule_of_name(&r.name).map(|p| (r.id.get(), p.to_owned())))
@@ -368,6 +384,7 @@ pub async fn sync_once(
         plan,
         changes,
         owned,
+        expected,
         next_expiry,
     })
 }
@@ -399,6 +416,10 @@ pub async fn audit_changes(
     }
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// The running sync of every allowed server.
 pub struct Sync {
     http: Arc<Http>,
@@ -413,6 +434,14 @@ pub struct Sync {
     kick: tokio::sync::Notify,
     /// Servers warned about a missing Manage Server (once each).
     warned: Mutex<HashSet<u64>>,
+    /// Servers being synced now; rule events meanwhile wait in `stashed`
+    /// until the sync knows what it wrote.
+    syncing: Mutex<HashSet<u64>>,
+    stashed: Mutex<Vec<(AutoModRule, &'static str)>>,
+    /// Owned rules as the last sync left them, and ids it deleted: events
+    /// that match are our own echo, not drift.
+    expected: Mutex<HashMap<u64, Value>>,
+    deleted: Mutex<HashSet<u64>>,
     /// Owned rule id → policy rule, as last seen.
     owned: Mutex<HashMap<u64, String>>,
     /// The earliest expiry of an exception that shapes a plan (epoch ms).
@@ -448,6 +477,10 @@ impl Sync {
             due: Mutex::new(HashMap::new()),
             kick: tokio::sync::Notify::new(),
             warned: Mutex::new(HashSet::new()),
+            syncing: Mutex::new(HashSet::new()),
+            stashed: Mutex::new(Vec::new()),
+            expected: Mutex::new(HashMap::new()),
+            deleted: Mutex::new(HashSet::new()),
             owned: Mutex::new(HashMap::new()),
             next_expiry: Mutex::new(None),
         });
@@ -470,11 +503,16 @@ impl Sync {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .entry(guild)
-            .and_modify(|r| {
-                // A drift is worth saying in the record.
-                if matches!(reason, Reason::Drift(_)) {
-                    *r = reason.clone();
+            .and_modify(|r| match (&mut *r, &reason) {
+                // Every drift seen is worth saying in the record.
+                (Reason::Drift(seen), Reason::Drift(more)) => {
+                    if !seen.contains(more.as_str()) {
+                        seen.push_str("; ");
+                        seen.push_str(more);
+                    }
                 }
+                (_, Reason::Drift(_)) => *r = reason.clone(),
+                _ => {}
             })
             .or_insert(reason);
         self.kick.notify_one();
@@ -548,7 +586,21 @@ impl Sync {
                 return;
             }
         }
+        lock(&self.syncing).insert(guild);
         let result = self.sync_locked(guild, &reason).await;
+        lock(&self.syncing).remove(&guild);
+        // Events that came during the sync are judged against what it left.
+        let waiting: Vec<(AutoModRule, &'static str)> = {
+            let mut stashed = lock(&self.stashed);
+            let (mine, others) = stashed
+                .drain(..)
+                .partition(|(r, _)| r.guild_id.get() == guild);
+            *stashed = others;
+            mine
+        };
+        for (rule, what) in waiting {
+            self.judge(&rule, what);
+        }
         if let Err(e) = self.store().lease_release(&lease, &self.holder).await {
             tracing::debug!(error = %e, "releasing the AutoMod sync lease");
         }
@@ -618,6 +670,8 @@ impl Sync {
         let mut owned = self.owned.lock().unwrap_or_else(|p| p.into_inner());
         owned.clear();
         owned.extend(done.owned);
+        *lock(&self.expected) = done.expected;
+        lock(&self.deleted).extend(done.changes.deleted_ids.iter().copied());
         Ok(done.changes)
     }
 
@@ -629,12 +683,31 @@ impl Sync {
     /// AUTO_MODERATION_RULE_CREATE/UPDATE/DELETE: an owned rule changed on
     /// Discord. Our own changes come back too; their sync finds nothing to
     /// do, so only a real drift is recorded.
-    pub fn on_rule_event(&self, rule: &AutoModRule, what: &str) {
+    pub fn on_rule_event(&self, rule: &AutoModRule, what: &'static str) {
         let ours = match self.bot.get() {
             Some(bot) => owned(rule, *bot),
             None => rule.name.starts_with(NAME_PREFIX),
         };
-        if ours {
+        if !ours || !self.guilds.contains(&rule.guild_id.get()) {
+            return;
+        }
+        if lock(&self.syncing).contains(&rule.guild_id.get()) {
+            lock(&self.stashed).push((rule.clone(), what));
+            return;
+        }
+        self.judge(rule, what);
+    }
+
+    /// Our own write coming back, or someone else's change (a drift).
+    fn judge(&self, rule: &AutoModRule, what: &str) {
+        let id = rule.id.get();
+        let echo = if what == "deleted" {
+            lock(&self.deleted).remove(&id)
+        } else {
+            let now = comparable(&serde_json::to_value(rule).unwrap_or(Value::Null));
+            lock(&self.expected).get(&id) == Some(&now)
+        };
+        if !echo {
             self.request(
                 rule.guild_id.get(),
                 Reason::Drift(format!("rule \"{}\" was {what}", rule.name)),

@@ -623,6 +623,12 @@ impl FakeDiscord {
                 "type": kind,
                 "version": 1,
             });
+            // A component's interaction acts on (and `@original` is) its message.
+            let component_message = extra
+                .get("message")
+                .and_then(|m| m.get("id"))
+                .and_then(Value::as_str)
+                .and_then(|m| m.parse::<u64>().ok());
             payloads::merge(&mut d, extra);
             match home {
                 Some(g) => {
@@ -678,7 +684,7 @@ impl FakeDiscord {
                     channel_id: channel,
                     user_id: user,
                     callback: None,
-                    original_message: None,
+                    original_message: component_message,
                     original_edits: Vec::new(),
                     followups: Vec::new(),
                     created: Instant::now(),
