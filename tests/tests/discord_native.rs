@@ -188,6 +188,40 @@ async fn automod_blocks_what_it_can_and_linkguard_replaces_the_rest() {
     })
     .await;
 
+    // A user exception takes the rules off AutoMod (AutoMod cannot exempt
+    // a user), so the exempt user is never blocked natively.
+    let a = slash(
+        &t,
+        cast::ADMIN,
+        "exempt",
+        &format!("<@{}> for 1h because customer call", cast::ALICE),
+    )
+    .await;
+    assert!(a.contains("Exception #"), "{a}");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while t.fake.automod_rules(cast::GUILD).iter().any(|r| {
+        r["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("linkguard: "))
+    }) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "linkguard's rules stay while a user exception is in force"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let id = t.post(cast::GENERAL, cast::ALICE, "https://zoom.us/j/123456789");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !t.audit_of(id).await.iter().any(|r| {
+        r.entry
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.contains("exception"))
+    }) {
+        assert!(tokio::time::Instant::now() < deadline, "not excepted");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
     // The admin's own rule is exactly as it was.
     let rules = t.fake.automod_rules(cast::GUILD);
     assert_eq!(named(&rules, "Block invites"), Some(&theirs));

@@ -44,6 +44,8 @@ pub fn intents() -> GatewayIntents {
 const LEASE: Duration = Duration::from_secs(60);
 /// How often every server is synced even without a trigger.
 const PERIODIC: Duration = Duration::from_secs(300);
+/// How often the exceptions in force are compared with the last look.
+const EXCEPTIONS_POLL: Duration = Duration::from_secs(5);
 /// How soon a sync another replica is running is tried again.
 const BUSY_RETRY: Duration = Duration::from_secs(2);
 
@@ -60,6 +62,8 @@ pub enum Reason {
     Drift(String),
     /// The periodic check (exceptions expire).
     Periodic,
+    /// Exceptions were granted or revoked.
+    Exceptions,
     /// An admin asked (`linkguard discord automod apply`).
     Manual,
 }
@@ -72,6 +76,7 @@ impl Reason {
             Reason::Permissions => "after a permission change".into(),
             Reason::Drift(what) => format!("after {what} on Discord (drift restored)"),
             Reason::Periodic => "on the periodic check".into(),
+            Reason::Exceptions => "after the exceptions in force changed".into(),
             Reason::Manual => "by an admin".into(),
         }
     }
@@ -537,6 +542,8 @@ impl Sync {
     /// changes, and periodically.
     pub async fn run(self: Arc<Self>) {
         let mut versions = self.moderator.policy_versions();
+        let mut seen = None;
+        let mut periodic = tokio::time::Instant::now() + PERIODIC;
         loop {
             let due: Vec<(u64, Reason)> = self
                 .due
@@ -547,10 +554,10 @@ impl Sync {
             for (guild, reason) in due {
                 self.sync_guild(guild, reason).await;
             }
-            let mut wait = PERIODIC;
+            let mut due_at = periodic;
             if let Some(at) = *self.next_expiry.lock().unwrap_or_else(|p| p.into_inner()) {
                 let ms = (at - crate::store::now_ms()).max(0) as u64 + 1000;
-                wait = wait.min(Duration::from_millis(ms));
+                due_at = due_at.min(tokio::time::Instant::now() + Duration::from_millis(ms));
             }
             tokio::select! {
                 () = self.kick.notified() => {}
@@ -560,9 +567,30 @@ impl Sync {
                     }
                     self.request_all(Reason::Policy);
                 }
-                () = tokio::time::sleep(wait) => self.request_all(Reason::Periodic),
+                // An approved request grants an exception (this process).
+                () = self.store().requests_changed() => self.check_exceptions(&mut seen).await,
+                // Exceptions granted or revoked anywhere (chat, CLI, replicas).
+                () = tokio::time::sleep(EXCEPTIONS_POLL) => self.check_exceptions(&mut seen).await,
+                () = tokio::time::sleep_until(due_at) => {
+                    periodic = tokio::time::Instant::now() + PERIODIC;
+                    self.request_all(Reason::Periodic);
+                }
             }
         }
+    }
+
+    /// Requests a sync of every server when the exceptions in force changed
+    /// (a user exception takes rules off AutoMod; a channel one exempts the
+    /// channel), so nobody with an exception is blocked natively.
+    async fn check_exceptions(&self, seen: &mut Option<Vec<i64>>) {
+        let Ok(now) = self.store().exceptions_active("discord").await else {
+            return;
+        };
+        let ids: Vec<i64> = now.iter().map(|e| e.id).collect();
+        if seen.as_ref().is_some_and(|s| *s != ids) {
+            self.request_all(Reason::Exceptions);
+        }
+        *seen = Some(ids);
     }
 
     /// One server: under the lease, plan and apply; audit what changed.
@@ -661,11 +689,14 @@ impl Sync {
             reason,
         )
         .await?;
-        if let Some(at) = done.next_expiry {
-            let mut n = self.next_expiry.lock().unwrap_or_else(|p| p.into_inner());
-            if n.is_none_or(|x| at < x || x <= crate::store::now_ms()) {
-                *n = Some(at);
-            }
+        {
+            // The earliest expiry still ahead (an exception's end changes the plan).
+            let mut n = lock(&self.next_expiry);
+            let now = crate::store::now_ms();
+            *n = match (*n, done.next_expiry) {
+                (Some(x), Some(at)) if x > now => Some(x.min(at)),
+                (_, at) => at,
+            };
         }
         let mut owned = self.owned.lock().unwrap_or_else(|p| p.into_inner());
         owned.clear();
