@@ -510,12 +510,11 @@ impl Sync {
             .entry(guild)
             .and_modify(|r| match (&mut *r, &reason) {
                 // Every drift seen is worth saying in the record.
-                (Reason::Drift(seen), Reason::Drift(more)) => {
-                    if !seen.contains(more.as_str()) {
-                        seen.push_str("; ");
-                        seen.push_str(more);
-                    }
+                (Reason::Drift(seen), Reason::Drift(more)) if !seen.contains(more.as_str()) => {
+                    seen.push_str("; ");
+                    seen.push_str(more);
                 }
+                (Reason::Drift(_), Reason::Drift(_)) => {}
                 (_, Reason::Drift(_)) => *r = reason.clone(),
                 _ => {}
             })

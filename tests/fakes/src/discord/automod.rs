@@ -117,7 +117,7 @@ fn rules_of(st: &DiscordState, guild: u64) -> Vec<Value> {
     st.automod
         .rules
         .values()
-        .filter(|r| r["guild_id"] == guild.to_string())
+        .filter(|r| r["guild_id"].as_str().and_then(|g| g.parse::<u64>().ok()) == Some(guild))
         .cloned()
         .collect()
 }
@@ -126,7 +126,7 @@ fn rule_in(st: &DiscordState, guild: u64, id: u64) -> Result<Value, Failure> {
     st.automod
         .rules
         .get(&id)
-        .filter(|r| r["guild_id"] == guild.to_string())
+        .filter(|r| r["guild_id"].as_str().and_then(|g| g.parse::<u64>().ok()) == Some(guild))
         .cloned()
         .ok_or_else(unknown_rule)
 }
