@@ -97,7 +97,7 @@ async fn automod(action: AutomodAction, config: &Config) -> anyhow::Result<ExitC
         .await
         .context("asking Discord who the bot is (is discord.token right?)")?
         .id;
-    let store = super::audit::open_store(config).await?;
+    let store = super::open_store(config).await?;
     let (policy, version) = match &config.policy_path {
         Some(path) => {
             let text = std::fs::read_to_string(path)

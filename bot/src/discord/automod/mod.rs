@@ -543,6 +543,10 @@ impl Sync {
         let mut versions = self.moderator.policy_versions();
         let mut seen = None;
         let mut periodic = tokio::time::Instant::now() + PERIODIC;
+        // An interval, not a sleep per turn: other wake-ups must not keep
+        // putting the look at the exceptions off.
+        let mut poll = tokio::time::interval(EXCEPTIONS_POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let due: Vec<(u64, Reason)> = self
                 .due
@@ -569,7 +573,7 @@ impl Sync {
                 // An approved request grants an exception (this process).
                 () = self.store().requests_changed() => self.check_exceptions(&mut seen).await,
                 // Exceptions granted or revoked anywhere (chat, CLI, replicas).
-                () = tokio::time::sleep(EXCEPTIONS_POLL) => self.check_exceptions(&mut seen).await,
+                _ = poll.tick() => self.check_exceptions(&mut seen).await,
                 () = tokio::time::sleep_until(due_at) => {
                     periodic = tokio::time::Instant::now() + PERIODIC;
                     self.request_all(Reason::Periodic);
