@@ -209,6 +209,7 @@ fn demo_config(slack: &FakeSlack, discord: &FakeDiscord, db_path: &Path) -> Conf
             queue_capacity: crate::config::DEFAULT_DISCORD_QUEUE,
             guild_ids: vec![cast::GUILD],
             catch_up: Default::default(),
+            native: Default::default(),
         }),
         ..Config::default()
     }

@@ -48,6 +48,8 @@ pub struct Setup {
     pub guild_ids: Vec<u64>,
     /// `discord.catch_up_*` (default: the built-in bounds).
     pub catch_up: linkguard::config::CatchUpLimits,
+    /// `discord.automod` and the other native-feature keys.
+    pub native: linkguard::config::DiscordNative,
 }
 
 impl Default for Setup {
@@ -60,6 +62,7 @@ impl Default for Setup {
             retry: crate::fast_retry(),
             guild_ids: vec![cast::GUILD],
             catch_up: Default::default(),
+            native: Default::default(),
         }
     }
 }
@@ -136,6 +139,7 @@ pub async fn spawn_app_with(fake: FakeDiscord, dir: tempfile::TempDir, setup: Se
             queue_capacity: linkguard::config::DEFAULT_DISCORD_QUEUE,
             guild_ids: setup.guild_ids.clone(),
             catch_up: setup.catch_up,
+            native: setup.native.clone(),
         }),
         ..Config::default()
     };

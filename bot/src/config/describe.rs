@@ -150,4 +150,11 @@ fn describe_discord(d: &DiscordConfig, l: &mut Listing<'_>) {
         "discord.catch_up_max_age_secs",
         d.catch_up.max_age_secs.to_string(),
     );
+    l.line("discord.automod", d.native.automod.to_string());
+    let id = |c: Option<u64>| c.map_or("(none)".to_owned(), |c| c.to_string());
+    l.line(
+        "discord.automod_alert_channel_id",
+        id(d.native.automod_alert_channel_id),
+    );
+    l.line("discord.admin_channel_id", id(d.native.admin_channel_id));
 }

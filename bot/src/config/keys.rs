@@ -149,6 +149,21 @@ pub(super) const KEYS: &[(&str, Ty, &str)] = &[
         Ty::Int,
         "oldest history read back after downtime",
     ),
+    (
+        "discord.automod",
+        Ty::Bool,
+        "keep AutoMod rules that block what they can express of the policy before it is posted",
+    ),
+    (
+        "discord.automod_alert_channel_id",
+        Ty::Str,
+        "channel where AutoMod also posts an alert when it blocks a link",
+    ),
+    (
+        "discord.admin_channel_id",
+        Ty::Str,
+        "channel where exception requests go for admins to approve or deny",
+    ),
 ];
 
 /// The environment variable of a dotted key: `slack.bot_token` is

@@ -157,6 +157,22 @@ pub struct DiscordConfig {
     /// `discord.catch_up_*`: how much channel history is read back after a
     /// restart or a gateway session that could not be resumed.
     pub catch_up: CatchUpLimits,
+    /// `discord.automod`, `discord.automod_alert_channel_id`,
+    /// `discord.admin_channel_id`: Discord's native features.
+    pub native: DiscordNative,
+}
+
+/// Discord's native features (issue #22).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DiscordNative {
+    /// `discord.automod`: keep AutoMod rules for what AutoMod can express of
+    /// the policy, so those links are blocked before they are posted.
+    pub automod: bool,
+    /// `discord.automod_alert_channel_id`: AutoMod also posts an alert here.
+    pub automod_alert_channel_id: Option<u64>,
+    /// `discord.admin_channel_id`: exception requests go here, with Approve
+    /// and Deny buttons; unset, notices offer no request button.
+    pub admin_channel_id: Option<u64>,
 }
 
 /// Bounds on reading Discord history back after downtime, per channel and

@@ -5,8 +5,8 @@
 
 use super::layers::Layers;
 use super::{
-    CatchUpLimits, Config, ConfigError, DiscordConfig, LogFormat, Secret, ShardRange, SlackConfig,
-    SlackMode, DEFAULT_DISCORD_QUEUE,
+    CatchUpLimits, Config, ConfigError, DiscordConfig, DiscordNative, LogFormat, Secret,
+    ShardRange, SlackConfig, SlackMode, DEFAULT_DISCORD_QUEUE,
 };
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
@@ -93,6 +93,24 @@ impl Values<'_> {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// A Discord channel id (a positive number).
+    fn channel_id(&self, key: &str) -> Result<Option<u64>, ConfigError> {
+        self.get(key)
+            .map(|v| {
+                v.trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| {
+                        self.err(
+                            key,
+                            format!("expected a Discord channel id (a number), got `{v}`"),
+                        )
+                    })
+            })
+            .transpose()
     }
 
     /// An `http://` or `https://` URL, without a trailing `/`.
@@ -275,6 +293,11 @@ fn discord(v: &Values<'_>, dedupe_ttl_secs: i64) -> Result<Option<DiscordConfig>
         guild_ids: guild_ids(&v.list("discord.guild_ids"))
             .map_err(|m| v.err("discord.guild_ids", m))?,
         catch_up,
+        native: DiscordNative {
+            automod: v.boolean("discord.automod")?.unwrap_or(false),
+            automod_alert_channel_id: v.channel_id("discord.automod_alert_channel_id")?,
+            admin_channel_id: v.channel_id("discord.admin_channel_id")?,
+        },
     }))
 }
 

@@ -72,6 +72,8 @@ pub struct DiscordActions {
     /// Thread id → parent channel (or `None`: not a thread), learnt over REST
     /// for channels the cache does not know.
     parents: RwLock<HashMap<u64, Option<u64>>>,
+    /// Whether notices carry the "Request an exception" button.
+    offer_requests: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for DiscordActions {
@@ -143,7 +145,15 @@ impl DiscordActions {
             webhooks: tokio::sync::Mutex::new(HashMap::new()),
             own_webhooks: RwLock::new(HashSet::new()),
             parents: RwLock::new(HashMap::new()),
+            offer_requests: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Notices to authors offer a "Request an exception" button from now on
+    /// (`discord.admin_channel_id` is set, so someone will see requests).
+    pub(super) fn offer_requests(&self) {
+        self.offer_requests
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// serenity's REST client.
@@ -505,9 +515,16 @@ impl DiscordActions {
 
     async fn do_notify(&self, msg: &IncomingMessage, text: &str) -> Result<(), ActionError> {
         let dm = self.author_dm(msg).await?;
-        let builder = CreateMessage::new()
+        let mut builder = CreateMessage::new()
             .content(text)
             .allowed_mentions(CreateAllowedMentions::new());
+        if self
+            .offer_requests
+            .load(std::sync::atomic::Ordering::Relaxed)
+            && !msg.workspace.is_empty()
+        {
+            builder = builder.components(vec![super::requests::request_button(&msg.workspace)]);
+        }
         self.call(|| dm.send_message(&*self.http, builder.clone()))
             .await
             .map(|_| ())

@@ -62,7 +62,8 @@ pub fn definition() -> CreateCommand {
     cmd
 }
 
-fn truncate(mut s: String) -> String {
+/// Cuts an answer to Discord's message length.
+pub(super) fn truncate(mut s: String) -> String {
     if s.len() > MAX_LEN {
         let mut cut = MAX_LEN - 1;
         while !s.is_char_boundary(cut) {
@@ -123,18 +124,8 @@ pub async fn on_command(
             }
         },
     };
-    let roles: Vec<String> = cmd
-        .member
-        .as_ref()
-        .map(|m| m.roles.iter().map(|r| r.get().to_string()).collect())
-        .unwrap_or_default();
-    let is_admin = super::tenancy::is_admin(
-        guilds,
-        cmd.guild_id,
-        cmd.member.as_ref().and_then(|m| m.permissions),
-        &roles,
-        admin_roles,
-    );
+    let (roles, is_admin) =
+        super::tenancy::member_rights(guilds, cmd.guild_id, cmd.member.as_deref(), admin_roles);
     let caller = caller(&cmd.user, workspace, cmd.channel_id, roles, is_admin);
     let answer = truncate(commands.run(&caller, &text).await);
     respond(ctx, cmd, answer).await;
@@ -170,7 +161,7 @@ fn first_word(text: &str) -> &str {
 }
 
 /// Answers an interaction ephemerally, with mentions disabled.
-async fn respond(ctx: &Context, cmd: &CommandInteraction, answer: String) {
+pub(super) async fn respond(ctx: &Context, cmd: &CommandInteraction, answer: String) {
     let reply = CreateInteractionResponseMessage::new()
         .content(answer)
         .ephemeral(true)

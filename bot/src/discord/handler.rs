@@ -38,6 +38,8 @@ const RECORD_ATTEMPTS: u32 = 6;
 
 /// The event handler given to serenity.
 pub struct Handler {
+    /// AutoMod sync, when `discord.automod` is on (set once the client exists).
+    pub(super) automod: Arc<OnceLock<Arc<super::automod::Sync>>>,
     pub(super) moderator: Arc<Moderator>,
     /// Set right after the serenity client is built (events only flow once
     /// it is started, so it is always set when they arrive).
@@ -313,6 +315,30 @@ impl EventHandler for Handler {
     }
 
     async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
+        if let Interaction::Command(cmd) = &interaction {
+            if cmd.data.kind == serenity::all::CommandType::Message {
+                super::context_menu::on_check_links(&ctx, cmd, &self.commands, &self.guilds).await;
+                return;
+            }
+        }
+        match &interaction {
+            Interaction::Component(comp) => {
+                super::requests::on_component(
+                    &ctx,
+                    comp,
+                    &self.commands,
+                    &self.guilds,
+                    &self.admin_roles,
+                )
+                .await;
+                return;
+            }
+            Interaction::Modal(modal) => {
+                super::requests::on_modal(&ctx, modal, &self.commands, &self.guilds).await;
+                return;
+            }
+            _ => {}
+        }
         if let Interaction::Command(cmd) = interaction {
             super::commands::on_command(
                 &ctx,
@@ -322,6 +348,45 @@ impl EventHandler for Handler {
                 &self.guilds,
             )
             .await;
+        }
+    }
+
+    async fn guild_role_update(
+        &self,
+        _ctx: Context,
+        _old: Option<serenity::all::Role>,
+        new: serenity::all::Role,
+    ) {
+        if let Some(sync) = self.automod.get() {
+            sync.on_role_update(new.guild_id);
+        }
+    }
+
+    async fn auto_moderation_rule_create(&self, _ctx: Context, rule: serenity::all::Rule) {
+        if let Some(sync) = self.automod.get() {
+            sync.on_rule_event(&rule, "created");
+        }
+    }
+
+    async fn auto_moderation_rule_update(&self, _ctx: Context, rule: serenity::all::Rule) {
+        if let Some(sync) = self.automod.get() {
+            sync.on_rule_event(&rule, "edited");
+        }
+    }
+
+    async fn auto_moderation_rule_delete(&self, _ctx: Context, rule: serenity::all::Rule) {
+        if let Some(sync) = self.automod.get() {
+            sync.on_rule_event(&rule, "deleted");
+        }
+    }
+
+    async fn auto_moderation_action_execution(
+        &self,
+        _ctx: Context,
+        execution: serenity::all::ActionExecution,
+    ) {
+        if let Some(sync) = self.automod.get() {
+            sync.on_execution(&execution).await;
         }
     }
 

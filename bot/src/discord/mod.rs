@@ -17,6 +17,11 @@
 //! - `catchup`: after a restart or a session Discord would not resume, each
 //!   channel's history after its stored cursor is read back through the same
 //!   path, so nothing posted while linkguard was down stays up.
+//! - `automod`: with `discord.automod`, AutoMod rules for what AutoMod can
+//!   express of the policy (blocked before posting), kept in sync.
+//! - `context_menu`: the "Check links" message command.
+//! - `requests`: exception requests with buttons and a modal, decided by
+//!   admins in `discord.admin_channel_id`.
 //!
 //! HTTP: by default serenity's own client to `https://discord.com`, with its
 //! rate limiter on. A test (or the demo) may inject a `reqwest` client (one
@@ -27,10 +32,13 @@
 //! comes from `GET /gateway`.
 
 mod actions;
+pub mod automod;
 pub mod catchup;
 mod commands;
+pub mod context_menu;
 mod handler;
 mod intake;
+mod requests;
 pub mod tenancy;
 pub mod translate;
 
@@ -163,7 +171,9 @@ pub async fn start(
         moderator.store().clone(),
         config.catch_up,
     ));
+    let automod_slot = Arc::new(OnceLock::new());
     let handler = Arc::new_cyclic(|me| handler::Handler {
+        automod: automod_slot.clone(),
         moderator: moderator.clone(),
         actions: slot.clone(),
         moderate_bots,
@@ -177,7 +187,12 @@ pub async fn start(
         catchup: tracker.clone(),
         me: me.clone(),
     });
-    let mut client = ClientBuilder::new_with_http(http.build(), intents())
+    let wanted = if config.native.automod {
+        intents() | automod::intents()
+    } else {
+        intents()
+    };
+    let mut client = ClientBuilder::new_with_http(http.build(), wanted)
         .event_handler_arc(handler)
         .await?;
     let actions = Arc::new(DiscordActions::new(
@@ -186,6 +201,24 @@ pub async fn start(
         moderator.store().clone(),
     ));
     let _ = slot.set(actions.clone());
+    if let Some(channel) = config.native.admin_channel_id {
+        actions.offer_requests();
+        tasks.push(tokio::spawn(requests::run_delivery(
+            client.http.clone(),
+            moderator.store().clone(),
+            channel,
+        )));
+    }
+    if config.native.automod {
+        let sync = automod::Sync::new(
+            client.http.clone(),
+            moderator.clone(),
+            &config.guild_ids,
+            config.native.automod_alert_channel_id,
+        );
+        let _ = automod_slot.set(sync.clone());
+        tasks.push(tokio::spawn(sync.run()));
+    }
     let shard_manager = client.shard_manager.clone();
     // serenity treats the range's end as the last shard id (inclusive).
     let shards = config.shards;

@@ -89,7 +89,13 @@ impl Guilds {
             if first {
                 match guild
                     .id
-                    .set_commands(&ctx.http, vec![super::commands::definition()])
+                    .set_commands(
+                        &ctx.http,
+                        vec![
+                            super::commands::definition(),
+                            super::context_menu::definition(),
+                        ],
+                    )
                     .await
                 {
                     Ok(_) => {
@@ -240,4 +246,25 @@ pub fn is_admin(
     perms.contains(Permissions::MANAGE_GUILD)
         || perms.contains(Permissions::ADMINISTRATOR)
         || roles.iter().any(|r| admin_roles.contains(r))
+}
+
+/// A caller's roles (ids) and whether [`is_admin`] holds for them, from the
+/// member Discord sent with an interaction (none in a DM).
+pub fn member_rights(
+    guilds: &Guilds,
+    guild: Option<GuildId>,
+    member: Option<&serenity::all::Member>,
+    admin_roles: &[String],
+) -> (Vec<String>, bool) {
+    let roles: Vec<String> = member
+        .map(|m| m.roles.iter().map(|r| r.get().to_string()).collect())
+        .unwrap_or_default();
+    let admin = is_admin(
+        guilds,
+        guild,
+        member.and_then(|m| m.permissions),
+        &roles,
+        admin_roles,
+    );
+    (roles, admin)
 }

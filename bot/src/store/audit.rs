@@ -143,6 +143,11 @@ pub enum Kind {
     Refused,
     /// Old records were purged; the chain continues from a checkpoint.
     Purged,
+    /// Discord AutoMod blocked a message with a rule linkguard keeps: it
+    /// was never posted.
+    BlockedNatively,
+    /// linkguard changed the AutoMod rules it keeps (sync, drift restored).
+    Automod,
     /// A kind written by a newer linkguard.
     Other(String),
 }
@@ -160,6 +165,8 @@ impl Kind {
             Kind::Historical => "historical",
             Kind::Refused => "refused",
             Kind::Purged => "purged",
+            Kind::BlockedNatively => "blocked_natively",
+            Kind::Automod => "automod",
             Kind::Other(s) => s,
         }
     }
@@ -176,6 +183,8 @@ impl Kind {
             "historical" => Kind::Historical,
             "refused" => Kind::Refused,
             "purged" => Kind::Purged,
+            "blocked_natively" => Kind::BlockedNatively,
+            "automod" => Kind::Automod,
             other => Kind::Other(other.to_string()),
         }
     }

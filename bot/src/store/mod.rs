@@ -38,6 +38,7 @@ mod error;
 mod events;
 mod exceptions;
 mod kv;
+mod lease;
 mod policy;
 mod requests;
 

@@ -98,6 +98,10 @@ pub mod intents {
     pub const DIRECT_MESSAGES: u64 = 1 << 12;
     /// Privileged: message content in guild messages.
     pub const MESSAGE_CONTENT: u64 = 1 << 15;
+    /// AUTO_MODERATION_RULE_CREATE, _UPDATE and _DELETE.
+    pub const AUTO_MODERATION_CONFIGURATION: u64 = 1 << 20;
+    /// AUTO_MODERATION_ACTION_EXECUTION.
+    pub const AUTO_MODERATION_EXECUTION: u64 = 1 << 21;
     /// Every privileged intent.
     pub const PRIVILEGED: u64 = GUILD_MEMBERS | GUILD_PRESENCES | MESSAGE_CONTENT;
     /// Every bit Discord defines; others close the gateway with 4013.

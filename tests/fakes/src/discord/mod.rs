@@ -16,8 +16,10 @@
 //! # let _ = id; Ok(()) }
 //! ```
 
+pub mod automod;
 mod config;
 mod gateway;
+mod native;
 pub mod payloads;
 mod rest;
 mod state;
@@ -74,6 +76,10 @@ pub enum FakeDiscordError {
     /// The bot did not answer an interaction in time.
     #[error("no callback for interaction {0} within the window")]
     InteractionTimeout(u64),
+    /// AutoMod rule `0` blocked the message: it was not posted (see
+    /// [`automod`]).
+    #[error("blocked by AutoMod rule {0}")]
+    BlockedByAutoMod(u64),
     /// [`FakeDiscord::wait_until`] gave up.
     #[error("condition not met within {0:?}")]
     WaitTimeout(Duration),
@@ -346,6 +352,9 @@ impl FakeDiscord {
             m.attachments = msg.attachments;
             m.kind = if reference.is_some() { 19 } else { 0 };
             m.message_reference = reference;
+            if let Some(rule) = automod::screen(st, &m) {
+                return Err(FakeDiscordError::BlockedByAutoMod(rule));
+            }
             st.insert_message(m);
             Ok(id)
         })
@@ -551,6 +560,32 @@ impl FakeDiscord {
         command_name: &str,
         options: Value,
     ) -> Result<(u64, String, oneshot::Receiver<Value>), FakeDiscordError> {
+        self.begin_interaction_of(channel, user, 2, command_name, |_, command_id| {
+            let mut data = json!({
+                "id": command_id.to_string(),
+                "name": command_name,
+                "type": 1,
+            });
+            if options.as_array().is_some_and(|o| !o.is_empty()) {
+                data["options"] = options;
+            }
+            (data, Value::Null)
+        })
+    }
+
+    /// Dispatches INTERACTION_CREATE of `kind` (2 command, 3 component, 5
+    /// modal submit) whose `data` (and extra top-level fields, e.g. the
+    /// component's `message`) `build` makes from the state and the id of
+    /// the command named `label`.
+    fn begin_interaction_of(
+        &self,
+        channel: u64,
+        user: u64,
+        kind: u64,
+        label: &str,
+        build: impl FnOnce(&mut DiscordState, u64) -> (Value, Value),
+    ) -> Result<(u64, String, oneshot::Receiver<Value>), FakeDiscordError> {
+        let command_name = label;
         self.mutate(|st| {
             let home = st
                 .channel_home(channel)
@@ -574,14 +609,7 @@ impl FakeDiscord {
                 Some(c) => c,
                 None => st.snowflake(),
             };
-            let mut data = json!({
-                "id": command_id.to_string(),
-                "name": command_name,
-                "type": 1,
-            });
-            if options.as_array().is_some_and(|o| !o.is_empty()) {
-                data["options"] = options;
-            }
+            let (data, extra) = build(st, command_id);
             let mut d = json!({
                 "application_id": bot.to_string(),
                 "attachment_size_limit": 10_485_760,
@@ -592,9 +620,16 @@ impl FakeDiscord {
                 "id": id.to_string(),
                 "locale": "en-US",
                 "token": token,
-                "type": 2,
+                "type": kind,
                 "version": 1,
             });
+            // A component's interaction acts on (and `@original` is) its message.
+            let component_message = extra
+                .get("message")
+                .and_then(|m| m.get("id"))
+                .and_then(Value::as_str)
+                .and_then(|m| m.parse::<u64>().ok());
+            payloads::merge(&mut d, extra);
             match home {
                 Some(g) => {
                     let guild = st
@@ -645,10 +680,11 @@ impl FakeDiscord {
                     id,
                     token: token.clone(),
                     command: command_name.to_owned(),
+                    kind,
                     channel_id: channel,
                     user_id: user,
                     callback: None,
-                    original_message: None,
+                    original_message: component_message,
                     original_edits: Vec::new(),
                     followups: Vec::new(),
                     created: Instant::now(),
@@ -676,17 +712,8 @@ impl FakeDiscord {
         command_name: &str,
         options: Value,
     ) -> Result<InteractionCallback, FakeDiscordError> {
-        let (id, token, rx) = self.begin_interaction(channel, user, command_name, options)?;
-        let window = self.inner.config.interaction_callback_window + Duration::from_secs(2);
-        match tokio::time::timeout(window, rx).await {
-            Ok(Ok(body)) => Ok(InteractionCallback {
-                interaction_id: id,
-                token,
-                kind: body.get("type").and_then(Value::as_u64).unwrap_or(0),
-                data: body.get("data").cloned().unwrap_or(Value::Null),
-            }),
-            _ => Err(FakeDiscordError::InteractionTimeout(id)),
-        }
+        self.await_callback(self.begin_interaction(channel, user, command_name, options))
+            .await
     }
 
     /// Dispatches any event as is. Routed to the shard of `d.guild_id` (shard 0 without one);

@@ -71,6 +71,10 @@ pub enum RouteKind {
     GuildRoles,
     /// `DELETE /users/@me/guilds/{g}`: the bot leaves a guild.
     LeaveGuild,
+    /// `GET|POST /guilds/{g}/auto-moderation/rules`.
+    AutoModRules,
+    /// `GET|PATCH|DELETE /guilds/{g}/auto-moderation/rules/{id}`.
+    AutoModRule,
     /// Anything else (answered 404).
     Unknown,
 }
@@ -198,6 +202,8 @@ pub struct InteractionRecord {
     pub token: String,
     /// Command name.
     pub command: String,
+    /// Interaction type: 2 command, 3 component, 5 modal submit.
+    pub kind: u64,
     /// Channel.
     pub channel_id: u64,
     /// Invoking user.
@@ -353,6 +359,8 @@ pub struct DiscordState {
     pub(crate) next_conn_id: u64,
     pub(crate) command_version: u64,
     pub(crate) gateway_url: String,
+    pub(crate) automod: super::automod::AutoModState,
+    pub(crate) automod_blocked: Vec<String>,
 }
 
 impl DiscordState {
@@ -377,6 +385,8 @@ impl DiscordState {
             next_conn_id: 1,
             command_version: 1_455_128_208_998_531_085,
             gateway_url,
+            automod: Default::default(),
+            automod_blocked: Vec::new(),
         }
     }
 
@@ -850,6 +860,8 @@ impl GatewayEvent {
                     ("embeds", json!([])),
                     ("attachments", json!([])),
                     ("components", json!([])),
+                    // AUTO_MODERATION_ACTION_EXECUTION
+                    ("matched_content", json!("")),
                 ] {
                     if d.get(field).is_some() {
                         d[field] = empty;

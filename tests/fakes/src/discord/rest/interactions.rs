@@ -122,6 +122,31 @@ pub(super) fn interaction_callback(
             message_id = Some(m.id);
             st.insert_message(m);
         }
+        6 | 7 => {
+            // Deferred update / update: only for a component's message.
+            let (kind, original) = st
+                .interactions
+                .get(&id)
+                .map_or((2, None), |i| (i.kind, i.original_message));
+            let target = original.filter(|_| kind == 3).ok_or_else(|| {
+                ApiError::form(
+                    "type",
+                    "INTERACTION_RESPONSE_TYPE_INVALID",
+                    "Update callbacks are only valid for component interactions.",
+                )
+            })?;
+            if body.get("type").and_then(Value::as_u64) == Some(7) {
+                let patch = data.clone().unwrap_or(json!({}));
+                st.edit_message(target, &patch)
+                    .ok_or_else(unknown_message)?;
+            }
+            message_id = Some(target);
+        }
+        9 => {
+            let kind = st.interactions.get(&id).map_or(2, |i| i.kind);
+            crate::discord::native::check_modal(kind, data.as_ref())
+                .map_err(|(field, message)| ApiError::form(&field, "MODAL_INVALID", &message))?;
+        }
         1 => {
             return Err(ApiError::form(
                 "type",

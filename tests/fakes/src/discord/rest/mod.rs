@@ -183,6 +183,8 @@ fn classify(method: &Method, segs: &[&str]) -> RouteKind {
         ("GET", ["guilds", _, "channels"]) => R::GuildChannels,
         ("GET", ["guilds", _, "members", _]) => R::GetMember,
         ("GET", ["guilds", _, "roles"]) => R::GuildRoles,
+        (_, ["guilds", _, "auto-moderation", "rules"]) => R::AutoModRules,
+        (_, ["guilds", _, "auto-moderation", "rules", _]) => R::AutoModRule,
         _ => R::Unknown,
     }
 }
@@ -783,6 +785,15 @@ fn handle(
                 .user(m.user_id)
                 .ok_or_else(|| ApiError::new(404, 10013, "Unknown User"))?;
             Ok(Reply::ok(payloads::member(m, u)))
+        }
+        R::AutoModRules | R::AutoModRule => {
+            crate::discord::automod::rest(st, req.method.as_str(), segs, req.body.as_ref())
+                .map(|(status, body)| Reply { status, body })
+                .map_err(|(status, body)| ApiError {
+                    status,
+                    body,
+                    rate_limit: None,
+                })
         }
         R::GuildRoles => {
             let g = snowflake(segs[1])

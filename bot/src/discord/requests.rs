@@ -1,0 +1,399 @@
+//! Exception requests on Discord, rendered with message components. The
+//! logic (validation, admin rights, the state machine, the audit) is the
+//! platform-neutral `commands::requests`; this only translates:
+//!
+//! - the DM linkguard sends an author whose link it acted on carries a
+//!   "Request an exception" button (when `discord.admin_channel_id` is set);
+//! - the button opens a modal (reason, duration); its submit becomes
+//!   [`Commands::request_submit`] for the author themselves, in the server
+//!   the button names (checked: an allowed server the clicker is a member
+//!   of), answered ephemerally with the request's number or what was wrong;
+//! - the delivery loop posts each new request in the admin channel with
+//!   Approve / Deny buttons, and once decided (anywhere: here, Slack's
+//!   words, the CLI) updates that message and tells the requester by DM;
+//! - an Approve / Deny click becomes [`Commands::request_decide`] with the
+//!   clicker's admin rights as [`super::tenancy::is_admin`] decides them:
+//!   only admins' clicks count, others are told so (and audited).
+
+use super::tenancy::Guilds;
+use crate::commands::requests::{
+    duration_label, request_duration, RequestError, DEFAULT_REQUEST_DURATION, MAX_REASON_CHARS,
+    REQUEST_DURATIONS,
+};
+use crate::commands::{Caller, Commands};
+use crate::moderation::Platform;
+use crate::store::{ExceptionRequest, ExceptionTarget, RequestState, Store};
+use serenity::all::{
+    ActionRowComponent, ButtonStyle, ChannelId, ComponentInteraction, Context, CreateActionRow,
+    CreateAllowedMentions, CreateButton, CreateInputText, CreateInteractionResponse,
+    CreateInteractionResponseMessage, CreateMessage, CreateModal, EditMessage, GuildId, Http,
+    InputTextStyle, MessageId, ModalInteraction, User, UserId,
+};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Button on the author's notice: `lg:rq:open:{guild}`.
+const OPEN: &str = "lg:rq:open:";
+/// The modal: `lg:rq:form:{guild}`.
+const FORM: &str = "lg:rq:form:";
+/// Admin buttons: `lg:rq:approve:{id}`, `lg:rq:deny:{id}`.
+const APPROVE: &str = "lg:rq:approve:";
+const DENY: &str = "lg:rq:deny:";
+/// The modal's inputs.
+const REASON: &str = "reason";
+const DURATION: &str = "duration";
+/// How often the delivery loop looks for requests made elsewhere.
+const POLL: Duration = Duration::from_secs(5);
+
+/// The "Request an exception" button for a notice about a message in
+/// `guild`.
+pub fn request_button(guild: &str) -> CreateActionRow {
+    CreateActionRow::Buttons(vec![CreateButton::new(format!("{OPEN}{guild}"))
+        .label("Request an exception")
+        .style(ButtonStyle::Secondary)])
+}
+
+fn caller_of(
+    user: &User,
+    guild: u64,
+    channel: ChannelId,
+    is_admin: bool,
+    roles: Vec<String>,
+) -> Caller {
+    Caller {
+        platform: Some(Platform::Discord),
+        workspace: guild.to_string(),
+        channel: channel.get().to_string(),
+        user_id: user.id.get().to_string(),
+        user_name: user
+            .global_name
+            .clone()
+            .unwrap_or_else(|| user.name.clone()),
+        roles,
+        is_admin,
+    }
+}
+
+fn private(text: impl Into<String>) -> CreateInteractionResponse {
+    CreateInteractionResponse::Message(
+        CreateInteractionResponseMessage::new()
+            .content(text)
+            .ephemeral(true)
+            .allowed_mentions(CreateAllowedMentions::new()),
+    )
+}
+
+/// The server a button or modal names, if it is allowed and `user` is a
+/// member there (a DM carries no server of its own).
+async fn home(ctx: &Context, guilds: &Guilds, raw: &str, user: UserId) -> Option<u64> {
+    let guild: u64 = raw.parse().ok()?;
+    if !guilds.allows(Some(GuildId::new(guild))) {
+        return None;
+    }
+    GuildId::new(guild).member(ctx, user).await.ok()?;
+    Some(guild)
+}
+
+fn decision_row(id: i64) -> CreateActionRow {
+    CreateActionRow::Buttons(vec![
+        CreateButton::new(format!("{APPROVE}{id}"))
+            .label("Approve")
+            .style(ButtonStyle::Success),
+        CreateButton::new(format!("{DENY}{id}"))
+            .label("Deny")
+            .style(ButtonStyle::Danger),
+    ])
+}
+
+/// The admin channel's text for a request.
+fn admin_text(r: &ExceptionRequest) -> String {
+    let target = match &r.target {
+        ExceptionTarget::User(u) => format!("<@{u}>"),
+        ExceptionTarget::Channel(c) => format!("<#{c}>"),
+    };
+    let mut text = format!(
+        "**Exception request #{}** from <@{}> for {target}: {} for {}\n> {}",
+        r.id,
+        r.requester_id,
+        r.subject,
+        duration_label(r.duration_secs),
+        r.reason.replace('\n', "\n> ")
+    );
+    match r.state {
+        RequestState::Pending => {}
+        state => {
+            text.push_str(&format!(
+                "\n**{}**{}",
+                state.as_str(),
+                r.decided_by
+                    .as_deref()
+                    .map(|b| format!(" by {b}"))
+                    .unwrap_or_default()
+            ));
+            if let Some(n) = &r.note {
+                text.push_str(&format!(": {n}"));
+            }
+        }
+    }
+    super::commands::truncate(text)
+}
+
+/// A component click: the notice's button or an admin's decision.
+pub async fn on_component(
+    ctx: &Context,
+    comp: &ComponentInteraction,
+    commands: &Commands,
+    guilds: &Guilds,
+    admin_roles: &[String],
+) {
+    let id = comp.data.custom_id.as_str();
+    let response = if let Some(raw) = id.strip_prefix(OPEN) {
+        match home(ctx, guilds, raw, comp.user.id).await {
+            None => private(
+                "linkguard takes exception requests only from members of its company's servers.",
+            ),
+            Some(guild) => {
+                let durations = REQUEST_DURATIONS
+                    .iter()
+                    .map(|d| d.code)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                CreateInteractionResponse::Modal(
+                    CreateModal::new(format!("{FORM}{guild}"), "Request an exception").components(
+                        vec![
+                            CreateActionRow::InputText(
+                                CreateInputText::new(
+                                    InputTextStyle::Paragraph,
+                                    "Why do you need it?",
+                                    REASON,
+                                )
+                                .max_length(MAX_REASON_CHARS as u16)
+                                .required(true),
+                            ),
+                            CreateActionRow::InputText(
+                                CreateInputText::new(
+                                    InputTextStyle::Short,
+                                    "For how long?",
+                                    DURATION,
+                                )
+                                .placeholder(format!("one of {durations}"))
+                                .value(DEFAULT_REQUEST_DURATION.code)
+                                .max_length(20)
+                                .required(true),
+                            ),
+                        ],
+                    ),
+                )
+            }
+        }
+    } else if let Some((approve, raw)) = id
+        .strip_prefix(APPROVE)
+        .map(|r| (true, r))
+        .or_else(|| id.strip_prefix(DENY).map(|r| (false, r)))
+    {
+        let Ok(request) = raw.parse::<i64>() else {
+            return;
+        };
+        let (roles, is_admin) =
+            super::tenancy::member_rights(guilds, comp.guild_id, comp.member.as_ref(), admin_roles);
+        let Some(guild) = comp.guild_id.filter(|g| guilds.allows(Some(*g))) else {
+            return;
+        };
+        let caller = caller_of(&comp.user, guild.get(), comp.channel_id, is_admin, roles);
+        match commands
+            .request_decide(&caller, request, approve, None)
+            .await
+        {
+            Ok(d) => CreateInteractionResponse::UpdateMessage(
+                CreateInteractionResponseMessage::new()
+                    .content(admin_text(&d.request))
+                    .components(Vec::new())
+                    .allowed_mentions(CreateAllowedMentions::new()),
+            ),
+            Err(e @ RequestError::Store(_)) => {
+                tracing::warn!(error = %e, "deciding an exception request failed");
+                private("linkguard could not record that decision right now; please try again.")
+            }
+            Err(e) => private(e.to_string()),
+        }
+    } else {
+        return;
+    };
+    if let Err(e) = comp.create_response(&ctx.http, response).await {
+        tracing::warn!(error = %e, "could not answer an exception request button");
+    }
+}
+
+/// The modal's submit: a request for the author themselves.
+pub async fn on_modal(
+    ctx: &Context,
+    modal: &ModalInteraction,
+    commands: &Commands,
+    guilds: &Guilds,
+) {
+    let Some(raw) = modal.data.custom_id.strip_prefix(FORM) else {
+        return;
+    };
+    let value = |want: &str| {
+        modal
+            .data
+            .components
+            .iter()
+            .flat_map(|row| &row.components)
+            .find_map(|c| match c {
+                ActionRowComponent::InputText(t) if t.custom_id == want => t.value.clone(),
+                _ => None,
+            })
+            .unwrap_or_default()
+    };
+    let answer = match home(ctx, guilds, raw, modal.user.id).await {
+        None => "linkguard takes exception requests only from members of its company's servers."
+            .to_owned(),
+        Some(guild) => {
+            let asked = value(DURATION);
+            match request_duration(&asked) {
+                None => RequestError::DurationNotOffered { given: asked }.to_string(),
+                Some(d) => {
+                    let caller = caller_of(&modal.user, guild, modal.channel_id, false, Vec::new());
+                    match commands
+                        .request_submit(&caller, None, "", &value(REASON), d.duration())
+                        .await
+                    {
+                        Ok(r) => format!(
+                            "Request #{} sent to the admins ({}). You will get a message when they decide.",
+                            r.id, d.label
+                        ),
+                        Err(e @ RequestError::Store(_)) => {
+                            tracing::warn!(error = %e, "storing an exception request failed");
+                            "linkguard could not store your request right now; please try again.".into()
+                        }
+                        Err(e) => format!("Your request was not sent: {e}."),
+                    }
+                }
+            }
+        }
+    };
+    if let Err(e) = modal.create_response(&ctx.http, private(answer)).await {
+        tracing::warn!(error = %e, "could not answer an exception request form");
+    }
+}
+
+/// Shows one request where it belongs; `Ok` when its state is shown.
+async fn deliver(
+    http: &Http,
+    store: &Store,
+    channel: ChannelId,
+    r: &ExceptionRequest,
+) -> Result<(), serenity::Error> {
+    let existing = r
+        .admin_message
+        .as_deref()
+        .and_then(|m| m.parse::<u64>().ok())
+        .zip(
+            r.admin_channel
+                .as_deref()
+                .and_then(|c| c.parse::<u64>().ok()),
+        );
+    let components = if r.state == RequestState::Pending {
+        vec![decision_row(r.id)]
+    } else {
+        Vec::new()
+    };
+    match existing {
+        Some((m, c)) => {
+            let edit = EditMessage::new()
+                .content(admin_text(r))
+                .components(components)
+                .allowed_mentions(CreateAllowedMentions::new());
+            ChannelId::new(c)
+                .edit_message(http, MessageId::new(m), edit)
+                .await?;
+        }
+        None => {
+            let posted = channel
+                .send_message(
+                    http,
+                    CreateMessage::new()
+                        .content(admin_text(r))
+                        .components(components)
+                        .allowed_mentions(CreateAllowedMentions::new()),
+                )
+                .await?;
+            if let Err(e) = store
+                .request_set_admin_message(
+                    r.id,
+                    &channel.get().to_string(),
+                    &posted.id.get().to_string(),
+                )
+                .await
+            {
+                tracing::warn!(error = %e, "could not remember the admin message of a request");
+            }
+        }
+    }
+    if r.state != RequestState::Pending {
+        if let Ok(user) = r.requester_id.parse::<u64>() {
+            let text = match r.state {
+                RequestState::Approved => format!(
+                    "Your exception request #{} was approved{}: for {}, linkguard leaves your links alone.{}",
+                    r.id,
+                    r.decided_by.as_deref().map(|b| format!(" by {b}")).unwrap_or_default(),
+                    duration_label(r.duration_secs),
+                    r.note.as_deref().map(|n| format!(" Note: {n}")).unwrap_or_default()
+                ),
+                RequestState::Denied => format!(
+                    "Your exception request #{} was denied{}.{}",
+                    r.id,
+                    r.decided_by.as_deref().map(|b| format!(" by {b}")).unwrap_or_default(),
+                    r.note.as_deref().map(|n| format!(" Note: {n}")).unwrap_or_default()
+                ),
+                RequestState::Expired => format!("Your exception request #{} expired without a decision.", r.id),
+                _ => return Ok(()),
+            };
+            let dm = UserId::new(user).create_dm_channel(http).await?;
+            dm.id
+                .send_message(
+                    http,
+                    CreateMessage::new()
+                        .content(text)
+                        .allowed_mentions(CreateAllowedMentions::new()),
+                )
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Delivers Discord requests (new ones to the admin channel, decisions to
+/// their requesters) until the task is dropped.
+pub async fn run_delivery(http: Arc<Http>, store: Store, admin_channel: u64) {
+    let channel = ChannelId::new(admin_channel);
+    loop {
+        // Taken before reading the outbox, so a change made meanwhile wakes us.
+        let woken = store.requests_changed();
+        if let Err(e) = store.requests_expire("discord").await {
+            tracing::debug!(error = %e, "expiring old exception requests");
+        }
+        match store.requests_undelivered("discord", 20).await {
+            Ok(due) => {
+                for r in due {
+                    match deliver(&http, &store, channel, &r).await {
+                        Ok(()) => {
+                            if let Err(e) = store.request_delivered(r.id, r.state).await {
+                                tracing::warn!(error = %e, "could not record a request's delivery");
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(request.id = r.id, error = %e, "could not show an exception request on Discord; retrying");
+                            let _ = store
+                                .request_delivery_failed(r.id, Duration::from_secs(30))
+                                .await;
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "reading exception requests to deliver"),
+        }
+        let _ = tokio::time::timeout(POLL, woken).await;
+    }
+}

@@ -1,0 +1,492 @@
+//! Discord, natively (issue #22), through the real serenity client against
+//! the fake Discord: AutoMod sync blocks plain banned links before they are
+//! posted (audited as `blocked_natively`) while wrapped ones still reach
+//! linkguard and are replaced; a policy change updates the rules; an
+//! admin's deletion of an owned rule is restored and audited; other rules
+//! are never touched; without Manage Server a warning and normal
+//! moderation; and the "Check links" message command.
+
+use linkguard::config::DiscordNative;
+use linkguard::store::{AuditRecord, Kind, Outcome};
+use linkguard_e2e::discord_support::*;
+use linkguard_fakes::discord::{cast, perms, FakeDiscordConfig, FakeDiscordError};
+use serde_json::{json, Value};
+
+const BOT_ROLE_PERMS: u64 =
+    perms::VIEW_CHANNEL | perms::SEND_MESSAGES | perms::MANAGE_MESSAGES | perms::MANAGE_WEBHOOKS;
+
+fn automod_setup(manage_server: bool) -> Setup {
+    let mut perms = BOT_ROLE_PERMS;
+    if manage_server {
+        perms |= perms::MANAGE_GUILD;
+    }
+    Setup {
+        fake: FakeDiscordConfig::default().bot_role_permissions(perms),
+        native: DiscordNative {
+            automod: true,
+            ..DiscordNative::default()
+        },
+        ..Setup::default()
+    }
+}
+
+fn named<'a>(rules: &'a [Value], name: &str) -> Option<&'a Value> {
+    rules.iter().find(|r| r["name"] == name)
+}
+
+async fn wait_rule(t: &TestApp, name: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let name = name.to_owned();
+    let guild = cast::GUILD.to_string();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let rules = t.fake.automod_rules(cast::GUILD);
+        if let Some(r) = named(&rules, &name).filter(|r| pred(r)) {
+            assert_eq!(r["guild_id"], guild);
+            return r.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no AutoMod rule {name} as expected: {rules:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+async fn wait_audit_kind(t: &TestApp, pred: impl Fn(&AuditRecord) -> bool) -> AuditRecord {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(r) = t.audit().await.into_iter().find(|r| pred(r)) {
+            return r;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "audit never matched: {:#?}",
+            t.audit().await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+async fn slash(t: &TestApp, user: u64, name: &str, text: &str) -> String {
+    let cb = t
+        .fake
+        .interaction(cast::GENERAL, user, "linkguard", sub(name, Some(text)))
+        .await
+        .unwrap();
+    answer(&cb)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn automod_blocks_what_it_can_and_linkguard_replaces_the_rest() {
+    let fake_cfg = automod_setup(true);
+    let t = spawn_app(fake_cfg).await;
+    // An admin's own rule, made in the Discord client: never touched.
+    let theirs = t
+        .fake
+        .admin_create_automod_rule(
+            cast::GUILD,
+            cast::ADMIN,
+            json!({
+                "name": "Block invites",
+                "event_type": 1,
+                "trigger_type": 1,
+                "trigger_metadata": { "keyword_filter": ["*discord.gg/*"] },
+                "actions": [{ "type": 1 }],
+                "enabled": true,
+            }),
+        )
+        .expect("the admin's rule");
+
+    // At start: an enabled, owned rule that blocks Zoom, with the alternative named.
+    let rule = wait_rule(&t, "linkguard: no-zoom", |r| r["enabled"] == true).await;
+    assert_eq!(rule["creator_id"], cast::BOT.to_string());
+    assert_eq!(rule["trigger_type"], 1);
+    let message = rule["actions"][0]["metadata"]["custom_message"]
+        .as_str()
+        .unwrap();
+    assert!(
+        message.starts_with("Zoom is not approved here") && message.contains("/linkguard check"),
+        "{message}"
+    );
+
+    // A plain Zoom link never becomes a message, and the block is audited.
+    let blocked = t.fake.post_user_message(
+        cast::GENERAL,
+        cast::ALICE,
+        "standup: https://zoom.us/j/123456789",
+    );
+    assert!(
+        matches!(blocked, Err(FakeDiscordError::BlockedByAutoMod(_))),
+        "{blocked:?}"
+    );
+    let native = wait_audit_kind(&t, |r| r.entry.kind == Kind::BlockedNatively).await;
+    assert_eq!(native.entry.rule_id.as_deref(), Some("no-zoom"));
+    assert_eq!(native.entry.provider.as_deref(), Some("zoom"));
+    assert_eq!(
+        native.entry.author.as_deref(),
+        Some(cast::ALICE.to_string().as_str())
+    );
+    assert_eq!(
+        native.entry.channel.as_deref(),
+        Some(cast::GENERAL.to_string().as_str())
+    );
+    assert_eq!(native.entry.outcome, Some(Outcome::Ok));
+
+    // A wrapped one passes AutoMod, reaches linkguard, and is replaced.
+    let wrapped = "notes: https://nam02.safelinks.protection.outlook.com/?url=https%3A%2F%2Fzoom.us%2Fj%2F987654321&data=x";
+    let id = t.post(cast::GENERAL, cast::ALICE, wrapped);
+    t.wait_replaced(cast::GENERAL, id, "meet.jit.si").await;
+    // So does an obfuscated one.
+    let id = t.post(cast::GENERAL, cast::BOB, "call: zoom[.]us/j/555666777");
+    t.wait_replaced(cast::GENERAL, id, "meet.jit.si").await;
+
+    // A policy change (an admin adds a rule) updates the AutoMod rules.
+    let a = slash(
+        &t,
+        cast::ADMIN,
+        "rules",
+        "add no-webex providers=webex action=delete reason=\"Webex is being retired.\"",
+    )
+    .await;
+    assert!(a.contains("no-webex"), "{a}");
+    let webex = wait_rule(&t, "linkguard: no-webex", |r| r["enabled"] == true).await;
+    assert!(webex["actions"][0]["metadata"]["custom_message"]
+        .as_str()
+        .unwrap()
+        .contains("Webex is being retired."));
+    wait_audit_kind(&t, |r| {
+        r.entry.kind == Kind::Automod
+            && r.entry
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.contains("created linkguard: no-webex"))
+    })
+    .await;
+
+    // An admin deletes the owned rule: it is restored and the drift audited.
+    let old_id: u64 = rule["id"].as_str().unwrap().parse().unwrap();
+    t.fake
+        .admin_delete_automod_rule(cast::GUILD, old_id)
+        .expect("admin deletes");
+    let restored = wait_rule(&t, "linkguard: no-zoom", |r| r["id"] != rule["id"]).await;
+    assert_eq!(restored["enabled"], true);
+    let drift = wait_audit_kind(&t, |r| {
+        r.entry.kind == Kind::Automod && r.entry.action.as_deref() == Some("restore")
+    })
+    .await;
+    assert!(
+        drift.entry.detail.as_deref().unwrap().contains("deleted"),
+        "{drift:?}"
+    );
+    // An edit (disabling it) is put back too.
+    let restored_id: u64 = restored["id"].as_str().unwrap().parse().unwrap();
+    t.fake
+        .admin_edit_automod_rule(cast::GUILD, restored_id, json!({ "enabled": false }))
+        .expect("admin edits");
+    wait_rule(&t, "linkguard: no-zoom", |r| {
+        r["id"] == restored["id"] && r["enabled"] == true
+    })
+    .await;
+
+    // A user exception takes the rules off AutoMod (AutoMod cannot exempt
+    // a user), so the exempt user is never blocked natively.
+    let a = slash(
+        &t,
+        cast::ADMIN,
+        "exempt",
+        &format!("<@{}> for 1h because customer call", cast::ALICE),
+    )
+    .await;
+    assert!(a.contains("Exception #"), "{a}");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while t.fake.automod_rules(cast::GUILD).iter().any(|r| {
+        r["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("linkguard: "))
+    }) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "linkguard's rules stay while a user exception is in force"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let id = t.post(cast::GENERAL, cast::ALICE, "https://zoom.us/j/123456789");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !t.audit_of(id).await.iter().any(|r| {
+        r.entry
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.contains("exception"))
+    }) {
+        assert!(tokio::time::Instant::now() < deadline, "not excepted");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    // The admin's own rule is exactly as it was.
+    let rules = t.fake.automod_rules(cast::GUILD);
+    assert_eq!(named(&rules, "Block invites"), Some(&theirs));
+    t.assert_audit_sound().await;
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_manage_server_a_warning_and_normal_moderation() {
+    let t = spawn_app(automod_setup(false)).await;
+    let refused = wait_audit_kind(&t, |r| {
+        r.entry.kind == Kind::Refused && r.entry.action.as_deref() == Some("automod")
+    })
+    .await;
+    assert!(refused
+        .entry
+        .detail
+        .as_deref()
+        .unwrap()
+        .contains("Manage Server"));
+    // Moderation goes on as before.
+    let id = t.post(cast::GENERAL, cast::ALICE, "https://zoom.us/j/123456789");
+    t.wait_replaced(cast::GENERAL, id, "meet.jit.si").await;
+    assert!(t.fake.automod_rules(cast::GUILD).is_empty());
+    // Once the permission is granted (GUILD_ROLE_UPDATE), the rule appears.
+    t.fake
+        .set_bot_role_permissions(BOT_ROLE_PERMS | perms::MANAGE_GUILD);
+    wait_rule(&t, "linkguard: no-zoom", |r| r["enabled"] == true).await;
+    // The warning was given once.
+    let warnings = t
+        .audit()
+        .await
+        .into_iter()
+        .filter(|r| r.entry.kind == Kind::Refused && r.entry.action.as_deref() == Some("automod"))
+        .count();
+    assert_eq!(warnings, 1);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_links_answers_privately_what_check_would_say() {
+    let monitor =
+        linkguard_rules::policy::DEFAULT_POLICY.replace("mode = \"enforce\"", "mode = \"monitor\"");
+    let t = spawn_app(Setup {
+        policy: Some(monitor),
+        ..Setup::default()
+    })
+    .await;
+    t.fake
+        .wait_until(
+            |s| {
+                s.guild_commands(cast::GUILD)
+                    .iter()
+                    .any(|c| c["name"] == "Check links" && c["type"] == 3)
+            },
+            WAIT,
+        )
+        .await
+        .expect("the message command is registered with /linkguard");
+    let banned = t.post(
+        cast::GENERAL,
+        cast::BOB,
+        "daily: https://zoom.us/j/123456789",
+    );
+    let cb = t
+        .fake
+        .message_command(cast::GENERAL, cast::ALICE, "Check links", banned)
+        .await
+        .unwrap();
+    let a = answer(&cb);
+    assert!(
+        a.contains("not allowed, rule `no-zoom`") && a.contains("https://meet.jit.si/linkguard-"),
+        "{a}"
+    );
+    let fine = t.post(cast::GENERAL, cast::BOB, "https://meet.jit.si/standup");
+    let a = answer(
+        &t.fake
+            .message_command(cast::GENERAL, cast::ALICE, "Check links", fine)
+            .await
+            .unwrap(),
+    );
+    assert!(!a.contains("not allowed"), "{a}");
+    let plain = t.post(cast::GENERAL, cast::BOB, "no links here");
+    let a = answer(
+        &t.fake
+            .message_command(cast::GENERAL, cast::ALICE, "Check links", plain)
+            .await
+            .unwrap(),
+    );
+    assert!(!a.contains("not allowed"), "{a}");
+    t.stop().await;
+}
+
+/// The `custom_id`s of a stored message's buttons.
+fn buttons(m: &linkguard_fakes::discord::StoredMessage) -> Vec<String> {
+    m.components
+        .iter()
+        .flat_map(|row| row["components"].as_array().cloned().unwrap_or_default())
+        .filter_map(|c| c["custom_id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+async fn wait_message(
+    t: &TestApp,
+    channel: u64,
+    pred: impl Fn(&linkguard_fakes::discord::StoredMessage) -> bool,
+) -> linkguard_fakes::discord::StoredMessage {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(m) = t.fake.messages(channel).into_iter().find(|m| pred(m)) {
+            return m;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no such message in {channel}: {:#?}",
+            t.fake.messages(channel)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exception_request_from_button_to_approval() {
+    let policy = linkguard_rules::policy::DEFAULT_POLICY
+        .replace("action = \"replace\"", "action = \"delete\"");
+    let t = spawn_app(Setup {
+        policy: Some(policy),
+        native: DiscordNative {
+            admin_channel_id: Some(cast::RANDOM),
+            ..DiscordNative::default()
+        },
+        ..Setup::default()
+    })
+    .await;
+    // alice's Zoom link is removed; the DM telling her has the button.
+    let id = t.post(cast::GENERAL, cast::ALICE, "https://zoom.us/j/123456789");
+    t.wait_action(id).await;
+    let dm = t.fake.dm_channel(cast::ALICE).unwrap();
+    let notice = wait_message(&t, dm, |m| !buttons(m).is_empty()).await;
+    let open = buttons(&notice).remove(0);
+    assert_eq!(open, format!("lg:rq:open:{}", cast::GUILD));
+
+    // The button opens a form.
+    let cb = t.fake.click(notice.id, cast::ALICE, &open).await.unwrap();
+    assert_eq!(cb.kind, 9, "a modal: {cb:?}");
+    let form = cb.data["custom_id"].as_str().unwrap().to_owned();
+    assert_eq!(cb.data["title"], "Request an exception");
+
+    // A duration that is not offered is refused, naming the choices.
+    let a = answer(
+        &t.fake
+            .submit_modal(
+                dm,
+                cast::ALICE,
+                &form,
+                &[("reason", "customer call"), ("duration", "2 weeks")],
+            )
+            .await
+            .unwrap(),
+    );
+    assert!(
+        a.contains("not a duration you can ask for") && a.contains("1h, 1d, 7d, 30d"),
+        "{a}"
+    );
+    // An empty reason too.
+    let a = answer(
+        &t.fake
+            .submit_modal(
+                dm,
+                cast::ALICE,
+                &form,
+                &[("reason", "  "), ("duration", "1d")],
+            )
+            .await
+            .unwrap(),
+    );
+    assert!(a.contains("please give a reason"), "{a}");
+    let a = answer(
+        &t.fake
+            .submit_modal(
+                dm,
+                cast::ALICE,
+                &form,
+                &[
+                    ("reason", "The customer only has Zoom <@everyone>"),
+                    ("duration", "1d"),
+                ],
+            )
+            .await
+            .unwrap(),
+    );
+    assert!(a.contains("sent to the admins"), "{a}");
+
+    // The admins see it with Approve / Deny, pinging nobody.
+    let posted = wait_message(&t, cast::RANDOM, |m| buttons(m).len() == 2).await;
+    assert!(
+        posted.content.contains("The customer only has Zoom"),
+        "{}",
+        posted.content
+    );
+    let am = posted.allowed_mentions.clone().unwrap_or_default();
+    assert!(am["parse"].as_array().is_none_or(|p| p.is_empty()), "{am}");
+    let approve = buttons(&posted)
+        .into_iter()
+        .find(|b| b.starts_with("lg:rq:approve:"))
+        .unwrap();
+
+    // bob is no admin: his click does not count.
+    let a = answer(&t.fake.click(posted.id, cast::BOB, &approve).await.unwrap());
+    assert!(a.contains("only linkguard admins"), "{a}");
+    // carol (Manage Server) approves: the message shows it, buttons gone.
+    let cb = t
+        .fake
+        .click(posted.id, cast::ADMIN, &approve)
+        .await
+        .unwrap();
+    assert_eq!(cb.kind, 7, "{cb:?}");
+    let updated = t.fake.message(posted.id).unwrap();
+    assert!(updated.content.contains("approved"), "{}", updated.content);
+    assert!(buttons(&updated).is_empty());
+    // A second click is told it was decided already.
+    let a = answer(
+        &t.fake
+            .click(posted.id, cast::ADMIN, &approve)
+            .await
+            .unwrap(),
+    );
+    assert!(a.contains("already approved"), "{a}");
+
+    // alice is told, and her links are left alone now.
+    wait_message(&t, dm, |m| m.content.contains("was approved")).await;
+    let id = t.post(cast::GENERAL, cast::ALICE, "https://zoom.us/j/123456789");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let rows = t.audit_of(id).await;
+        if rows.iter().any(|r| {
+            r.entry
+                .outcome
+                .as_ref()
+                .is_some_and(|o| o.as_str() == "excepted")
+                || r.entry
+                    .detail
+                    .as_deref()
+                    .is_some_and(|d| d.contains("allowed by exception"))
+        }) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not excepted: {rows:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(!t.fake.message(id).unwrap().deleted);
+    let kinds: Vec<String> = t
+        .audit()
+        .await
+        .iter()
+        .map(|r| r.entry.kind.as_str().to_owned())
+        .collect();
+    assert!(
+        kinds.iter().any(|k| k == "exception_requested"),
+        "{kinds:?}"
+    );
+    assert!(kinds.iter().any(|k| k == "exception_approved"), "{kinds:?}");
+    t.assert_audit_sound().await;
+    t.stop().await;
+}
