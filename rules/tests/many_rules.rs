@@ -15,7 +15,7 @@ use linkguard_rules::policy::{Policy, RoomKey, Rule};
 use linkguard_rules::{Dialect, Link};
 use regex::Regex;
 
-const RULES: usize = 1200;
+const RULES: usize = 600;
 
 /// A rule's matchers compiled one by one: the definition, not the index.
 struct Plain {
@@ -105,7 +105,7 @@ fn contexts() -> Vec<MessageContext<'static>> {
 fn indexed_decisions_equal_rule_by_rule_decisions() {
     let (policy, plain) = setup();
     let key = RoomKey::new("test");
-    let msgs = custom_rules::traffic(7, 1 << 20, RULES);
+    let msgs = custom_rules::traffic(7, 1 << 18, RULES);
     let mut blocked = 0;
     let mut links = 0;
     for ctx in contexts() {
@@ -123,8 +123,8 @@ fn indexed_decisions_equal_rule_by_rule_decisions() {
         }
     }
     // The traffic exercises both outcomes in quantity.
-    assert!(links > 10_000, "{links} links");
-    assert!(blocked > 3_000 && blocked < links, "{blocked} of {links}");
+    assert!(links > 2_500, "{links} links");
+    assert!(blocked > 700 && blocked < links, "{blocked} of {links}");
 }
 
 #[test]
