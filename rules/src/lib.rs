@@ -13,6 +13,8 @@ mod link;
 mod patterns;
 pub mod policy;
 pub mod prefilter;
+pub mod redact;
 pub mod rewrite;
+pub mod timefmt;
 
 pub use link::{Dialect, Link, ProviderId};
