@@ -25,7 +25,8 @@ pub fn brand(i: usize) -> String {
     let mut s = String::new();
     s.push_str(SYLLABLES[i % n]);
     s.push_str(SYLLABLES[(i / n) % n]);
-    if i % 3 == 0 {
+    // A third of the brands get a third syllable.
+    if let 0 = i % 3 {
         s.push_str(SYLLABLES[(i * 7 + 3) % n]);
     }
     let mut k = i;

@@ -479,26 +479,23 @@ where
 /// `every`, ordinary and approved links in others.
 fn text(i: usize, every: usize) -> (String, bool) {
     let marker = format!("lg{i}:");
-    if i % every == 0 {
-        (
+    match (i % every, i % 3, i % 7) {
+        (0, _, _) => (
             format!("{marker} moving the sync here https://zoom.us/j/9{i:010}?pwd=abc{i}"),
             true,
-        )
-    } else if i % 3 == 0 {
-        (
+        ),
+        (_, 0, _) => (
             format!("{marker} review https://github.com/acme/api/pull/{i} when you can"),
             false,
-        )
-    } else if i % 7 == 0 {
-        (
+        ),
+        (_, _, 0) => (
             format!("{marker} join https://meet.jit.si/standup-{i}"),
             false,
-        )
-    } else {
-        (
+        ),
+        _ => (
             format!("{marker} lunch at noon? the deploy looks green"),
             false,
-        )
+        ),
     }
 }
 
