@@ -10,6 +10,7 @@
 pub mod detect;
 pub mod eval;
 mod link;
+mod patterns;
 pub mod policy;
 pub mod prefilter;
 pub mod redact;

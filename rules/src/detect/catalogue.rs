@@ -300,6 +300,12 @@ impl Catalogue {
         self.add_checked(spec, true)
     }
 
+    /// Adds a provider whose regexes the caller has already compiled (a
+    /// policy's custom rules, checked one by one with their positions).
+    pub(crate) fn add_prechecked(&mut self, spec: ProviderSpec) -> Result<(), CatalogueError> {
+        self.add_checked(spec, false)
+    }
+
     fn add_checked(
         &mut self,
         spec: ProviderSpec,

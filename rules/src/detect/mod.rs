@@ -31,6 +31,7 @@ pub use invite::{
 };
 
 use crate::link::{Dialect, Link, ProviderId};
+use crate::patterns::PatternSet;
 use catalogue::{compile, regex_error, HostPattern};
 use scan::Candidate;
 pub(crate) use url::{hex, is_invisible as is_invisible_char, is_wide_dot as is_wide_dot_char};
@@ -50,7 +51,7 @@ pub struct Detector {
     scheme_names: Vec<Box<str>>,
     /// Every provider's `url_patterns` in one set, which looks at links on
     /// every host; `url_pattern_provider[i]` owns pattern `i`.
-    url_patterns: Option<Lazy<RegexSet>>,
+    url_patterns: Option<Lazy<PatternSet>>,
     url_pattern_provider: Vec<usize>,
 }
 
@@ -87,6 +88,13 @@ impl Compiled for RegexSet {
             .size_limit(REGEX_SIZE_LIMIT.saturating_mul(patterns.len()))
             .build()
             .map_err(|e| regex_error(id, &patterns.join(" | "), e))
+    }
+}
+
+impl Compiled for PatternSet {
+    fn compile(id: &str, patterns: &[String]) -> Result<PatternSet, CatalogueError> {
+        PatternSet::new(patterns, REGEX_SIZE_LIMIT)
+            .map_err(|e| regex_error(id, &patterns[e.index], e.error))
     }
 }
 
@@ -683,7 +691,10 @@ mod tests_support {
             count(&r.meeting);
             count(&r.not_meeting);
         }
-        count(&d.url_patterns);
+        if let Some(l) = &d.url_patterns {
+            listed += l.patterns.len();
+            compiled += l.get().len();
+        }
         for l in d.providers.iter().filter_map(|p| p.meeting_id.as_ref()) {
             listed += l.patterns.len();
             compiled += l.get().len();

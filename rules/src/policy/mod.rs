@@ -15,8 +15,9 @@ pub use template::{RoomKey, Template, TemplateError, PLACEHOLDERS};
 use crate::detect::{
     Catalogue, Detector, InvitationFinder, ProviderSpec, INVITATION_PROVIDERS, REGEX_SIZE_LIMIT,
 };
+use crate::patterns::PatternSet;
 use crate::{Dialect, ProviderId};
-use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use regex::{Regex, RegexBuilder};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::ops::Range;
@@ -123,7 +124,7 @@ pub struct Policy {
     pub(crate) detector: Detector,
     pub(crate) catalogue: Catalogue,
     /// Every rule pattern in one set; `pattern_rule[i]` is the rule of pattern `i`.
-    pub(crate) pattern_set: RegexSet,
+    pub(crate) pattern_set: PatternSet,
     pub(crate) pattern_rule: Vec<usize>,
     /// Exact custom hosts and `*.` suffixes, to the rules that name them.
     pub(crate) host_rules: FnvMap<String, Vec<usize>>,
@@ -265,7 +266,8 @@ impl Policy {
             if let Some(pid) = &rule.custom_provider {
                 let spec =
                     ProviderSpec::custom(pid.as_str(), &rule.id, &rule.hosts, &rule.patterns);
-                if let Err(e) = catalogue.add(spec) {
+                // Each pattern was compiled by `compile_rule`, where an error has a place.
+                if let Err(e) = catalogue.add_prechecked(spec) {
                     problems.add(r.id.span(), Some(&rule.id), e.to_string());
                 }
             }
@@ -290,13 +292,14 @@ impl Policy {
                 return None;
             }
         };
-        let pattern_set = match RegexSetBuilder::new(&all_patterns)
-            .size_limit(REGEX_SIZE_LIMIT.saturating_mul(all_patterns.len().max(1)))
-            .build()
-        {
+        let pattern_set = match PatternSet::new(&all_patterns, REGEX_SIZE_LIMIT) {
             Ok(s) => s,
             Err(e) => {
-                problems.add(0..0, None, format!("the rules' patterns together: {e}"));
+                problems.add(
+                    0..0,
+                    None,
+                    format!("the rules' patterns together: {}", e.error),
+                );
                 return None;
             }
         };
@@ -460,7 +463,7 @@ impl Policy {
         }
         // Most links match no custom pattern: a cheap yes/no before asking which.
         if !self.pattern_rule.is_empty() && self.pattern_set.is_match(&link.url) {
-            for p in self.pattern_set.matches(&link.url).iter() {
+            for p in self.pattern_set.matches(&link.url) {
                 consider(&[self.pattern_rule[p]]);
             }
         }
