@@ -49,9 +49,9 @@ fn masks(block: &[u8; 64], open: u8, close: u8) -> Masks {
 #[cfg(not(target_arch = "x86_64"))]
 use masks_bytewise as masks;
 
-/// [`masks`] one byte at a time: the portable version, and the reference
-/// the vector one is tested against.
-#[cfg(any(test, not(target_arch = "x86_64")))]
+/// [`masks`] one byte at a time: the portable version (what other targets
+/// use, and what [`Structural::portable`] asks for on any), and the
+/// reference the vector one is tested against.
 fn masks_bytewise(block: &[u8; 64], open: u8, close: u8) -> Masks {
     let mut m = Masks {
         quotes: 0,
@@ -89,6 +89,8 @@ pub(crate) struct Structural<'a> {
     in_string: u64,
     /// 1 when the previous block ended with an odd run of backslashes.
     escape_carry: u64,
+    /// Use the byte loop even where vector compares exist.
+    portable: bool,
 }
 
 impl<'a> Structural<'a> {
@@ -102,6 +104,18 @@ impl<'a> Structural<'a> {
             pending: 0,
             in_string: 0,
             escape_carry: 0,
+            portable: false,
+        }
+    }
+
+    /// The same walk with the masks taken one byte at a time, as on targets
+    /// without SSE2: so that the portable path is tested (and can be
+    /// measured) on every machine.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn portable(b: &'a [u8], open: u8, close: u8) -> Structural<'a> {
+        Structural {
+            portable: true,
+            ..Structural::new(b, open, close)
         }
     }
 
@@ -113,7 +127,11 @@ impl<'a> Structural<'a> {
             mut quotes,
             backslashes,
             brackets,
-        } = masks(block, self.open, self.close);
+        } = if self.portable {
+            masks_bytewise(block, self.open, self.close)
+        } else {
+            masks(block, self.open, self.close)
+        };
         if backslashes | self.escape_carry != 0 {
             // A backslash escaped by the previous block's last one starts
             // nothing. Runs of backslashes that start on an odd bit and end
@@ -210,13 +228,12 @@ mod tests {
         for seed in 0..300 {
             let b = soup(seed, 1 + (seed as usize * 37) % 400);
             for (open, close) in [(b'{', b'}'), (b'[', b']')] {
+                let want = reference(&b, open, close);
                 let got: Vec<usize> = Structural::new(&b, open, close).collect();
-                assert_eq!(
-                    got,
-                    reference(&b, open, close),
-                    "{}",
-                    String::from_utf8_lossy(&b)
-                );
+                assert_eq!(got, want, "{}", String::from_utf8_lossy(&b));
+                // The fallback other targets use gives the same walk.
+                let portable: Vec<usize> = Structural::portable(&b, open, close).collect();
+                assert_eq!(portable, want, "portable: {}", String::from_utf8_lossy(&b));
             }
         }
     }
@@ -237,8 +254,11 @@ mod tests {
                 b[end + 1] = b'{';
                 b[150] = b'"';
                 b[151] = b'}';
+                let want = reference(&b, b'{', b'}');
                 let got: Vec<usize> = Structural::new(&b, b'{', b'}').collect();
-                assert_eq!(got, reference(&b, b'{', b'}'), "n={n} end={end}");
+                assert_eq!(got, want, "n={n} end={end}");
+                let portable: Vec<usize> = Structural::portable(&b, b'{', b'}').collect();
+                assert_eq!(portable, want, "portable: n={n} end={end}");
             }
         }
     }
