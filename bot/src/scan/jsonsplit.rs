@@ -654,17 +654,7 @@ mod tests {
         }
     }
 
-    /// A reader that hands out `n` bytes at a time.
-    struct Chunky<'a>(&'a [u8], usize);
-
-    impl Read for Chunky<'_> {
-        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-            let n = self.1.min(out.len()).min(self.0.len());
-            out[..n].copy_from_slice(&self.0[..n]);
-            self.0 = &self.0[n..];
-            Ok(n)
-        }
-    }
+    use crate::scan::lines::Chunky;
 
     /// The elements of the array `text` holds, split as the Discord scan
     /// does (whole objects in one pass when `fast`), or the error.

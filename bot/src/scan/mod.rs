@@ -30,6 +30,7 @@
 mod discord;
 mod jsonl;
 mod jsonsplit;
+pub mod lines;
 mod progress;
 pub mod report;
 mod slack;
