@@ -26,6 +26,7 @@
 //! generated traffic and on malformed lines).
 
 use super::check::{reference_line, verdict_json, Outcome};
+use crate::scan::jsonsplit::{plain_members, Plain};
 use crate::scan::lines::{Block, Cut, LineBlocks};
 use linkguard_rules::eval::MessageContext;
 use linkguard_rules::policy::{Policy, RoomKey};
@@ -218,7 +219,8 @@ fn block(ctx: Ctx<'_>, item: Item) -> Done {
 /// The usual line, answered without building `Value`s; `false` (with
 /// nothing written) when the reference path must answer.
 fn fast_line(ctx: Ctx<'_>, line: &str, out: &mut Vec<u8>, outcome: &mut Outcome) -> bool {
-    let Ok(m) = serde_json::from_str::<Fields<'_>>(line) else {
+    let Some(m) = Fields::plain(line).or_else(|| serde_json::from_str::<Fields<'_>>(line).ok())
+    else {
         return false;
     };
     let Some(text) = m.text else { return false };
@@ -247,7 +249,7 @@ fn fast_line(ctx: Ctx<'_>, line: &str, out: &mut Vec<u8>, outcome: &mut Outcome)
         out.extend_from_slice(b"}\n");
         return true;
     }
-    let id: Option<Value> = match m.id.map(|r| serde_json::from_str(r.get())).transpose() {
+    let id: Option<Value> = match m.id.map(serde_json::from_str).transpose() {
         Ok(v) => v,
         Err(_) => return false,
     };
@@ -263,14 +265,12 @@ fn fast_line(ctx: Ctx<'_>, line: &str, out: &mut Vec<u8>, outcome: &mut Outcome)
 /// Writes the id as serde_json writes its `Value`: copied when the raw
 /// text is already that (a string without escapes, a small integer),
 /// else parsed and written. `false` when it does not parse as a `Value`.
-fn write_id(out: &mut Vec<u8>, id: Option<&RawValue>) -> bool {
+fn write_id(out: &mut Vec<u8>, id: Option<&str>) -> bool {
     let Some(raw) = id else {
         out.extend_from_slice(b"null");
         return true;
     };
-    let r = raw
-        .get()
-        .trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r'));
+    let r = raw.trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r'));
     // A valid string without a backslash has no escapes (and so no inner
     // quote or control character).
     let plain_string = r.starts_with('"') && !r.contains('\\');
@@ -306,9 +306,44 @@ fn write_str(out: &mut Vec<u8>, s: &Cow<'_, str>) {
 /// with escapes, or a value of the wrong type; unknown fields are parsed
 /// as `Value`s, exactly as strictly as the reference path parses them.
 struct Fields<'a> {
-    id: Option<&'a RawValue>,
+    /// The id's JSON text.
+    id: Option<&'a str>,
     platform: Option<Cow<'a, str>>,
     text: Option<Cow<'a, str>>,
+}
+
+impl<'a> Fields<'a> {
+    /// The fields of a line in the plainest JSON ([`plain_members`]),
+    /// without a parser; `None` when the line is not so written or repeats
+    /// a key, or has a key other than these three.
+    fn plain(line: &'a str) -> Option<Fields<'a>> {
+        let mut m = Fields {
+            id: None,
+            platform: None,
+            text: None,
+        };
+        let mut seen = [false; 3];
+        let plain = plain_members(line, |k, v| {
+            let slot = match k {
+                "id" => 0,
+                "platform" => 1,
+                "text" => 2,
+                _ => return false,
+            };
+            if std::mem::replace(&mut seen[slot], true) {
+                return false;
+            }
+            match (slot, v) {
+                (0, Plain::Str(_) | Plain::Int(_)) => m.id = Some(v.raw()),
+                (_, Plain::Null) => {}
+                (1, Plain::Str(_)) => m.platform = v.text().map(Cow::Borrowed),
+                (2, Plain::Str(_)) => m.text = v.text().map(Cow::Borrowed),
+                _ => return false,
+            }
+            true
+        });
+        plain.then_some(m)
+    }
 }
 
 impl<'de> Deserialize<'de> for Fields<'de> {
@@ -338,7 +373,9 @@ impl<'de> Visitor<'de> for FieldsVisitor {
             match k {
                 "id" if !id => {
                     id = true;
-                    m.id = map.next_value()?;
+                    m.id = map
+                        .next_value::<Option<&'de RawValue>>()?
+                        .map(RawValue::get);
                 }
                 "platform" if !platform => {
                     platform = true;

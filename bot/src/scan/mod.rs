@@ -29,7 +29,7 @@
 
 mod discord;
 mod jsonl;
-mod jsonsplit;
+pub(crate) mod jsonsplit;
 pub mod lines;
 mod progress;
 pub mod report;
