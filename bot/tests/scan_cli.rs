@@ -656,7 +656,8 @@ fn json_lines_are_scanned_and_a_bad_line_named() {
         r.stderr
     );
     assert!(
-        r.stderr.contains(&format!("{}:8: not a JSON object", file.display())),
+        r.stderr
+            .contains(&format!("{}:8: not a JSON object", file.display())),
         "{}",
         r.stderr
     );
