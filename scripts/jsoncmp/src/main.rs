@@ -151,7 +151,7 @@ fn discord_messages(file: &[u8]) -> Vec<u8> {
 
 const ARRAY_METHODS: &[Method] = &[
     ("structural (ours, SSE2 on x86-64)", "no", array_structural),
-    ("structural (ours, portable)", "no", array_structural_portable),
+    ("structural (ours, other targets: memchr walk)", "no", array_structural_portable),
     ("memchr, brace by brace", "no", array_memchr),
     ("serde_json `Vec<&RawValue>`", "yes", array_serde_raw),
     ("sonic-rs `to_array_iter`", "partly", array_sonic),
