@@ -245,7 +245,7 @@ fn fast_line(ctx: Ctx<'_>, line: &str, out: &mut Vec<u8>, outcome: &mut Outcome)
             return false;
         }
         out.extend_from_slice(b",\"links\":[],\"rewritten\":");
-        write_str(out, &text);
+        write_str(out, text);
         out.extend_from_slice(b"}\n");
         return true;
     }
@@ -288,7 +288,7 @@ fn write_id(out: &mut Vec<u8>, id: Option<&str>) -> bool {
 /// Writes a string as serde_json does: a borrowed one held no escapes in
 /// the input, and so (having no quote, backslash or control character)
 /// needs none; an unescaped one is escaped again by serde_json.
-fn write_str(out: &mut Vec<u8>, s: &Cow<'_, str>) {
+fn write_str(out: &mut Vec<u8>, s: Cow<'_, str>) {
     match s {
         Cow::Borrowed(s) => {
             out.push(b'"');
@@ -488,7 +488,7 @@ mod tests {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            if x % 5 == 0 {
+            if x.is_multiple_of(5) {
                 out.extend_from_slice(odd[(x / 5 % odd.len() as u64) as usize]);
             } else {
                 let words = "ok ".repeat((x % 40) as usize);
