@@ -23,18 +23,25 @@
 # files), and, when they exist, the live-path benchmarks of part B of issue
 # #19 (scripts/bench-live.sh, rules/benches/rules10k.rs).
 #
-#   scripts/bench.sh [--quick]      (--quick: 3 rounds, no crate comparison,
-#                                    no live-path benchmarks)
+#   scripts/bench.sh [--quick] [--engine]
+#
+# --quick: 3 rounds, no crate comparison, no live-path benchmarks.
+# --engine: time the scan engine alone (the linkguard-scan crate's
+#   scan_engine example, built without the bot's async stack) instead of the
+#   release binary, and leave out check --batch: for a machine too busy to
+#   build the whole binary in release mode.
 #
 # Needs ripgrep (`apt-get install -y ripgrep`), GNU time (/usr/bin/time) and
 # python3.
 set -euo pipefail
 
 QUICK=""
+ENGINE=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --quick) QUICK=1; shift ;;
-        *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
+        --engine) ENGINE=1; shift ;;
+        *) echo "usage: $0 [--quick] [--engine]" >&2; exit 2 ;;
     esac
 done
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -63,7 +70,12 @@ if [[ ! -f "$EXPORT/.complete" ]]; then
     touch "$EXPORT/.complete"
 fi
 
-(cd "$ROOT" && cargo build --release -p linkguard --quiet)
+if [[ -n "$ENGINE" ]]; then
+    (cd "$ROOT" && cargo build --release -p linkguard-scan --example scan_engine --quiet)
+    ENGINE_BIN="$CARGO_TARGET_DIR/release/examples/scan_engine"
+else
+    (cd "$ROOT" && cargo build --release -p linkguard --quiet)
+fi
 BIN="$CARGO_TARGET_DIR/release/linkguard"
 export LINKGUARD_ROOM_KEY="${LINKGUARD_ROOM_KEY:-bench-room-key}"
 unset LINKGUARD_POLICY LINKGUARD_CONFIG
@@ -97,12 +109,14 @@ ratios() {
 SLACK="$EXPORT/slack"
 DISCORD="$EXPORT/discord"
 declare -a NAMES=(scan_jsonl check_batch scan_slack scan_discord)
+[[ -n "$ENGINE" ]] && NAMES=(scan_jsonl scan_slack scan_discord)
 declare -A DATA=([scan_jsonl]="$TRAFFIC" [check_batch]="$TRAFFIC" [scan_slack]="$SLACK" [scan_discord]="$DISCORD")
 declare -A TARGET=([scan_jsonl]=1.5 [check_batch]=3 [scan_slack]=1.5 [scan_discord]=1.5)
 lg_cmd() {
     case "$1" in
         check_batch) echo "$BIN check --batch" ;;
-        *) echo "$BIN scan --quiet --format jsonl --out /dev/null ${DATA[$1]}" ;;
+        *) if [[ -n "$ENGINE" ]]; then echo "$ENGINE_BIN ${DATA[$1]}"
+           else echo "$BIN scan --quiet --format jsonl --out /dev/null ${DATA[$1]}"; fi ;;
     esac
 }
 lg_input() { [[ "$1" == check_batch ]] && echo "$TRAFFIC" || echo /dev/null; }
@@ -141,9 +155,14 @@ done
 # What each scan found, for the record (and for comparing before/after).
 echo
 for n in scan_jsonl scan_slack scan_discord; do
-    # shellcheck disable=SC2046
-    summary=$($(lg_cmd "$n" | sed 's|--out /dev/null||') 2>/dev/null | tail -1 |
-        grep -o '"errors":[0-9]*,"findings":[0-9]*,"messages":[0-9]*,"skipped_files":[0-9]*' || true)
+    if [[ -n "$ENGINE" ]]; then
+        # shellcheck disable=SC2046
+        summary=$($(lg_cmd "$n") 2>/dev/null | tail -1 || true)
+    else
+        # shellcheck disable=SC2046
+        summary=$($(lg_cmd "$n" | sed 's|--out /dev/null||') 2>/dev/null | tail -1 |
+            grep -o '"errors":[0-9]*,"findings":[0-9]*,"messages":[0-9]*,"skipped_files":[0-9]*' || true)
+    fi
     echo "$n: $summary"
 done
 

@@ -128,7 +128,9 @@ pub async fn load_active_policy(store: &Store, config: &Config) -> anyhow::Resul
 
 impl App {
     /// Opens the store, loads the policy, binds the listener and starts the
-    /// connectors named in `config`.
+    /// connectors named in `config`. Long because start-up is one ordered
+    /// sequence (refuse, open, record, bind, connect), each step a few lines
+    /// with its own error context.
     pub async fn build(config: Config, options: AppOptions) -> anyhow::Result<App> {
         // Before anything starts: without its servers Discord cannot tell
         // the company's events from anyone else's.
@@ -175,7 +177,6 @@ impl App {
             .with_context(|| format!("cannot listen on {}", config.http_addr))?;
         let http_addr = listener.local_addr()?;
         let ready_store = store.clone();
-        #[allow(unused_mut)] // connectors merge their routes below
         let mut router = Router::new()
             .route("/healthz", get(|| async { "ok" }))
             .route("/readyz", get(move || readyz(ready_store.clone())));
@@ -193,14 +194,11 @@ impl App {
         // every ten minutes.
         let purge_every =
             std::time::Duration::from_secs(config.dedupe_ttl_secs.clamp(1, 600) as u64);
-        #[allow(unused_mut)] // connectors add their tasks below
         let mut tasks = vec![
             tokio::spawn(moderator.clone().watch_policy()),
             tokio::spawn(purge_expired_keys(store.clone(), purge_every)),
         ];
-        #[allow(unused_mut)]
         let mut on_shutdown: Vec<ShutdownHook> = Vec::new();
-        // ---- Slack connector (issue #4) ----
         if let Some(slack) = &config.slack {
             let connector = crate::slack::start(slack, moderator.clone())
                 .await
@@ -211,8 +209,6 @@ impl App {
                 router = router.merge(routes);
             }
         }
-        // ---- end Slack connector ----
-        // ---- Discord connector (issue #5) ----
         if let Some(discord) = &config.discord {
             let connector = crate::discord::start(
                 discord,
@@ -224,8 +220,6 @@ impl App {
             tasks.extend(connector.tasks);
             on_shutdown.push(connector.shutdown);
         }
-        // ---- end Discord connector ----
-        let _ = options;
         Ok(App {
             config,
             moderator,

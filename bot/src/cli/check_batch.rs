@@ -26,11 +26,11 @@
 //! generated traffic and on malformed lines).
 
 use super::check::{reference_line, verdict_json, Outcome};
-use crate::scan::jsonsplit::{plain_members, Plain};
-use crate::scan::lines::{Block, Cut, LineBlocks};
 use linkguard_rules::eval::MessageContext;
 use linkguard_rules::policy::{Policy, RoomKey};
 use linkguard_rules::Dialect;
+use linkguard_scan::jsonsplit::{plain_members, Plain};
+use linkguard_scan::lines::{Block, Cut, LineBlocks};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;

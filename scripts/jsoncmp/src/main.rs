@@ -1,5 +1,5 @@
 //! Measures the hand-written JSON splitting of `linkguard scan`
-//! (`bot/src/scan/structural.rs` and `jsonsplit.rs`, compiled in here
+//! (`bot/scan/src/structural.rs` and `jsonsplit.rs`, compiled in here
 //! unchanged) against maintained crates doing the same jobs, on the
 //! benchmark's own files, and prints a Markdown table.
 //!
@@ -26,11 +26,11 @@ use std::time::Instant;
 const MAX_ITEM_BYTES: u64 = 256 << 20;
 
 #[allow(dead_code)]
-#[path = "../../../bot/src/scan/structural.rs"]
+#[path = "../../../bot/scan/src/structural.rs"]
 mod structural;
 
 #[allow(dead_code)]
-#[path = "../../../bot/src/scan/jsonsplit.rs"]
+#[path = "../../../bot/scan/src/jsonsplit.rs"]
 mod jsonsplit;
 
 use structural::Structural;

@@ -530,7 +530,7 @@ pub(crate) fn string(raw: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
 
 /// A value in the plainest JSON: what [`plain_members`] accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Plain<'a> {
+pub enum Plain<'a> {
     /// A string without escapes, as written (quotes included).
     Str(&'a str),
     /// `null`.
@@ -541,7 +541,7 @@ pub(crate) enum Plain<'a> {
 
 impl<'a> Plain<'a> {
     /// The value's JSON text.
-    pub(crate) fn raw(self) -> &'a str {
+    pub fn raw(self) -> &'a str {
         match self {
             Plain::Str(r) | Plain::Int(r) => r,
             Plain::Null => "null",
@@ -549,7 +549,7 @@ impl<'a> Plain<'a> {
     }
 
     /// A string's contents (which, without escapes, are its text).
-    pub(crate) fn text(self) -> Option<&'a str> {
+    pub fn text(self) -> Option<&'a str> {
         match self {
             Plain::Str(r) => r.get(1..r.len() - 1),
             _ => None,
@@ -569,10 +569,7 @@ impl<'a> Plain<'a> {
 /// to one: a per-line parse costs more than the rest of a message's way
 /// through `check --batch` together, and in chat traffic the plain form is
 /// the usual one.
-pub(crate) fn plain_members<'a>(
-    line: &'a str,
-    mut f: impl FnMut(&'a str, Plain<'a>) -> bool,
-) -> bool {
+pub fn plain_members<'a>(line: &'a str, mut f: impl FnMut(&'a str, Plain<'a>) -> bool) -> bool {
     let b = line.as_bytes();
     // The end of the string whose contents start at `from`, if plain.
     let string_end = |from: usize| -> Option<usize> {
@@ -809,7 +806,7 @@ mod tests {
         }
     }
 
-    use crate::scan::lines::Chunky;
+    use crate::lines::Chunky;
 
     /// The elements of the array `text` holds, split as the Discord scan
     /// does (whole objects in one pass when `fast`), or the error.
