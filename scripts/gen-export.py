@@ -1,18 +1,29 @@
 #!/usr/bin/env python3
 """Generate a large, deterministic chat export for benchmarking `linkguard scan`.
 
-Writes, under OUT_DIR:
+With --format export (the default), writes under OUT:
   slack/     an unpacked Slack workspace export (users.json, channels.json and a
              folder of YYYY-MM-DD.json day-files per channel), messages shaped like
              Slack's own (blocks, user_profile, escaped slashes, thread replies,
              edits, unfurl attachments, files);
   discord/   DiscordChatExporter JSON files (one per channel), a --discord-share
              fraction of the total size.
+A --density fraction of messages (default 0.01) carry a meeting link (Zoom,
+Teams, Meet, Webex; plain, labelled, wrapped in Safe Links), about 15% another
+link.
 
-About 1% of messages carry a meeting link (Zoom, Teams, Meet, Webex), about 15%
-another link. The same seed always gives the same bytes.
+With --format jsonl-traffic, writes the one file OUT: --messages lines of chat
+traffic as `linkguard check --batch` and `linkguard scan` read it,
+{"id", "platform", "text"}, short to long sentences of which a --density
+fraction (default 0.01) end with a meeting link written the ways people paste
+them (a plain URL with a passcode, Slack's <url|label>, no scheme at all, a
+Safe Links wrapper, Teams and Meet URLs) and 4% with another URL (plain,
+<url>, Markdown [label](url)).
 
-Usage: scripts/gen-export.py [--size-gib 1] [--discord-share 0.1] [--seed 7] [--pretty] OUT_DIR
+The same seed always gives the same bytes.
+
+Usage: scripts/gen-export.py [--size-gib 1] [--discord-share 0.1] [--density 0.01] [--seed 7] [--pretty] OUT_DIR
+       scripts/gen-export.py --format jsonl-traffic [--messages 400000] [--density 0.01] [--seed 7] OUT.jsonl
 """
 
 import argparse
@@ -35,6 +46,7 @@ MEETING_LINKS = [
     "https://teams.microsoft.com/l/meetup-join/19%3ameeting_{pwd}%40thread.v2/0",
     "https://meet.google.com/{g}",
     "https://acme.webex.com/meet/{w}",
+    "https://eur01.safelinks.protection.outlook.com/?url=https%3A%2F%2Fzoom.us%2Fj%2F{n}&data=05%7C{pwd}&reserved=0",
 ]
 OTHER_LINKS = [
     "https://github.com/acme/{w}/pull/{n}",
@@ -57,13 +69,18 @@ def link(rng, templates):
     )
 
 
+DENSITY = 0.01
+
+
 def message_text(rng):
-    """(text, link-or-None, is_meeting)."""
+    """(text, link-or-None, is_meeting), in Slack's markup."""
     r = rng.random()
-    if r < 0.01:
+    if r < DENSITY:
         url = link(rng, MEETING_LINKS)
+        if rng.random() < 0.3:
+            return f"{words(rng, 3, 15)} <{url}|{words(rng, 1, 3)}> {words(rng, 0, 10)}", url, True
         return f"{words(rng, 3, 15)} <{url}> {words(rng, 0, 10)}", url, True
-    if r < 0.16:
+    if r < DENSITY + 0.15:
         url = link(rng, OTHER_LINKS)
         return f"{words(rng, 3, 20)} <{url}> {words(rng, 0, 10)}", url, False
     return words(rng, 3, 40), None, False
@@ -193,6 +210,70 @@ def day_to_date(day):
     return d.year, d.month, d.day
 
 
+def discord_markup(text):
+    """Slack's <url> and <url|label> as Discord users write them: the bare
+    URL, and a label as Markdown [label](url)."""
+    out = []
+    for part in text.split("<"):
+        if ">" in part and out:
+            inner, rest = part.split(">", 1)
+            url, _, label = inner.partition("|")
+            out.append(f"[{label}]({url}){rest}" if label else url + rest)
+        else:
+            out.append(part)
+    return "".join(out)
+
+
+# Chat traffic (--format jsonl-traffic): meeting links as people paste them,
+# and other links, each a template over {n} (a meeting number), {p} (a
+# passcode-like token), {g} (a Meet code) and {i} (the message's index).
+TRAFFIC_WORDS = (
+    "ok so the build is green now can you review my change before standup "
+    "lunch later? sprint planning moved to thursday customer asked about pricing "
+    "I pushed a fix the dashboard looks off again thanks! agenda for the retro "
+    "deploy window tonight pager was quiet migration done docs updated yes no maybe"
+).split()
+
+TRAFFIC_MEETINGS = [
+    "https://zoom.us/j/{n}?pwd={p}",
+    "<https://acme.zoom.us/j/{n}|join here>",
+    "zoom.us/j/{n}",
+    "https://meet.google.com/{g}",
+    "https://teams.microsoft.com/l/meetup-join/19%3ameeting_{p}%40thread.v2/0",
+    "https://nam12.safelinks.protection.outlook.com/?url=https%3A%2F%2Fzoom.us%2Fj%2F{n}&data=05%7C{p}&reserved=0",
+    "<https://us06web.zoom.us/j/{n}>",
+]
+TRAFFIC_OTHER = [
+    "https://github.com/acme/service/pull/{i}",
+    "<https://acme.atlassian.net/browse/OPS-{i}>",
+    "https://docs.acme.dev/runbooks/{i}",
+    "[the notes](https://www.notion.so/acme/notes-{i})",
+    "https://en.wikipedia.org/wiki/Page_{i}",
+]
+
+
+def gen_traffic(path, count, rng):
+    """JSON Lines chat traffic, one message per line."""
+    size = 0
+    with open(path, "w") as f:
+        for i in range(count):
+            text = " ".join(rng.choice(TRAFFIC_WORDS) for _ in range(rng.randint(4, 40)))
+            r = rng.random()
+            if r < DENSITY:
+                text += " " + rng.choice(TRAFFIC_MEETINGS).format(
+                    n=rng.randint(10**9, 10**11 - 1),
+                    p="".join(rng.choice("abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(16)),
+                    g="-".join("".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(k)) for k in (3, 4, 3)),
+                    i=i,
+                )
+            elif r < DENSITY + 0.04:
+                text += " " + rng.choice(TRAFFIC_OTHER).format(i=i)
+            line = json.dumps({"id": str(i), "platform": rng.choice(("slack", "discord")), "text": text})
+            f.write(line + "\n")
+            size += len(line) + 1
+    return size
+
+
 def gen_discord(root, budget, rng):
     os.makedirs(root, exist_ok=True)
     authors = [
@@ -218,7 +299,7 @@ def gen_discord(root, budget, rng):
             t = 1546300800
             while size < part:
                 text, url, _ = message_text(rng)
-                text = text.replace("<", "").replace(">", "")
+                text = discord_markup(text)
                 t += rng.randint(1, 600)
                 m = {
                     "id": str(10**18 + n + ci * 10**9),
@@ -246,16 +327,26 @@ def gen_discord(root, budget, rng):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--format", choices=("export", "jsonl-traffic"), default="export")
     ap.add_argument("--size-gib", type=float, default=1.0)
+    ap.add_argument("--messages", type=int, default=400000, help="jsonl-traffic: how many lines")
+    ap.add_argument("--density", type=float, default=0.01, help="fraction of messages with a meeting link")
     ap.add_argument("--discord-share", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--pretty", action="store_true", help="indent Slack day-files by 4, as Slack does")
-    ap.add_argument("out_dir")
+    ap.add_argument("out_dir", metavar="OUT")
     a = ap.parse_args()
-    global PRETTY
+    global PRETTY, DENSITY
     PRETTY = a.pretty
-    total = int(a.size_gib * (1 << 30))
+    if not 0 <= a.density <= 0.8:
+        ap.error("--density must be between 0 and 0.8")
+    DENSITY = a.density
     rng = random.Random(a.seed)
+    if a.format == "jsonl-traffic":
+        n = gen_traffic(a.out_dir, a.messages, rng)
+        print(f"wrote {n / (1 << 20):.0f} MiB ({a.messages} messages) to {a.out_dir}", file=sys.stderr)
+        return
+    total = int(a.size_gib * (1 << 30))
     d = gen_discord(os.path.join(a.out_dir, "discord"), int(total * a.discord_share), rng)
     s = gen_slack(os.path.join(a.out_dir, "slack"), total - d, rng)
     print(f"wrote {(s + d) / (1 << 20):.0f} MiB to {a.out_dir} (slack {s >> 20} MiB, discord {d >> 20} MiB)", file=sys.stderr)

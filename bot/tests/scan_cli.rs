@@ -632,8 +632,13 @@ fn json_lines_are_scanned_and_a_bad_line_named() {
             "{\"platform\": \"discord\", \"id\": 2, \"text\": \"no links\"}\n",
             "this line is not JSON\n",
             "\n",
-            "{\"platform\": \"msn\", \"text\": \"x\"}\n",
+            "{\"platform\": \"msn\", \"text\": \"zoom.us/j/5550001111\"}\n",
             "{\"text\": \"https://zoom.us/j/1010101010\", \"ts\": 1675400000}\n",
+            // No candidate link: checked for shape only, so neither the
+            // unknown platform nor the missing text is judged, but a line
+            // that is not an object still is.
+            "{\"platform\": \"icq\", \"txt\": \"no link here\"}\n",
+            "\"a bare string\"\n",
         ),
     );
     let r = run(&["scan", "--format", "jsonl", p(&file)]);
@@ -650,6 +655,14 @@ fn json_lines_are_scanned_and_a_bad_line_named() {
         "{}",
         r.stderr
     );
+    assert!(
+        r.stderr
+            .contains(&format!("{}:8: not a JSON object", file.display())),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains(":7:"), "{}", r.stderr);
+    assert_eq!(r.summary()["errors"], 3, "{}", r.stdout);
     let f = r.findings();
     assert_eq!(f.len(), 2);
     let first = find(&f, "8889990000");

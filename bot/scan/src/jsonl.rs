@@ -4,9 +4,17 @@
 //! or `any`, the default), `id`, `workspace`, `channel`, `thread`,
 //! `author` (or `user`) and `time` (or `timestamp`, `ts`: RFC 3339, a Slack
 //! `ts`, or epoch seconds or milliseconds). Lines are cut into batches of
-//! whole lines by the reader; a malformed line is reported with its number
-//! and the rest of the file is still scanned.
+//! whole lines by the reader ([`super::lines`]); a malformed line is
+//! reported with its number and the rest of the file is still scanned.
+//!
+//! As in Slack day-files, only what the policy's prefilter points at is
+//! parsed: a line with no candidate is counted and checked for shape (one
+//! object on the line) but not parsed, so its other fields are not judged
+//! (an unknown `platform` on a line that cannot hold a banned link is not
+//! reported). At the link density of real chat, parsing every line cost
+//! several times what finding the candidates does.
 
+use super::lines::{Block, Cut, LineBlocks};
 use super::{
     Batch as Found, Evaluator, Feed, InputError, MessageInfo, Source, Work, BATCH_BYTES,
     MAX_ITEM_BYTES,
@@ -14,16 +22,14 @@ use super::{
 use linkguard_rules::Dialect;
 use serde::Deserialize;
 use std::borrow::Cow;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
-/// Whole lines, back to back.
+/// Whole lines of one file.
 pub(crate) struct Batch {
     input: Arc<str>,
-    /// The line number of the first line in `bytes`.
-    first_line: u64,
-    bytes: Vec<u8>,
+    lines: Block,
 }
 
 #[derive(Deserialize)]
@@ -78,114 +84,126 @@ impl Scalar<'_> {
     }
 }
 
-/// Streams one JSON Lines file into work batches.
+/// Streams one JSON Lines file into work batches of whole lines.
 pub(crate) fn scan_file(path: &Path, feed: &Feed) {
     let label: Arc<str> = path.display().to_string().into();
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) => return feed.error(&*label, format!("cannot open: {e}")),
     };
-    let mut r = BufReader::with_capacity(1 << 20, file);
-    let mut line_no = 1u64;
-    let mut batch = Batch {
-        input: Arc::clone(&label),
-        first_line: 1,
-        bytes: Vec::with_capacity(BATCH_BYTES + 4096),
-    };
-    loop {
-        let before = batch.bytes.len();
-        match (&mut r)
-            .take(MAX_ITEM_BYTES)
-            .read_until(b'\n', &mut batch.bytes)
-        {
-            Ok(0) => break,
-            Ok(n) => {
-                feed.advance(n as u64);
-                if n as u64 == MAX_ITEM_BYTES && batch.bytes.last() != Some(&b'\n') {
-                    batch.bytes.truncate(before);
-                    feed.error(
-                        format!("{label}:{line_no}"),
-                        format!(
-                            "a line longer than {} MiB; the rest of the file is skipped",
-                            MAX_ITEM_BYTES >> 20
-                        ),
-                    );
-                    break;
-                }
-                line_no += 1;
-            }
-            Err(e) => {
-                batch.bytes.truncate(before);
-                feed.error(format!("{label}:{line_no}"), format!("read error: {e}"));
-                break;
-            }
-        }
-        if batch.bytes.len() >= BATCH_BYTES {
-            let next = Batch {
+    let max_line = usize::try_from(MAX_ITEM_BYTES).unwrap_or(usize::MAX);
+    for b in LineBlocks::new(Progress { r: file, feed }, BATCH_BYTES, max_line) {
+        match b {
+            Ok(lines) => feed.send(Work::Jsonl(Batch {
                 input: Arc::clone(&label),
-                first_line: line_no,
-                bytes: Vec::with_capacity(BATCH_BYTES + 4096),
-            };
-            feed.send(Work::Jsonl(std::mem::replace(&mut batch, next)));
+                lines,
+            })),
+            Err(Cut::TooLong { line }) => feed.error(
+                format!("{label}:{line}"),
+                format!("a line longer than {} MiB: skipped", MAX_ITEM_BYTES >> 20),
+            ),
+            Err(Cut::Io { line, error }) => {
+                feed.error(format!("{label}:{line}"), format!("read error: {error}"));
+            }
         }
-    }
-    if !batch.bytes.is_empty() {
-        feed.send(Work::Jsonl(batch));
     }
 }
 
-/// Parses and evaluates one batch of lines (on a worker).
+/// A reader that moves the progress line on as bytes come.
+struct Progress<'a, R> {
+    r: R,
+    feed: &'a Feed,
+}
+
+impl<R: Read> Read for Progress<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.r.read(buf)?;
+        self.feed.advance(n as u64);
+        Ok(n)
+    }
+}
+
+/// Whether a line looks like one JSON object: `{` first and `}` last,
+/// whitespace aside.
+fn object_shaped(line: &[u8]) -> bool {
+    let t = line.trim_ascii();
+    t.first() == Some(&b'{') && t.last() == Some(&b'}')
+}
+
+/// Evaluates one batch of lines (on a worker). Only lines the policy's
+/// prefilter points at are parsed; the others cannot hold a link the policy
+/// acts on and are only checked for shape (one object on the line): a line
+/// that is not an object goes to the parse, which says what is wrong.
 pub(crate) fn scan_batch(eval: &Evaluator<'_>, b: &Batch, out: &mut Found) {
-    let input: &str = &b.input;
-    for (i, raw) in b.bytes.split(|c| *c == b'\n').enumerate() {
+    let bytes = &b.lines.bytes;
+    let cands = eval.candidates(bytes);
+    let mut hits = cands.hits.iter().copied().peekable();
+    for (line_no, range) in b.lines.lines() {
+        let raw = &bytes[range.clone()];
         if raw.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let line_no = b.first_line + i as u64;
-        let err = |reason: String| InputError {
-            path: format!("{input}:{line_no}"),
-            reason,
-        };
-        let line: Line<'_> = match serde_json::from_slice(raw) {
-            Ok(l) => l,
-            Err(e) => {
-                out.errors
-                    .push(err(format!("not a JSON object with a string `text`: {e}")));
-                continue;
+        let mut candidate = cands.everywhere;
+        while let Some(&h) = hits.peek() {
+            if h >= range.end {
+                break;
             }
-        };
-        let platform = match line.platform.as_deref() {
-            None => Dialect::Any,
-            Some(p) => match Dialect::parse(p) {
-                Some(d) => d,
-                None => {
-                    out.errors.push(err(format!(
-                        "unknown platform `{p}` (use slack, discord or any)"
-                    )));
-                    continue;
-                }
-            },
-        };
-        out.messages += 1;
-        let id = line.id.as_ref().map(Scalar::text).unwrap_or_default();
-        let workspace = line.workspace.as_deref().unwrap_or("");
-        let channel = line.channel.as_deref().unwrap_or("");
-        let author = line.author.as_deref().unwrap_or("");
-        let info = MessageInfo {
-            platform,
-            workspace,
-            workspace_id: workspace,
-            channel,
-            channel_id: channel,
-            thread: line.thread.as_deref(),
-            message_id: &id,
-            time_ms: line.time.as_ref().and_then(Scalar::time_ms),
-            author,
-            author_id: author,
-            edited: false,
-            input,
-            line: Some(line_no),
-        };
-        eval.message(&info, [(Source::Text, &*line.text)], &mut out.findings);
+            candidate |= h >= range.start;
+            hits.next();
+        }
+        if !candidate && object_shaped(raw) {
+            out.messages += 1;
+            continue;
+        }
+        scan_line(eval, &b.input, line_no, raw, out);
     }
+}
+
+/// Parses and evaluates one line.
+fn scan_line(eval: &Evaluator<'_>, input: &str, line_no: u64, raw: &[u8], out: &mut Found) {
+    let err = |reason: String| InputError {
+        path: format!("{input}:{line_no}"),
+        reason,
+    };
+    let line: Line<'_> = match serde_json::from_slice(raw) {
+        Ok(l) => l,
+        Err(e) => {
+            out.errors
+                .push(err(format!("not a JSON object with a string `text`: {e}")));
+            return;
+        }
+    };
+    let platform = match line.platform.as_deref() {
+        None => Dialect::Any,
+        Some(p) => match Dialect::parse(p) {
+            Some(d) => d,
+            None => {
+                out.errors.push(err(format!(
+                    "unknown platform `{p}` (use slack, discord or any)"
+                )));
+                return;
+            }
+        },
+    };
+    out.messages += 1;
+    let id = line.id.as_ref().map(Scalar::text).unwrap_or_default();
+    let workspace = line.workspace.as_deref().unwrap_or("");
+    let channel = line.channel.as_deref().unwrap_or("");
+    let author = line.author.as_deref().unwrap_or("");
+    let info = MessageInfo {
+        platform,
+        workspace,
+        workspace_id: workspace,
+        channel,
+        channel_id: channel,
+        thread: line.thread.as_deref(),
+        message_id: &id,
+        time_ms: line.time.as_ref().and_then(Scalar::time_ms),
+        author,
+        author_id: author,
+        edited: false,
+        input,
+        line: Some(line_no),
+    };
+    eval.message(&info, [(Source::Text, &*line.text)], &mut out.findings);
 }

@@ -528,6 +528,111 @@ pub(crate) fn string(raw: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
         .map(std::borrow::Cow::Owned)
 }
 
+/// A value in the plainest JSON: what [`plain_members`] accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plain<'a> {
+    /// A string without escapes, as written (quotes included).
+    Str(&'a str),
+    /// `null`.
+    Null,
+    /// A non-negative integer of at most 18 digits, as written.
+    Int(&'a str),
+}
+
+impl<'a> Plain<'a> {
+    /// The value's JSON text.
+    pub fn raw(self) -> &'a str {
+        match self {
+            Plain::Str(r) | Plain::Int(r) => r,
+            Plain::Null => "null",
+        }
+    }
+
+    /// A string's contents (which, without escapes, are its text).
+    pub fn text(self) -> Option<&'a str> {
+        match self {
+            Plain::Str(r) => r.get(1..r.len() - 1),
+            _ => None,
+        }
+    }
+}
+
+/// Calls `f(key, value)` for each member of the one flat object `line`
+/// holds, when it is written in the plainest JSON: keys and string values
+/// without escapes or control characters, other values `null` or small
+/// non-negative integers, nothing after the object but whitespace. Returns
+/// `false` as soon as the line is not in that form, or `f` returns `false`
+/// (members already reported stay reported).
+///
+/// Every line this accepts is valid JSON and means what the calls said, so
+/// a caller can answer it without a JSON parser and leave every other line
+/// to one: a per-line parse costs more than the rest of a message's way
+/// through `check --batch` together, and in chat traffic the plain form is
+/// the usual one.
+pub fn plain_members<'a>(line: &'a str, mut f: impl FnMut(&'a str, Plain<'a>) -> bool) -> bool {
+    let b = line.as_bytes();
+    // The end of the string whose contents start at `from`, if plain.
+    let string_end = |from: usize| -> Option<usize> {
+        let end = from + memchr::memchr2(b'"', b'\\', b.get(from..)?)?;
+        (b[end] == b'"' && !b[from..end].iter().fold(false, |c, &x| c | (x < 0x20))).then_some(end)
+    };
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return false;
+    }
+    i = skip_ws(b, i + 1);
+    if b.get(i) == Some(&b'}') {
+        return skip_ws(b, i + 1) == b.len();
+    }
+    loop {
+        if b.get(i) != Some(&b'"') {
+            return false;
+        }
+        let Some(key_end) = string_end(i + 1) else {
+            return false;
+        };
+        let key = &line[i + 1..key_end];
+        i = skip_ws(b, key_end + 1);
+        if b.get(i) != Some(&b':') {
+            return false;
+        }
+        i = skip_ws(b, i + 1);
+        let value = match b.get(i) {
+            Some(b'"') => {
+                let Some(end) = string_end(i + 1) else {
+                    return false;
+                };
+                let v = Plain::Str(&line[i..=end]);
+                i = end + 1;
+                v
+            }
+            Some(b'n') if b[i..].starts_with(b"null") => {
+                i += 4;
+                Plain::Null
+            }
+            Some(b'0'..=b'9') => {
+                let digits = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+                if digits > 18 || (digits > 1 && b[i] == b'0') {
+                    return false;
+                }
+                let v = Plain::Int(&line[i..i + digits]);
+                i += digits;
+                v
+            }
+            _ => return false,
+        };
+        if !f(key, value) {
+            return false;
+        }
+        i = skip_ws(b, i);
+        match b.get(i) {
+            Some(b',') => i = skip_ws(b, i + 1),
+            Some(b'}') => return skip_ws(b, i + 1) == b.len(),
+            _ => return false,
+        }
+    }
+}
+
 /// Whether a raw value is absent in the JSON sense: `null`, `[]`, `{}` or `""`.
 pub(crate) fn is_empty(raw: &[u8]) -> bool {
     matches!(raw, b"null" | b"[]" | b"{}" | b"\"\"")
@@ -621,6 +726,53 @@ mod tests {
     }
 
     #[test]
+    fn plain_members_accept_only_what_means_the_same_to_a_parser() {
+        let read = |line: &str| {
+            let mut got = Vec::new();
+            plain_members(line, |k, v| {
+                got.push((k.to_owned(), v));
+                true
+            })
+            .then_some(got.len())
+        };
+        let plain = [
+            r#"{"id": "1", "platform": "slack", "text": "hi <https://zoom.us/j/1|x> café"}"#,
+            r#" { "id" : 42 , "text":"", "platform" : null } "#,
+            "{}",
+            r#"{"id": 0, "text": "t"}"#,
+            "{\"text\":\"a\"}\t\r",
+        ];
+        for line in plain {
+            let n = read(line).unwrap_or_else(|| panic!("plain: {line}"));
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(n, v.as_object().unwrap().len(), "{line}");
+        }
+        let not = [
+            r#"{"text": "a\/b"}"#,
+            r#"{"t\u0065xt": "a"}"#,
+            "{\"text\": \"tab\there\"}",
+            r#"{"id": -1, "text": "a"}"#,
+            r#"{"id": 1.5, "text": "a"}"#,
+            r#"{"id": 01, "text": "a"}"#,
+            r#"{"id": 1234567890123456789, "text": "a"}"#,
+            r#"{"id": true, "text": "a"}"#,
+            r#"{"n": {"x": 1}}"#,
+            r#"{"text": "a"} x"#,
+            r#"{"text": "a",}"#,
+            r#"{"text" "a"}"#,
+            r#"{"text": "a""#,
+            r#"["text"]"#,
+            r#"{"text": nul}"#,
+            "",
+        ];
+        for line in not {
+            assert_eq!(read(line), None, "not plain: {line}");
+        }
+        // The caller can stop early.
+        assert!(!plain_members(r#"{"a": "1", "b": "2"}"#, |k, _| k != "b"));
+    }
+
+    #[test]
     fn values_end_where_json_says() {
         assert_eq!(value_len(br#""a\"b" , 1"#, false), Some(6));
         assert_eq!(value_len(br#"{"a":"}","b":[1,{}]} tail"#, false), Some(20));
@@ -654,17 +806,7 @@ mod tests {
         }
     }
 
-    /// A reader that hands out `n` bytes at a time.
-    struct Chunky<'a>(&'a [u8], usize);
-
-    impl Read for Chunky<'_> {
-        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-            let n = self.1.min(out.len()).min(self.0.len());
-            out[..n].copy_from_slice(&self.0[..n]);
-            self.0 = &self.0[n..];
-            Ok(n)
-        }
-    }
+    use crate::lines::Chunky;
 
     /// The elements of the array `text` holds, split as the Discord scan
     /// does (whole objects in one pass when `fast`), or the error.

@@ -29,7 +29,8 @@
 
 mod discord;
 mod jsonl;
-mod jsonsplit;
+pub mod jsonsplit;
+pub mod lines;
 mod progress;
 pub mod report;
 mod slack;

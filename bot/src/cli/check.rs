@@ -7,7 +7,7 @@ use linkguard_rules::eval::{LinkVerdict, MessageContext, Verdict};
 use linkguard_rules::policy::{Policy, RoomKey, DEFAULT_POLICY_NAME};
 use linkguard_rules::Dialect;
 use serde_json::{json, Value};
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::process::ExitCode;
 
 const EXIT_HELP: &str = "\
@@ -140,105 +140,112 @@ fn link_json(policy: &Policy, v: &LinkVerdict) -> Value {
 }
 
 /// Processes JSON Lines; a malformed line yields an error object and the run
-/// goes on.
+/// goes on. Large inputs are spread over the cores, output in input order
+/// ([`super::check_batch`]).
 pub fn batch(
     policy: &Policy,
     key: &RoomKey,
     default_platform: Dialect,
-    input: impl BufRead,
+    input: impl Read,
     out: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
-    let mut any_blocked = false;
-    let mut any_error = false;
-    for (n, line) in input.lines().enumerate() {
-        let line_no = n + 1;
-        let line = match line {
-            Ok(l) => l,
-            Err(e) => {
-                any_error = true;
-                writeln!(
-                    out,
-                    "{}",
-                    json!({"line": line_no, "error": format!("unreadable input: {e}")})
-                )?;
-                continue;
-            }
-        };
-        if line.trim().is_empty() {
-            continue;
-        }
-        let parsed: Result<Value, _> = serde_json::from_str(&line);
-        let obj = match parsed {
-            Ok(Value::Object(o)) => o,
-            Ok(_) => {
-                any_error = true;
-                writeln!(
-                    out,
-                    "{}",
-                    json!({"line": line_no, "error": "expected a JSON object"})
-                )?;
-                continue;
-            }
-            Err(e) => {
-                any_error = true;
-                writeln!(
-                    out,
-                    "{}",
-                    json!({"line": line_no, "error": format!("invalid JSON: {e}")})
-                )?;
-                continue;
-            }
-        };
-        let id = obj.get("id");
-        let Some(text) = obj.get("text").and_then(Value::as_str) else {
-            any_error = true;
-            writeln!(
-                out,
-                "{}",
-                json!({"id": id, "line": line_no, "error": "missing string field `text`"})
-            )?;
-            continue;
-        };
-        let platform = match obj.get("platform") {
-            None | Some(Value::Null) => default_platform,
-            Some(Value::String(p)) => match Dialect::parse(p) {
-                Some(d) => d,
-                None => {
-                    any_error = true;
-                    writeln!(
-                        out,
-                        "{}",
-                        json!({"id": id, "line": line_no, "error": format!("unknown platform `{p}`")})
-                    )?;
-                    continue;
-                }
-            },
-            Some(_) => {
-                any_error = true;
-                writeln!(
-                    out,
-                    "{}",
-                    json!({"id": id, "line": line_no, "error": "`platform` must be a string"})
-                )?;
-                continue;
-            }
-        };
-        let ctx = MessageContext {
-            platform,
-            ..MessageContext::default()
-        };
-        let verdict = policy.evaluate(text, &ctx, key);
-        any_blocked |= verdict.is_blocked();
-        let rewritten = verdict.rewrite(text, platform);
-        writeln!(out, "{}", verdict_json(id, policy, &verdict, &rewritten))?;
-    }
-    Ok(if any_error {
+    let found = super::check_batch::run(policy, key, default_platform, input, out)?;
+    Ok(if found.error {
         ExitCode::from(2)
-    } else if any_blocked {
+    } else if found.blocked {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// What a batch found, for the exit status.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    /// Some link is banned.
+    pub blocked: bool,
+    /// Some line could not be read or understood.
+    pub error: bool,
+}
+
+impl Outcome {
+    /// Both findings together.
+    pub fn merge(&mut self, other: Outcome) {
+        self.blocked |= other.blocked;
+        self.error |= other.error;
+    }
+}
+
+/// The answer to one line of `--batch` input (`line` is its text, or why it
+/// could not be read), one object and a line break appended to `out`: the
+/// definition of the batch output, which the fast path must match.
+pub(super) fn reference_line(
+    policy: &Policy,
+    key: &RoomKey,
+    default_platform: Dialect,
+    line_no: u64,
+    line: Result<&str, String>,
+    out: &mut Vec<u8>,
+    found: &mut Outcome,
+) {
+    let mut answer = |v: Value| {
+        // Writing into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, &v);
+        out.push(b'\n');
+    };
+    let line = match line {
+        Ok(l) => l,
+        Err(reason) => {
+            found.error = true;
+            return answer(json!({"line": line_no, "error": reason}));
+        }
+    };
+    if line.trim().is_empty() {
+        return;
+    }
+    let parsed: Result<Value, _> = serde_json::from_str(line);
+    let obj = match parsed {
+        Ok(Value::Object(o)) => o,
+        Ok(_) => {
+            found.error = true;
+            return answer(json!({"line": line_no, "error": "expected a JSON object"}));
+        }
+        Err(e) => {
+            found.error = true;
+            return answer(json!({"line": line_no, "error": format!("invalid JSON: {e}")}));
+        }
+    };
+    let id = obj.get("id");
+    let Some(text) = obj.get("text").and_then(Value::as_str) else {
+        found.error = true;
+        return answer(json!({"id": id, "line": line_no, "error": "missing string field `text`"}));
+    };
+    let platform = match obj.get("platform") {
+        None | Some(Value::Null) => default_platform,
+        Some(Value::String(p)) => match Dialect::parse(p) {
+            Some(d) => d,
+            None => {
+                found.error = true;
+                return answer(
+                    json!({"id": id, "line": line_no, "error": format!("unknown platform `{p}`")}),
+                );
+            }
+        },
+        Some(_) => {
+            found.error = true;
+            return answer(
+                json!({"id": id, "line": line_no, "error": "`platform` must be a string"}),
+            );
+        }
+    };
+    let ctx = MessageContext {
+        platform,
+        ..MessageContext::default()
+    };
+    let verdict = policy.evaluate(text, &ctx, key);
+    found.blocked |= verdict.is_blocked();
+    let rewritten = verdict.rewrite(text, platform);
+    answer(verdict_json(id, policy, &verdict, &rewritten));
 }
 
 fn human(

@@ -14,6 +14,7 @@ use std::process::ExitCode;
 pub mod admin;
 pub mod audit;
 pub mod check;
+pub mod check_batch;
 pub mod config_cmd;
 pub mod discord;
 pub mod healthcheck;
