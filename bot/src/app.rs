@@ -200,6 +200,8 @@ impl App {
         ];
         #[allow(unused_mut)]
         let mut on_shutdown: Vec<ShutdownHook> = Vec::new();
+        #[allow(unused_mut)] // the connectors fill in their admin checks
+        let mut admins = crate::web::Admins::default();
         // ---- Slack connector (issue #4) ----
         if let Some(slack) = &config.slack {
             let connector = crate::slack::start(slack, moderator.clone())
@@ -210,6 +212,7 @@ impl App {
             if let Some(routes) = connector.router {
                 router = router.merge(routes);
             }
+            admins.slack = Some(connector.admins);
         }
         // ---- end Slack connector ----
         // ---- Discord connector (issue #5) ----
@@ -223,8 +226,18 @@ impl App {
             .context("starting the Discord connector")?;
             tasks.extend(connector.tasks);
             on_shutdown.push(connector.shutdown);
+            admins.discord = Some(connector.admins);
         }
         // ---- end Discord connector ----
+        // ---- web console (issue #20) ----
+        if let Some(console) = crate::web::router(
+            &config,
+            moderator.clone(),
+            admins,
+            options.discord_http_client.clone(),
+        ) {
+            router = router.merge(console);
+        }
         let _ = options;
         Ok(App {
             config,

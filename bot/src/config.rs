@@ -101,6 +101,8 @@ pub struct Config {
     pub slack: Option<SlackConfig>,
     /// Discord settings; `None` when no Discord token is configured.
     pub discord: Option<DiscordConfig>,
+    /// The admin console (`admin.*`, and the sign-in clients).
+    pub console: crate::web::ConsoleConfig,
     /// Where each setting came from, for `config check`.
     pub sources: BTreeMap<String, String>,
 }
@@ -239,6 +241,7 @@ impl Default for Config {
             shutdown_timeout_secs: 20,
             slack: None,
             discord: None,
+            console: Default::default(),
             sources: BTreeMap::new(),
         }
     }
@@ -399,6 +402,43 @@ const KEYS: &[(&str, Ty, &str)] = &[
         Ty::Int,
         "oldest history read back after downtime",
     ),
+    // ---- console (issue #20) ----
+    (
+        "admin.token",
+        Ty::Secret,
+        "break-glass admin token for the web console's sign-in page (off when unset)",
+    ),
+    (
+        "admin.public_url",
+        Ty::Str,
+        "public https:// URL of this service (console links, OAuth redirects, Secure cookies)",
+    ),
+    (
+        "slack.client_id",
+        Ty::Str,
+        "Slack app client id (Sign in with Slack for the console)",
+    ),
+    (
+        "slack.client_secret",
+        Ty::Secret,
+        "Slack app client secret (Sign in with Slack)",
+    ),
+    (
+        "discord.client_id",
+        Ty::Str,
+        "Discord application id (sign-in with Discord for the console)",
+    ),
+    (
+        "discord.client_secret",
+        Ty::Secret,
+        "Discord application client secret (sign-in with Discord)",
+    ),
+    (
+        "discord.web_url",
+        Ty::Str,
+        "Discord web origin of the OAuth2 authorize page",
+    ),
+    // ---- end console ----
 ];
 
 /// Why `linkguard run` refuses to start Discord without `discord.guild_ids`,
@@ -492,7 +532,7 @@ impl Layers {
         let mut flat = Vec::new();
         for (k, v) in table {
             match v {
-                toml::Value::Table(t) if k == "slack" || k == "discord" => {
+                toml::Value::Table(t) if k == "slack" || k == "discord" || k == "admin" => {
                     for (k2, v2) in t {
                         flat.push((format!("{k}.{k2}"), v2));
                     }
@@ -880,6 +920,7 @@ impl Config {
             }
             None => {}
         }
+        c.console = crate::web::ConsoleConfig::parse(&get, &url, &err, &c)?;
         c.sources = values
             .iter()
             .map(|(k, (_, s))| (k.clone(), s.clone()))
@@ -1001,6 +1042,7 @@ impl Config {
                 );
             }
         }
+        self.console.describe(&mut line);
         out
     }
 
@@ -1056,6 +1098,7 @@ impl Config {
                 w.push(NO_GUILD_IDS.into());
             }
         }
+        w.extend(self.console.warnings.iter().cloned());
         if let Some(s) = &self.slack {
             if s.user_token.is_none() {
                 w.push("slack.user_token is unset: replace and delete degrade to a thread reply plus an ephemeral notice".into());

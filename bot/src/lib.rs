@@ -19,3 +19,4 @@ pub mod slack;
 pub mod store;
 pub mod telemetry;
 pub mod tenancy;
+pub mod web;

@@ -238,7 +238,7 @@ pub async fn run(args: AuditArgs, config: &crate::config::Config) -> anyhow::Res
 }
 
 /// The one-line summary of an intact chain, saying which records are keyed.
-fn describe_ok(r: &VerifyReport) -> String {
+pub(crate) fn describe_ok(r: &VerifyReport) -> String {
     let first = r.from_seq + 1;
     let mut s = format!(
         "audit log OK: {} records verified (records {first}..={})",
@@ -310,13 +310,7 @@ async fn export(
             .await?;
         for r in &page {
             match format {
-                ExportFormat::Jsonl => {
-                    let mut v = serde_json::to_value(r)?;
-                    if let Some(obj) = v.as_object_mut() {
-                        obj.insert("at".into(), format_time(r.entry.at_ms).into());
-                    }
-                    writeln!(out, "{v}")?;
-                }
+                ExportFormat::Jsonl => writeln!(out, "{}", jsonl_line(r)?)?,
                 ExportFormat::Csv => writeln!(out, "{}", csv_row(r))?,
             }
             after = r.seq;
@@ -327,7 +321,17 @@ async fn export(
     }
 }
 
-const CSV_HEADER: &[&str] = &[
+/// One record as an export's JSON line (the record plus a readable `at`).
+pub(crate) fn jsonl_line(r: &AuditRecord) -> serde_json::Result<String> {
+    let mut v = serde_json::to_value(r)?;
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("at".into(), format_time(r.entry.at_ms).into());
+    }
+    Ok(v.to_string())
+}
+
+/// The columns of a CSV export.
+pub(crate) const CSV_HEADER: &[&str] = &[
     "seq",
     "at",
     "platform",
@@ -351,7 +355,8 @@ const CSV_HEADER: &[&str] = &[
     "hash",
 ];
 
-fn csv_row(r: &AuditRecord) -> String {
+/// One record as a CSV export's row.
+pub(crate) fn csv_row(r: &AuditRecord) -> String {
     let e = &r.entry;
     let fields: Vec<String> = vec![
         r.seq.to_string(),

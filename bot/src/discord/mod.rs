@@ -27,6 +27,7 @@
 //! comes from `GET /gateway`.
 
 mod actions;
+mod admins;
 pub mod catchup;
 mod commands;
 mod handler;
@@ -35,6 +36,7 @@ pub mod tenancy;
 pub mod translate;
 
 pub use actions::{DiscordActions, WEBHOOK_NAME};
+pub use admins::ConsoleAdmins;
 
 use crate::app::ShutdownHook;
 use crate::config::DiscordConfig;
@@ -124,6 +126,8 @@ pub struct Connector {
     pub shutdown: ShutdownHook,
     /// The actions, for callers that need to act on Discord themselves.
     pub actions: Arc<DiscordActions>,
+    /// The admin check, for the web console.
+    pub admins: ConsoleAdmins,
 }
 
 impl std::fmt::Debug for Connector {
@@ -163,6 +167,10 @@ pub async fn start(
         moderator.store().clone(),
         config.catch_up,
     ));
+    let guilds = Arc::new(tenancy::Guilds::new(
+        &config.guild_ids,
+        moderator.store().clone(),
+    ));
     let handler = Arc::new_cyclic(|me| handler::Handler {
         moderator: moderator.clone(),
         actions: slot.clone(),
@@ -170,16 +178,14 @@ pub async fn start(
         commands: crate::commands::Commands::new(moderator.clone()),
         admin_roles: config.admin_roles.clone(),
         intake: intake.clone(),
-        guilds: Arc::new(tenancy::Guilds::new(
-            &config.guild_ids,
-            moderator.store().clone(),
-        )),
+        guilds: guilds.clone(),
         catchup: tracker.clone(),
         me: me.clone(),
     });
     let mut client = ClientBuilder::new_with_http(http.build(), intents())
         .event_handler_arc(handler)
         .await?;
+    let actions_http = client.http.clone();
     let actions = Arc::new(DiscordActions::new(
         client.http.clone(),
         client.cache.clone(),
@@ -221,10 +227,17 @@ pub async fn start(
     tasks.push(task);
     tasks.push(retrying);
     tasks.push(flusher);
+    let admins = ConsoleAdmins {
+        http: actions_http,
+        guilds,
+        admin_roles: config.admin_roles.clone(),
+        guild_ids: config.guild_ids.clone(),
+    };
     Ok(Connector {
         tasks,
         shutdown,
         actions,
+        admins,
     })
 }
 

@@ -31,10 +31,12 @@
 //! an external member of a shared channel is never an admin here.
 
 mod actions;
+mod admins;
 pub mod translate;
 pub mod verify;
 
 pub use actions::SlackActions;
+pub use admins::ConsoleAdmins;
 
 use crate::app::ShutdownHook;
 use crate::commands::{Caller, Commands};
@@ -109,6 +111,8 @@ pub struct Connector {
     pub router: Option<Router>,
     /// The actions, for start-up recovery and tests.
     pub actions: Arc<SlackActions>,
+    /// The admin check, for the web console.
+    pub admins: ConsoleAdmins,
 }
 
 /// What every event handler needs.
@@ -229,12 +233,13 @@ pub async fn start(
             let router = Router::new()
                 .route("/slack/events", post(http_events))
                 .route("/slack/commands", post(http_commands))
-                .with_state(ctx);
+                .with_state(ctx.clone());
             Ok(Connector {
                 tasks,
                 shutdown: Box::pin(async {}),
                 router: Some(router),
                 actions,
+                admins: ConsoleAdmins(ctx.clone()),
             })
         }
         SlackMode::Socket => {
@@ -280,6 +285,7 @@ pub async fn start(
                 shutdown,
                 router: None,
                 actions,
+                admins: ConsoleAdmins(ctx.clone()),
             })
         }
     }

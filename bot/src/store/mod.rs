@@ -26,6 +26,7 @@
 //! database password (see [`redact_url`]).
 
 mod audit;
+mod console;
 mod cursors;
 mod error;
 mod events;
@@ -38,6 +39,7 @@ pub use audit::{
     canonical_encoding, keyed_record_hash, record_hash, Anchor, AuditEntry, AuditKey, AuditRecord,
     ChainProblem, Kind, Outcome, VerifyReport, ANCHOR_FORMAT, DEVELOPMENT_AUDIT_KEY, GENESIS_HASH,
 };
+pub use console::{ConsoleSession, LoginAttempt};
 pub use cursors::ChannelCursor;
 pub use error::{describe_target, redact_url, StoreError};
 pub use events::{EventKey, NewPending, PendingAction, Recorded};
@@ -142,6 +144,13 @@ pub struct AuditFilter {
     pub rule_id: Option<String>,
     /// Only this kind.
     pub kind: Option<String>,
+    /// Only this outcome (`ok`, `failed`, …).
+    pub outcome: Option<String>,
+    /// Only records where this text occurs (any case) in a stored field:
+    /// the console's search.
+    pub text: Option<String>,
+    /// Only records before this seq (paging newest first).
+    pub before_seq: Option<i64>,
     /// Only records after this seq (for paging and `tail --follow`).
     pub after_seq: Option<i64>,
     /// At most this many records.
@@ -257,6 +266,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "pending_retry",
         include_str!("../../../migrations/sqlite/0008_pending_retry.sql"),
     ),
+    (
+        10,
+        "console",
+        include_str!("../../../migrations/sqlite/0010_console.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -289,6 +303,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         "pending_retry",
         include_str!("../../../migrations/postgres/0008_pending_retry.sql"),
     ),
+    (
+        10,
+        "console",
+        include_str!("../../../migrations/postgres/0010_console.sql"),
+    ),
 ];
 
 /// The embedded migrations for `backend` (the files under `migrations/`).
@@ -310,6 +329,36 @@ pub fn migrator(backend: Backend) -> Migrator {
             })
             .collect(),
     )
+}
+
+/// The stored fields a text search looks in.
+const SEARCHED_COLUMNS: &[&str] = &[
+    "platform",
+    "workspace",
+    "channel",
+    "author",
+    "kind",
+    "rule_id",
+    "provider",
+    "link",
+    "alternative",
+    "action",
+    "outcome",
+    "detail",
+    "message_text",
+];
+
+/// `%text%` for `LIKE`, lower-cased, with `%`, `_` and `\` taken literally.
+fn search_pattern(text: &str) -> String {
+    let mut p = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
 }
 
 const AUDIT_COLUMNS: &str = "seq, at_ms, platform, workspace, channel, thread, message_id, \
@@ -781,11 +830,24 @@ impl Store {
             ("author", &filter.author),
             ("rule_id", &filter.rule_id),
             ("kind", &filter.kind),
+            ("outcome", &filter.outcome),
         ];
         for (col, v) in &text_filters {
             if v.is_some() {
                 clauses.push(format!("{col} = {}", next()));
             }
+        }
+        let pattern = filter.text.as_deref().map(search_pattern);
+        if pattern.is_some() {
+            let p = next();
+            let any: Vec<String> = SEARCHED_COLUMNS
+                .iter()
+                .map(|c| format!("LOWER(COALESCE({c}, '')) LIKE {p} ESCAPE '\\'"))
+                .collect();
+            clauses.push(format!("({})", any.join(" OR ")));
+        }
+        if filter.before_seq.is_some() {
+            clauses.push(format!("seq < {}", next()));
         }
         if filter.after_seq.is_some() {
             clauses.push(format!("seq > {}", next()));
@@ -815,6 +877,12 @@ impl Store {
             if let Some(v) = v {
                 q = q.bind(v.clone());
             }
+        }
+        if let Some(p) = pattern {
+            q = q.bind(p);
+        }
+        if let Some(v) = filter.before_seq {
+            q = q.bind(v);
         }
         if let Some(v) = filter.after_seq {
             q = q.bind(v);

@@ -18,6 +18,7 @@
 
 mod config;
 mod gateway;
+pub mod oauth;
 pub mod payloads;
 mod rest;
 mod state;
@@ -84,6 +85,8 @@ pub(crate) struct Inner {
     pub(crate) config: FakeDiscordConfig,
     state: Mutex<DiscordState>,
     changed: watch::Sender<u64>,
+    /// OAuth2 sign-in codes and tokens (`oauth`).
+    pub(crate) oauth: Mutex<oauth::OAuthState>,
 }
 
 impl Inner {
@@ -205,6 +208,7 @@ impl FakeDiscord {
             config: config.clone(),
             state: Mutex::new(DiscordState::new(config, gateway_url)),
             changed,
+            oauth: Mutex::new(oauth::OAuthState::default()),
         });
         let tls = TlsListener::new(https, ca.server_config())?;
         let plain_router = rest::router(Arc::clone(&inner), false);
@@ -229,6 +233,16 @@ impl FakeDiscord {
             ca,
             tasks,
         })
+    }
+
+    /// Signs the browser in to Discord as `user` (or out, with `None`): who
+    /// `/oauth2/authorize` grants a code for (see [`oauth`]).
+    pub fn oauth_sign_in_as(&self, user: Option<u64>) {
+        self.inner
+            .oauth
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .signed_in = user;
     }
 
     /// `http://127.0.0.1:PORT`, for `HttpBuilder::proxy` (serenity replaces `https://discord.com`).
