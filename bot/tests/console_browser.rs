@@ -110,14 +110,12 @@ impl Browser {
         self.client.current_url().await.unwrap().path().to_owned()
     }
 
+    /// The page's text; empty while a navigation is under way.
     async fn text(&self) -> String {
-        self.client
-            .find(Locator::Css("body"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        match self.client.find(Locator::Css("body")).await {
+            Ok(body) => body.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
     }
 
     async fn click(&self, css: &str) {

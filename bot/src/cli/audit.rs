@@ -238,7 +238,7 @@ pub async fn run(args: AuditArgs, config: &crate::config::Config) -> anyhow::Res
 }
 
 /// The one-line summary of an intact chain, saying which records are keyed.
-pub(crate) fn describe_ok(r: &VerifyReport) -> String {
+fn describe_ok(r: &VerifyReport) -> String {
     let first = r.from_seq + 1;
     let mut s = format!(
         "audit log OK: {} records verified (records {first}..={})",

@@ -4,7 +4,7 @@
 
 use super::view::{self, bars, csrf, notice, page};
 use super::{Admin, AdminForm, Console, Shared};
-use crate::cli::audit::{csv_row, describe_ok, format_time, jsonl_line, parse_time_ms, CSV_HEADER};
+use crate::cli::audit::{csv_row, format_time, jsonl_line, parse_time_ms, CSV_HEADER};
 use crate::store::{AuditFilter, ExceptionTarget, StoreError};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
@@ -41,7 +41,13 @@ async fn chain_status(c: &Console) -> (bool, String) {
         }
     }
     let text = match c.store().verify().await {
-        Ok(r) if r.is_ok() => format!("verified up to seq {}: {}", r.head_seq, describe_ok(&r)),
+        Ok(r) if r.is_ok() => format!(
+            "verified up to seq {} ({} records checked from seq {}); head hash {}…",
+            r.head_seq,
+            r.checked,
+            r.from_seq + 1,
+            r.head_hash.get(..16).unwrap_or(&r.head_hash)
+        ),
         Ok(r) => format!(
             "BROKEN: {}",
             r.problem.map(|p| p.to_string()).unwrap_or_default()
@@ -148,6 +154,27 @@ const FILTERS: &[(&str, &str)] = &[
     ("q", "Search"),
 ];
 
+/// The fixed values a filter can take, offered as a list.
+fn choices(filter: &str) -> Option<&'static [&'static str]> {
+    Some(match filter {
+        "platform" => &["slack", "discord", "cli", "console", "linkguard"],
+        "kind" => &[
+            "detected",
+            "action",
+            "policy_changed",
+            "exception",
+            "refused",
+            "rejected_request",
+            "historical",
+            "console_login",
+            "startup",
+            "purged",
+        ],
+        "outcome" => &["ok", "failed", "degraded", "pending", "would_act"],
+        _ => return None,
+    })
+}
+
 /// The audit filter a query describes, or what is wrong with it.
 fn filter_from(q: &HashMap<String, String>) -> Result<AuditFilter, String> {
     let text = |k: &str| {
@@ -218,9 +245,17 @@ pub(crate) async fn audit(
         @if let Some(p) = &problem { (notice(&format!("That filter was not applied: {p}"), false)) }
         form.filters method="get" action="/admin/audit" role="search" {
             @for (k, label) in FILTERS {
+                @let now = q.get(*k).map_or("", String::as_str);
                 div {
                     label for=(format!("f-{k}")) { (label) }
-                    input id=(format!("f-{k}")) name=(k) value=(q.get(*k).map_or("", String::as_str)) size="12";
+                    @if let Some(choices) = choices(k) {
+                        select id=(format!("f-{k}")) name=(k) {
+                            option value="" { "any" }
+                            @for c in choices { option value=(c) selected[*c == now] { (c) } }
+                        }
+                    } @else {
+                        input id=(format!("f-{k}")) name=(k) value=(now) size="12";
+                    }
                 }
             }
             button type="submit" { "Filter" }
