@@ -472,9 +472,16 @@ async fn console_browser_discord_sign_in_refuses_non_admins() {
     let Some(mut b) = browser("discord").await else {
         return;
     };
-    let fake = FakeDiscord::start(FakeDiscordConfig::default())
-        .await
-        .unwrap();
+    // Bob is a moderator (Manage Server through his role) at first.
+    let mut config = FakeDiscordConfig::default();
+    for m in config.guilds[0]
+        .members
+        .iter_mut()
+        .filter(|m| m.user_id == cast::BOB)
+    {
+        m.roles = vec![cast::MODERATOR_ROLE];
+    }
+    let fake = FakeDiscord::start(config).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let env = vec![
         ("LINKGUARD_DISCORD_TOKEN", fake.bot_token().to_owned()),
@@ -497,6 +504,31 @@ async fn console_browser_discord_sign_in_refuses_non_admins() {
     b.click("a[href='/admin/login/discord']").await;
     b.wait_for_text("not a linkguard admin").await;
     b.shot("non-admin-refused").await;
+
+    // Bob signs in; once his role is taken away, his session ends at the
+    // next check (made due here by moving the last check back in time).
+    fake.oauth_sign_in_as(Some(cast::BOB));
+    b.click("a[href='/admin/login/discord']").await;
+    b.wait_for_text("Audit chain").await;
+    fake.set_member_roles(cast::GUILD, cast::BOB, vec![]);
+    b.go(&format!("{base}/admin/policy")).await;
+    assert_eq!(
+        b.path().await,
+        "/admin/policy",
+        "checked every few minutes, not on every page"
+    );
+    sqlx::any::install_default_drivers();
+    let raw = sqlx::AnyPool::connect(&run.db).await.unwrap();
+    sqlx::query("UPDATE console_sessions SET checked_ms = 0")
+        .execute(&raw)
+        .await
+        .unwrap();
+    raw.close().await;
+    b.go(&format!("{base}/admin/policy")).await;
+    b.wait_for_text("no longer lists you as a linkguard admin")
+        .await;
+    assert_eq!(b.path().await, "/admin/login");
+    b.shot("rights-taken-away").await;
 
     // The server's owner (Manage Server and more) signs in.
     fake.oauth_sign_in_as(Some(cast::ADMIN));

@@ -23,6 +23,7 @@ fn session(expires_in_ms: i64) -> ConsoleSession {
         via: "slack".into(),
         created_ms: now,
         expires_ms: now + expires_in_ms,
+        checked_ms: now,
     }
 }
 

@@ -7,7 +7,7 @@
 use super::tenancy::{is_admin, Guilds};
 use crate::commands::Caller;
 use crate::moderation::Platform;
-use serenity::all::{GuildId, Http, Permissions};
+use serenity::all::{GuildId, Http, Permissions, UserId};
 use std::sync::Arc;
 
 /// Decides whether a person who signed in with Discord is a linkguard admin.
@@ -62,5 +62,26 @@ impl ConsoleAdmins {
             roles: roles.to_vec(),
             is_admin: is_admin(&self.guilds, Some(g), Some(perms), roles, &self.admin_roles),
         })
+    }
+
+    /// Asks again, with the bot's view of the member (for a session that
+    /// began a while ago): `Ok(false)` when they left the server or lost
+    /// the rights.
+    pub async fn still_admin(&self, guild: u64, user: &str) -> Result<bool, String> {
+        let Ok(uid) = user.parse::<u64>() else {
+            return Ok(false);
+        };
+        let member = self
+            .http
+            .get_member(GuildId::new(guild.max(1)), UserId::new(uid.max(1)))
+            .await;
+        let roles: Vec<String> = match member {
+            Ok(m) => m.roles.iter().map(|r| r.get().to_string()).collect(),
+            Err(serenity::Error::Http(e)) if e.status_code().is_some_and(|s| s.as_u16() == 404) => {
+                return Ok(false)
+            }
+            Err(e) => return Err(e.to_string()),
+        };
+        Ok(self.caller(guild, user, "", &roles).await?.is_admin)
     }
 }

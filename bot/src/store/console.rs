@@ -31,6 +31,8 @@ pub struct ConsoleSession {
     pub created_ms: i64,
     /// When it ends whatever happens (epoch ms).
     pub expires_ms: i64,
+    /// When the platform last confirmed the admin rights (epoch ms).
+    pub checked_ms: i64,
 }
 
 /// A sign-in between the redirect to the platform and its callback.
@@ -56,8 +58,8 @@ impl Store {
         let now = now_ms();
         sqlx::query(
             "INSERT INTO console_sessions (token_hash, csrf, platform, workspace, user_id, \
-             user_name, via, created_ms, seen_ms, expires_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             user_name, via, created_ms, seen_ms, checked_ms, expires_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)",
         )
         .bind(hash(token))
         .bind(session.csrf.clone())
@@ -91,7 +93,7 @@ impl Store {
         let h = hash(token);
         let row = sqlx::query(
             "SELECT csrf, platform, workspace, user_id, user_name, via, created_ms, seen_ms, \
-             expires_ms FROM console_sessions WHERE token_hash = $1",
+             checked_ms, expires_ms FROM console_sessions WHERE token_hash = $1",
         )
         .bind(h.clone())
         .fetch_optional(&self.inner.pool)
@@ -120,7 +122,19 @@ impl Store {
             via: row.try_get("via")?,
             created_ms: row.try_get("created_ms")?,
             expires_ms: expires,
+            checked_ms: row.try_get("checked_ms")?,
         }))
+    }
+
+    /// Notes that the platform confirmed the admin rights of `token`'s
+    /// session just now.
+    pub async fn console_session_checked(&self, token: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE console_sessions SET checked_ms = $1 WHERE token_hash = $2")
+            .bind(now_ms())
+            .bind(hash(token))
+            .execute(&self.inner.pool)
+            .await?;
+        Ok(())
     }
 
     /// Ends the session for `token` (logout); true when there was one.

@@ -46,6 +46,8 @@ pub const ABSOLUTE_SECS: i64 = 12 * 3600;
 pub const MAX_FAILURES: i64 = 5;
 /// The window failed sign-ins are counted in.
 pub const FAILURE_WINDOW_SECS: i64 = 15 * 60;
+/// How often a platform sign-in's admin rights are asked again.
+pub const RECHECK_SECS: i64 = 10 * 60;
 /// The session cookie.
 pub const COOKIE: &str = "lg_session";
 /// Largest form accepted (a policy edit is the big one).
@@ -259,7 +261,12 @@ impl FromRequestParts<Shared> for Admin {
             .console_session(&token, IDLE_SECS * 1000)
             .await
         {
-            Ok(Some(session)) => Ok(Admin { session, token }),
+            Ok(Some(session)) => {
+                if !still_admin(state, &session, &token).await {
+                    return Err(Redirect::to("/admin/login?error=revoked").into_response());
+                }
+                Ok(Admin { session, token })
+            }
             Ok(None) => Err(to_login()),
             Err(e) => {
                 tracing::error!(error = %e, "cannot read a console session");
@@ -268,6 +275,53 @@ impl FromRequestParts<Shared> for Admin {
                     "The database does not answer; try again shortly.",
                 ))
             }
+        }
+    }
+}
+
+/// Whether a session signed in through a platform still belongs to an
+/// admin there: asked again every [`RECHECK_SECS`]; when the platform says
+/// no, the session ends (and that is audited). A platform that does not
+/// answer leaves the session as it was until the next request.
+async fn still_admin(c: &Console, s: &ConsoleSession, token: &str) -> bool {
+    if crate::store::now_ms() - s.checked_ms < RECHECK_SECS * 1000 {
+        return true;
+    }
+    let verdict = match s.via.as_str() {
+        "slack" => match &c.admins.slack {
+            Some(a) => Ok(a.caller(&s.workspace, &s.user_id).await.is_admin),
+            None => Ok(false),
+        },
+        "discord" => match (&c.admins.discord, s.workspace.parse::<u64>()) {
+            (Some(a), Ok(g)) => a.still_admin(g, &s.user_id).await,
+            _ => Ok(false),
+        },
+        _ => Ok(true),
+    };
+    match verdict {
+        Ok(true) => {
+            if let Err(e) = c.store().console_session_checked(token).await {
+                tracing::warn!(error = %e, "cannot note a console session's check");
+            }
+            true
+        }
+        Ok(false) => {
+            let _ = c.store().console_session_delete(token).await;
+            audit_login(
+                c.store(),
+                &s.platform,
+                &s.workspace,
+                &format!("{} ({})", s.user_name, s.user_id),
+                "logout",
+                true,
+                "console session ended: no longer a linkguard admin on the platform".into(),
+            )
+            .await;
+            false
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot re-check a console admin's rights; keeping the session for now");
+            true
         }
     }
 }
@@ -369,6 +423,7 @@ fn login_message(code: &str) -> Option<&'static str> {
         "platform" => "The platform could not be reached to confirm the sign-in. Try again.",
         "off" => "That way of signing in is not configured.",
         "ended" => "You are signed out.",
+        "revoked" => "Your session ended: the platform no longer lists you as a linkguard admin.",
         _ => return None,
     })
 }
@@ -511,6 +566,7 @@ pub(crate) fn new_session(
         via: via.into(),
         created_ms: now,
         expires_ms: now + ABSOLUTE_SECS * 1000,
+        checked_ms: now,
     }
 }
 

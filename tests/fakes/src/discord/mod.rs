@@ -789,6 +789,23 @@ impl FakeDiscord {
         })
     }
 
+    /// Replaces `user`'s roles in `guild` (a moderator demoted). Nothing is
+    /// dispatched: GUILD_MEMBER_UPDATE needs the privileged GUILD_MEMBERS
+    /// intent, which linkguard does not ask for.
+    pub fn set_member_roles(&self, guild: u64, user: u64, roles: Vec<u64>) {
+        self.mutate(|st| {
+            let members = st
+                .config
+                .guilds
+                .iter_mut()
+                .filter(|g| g.id == guild)
+                .flat_map(|g| g.members.iter_mut());
+            for m in members.filter(|m| m.user_id == user) {
+                m.roles = roles.clone();
+            }
+        });
+    }
+
     /// Replaces the permissions of the bot's managed role and dispatches GUILD_ROLE_UPDATE.
     pub fn set_bot_role_permissions(&self, permissions: u64) {
         self.mutate(|st| {
