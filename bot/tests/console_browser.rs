@@ -334,6 +334,17 @@ async fn console_browser_slack_admin_works_the_console() {
     assert!(t.contains("no-zoom") && t.contains("zoom"), "{t}");
     assert!(!t.contains("secret"), "the passcode is never shown: {t}");
     let audit = b.shot("audit").await;
+    // Search over what is stored, any case; a miss finds nothing.
+    b.go(&format!("{base}/admin/audit?q=NO-ZOOM&outcome=pending"))
+        .await;
+    assert!(b.text().await.contains("C0FAKECHAN1"));
+    b.go(&format!("{base}/admin/audit?q=no-such-words")).await;
+    assert!(b.text().await.contains("No records match."));
+    b.go(&format!("{base}/admin/audit?since=yesterday")).await;
+    assert!(b
+        .text()
+        .await
+        .contains("That filter was not applied: since"));
     b.click(&format!("a[href='/admin/audit/{}']", det.seq))
         .await;
     let t = b.text().await;
@@ -413,6 +424,14 @@ async fn console_browser_slack_admin_works_the_console() {
     b.shot("rolled-back").await;
     let active = s.policy_active().await.unwrap().unwrap();
     assert!(!active.body.contains("no-webex"), "{}", active.body);
+
+    // "Test a message" says what `linkguard check` would.
+    b.type_in("#test-text", "join https://acme.zoom.us/j/85512345678")
+        .await;
+    b.click("form[action='/admin/policy/test'] button").await;
+    let t = b.wait_for_text("What `linkguard check` says").await;
+    assert!(t.contains("BLOCKED by rule `no-zoom`"), "{t}");
+    b.shot("test-a-message").await;
 
     // An exception: added, listed, revoked, then shown as ended.
     b.go(&format!("{base}/admin/exceptions")).await;

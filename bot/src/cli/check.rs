@@ -241,7 +241,9 @@ pub fn batch(
     })
 }
 
-fn human(
+/// The readable report of `linkguard check` (also the console's "test a
+/// message").
+pub(crate) fn human(
     out: &mut impl Write,
     policy: &Policy,
     verdict: &Verdict,

@@ -15,8 +15,8 @@ use std::collections::HashMap;
 
 /// Records on one audit page.
 const PAGE: i64 = 50;
-/// Most records one export holds.
-const EXPORT_MAX: usize = 500_000;
+/// Records read per step of an export.
+const EXPORT_PAGE: i64 = 1000;
 
 fn db_error(e: StoreError) -> Response {
     tracing::error!(error = %e, "console: the store failed");
@@ -375,40 +375,49 @@ async fn export(c: &Console, q: &HashMap<String, String>, csv: bool) -> Response
         Ok(f) => f,
         Err(e) => return view::error_page(StatusCode::BAD_REQUEST, &e),
     };
-    let mut out = String::new();
-    if csv {
-        out.push_str(&CSV_HEADER.join(","));
-        out.push('\n');
-    }
-    let mut after = 0;
-    let mut n = 0;
-    loop {
-        let page = match c
-            .store()
-            .list(&AuditFilter {
-                after_seq: Some(after),
-                limit: Some(1000),
-                ..filter.clone()
-            })
-            .await
-        {
-            Ok(p) => p,
-            Err(e) => return db_error(e),
-        };
-        for r in &page {
-            if csv {
-                out.push_str(&csv_row(r));
-            } else {
-                out.push_str(&jsonl_line(r).unwrap_or_default());
+    // Page through the log as the body is sent, like `linkguard audit
+    // export`: any size, bounded memory.
+    let store = c.store().clone();
+    let head = csv.then(|| format!("{}\n", CSV_HEADER.join(",")));
+    let pages = futures::stream::unfold(Some(0i64), move |after| {
+        let store = store.clone();
+        let filter = filter.clone();
+        async move {
+            let after = after?;
+            let page = store
+                .list(&AuditFilter {
+                    after_seq: Some(after),
+                    limit: Some(EXPORT_PAGE),
+                    ..filter
+                })
+                .await;
+            match page {
+                Err(e) => {
+                    tracing::error!(error = %e, "console export: the store failed");
+                    Some((Err(std::io::Error::other("the database failed")), None))
+                }
+                Ok(page) => {
+                    let mut out = String::new();
+                    for r in &page {
+                        if csv {
+                            out.push_str(&csv_row(r));
+                        } else {
+                            out.push_str(&jsonl_line(r).unwrap_or_default());
+                        }
+                        out.push('\n');
+                    }
+                    let next = (page.len() as i64 == EXPORT_PAGE)
+                        .then(|| page.last().map(|r| r.seq))
+                        .flatten();
+                    Some((Ok(axum::body::Bytes::from(out)), next))
+                }
             }
-            out.push('\n');
-            after = r.seq;
-            n += 1;
         }
-        if page.len() < 1000 || n >= EXPORT_MAX {
-            break;
-        }
-    }
+    });
+    let body = futures::StreamExt::chain(
+        futures::stream::iter(head.map(|h| Ok(axum::body::Bytes::from(h)))),
+        pages,
+    );
     let (mime, name) = if csv {
         ("text/csv; charset=utf-8", "linkguard-audit.csv")
     } else {
@@ -422,7 +431,7 @@ async fn export(c: &Console, q: &HashMap<String, String>, csv: bool) -> Response
                 format!("attachment; filename=\"{name}\""),
             ),
         ],
-        out,
+        axum::body::Body::from_stream(body),
     )
         .into_response()
 }
@@ -492,6 +501,12 @@ async fn policy_page(
                 (csrf(admin))
                 label for="test-text" { "Message text" }
                 textarea #test-text name="text" rows="3" {}
+                label for="test-platform" { "Written for" }
+                select #test-platform name="platform" {
+                    option value="any" { "any platform" }
+                    option value="slack" { "Slack" }
+                    option value="discord" { "Discord" }
+                }
                 button type="submit" { "Check it" }
             }
         }
@@ -629,10 +644,21 @@ pub(crate) async fn policy_rollback(State(c): State<Shared>, form: AdminForm) ->
 
 pub(crate) async fn policy_test(State(c): State<Shared>, form: AdminForm) -> Response {
     let text = form.get("text");
-    let said = c.commands.check(&form.admin.caller(), text);
+    let dialect = linkguard_rules::Dialect::parse(form.get("platform"))
+        .unwrap_or(linkguard_rules::Dialect::Any);
+    let active = c.moderator.policy();
+    let ctx = linkguard_rules::eval::MessageContext {
+        platform: dialect,
+        ..Default::default()
+    };
+    let verdict = active.policy.evaluate(text, &ctx, c.moderator.room_key());
+    let rewritten = verdict.rewrite(text, dialect);
+    let mut out = Vec::new();
+    let _ = crate::cli::check::human(&mut out, &active.policy, &verdict, &rewritten, text);
+    let said = String::from_utf8_lossy(&out).into_owned();
     let top = html! {
         section.card aria-labelledby="result-h" {
-            h2 #result-h { "What linkguard check says" }
+            h2 #result-h { "What `linkguard check` says" }
             (view::pre(&said))
         }
     };
