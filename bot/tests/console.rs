@@ -98,6 +98,17 @@ async fn console_pages_need_a_session() {
     let html = r.text().await.unwrap();
     assert!(html.contains("name=\"token\""), "{html}");
     assert!(!html.contains("<script"), "no script at all: {html}");
+    // Its stylesheet is the one thing served outside /admin/.
+    let css = c
+        .get(format!("{}/assets/linkguard-console.css", run.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(css.status(), 200);
+    assert!(css.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/css"));
 }
 
 #[tokio::test]

@@ -73,11 +73,16 @@ pub(crate) struct Console {
     pub(crate) slack_api: Option<String>,
     /// Discord's API origin (`discord.proxy_url`, else discord.com).
     pub(crate) discord_api: Option<String>,
-    /// The last chain verification and when it ran (it walks the log).
-    pub(crate) chain: Mutex<Option<(std::time::Instant, String)>>,
+    /// The last chain verification: when it ran, whether it passed, what
+    /// it said, and the last seq it verified (it walks the log).
+    pub(crate) chain: Mutex<Option<ChainCheck>>,
 }
 
 type Shared = Arc<Console>;
+
+/// When the chain was walked, whether it verified, the summary, the last
+/// seq verified.
+pub(crate) type ChainCheck = (std::time::Instant, bool, String, i64);
 
 impl Console {
     pub(crate) fn store(&self) -> &Store {
@@ -168,7 +173,9 @@ pub fn router(
             "/admin/settings",
             get(pages::settings).post(pages::settings_save),
         )
-        .route("/admin/console.css", get(view::stylesheet))
+        // Outside /admin/: only the sign-in page and the OAuth callbacks
+        // answer there without a session.
+        .route("/assets/linkguard-console.css", get(view::stylesheet))
         .route("/admin/{*rest}", get(not_found).post(not_found))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(console);
@@ -633,4 +640,37 @@ async fn logout(State(c): State<Shared>, form: AdminForm) -> Response {
 
 async fn not_found(_admin: Admin) -> Response {
     view::error_page(StatusCode::NOT_FOUND, "There is no such console page.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_compare_in_full_and_cookies_are_read_exactly() {
+        assert!(ct_eq(b"same", b"same"));
+        assert!(!ct_eq(b"same", b"samE"));
+        assert!(!ct_eq(b"same", b"same-but-longer"));
+        assert!(!ct_eq(b"", b"x"));
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; lg_session=tok; b=2"),
+        );
+        assert_eq!(cookie_value(&h, COOKIE).as_deref(), Some("tok"));
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("xlg_session=evil; lg_session="),
+        );
+        assert_eq!(cookie_value(&h, COOKIE), None);
+        assert_ne!(random_token(), random_token());
+        assert_eq!(random_token().len(), 43);
+    }
+
+    #[test]
+    fn sign_in_messages_are_fixed_texts() {
+        assert!(login_message("token").is_some());
+        assert!(login_message("<script>alert(1)</script>").is_none());
+    }
 }

@@ -98,7 +98,9 @@ pub(crate) async fn slack_begin(State(c): State<Shared>) -> Response {
         ("nonce", nonce),
         ("redirect_uri", c.config.redirect_uri("slack")),
     ];
-    if let Some(team) = admins.teams().first() {
+    // One workspace: take the person straight to it (Enterprise Grid: let
+    // them pick, the admin check refuses any other).
+    if let [team] = admins.teams() {
         params.push(("team", team.clone()));
     }
     let q = serde_urlencoded::to_string(&params).unwrap_or_default();
@@ -362,4 +364,38 @@ pub(crate) async fn discord_callback(
     )
     .await;
     back("not_admin")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_challenge_is_rfc_7636_s256() {
+        // RFC 7636, appendix B.
+        assert_eq!(
+            challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+
+    #[test]
+    fn slack_web_origin_and_id_token_claims() {
+        assert_eq!(slack_web("https://slack.com/api"), "https://slack.com");
+        assert_eq!(
+            slack_web("https://slack-gov.com/api/"),
+            "https://slack-gov.com"
+        );
+        assert_eq!(
+            slack_web("http://127.0.0.1:9/proxy"),
+            "http://127.0.0.1:9/proxy"
+        );
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let jwt = format!("{}.{}.sig", b64("{}"), b64(r#"{"aud":"1.2","nonce":"n"}"#));
+        let c = jwt_claims(&jwt).unwrap();
+        assert_eq!(c["aud"], "1.2");
+        assert_eq!(c["nonce"], "n");
+        assert!(jwt_claims("not-a-jwt").is_none());
+        assert!(jwt_claims("a.!!!.c").is_none());
+    }
 }

@@ -30,33 +30,56 @@ fn html_page(m: Markup) -> Response {
     m.into_response()
 }
 
-/// The chain's status, verified at most once a minute (it walks the log).
-async fn chain_status(c: &Console) -> (bool, String) {
-    {
-        let cached = c.chain.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((at, text)) = cached.as_ref() {
-            if at.elapsed() < std::time::Duration::from_secs(60) {
-                return (!text.starts_with("BROKEN"), text.clone());
-            }
+/// The chain's status: whether it verified, what to say, and the last seq
+/// verified. Verified at most once a minute (it walks the log); records
+/// newer than the last walk are said to be waiting for the next one, unless
+/// the page is about one of them (`need`): then the chain is walked now.
+async fn chain_status(c: &Console, need: i64) -> (bool, String, i64) {
+    let cached = c.chain.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let (ok, text, verified) = match cached {
+        Some((at, ok, text, verified))
+            if at.elapsed() < std::time::Duration::from_secs(60) && verified >= need =>
+        {
+            (ok, text, verified)
         }
-    }
-    let text = match c.store().verify().await {
-        Ok(r) if r.is_ok() => format!(
-            "verified up to seq {} ({} records checked from seq {}); head hash {}…",
-            r.head_seq,
-            r.checked,
-            r.from_seq + 1,
-            r.head_hash.get(..16).unwrap_or(&r.head_hash)
-        ),
-        Ok(r) => format!(
-            "BROKEN: {}",
-            r.problem.map(|p| p.to_string()).unwrap_or_default()
-        ),
-        Err(e) => format!("BROKEN: cannot verify: {e}"),
+        _ => {
+            let (ok, text, verified) = match c.store().verify().await {
+                Ok(r) if r.is_ok() => (
+                    true,
+                    format!(
+                        "verified up to seq {} ({} records checked from seq {}); head hash {}…",
+                        r.head_seq,
+                        r.checked,
+                        r.from_seq + 1,
+                        r.head_hash.get(..16).unwrap_or(&r.head_hash)
+                    ),
+                    r.head_seq,
+                ),
+                Ok(r) => (
+                    false,
+                    format!(
+                        "BROKEN: {}",
+                        r.problem.map(|p| p.to_string()).unwrap_or_default()
+                    ),
+                    0,
+                ),
+                Err(e) => (false, format!("cannot verify: {e}"), 0),
+            };
+            *c.chain.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some((std::time::Instant::now(), ok, text.clone(), verified));
+            (ok, text, verified)
+        }
     };
-    *c.chain.lock().unwrap_or_else(|p| p.into_inner()) =
-        Some((std::time::Instant::now(), text.clone()));
-    (!text.starts_with("BROKEN"), text)
+    let head = c.store().head().await.map_or(verified, |(seq, _)| seq);
+    if ok && head > verified {
+        let n = head - verified;
+        return (
+            ok,
+            format!("{text}; {n} newer record(s) are checked at the next walk (once a minute)"),
+            verified,
+        );
+    }
+    (ok, text, verified)
 }
 
 fn period(q: &HashMap<String, String>) -> (&'static str, i64) {
@@ -93,7 +116,7 @@ pub(crate) async fn overview(
         Ok(p) => p.len(),
         Err(e) => return db_error(e),
     };
-    let (chain_ok, chain) = chain_status(&c).await;
+    let (chain_ok, chain, _) = chain_status(&c, 0).await;
     let active = c.moderator.policy();
     let policy = &active.policy;
     let connections = crate::metrics::global().connections();
@@ -321,7 +344,7 @@ pub(crate) async fn record(
         }
         Err(e) => return db_error(e),
     };
-    let (ok, chain) = chain_status(&c).await;
+    let (ok, chain, verified) = chain_status(&c, seq).await;
     let e = &r.entry;
     let fields: Vec<(&str, String)> = vec![
         ("Time", format_time(e.at_ms)),
@@ -357,7 +380,11 @@ pub(crate) async fn record(
     let body = html! {
         dl {
             dt { "Chain position" } dd { "seq " (r.seq) }
-            dt { "Verification" } dd { @if ok { "The chain verifies through this record: " (chain) } @else { strong { (chain) } } }
+            dt { "Verification" } dd {
+                @if !ok { strong { (chain) } }
+                @else if r.seq <= verified { "The chain verifies through this record: " (chain) }
+                @else { "Newer than the last walk of the chain (" (chain) "); reload in a minute." }
+            }
             @for (k, v) in &fields { @if !v.is_empty() { dt { (k) } dd { (v) } } }
         }
         p { a href="/admin/audit" { "Back to the audit log" } }

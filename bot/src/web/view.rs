@@ -25,7 +25,7 @@ fn head(title: &str) -> Markup {
             meta charset="utf-8";
             meta name="viewport" content="width=device-width, initial-scale=1";
             title { (title) " · linkguard" }
-            link rel="stylesheet" href="/admin/console.css";
+            link rel="stylesheet" href="/assets/linkguard-console.css";
         }
     }
 }
@@ -126,7 +126,7 @@ pub(crate) fn signed_in() -> Markup {
                 meta charset="utf-8";
                 meta http-equiv="refresh" content="0;url=/admin/";
                 title { "Signed in · linkguard" }
-                link rel="stylesheet" href="/admin/console.css";
+                link rel="stylesheet" href="/assets/linkguard-console.css";
             }
             body.login { main { p { "Signed in. " a href="/admin/" { "Continue to the console" } } } }
         }
