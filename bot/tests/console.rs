@@ -255,3 +255,80 @@ async fn console_failed_sign_ins_are_rate_limited_and_cookies_secure_over_https(
     assert_eq!(status, 200);
     assert!(set.contains("; Secure"), "{set}");
 }
+
+/// Sign in with Slack by hand (no browser): each hop of the redirect dance,
+/// then the same callback replayed, and a forged state, are refused.
+#[tokio::test]
+async fn console_slack_callback_is_single_use_and_bound_to_its_state() {
+    use linkguard_fakes::slack::{
+        openid, FakeSlack, FakeSlackConfig, DEFAULT_APP_TOKEN, DEFAULT_BOT_TOKEN,
+    };
+    let fake = FakeSlack::start(FakeSlackConfig::default()).await.unwrap();
+    fake.openid_sign_in_as(Some("U0FAKEADM01"));
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("LINKGUARD_SLACK_BOT_TOKEN", DEFAULT_BOT_TOKEN.to_owned()),
+        ("LINKGUARD_SLACK_APP_TOKEN", DEFAULT_APP_TOKEN.to_owned()),
+        ("LINKGUARD_SLACK_API_URL", fake.api_url()),
+        ("LINKGUARD_SLACK_CLIENT_ID", openid::CLIENT_ID.to_owned()),
+        (
+            "LINKGUARD_SLACK_CLIENT_SECRET",
+            openid::CLIENT_SECRET.to_owned(),
+        ),
+    ];
+    let run = console_common::spawn_with(dir.path(), Some("http://127.0.0.1:{port}"), &env).await;
+    let c = client();
+    let r = c
+        .get(format!("{}/admin/login/slack", run.base))
+        .send()
+        .await
+        .unwrap();
+    let authorize = location(&r);
+    assert!(
+        authorize.starts_with(&format!("{}/openid/connect/authorize?", fake.base_url())),
+        "{authorize}"
+    );
+    for p in [
+        "response_type=code",
+        "scope=openid+profile+email",
+        "nonce=",
+        "state=",
+        "team=T0FAKETEAM1",
+    ] {
+        assert!(authorize.contains(p), "{p} missing: {authorize}");
+    }
+    let callback = location(&c.get(&authorize).send().await.unwrap());
+    assert!(
+        callback.starts_with(&format!("{}/admin/oauth/slack/callback?code=", run.base)),
+        "{callback}"
+    );
+    let forged = callback.replace("state=", "state=x");
+    let r = c.get(&forged).send().await.unwrap();
+    assert_eq!(location(&r), "/admin/login?error=state");
+    let r = c.get(&callback).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .starts_with("lg_session="));
+    let r = c.get(&callback).send().await.unwrap();
+    assert_eq!(
+        location(&r),
+        "/admin/login?error=state",
+        "a callback works once"
+    );
+    assert!(r.headers().get("set-cookie").is_none());
+    let l = logins(&run).await;
+    assert_eq!(
+        l.iter()
+            .filter(|r| r.entry.outcome.as_ref().unwrap().as_str() == "ok")
+            .count(),
+        1
+    );
+    assert!(l.iter().any(|r| r
+        .entry
+        .detail
+        .as_deref()
+        .unwrap_or("")
+        .contains("with Slack")));
+}
