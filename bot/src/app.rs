@@ -128,7 +128,9 @@ pub async fn load_active_policy(store: &Store, config: &Config) -> anyhow::Resul
 
 impl App {
     /// Opens the store, loads the policy, binds the listener and starts the
-    /// connectors named in `config`.
+    /// connectors named in `config`. Long because start-up is one ordered
+    /// sequence (refuse, open, record, bind, connect), each step a few lines
+    /// with its own error context.
     pub async fn build(config: Config, options: AppOptions) -> anyhow::Result<App> {
         // Before anything starts: without its servers Discord cannot tell
         // the company's events from anyone else's.
@@ -175,7 +177,6 @@ impl App {
             .with_context(|| format!("cannot listen on {}", config.http_addr))?;
         let http_addr = listener.local_addr()?;
         let ready_store = store.clone();
-        #[allow(unused_mut)] // connectors merge their routes below
         let mut router = Router::new()
             .route("/healthz", get(|| async { "ok" }))
             .route("/readyz", get(move || readyz(ready_store.clone())));
@@ -193,16 +194,13 @@ impl App {
         // every ten minutes.
         let purge_every =
             std::time::Duration::from_secs(config.dedupe_ttl_secs.clamp(1, 600) as u64);
-        #[allow(unused_mut)] // connectors add their tasks below
         let mut tasks = vec![
             tokio::spawn(moderator.clone().watch_policy()),
             tokio::spawn(purge_expired_keys(store.clone(), purge_every)),
         ];
-        #[allow(unused_mut)]
         let mut on_shutdown: Vec<ShutdownHook> = Vec::new();
-        #[allow(unused_mut)] // the connectors fill in their admin checks
+        // The connectors fill in their admin checks for the console.
         let mut admins = crate::web::Admins::default();
-        // ---- Slack connector (issue #4) ----
         if let Some(slack) = &config.slack {
             let connector = crate::slack::start(slack, moderator.clone())
                 .await
@@ -214,8 +212,6 @@ impl App {
             }
             admins.slack = Some(connector.admins);
         }
-        // ---- end Slack connector ----
-        // ---- Discord connector (issue #5) ----
         if let Some(discord) = &config.discord {
             let connector = crate::discord::start(
                 discord,
@@ -228,8 +224,6 @@ impl App {
             on_shutdown.push(connector.shutdown);
             admins.discord = Some(connector.admins);
         }
-        // ---- end Discord connector ----
-        // ---- web console (issue #20) ----
         if let Some(console) = crate::web::router(
             &config,
             moderator.clone(),
@@ -238,7 +232,6 @@ impl App {
         ) {
             router = router.merge(console);
         }
-        let _ = options;
         Ok(App {
             config,
             moderator,

@@ -9,10 +9,11 @@
 
 use crate::app::{App, AppOptions};
 use crate::config::{Config, DiscordConfig, Secret, SlackConfig, SlackMode};
-use crate::store::{AuditFilter, Store};
+use crate::store::{AuditFilter, AuditRecord, Store};
 use anyhow::{bail, Context as _};
 use linkguard_fakes::discord::{cast, FakeDiscord, FakeDiscordConfig};
 use linkguard_fakes::slack::{self as fslack, FakeSlack, FakeSlackConfig};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -135,13 +136,55 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let discord = FakeDiscord::start(FakeDiscordConfig::default())
         .await
         .context("starting the fake Discord")?;
-    let ca = reqwest::Certificate::from_pem(discord.ca_pem().as_bytes())?;
-    let discord_client = reqwest::Client::builder()
-        .use_rustls_tls()
-        .resolve("discord.com", discord.https_addr())
-        .add_root_certificate(ca)
-        .build()?;
-    let config = Config {
+    let app = App::build(
+        demo_config(&slack, &discord, &db_path),
+        AppOptions {
+            discord_http_client: Some(discord_client(&discord)?),
+            ..AppOptions::default()
+        },
+    )
+    .await
+    .context("starting linkguard")?;
+    let store: Store = app.moderator().store().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    slack
+        .wait_until(WAIT, |s| s.open_sockets() > 0)
+        .await
+        .context("linkguard did not connect to Slack")?;
+    discord
+        .wait_until(|s| s.connected_sessions() > 0, WAIT)
+        .await
+        .context("linkguard did not connect to Discord")?;
+    t.step("linkguard is connected to Slack (Socket Mode) and Discord (gateway)");
+
+    let script = play(&t, &slack, &discord, &store).await;
+
+    t.step("end of the day: the audit log");
+    print_audit(&store.list(&AuditFilter::default()).await?);
+    let report = store.verify().await?;
+    let _ = stop.send(());
+    let _ = server.await;
+    script?;
+    if !report.is_ok() {
+        bail!("the audit chain does not verify: {:?}", report.problem);
+    }
+    println!(
+        "\naudit chain verified: {} records, head {}",
+        report.checked,
+        &report.head_hash[..16]
+    );
+    println!("finished in {:.1}s", t.started.elapsed().as_secs_f64());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// linkguard's configuration against the fakes: both platforms on, the demo
+/// database, the development audit key (so `linkguard audit verify` works
+/// on the demo database afterwards).
+fn demo_config(slack: &FakeSlack, discord: &FakeDiscord, db_path: &Path) -> Config {
+    Config {
         database_url: Secret::new(format!("sqlite://{}", db_path.display())),
         room_key: Secret::new("linkguard-demo-key"),
         audit_key: Secret::new(crate::config::DEVELOPMENT_AUDIT_KEY),
@@ -167,40 +210,27 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             catch_up: Default::default(),
         }),
         ..Config::default()
-    };
-    let app = App::build(
-        config,
-        AppOptions {
-            discord_http_client: Some(discord_client),
-            ..AppOptions::default()
-        },
-    )
-    .await
-    .context("starting linkguard")?;
-    let store: Store = app.moderator().store().clone();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async move {
-        let _ = stopped.await;
-    }));
-    slack
-        .wait_until(WAIT, |s| s.open_sockets() > 0)
-        .await
-        .context("linkguard did not connect to Slack")?;
-    discord
-        .wait_until(|s| s.connected_sessions() > 0, WAIT)
-        .await
-        .context("linkguard did not connect to Discord")?;
-    t.step("linkguard is connected to Slack (Socket Mode) and Discord (gateway)");
+    }
+}
 
-    let script = play(&t, &slack, &discord, &store).await;
+/// An HTTPS client that reaches the fake Discord as `discord.com`, trusting
+/// its test CA: the production path, with serenity's rate limiter on.
+fn discord_client(discord: &FakeDiscord) -> anyhow::Result<reqwest::Client> {
+    let ca = reqwest::Certificate::from_pem(discord.ca_pem().as_bytes())?;
+    Ok(reqwest::Client::builder()
+        .use_rustls_tls()
+        .resolve("discord.com", discord.https_addr())
+        .add_root_certificate(ca)
+        .build()?)
+}
 
-    t.step("end of the day: the audit log");
-    let records = store.list(&AuditFilter::default()).await?;
+/// The audit log as a table.
+fn print_audit(records: &[AuditRecord]) {
     println!(
         "    {:>4}  {:<16} {:<8} {:<10} {:<8} {:<9} {:<9} link",
         "seq", "kind", "platform", "rule", "action", "outcome", ""
     );
-    for r in &records {
+    for r in records {
         let e = &r.entry;
         println!(
             "    {:>4}  {:<16} {:<8} {:<10} {:<8} {:<9} {}",
@@ -213,20 +243,6 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             e.link.as_deref().or(e.detail.as_deref()).unwrap_or("")
         );
     }
-    let report = store.verify().await?;
-    let _ = stop.send(());
-    let _ = server.await;
-    script?;
-    if !report.is_ok() {
-        bail!("the audit chain does not verify: {:?}", report.problem);
-    }
-    println!(
-        "\naudit chain verified: {} records, head {}",
-        report.checked,
-        &report.head_hash[..16]
-    );
-    println!("finished in {:.1}s", t.started.elapsed().as_secs_f64());
-    Ok(ExitCode::SUCCESS)
 }
 
 /// The scripted day. Each step waits for the fake to see linkguard's answer.
@@ -236,6 +252,18 @@ async fn play(
     discord: &FakeDiscord,
     store: &Store,
 ) -> anyhow::Result<()> {
+    let discord_seen = play_links(t, slack, discord).await?;
+    play_commands(t, slack).await?;
+    play_monitor(t, discord, store, discord_seen).await
+}
+
+/// The morning: banned links posted, edited in and wrapped, each replaced.
+/// Returns how many Discord messages the transcript has shown.
+async fn play_links(
+    t: &Transcript,
+    slack: &FakeSlack,
+    discord: &FakeDiscord,
+) -> anyhow::Result<usize> {
     let mut slack_seen = 0;
     let mut discord_seen = 0;
 
@@ -274,7 +302,7 @@ async fn play(
         })
         .await
         .context("the edited Slack message was not caught")?;
-    slack_seen = show_slack(t, slack, slack_seen);
+    show_slack(t, slack, slack_seen);
 
     t.step("11:00 alice forwards a Safe Links-wrapped Zoom invite on Discord");
     let wrapped = "from the customer: https://nam02.safelinks.protection.outlook.com/?url=https%3A%2F%2Fzoom.us%2Fj%2F85863766985%3Fpwd%3D4uCO2PFO1q&data=05%7C02";
@@ -284,7 +312,11 @@ async fn play(
         .await
         .context("the wrapped Zoom link was not caught")?;
     discord_seen = show_discord(t, discord, discord_seen);
+    Ok(discord_seen)
+}
 
+/// The afternoon's commands: a question, a refused edit, an admin's edit.
+async fn play_commands(t: &Transcript, slack: &FakeSlack) -> anyhow::Result<()> {
     t.step("13:00 alice asks Slack: /linkguard check https://zoom.us/j/123456789");
     let reply = slack
         .slash_command(
@@ -317,7 +349,16 @@ async fn play(
         "slack",
         &format!("(only admin sees) {}", reply.text().unwrap_or("")),
     );
+    Ok(())
+}
 
+/// Monitor mode: a banned link recorded as "would have acted", left alone.
+async fn play_monitor(
+    t: &Transcript,
+    discord: &FakeDiscord,
+    store: &Store,
+    discord_seen: usize,
+) -> anyhow::Result<()> {
     t.step("15:10 bob posts a Zoom link on Discord: monitor mode records it, touches nothing");
     let id = discord.post_user_message(
         cast::GENERAL,
@@ -355,6 +396,5 @@ async fn play(
         "discord",
         "(linkguard recorded bob's link as \"would have replaced\" and left it alone)",
     );
-    let _ = slack_seen;
     Ok(())
 }

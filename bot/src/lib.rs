@@ -8,13 +8,16 @@ pub mod app;
 pub mod cli;
 pub mod commands;
 pub mod config;
+#[cfg(feature = "demo")]
+pub mod demo;
+#[cfg(not(feature = "demo"))]
+#[path = "demo_unavailable.rs"]
 pub mod demo;
 pub mod discord;
 pub mod http;
 pub mod metrics;
 pub mod moderation;
 pub mod notice;
-pub mod scan;
 pub mod slack;
 pub mod store;
 pub mod telemetry;

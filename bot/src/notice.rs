@@ -19,6 +19,7 @@
 //! what Slack counts.
 
 use linkguard_rules::eval::Block;
+use linkguard_rules::policy::Policy;
 
 /// Alternatives listed per rule; the rest are counted.
 pub const ALTERNATIVES_SHOWN: usize = 3;
@@ -137,6 +138,52 @@ pub fn rule_lines(blocks: &[&Block]) -> Vec<String> {
         lines.push(format!("• and {more} more rules"));
     }
     lines
+}
+
+/// `head`, then one line per rule (see [`rule_lines`]).
+fn with_rule_lines(mut out: String, blocks: &[&Block]) -> String {
+    for line in rule_lines(blocks) {
+        out.push('\n');
+        out.push_str(&line);
+    }
+    out
+}
+
+/// The short line appended to a repost.
+pub fn attribution(blocks: &[&Block]) -> String {
+    format!(
+        "_(reposted by linkguard: a meeting link not allowed here was swapped for an approved one; rule {})_",
+        rule_list(blocks)
+    )
+}
+
+/// The thread reply used by `reply`: one line per rule, whatever the number
+/// of links.
+pub fn reply_text(blocks: &[&Block]) -> String {
+    let head = if link_count(blocks) > 1 {
+        "These meeting links are not allowed here."
+    } else {
+        "This meeting link is not allowed here."
+    };
+    with_rule_lines(head.to_owned(), blocks)
+}
+
+/// The private notice to the author: what was wrong (one line per rule),
+/// what to use instead, and how to ask for an exception.
+pub fn notice_text(policy: &Policy, blocks: &[&Block]) -> String {
+    let head = format!(
+        "Your message in this channel had {} not allowed (rule {}).",
+        match link_count(blocks) {
+            n if n > 1 => format!("{n} meeting links that are"),
+            _ => "a meeting link that is".to_owned(),
+        },
+        rule_list(blocks)
+    );
+    let mut out = with_rule_lines(head, blocks);
+    if let Some(contact) = policy.exception_contact() {
+        out.push_str(&format!("\nNeed an exception? {contact}"));
+    }
+    out
 }
 
 /// Shortens `text` to at most `limit` characters for a single message,

@@ -4,14 +4,12 @@
 
 mod store_common;
 
-use linkguard::commands::{Caller, Commands};
-use linkguard::moderation::{
-    ActivePolicy, Author, Handled, IncomingMessage, Moderator, Platform, Step,
-};
+use linkguard::commands::{route, Caller, Commands, Word};
+use linkguard::moderation::{ActivePolicy, Handled, IncomingMessage, Moderator, Platform, Step};
 use linkguard::store::{AuditFilter, Kind, Store};
 use linkguard_rules::policy::{Policy, RoomKey};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn moderator(store: Store) -> Arc<Moderator> {
     Arc::new(Moderator::new(
@@ -38,23 +36,7 @@ fn caller(admin: bool) -> Caller {
 }
 
 fn message(user: &str, text: &str, id: &str) -> IncomingMessage {
-    IncomingMessage {
-        platform: Platform::Slack,
-        workspace: "T0FAKETEAM1".into(),
-        channel: "C0FAKECHAN1".into(),
-        thread: None,
-        message_id: id.into(),
-        revision: "0".into(),
-        author: Author {
-            id: user.into(),
-            display_name: user.into(),
-            ..Author::default()
-        },
-        text: text.into(),
-        has_attachments: false,
-        not_repostable: None,
-        received: Instant::now(),
-    }
+    store_common::slack_message(user, text, id)
 }
 
 async fn kinds(store: &Store) -> Vec<String> {
@@ -245,6 +227,82 @@ async fn monitor_mode_records_without_acting() {
         .await
         .unwrap();
     assert!(matches!(step, Step::Done(Handled::Monitored)), "{step:?}");
+}
+
+/// A caller on `platform` (`None`: the CLI), admin or not.
+fn caller_on(platform: Option<Platform>, admin: bool) -> Caller {
+    let mut c = caller(admin);
+    c.platform = platform;
+    if platform == Some(Platform::Discord) {
+        c.workspace = "1058897594941571072".into();
+        c.channel = "1058897594941571075".into();
+        c.user_id = if admin {
+            "661720242585731077"
+        } else {
+            "661720242585731078"
+        }
+        .into();
+    }
+    c
+}
+
+/// What the answer to `word` alone starts with (or contains), which the
+/// answer to a plain question never does.
+fn word_answer(word: Word) -> &'static str {
+    match word {
+        Word::Check => "Give me a link or a message to check",
+        Word::Allowed => "Approved tools",
+        Word::Help => "For admins:",
+        Word::Rules => "Policy linkguard default policy (version built-in)",
+        Word::Mode => "The policy is in enforce mode",
+        Word::Bots => "Other bots' and integrations' messages are",
+        Word::Exempt => "No exceptions are in force.",
+        other => panic!("add the answer of {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn every_command_word_is_a_command_on_every_platform() {
+    let db = store_common::sqlite().await;
+    let store = db.store().await;
+    let m = moderator(store.clone());
+    let c = Commands::new(m.clone());
+    let question = c.run(&caller(false), "what now?").await;
+    for platform in [Some(Platform::Slack), Some(Platform::Discord), None] {
+        let who = caller_on(platform, false);
+        for word in Word::ALL {
+            for spelling in std::iter::once(word.name()).chain(word.aliases().iter().copied()) {
+                assert_eq!(route(spelling), Some(word));
+                let a = c.run(&who, spelling).await;
+                assert!(
+                    a.contains(word_answer(word)),
+                    "{platform:?} `{spelling}` answered as: {a}"
+                );
+                assert_ne!(
+                    a, question,
+                    "{platform:?} `{spelling}` taken for a question"
+                );
+            }
+        }
+    }
+    // The words that drifted: `bots on` is a command everywhere, refused for
+    // people, obeyed for admins, never answered as a question.
+    for platform in [Some(Platform::Slack), Some(Platform::Discord)] {
+        let a = c.run(&caller_on(platform, false), "bots on").await;
+        assert!(a.contains("only linkguard admins"), "{platform:?}: {a}");
+    }
+    for (platform, on) in [
+        (Some(Platform::Slack), "on"),
+        (Some(Platform::Discord), "off"),
+        (None, "on"),
+    ] {
+        let a = c
+            .run(&caller_on(platform, true), &format!("bots {on}"))
+            .await;
+        assert!(a.starts_with("Done:"), "{platform:?}: {a}");
+        assert_eq!(m.policy().policy.moderate_bots(), Some(on == "on"));
+    }
+    assert_eq!(store.policy_history().await.unwrap().len(), 3);
 }
 
 #[tokio::test]

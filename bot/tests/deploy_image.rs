@@ -250,3 +250,43 @@ fn healthcheck_fails_with_1_on_a_configuration_error() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The image is built without the `demo` feature, and without it nothing
+/// of the fake Slack and Discord servers is linked into the binary.
+#[test]
+fn the_image_leaves_out_the_demo_and_the_fakes() {
+    let dockerfile = repo_file("deploy/Dockerfile").replace("\\\n", " ");
+    let builds: Vec<&str> = dockerfile
+        .lines()
+        .flat_map(|l| l.split("&&"))
+        .filter(|c| c.trim_start().starts_with("cargo build"))
+        .collect();
+    assert!(!builds.is_empty(), "no `cargo build` in deploy/Dockerfile");
+    for build in builds {
+        let words: Vec<&str> = build.split_whitespace().collect();
+        assert!(
+            words.contains(&"--no-default-features") && !words.contains(&"--features"),
+            "the image must be built without the demo: {}",
+            build.trim()
+        );
+    }
+
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["tree", "--locked", "--offline", "--prefix", "none"])
+        .args(["-e", "normal", "--no-default-features", "-p", "linkguard"])
+        .output()
+        .unwrap();
+    let tree = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "cargo tree: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(tree.lines().any(|l| l.starts_with("linkguard v")), "{tree}");
+    assert!(
+        !tree.lines().any(|l| l.starts_with("linkguard-fakes ")),
+        "the release build links the fakes:\n{tree}"
+    );
+}

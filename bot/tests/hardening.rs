@@ -22,11 +22,7 @@ const WAIT: Duration = Duration::from_secs(60);
 const ROOM_KEY: &str = "hardening-test-room-key";
 
 fn linkguard() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_linkguard"));
-    c.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("LINKGUARD_AUDIT_KEY", "hardening-test-audit-key");
-    c
+    store_common::linkguard(ROOM_KEY, "hardening-test-audit-key")
 }
 
 /// One `linkguard run` process; its stderr (JSON logs) collected.
@@ -229,7 +225,9 @@ fn hardening_check_and_scan_exit_2_on_errors_and_1_only_for_banned_links() {
 fn hardening_run_refuses_the_development_room_key() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("lg.db");
+    // No room key at all: the built-in development one would apply.
     let out = linkguard()
+        .env_remove("LINKGUARD_ROOM_KEY")
         .args(["run"])
         .env(
             "LINKGUARD_DATABASE_URL",
@@ -267,7 +265,11 @@ fn hardening_run_refuses_the_development_room_key() {
     );
 
     // `config check` says so as an error, and still prints the rest.
-    let out = linkguard().args(["config", "check"]).output().unwrap();
+    let out = linkguard()
+        .env_remove("LINKGUARD_ROOM_KEY")
+        .args(["config", "check"])
+        .output()
+        .unwrap();
     let (stdout, err) = (
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
@@ -289,6 +291,7 @@ fn hardening_run_refuses_the_development_room_key() {
 
     // The demo and the offline tools keep working with it.
     let out = linkguard()
+        .env_remove("LINKGUARD_ROOM_KEY")
         .args(["check", "https://zoom.us/j/123456789"])
         .output()
         .unwrap();

@@ -34,6 +34,7 @@ async fn tamper(db: &TestDb, sql: &str, binds: &[Bind<'_>]) {
         q = match b {
             Bind::Int(i) => q.bind(*i),
             Bind::Text(t) => q.bind(t.to_string()),
+            Bind::MaybeText(t) => q.bind(t.map(str::to_string)),
         };
     }
     q.execute(&pool)
@@ -45,6 +46,44 @@ async fn tamper(db: &TestDb, sql: &str, binds: &[Bind<'_>]) {
 enum Bind<'a> {
     Int(i64),
     Text(&'a str),
+    MaybeText(Option<&'a str>),
+}
+
+/// Points the chain's head at `seq` with `hash`.
+async fn set_head(db: &TestDb, seq: i64, hash: &str) {
+    tamper(
+        db,
+        "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
+        &[Bind::Int(seq), Bind::Text(hash)],
+    )
+    .await;
+}
+
+/// Writes `records` (seq and entry) over the stored ones, each linked to the
+/// one before from `prev` on, with the hash an attacker without the key can
+/// compute (`hash`); returns the last hash, to link what follows to.
+async fn rechain(
+    db: &TestDb,
+    mut prev: String,
+    records: impl IntoIterator<Item = (i64, AuditEntry)>,
+    hash: impl Fn(&str, i64, &AuditEntry) -> String,
+) -> String {
+    for (seq, e) in records {
+        let h = hash(&prev, seq, &e);
+        tamper(
+            db,
+            "UPDATE audit_log SET detail = $1, prev_hash = $2, hash = $3 WHERE seq = $4",
+            &[
+                Bind::MaybeText(e.detail.as_deref()),
+                Bind::Text(&prev),
+                Bind::Text(&h),
+                Bind::Int(seq),
+            ],
+        )
+        .await;
+        prev = h;
+    }
+    prev
 }
 
 async fn append_n(store: &Store, n: usize) {
@@ -79,12 +118,7 @@ async fn cut_tail(db: &TestDb, store: &Store, seq: i64) {
         &[Bind::Int(seq)],
     )
     .await;
-    tamper(
-        db,
-        "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
-        &[Bind::Int(seq), Bind::Text(&hash)],
-    )
-    .await;
+    set_head(db, seq, &hash).await;
 }
 
 async fn hardening_forged_row_is_refused(db: &TestDb) {
@@ -96,36 +130,22 @@ async fn hardening_forged_row_is_refused(db: &TestDb) {
     // key (the built-in development one).
     for guessed in [None, Some(AuditKey::development())] {
         let records = store.list(&AuditFilter::default()).await.unwrap();
-        let mut prev = records[1].hash.clone();
-        for r in &records[2..] {
+        let forged = records[2..].iter().map(|r| {
             let mut e = r.entry.clone();
             if r.seq == 3 {
                 e.detail = Some("nothing happened here".into());
             }
-            let hash = match &guessed {
-                None => record_hash(&prev, r.seq, &e),
-                Some(k) => keyed_record_hash(k, &prev, r.seq, &e),
+            (r.seq, e)
+        });
+        let head = rechain(db, records[1].hash.clone(), forged, |prev, seq, e| {
+            match &guessed {
+                None => record_hash(prev, seq, e),
+                Some(k) => keyed_record_hash(k, prev, seq, e),
             }
-            .unwrap();
-            tamper(
-                db,
-                "UPDATE audit_log SET detail = $1, prev_hash = $2, hash = $3 WHERE seq = $4",
-                &[
-                    Bind::Text(e.detail.as_deref().unwrap_or_default()),
-                    Bind::Text(&prev),
-                    Bind::Text(&hash),
-                    Bind::Int(r.seq),
-                ],
-            )
-            .await;
-            prev = hash;
-        }
-        tamper(
-            db,
-            "UPDATE audit_head SET hash = $1 WHERE id = 1",
-            &[Bind::Text(&prev)],
-        )
+            .unwrap()
+        })
         .await;
+        set_head(db, 5, &head).await;
         let report = store.verify().await.unwrap();
         assert_eq!(report.problem, Some(ChainProblem::Altered { seq: 3 }));
     }
@@ -203,13 +223,7 @@ async fn hardening_truncated_tail_is_caught_by_an_anchor(db: &TestDb) {
     let report = store.verify_with_anchors(&[edited]).await.unwrap();
     assert_eq!(report.problem, Some(ChainProblem::ForgedAnchor { seq: 6 }));
     // Moving the head back without deleting the rows above it is named too.
-    let hash = hash_of(&store, 5).await;
-    tamper(
-        db,
-        "UPDATE audit_head SET seq = 5, hash = $1 WHERE id = 1",
-        &[Bind::Text(&hash)],
-    )
-    .await;
+    set_head(db, 5, &hash_of(&store, 5).await).await;
     let report = store.verify().await.unwrap();
     assert_eq!(report.problem, Some(ChainProblem::BeyondHead { seq: 6 }));
 }
@@ -314,12 +328,7 @@ async fn legacy_database(db: &TestDb, n: i64) -> Vec<String> {
         hashes.push(hash.clone());
         prev = hash;
     }
-    tamper(
-        db,
-        "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
-        &[Bind::Int(n), Bind::Text(&prev)],
-    )
-    .await;
+    set_head(db, n, &prev).await;
     hashes
 }
 
@@ -343,30 +352,18 @@ async fn hardening_unkeyed_chain_keeps_verifying_after_the_upgrade(db: &TestDb) 
     );
     // The first keyed record pins the old ones: rewrite record 2, re-chain
     // the whole unkeyed part with SHA-256 and point record 5 at it.
-    let mut prev = hashes[0].clone();
-    for seq in 2..=4 {
+    let rewritten = (2..=4).map(|seq| {
         let e = AuditEntry {
             at_ms: 1_000 + seq,
             detail: (seq == 2).then(|| "rewritten".to_string()),
             ..AuditEntry::new(Kind::Startup, "linkguard")
         };
-        let hash = record_hash(&prev, seq, &e).unwrap();
-        if seq == 2 {
-            tamper(
-                db,
-                "UPDATE audit_log SET detail = 'rewritten' WHERE seq = 2",
-                &[],
-            )
-            .await;
-        }
-        tamper(
-            db,
-            "UPDATE audit_log SET prev_hash = $1, hash = $2 WHERE seq = $3",
-            &[Bind::Text(&prev), Bind::Text(&hash), Bind::Int(seq)],
-        )
-        .await;
-        prev = hash;
-    }
+        (seq, e)
+    });
+    let prev = rechain(db, hashes[0].clone(), rewritten, |prev, seq, e| {
+        record_hash(prev, seq, e).unwrap()
+    })
+    .await;
     tamper(
         db,
         "UPDATE audit_log SET prev_hash = $1 WHERE seq = 5",

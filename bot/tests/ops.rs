@@ -80,13 +80,11 @@ fn config_check_prints_no_secret() {
     let dir = tempfile::tempdir().unwrap();
     let secret_file = dir.path().join("discord_token");
     std::fs::write(&secret_file, "PLANTED-DISCORD-TOKEN\n").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_linkguard"))
+    let out = store_common::linkguard("PLANTED-ROOM-KEY", "PLANTED-AUDIT-KEY")
         .args(["config", "check"])
         .env("LINKGUARD_SLACK_BOT_TOKEN", "xoxb-PLANTED-SLACK-TOKEN")
         .env("LINKGUARD_SLACK_APP_TOKEN", "xapp-PLANTED-APP-TOKEN")
         .env("LINKGUARD_DISCORD_TOKEN_FILE", &secret_file)
-        .env("LINKGUARD_ROOM_KEY", "PLANTED-ROOM-KEY")
-        .env("LINKGUARD_AUDIT_KEY", "PLANTED-AUDIT-KEY")
         .env(
             "LINKGUARD_DATABASE_URL",
             "postgres://lg:PLANTED-DB-PASSWORD@db.internal/lg",
@@ -116,7 +114,7 @@ fn config_check_prints_no_secret() {
         "{all}"
     );
 
-    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_linkguard"))
+    let bad = store_common::linkguard("PLANTED-ROOM-KEY", "PLANTED-AUDIT-KEY")
         .args(["config", "check"])
         .env("LINKGUARD_SLACK_BOT_TOKEN", "xoxb-PLANTED")
         .env("LINKGUARD_SLACK_MODE", "http")

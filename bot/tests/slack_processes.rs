@@ -35,14 +35,10 @@ struct Replica {
 }
 
 fn spawn_run(db_url: &str, api_url: &str, port: u16) -> Replica {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_linkguard"))
+    let mut child = store_common::linkguard("replica-test-key", AUDIT_KEY)
         .args(["run", "--log-format", "json"])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("LINKGUARD_DATABASE_URL", db_url)
         .env("LINKGUARD_HTTP_ADDR", format!("127.0.0.1:{port}"))
-        .env("LINKGUARD_ROOM_KEY", "replica-test-key")
-        .env("LINKGUARD_AUDIT_KEY", AUDIT_KEY)
         .env("LINKGUARD_SHUTDOWN_TIMEOUT_SECS", "10")
         .env("LINKGUARD_SLACK_BOT_TOKEN", DEFAULT_BOT_TOKEN)
         .env("LINKGUARD_SLACK_USER_TOKEN", DEFAULT_ADMIN_USER_TOKEN)
@@ -132,10 +128,9 @@ async fn post_signed(client: &reqwest::Client, addr: &str, body: &str, retry: Op
 const AUDIT_KEY: &str = "replica-audit-key";
 
 fn audit_verify(db_url: &str) -> bool {
-    Command::new(env!("CARGO_BIN_EXE_linkguard"))
+    store_common::linkguard("replica-test-key", AUDIT_KEY)
         .args(["audit", "verify"])
         .env("LINKGUARD_DATABASE_URL", db_url)
-        .env("LINKGUARD_AUDIT_KEY", AUDIT_KEY)
         .status()
         .expect("audit verify runs")
         .success()

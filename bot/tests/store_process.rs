@@ -5,7 +5,10 @@
 //!
 //! The children are this test binary itself, re-run with only the ignored
 //! `child_appender` test selected and its job given in `LG_CHILD_*`
-//! environment variables.
+//! environment variables. Without them that test fails (so `--ignored`
+//! cannot pass it having done nothing), and each parent checks that its
+//! children really appended (a child that selected no test would print no
+//! acknowledgement).
 
 mod store_common;
 
@@ -15,19 +18,32 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use store_common::{options, TestDb};
 
+/// The child role's job, from its environment: a child started without it
+/// (someone running the ignored tests) fails, rather than passing having
+/// done nothing.
+fn child_job() -> (String, String, u64) {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!(
+                "{name} is not set: child_appender is not a test of its own but the \
+                 writer process that the other tests in store_process.rs start \
+                 (with LG_CHILD_URL, LG_CHILD_TAG and LG_CHILD_COUNT)"
+            )
+        })
+    };
+    let count = var("LG_CHILD_COUNT");
+    let count = count
+        .parse()
+        .unwrap_or_else(|_| panic!("LG_CHILD_COUNT: expected a whole number, got `{count}`"));
+    (var("LG_CHILD_URL"), var("LG_CHILD_TAG"), count)
+}
+
 /// Child role: appends `LG_CHILD_COUNT` records (0 = until killed) tagged
 /// `LG_CHILD_TAG`, printing `ack <seq> <i>` after each one is committed.
 #[tokio::test]
-#[ignore = "run as a child process by the other tests in this file"]
+#[ignore = "the writer process of the other tests in this file; fails when run by hand"]
 async fn child_appender() {
-    let Ok(url) = std::env::var("LG_CHILD_URL") else {
-        return;
-    };
-    let tag = std::env::var("LG_CHILD_TAG").unwrap_or_default();
-    let count: u64 = std::env::var("LG_CHILD_COUNT")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
+    let (url, tag, count) = child_job();
     let store = Store::open(&url, options())
         .await
         .expect("child opens store");
@@ -63,6 +79,29 @@ fn spawn_child(db: &TestDb, tag: &str, count: u64) -> Child {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn child")
+}
+
+/// Run by hand (`--ignored`), the child role fails and says why.
+#[test]
+fn the_child_role_fails_without_its_job() {
+    let out = Command::new(std::env::current_exe().expect("test binary path"))
+        .args(["--exact", "child_appender", "--ignored", "--test-threads=1"])
+        .env_remove("LG_CHILD_URL")
+        .env_remove("LG_CHILD_TAG")
+        .env_remove("LG_CHILD_COUNT")
+        .output()
+        .expect("run the child role");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "passed without a job:\n{text}");
+    assert!(text.contains("1 failed"), "{text}");
+    assert!(
+        text.contains("is not set: child_appender is not a test"),
+        "{text}"
+    );
 }
 
 fn acks(line: &str) -> Option<(i64, u64)> {

@@ -16,17 +16,13 @@ use std::process::Command;
 use std::sync::Arc;
 
 fn linkguard(dir: &std::path::Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_linkguard"));
+    let mut c = store_common::linkguard("trust-test-room-key", "trust-test-audit-key");
     c.current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env(
             "LINKGUARD_DATABASE_URL",
             format!("sqlite://{}", dir.join("lg.db").display()),
         )
-        .env("LINKGUARD_HTTP_ADDR", "127.0.0.1:0")
-        .env("LINKGUARD_ROOM_KEY", "trust-test-room-key")
-        .env("LINKGUARD_AUDIT_KEY", "trust-test-audit-key");
+        .env("LINKGUARD_HTTP_ADDR", "127.0.0.1:0");
     c
 }
 

@@ -12,6 +12,8 @@ pub mod eval;
 mod link;
 pub mod policy;
 pub mod prefilter;
+pub mod redact;
 pub mod rewrite;
+pub mod timefmt;
 
 pub use link::{Dialect, Link, ProviderId};

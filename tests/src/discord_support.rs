@@ -233,6 +233,32 @@ impl TestApp {
             .expect("repost")
     }
 
+    /// Waits until linkguard has finished with every message of `channel`
+    /// (in [`cast::GUILD`]) up to `id`, ignored ones included: the channel's
+    /// stored cursor only passes messages whose handling has ended, at least
+    /// the cursor's grace period ago, so that an event dispatched earlier but
+    /// started later is not overtaken. Use it before asserting that
+    /// something did *not* happen: serenity dispatches events concurrently,
+    /// so a later message being handled says nothing about an earlier one.
+    pub async fn wait_handled_through(&self, channel: u64, id: u64) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let c = self
+                .store
+                .discord_cursors(cast::GUILD)
+                .await
+                .expect("cursors");
+            if c.get(&channel).is_some_and(|c| *c >= id) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "cursor of {channel} never reached {id}: {c:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Every Discord audit record, oldest first.
     pub async fn audit(&self) -> Vec<AuditRecord> {
         self.store

@@ -219,6 +219,31 @@ impl TestApp {
         outcome_for(&rows, ts).unwrap_or_else(|| unreachable!("waited for it"))
     }
 
+    /// Waits until linkguard has answered message `ts` where it could not
+    /// (or would not) remove it: a private notice sent, the message still
+    /// there, a reply in its thread offering the alternative, and the
+    /// action's outcome recorded.
+    pub async fn wait_thread_reply(&self, channel: &str, ts: &str) -> ThreadReply {
+        self.fake
+            .wait_until(WAIT, |s| !s.ephemerals().is_empty())
+            .await
+            .unwrap_or_else(|e| panic!("no private notice about {ts}: {e}"));
+        assert!(!self.deleted(channel, ts), "message {ts} is kept");
+        let reply = self.thread_reply(channel, ts).expect("thread reply");
+        assert!(
+            reply.text.contains("https://meet.jit.si/linkguard-"),
+            "{}",
+            reply.text
+        );
+        let (action, outcome, detail) = self.wait_outcome(ts).await;
+        ThreadReply {
+            reply,
+            action,
+            outcome,
+            detail: detail.unwrap_or_default(),
+        }
+    }
+
     /// linkguard's reply in the thread of message `ts`, if any.
     pub fn thread_reply(&self, channel: &str, ts: &str) -> Option<StoredMessage> {
         self.fake
@@ -253,6 +278,19 @@ impl TestApp {
             task.await.expect("app task").expect("clean shutdown");
         }
     }
+}
+
+/// What [`TestApp::wait_thread_reply`] found.
+#[derive(Debug)]
+pub struct ThreadReply {
+    /// linkguard's reply in the message's thread.
+    pub reply: StoredMessage,
+    /// The recorded action (`reply` after a degradation) and its outcome.
+    pub action: String,
+    /// `ok` or `degraded`.
+    pub outcome: String,
+    /// The action's detail (why it degraded), empty when none.
+    pub detail: String,
 }
 
 /// The outcome recorded for the action on message `ts`, if any.

@@ -8,23 +8,6 @@ use linkguard::config::CatchUpLimits;
 use linkguard::store::{Kind, Outcome};
 use linkguard_e2e::discord_support::*;
 use linkguard_fakes::discord::{cast, RouteKind};
-use std::time::Duration;
-
-/// Waits until the stored cursor of `channel` reaches `id`.
-async fn wait_cursor(t: &TestApp, channel: u64, id: u64) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let c = t.store.discord_cursors(cast::GUILD).await.expect("cursors");
-        if c.get(&channel).is_some_and(|c| *c >= id) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "cursor of {channel} never reached {id}: {c:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// One detection and one successful `replace` for `id`.
 async fn assert_handled_once(t: &TestApp, id: u64) {
@@ -125,7 +108,7 @@ async fn trust_catch_up_reads_no_more_than_its_bound() {
         "first https://zoom.us/j/630000001",
     );
     let repost = t.wait_replaced(cast::GENERAL, first, "first ").await;
-    wait_cursor(&t, cast::GENERAL, repost.id).await;
+    t.wait_handled_through(cast::GENERAL, repost.id).await;
     let (fake, dir) = t.stop_keeping_state().await;
 
     // Posted while linkguard is stopped.

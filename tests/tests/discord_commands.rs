@@ -120,3 +120,38 @@ async fn a_mention_is_answered_by_dm_and_still_moderated() {
     assert!(t.fake.message(id).unwrap().deleted);
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_word_in_a_dm_is_a_command_and_never_makes_an_admin() {
+    let t = spawn_app(Setup::default()).await;
+    // Even an admin: a DM carries no permissions Discord vouches for.
+    for user in [cast::ALICE, cast::ADMIN] {
+        t.fake.post_dm(user, "bots on").expect("dm");
+        let dm = t.fake.dm_channel(user).expect("dm channel");
+        t.fake
+            .wait_until(
+                |s| {
+                    s.messages(dm).iter().any(|m| {
+                        m.author_id == cast::BOT
+                            && m.content.contains("only linkguard admins")
+                            && m.content.contains("/linkguard slash command")
+                    })
+                },
+                WAIT,
+            )
+            .await
+            .expect("`bots on` in a DM is refused as a command, not answered as a question");
+    }
+    let refused = t
+        .store
+        .list(&AuditFilter {
+            kind: Some(Kind::Refused.as_str().to_owned()),
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(refused.len(), 2, "{refused:#?}");
+    let a = slash(&t, cast::ALICE, "bots", None).await;
+    assert!(a.contains("left alone"), "nothing changed: {a}");
+    t.stop().await;
+}

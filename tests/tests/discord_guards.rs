@@ -79,6 +79,10 @@ async fn own_bot_and_own_webhook_messages_never_loop() {
         "replace",
         Outcome::Ok,
     );
+    // Events run concurrently, so the other webhook's replacement says
+    // nothing about ours: wait until every message up to linkguard's own
+    // last repost has been handled, then look for what they caused.
+    t.wait_handled_through(cast::GENERAL, replaced.id).await;
 
     for id in [id_of(&own_hook), id_of(&own_bot)] {
         assert!(
@@ -115,8 +119,11 @@ async fn other_bots_and_webhooks_are_ignored_by_default() {
         cast::BOB,
         "person https://zoom.us/j/100000006",
     );
-    t.wait_replaced(cast::GENERAL, person, "person ").await;
+    let repost = t.wait_replaced(cast::GENERAL, person, "person ").await;
     assert_action(&t.wait_action(person).await, "replace", Outcome::Ok);
+    // The person's message may have been handled before the bot's: wait
+    // until everything up to the repost is, then check the bot's was ignored.
+    t.wait_handled_through(cast::GENERAL, repost.id).await;
     assert!(!t.fake.message(id_of(&msg)).expect("stored").deleted);
     assert!(t.audit_of(id_of(&msg)).await.is_empty());
     t.stop().await;

@@ -2,9 +2,7 @@
 //! SQLite store) against the fake Slack over loopback.
 
 use linkguard::config::SlackMode;
-use linkguard_e2e::slack_support::{
-    outcome_for, spawn_app, Setup, ADMIN, ALICE, BOB, GENERAL, WAIT,
-};
+use linkguard_e2e::slack_support::{outcome_for, spawn_app, Setup, ADMIN, ALICE, BOB, GENERAL};
 use linkguard_fakes::slack::{FakeSlackConfig, SignMode};
 use std::time::{Duration, Instant};
 
@@ -85,25 +83,8 @@ async fn with_only_a_bot_token_it_replies_in_thread_and_warns_privately() {
         .fake
         .post_user_message(GENERAL, ALICE, "https://zoom.us/j/92147718123")
         .unwrap();
-    app.fake
-        .wait_until(WAIT, |s| !s.ephemerals().is_empty())
-        .await
-        .unwrap();
-    let msgs = app.fake.messages(GENERAL);
-    let original = msgs.iter().find(|m| m.ts == ts).unwrap();
-    assert!(
-        !original.deleted,
-        "a bot token cannot delete: the message stays"
-    );
-    let reply = msgs
-        .iter()
-        .find(|m| m.thread_ts.as_deref() == Some(ts.as_str()))
-        .expect("thread reply");
-    assert!(
-        reply.text.contains("https://meet.jit.si/linkguard-"),
-        "{}",
-        reply.text
-    );
+    // A bot token cannot delete: the message stays.
+    let r = app.wait_thread_reply(GENERAL, &ts).await;
     let eph = &app.fake.ephemerals()[0];
     assert_eq!(eph.user, ALICE);
     assert!(
@@ -111,12 +92,15 @@ async fn with_only_a_bot_token_it_replies_in_thread_and_warns_privately() {
         "{}",
         eph.text
     );
-    let rows = app
-        .wait_audit(|rows| outcome_for(rows, &ts).is_some())
-        .await;
-    let (action, outcome, detail) = outcome_for(&rows, &ts).unwrap();
-    assert_eq!((action.as_str(), outcome.as_str()), ("reply", "degraded"));
-    assert!(detail.unwrap().contains("no Slack admin user token"));
+    assert_eq!(
+        (r.action.as_str(), r.outcome.as_str()),
+        ("reply", "degraded")
+    );
+    assert!(
+        r.detail.contains("no Slack admin user token"),
+        "{}",
+        r.detail
+    );
     app.finish().await;
 }
 

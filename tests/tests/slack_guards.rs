@@ -62,8 +62,16 @@ async fn another_bots_link_is_replaced_when_configured() {
         "{}",
         reposts[0].text
     );
-    // Our repost of it is still ours: no second round.
+    // Our repost of it is still ours: no second round. Its event is
+    // recorded before it is acknowledged, so once acknowledged a detection
+    // would be in the log (a second repost would only come after it).
     app.wait_acked(&reposts[0].ts).await;
+    let rows = app.audit().await;
+    assert!(
+        rows.iter().all(|r| r.entry.kind.as_str() != "detected"
+            || r.entry.message_id.as_deref() != Some(reposts[0].ts.as_str())),
+        "{rows:#?}"
+    );
     assert_eq!(app.reposts(GENERAL).len(), 1);
     let rows = app
         .wait_audit(|rows| outcome_for(rows, &ts).is_some())
@@ -91,6 +99,42 @@ async fn an_admin_turns_moderation_of_other_bots_on_from_chat() {
     app.finish().await;
 }
 
+/// Mentions `@linkguard` with `text` in #general, as Slack's `app_mention`
+/// event carries it, and waits for the private answer to `user`.
+async fn mention(app: &TestApp, user: &str, text: &str, ts: &str) -> String {
+    let seen = app.fake.ephemerals().len();
+    app.fake.send_event(serde_json::json!({
+        "type": "app_mention",
+        "user": user,
+        "text": format!("<@U0FAKEBOT01> {text}"),
+        "ts": ts,
+        "channel": GENERAL,
+        "event_ts": ts,
+    }));
+    app.fake
+        .wait_for(WAIT, |s| {
+            s.ephemerals()
+                .iter()
+                .skip(seen)
+                .find(|e| e.user == user)
+                .map(|e| e.text.clone())
+        })
+        .await
+        .expect("the mention is answered privately")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bots_on_in_a_mention_is_a_command_not_a_question() {
+    let app = spawn_app(Setup::default()).await;
+    let answer = mention(&app, ALICE, "bots on", "1700000001.000100").await;
+    assert!(answer.contains("only linkguard admins"), "{answer}");
+    let answer = mention(&app, ADMIN, "bots on", "1700000002.000100").await;
+    assert!(answer.contains("now moderated"), "{answer}");
+    let ts = post_ci_call(&app);
+    app.wait_message(GENERAL, &ts, |m| m.deleted).await;
+    app.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_share_is_answered_in_thread_and_kept() {
     let app = spawn_app(Setup::default()).await;
@@ -102,30 +146,13 @@ async fn a_file_share_is_answered_in_thread_and_kept() {
             "agenda, call at <https://zoom.us/j/97777777777>",
         )
         .unwrap();
-    app.fake
-        .wait_until(WAIT, |s| !s.ephemerals().is_empty())
-        .await
-        .unwrap();
-    let msgs = app.fake.messages(GENERAL);
-    assert!(
-        !msgs.iter().find(|m| m.ts == ts).unwrap().deleted,
-        "the file stays"
-    );
-    let reply = msgs
-        .iter()
-        .find(|m| m.thread_ts.as_deref() == Some(ts.as_str()))
-        .expect("thread reply");
-    assert!(
-        reply.text.contains("https://meet.jit.si/linkguard-"),
-        "{}",
-        reply.text
-    );
+    // The file stays.
+    let r = app.wait_thread_reply(GENERAL, &ts).await;
     assert_eq!(app.fake.ephemerals()[0].user, ALICE);
-    let rows = app
-        .wait_audit(|rows| outcome_for(rows, &ts).is_some())
-        .await;
-    let (action, outcome, detail) = outcome_for(&rows, &ts).unwrap();
-    assert_eq!((action.as_str(), outcome.as_str()), ("reply", "degraded"));
-    assert!(detail.unwrap_or_default().contains("attachments"));
+    assert_eq!(
+        (r.action.as_str(), r.outcome.as_str()),
+        ("reply", "degraded")
+    );
+    assert!(r.detail.contains("attachments"), "{}", r.detail);
     app.finish().await;
 }

@@ -3,11 +3,9 @@
 //! here; edits are recorded under `cli:$USER` (or `--author`).
 
 use crate::app::load_active_policy;
-use crate::commands::{Caller, Commands};
+use crate::commands::{Caller, Commands, Word};
 use crate::config::Config;
 use crate::moderation::Moderator;
-use crate::store::{Store, StoreOptions};
-use anyhow::Context as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -22,14 +20,15 @@ pub struct AdminArgs {
     words: Vec<String>,
 }
 
-/// Runs `linkguard <command> <words…>` through the shared command handler.
-pub async fn run(command: &str, args: AdminArgs, config: &Config) -> anyhow::Result<ExitCode> {
-    let store = Store::open(
-        config.database_url.expose(),
-        StoreOptions::from_config(config),
-    )
-    .await
-    .context("opening the database")?;
+/// Runs `linkguard <command> <words…>` through the shared command handler;
+/// `None` is `linkguard ask`, a question in plain words even when it starts
+/// with a command word.
+pub async fn run(
+    command: Option<Word>,
+    args: AdminArgs,
+    config: &Config,
+) -> anyhow::Result<ExitCode> {
+    let store = super::open_store(config).await?;
     let active = load_active_policy(&store, config).await?;
     let moderator = Arc::new(Moderator::configured(store.clone(), active, config));
     let who = args
@@ -46,11 +45,12 @@ pub async fn run(command: &str, args: AdminArgs, config: &Config) -> anyhow::Res
         is_admin: true,
     };
     let commands = Commands::new(moderator);
-    let text = format!("{command} {}", shell_words(&args.words));
-    let answer = if command == "ask" {
-        commands.ask(&caller, &args.words.join(" "))
-    } else {
-        commands.run(&caller, &text).await
+    let answer = match command {
+        Some(word) => {
+            let text = format!("{} {}", word.name(), shell_words(&args.words));
+            commands.run(&caller, &text).await
+        }
+        None => commands.ask(&caller, &args.words.join(" ")),
     };
     println!("{answer}");
     store.close().await;

@@ -6,9 +6,11 @@
 //! elsewhere; `verify --anchor FILE` fails when the chain no longer reaches
 //! an anchored head.
 
-use crate::store::{Anchor, AuditFilter, AuditRecord, Store, StoreOptions, VerifyReport};
+use super::open_store;
+use crate::store::{Anchor, AuditFilter, AuditRecord, Store, VerifyReport};
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
+use linkguard_rules::timefmt::format_time;
 use std::io::Write;
 use std::process::ExitCode;
 use time::format_description::well_known::Rfc3339;
@@ -115,16 +117,6 @@ impl FilterArgs {
             ..AuditFilter::default()
         })
     }
-}
-
-/// Opens the configured store (migrating it), with context for the person.
-pub(crate) async fn open_store(config: &crate::config::Config) -> anyhow::Result<Store> {
-    Store::open(
-        config.database_url.expose(),
-        StoreOptions::from_config(config),
-    )
-    .await
-    .context("cannot open the store")
 }
 
 /// Runs `linkguard audit`.
@@ -437,14 +429,6 @@ fn format_line(r: &AuditRecord) -> String {
         }
     }
     parts.join("  ")
-}
-
-/// Epoch milliseconds as RFC 3339 (UTC).
-pub(crate) fn format_time(ms: i64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| format!("{ms}ms"))
 }
 
 /// `YYYY-MM-DD` (midnight UTC), RFC 3339, or epoch milliseconds.

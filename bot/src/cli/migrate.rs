@@ -3,8 +3,6 @@
 //! binary). The bot also migrates at start-up; this is for deployments that
 //! migrate as a separate step.
 
-use crate::store::{Store, StoreOptions};
-use anyhow::Context;
 use std::process::ExitCode;
 
 /// Arguments of `linkguard migrate`.
@@ -13,12 +11,7 @@ pub struct MigrateArgs {}
 
 /// Runs `linkguard migrate`.
 pub async fn run(_args: MigrateArgs, config: &crate::config::Config) -> anyhow::Result<ExitCode> {
-    let store = Store::connect(
-        config.database_url.expose(),
-        StoreOptions::from_config(config),
-    )
-    .await
-    .context("cannot open the store")?;
+    let store = super::connect_store(config).await?;
     let applied = store.migrate().await?;
     if applied.is_empty() {
         println!("{}: already up to date", store.target());

@@ -4,6 +4,10 @@
 //! function; this module only parses and dispatches. Errors reach the person
 //! as one `error: …` line with their context chain.
 
+use crate::commands::Word;
+use crate::config::Config;
+use crate::store::{Store, StoreOptions};
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -18,6 +22,27 @@ pub mod policy;
 pub mod report;
 pub mod run;
 pub mod scan;
+
+/// Opens the configured store and applies any pending migrations, as every
+/// subcommand that reads or writes it does; the error says which database.
+pub(crate) async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    Store::open(
+        config.database_url.expose(),
+        StoreOptions::from_config(config),
+    )
+    .await
+    .context("cannot open the store")
+}
+
+/// Connects to the configured store without migrating (`linkguard migrate`).
+pub(crate) async fn connect_store(config: &Config) -> anyhow::Result<Store> {
+    Store::connect(
+        config.database_url.expose(),
+        StoreOptions::from_config(config),
+    )
+    .await
+    .context("cannot open the store")
+}
 
 /// linkguard: catches banned meeting links in Slack and Discord and swaps them
 /// for approved alternatives.
@@ -37,6 +62,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Play a scripted day against a fake Slack and a fake Discord (no accounts needed).
+    #[cfg_attr(
+        not(feature = "demo"),
+        command(about = "Not in this build: built without the `demo` feature")
+    )]
     Demo(crate::demo::DemoArgs),
     /// Run the bot: the configured platforms and the HTTP listeners.
     Run(run::RunArgs),
@@ -128,11 +157,11 @@ pub fn main() -> ExitCode {
             Command::Healthcheck(args) => healthcheck::run(args, &config).await,
             Command::Config(_) => unreachable!("handled before the runtime starts"),
             Command::Check(args) => check::run(args, &config).await,
-            Command::Rules(args) => admin::run("rules", args, &config).await,
-            Command::Mode(args) => admin::run("mode", args, &config).await,
-            Command::Bots(args) => admin::run("bots", args, &config).await,
-            Command::Exempt(args) => admin::run("exempt", args, &config).await,
-            Command::Ask(args) => admin::run("ask", args, &config).await,
+            Command::Rules(args) => admin::run(Some(Word::Rules), args, &config).await,
+            Command::Mode(args) => admin::run(Some(Word::Mode), args, &config).await,
+            Command::Bots(args) => admin::run(Some(Word::Bots), args, &config).await,
+            Command::Exempt(args) => admin::run(Some(Word::Exempt), args, &config).await,
+            Command::Ask(args) => admin::run(None, args, &config).await,
             Command::Report(args) => report::run(args, &config).await,
             Command::Audit(args) => audit::run(args, &config).await,
             Command::Policy(args) => policy::run(args, &config).await,

@@ -2,9 +2,11 @@
 //! policy versions. Every change is validated first and recorded in the audit
 //! log with its author; running bots pick it up at once.
 
-use super::audit::{default_author, format_time, open_store};
+use super::audit::default_author;
+use super::open_store;
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use linkguard_rules::timefmt::format_time;
 use std::process::ExitCode;
 
 /// Arguments of `linkguard policy`.

@@ -2,10 +2,10 @@
 //! channel and provider, split into what was acted on and what monitor mode
 //! only recorded, so admins can see a rule's effect before enforcing it.
 
-use super::audit::{format_time, parse_time_ms};
+use super::audit::parse_time_ms;
 use crate::config::Config;
-use crate::store::{AuditFilter, Kind, Store, StoreOptions};
-use anyhow::Context as _;
+use crate::store::{AuditFilter, Kind};
+use linkguard_rules::timefmt::format_time;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
@@ -36,12 +36,7 @@ struct Counts {
 
 /// Runs `linkguard report`.
 pub async fn run(args: ReportArgs, config: &Config) -> anyhow::Result<ExitCode> {
-    let store = Store::open(
-        config.database_url.expose(),
-        StoreOptions::from_config(config),
-    )
-    .await
-    .context("opening the database")?;
+    let store = super::open_store(config).await?;
     let now = crate::store::now_ms();
     let since = match &args.since {
         Some(s) => parse_time_ms(s)?,

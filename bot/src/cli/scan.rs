@@ -1,6 +1,6 @@
 //! `linkguard scan`: how many banned meeting links are already in a
 //! workspace's history, and where. Reads Slack and Discord exports (see
-//! [`crate::scan`]), writes a report, and with `--record` adds each finding
+//! [`linkguard_scan`]), writes a report, and with `--record` adds each finding
 //! to the audit log as a `historical` record.
 //!
 //! The scan itself runs on plain threads (it is CPU-bound); this module
@@ -9,11 +9,11 @@
 //! instead of filling memory.
 
 use crate::config::Config;
-use crate::scan::report::{Format, Report};
-use crate::scan::{Event, Finding, ScanOptions};
-use crate::store::{AuditEntry, Kind, Outcome, Store, StoreOptions};
+use crate::store::{AuditEntry, Kind, Outcome, Store};
 use anyhow::Context as _;
 use linkguard_rules::policy::RoomKey;
+use linkguard_scan::report::{Format, Report};
+use linkguard_scan::{Event, Finding, ScanOptions};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -89,15 +89,10 @@ pub async fn run(args: ScanArgs, config: &Config) -> anyhow::Result<ExitCode> {
     let mut recorder = None;
     let mut record_tx = None;
     if args.record {
-        let store = match Store::open(
-            config.database_url.expose(),
-            StoreOptions::from_config(config),
-        )
-        .await
-        {
+        let store = match super::open_store(config).await {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("error: --record: opening the audit log: {e}");
+                eprintln!("error: --record: {e:#}");
                 return Ok(ExitCode::from(2));
             }
         };
@@ -114,7 +109,7 @@ pub async fn run(args: ScanArgs, config: &Config) -> anyhow::Result<ExitCode> {
     let scanned = tokio::task::spawn_blocking(move || {
         let mut report = Report::new(format, out);
         let mut write_error: Option<std::io::Error> = None;
-        let stats = crate::scan::scan(&paths, &policy, &key, &opts, &mut |event| match event {
+        let stats = linkguard_scan::scan(&paths, &policy, &key, &opts, &mut |event| match event {
             Event::Finding(f) => {
                 if let Some(tx) = &record_tx {
                     // Fails only when the recorder stopped on an error,

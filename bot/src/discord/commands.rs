@@ -7,12 +7,12 @@
 //! a server in `discord.guild_ids`.
 
 use super::tenancy::Guilds;
-use crate::commands::{Caller, Commands};
+use crate::commands::{Caller, Commands, Word};
 use crate::moderation::Platform;
 use serenity::all::{
-    CommandDataOptionValue, CommandInteraction, CommandOptionType, Context, CreateAllowedMentions,
-    CreateCommand, CreateCommandOption, CreateInteractionResponse,
-    CreateInteractionResponseMessage, CreateMessage, Message,
+    ChannelId, CommandDataOptionValue, CommandInteraction, CommandOptionType, Context,
+    CreateAllowedMentions, CreateCommand, CreateCommandOption, CreateInteractionResponse,
+    CreateInteractionResponseMessage, CreateMessage, Message, User,
 };
 
 /// The slash command's name.
@@ -24,17 +24,17 @@ const NOT_HERE: &str = "linkguard does not work in this server: it only answers 
 /// The answer to a DM from someone who is in none of the company's servers.
 const NOT_A_MEMBER: &str = "Sorry, I only answer members of my company's Discord server.";
 
-/// The subcommands of `/linkguard`, and whether their text argument is
-/// required. Discord refuses the whole registration if a description is
-/// longer than 100 characters.
-const SUBCOMMANDS: &[(&str, &str, Option<bool>)] = &[
-    ("check", "Is this link (or message) allowed, and what should I use instead?", Some(true)),
-    ("allowed", "Approved tools, and the banned ones with reasons", None),
-    ("help", "What linkguard can do", None),
-    ("rules", "Admins: list | show ID | add ID k=v… | set ID FIELD VALUE | remove ID | test | history | rollback", Some(false)),
-    ("mode", "Admins: monitor|enforce [RULE]", Some(true)),
-    ("bots", "Admins: on|off, whether other bots' and integrations' messages are moderated", Some(false)),
-    ("exempt", "Admins: @user|#channel for DURATION because REASON | list | revoke ID", Some(false)),
+/// The subcommands of `/linkguard` (one per [`Word`], checked by a test),
+/// and whether their text argument is required. Discord refuses the whole
+/// registration if a description is longer than 100 characters.
+const SUBCOMMANDS: &[(Word, &str, Option<bool>)] = &[
+    (Word::Check, "Is this link (or message) allowed, and what should I use instead?", Some(true)),
+    (Word::Allowed, "Approved tools, and the banned ones with reasons", None),
+    (Word::Help, "What linkguard can do", None),
+    (Word::Rules, "Admins: list | show ID | add ID k=v… | set ID FIELD VALUE | remove ID | test | history | rollback", Some(false)),
+    (Word::Mode, "Admins: monitor|enforce [RULE]", Some(true)),
+    (Word::Bots, "Admins: on|off, whether other bots' and integrations' messages are moderated", Some(false)),
+    (Word::Exempt, "Admins: @user|#channel for DURATION because REASON | list | revoke ID", Some(false)),
 ];
 
 /// Discord's message length limit.
@@ -44,8 +44,9 @@ const MAX_LEN: usize = 2000;
 pub fn definition() -> CreateCommand {
     let mut cmd = CreateCommand::new(COMMAND)
         .description("Check meeting links against the company policy; admins edit the rules");
-    for (name, description, arg) in SUBCOMMANDS {
-        let mut sub = CreateCommandOption::new(CommandOptionType::SubCommand, *name, *description);
+    for (word, description, arg) in SUBCOMMANDS {
+        let mut sub =
+            CreateCommandOption::new(CommandOptionType::SubCommand, word.name(), *description);
         if let Some(required) = arg {
             sub = sub.add_sub_option(
                 CreateCommandOption::new(
@@ -134,21 +135,32 @@ pub async fn on_command(
         &roles,
         admin_roles,
     );
-    let caller = Caller {
-        platform: Some(Platform::Discord),
-        workspace,
-        channel: cmd.channel_id.get().to_string(),
-        user_id: cmd.user.id.get().to_string(),
-        user_name: cmd
-            .user
-            .global_name
-            .clone()
-            .unwrap_or_else(|| cmd.user.name.clone()),
-        roles,
-        is_admin,
-    };
+    let caller = caller(&cmd.user, workspace, cmd.channel_id, roles, is_admin);
     let answer = truncate(commands.run(&caller, &text).await);
     respond(ctx, cmd, answer).await;
+}
+
+/// Who is asking on Discord: `user` in `channel` of server `workspace`;
+/// `is_admin` only as [`super::tenancy::is_admin`] decided it.
+fn caller(
+    user: &User,
+    workspace: String,
+    channel: ChannelId,
+    roles: Vec<String>,
+    is_admin: bool,
+) -> Caller {
+    Caller {
+        platform: Some(Platform::Discord),
+        workspace,
+        channel: channel.get().to_string(),
+        user_id: user.id.get().to_string(),
+        user_name: user
+            .global_name
+            .clone()
+            .unwrap_or_else(|| user.name.clone()),
+        roles,
+        is_admin,
+    }
 }
 
 /// The first word of a command, for records (arguments may be long or
@@ -211,30 +223,9 @@ pub async fn on_question(
             }
         },
     };
-    let caller = Caller {
-        platform: Some(Platform::Discord),
-        workspace,
-        channel: msg.channel_id.get().to_string(),
-        user_id: msg.author.id.get().to_string(),
-        user_name: msg
-            .author
-            .global_name
-            .clone()
-            .unwrap_or_else(|| msg.author.name.clone()),
-        roles: Vec::new(),
-        // Rule changes need the slash command, where Discord vouches for permissions.
-        is_admin: false,
-    };
-    let first = question
-        .split_whitespace()
-        .next()
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let answer = if ["check", "allowed", "help"].contains(&first.as_str()) {
-        commands.run(&caller, question).await
-    } else {
-        commands.ask(&caller, question)
-    };
+    // Rule changes need the slash command, where Discord vouches for permissions.
+    let caller = caller(&msg.author, workspace, msg.channel_id, Vec::new(), false);
+    let answer = commands.run(&caller, question).await;
     let reply = CreateMessage::new()
         .content(truncate(answer))
         .allowed_mentions(CreateAllowedMentions::new());
@@ -262,13 +253,14 @@ mod tests {
             .iter()
             .map(|o| o["name"].as_str().unwrap())
             .collect();
-        assert_eq!(
-            names,
-            vec!["check", "allowed", "help", "rules", "mode", "bots", "exempt"]
-        );
+        let every: Vec<&str> = Word::ALL.iter().map(|w| w.name()).collect();
+        assert_eq!(names, every, "one subcommand per command word");
         assert_eq!(json["options"][0]["options"][0]["required"], true);
-        for (name, description, _) in SUBCOMMANDS {
-            assert!(description.chars().count() <= 100, "{name}: {description}");
+        for (word, description, _) in SUBCOMMANDS {
+            assert!(
+                description.chars().count() <= 100,
+                "{word:?}: {description}"
+            );
         }
     }
 }

@@ -19,11 +19,12 @@ use super::actions::DiscordActions;
 use super::catchup::{Lookup, Tracker};
 use super::intake::Intake;
 use super::tenancy::Guilds;
-use super::translate::{self, Ignored};
+use super::translate::{self, Placement};
+use crate::moderation::Skip;
 use crate::moderation::{IncomingMessage, Moderator, PlatformActions, Step};
 use serenity::all::{
     ConnectionStage, Context, Event, EventHandler, Guild, Interaction, Message, MessageUpdateEvent,
-    Ready, ResumedEvent, ShardStageUpdateEvent,
+    Ready, ResumedEvent, ShardStageUpdateEvent, User,
 };
 use serenity::async_trait;
 use serenity::gateway::CollectorCallback;
@@ -69,16 +70,18 @@ pub(super) enum Source<'a> {
 }
 
 impl Handler {
-    /// Whether a message is skipped, and why.
+    /// Whether a message by `author` (sent through `webhook_id`, if any) in
+    /// channel `at` is skipped, and why: the one check of every path (new
+    /// messages live and read back, thread starters, edits).
     async fn skip(
         &self,
         actions: &DiscordActions,
-        author: &serenity::all::User,
+        author: &User,
         webhook_id: Option<u64>,
-        channel: u64,
-    ) -> Option<Ignored> {
+        at: &Placement,
+    ) -> Option<Skip> {
         let own_webhook = match webhook_id {
-            Some(w) => actions.is_own_webhook(w, channel).await,
+            Some(w) => actions.is_own_webhook(w, at.channel).await,
             None => false,
         };
         translate::ignored(
@@ -88,6 +91,17 @@ impl Handler {
             own_webhook,
             self.moderator.moderate_bots(self.moderate_bots),
         )
+    }
+
+    /// [`Handler::skip`] for a whole message.
+    async fn skip_message(
+        &self,
+        actions: &DiscordActions,
+        msg: &Message,
+        at: &Placement,
+    ) -> Option<Skip> {
+        let webhook_id = msg.webhook_id.map(|w| w.get());
+        self.skip(actions, &msg.author, webhook_id, at).await
     }
 
     /// Queues the message for recording (the queue retries a failing store)
@@ -112,15 +126,7 @@ impl Handler {
     ) {
         let guild = source.guild_id.or(starter.guild_id);
         let at = actions.placement(guild, source.channel_id).await;
-        if let Some(why) = self
-            .skip(
-                actions,
-                &source.author,
-                source.webhook_id.map(|w| w.get()),
-                at.channel,
-            )
-            .await
-        {
+        if let Some(why) = self.skip_message(actions, source, &at).await {
             tracing::trace!(message.id = %source.id, ?why, "ignoring a thread's starter message");
             return;
         }
@@ -209,15 +215,7 @@ impl Handler {
             return true;
         }
         let at = actions.placement(msg.guild_id, msg.channel_id).await;
-        if let Some(why) = self
-            .skip(
-                actions,
-                &msg.author,
-                msg.webhook_id.map(|w| w.get()),
-                at.channel,
-            )
-            .await
-        {
+        if let Some(why) = self.skip_message(actions, &msg, &at).await {
             tracing::trace!(message.id = %msg.id, ?why, "ignoring a discord message");
             tracked.finish(true);
             return true;
@@ -369,7 +367,7 @@ impl EventHandler for Handler {
             .or_else(|| new.as_ref().and_then(|m| m.webhook_id))
             .map(|w| w.get());
         let at = actions.placement(event.guild_id, event.channel_id).await;
-        if let Some(why) = self.skip(actions, author, webhook_id, at.channel).await {
+        if let Some(why) = self.skip(actions, author, webhook_id, &at).await {
             tracing::trace!(message.id = %event.id, ?why, "ignoring a discord edit");
             return;
         }

@@ -49,7 +49,7 @@ use tokio::task::JoinHandle;
 
 /// The stored setting that makes linkguard moderate other bots' and
 /// webhooks' messages too (`true`; default off, see [`translate::ignored`]).
-pub const MODERATE_BOTS_SETTING: &str = "discord.moderate_bots";
+pub const MODERATE_BOTS_SETTING: &str = Platform::Discord.moderate_bots_setting();
 
 /// The gateway intents linkguard asks for. MESSAGE_CONTENT is privileged and
 /// must be switched on in the developer portal.
@@ -139,6 +139,10 @@ impl std::fmt::Debug for Connector {
 /// Builds the serenity client and starts it in the background. `client` is
 /// the HTTP client to use instead of serenity's default (tests); the rate
 /// limiter stays on unless `config.proxy_url` is set.
+///
+/// Just past 80 lines: the order (handler before client, actions before the
+/// retry loop, the loop beside the gateway) is the point and reads best in
+/// one place.
 pub async fn start(
     config: &DiscordConfig,
     moderator: Arc<Moderator>,
@@ -155,11 +159,7 @@ pub async fn start(
     if let Some(proxy) = &config.proxy_url {
         http = http.proxy(proxy.as_str()).ratelimiter_disabled(true);
     }
-    let moderate_bots = moderator
-        .store()
-        .setting(MODERATE_BOTS_SETTING)
-        .await?
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    let moderate_bots = moderator.stored_moderate_bots(Platform::Discord).await;
     crate::metrics::global().set_connected("discord", false);
     let (intake, mut tasks) = intake::Intake::start(moderator.clone(), config.queue_capacity);
     let slot = Arc::new(OnceLock::new());
@@ -195,14 +195,7 @@ pub async fn start(
     let shard_manager = client.shard_manager.clone();
     // serenity treats the range's end as the last shard id (inclusive).
     let shards = config.shards;
-    // Pending actions (put off, or left by an earlier run) are retried
-    // beside the gateway, never before it: recovery does not delay the
-    // connection. Leases keep live and retried actions apart.
-    let retrying = tokio::spawn(
-        moderator
-            .clone()
-            .run_pending(Platform::Discord, actions.clone()),
-    );
+    let retrying = moderator.spawn_retries(Platform::Discord, actions.clone());
     let task = tokio::spawn(async move {
         let started = match shards {
             Some(r) => client.start_shard_range(r.first..r.last, r.total).await,

@@ -2,7 +2,7 @@
 //! [`IncomingMessage`], and the small rules that decide which Discord messages
 //! linkguard looks at at all. No I/O here, so every rule is unit-tested.
 
-use crate::moderation::{Author, IncomingMessage, Platform};
+use crate::moderation::{Author, IncomingMessage, Platform, Revision, Skip};
 use serenity::all::{
     Embed, Message, MessageReferenceKind, MessageType, MessageUpdateEvent, PartialMember,
     Timestamp, User,
@@ -32,17 +32,6 @@ impl Placement {
     }
 }
 
-/// Why a message is not moderated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ignored {
-    /// Posted by linkguard's own bot user.
-    OwnBot,
-    /// Posted through one of linkguard's own webhooks (a repost).
-    OwnWebhook,
-    /// Posted by another bot or webhook, and bots are not moderated.
-    OtherBot,
-}
-
 /// Decides whether a message from `author` is ignored. Our own bot and our
 /// own webhooks are always ignored (never loop); other bots and webhooks are
 /// ignored unless `moderate_bots` is set, because a bot that keeps posting a
@@ -53,15 +42,15 @@ pub fn ignored(
     own_bot: Option<u64>,
     own_webhook: bool,
     moderate_bots: bool,
-) -> Option<Ignored> {
+) -> Option<Skip> {
     if own_bot == Some(author.id.get()) {
-        return Some(Ignored::OwnBot);
+        return Some(Skip::Ours);
     }
     if webhook_id.is_some() && own_webhook {
-        return Some(Ignored::OwnWebhook);
+        return Some(Skip::OurRepost);
     }
     if (author.bot || webhook_id.is_some()) && !moderate_bots {
-        return Some(Ignored::OtherBot);
+        return Some(Skip::OtherBot);
     }
     None
 }
@@ -104,10 +93,10 @@ pub fn author(user: &User, member: Option<&PartialMember>, guild: Option<u64>) -
 }
 
 /// The revision of an edit: its `edited_timestamp`. An update without one
-/// has not changed the text since it was posted, so it is revision `0`, the
-/// same key as the original post, and is not handled twice.
-pub fn update_revision(edited: Option<&Timestamp>) -> String {
-    edited.map_or_else(|| "0".to_owned(), |t| t.to_string())
+/// has not changed the text since it was posted, so it is the original
+/// revision, the same key as the original post, and is not handled twice.
+pub fn update_revision(edited: Option<&Timestamp>) -> Revision {
+    edited.map_or_else(Revision::original, Revision::edit)
 }
 
 /// Whether an embed's text was written by whoever sent the message. Only
@@ -537,17 +526,14 @@ mod tests {
         let hook =
             user(json!({"id": "77", "username": "Alice", "discriminator": "0000", "bot": true}));
         let person = user(alice());
-        assert_eq!(
-            ignored(&me, None, Some(9), false, true),
-            Some(Ignored::OwnBot)
-        );
+        assert_eq!(ignored(&me, None, Some(9), false, true), Some(Skip::Ours));
         assert_eq!(
             ignored(&hook, Some(77), Some(9), true, true),
-            Some(Ignored::OwnWebhook)
+            Some(Skip::OurRepost)
         );
         assert_eq!(
             ignored(&hook, Some(77), Some(9), false, false),
-            Some(Ignored::OtherBot)
+            Some(Skip::OtherBot)
         );
         assert_eq!(ignored(&hook, Some(77), Some(9), false, true), None);
         assert_eq!(ignored(&person, None, Some(9), false, false), None);

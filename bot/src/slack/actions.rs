@@ -299,7 +299,7 @@ impl SlackActions {
     /// thread returns that thread, each message carrying the root's ts). If
     /// that fails the answer goes to the channel: misplaced, never lost.
     pub async fn thread_of(&self, msg: &IncomingMessage) -> Option<String> {
-        if msg.thread.is_some() || msg.revision == "0" {
+        if msg.thread.is_some() || msg.revision.is_original() {
             return msg.thread.clone();
         }
         let session = self.client.open_session(&self.bot_token);

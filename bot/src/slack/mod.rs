@@ -51,6 +51,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use linkguard_rules::rewrite::escape_slack;
+use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -60,7 +61,7 @@ use translate::{Identity, Translated};
 /// The stored setting that makes linkguard moderate other bots' and
 /// integrations' messages too (`true`; default off). Our own are never
 /// moderated.
-pub const MODERATE_BOTS_SETTING: &str = "slack.moderate_bots";
+pub const MODERATE_BOTS_SETTING: &str = Platform::Slack.moderate_bots_setting();
 
 /// How long an edit's thread lookup may hold up its acknowledgement.
 const EDIT_THREAD_LOOKUP: std::time::Duration = std::time::Duration::from_millis(1500);
@@ -86,19 +87,43 @@ const REPLAY_MEMORY: std::time::Duration =
 /// Slack retries a delivery for up to about an hour.
 const EVENT_ID_MEMORY: std::time::Duration = std::time::Duration::from_secs(2 * 3600);
 
-/// Why the connector could not start.
+/// Why the connector could not start. Each variant says what linkguard was
+/// doing; the error it got is its `source()`, so a printed chain (`{:#}`)
+/// shows both.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SlackError {
-    /// The HTTP client could not be built.
-    #[error("building the Slack HTTP client: {0}")]
-    Client(String),
+    /// The HTTP client could not be built (no usable root certificates).
+    #[error("building the Slack HTTP client")]
+    Client(#[source] std::io::Error),
     /// `auth.test` failed: a wrong token or an unreachable API.
-    #[error("Slack auth.test failed (check slack.bot_token and slack.api_url): {0}")]
-    Auth(String),
+    #[error("Slack auth.test failed (check slack.bot_token and slack.api_url)")]
+    Auth(#[source] SlackCause),
+    /// Socket Mode is configured without an app-level token.
+    #[error("Socket Mode needs slack.app_token")]
+    NoAppToken,
     /// Socket Mode could not start.
-    #[error("starting Slack Socket Mode: {0}")]
-    Socket(String),
+    #[error("starting Slack Socket Mode")]
+    Socket(#[source] SlackCause),
+}
+
+/// What slack-morphism reported, without its wrapper.
+pub type SlackCause = Box<dyn std::error::Error + Send + Sync>;
+
+/// slack-morphism's `SlackClientError` prints its variant's payload and
+/// gives the same payload as its `source()`, so a chain would say
+/// everything twice: keep the payload alone.
+fn cause(e: SlackClientError) -> SlackCause {
+    match e {
+        SlackClientError::ApiError(e) => Box::new(e),
+        SlackClientError::HttpError(e) => Box::new(e),
+        SlackClientError::HttpProtocolError(e) => Box::new(e),
+        SlackClientError::EndOfStream(e) => Box::new(e),
+        SlackClientError::SystemError(e) => Box::new(e),
+        SlackClientError::ProtocolError(e) => Box::new(e),
+        SlackClientError::SocketModeProtocolError(e) => Box::new(e),
+        SlackClientError::RateLimitError(e) => Box::new(e),
+    }
 }
 
 /// A started connector, for `App` to own.
@@ -143,7 +168,7 @@ struct Ctx {
 pub fn client(api_url: &str) -> Result<Arc<SlackHyperClient>, SlackError> {
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
-        .map_err(|e| SlackError::Client(e.to_string()))?
+        .map_err(SlackError::Client)?
         .https_or_http()
         .enable_http1()
         .enable_http2()
@@ -159,6 +184,18 @@ fn now_secs() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+/// The teams whose events count: `slack.team_ids`, or the bot token's own
+/// team when none are configured.
+fn allowed_teams(config: &SlackConfig, me: &Identity) -> Vec<String> {
+    if config.team_ids.is_empty() {
+        return vec![me.team_id.clone()];
+    }
+    if !config.team_ids.contains(&me.team_id) {
+        tracing::warn!(team = %me.team_id, "the bot token's own team is not in slack.team_ids: its events are ignored");
+    }
+    config.team_ids.clone()
+}
+
 /// Starts the connector: identifies the bot, finishes actions left pending
 /// by an earlier run, and starts Socket Mode (or returns the HTTP routes).
 pub async fn start(
@@ -171,9 +208,7 @@ pub async fn start(
         .open_session(&bot_token)
         .auth_test()
         .await
-        .map_err(|e| {
-            SlackError::Auth(e.to_string().lines().next().unwrap_or_default().to_owned())
-        })?;
+        .map_err(|e| SlackError::Auth(cause(e)))?;
     let me = Identity {
         user_id: auth.user_id.0.clone(),
         bot_id: auth.bot_id.as_ref().map(|b| b.0.clone()),
@@ -181,28 +216,14 @@ pub async fn start(
         team_id: auth.team_id.0.clone(),
     };
     tracing::info!(bot.user = %me.user_id, team = %me.team_id, mode = ?config.mode, "Slack bot identified");
-    let teams = if config.team_ids.is_empty() {
-        vec![me.team_id.clone()]
-    } else {
-        if !config.team_ids.contains(&me.team_id) {
-            tracing::warn!(team = %me.team_id, "the bot token's own team is not in slack.team_ids: its events are ignored");
-        }
-        config.team_ids.clone()
-    };
+    let teams = allowed_teams(config, &me);
     let tenancy = Tenancy::new(Platform::Slack, teams, moderator.store().clone());
     let actions = Arc::new(SlackActions::new(
         client.clone(),
         config.bot_token.expose(),
         config.user_token.as_ref().map(|t| t.expose()),
     ));
-    let moderate_bots = match moderator.store().setting(MODERATE_BOTS_SETTING).await {
-        Ok(v) => v.is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
-        Err(e) => {
-            // Not fatal: the safe default (other bots left alone) applies.
-            tracing::warn!(error = %e, "could not read {MODERATE_BOTS_SETTING}; not moderating other bots");
-            false
-        }
-    };
+    let moderate_bots = moderator.stored_moderate_bots(Platform::Slack).await;
     let ctx = Arc::new(Ctx {
         commands: Commands::new(moderator.clone()),
         moderator: moderator.clone(),
@@ -220,13 +241,7 @@ pub async fn start(
         rejected_minute: AtomicU64::new(0),
         rejected_count: AtomicU32::new(0),
     });
-    // Pending actions (put off, or left by an earlier run) are retried in
-    // the background: recovery never delays readiness or the connection.
-    let mut tasks = vec![tokio::spawn(
-        moderator
-            .clone()
-            .run_pending(Platform::Slack, actions.clone()),
-    )];
+    let tasks = vec![moderator.spawn_retries(Platform::Slack, actions.clone())];
     match config.mode {
         SlackMode::Http => {
             crate::metrics::global().set_connected("slack", true);
@@ -242,65 +257,68 @@ pub async fn start(
                 admins: ConsoleAdmins(ctx.clone()),
             })
         }
-        SlackMode::Socket => {
-            let Some(app_token) = &config.app_token else {
-                return Err(SlackError::Socket(
-                    "Socket Mode needs slack.app_token".into(),
-                ));
-            };
-            crate::metrics::global().set_connected("slack", false);
-            let env = Arc::new(
-                SlackClientEventsListenerEnvironment::new(client.clone())
-                    .with_error_handler(socket_error)
-                    .with_user_state(ctx.clone()),
-            );
-            let callbacks = SlackSocketModeListenerCallbacks::new()
-                .with_hello_events(socket_hello)
-                .with_push_events(socket_push)
-                .with_command_events(socket_command);
-            let socket_config = SlackClientSocketModeConfig::new()
-                .with_initial_backoff_in_seconds(1)
-                .with_reconnect_timeout_in_seconds(5);
-            let listener = Arc::new(SlackClientSocketModeListener::new(
-                &socket_config,
-                env,
-                callbacks,
-            ));
-            listener
-                .listen_for(&SlackApiToken::new(app_token.expose().to_owned().into()))
-                .await
-                .map_err(|e| {
-                    SlackError::Socket(e.to_string().lines().next().unwrap_or_default().to_owned())
-                })?;
-            let l = listener.clone();
-            tasks.push(tokio::spawn(async move {
-                l.start().await;
-            }));
-            let shutdown: ShutdownHook = Box::pin(async move {
-                listener.shutdown().await;
-                crate::metrics::global().set_connected("slack", false);
-            });
-            Ok(Connector {
-                tasks,
-                shutdown,
-                router: None,
-                actions,
-                admins: ConsoleAdmins(ctx.clone()),
-            })
-        }
+        SlackMode::Socket => socket_mode(config, client, ctx, tasks, actions).await,
     }
 }
 
+/// Connects Socket Mode with `slack.app_token` and starts its listener.
+async fn socket_mode(
+    config: &SlackConfig,
+    client: Arc<SlackHyperClient>,
+    ctx: Arc<Ctx>,
+    mut tasks: Vec<JoinHandle<()>>,
+    actions: Arc<SlackActions>,
+) -> Result<Connector, SlackError> {
+    let Some(app_token) = &config.app_token else {
+        return Err(SlackError::NoAppToken);
+    };
+    crate::metrics::global().set_connected("slack", false);
+    let env = Arc::new(
+        SlackClientEventsListenerEnvironment::new(client.clone())
+            .with_error_handler(socket_error)
+            .with_user_state(ctx.clone()),
+    );
+    let callbacks = SlackSocketModeListenerCallbacks::new()
+        .with_hello_events(socket_hello)
+        .with_push_events(socket_push)
+        .with_command_events(socket_command);
+    let socket_config = SlackClientSocketModeConfig::new()
+        .with_initial_backoff_in_seconds(1)
+        .with_reconnect_timeout_in_seconds(5);
+    let listener = Arc::new(SlackClientSocketModeListener::new(
+        &socket_config,
+        env,
+        callbacks,
+    ));
+    listener
+        .listen_for(&SlackApiToken::new(app_token.expose().to_owned().into()))
+        .await
+        .map_err(|e| SlackError::Socket(cause(e)))?;
+    let l = listener.clone();
+    tasks.push(tokio::spawn(async move {
+        l.start().await;
+    }));
+    let shutdown: ShutdownHook = Box::pin(async move {
+        listener.shutdown().await;
+        crate::metrics::global().set_connected("slack", false);
+    });
+    Ok(Connector {
+        tasks,
+        shutdown,
+        router: None,
+        actions,
+        admins: ConsoleAdmins(ctx),
+    })
+}
+
 impl Ctx {
-    /// Handles one event callback. `Err` means "not recorded: do not
-    /// acknowledge", so Slack delivers it again.
     /// An edit's thread is not in the event (see [`SlackActions::thread_of`]).
     /// When the edit holds a link the policy acts on, the thread is asked
     /// for before the detection is recorded, so the audit record names it;
     /// briefly, because the event is not yet acknowledged. Without an
     /// answer in time the record has no thread and acting asks again.
     async fn find_edit_thread(&self, msg: &mut crate::moderation::IncomingMessage) {
-        if msg.revision == "0" || msg.thread.is_some() {
+        if msg.revision.is_original() || msg.thread.is_some() {
             return;
         }
         let (_, verdict) = self.moderator.evaluate(msg, false);
@@ -314,6 +332,10 @@ impl Ctx {
         }
     }
 
+    /// Handles one event callback. `Err` means "not recorded: do not
+    /// acknowledge", so Slack delivers it again. Tenancy first, then
+    /// messages, direct messages and mentions, each in its arm (just past
+    /// 80 lines).
     async fn push(
         self: &Arc<Self>,
         ev: SlackPushEventCallback,
@@ -359,7 +381,7 @@ impl Ctx {
                         let me = self.clone();
                         tokio::spawn(async move {
                             let caller = me.caller(&team, &channel, &user).await;
-                            let answer = me.commands.ask(&caller, &text);
+                            let answer = me.commands.run(&caller, &text).await;
                             if let Err(e) = me
                                 .actions
                                 .post(&channel, None, &escape_slack(&answer))
@@ -383,7 +405,7 @@ impl Ctx {
                 tokio::spawn(async move {
                     let question = strip_mention(&text, &me.me.user_id);
                     let caller = me.caller(&team, &channel, &user).await;
-                    let answer = me.answer(&caller, &question).await;
+                    let answer = me.commands.run(&caller, &question).await;
                     if let Err(e) = me
                         .actions
                         .ephemeral(&channel, &user, thread.as_deref(), &escape_slack(&answer))
@@ -452,24 +474,6 @@ impl Ctx {
             Err(e) => {
                 tracing::warn!(error = %e, "could not post a slash command's answer to its response_url")
             }
-        }
-    }
-
-    /// A question or command in plain words.
-    async fn answer(&self, caller: &Caller, text: &str) -> String {
-        let first = text
-            .split_whitespace()
-            .next()
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        if [
-            "check", "allowed", "help", "rules", "rule", "mode", "exempt",
-        ]
-        .contains(&first.as_str())
-        {
-            self.commands.run(caller, text).await
-        } else {
-            self.commands.ask(caller, text)
         }
     }
 

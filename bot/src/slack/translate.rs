@@ -1,7 +1,7 @@
 //! From Slack's event payloads to the platform-neutral message, and which
 //! events are not ours to moderate. Pure functions, unit-tested.
 
-use crate::moderation::{Author, IncomingMessage, Platform};
+use crate::moderation::{Author, IncomingMessage, Platform, Revision, Skip};
 use slack_morphism::prelude::*;
 use std::time::Instant;
 
@@ -16,19 +16,6 @@ pub struct Identity {
     pub app_id: Option<String>,
     /// The workspace the bot token belongs to.
     pub team_id: String,
-}
-
-/// Why an event is not moderated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Skip {
-    /// Posted by linkguard itself (including its customised reposts).
-    Ours,
-    /// Another bot or integration.
-    OtherBot,
-    /// A deletion, join, topic change, … or an unfurl-only edit.
-    NotAMessage,
-    /// A direct message to the bot: a question, not a violation.
-    DirectMessage,
 }
 
 /// What a `message` event is, once translated.
@@ -110,10 +97,51 @@ fn texts(content: Option<&SlackMessageContent>) -> (String, bool, Option<String>
     (text, has_files, why)
 }
 
+/// What an edit (`message_changed`) says that is new, when its text did not
+/// change: `Ok(None)` when the text changed (the text is judged),
+/// `Ok(Some(text))` for the attachment text an app added, or why it is not
+/// a message at all.
+///
+/// Unfurls and reactions also fire message_changed with the same text.
+/// People cannot write attachments (Slack adds unfurls to their messages),
+/// but apps can: an app's edit that changes only its attachments
+/// (chat.update) is a revision of what they say. Only the attachment text
+/// that is new is read, so nothing is judged twice.
+fn edited_attachments(
+    ev: &SlackMessageEvent,
+    new: &SlackMessageEventEdited,
+) -> Result<Option<String>, Skip> {
+    let previous = ev
+        .previous_message
+        .as_ref()
+        .and_then(|p| p.content.as_ref());
+    let old_text = previous.and_then(|c| c.text.clone());
+    let new_text = new.content.as_ref().and_then(|c| c.text.clone());
+    if old_text != new_text {
+        return Ok(None);
+    }
+    if new.sender.bot_id.is_none() {
+        return Err(Skip::NotAMessage);
+    }
+    let before = attachment_parts(previous);
+    let added: Vec<String> = attachment_parts(new.content.as_ref())
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect();
+    if added.is_empty() {
+        return Err(Skip::NotAMessage);
+    }
+    Ok(Some(added.join("\n")))
+}
+
 /// Translates one `message` event. `team` is the event wrapper's team id.
 /// Other bots and integrations are skipped unless `moderate_bots`: a bot that
 /// keeps posting a banned link would otherwise be reposted forever. Our own
 /// messages are always skipped (never loop).
+///
+/// Long on purpose: one match over Slack's message subtypes, each arm
+/// giving the same five values, then the checks every subtype shares; the
+/// edit-only part is [`edited_attachments`].
 pub fn message(
     team: &str,
     ev: &SlackMessageEvent,
@@ -137,7 +165,7 @@ pub fn message(
             &ev.sender,
             ev.origin.ts.0.clone(),
             ev.content.as_ref(),
-            "0".to_owned(),
+            Revision::original(),
             false,
         ),
         Some(T::BotMessage) => {
@@ -153,7 +181,7 @@ pub fn message(
                 &ev.sender,
                 ev.origin.ts.0.clone(),
                 ev.content.as_ref(),
-                "0".to_owned(),
+                Revision::original(),
                 false,
             )
         }
@@ -161,43 +189,15 @@ pub fn message(
             let Some(new) = &ev.message else {
                 return Translated::Skipped(Skip::NotAMessage);
             };
-            let old_text = ev
-                .previous_message
-                .as_ref()
-                .and_then(|p| p.content.as_ref())
-                .and_then(|c| c.text.clone());
-            let new_text = new.content.as_ref().and_then(|c| c.text.clone());
-            // Unfurls and reactions also fire message_changed with the same
-            // text. People cannot write attachments (Slack adds unfurls to
-            // their messages), but apps can: an app's edit that changes only
-            // its attachments (chat.update) is a revision of what they say.
-            // Only the attachment text that is new is read, so nothing is
-            // judged twice.
-            attachments_only = if old_text == new_text {
-                if new.sender.bot_id.is_none() {
-                    return Translated::Skipped(Skip::NotAMessage);
-                }
-                let before = attachment_parts(
-                    ev.previous_message
-                        .as_ref()
-                        .and_then(|p| p.content.as_ref()),
-                );
-                let added: Vec<String> = attachment_parts(new.content.as_ref())
-                    .into_iter()
-                    .filter(|p| !before.contains(p))
-                    .collect();
-                if added.is_empty() {
-                    return Translated::Skipped(Skip::NotAMessage);
-                }
-                Some(added.join("\n"))
-            } else {
-                None
+            attachments_only = match edited_attachments(ev, new) {
+                Ok(added) => added,
+                Err(skip) => return Translated::Skipped(skip),
             };
             let revision = new
                 .edited
                 .as_ref()
-                .map(|e| e.ts.0.clone())
-                .unwrap_or_else(|| ev.origin.ts.0.clone());
+                .map(|e| Revision::edit(&e.ts.0))
+                .unwrap_or_else(|| Revision::edit(&ev.origin.ts.0));
             (
                 &new.sender,
                 new.ts.0.clone(),

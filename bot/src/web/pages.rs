@@ -4,12 +4,13 @@
 
 use super::view::{self, bars, csrf, notice, page};
 use super::{Admin, AdminForm, Console, Shared};
-use crate::cli::audit::{csv_row, format_time, jsonl_line, parse_time_ms, CSV_HEADER};
+use crate::cli::audit::{csv_row, jsonl_line, parse_time_ms, CSV_HEADER};
 use crate::store::{AuditFilter, ExceptionTarget, StoreError};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use linkguard_rules::policy::Policy;
+use linkguard_rules::timefmt::format_time;
 use maud::{html, Markup};
 use std::collections::HashMap;
 

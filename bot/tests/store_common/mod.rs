@@ -50,6 +50,41 @@ impl TestDb {
     }
 }
 
+/// The `linkguard` binary, as every test that spawns it starts: a clean
+/// environment (only `PATH`, so nothing of the developer's shell leaks in)
+/// with the room and audit keys set (`run` refuses to start without them,
+/// or with the development ones). A test that opens the store itself uses
+/// the same `audit_key`.
+pub fn linkguard(room_key: &str, audit_key: &str) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_linkguard"));
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("LINKGUARD_ROOM_KEY", room_key)
+        .env("LINKGUARD_AUDIT_KEY", audit_key);
+    c
+}
+
+/// A message by `user` in the fake Slack's #general (original revision).
+pub fn slack_message(user: &str, text: &str, id: &str) -> linkguard::moderation::IncomingMessage {
+    linkguard::moderation::IncomingMessage {
+        platform: linkguard::moderation::Platform::Slack,
+        workspace: "T0FAKETEAM1".into(),
+        channel: "C0FAKECHAN1".into(),
+        thread: None,
+        message_id: id.into(),
+        revision: linkguard::moderation::Revision::original(),
+        author: linkguard::moderation::Author {
+            id: user.into(),
+            display_name: user.into(),
+            ..Default::default()
+        },
+        text: text.into(),
+        has_attachments: false,
+        not_repostable: None,
+        received: std::time::Instant::now(),
+    }
+}
+
 /// Test defaults: short timeouts so failures show quickly.
 pub fn options() -> StoreOptions {
     StoreOptions {

@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::link::ProviderId;
 
-/// The largest compiled size of one catalogue regex, in bytes. A policy file is
-/// operator input, so a pathological pattern must fail to load rather than
-/// exhaust memory.
+/// The largest compiled size of one regex, in bytes, whether it comes from the
+/// provider catalogue or a policy's rule. A policy file is operator input, so a
+/// pathological pattern must fail to load rather than exhaust memory.
 pub const REGEX_SIZE_LIMIT: usize = 256 * 1024;
 
 const BUILTIN_TOML: &str = include_str!("providers.toml");

@@ -12,7 +12,9 @@ mod template;
 pub use model::{Action, Mode, RawPolicy, RawRule};
 pub use template::{RoomKey, Template, TemplateError, PLACEHOLDERS};
 
-use crate::detect::{Catalogue, Detector, InvitationFinder, ProviderSpec, INVITATION_PROVIDERS};
+use crate::detect::{
+    Catalogue, Detector, InvitationFinder, ProviderSpec, INVITATION_PROVIDERS, REGEX_SIZE_LIMIT,
+};
 use crate::{Dialect, ProviderId};
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use std::collections::{HashMap, HashSet};
@@ -22,9 +24,6 @@ use std::ops::Range;
 /// Maps looked up once or more per link: FNV hashing (keys come from the
 /// policy, lookups from messages; no adversary can grow the table).
 type FnvMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<crate::detect::Fnv>>;
-
-/// The largest compiled size allowed for one pattern in a policy.
-pub const REGEX_SIZE_LIMIT: usize = 256 * 1024;
 
 /// The policy used when none is configured: Zoom is not allowed and is
 /// replaced with a Jitsi room; every other tool is allowed.
@@ -249,180 +248,28 @@ impl Policy {
         }
     }
 
+    /// Validates every part of `raw`, reporting each problem, and compiles
+    /// the policy once nothing is wrong.
     fn compile(raw: RawPolicy, text: &str, problems: &mut Problems<'_>) -> Option<Policy> {
-        let mut catalogue = Catalogue::builtin();
-        for spec in &raw.providers {
-            let id = spec.get_ref().id.clone();
-            if let Err(e) = catalogue.add(spec.get_ref().clone()) {
-                problems.add(spec.span(), None, format!("provider `{id}`: {e}"));
-            }
-        }
-        let known: HashSet<String> = catalogue.ids().map(|p| p.as_str().to_owned()).collect();
-        for name in &raw.approved {
-            if !known.contains(name.get_ref().as_str()) {
-                problems.add(name.span(), None, unknown_provider(name.get_ref(), &known));
-            }
-        }
-
+        let (mut catalogue, known) = compile_catalogue(&raw, problems);
         let mut rules = Vec::with_capacity(raw.rules.len());
-        let mut seen: HashMap<String, ()> = HashMap::new();
+        let mut seen: HashSet<String> = HashSet::new();
         let mut all_patterns: Vec<String> = Vec::new();
         let mut pattern_rule = Vec::new();
         for (index, r) in raw.rules.iter().enumerate() {
-            let id = r.id.get_ref().clone();
-            let rid = Some(id.as_str());
-            if ProviderId::new(&id).is_none() {
-                problems.add(
-                    r.id.span(),
-                    rid,
-                    "a rule id is lower-case letters, digits, `-` and `_` (at most 64)",
-                );
+            let rule = compile_rule(r, &known, &mut seen, problems);
+            for p in &rule.patterns {
+                all_patterns.push(p.clone());
+                pattern_rule.push(index);
             }
-            if seen.insert(id.clone(), ()).is_some() {
-                problems.add(r.id.span(), rid, format!("duplicate rule id `{id}`"));
-            }
-            let mut providers = Vec::new();
-            for p in &r.providers {
-                if known.contains(p.get_ref().as_str()) {
-                    if let Some(pid) = ProviderId::new(p.get_ref()) {
-                        providers.push(pid);
-                    }
-                } else {
-                    problems.add(p.span(), rid, unknown_provider(p.get_ref(), &known));
-                }
-            }
-            let mut hosts = Vec::new();
-            for h in &r.hosts {
-                match check_host_pattern(h.get_ref()) {
-                    Ok(h) => hosts.push(h),
-                    Err(m) => problems.add(h.span(), rid, m),
-                }
-            }
-            let mut patterns = Vec::new();
-            for p in &r.patterns {
-                match compile_pattern(p.get_ref()) {
-                    Ok(_) => {
-                        patterns.push(p.get_ref().clone());
-                        all_patterns.push(p.get_ref().clone());
-                        pattern_rule.push(index);
-                    }
-                    Err(m) => problems.add(p.span(), rid, m),
-                }
-            }
-            if r.providers.is_empty() && r.hosts.is_empty() && r.patterns.is_empty() {
-                problems.add(
-                    r.id.span(),
-                    rid,
-                    "the rule matches nothing: give it `providers`, `hosts` or `patterns`",
-                );
-            }
-            let action = match Action::parse(r.action.as_ref().map_or("replace", |a| a.get_ref())) {
-                Some(a) => a,
-                None => {
-                    let a = r.action.as_ref().map(|a| (a.get_ref().clone(), a.span()));
-                    let (name, span) = a.unwrap_or_default();
-                    problems.add(
-                        span,
-                        rid,
-                        format!(
-                            "unknown action `{name}` (use one of: replace, reply, delete, warn, log)"
-                        ),
-                    );
-                    Action::Log
-                }
-            };
-            let alternative = match &r.alternative {
-                Some(t) => match Template::parse(t.get_ref()) {
-                    Ok(t) => Some(t),
-                    Err(e) => {
-                        // The span covers the quoted string: skip the opening quote.
-                        let start = t.span().start + 1 + e.offset;
-                        problems.add(start..start, rid, e.message);
-                        None
-                    }
-                },
-                None => None,
-            };
-            if alternative.is_none()
-                && r.alternative.is_none()
-                && matches!(action, Action::Replace | Action::Reply)
-            {
-                problems.add(
-                    r.id.span(),
-                    rid,
-                    format!(
-                        "action `{}` needs an `alternative` template",
-                        action.as_str()
-                    ),
-                );
-            }
-            let mode = match &r.mode {
-                None => Mode::Enforce,
-                Some(m) => Mode::parse(m.get_ref()).unwrap_or_else(|| {
-                    problems.add(
-                        m.span(),
-                        rid,
-                        format!("unknown mode `{}` (use enforce or monitor)", m.get_ref()),
-                    );
-                    Mode::Enforce
-                }),
-            };
-            let mut platforms = Vec::new();
-            for p in &r.platforms {
-                match Dialect::parse(p.get_ref()) {
-                    Some(Dialect::Any) | None => problems.add(
-                        p.span(),
-                        rid,
-                        format!("unknown platform `{}` (use slack or discord)", p.get_ref()),
-                    ),
-                    Some(d) => platforms.push(d),
-                }
-            }
-            let detect_invitations = r.detect_invitations.as_ref().is_some_and(|d| *d.get_ref());
-            if let Some(d) = r.detect_invitations.as_ref().filter(|d| *d.get_ref()) {
-                if !providers
-                    .iter()
-                    .any(|p| INVITATION_PROVIDERS.contains(&p.as_str()))
-                {
-                    problems.add(
-                        d.span(),
-                        rid,
-                        format!(
-                            "`detect_invitations` needs one of the providers whose invitations linkguard reads in `providers`: {}",
-                            INVITATION_PROVIDERS.join(", ")
-                        ),
-                    );
-                }
-            }
-            let custom_provider = if hosts.is_empty() && patterns.is_empty() {
-                None
-            } else {
-                ProviderId::new(&format!("rule:{id}"))
-            };
-            if let Some(pid) = &custom_provider {
-                let spec = ProviderSpec::custom(pid.as_str(), &id, &hosts, &patterns);
+            if let Some(pid) = &rule.custom_provider {
+                let spec =
+                    ProviderSpec::custom(pid.as_str(), &rule.id, &rule.hosts, &rule.patterns);
                 if let Err(e) = catalogue.add(spec) {
-                    problems.add(r.id.span(), rid, e.to_string());
+                    problems.add(r.id.span(), Some(&rule.id), e.to_string());
                 }
             }
-            rules.push(Rule {
-                id,
-                providers,
-                hosts,
-                patterns,
-                action,
-                alternative,
-                reason: r.reason.clone().unwrap_or_default(),
-                mode,
-                platforms,
-                workspaces: r.workspaces.clone(),
-                channels: r.channels.clone(),
-                exempt_users: r.exempt_users.clone(),
-                exempt_roles: r.exempt_roles.clone(),
-                exempt_channels: r.exempt_channels.clone(),
-                detect_invitations,
-                custom_provider,
-            });
+            rules.push(rule);
         }
         if let Some(m) = &raw.mode {
             if Mode::parse(m.get_ref()).is_none() {
@@ -453,29 +300,8 @@ impl Policy {
                 return None;
             }
         };
-        let mut host_rules: FnvMap<String, Vec<usize>> = FnvMap::default();
-        let mut suffix_rules: FnvMap<String, Vec<usize>> = FnvMap::default();
-        let mut provider_rules: FnvMap<ProviderId, Vec<usize>> = FnvMap::default();
-        for (i, rule) in rules.iter().enumerate() {
-            for h in &rule.hosts {
-                match h.strip_prefix("*.") {
-                    Some(suffix) => suffix_rules.entry(suffix.to_owned()).or_default().push(i),
-                    None => host_rules.entry(h.clone()).or_default().push(i),
-                }
-            }
-            for p in rule.providers.iter().chain(rule.custom_provider.iter()) {
-                provider_rules.entry(p.clone()).or_default().push(i);
-            }
-        }
-        let mut invited: Vec<ProviderId> = Vec::new();
-        for rule in rules.iter().filter(|r| r.detect_invitations) {
-            for p in &rule.providers {
-                if INVITATION_PROVIDERS.contains(&p.as_str()) && !invited.contains(p) {
-                    invited.push(p.clone());
-                }
-            }
-        }
-        let invitations = (!invited.is_empty()).then(|| (InvitationFinder::new(), invited));
+        let index = RuleIndex::new(&rules);
+        let invitations = invitation_finder(&rules);
         let policy = Policy {
             raw,
             source_text: text.to_owned(),
@@ -484,9 +310,9 @@ impl Policy {
             catalogue,
             pattern_set,
             pattern_rule,
-            host_rules,
-            suffix_rules,
-            provider_rules,
+            host_rules: index.hosts,
+            suffix_rules: index.suffixes,
+            provider_rules: index.providers,
             invitations,
         };
         policy.check_alternatives_are_allowed(problems);
@@ -647,6 +473,239 @@ pub(crate) fn url_host(url: &str) -> Option<&str> {
     let rest = url.split_once("://")?.1;
     let end = rest.find(['/', '?', '#', ':']).unwrap_or(rest.len());
     Some(&rest[..end])
+}
+
+/// The built-in catalogue plus the policy's own `[[providers]]`, and the ids
+/// it knows; reports bad providers and unknown `approved` names.
+fn compile_catalogue(raw: &RawPolicy, problems: &mut Problems<'_>) -> (Catalogue, HashSet<String>) {
+    let mut catalogue = Catalogue::builtin();
+    for spec in &raw.providers {
+        let id = spec.get_ref().id.clone();
+        if let Err(e) = catalogue.add(spec.get_ref().clone()) {
+            problems.add(spec.span(), None, format!("provider `{id}`: {e}"));
+        }
+    }
+    let known: HashSet<String> = catalogue.ids().map(|p| p.as_str().to_owned()).collect();
+    for name in &raw.approved {
+        if !known.contains(name.get_ref().as_str()) {
+            problems.add(name.span(), None, unknown_provider(name.get_ref(), &known));
+        }
+    }
+    (catalogue, known)
+}
+
+/// One `[[rules]]` entry (`seen`: the ids of the rules before it), checked
+/// field by field. Every problem is reported (with the rule's id) and a
+/// usable stand-in kept, so that one bad field does not hide the problems of
+/// the next. Long because it is one flat list of field checks in file order;
+/// the ones with more than a line of logic have their own functions.
+fn compile_rule(
+    r: &RawRule,
+    known: &HashSet<String>,
+    seen: &mut HashSet<String>,
+    problems: &mut Problems<'_>,
+) -> Rule {
+    let id = r.id.get_ref().clone();
+    let rid = Some(id.as_str());
+    if ProviderId::new(&id).is_none() {
+        problems.add(
+            r.id.span(),
+            rid,
+            "a rule id is lower-case letters, digits, `-` and `_` (at most 64)",
+        );
+    }
+    if !seen.insert(id.clone()) {
+        problems.add(r.id.span(), rid, format!("duplicate rule id `{id}`"));
+    }
+    let mut providers = Vec::new();
+    for p in &r.providers {
+        if known.contains(p.get_ref().as_str()) {
+            providers.extend(ProviderId::new(p.get_ref()));
+        } else {
+            problems.add(p.span(), rid, unknown_provider(p.get_ref(), known));
+        }
+    }
+    let mut hosts = Vec::new();
+    for h in &r.hosts {
+        match check_host_pattern(h.get_ref()) {
+            Ok(h) => hosts.push(h),
+            Err(m) => problems.add(h.span(), rid, m),
+        }
+    }
+    let mut patterns = Vec::new();
+    for p in &r.patterns {
+        match compile_pattern(p.get_ref()) {
+            Ok(_) => patterns.push(p.get_ref().clone()),
+            Err(m) => problems.add(p.span(), rid, m),
+        }
+    }
+    if r.providers.is_empty() && r.hosts.is_empty() && r.patterns.is_empty() {
+        problems.add(
+            r.id.span(),
+            rid,
+            "the rule matches nothing: give it `providers`, `hosts` or `patterns`",
+        );
+    }
+    let (action, alternative) = rule_action(r, problems);
+    let mode = match &r.mode {
+        None => Mode::Enforce,
+        Some(m) => Mode::parse(m.get_ref()).unwrap_or_else(|| {
+            problems.add(
+                m.span(),
+                rid,
+                format!("unknown mode `{}` (use enforce or monitor)", m.get_ref()),
+            );
+            Mode::Enforce
+        }),
+    };
+    let mut platforms = Vec::new();
+    for p in &r.platforms {
+        match Dialect::parse(p.get_ref()) {
+            Some(Dialect::Any) | None => problems.add(
+                p.span(),
+                rid,
+                format!("unknown platform `{}` (use slack or discord)", p.get_ref()),
+            ),
+            Some(d) => platforms.push(d),
+        }
+    }
+    let detect_invitations = rule_detects_invitations(r, &providers, problems);
+    let custom_provider = if hosts.is_empty() && patterns.is_empty() {
+        None
+    } else {
+        ProviderId::new(&format!("rule:{id}"))
+    };
+    Rule {
+        id,
+        providers,
+        hosts,
+        patterns,
+        action,
+        alternative,
+        reason: r.reason.clone().unwrap_or_default(),
+        mode,
+        platforms,
+        workspaces: r.workspaces.clone(),
+        channels: r.channels.clone(),
+        exempt_users: r.exempt_users.clone(),
+        exempt_roles: r.exempt_roles.clone(),
+        exempt_channels: r.exempt_channels.clone(),
+        detect_invitations,
+        custom_provider,
+    }
+}
+
+/// A rule's action and its alternative template, which `replace` and
+/// `reply` need.
+fn rule_action(r: &RawRule, problems: &mut Problems<'_>) -> (Action, Option<Template>) {
+    let rid = Some(r.id.get_ref().as_str());
+    let action = match Action::parse(r.action.as_ref().map_or("replace", |a| a.get_ref())) {
+        Some(a) => a,
+        None => {
+            let a = r.action.as_ref().map(|a| (a.get_ref().clone(), a.span()));
+            let (name, span) = a.unwrap_or_default();
+            problems.add(
+                span,
+                rid,
+                format!("unknown action `{name}` (use one of: replace, reply, delete, warn, log)"),
+            );
+            Action::Log
+        }
+    };
+    let alternative = match &r.alternative {
+        Some(t) => match Template::parse(t.get_ref()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                // The span covers the quoted string: skip the opening quote.
+                let start = t.span().start + 1 + e.offset;
+                problems.add(start..start, rid, e.message);
+                None
+            }
+        },
+        None => None,
+    };
+    if alternative.is_none()
+        && r.alternative.is_none()
+        && matches!(action, Action::Replace | Action::Reply)
+    {
+        problems.add(
+            r.id.span(),
+            rid,
+            format!(
+                "action `{}` needs an `alternative` template",
+                action.as_str()
+            ),
+        );
+    }
+    (action, alternative)
+}
+
+/// `detect_invitations`, which needs a provider whose invitations linkguard reads.
+fn rule_detects_invitations(
+    r: &RawRule,
+    providers: &[ProviderId],
+    problems: &mut Problems<'_>,
+) -> bool {
+    let Some(d) = r.detect_invitations.as_ref().filter(|d| *d.get_ref()) else {
+        return false;
+    };
+    if !providers
+        .iter()
+        .any(|p| INVITATION_PROVIDERS.contains(&p.as_str()))
+    {
+        problems.add(
+            d.span(),
+            Some(r.id.get_ref()),
+            format!(
+                "`detect_invitations` needs one of the providers whose invitations linkguard reads in `providers`: {}",
+                INVITATION_PROVIDERS.join(", ")
+            ),
+        );
+    }
+    true
+}
+
+/// Rules by exact custom host, by `*.` suffix and by provider id.
+struct RuleIndex {
+    hosts: FnvMap<String, Vec<usize>>,
+    suffixes: FnvMap<String, Vec<usize>>,
+    providers: FnvMap<ProviderId, Vec<usize>>,
+}
+
+impl RuleIndex {
+    fn new(rules: &[Rule]) -> RuleIndex {
+        let mut index = RuleIndex {
+            hosts: FnvMap::default(),
+            suffixes: FnvMap::default(),
+            providers: FnvMap::default(),
+        };
+        for (i, rule) in rules.iter().enumerate() {
+            for h in &rule.hosts {
+                match h.strip_prefix("*.") {
+                    Some(suffix) => index.suffixes.entry(suffix.to_owned()).or_default().push(i),
+                    None => index.hosts.entry(h.clone()).or_default().push(i),
+                }
+            }
+            for p in rule.providers.iter().chain(rule.custom_provider.iter()) {
+                index.providers.entry(p.clone()).or_default().push(i);
+            }
+        }
+        index
+    }
+}
+
+/// The invitation finder and the providers some rule reads invitations of,
+/// or `None` when no rule opts in.
+fn invitation_finder(rules: &[Rule]) -> Option<(InvitationFinder, Vec<ProviderId>)> {
+    let mut invited: Vec<ProviderId> = Vec::new();
+    for rule in rules.iter().filter(|r| r.detect_invitations) {
+        for p in &rule.providers {
+            if INVITATION_PROVIDERS.contains(&p.as_str()) && !invited.contains(p) {
+                invited.push(p.clone());
+            }
+        }
+    }
+    (!invited.is_empty()).then(|| (InvitationFinder::new(), invited))
 }
 
 fn unknown_provider(name: &str, known: &HashSet<String>) -> String {

@@ -38,6 +38,7 @@ mod structural;
 
 use linkguard_rules::policy::{Policy, RoomKey};
 use linkguard_rules::prefilter::{Encoding, Prefilter};
+use linkguard_rules::timefmt::rfc3339_seconds;
 use linkguard_rules::Dialect;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -515,7 +516,7 @@ impl Evaluator<'_> {
             let verdict = self.policy.evaluate(text, &ctx, self.key);
             for v in &verdict.occurrences {
                 let Some(block) = v.block() else { continue };
-                let url = crate::store::redact_link(&v.link.url);
+                let url = linkguard_rules::redact::redact_link(&v.link.url);
                 if out[first..]
                     .iter()
                     .any(|f| f.url == url && f.provider == v.link.provider.as_str())
@@ -523,7 +524,7 @@ impl Evaluator<'_> {
                     continue;
                 }
                 out.push(Finding {
-                    time: m.time_ms.and_then(format_time),
+                    time: m.time_ms.and_then(rfc3339_seconds),
                     time_ms: m.time_ms,
                     platform: m.platform.as_str(),
                     workspace: m.workspace.to_owned(),
@@ -551,13 +552,6 @@ impl Evaluator<'_> {
             }
         }
     }
-}
-
-/// RFC 3339 (UTC, seconds) for epoch milliseconds.
-pub fn format_time(ms: i64) -> Option<String> {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()?;
-    let f = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    t.format(&f).ok()
 }
 
 /// `YYYY-MM` (UTC) for epoch milliseconds.
@@ -608,7 +602,7 @@ mod tests {
     #[test]
     fn times_format_as_utc() {
         assert_eq!(
-            format_time(1_577_836_800_000).as_deref(),
+            rfc3339_seconds(1_577_836_800_000).as_deref(),
             Some("2020-01-01T00:00:00Z")
         );
         assert_eq!(month_of(1_577_836_800_000).as_deref(), Some("2020-01"));
