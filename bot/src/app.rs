@@ -199,6 +199,8 @@ impl App {
             tokio::spawn(purge_expired_keys(store.clone(), purge_every)),
         ];
         let mut on_shutdown: Vec<ShutdownHook> = Vec::new();
+        // The connectors fill in their admin checks for the console.
+        let mut admins = crate::web::Admins::default();
         if let Some(slack) = &config.slack {
             let connector = crate::slack::start(slack, moderator.clone())
                 .await
@@ -208,6 +210,7 @@ impl App {
             if let Some(routes) = connector.router {
                 router = router.merge(routes);
             }
+            admins.slack = Some(connector.admins);
         }
         if let Some(discord) = &config.discord {
             let connector = crate::discord::start(
@@ -219,6 +222,15 @@ impl App {
             .context("starting the Discord connector")?;
             tasks.extend(connector.tasks);
             on_shutdown.push(connector.shutdown);
+            admins.discord = Some(connector.admins);
+        }
+        if let Some(console) = crate::web::router(
+            &config,
+            moderator.clone(),
+            admins,
+            options.discord_http_client.clone(),
+        ) {
+            router = router.merge(console);
         }
         Ok(App {
             config,

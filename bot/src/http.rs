@@ -122,7 +122,10 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, mut st
             let busy = Arc::new(AtomicUsize::new(0));
             let counter = busy.clone();
             let tower = TowerToHyperService::new(router);
-            let svc = hyper::service::service_fn(move |req| {
+            let svc = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+                // Who is asking, for handlers that record it (console sign-ins).
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
                 let guard = InFlight::start(&counter);
                 let fut = hyper::service::Service::call(&tower, req);
                 async move {

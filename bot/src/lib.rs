@@ -22,3 +22,4 @@ pub mod slack;
 pub mod store;
 pub mod telemetry;
 pub mod tenancy;
+pub mod web;

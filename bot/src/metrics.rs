@@ -257,6 +257,20 @@ impl Metrics {
         })
     }
 
+    /// Each platform's connection state, for the console.
+    pub fn connections(&self) -> Vec<(String, bool)> {
+        self.with(|r| {
+            r.gauges
+                .iter()
+                .filter(|((n, _), _)| *n == "linkguard_platform_connected")
+                .map(|((_, labels), v)| {
+                    let name = labels.first().map(|(_, p)| p.clone()).unwrap_or_default();
+                    (name, *v == 1)
+                })
+                .collect()
+        })
+    }
+
     /// Whether every platform that ever reported is connected now.
     pub fn all_connected(&self) -> bool {
         self.with(|r| {

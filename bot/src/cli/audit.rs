@@ -302,13 +302,7 @@ async fn export(
             .await?;
         for r in &page {
             match format {
-                ExportFormat::Jsonl => {
-                    let mut v = serde_json::to_value(r)?;
-                    if let Some(obj) = v.as_object_mut() {
-                        obj.insert("at".into(), format_time(r.entry.at_ms).into());
-                    }
-                    writeln!(out, "{v}")?;
-                }
+                ExportFormat::Jsonl => writeln!(out, "{}", jsonl_line(r)?)?,
                 ExportFormat::Csv => writeln!(out, "{}", csv_row(r))?,
             }
             after = r.seq;
@@ -319,7 +313,17 @@ async fn export(
     }
 }
 
-const CSV_HEADER: &[&str] = &[
+/// One record as an export's JSON line (the record plus a readable `at`).
+pub(crate) fn jsonl_line(r: &AuditRecord) -> serde_json::Result<String> {
+    let mut v = serde_json::to_value(r)?;
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("at".into(), format_time(r.entry.at_ms).into());
+    }
+    Ok(v.to_string())
+}
+
+/// The columns of a CSV export.
+pub(crate) const CSV_HEADER: &[&str] = &[
     "seq",
     "at",
     "platform",
@@ -343,7 +347,8 @@ const CSV_HEADER: &[&str] = &[
     "hash",
 ];
 
-fn csv_row(r: &AuditRecord) -> String {
+/// One record as a CSV export's row.
+pub(crate) fn csv_row(r: &AuditRecord) -> String {
     let e = &r.entry;
     let fields: Vec<String> = vec![
         r.seq.to_string(),

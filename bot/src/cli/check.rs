@@ -248,7 +248,9 @@ pub(super) fn reference_line(
     answer(verdict_json(id, policy, &verdict, &rewritten));
 }
 
-fn human(
+/// The readable report of `linkguard check` (also the console's "test a
+/// message").
+pub(crate) fn human(
     out: &mut impl Write,
     policy: &Policy,
     verdict: &Verdict,

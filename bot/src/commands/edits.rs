@@ -13,9 +13,9 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 /// The stored version an edit starts from, and its text.
-struct Base {
-    version: Option<i64>,
-    text: String,
+pub(crate) struct Base {
+    pub(crate) version: Option<i64>,
+    pub(crate) text: String,
 }
 
 impl Commands {
@@ -45,7 +45,7 @@ impl Commands {
     /// What the next edit starts from: the active stored version and its
     /// text, or the policy in force (the built-in default before anything
     /// was stored) with no version.
-    async fn base_text(&self) -> Result<Base, StoreError> {
+    pub(crate) async fn base_text(&self) -> Result<Base, StoreError> {
         Ok(match self.moderator.store().policy_active().await? {
             Some(v) => Base {
                 version: Some(v.version),
@@ -61,7 +61,7 @@ impl Commands {
     /// Validates `new_text`, stores it as a new version (provided the policy
     /// is still at `base`, see [`crate::store::Store::policy_edit`]) and
     /// makes it live.
-    async fn apply(
+    pub(crate) async fn apply(
         &self,
         caller: &Caller,
         base: Option<i64>,

@@ -47,6 +47,7 @@ impl Config {
             None => l.line("discord", "(off)".into()),
             Some(d) => describe_discord(d, &mut l),
         }
+        self.console.describe(&mut |k, v| l.line(k, v));
         l.out
     }
 

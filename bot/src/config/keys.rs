@@ -164,6 +164,41 @@ pub(super) const KEYS: &[(&str, Ty, &str)] = &[
         Ty::Str,
         "channel where exception requests go for admins to approve or deny",
     ),
+    (
+        "admin.token",
+        Ty::Secret,
+        "break-glass admin token for the web console's sign-in page (off when unset)",
+    ),
+    (
+        "admin.public_url",
+        Ty::Str,
+        "public https:// URL of this service (console links, OAuth redirects, Secure cookies)",
+    ),
+    (
+        "slack.client_id",
+        Ty::Str,
+        "Slack app client id (Sign in with Slack for the console)",
+    ),
+    (
+        "slack.client_secret",
+        Ty::Secret,
+        "Slack app client secret (Sign in with Slack)",
+    ),
+    (
+        "discord.client_id",
+        Ty::Str,
+        "Discord application id (sign-in with Discord for the console)",
+    ),
+    (
+        "discord.client_secret",
+        Ty::Secret,
+        "Discord application client secret (sign-in with Discord)",
+    ),
+    (
+        "discord.web_url",
+        Ty::Str,
+        "Discord web origin of the OAuth2 authorize page",
+    ),
 ];
 
 /// The environment variable of a dotted key: `slack.bot_token` is

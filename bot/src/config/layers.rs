@@ -53,7 +53,7 @@ impl Layers {
         let mut flat = Vec::new();
         for (k, v) in table {
             match v {
-                toml::Value::Table(t) if k == "slack" || k == "discord" => {
+                toml::Value::Table(t) if k == "slack" || k == "discord" || k == "admin" => {
                     for (k2, v2) in t {
                         flat.push((format!("{k}.{k2}"), v2));
                     }

@@ -88,6 +88,8 @@ pub struct Config {
     pub slack: Option<SlackConfig>,
     /// Discord settings; `None` when no Discord token is configured.
     pub discord: Option<DiscordConfig>,
+    /// The admin console (`admin.*`, and the sign-in clients).
+    pub console: crate::web::ConsoleConfig,
     /// Where each setting came from, for `config check`.
     pub sources: BTreeMap<String, String>,
 }
@@ -246,6 +248,7 @@ impl Default for Config {
             shutdown_timeout_secs: 20,
             slack: None,
             discord: None,
+            console: Default::default(),
             sources: BTreeMap::new(),
         }
     }
@@ -340,6 +343,7 @@ impl Config {
                 w.push(NO_GUILD_IDS.into());
             }
         }
+        w.extend(self.console.warnings.iter().cloned());
         if let Some(s) = &self.slack {
             if s.user_token.is_none() {
                 w.push("slack.user_token is unset: replace and delete degrade to a thread reply plus an ephemeral notice".into());

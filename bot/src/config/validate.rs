@@ -161,6 +161,12 @@ impl Config {
         general(&mut c, &v)?;
         c.slack = slack(&v)?;
         c.discord = discord(&v, c.dedupe_ttl_secs)?;
+        c.console = crate::web::ConsoleConfig::parse(
+            &|k| v.get(k),
+            &|k| v.url(k),
+            &|k, m| v.err(k, m),
+            &c,
+        )?;
         c.sources = layers
             .values
             .iter()

@@ -32,6 +32,7 @@
 //! comes from `GET /gateway`.
 
 mod actions;
+mod admins;
 pub mod automod;
 pub mod catchup;
 mod commands;
@@ -43,6 +44,7 @@ pub mod tenancy;
 pub mod translate;
 
 pub use actions::{DiscordActions, WEBHOOK_NAME};
+pub use admins::ConsoleAdmins;
 
 use crate::app::ShutdownHook;
 use crate::config::DiscordConfig;
@@ -132,6 +134,8 @@ pub struct Connector {
     pub shutdown: ShutdownHook,
     /// The actions, for callers that need to act on Discord themselves.
     pub actions: Arc<DiscordActions>,
+    /// The admin check, for the web console.
+    pub admins: ConsoleAdmins,
 }
 
 impl std::fmt::Debug for Connector {
@@ -172,6 +176,10 @@ pub async fn start(
         config.catch_up,
     ));
     let automod_slot = Arc::new(OnceLock::new());
+    let guilds = Arc::new(tenancy::Guilds::new(
+        &config.guild_ids,
+        moderator.store().clone(),
+    ));
     let handler = Arc::new_cyclic(|me| handler::Handler {
         automod: automod_slot.clone(),
         moderator: moderator.clone(),
@@ -180,10 +188,7 @@ pub async fn start(
         commands: crate::commands::Commands::new(moderator.clone()),
         admin_roles: config.admin_roles.clone(),
         intake: intake.clone(),
-        guilds: Arc::new(tenancy::Guilds::new(
-            &config.guild_ids,
-            moderator.store().clone(),
-        )),
+        guilds: guilds.clone(),
         catchup: tracker.clone(),
         me: me.clone(),
     });
@@ -195,6 +200,7 @@ pub async fn start(
     let mut client = ClientBuilder::new_with_http(http.build(), wanted)
         .event_handler_arc(handler)
         .await?;
+    let actions_http = client.http.clone();
     let actions = Arc::new(DiscordActions::new(
         client.http.clone(),
         client.cache.clone(),
@@ -247,10 +253,17 @@ pub async fn start(
     tasks.push(task);
     tasks.push(retrying);
     tasks.push(flusher);
+    let admins = ConsoleAdmins {
+        http: actions_http,
+        guilds,
+        admin_roles: config.admin_roles.clone(),
+        guild_ids: config.guild_ids.clone(),
+    };
     Ok(Connector {
         tasks,
         shutdown,
         actions,
+        admins,
     })
 }
 

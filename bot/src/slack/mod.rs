@@ -31,6 +31,7 @@
 //! an external member of a shared channel is never an admin here.
 
 mod actions;
+mod admins;
 mod approvals;
 pub mod blocks;
 mod home;
@@ -39,6 +40,7 @@ pub mod translate;
 pub mod verify;
 
 pub use actions::SlackActions;
+pub use admins::ConsoleAdmins;
 
 use crate::app::ShutdownHook;
 use crate::commands::{Caller, Commands};
@@ -138,6 +140,8 @@ pub struct Connector {
     pub router: Option<Router>,
     /// The actions, for start-up recovery and tests.
     pub actions: Arc<SlackActions>,
+    /// The admin check, for the web console.
+    pub admins: ConsoleAdmins,
 }
 
 /// What every event handler needs.
@@ -262,12 +266,13 @@ pub async fn start(
                     "/slack/interactivity",
                     post(interactivity::http_interactivity),
                 )
-                .with_state(ctx);
+                .with_state(ctx.clone());
             Ok(Connector {
                 tasks,
                 shutdown: Box::pin(async {}),
                 router: Some(router),
                 actions,
+                admins: ConsoleAdmins(ctx.clone()),
             })
         }
         SlackMode::Socket => socket_mode(config, client, ctx, tasks, actions).await,
@@ -321,6 +326,7 @@ async fn socket_mode(
         shutdown,
         router: None,
         actions,
+        admins: ConsoleAdmins(ctx),
     })
 }
 

@@ -29,6 +29,13 @@ pub struct AuditFilter {
     pub rule_id: Option<String>,
     /// Only this kind.
     pub kind: Option<String>,
+    /// Only this outcome (`ok`, `failed`, …).
+    pub outcome: Option<String>,
+    /// Only records where this text occurs (any case) in a stored field:
+    /// the console's search.
+    pub text: Option<String>,
+    /// Only records before this seq (paging newest first).
+    pub before_seq: Option<i64>,
     /// Only records after this seq (for paging and `tail --follow`).
     pub after_seq: Option<i64>,
     /// At most this many records.
@@ -46,6 +53,36 @@ pub struct PurgeReport {
     pub checkpoint_seq: i64,
     /// The `purged` record appended to account for the purge, if any were removed.
     pub record: Option<AuditRecord>,
+}
+
+/// The stored fields a text search looks in.
+const SEARCHED_COLUMNS: &[&str] = &[
+    "platform",
+    "workspace",
+    "channel",
+    "author",
+    "kind",
+    "rule_id",
+    "provider",
+    "link",
+    "alternative",
+    "action",
+    "outcome",
+    "detail",
+    "message_text",
+];
+
+/// `%text%` for `LIKE`, lower-cased, with `%`, `_` and `\` taken literally.
+fn search_pattern(text: &str) -> String {
+    let mut p = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
 }
 
 pub(super) const AUDIT_COLUMNS: &str =
@@ -266,11 +303,24 @@ impl Store {
             ("author", &filter.author),
             ("rule_id", &filter.rule_id),
             ("kind", &filter.kind),
+            ("outcome", &filter.outcome),
         ];
         for (col, v) in &text_filters {
             if v.is_some() {
                 clauses.push(format!("{col} = {}", next()));
             }
+        }
+        let pattern = filter.text.as_deref().map(search_pattern);
+        if pattern.is_some() {
+            let p = next();
+            let any: Vec<String> = SEARCHED_COLUMNS
+                .iter()
+                .map(|c| format!("LOWER(COALESCE({c}, '')) LIKE {p} ESCAPE '\\'"))
+                .collect();
+            clauses.push(format!("({})", any.join(" OR ")));
+        }
+        if filter.before_seq.is_some() {
+            clauses.push(format!("seq < {}", next()));
         }
         if filter.after_seq.is_some() {
             clauses.push(format!("seq > {}", next()));
@@ -300,6 +350,12 @@ impl Store {
             if let Some(v) = v {
                 q = q.bind(v.clone());
             }
+        }
+        if let Some(p) = pattern {
+            q = q.bind(p);
+        }
+        if let Some(v) = filter.before_seq {
+            q = q.bind(v);
         }
         if let Some(v) = filter.after_seq {
             q = q.bind(v);

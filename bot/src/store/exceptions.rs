@@ -66,7 +66,7 @@ pub struct Exception {
 const COLUMNS: &str =
     "id, platform, workspace, target_kind, target_id, reason, granted_by, granted_ms, until_ms";
 
-fn from_row(row: &AnyRow) -> Result<Exception, StoreError> {
+pub(super) fn from_row(row: &AnyRow) -> Result<Exception, StoreError> {
     let kind: String = row.try_get("target_kind")?;
     let id: String = row.try_get("target_id")?;
     Ok(Exception {

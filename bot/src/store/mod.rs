@@ -33,6 +33,7 @@
 mod audit;
 mod audit_log;
 mod chain;
+mod console;
 mod cursors;
 mod error;
 mod events;
@@ -48,6 +49,7 @@ pub use audit::{
 };
 pub use audit_log::{AuditFilter, PurgeReport};
 pub use chain::{ChainProblem, VerifyReport};
+pub use console::{ConsoleSession, LoginAttempt};
 pub use cursors::ChannelCursor;
 pub use error::{describe_target, redact_url, StoreError};
 pub use events::{EventKey, NewPending, PendingAction, Recorded};
@@ -240,6 +242,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "exception_requests",
         include_str!("../../../migrations/sqlite/0009_exception_requests.sql"),
     ),
+    (
+        10,
+        "console",
+        include_str!("../../../migrations/sqlite/0010_console.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -276,6 +283,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         9,
         "exception_requests",
         include_str!("../../../migrations/postgres/0009_exception_requests.sql"),
+    ),
+    (
+        10,
+        "console",
+        include_str!("../../../migrations/postgres/0010_console.sql"),
     ),
 ];
 

@@ -20,6 +20,7 @@ pub mod automod;
 mod config;
 mod gateway;
 mod native;
+pub mod oauth;
 pub mod payloads;
 mod rest;
 mod state;
@@ -90,6 +91,8 @@ pub(crate) struct Inner {
     pub(crate) config: FakeDiscordConfig,
     state: Mutex<DiscordState>,
     changed: watch::Sender<u64>,
+    /// OAuth2 sign-in codes and tokens (`oauth`).
+    pub(crate) oauth: Mutex<oauth::OAuthState>,
 }
 
 impl Inner {
@@ -211,6 +214,7 @@ impl FakeDiscord {
             config: config.clone(),
             state: Mutex::new(DiscordState::new(config, gateway_url)),
             changed,
+            oauth: Mutex::new(oauth::OAuthState::default()),
         });
         let tls = TlsListener::new(https, ca.server_config())?;
         let plain_router = rest::router(Arc::clone(&inner), false);
@@ -235,6 +239,16 @@ impl FakeDiscord {
             ca,
             tasks,
         })
+    }
+
+    /// Signs the browser in to Discord as `user` (or out, with `None`): who
+    /// `/oauth2/authorize` grants a code for (see [`oauth`]).
+    pub fn oauth_sign_in_as(&self, user: Option<u64>) {
+        self.inner
+            .oauth
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .signed_in = user;
     }
 
     /// `http://127.0.0.1:PORT`, for `HttpBuilder::proxy` (serenity replaces `https://discord.com`).
@@ -800,6 +814,23 @@ impl FakeDiscord {
             st.global_commands.push(c);
             id
         })
+    }
+
+    /// Replaces `user`'s roles in `guild` (a moderator demoted). Nothing is
+    /// dispatched: GUILD_MEMBER_UPDATE needs the privileged GUILD_MEMBERS
+    /// intent, which linkguard does not ask for.
+    pub fn set_member_roles(&self, guild: u64, user: u64, roles: Vec<u64>) {
+        self.mutate(|st| {
+            let members = st
+                .config
+                .guilds
+                .iter_mut()
+                .filter(|g| g.id == guild)
+                .flat_map(|g| g.members.iter_mut());
+            for m in members.filter(|m| m.user_id == user) {
+                m.roles = roles.clone();
+            }
+        });
     }
 
     /// Replaces the permissions of the bot's managed role and dispatches GUILD_ROLE_UPDATE.

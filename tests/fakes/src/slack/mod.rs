@@ -14,6 +14,7 @@
 
 mod config;
 mod delivery;
+pub mod openid;
 mod payloads;
 mod signing;
 mod socket;
@@ -149,6 +150,8 @@ pub(crate) struct Inner {
     pub changed: watch::Sender<u64>,
     pub http: reqwest::Client,
     pub seed: u64,
+    /// Sign in with Slack: codes and tokens handed out (`openid`).
+    pub openid: Mutex<openid::OpenIdState>,
     /// Timers and HTTP deliveries run here, so the test-driving methods also
     /// work when called from outside the runtime (e.g. a blocking thread).
     pub rt: tokio::runtime::Handle,
@@ -232,11 +235,13 @@ impl FakeSlack {
             changed,
             http,
             seed,
+            openid: Mutex::new(openid::OpenIdState::default()),
             rt: tokio::runtime::Handle::current(),
         });
         let app = Router::new()
             .route("/link", get(socket::upgrade))
             .route("/link/", get(socket::upgrade))
+            .merge(openid::routes())
             .fallback(web_api::fallback)
             .with_state(inner.clone());
         let server = tokio::spawn(async move {
@@ -262,6 +267,16 @@ impl FakeSlack {
     /// `http://127.0.0.1:PORT`.
     pub fn base_url(&self) -> String {
         self.inner.base_url.clone()
+    }
+
+    /// Signs the browser in to Slack as `user` (or out, with `None`): who
+    /// Sign in with Slack grants a code for (see [`openid`]).
+    pub fn openid_sign_in_as(&self, user: Option<&str>) {
+        self.inner
+            .openid
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .signed_in = user.map(str::to_owned);
     }
 
     /// The bound address.

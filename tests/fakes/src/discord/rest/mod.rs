@@ -45,6 +45,7 @@ pub(crate) struct AppState {
 pub(crate) fn router(inner: Arc<Inner>, tls: bool) -> Router {
     Router::new()
         .route("/", get(super::gateway::upgrade))
+        .merge(super::oauth::routes())
         .fallback(rest)
         .with_state(AppState { inner, tls })
 }
