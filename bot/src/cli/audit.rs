@@ -7,7 +7,7 @@
 //! an anchored head.
 
 use super::open_store;
-use crate::store::{Anchor, AuditFilter, AuditRecord, Store, VerifyReport};
+use crate::store::{Anchor, AuditAction, AuditFilter, AuditRecord, Store, VerifyReport};
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use linkguard_rules::timefmt::format_time;
@@ -386,7 +386,10 @@ fn csv_row(r: &AuditRecord) -> String {
         e.provider.clone().unwrap_or_default(),
         e.link.clone().unwrap_or_default(),
         e.alternative.clone().unwrap_or_default(),
-        e.action.clone().unwrap_or_default(),
+        e.action
+            .map(AuditAction::as_str)
+            .unwrap_or_default()
+            .to_owned(),
         e.outcome
             .as_ref()
             .map(|o| o.to_string())
@@ -439,7 +442,7 @@ fn format_line(r: &AuditRecord) -> String {
         ("provider", e.provider.clone()),
         ("link", e.link.clone()),
         ("alternative", e.alternative.clone()),
-        ("action", e.action.clone()),
+        ("action", e.action.map(|a| a.as_str().to_owned())),
         ("outcome", e.outcome.as_ref().map(|o| o.to_string())),
         ("detail", e.detail.clone()),
     ];

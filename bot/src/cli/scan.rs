@@ -248,7 +248,8 @@ pub fn audit_entry(f: &Finding) -> AuditEntry {
     e.provider = Some(f.provider.clone());
     e.link = Some(f.url.clone());
     e.alternative = f.alternative.clone();
-    e.action = Some(f.action.to_owned());
+    // `f.action` is a policy action's name, which always parses.
+    e.action = f.action.parse().ok();
     if f.monitor {
         e.outcome = Some(Outcome::WouldAct);
     }

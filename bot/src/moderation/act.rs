@@ -89,7 +89,7 @@ impl Moderator {
         e.provider = Some(work.provider);
         e.link = Some(work.link);
         e.alternative = blocks.first().and_then(|b| b.alternative.clone());
-        e.action = Some(done.as_str().to_owned());
+        e.action = Some(done.into());
         e.outcome = Some(outcome.clone());
         e.detail = detail.clone();
         crate::metrics::global().action(done.as_str(), outcome.as_str(), msg.received.elapsed());

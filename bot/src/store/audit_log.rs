@@ -87,7 +87,7 @@ impl Store {
         .bind(entry.provider.clone())
         .bind(entry.link.clone())
         .bind(entry.alternative.clone())
-        .bind(entry.action.clone())
+        .bind(entry.action.map(|a| a.as_str().to_owned()))
         .bind(entry.outcome.as_ref().map(|o| o.as_str().to_string()))
         .bind(entry.detail.clone())
         .bind(entry.message_text.clone())
@@ -505,8 +505,10 @@ impl Store {
 pub(super) fn record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
     let outcome: Option<String> = row.try_get("outcome")?;
     let kind: String = row.try_get("kind")?;
+    let seq: i64 = row.try_get("seq")?;
+    let action: Option<String> = row.try_get("action")?;
     Ok(AuditRecord {
-        seq: row.try_get("seq")?,
+        seq,
         entry: AuditEntry {
             at_ms: row.try_get("at_ms")?,
             platform: row.try_get("platform")?,
@@ -522,7 +524,11 @@ pub(super) fn record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
             provider: row.try_get("provider")?,
             link: row.try_get("link")?,
             alternative: row.try_get("alternative")?,
-            action: row.try_get("action")?,
+            action: action
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(format!("audit record {seq}: {e}")))?,
             outcome: outcome.as_deref().map(Outcome::parse),
             detail: row.try_get("detail")?,
             message_text: row.try_get("message_text")?,
