@@ -266,10 +266,7 @@ fn posted<'a>(
             let Some(new) = &ev.message else {
                 return Err(Skip::NotAMessage);
             };
-            attachments_only = match edited_attachments(ev, new) {
-                Ok(added) => added,
-                Err(skip) => return Err(skip),
-            };
+            attachments_only = edited_attachments(ev, new)?;
             let revision = new
                 .edited
                 .as_ref()
