@@ -182,10 +182,3 @@ fn check_lengths(v: &Value, at: &str) -> Result<(), ApiError> {
     }
     Ok(())
 }
-
-/// `/applications/{app}/guilds/{g}/commands`: as the global ones, for a guild the bot is in.
-pub(super) fn guild_commands(st: &mut DiscordState, req: &Req<'_>) -> Result<Reply, ApiError> {
-    let segs = req.segs.as_slice();
-    let g = known_guild(st, segs[3])?.id;
-    commands(st, req, Some(g))
-}
