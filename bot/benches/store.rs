@@ -8,7 +8,7 @@
 #[path = "../tests/store_common/mod.rs"]
 mod store_common;
 
-use linkguard::store::{AuditEntry, Kind, Outcome, Store};
+use linkguard::store::{AuditAction, AuditEntry, Kind, Outcome, Store};
 use std::time::Instant;
 use store_common::TestDb;
 
@@ -28,7 +28,7 @@ fn entry(i: usize) -> AuditEntry {
         provider: Some("zoom".into()),
         link: Some(format!("https://zoom.us/j/{i}?pwd=abcdef")),
         alternative: Some("https://meet.jit.si/lg-0123456789abcdef".into()),
-        action: Some("replace".into()),
+        action: Some(AuditAction::Replace),
         outcome: Some(Outcome::Ok),
         ..AuditEntry::new(Kind::Detected, "slack")
     }

@@ -9,7 +9,7 @@
 
 use crate::app::{App, AppOptions};
 use crate::config::{Config, DiscordConfig, Secret, SlackConfig, SlackMode};
-use crate::store::{AuditFilter, AuditRecord, Store};
+use crate::store::{AuditAction, AuditFilter, AuditRecord, Store};
 use anyhow::{bail, Context as _};
 use linkguard_fakes::discord::{cast, FakeDiscord, FakeDiscordConfig};
 use linkguard_fakes::slack::{self as fslack, FakeSlack, FakeSlackConfig};
@@ -240,7 +240,7 @@ fn print_audit(records: &[AuditRecord]) {
             e.kind.as_str(),
             e.platform,
             e.rule_id.as_deref().unwrap_or("-"),
-            e.action.as_deref().unwrap_or("-"),
+            e.action.map_or("-", AuditAction::as_str),
             e.outcome.as_ref().map_or("-", |o| o.as_str()),
             e.link.as_deref().or(e.detail.as_deref()).unwrap_or("")
         );

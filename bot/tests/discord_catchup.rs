@@ -216,7 +216,7 @@ async fn trust_sigkill_mid_burst_then_restart_handles_each_message_once() {
             Kind::Detected => e.0 += 1,
             Kind::Action => {
                 assert_eq!(r.entry.outcome, Some(Outcome::Ok), "{r:?}");
-                assert_eq!(r.entry.action.as_deref(), Some("replace"), "{r:?}");
+                assert_eq!(r.entry.action.map(|a| a.as_str()), Some("replace"), "{r:?}");
                 e.1 += 1
             }
             _ => {}

@@ -7,7 +7,8 @@
 mod store_common;
 
 use linkguard::store::{
-    now_ms, AuditEntry, EventKey, Kind, NewPending, Outcome, Recorded, Store, StoreOptions,
+    now_ms, AuditAction, AuditEntry, EventKey, Kind, NewPending, Outcome, Recorded, Store,
+    StoreOptions,
 };
 use std::collections::HashSet;
 use store_common::{options, TestDb};
@@ -18,7 +19,7 @@ fn detection(i: usize) -> AuditEntry {
         message_id: Some(format!("1700000000.{i:06}")),
         revision: Some("0".into()),
         outcome: Some(Outcome::Pending),
-        action: Some("replace".into()),
+        action: Some(AuditAction::Replace),
         ..AuditEntry::new(Kind::Detected, "slack")
     }
 }

@@ -395,7 +395,7 @@ async fn every_refusal_at_every_step_degrades_as_the_chain_says() {
             Some(msg.message_id.as_str()),
             "{row}"
         );
-        assert_eq!(e.action.as_deref(), Some(c.done), "{row}");
+        assert_eq!(e.action.map(|a| a.as_str()), Some(c.done), "{row}");
         assert_eq!(e.outcome.as_ref(), Some(&c.outcome), "{row}");
         assert_eq!(e.detail, detail, "{row}");
         assert!(store.pending().await.expect("pending").is_empty(), "{row}");

@@ -7,8 +7,8 @@
 mod store_common;
 
 use linkguard::store::{
-    AuditEntry, AuditFilter, ChainProblem, DiscordWebhook, EventKey, Kind, Outcome, Recorded,
-    Store, StoreError, StoreOptions,
+    AuditAction, AuditEntry, AuditFilter, ChainProblem, DiscordWebhook, EventKey, Kind, Outcome,
+    Recorded, Store, StoreError, StoreOptions,
 };
 use std::time::Duration;
 use store_common::{options, TestDb};
@@ -25,7 +25,7 @@ fn detection(channel: &str, author: &str, link: &str) -> AuditEntry {
         provider: Some("zoom".into()),
         link: Some(link.into()),
         alternative: Some("https://meet.jit.si/lg-abc".into()),
-        action: Some("replace".into()),
+        action: Some(AuditAction::Replace),
         outcome: Some(Outcome::Pending),
         message_text: Some(format!("join {link} now")),
         ..AuditEntry::new(Kind::Detected, "slack")
@@ -233,7 +233,7 @@ async fn redelivered_events_are_recognised_and_pending_actions_resolved(db: &Tes
         .record_outcome(
             records[0].seq,
             AuditEntry {
-                action: Some("reply".into()),
+                action: Some(AuditAction::Reply),
                 outcome: Some(Outcome::Degraded),
                 detail: Some("no admin token: replied instead".into()),
                 ..AuditEntry::new(Kind::Action, "slack")
@@ -626,6 +626,43 @@ async fn records_keyed_once_are_written_once(db: &TestDb) {
     assert!(ok, "{out}");
 }
 
+async fn every_action_reads_back_and_an_unknown_one_is_named(db: &TestDb) {
+    let store = db.store().await;
+    for action in AuditAction::ALL {
+        store
+            .append(AuditEntry {
+                action: Some(action),
+                ..AuditEntry::new(Kind::Action, "discord")
+            })
+            .await
+            .expect("append");
+    }
+    let read: Vec<Option<AuditAction>> = store
+        .list(&AuditFilter::default())
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|r| r.entry.action)
+        .collect();
+    let written: Vec<Option<AuditAction>> = AuditAction::ALL.into_iter().map(Some).collect();
+    assert_eq!(read, written);
+    assert!(store.verify().await.expect("verify").is_ok());
+    for action in AuditAction::ALL {
+        assert_eq!(action.as_str().parse::<AuditAction>(), Ok(action));
+    }
+
+    raw_exec(db, "UPDATE audit_log SET action = 'nuke' WHERE seq = 3").await;
+    let err = store
+        .list(&AuditFilter::default())
+        .await
+        .expect_err("an unknown action must not read back");
+    let shown = err.to_string();
+    assert!(shown.contains("\"nuke\""), "{shown}");
+    assert!(shown.contains("record 3"), "{shown}");
+    let err = store.verify().await.expect_err("verify reads every record");
+    assert!(err.to_string().contains("nuke"), "{err}");
+}
+
 on_both_backends!(
     records_keyed_once_are_written_once,
     audit_records_are_chained_redacted_and_queryable,
@@ -638,6 +675,7 @@ on_both_backends!(
     purge_keeps_the_chain_verifiable,
     many_tasks_append_one_linear_chain,
     webhooks_settings_and_migrations,
+    every_action_reads_back_and_an_unknown_one_is_named,
 );
 
 #[tokio::test]

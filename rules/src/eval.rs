@@ -217,7 +217,7 @@ impl Policy {
         };
         let rule = &self.rules[i];
         Decision::Blocked(Block {
-            rule: rule.id.clone(),
+            rule: rule.id.to_string(),
             action: rule.action,
             alternative: rule
                 .alternative

@@ -306,7 +306,10 @@ pub fn outcome_for(rows: &[AuditRecord], ts: &str) -> Option<(String, String, Op
         .filter(|r| r.entry.kind.as_str() == "action" && r.entry.message_id.as_deref() == Some(ts))
         .map(|r| {
             (
-                r.entry.action.clone().unwrap_or_default(),
+                r.entry
+                    .action
+                    .map(|a| a.as_str().to_owned())
+                    .unwrap_or_default(),
                 r.entry
                     .outcome
                     .as_ref()

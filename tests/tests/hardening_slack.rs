@@ -353,7 +353,7 @@ async fn only_action(store: &Store, ts: &str) -> (String, String) {
     assert_eq!(recorded.len(), 1, "{recorded:#?}");
     let e = &recorded[0].entry;
     (
-        e.action.clone().unwrap_or_default(),
+        e.action.map(|a| a.as_str().to_owned()).unwrap_or_default(),
         e.outcome
             .as_ref()
             .map(|o| o.as_str().to_owned())

@@ -23,7 +23,7 @@ const MALLORY_SLACK: &str = "U0MALLORY99";
 
 fn is_leave(r: &AuditRecord, guild: u64) -> bool {
     r.entry.kind == Kind::Refused
-        && r.entry.action.as_deref() == Some("leave")
+        && r.entry.action.map(|a| a.as_str()) == Some("leave")
         && r.entry.workspace.as_deref() == Some(guild.to_string().as_str())
 }
 
@@ -230,7 +230,7 @@ async fn trust_discord_command_is_registered_per_server_never_globally() {
     )));
     wait_audit(&t.store, |rows| {
         rows.iter()
-            .any(|r| r.entry.action.as_deref() == Some("unregister"))
+            .any(|r| r.entry.action.map(|a| a.as_str()) == Some("unregister"))
     })
     .await;
     t.stop().await;

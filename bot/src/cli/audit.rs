@@ -7,7 +7,7 @@
 //! an anchored head.
 
 use super::open_store;
-use crate::store::{Anchor, AuditFilter, AuditRecord, Store, VerifyReport};
+use crate::store::{Anchor, AuditAction, AuditFilter, AuditRecord, Store, VerifyReport};
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use linkguard_rules::timefmt::format_time;
@@ -139,68 +139,15 @@ pub async fn run(args: AuditArgs, config: &crate::config::Config) -> anyhow::Res
             follow,
             filter,
         } => {
-            let base = filter.to_filter()?;
-            let mut newest = store
-                .list(&AuditFilter {
-                    limit: Some(lines.max(0)),
-                    newest_first: true,
-                    ..base.clone()
-                })
-                .await?;
-            newest.reverse();
-            let mut last = match newest.last() {
-                Some(r) => r.seq,
-                None => store.head().await?.0,
-            };
-            for r in &newest {
-                writeln!(out, "{}", format_line(r))?;
-            }
-            out.flush()?;
-            if !follow {
-                return Ok(ExitCode::SUCCESS);
-            }
-            loop {
-                // Polling keeps `tail` portable across both backends and costs
-                // one indexed query a second.
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                let new = store
-                    .list(&AuditFilter {
-                        after_seq: Some(last),
-                        ..base.clone()
-                    })
-                    .await?;
-                for r in &new {
-                    writeln!(out, "{}", format_line(r))?;
-                    last = r.seq;
-                }
-                out.flush()?;
-            }
+            tail(&store, lines, follow, filter.to_filter()?, &mut out).await?;
         }
         AuditCommand::Export { format, filter } => {
             export(&store, format, filter.to_filter()?, &mut out).await?;
         }
         AuditCommand::Verify { anchor } => {
-            let mut anchors = Vec::new();
-            for path in &anchor {
-                anchors.extend(read_anchors(path)?);
-            }
-            let report = store.verify_with_anchors(&anchors).await?;
-            match &report.problem {
-                None => {
-                    writeln!(out, "{}", describe_ok(&report))?;
-                    for n in &report.notes {
-                        writeln!(out, "note: {n}")?;
-                    }
-                }
-                Some(p) => {
-                    out.flush()?;
-                    eprintln!(
-                        "audit log BROKEN at record {}: {p} ({} records before it verified)",
-                        p.seq(),
-                        report.checked
-                    );
-                    return Ok(ExitCode::FAILURE);
-                }
+            let code = verify(&store, &anchor, &mut out).await?;
+            if code != ExitCode::SUCCESS {
+                return Ok(code);
             }
         }
         AuditCommand::Anchor => {
@@ -227,6 +174,84 @@ pub async fn run(args: AuditArgs, config: &crate::config::Config) -> anyhow::Res
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `linkguard audit tail`: the newest `lines` records, then with `follow`
+/// every new one as it is written (until interrupted).
+async fn tail(
+    store: &Store,
+    lines: i64,
+    follow: bool,
+    base: AuditFilter,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let mut newest = store
+        .list(&AuditFilter {
+            limit: Some(lines.max(0)),
+            newest_first: true,
+            ..base.clone()
+        })
+        .await?;
+    newest.reverse();
+    let mut last = match newest.last() {
+        Some(r) => r.seq,
+        None => store.head().await?.0,
+    };
+    for r in &newest {
+        writeln!(out, "{}", format_line(r))?;
+    }
+    out.flush()?;
+    if !follow {
+        return Ok(());
+    }
+    loop {
+        // Polling keeps `tail` portable across both backends and costs
+        // one indexed query a second.
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let new = store
+            .list(&AuditFilter {
+                after_seq: Some(last),
+                ..base.clone()
+            })
+            .await?;
+        for r in &new {
+            writeln!(out, "{}", format_line(r))?;
+            last = r.seq;
+        }
+        out.flush()?;
+    }
+}
+
+/// `linkguard audit verify`: checks the chain and the anchors in `paths`;
+/// a broken chain is reported on standard error and fails.
+async fn verify(
+    store: &Store,
+    paths: &[std::path::PathBuf],
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    let mut anchors = Vec::new();
+    for path in paths {
+        anchors.extend(read_anchors(path)?);
+    }
+    let report = store.verify_with_anchors(&anchors).await?;
+    match &report.problem {
+        None => {
+            writeln!(out, "{}", describe_ok(&report))?;
+            for n in &report.notes {
+                writeln!(out, "note: {n}")?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(p) => {
+            out.flush()?;
+            eprintln!(
+                "audit log BROKEN at record {}: {p} ({} records before it verified)",
+                p.seq(),
+                report.checked
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 /// The one-line summary of an intact chain, saying which records are keyed.
@@ -366,7 +391,10 @@ pub(crate) fn csv_row(r: &AuditRecord) -> String {
         e.provider.clone().unwrap_or_default(),
         e.link.clone().unwrap_or_default(),
         e.alternative.clone().unwrap_or_default(),
-        e.action.clone().unwrap_or_default(),
+        e.action
+            .map(AuditAction::as_str)
+            .unwrap_or_default()
+            .to_owned(),
         e.outcome
             .as_ref()
             .map(|o| o.to_string())
@@ -419,7 +447,7 @@ fn format_line(r: &AuditRecord) -> String {
         ("provider", e.provider.clone()),
         ("link", e.link.clone()),
         ("alternative", e.alternative.clone()),
-        ("action", e.action.clone()),
+        ("action", e.action.map(|a| a.as_str().to_owned())),
         ("outcome", e.outcome.as_ref().map(|o| o.to_string())),
         ("detail", e.detail.clone()),
     ];

@@ -79,13 +79,7 @@ pub async fn run(args: ScanArgs, config: &Config) -> anyhow::Result<ExitCode> {
         }
     };
     let key = RoomKey::new(config.room_key.expose());
-    let out: Box<dyn Write + Send> = match &args.out {
-        Some(path) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(path)
-                .with_context(|| format!("cannot create {}", path.display()))?,
-        )),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
-    };
+    let out = report_out(args.out.as_ref())?;
     let mut recorder = None;
     let mut record_tx = None;
     if args.record {
@@ -144,28 +138,7 @@ pub async fn run(args: ScanArgs, config: &Config) -> anyhow::Result<ExitCode> {
     written.context("writing the report")?;
     let mut failed = stats.errors > 0;
     if let Some(task) = recorder {
-        match task
-            .await
-            .context("the audit recorder stopped unexpectedly")?
-        {
-            Ok(n) => {
-                if !args.quiet {
-                    let before = stats.findings.saturating_sub(n);
-                    eprintln!(
-                        "recorded {n} historical finding(s) in the audit log{}",
-                        if before > 0 {
-                            format!(" ({before} already there from an earlier scan)")
-                        } else {
-                            String::new()
-                        }
-                    );
-                }
-            }
-            Err(e) => {
-                eprintln!("error: --record: writing to the audit log: {e}");
-                failed = true;
-            }
-        }
+        failed |= !recorded(task, stats.findings, args.quiet).await?;
     }
     Ok(if failed {
         ExitCode::from(2)
@@ -174,6 +147,50 @@ pub async fn run(args: ScanArgs, config: &Config) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Where the report goes: `path`, else standard output.
+fn report_out(path: Option<&PathBuf>) -> anyhow::Result<Box<dyn Write + Send>> {
+    Ok(match path {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+    })
+}
+
+/// Waits for the audit recorder and says how it went (unless `quiet`);
+/// `false` when it could not write everything. `findings` is how many the
+/// scan found, to tell the new ones from those an earlier scan recorded.
+async fn recorded(
+    task: tokio::task::JoinHandle<Result<u64, crate::store::StoreError>>,
+    findings: u64,
+    quiet: bool,
+) -> anyhow::Result<bool> {
+    match task
+        .await
+        .context("the audit recorder stopped unexpectedly")?
+    {
+        Ok(n) => {
+            if !quiet {
+                let before = findings.saturating_sub(n);
+                eprintln!(
+                    "recorded {n} historical finding(s) in the audit log{}",
+                    if before > 0 {
+                        format!(" ({before} already there from an earlier scan)")
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+            Ok(true)
+        }
+        Err(e) => {
+            eprintln!("error: --record: writing to the audit log: {e}");
+            Ok(false)
+        }
+    }
 }
 
 /// Appends findings to the audit log in batches, each once however often the
@@ -231,7 +248,8 @@ pub fn audit_entry(f: &Finding) -> AuditEntry {
     e.provider = Some(f.provider.clone());
     e.link = Some(f.url.clone());
     e.alternative = f.alternative.clone();
-    e.action = Some(f.action.to_owned());
+    // `f.action` is a policy action's name, which always parses.
+    e.action = f.action.parse().ok();
     if f.monitor {
         e.outcome = Some(Outcome::WouldAct);
     }

@@ -16,7 +16,7 @@
 //!   politely declined otherwise, so linkguard is nobody else's oracle.
 
 use crate::moderation::Platform;
-use crate::store::{AuditEntry, Kind, Outcome, Store};
+use crate::store::{AuditAction, AuditEntry, Kind, Outcome, Store};
 use crate::tenancy::Tenancy;
 use serenity::all::{Command, Context, Guild, GuildId, Http, Permissions, UserId};
 use std::collections::{HashMap, HashSet};
@@ -122,7 +122,7 @@ impl Guilds {
         let left = guild.leave(http).await;
         let mut e = AuditEntry::new(Kind::Refused, Platform::Discord.as_str());
         e.workspace = Some(guild.get().to_string());
-        e.action = Some("leave".into());
+        e.action = Some(AuditAction::Leave);
         match &left {
             Ok(()) => {
                 tracing::warn!(guild.id = %guild, guild.name = %name, "left a Discord server that is not in discord.guild_ids");
@@ -167,7 +167,7 @@ impl Guilds {
                 Ok(()) => {
                     tracing::info!(command.id = %c.id, "removed the stale global /linkguard command");
                     let mut e = AuditEntry::new(Kind::Refused, Platform::Discord.as_str());
-                    e.action = Some("unregister".into());
+                    e.action = Some(AuditAction::Unregister);
                     e.outcome = Some(Outcome::Ok);
                     e.detail = Some(format!(
                         "removed the global /linkguard command {}: it is registered per server in discord.guild_ids now",

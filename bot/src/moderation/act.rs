@@ -89,7 +89,7 @@ impl Moderator {
         e.provider = Some(work.provider);
         e.link = Some(work.link);
         e.alternative = blocks.first().and_then(|b| b.alternative.clone());
-        e.action = Some(done.as_str().to_owned());
+        e.action = Some(done.into());
         e.outcome = Some(outcome.clone());
         e.detail = detail.clone();
         crate::metrics::global().action(done.as_str(), outcome.as_str(), msg.received.elapsed());
@@ -208,10 +208,10 @@ impl Moderator {
     /// [`IncomingMessage::not_repostable`]) is removed and its author sent
     /// the rewritten text privately, split as needed.
     ///
-    /// Long on purpose: it is the degradation chain itself, one loop over
-    /// the actions with each step and its recorded progress side by side,
-    /// so the order of "do, record, degrade" can be read in one place (the
-    /// table test `bot/tests/moderation_chain.rs` walks every refusal).
+    /// The loop is the degradation chain itself: do, record, degrade; each
+    /// step is [`Self::attempt`] and the author's private notice
+    /// [`Self::tell_author`] (the table test `bot/tests/moderation_chain.rs`
+    /// walks every refusal).
     async fn carry_out(
         &self,
         msg: &IncomingMessage,
@@ -231,56 +231,11 @@ impl Moderator {
         let mut notice_problem: Option<String> = None;
         loop {
             progress.action = Some(current.as_str().to_owned());
-            let result = match current {
-                Action::Replace => {
-                    let repost = format!("{}\n{}", work.rewritten, attribution(blocks));
-                    match why_not_repost(msg, &repost, limit) {
-                        // (A repost already made by an earlier attempt is finished.)
-                        Some(why) if progress.repost.is_none() => {
-                            progress.reasons.push(format!(
-                                "replace cannot repost: {why}; the message is removed and the author sent the rewritten text"
-                            ));
-                            progress.copy = true;
-                            current = Action::Delete;
-                            progress.action = Some(current.as_str().to_owned());
-                            self.note(work.anchor, msg, progress).await;
-                            continue;
-                        }
-                        _ => {
-                            self.replace(msg, actions, &repost, work.anchor, progress)
-                                .await
-                        }
-                    }
-                }
-                Action::Reply => {
-                    let mut r = Ok(());
-                    if !progress.replied {
-                        let text = crate::notice::fit(&reply_text(blocks), limit);
-                        r = actions.reply(msg, &text).await;
-                        if r.is_ok() {
-                            progress.replied = true;
-                            self.note(work.anchor, msg, progress).await;
-                        }
-                    }
-                    r
-                }
-                Action::Delete if progress.copy => {
-                    self.remove_with_copy(msg, actions, work, blocks, progress)
-                        .await
-                }
-                Action::Delete => {
-                    let mut r = Ok(());
-                    if !progress.deleted {
-                        r = actions.delete(msg).await;
-                        if r.is_ok() {
-                            progress.deleted = true;
-                            self.note(work.anchor, msg, progress).await;
-                        }
-                    }
-                    r
-                }
-                Action::Warn => Ok(()),
-                Action::Log => Ok(()),
+            let Some(result) = self
+                .attempt(&mut current, msg, actions, work, blocks, progress)
+                .await
+            else {
+                continue;
             };
             // Reply and delete also tell the author privately (with how to
             // ask for an exception); warn is only that.
@@ -289,19 +244,9 @@ impl Moderator {
                     if matches!(current, Action::Reply | Action::Delete | Action::Warn)
                         && !progress.notified =>
                 {
-                    match actions.notify_author(msg, &notice).await {
-                        Ok(()) => {
-                            progress.notified = true;
-                            self.note(work.anchor, msg, progress).await;
-                            Ok(())
-                        }
-                        Err(e @ ActionError::Later { .. }) => Err(e),
-                        Err(e) if current == Action::Warn => Err(e),
-                        Err(e) => {
-                            notice_problem = Some(format!("private notice not sent: {e}"));
-                            Ok(())
-                        }
-                    }
+                    self.tell_author(current, msg, actions, work, &notice, progress)
+                        .await
+                        .map(|problem| notice_problem = problem)
                 }
                 other => other,
             };
@@ -355,6 +300,98 @@ impl Moderator {
                     return Carried::Later(format!("{}: {why}", current.as_str()), retry_after);
                 }
             }
+        }
+    }
+
+    /// One step of the chain: `current` on the platform, skipping what
+    /// `progress` says is already done, recording what succeeds. `None` when
+    /// a repost cannot be made and `current` became a removal that sends the
+    /// author a copy (the caller tries that next).
+    async fn attempt(
+        &self,
+        current: &mut Action,
+        msg: &IncomingMessage,
+        actions: &dyn PlatformActions,
+        work: &Work,
+        blocks: &[&Block],
+        progress: &mut Progress,
+    ) -> Option<Result<(), ActionError>> {
+        let limit = actions.text_limit();
+        let result = match *current {
+            Action::Replace => {
+                let repost = format!("{}\n{}", work.rewritten, attribution(blocks));
+                match why_not_repost(msg, &repost, limit) {
+                    // (A repost already made by an earlier attempt is finished.)
+                    Some(why) if progress.repost.is_none() => {
+                        progress.reasons.push(format!(
+                            "replace cannot repost: {why}; the message is removed and the author sent the rewritten text"
+                        ));
+                        progress.copy = true;
+                        *current = Action::Delete;
+                        progress.action = Some(current.as_str().to_owned());
+                        self.note(work.anchor, msg, progress).await;
+                        return None;
+                    }
+                    _ => {
+                        self.replace(msg, actions, &repost, work.anchor, progress)
+                            .await
+                    }
+                }
+            }
+            Action::Reply => {
+                let mut r = Ok(());
+                if !progress.replied {
+                    let text = crate::notice::fit(&reply_text(blocks), limit);
+                    r = actions.reply(msg, &text).await;
+                    if r.is_ok() {
+                        progress.replied = true;
+                        self.note(work.anchor, msg, progress).await;
+                    }
+                }
+                r
+            }
+            Action::Delete if progress.copy => {
+                self.remove_with_copy(msg, actions, work, blocks, progress)
+                    .await
+            }
+            Action::Delete => {
+                let mut r = Ok(());
+                if !progress.deleted {
+                    r = actions.delete(msg).await;
+                    if r.is_ok() {
+                        progress.deleted = true;
+                        self.note(work.anchor, msg, progress).await;
+                    }
+                }
+                r
+            }
+            Action::Warn => Ok(()),
+            Action::Log => Ok(()),
+        };
+        Some(result)
+    }
+
+    /// Sends the author the private notice after `current` succeeded.
+    /// `Ok(Some(problem))` when it could not be sent but the action stands
+    /// (only a warning, which is nothing but the notice, fails with it).
+    async fn tell_author(
+        &self,
+        current: Action,
+        msg: &IncomingMessage,
+        actions: &dyn PlatformActions,
+        work: &Work,
+        notice: &str,
+        progress: &mut Progress,
+    ) -> Result<Option<String>, ActionError> {
+        match actions.notify_author(msg, notice).await {
+            Ok(()) => {
+                progress.notified = true;
+                self.note(work.anchor, msg, progress).await;
+                Ok(None)
+            }
+            Err(e @ ActionError::Later { .. }) => Err(e),
+            Err(e) if current == Action::Warn => Err(e),
+            Err(e) => Ok(Some(format!("private notice not sent: {e}"))),
         }
     }
 

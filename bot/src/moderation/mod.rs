@@ -447,7 +447,7 @@ impl Moderator {
             e.provider = Some(v.link.provider.as_str().to_owned());
             e.link = Some(v.link.url.clone());
             e.alternative = block.alternative.clone();
-            e.action = Some(block.action.as_str().to_owned());
+            e.action = Some(block.action.into());
             if block.monitor {
                 e.outcome = Some(Outcome::WouldAct);
                 e.detail = Some("monitor mode: message left untouched".into());

@@ -6,7 +6,7 @@ use super::seal::Progress;
 use super::{
     banned, Handled, IncomingMessage, Moderator, Platform, PlatformActions, Running, Work,
 };
-use crate::store::{AuditEntry, Kind, Outcome, PendingAction, StoreError};
+use crate::store::{AuditAction, AuditEntry, Kind, Outcome, PendingAction, StoreError};
 use linkguard_rules::policy::Action;
 use std::sync::Arc;
 use std::time::Instant;
@@ -234,7 +234,7 @@ impl Moderator {
         e.message_id = p.detection.entry.message_id.clone();
         e.revision = p.detection.entry.revision.clone();
         e.rule_id = p.detection.entry.rule_id.clone();
-        e.action = Some("log".into());
+        e.action = Some(AuditAction::Log);
         e.outcome = Some(outcome.clone());
         e.detail = Some(detail.clone());
         match self.store.record_outcome(p.detection.seq, e).await {

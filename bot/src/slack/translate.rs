@@ -139,16 +139,15 @@ fn edited_attachments(
 /// keeps posting a banned link would otherwise be reposted forever. Our own
 /// messages are always skipped (never loop).
 ///
-/// Long on purpose: one match over Slack's message subtypes, each arm
-/// giving the same five values, then the checks every subtype shares; the
-/// edit-only part is [`edited_attachments`].
+/// What was posted is [`posted`] (one arm per Slack message subtype), who
+/// is speaking [`is_ours`] and [`author`]; here are the checks every
+/// subtype shares.
 pub fn message(
     team: &str,
     ev: &SlackMessageEvent,
     me: &Identity,
     moderate_bots: bool,
 ) -> Translated {
-    use SlackMessageEventType as T;
     let channel = ev
         .origin
         .channel
@@ -159,91 +158,26 @@ pub fn message(
         ev.origin.channel_type.as_ref().map(|t| t.0.as_str()),
         Some("im")
     );
-    let mut attachments_only: Option<String> = None;
-    let (author_sender, ts, content, revision, edited) = match &ev.subtype {
-        None | Some(T::FileShare) | Some(T::ThreadBroadcast) | Some(T::MeMessage) => (
-            &ev.sender,
-            ev.origin.ts.0.clone(),
-            ev.content.as_ref(),
-            Revision::original(),
-            false,
-        ),
-        Some(T::BotMessage) => {
-            if ev.sender.bot_id.is_some()
-                && ev.sender.bot_id.as_ref().map(|b| &b.0) == me.bot_id.as_ref()
-            {
-                return Translated::Skipped(Skip::Ours);
-            }
-            if !moderate_bots {
-                return Translated::Skipped(Skip::OtherBot);
-            }
-            (
-                &ev.sender,
-                ev.origin.ts.0.clone(),
-                ev.content.as_ref(),
-                Revision::original(),
-                false,
-            )
-        }
-        Some(T::MessageChanged) => {
-            let Some(new) = &ev.message else {
-                return Translated::Skipped(Skip::NotAMessage);
-            };
-            attachments_only = match edited_attachments(ev, new) {
-                Ok(added) => added,
-                Err(skip) => return Translated::Skipped(skip),
-            };
-            let revision = new
-                .edited
-                .as_ref()
-                .map(|e| Revision::edit(&e.ts.0))
-                .unwrap_or_else(|| Revision::edit(&ev.origin.ts.0));
-            (
-                &new.sender,
-                new.ts.0.clone(),
-                new.content.as_ref(),
-                revision,
-                true,
-            )
-        }
-        Some(_) => return Translated::Skipped(Skip::NotAMessage),
+    let Posted {
+        sender: author_sender,
+        ts,
+        content,
+        revision,
+        edited,
+        attachments_only,
+    } = match posted(ev, me, moderate_bots) {
+        Ok(p) => p,
+        Err(skip) => return Translated::Skipped(skip),
     };
-    let ours = author_sender
-        .user
-        .as_ref()
-        .is_some_and(|u| u.0 == me.user_id)
-        || (author_sender.bot_id.is_some()
-            && author_sender.bot_id.as_ref().map(|b| &b.0) == me.bot_id.as_ref())
-        || author_sender
-            .bot_profile
-            .as_ref()
-            .is_some_and(|p| Some(&p.app_id) == me.app_id.as_ref());
-    if ours {
+    if is_ours(author_sender, me) {
         return Translated::Skipped(Skip::Ours);
     }
     if author_sender.bot_id.is_some() && !moderate_bots {
         return Translated::Skipped(Skip::OtherBot);
     }
-    // A legacy integration has no user, only its bot id (`B…`): that is the
-    // author, shown under the name and icon it posted with.
-    let Some(user) = author_sender
-        .user
-        .as_ref()
-        .map(|u| u.0.clone())
-        .or_else(|| author_sender.bot_id.as_ref().map(|b| b.0.clone()))
-    else {
+    let Some(author) = author(author_sender) else {
         return Translated::Skipped(Skip::NotAMessage);
     };
-    let bot_name = author_sender
-        .username
-        .clone()
-        .or_else(|| author_sender.bot_profile.as_ref().map(|p| p.name.clone()));
-    let bot_icon = author_sender
-        .bot_profile
-        .as_ref()
-        .and_then(|p| p.icons.as_ref())
-        .and_then(|i| i.resolutions.iter().max_by_key(|(size, _)| *size))
-        .map(|(_, url)| url.clone());
     let (mut text, has_files, mut not_repostable) = texts(content);
     if let Some(added) = attachments_only {
         text = added;
@@ -255,7 +189,7 @@ pub fn message(
         } else {
             Translated::Question {
                 channel,
-                user,
+                user: author.id,
                 text,
             }
         };
@@ -273,17 +207,126 @@ pub fn message(
         thread,
         message_id: ts,
         revision,
-        author: Author {
-            display_name: bot_name.unwrap_or_else(|| user.clone()),
-            id: user,
-            avatar_url: bot_icon,
-            roles: Vec::new(),
-        },
+        author,
         text,
         has_attachments: has_files,
         not_repostable,
         received: Instant::now(),
     }))
+}
+
+/// What a `message` event's subtype says was posted.
+struct Posted<'a> {
+    /// Who posted it (for an edit, the edited message's author).
+    sender: &'a SlackMessageSender,
+    /// The message's timestamp, its id.
+    ts: String,
+    content: Option<&'a SlackMessageContent>,
+    revision: Revision,
+    edited: bool,
+    /// For an edit that only added attachments: their text, all that is new.
+    attachments_only: Option<String>,
+}
+
+/// Reads the subtypes linkguard moderates (a post, a bot's post, an edit);
+/// the rest, and our own bot's posts, are skipped.
+fn posted<'a>(
+    ev: &'a SlackMessageEvent,
+    me: &Identity,
+    moderate_bots: bool,
+) -> Result<Posted<'a>, Skip> {
+    use SlackMessageEventType as T;
+    let mut attachments_only: Option<String> = None;
+    let (sender, ts, content, revision, edited) = match &ev.subtype {
+        None | Some(T::FileShare) | Some(T::ThreadBroadcast) | Some(T::MeMessage) => (
+            &ev.sender,
+            ev.origin.ts.0.clone(),
+            ev.content.as_ref(),
+            Revision::original(),
+            false,
+        ),
+        Some(T::BotMessage) => {
+            if ev.sender.bot_id.is_some()
+                && ev.sender.bot_id.as_ref().map(|b| &b.0) == me.bot_id.as_ref()
+            {
+                return Err(Skip::Ours);
+            }
+            if !moderate_bots {
+                return Err(Skip::OtherBot);
+            }
+            (
+                &ev.sender,
+                ev.origin.ts.0.clone(),
+                ev.content.as_ref(),
+                Revision::original(),
+                false,
+            )
+        }
+        Some(T::MessageChanged) => {
+            let Some(new) = &ev.message else {
+                return Err(Skip::NotAMessage);
+            };
+            attachments_only = edited_attachments(ev, new)?;
+            let revision = new
+                .edited
+                .as_ref()
+                .map(|e| Revision::edit(&e.ts.0))
+                .unwrap_or_else(|| Revision::edit(&ev.origin.ts.0));
+            (
+                &new.sender,
+                new.ts.0.clone(),
+                new.content.as_ref(),
+                revision,
+                true,
+            )
+        }
+        Some(_) => return Err(Skip::NotAMessage),
+    };
+    Ok(Posted {
+        sender,
+        ts,
+        content,
+        revision,
+        edited,
+        attachments_only,
+    })
+}
+
+/// Whether `sender` is linkguard itself: its user, its bot or its app.
+fn is_ours(sender: &SlackMessageSender, me: &Identity) -> bool {
+    sender.user.as_ref().is_some_and(|u| u.0 == me.user_id)
+        || (sender.bot_id.is_some() && sender.bot_id.as_ref().map(|b| &b.0) == me.bot_id.as_ref())
+        || sender
+            .bot_profile
+            .as_ref()
+            .is_some_and(|p| Some(&p.app_id) == me.app_id.as_ref())
+}
+
+/// Who sent a message, as a repost names them. A legacy integration has no
+/// user, only its bot id (`B…`): that is the author, shown under the name
+/// and icon it posted with. `None` when there is neither.
+fn author(sender: &SlackMessageSender) -> Option<Author> {
+    let id = sender
+        .user
+        .as_ref()
+        .map(|u| u.0.clone())
+        .or_else(|| sender.bot_id.as_ref().map(|b| b.0.clone()))?;
+    let name = sender
+        .username
+        .clone()
+        .or_else(|| sender.bot_profile.as_ref().map(|p| p.name.clone()));
+    let icon = sender
+        .bot_profile
+        .as_ref()
+        .and_then(|p| p.icons.as_ref())
+        .and_then(|i| i.resolutions.iter().max_by_key(|(size, _)| *size))
+        .map(|(_, url)| url.clone());
+    Some(Author {
+        display_name: name.unwrap_or_else(|| id.clone()),
+        id,
+        avatar_url: icon,
+        roles: Vec::new(),
+    })
 }
 
 /// Makes a repost unable to notify more people than the original could:

@@ -234,6 +234,126 @@ impl Outcome {
     }
 }
 
+/// What an audit record says linkguard did: to a message (the policy's
+/// actions, or the one it fell back to) or to a server it was removed from.
+/// Stored as its text; a record with any other text is refused when read,
+/// naming it, rather than guessed at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditAction {
+    /// The message was removed and reposted without the link.
+    Replace,
+    /// A public reply under the message.
+    Reply,
+    /// The message was removed.
+    Delete,
+    /// Only the author was told, privately.
+    Warn,
+    /// Only recorded.
+    Log,
+    /// linkguard left a Discord server it is not allowed in.
+    Leave,
+    /// A Discord server's commands were removed (it is no longer allowed).
+    Unregister,
+    /// Discord AutoMod blocked a message before it was posted.
+    Block,
+    /// linkguard's AutoMod rules were brought in line with the policy.
+    Sync,
+    /// An AutoMod rule someone changed or deleted was put back.
+    Restore,
+    /// AutoMod rules could not be kept (e.g. no Manage Server).
+    Automod,
+    /// Someone signed in to the web console (or failed to).
+    Login,
+    /// Someone signed out of the web console.
+    Logout,
+}
+
+impl AuditAction {
+    /// Every action, in stored-name order of the enum.
+    pub const ALL: [AuditAction; 13] = [
+        AuditAction::Replace,
+        AuditAction::Reply,
+        AuditAction::Delete,
+        AuditAction::Warn,
+        AuditAction::Log,
+        AuditAction::Leave,
+        AuditAction::Unregister,
+        AuditAction::Block,
+        AuditAction::Sync,
+        AuditAction::Restore,
+        AuditAction::Automod,
+        AuditAction::Login,
+        AuditAction::Logout,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::Replace => "replace",
+            AuditAction::Reply => "reply",
+            AuditAction::Delete => "delete",
+            AuditAction::Warn => "warn",
+            AuditAction::Log => "log",
+            AuditAction::Leave => "leave",
+            AuditAction::Unregister => "unregister",
+            AuditAction::Block => "block",
+            AuditAction::Sync => "sync",
+            AuditAction::Restore => "restore",
+            AuditAction::Automod => "automod",
+            AuditAction::Login => "login",
+            AuditAction::Logout => "logout",
+        }
+    }
+}
+
+/// Text that names no [`AuditAction`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown audit action {0:?} (known: replace, reply, delete, warn, log, leave, unregister, block, sync, restore, automod, login, logout)")]
+pub struct UnknownAuditAction(pub String);
+
+impl std::str::FromStr for AuditAction {
+    type Err = UnknownAuditAction;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        AuditAction::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| UnknownAuditAction(s.to_owned()))
+    }
+}
+
+impl From<linkguard_rules::policy::Action> for AuditAction {
+    fn from(a: linkguard_rules::policy::Action) -> Self {
+        use linkguard_rules::policy::Action;
+        match a {
+            Action::Replace => AuditAction::Replace,
+            Action::Reply => AuditAction::Reply,
+            Action::Delete => AuditAction::Delete,
+            Action::Warn => AuditAction::Warn,
+            Action::Log => AuditAction::Log,
+        }
+    }
+}
+
+impl Serialize for AuditAction {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for AuditAction {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 macro_rules! string_serde {
     ($t:ty) => {
         impl Serialize for $t {
@@ -292,8 +412,8 @@ pub struct AuditEntry {
     pub link: Option<String>,
     /// The approved alternative offered.
     pub alternative: Option<String>,
-    /// `replace`, `reply`, `delete`, `warn`, `log`, ….
-    pub action: Option<String>,
+    /// What linkguard did.
+    pub action: Option<AuditAction>,
     /// How the action went.
     pub outcome: Option<Outcome>,
     /// The platform's error, why an action degraded, or other free text.
@@ -372,9 +492,10 @@ fn encode(first_line: &[u8], seq: i64, e: &AuditEntry) -> Vec<u8> {
         }
         None => out.push(0),
     }
-    for f in [&e.provider, &e.link, &e.alternative, &e.action] {
+    for f in [&e.provider, &e.link, &e.alternative] {
         put_opt(&mut out, f.as_deref());
     }
+    put_opt(&mut out, e.action.map(AuditAction::as_str));
     put_opt(&mut out, e.outcome.as_ref().map(Outcome::as_str));
     put_opt(&mut out, e.detail.as_deref());
     put_opt(&mut out, e.message_text.as_deref());

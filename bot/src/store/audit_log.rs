@@ -5,7 +5,7 @@
 //! write-transaction machinery in [`super`].
 
 use super::audit::{checkpoint_mac, checkpoint_mac_ok, expected_hash, purged_detail};
-use super::audit::{Anchor, AuditEntry, AuditRecord, Kind, Outcome, GENESIS_HASH};
+use super::audit::{Anchor, AuditEntry, AuditKey, AuditRecord, Kind, Outcome, GENESIS_HASH};
 use super::chain::ChainWalker;
 use super::chain::{ChainProblem, VerifyReport};
 use super::{now_ms, redact_link, redact_text, Backend, Store, StoreError, WriteTx, HEAD_SQL};
@@ -124,7 +124,7 @@ impl Store {
         .bind(entry.provider.clone())
         .bind(entry.link.clone())
         .bind(entry.alternative.clone())
-        .bind(entry.action.clone())
+        .bind(entry.action.map(|a| a.as_str().to_owned()))
         .bind(entry.outcome.as_ref().map(|o| o.as_str().to_string()))
         .bind(entry.detail.clone())
         .bind(entry.message_text.clone())
@@ -418,11 +418,6 @@ impl Store {
         if key_check.is_some_and(|c| c != key.key_check()) {
             return Err(StoreError::AuditKeyMismatch);
         }
-        let cp = sqlx::query(
-            "SELECT seq, hash, at_ms, mac FROM audit_checkpoint ORDER BY seq DESC LIMIT 1",
-        )
-        .fetch_optional(&mut *tx)
-        .await?;
         let mut report = VerifyReport {
             from_seq: 0,
             head_seq,
@@ -434,27 +429,12 @@ impl Store {
             notes: Vec::new(),
             problem: None,
         };
-        let (from_seq, from_hash) = match cp {
-            Some(r) => {
-                let seq: i64 = r.try_get("seq")?;
-                let hash: String = r.try_get("hash")?;
-                let at_ms: i64 = r.try_get("at_ms")?;
-                let mac: Option<String> = r.try_get("mac")?;
-                // A purge in the keyed part signs its checkpoint; an unsigned
-                // one is only believable from before the upgrade.
-                let genuine = match mac {
-                    Some(mac) => checkpoint_mac_ok(key, seq, &hash, at_ms, &mac),
-                    None => seq < keyed_from,
-                };
-                if !genuine {
-                    report.from_seq = seq;
-                    report.problem = Some(ChainProblem::ForgedCheckpoint { seq });
-                    return Ok(report);
-                }
-                (seq, hash)
-            }
-            None => (0, GENESIS_HASH.to_string()),
-        };
+        let (from_seq, from_hash, genuine) = last_checkpoint(&mut tx, key, keyed_from).await?;
+        if !genuine {
+            report.from_seq = from_seq;
+            report.problem = Some(ChainProblem::ForgedCheckpoint { seq: from_seq });
+            return Ok(report);
+        }
         report.from_seq = from_seq;
         if keyed_from > head_seq + 1 || keyed_from < 1 {
             report.problem = Some(ChainProblem::KeyedBoundaryMoved { seq: keyed_from });
@@ -466,32 +446,7 @@ impl Store {
             .await?
             .try_get("s")?;
         let mut walker = ChainWalker::new(from_seq, from_hash.clone(), key, keyed_from);
-        let page = 2000;
-        let sql = format!(
-            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3"
-        );
-        let mut after = from_seq;
-        'pages: loop {
-            let rows = sqlx::query(AssertSqlSafe(sql.clone()))
-                .bind(after)
-                .bind(head_seq)
-                .bind(page)
-                .fetch_all(&mut *tx)
-                .await?;
-            if rows.is_empty() {
-                break;
-            }
-            for row in &rows {
-                let record = record_from_row(row)?;
-                after = record.seq;
-                if !walker.check(&record) {
-                    break 'pages;
-                }
-            }
-            if (rows.len() as i64) < page {
-                break;
-            }
-        }
+        walk(&mut tx, &mut walker, from_seq, head_seq).await?;
         report.unkeyed_checked = walker.unkeyed_checked;
         let (checked, problem) = walker.finish(head_seq, &head_hash);
         report.checked = checked;
@@ -499,42 +454,7 @@ impl Store {
         if report.problem.is_some() {
             return Ok(report);
         }
-        for a in anchors {
-            report.anchors_checked += 1;
-            let problem = if !a.is_genuine(key) {
-                Some(ChainProblem::ForgedAnchor { seq: a.seq })
-            } else if a.seq > head_seq {
-                Some(ChainProblem::AnchorNotReached {
-                    seq: a.seq,
-                    head_seq,
-                })
-            } else if keyed_from > a.keyed_from {
-                Some(ChainProblem::KeyedBoundaryMoved { seq: keyed_from })
-            } else if a.seq < from_seq {
-                report.notes.push(format!(
-                    "anchor at record {} predates checkpoint {from_seq}: those records were purged",
-                    a.seq
-                ));
-                None
-            } else {
-                let hash = if a.seq == from_seq {
-                    Some(from_hash.clone())
-                } else {
-                    sqlx::query("SELECT hash FROM audit_log WHERE seq = $1")
-                        .bind(a.seq)
-                        .fetch_optional(&mut *tx)
-                        .await?
-                        .map(|r| r.try_get::<String, _>("hash"))
-                        .transpose()?
-                };
-                (hash.as_deref() != Some(a.hash.as_str()))
-                    .then_some(ChainProblem::AnchorMismatch { seq: a.seq })
-            };
-            if problem.is_some() {
-                report.problem = problem;
-                break;
-            }
-        }
+        check_anchors(&mut tx, key, anchors, &from_hash, &mut report).await?;
         tx.rollback().await?;
         Ok(report)
     }
@@ -641,8 +561,10 @@ impl Store {
 pub(super) fn record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
     let outcome: Option<String> = row.try_get("outcome")?;
     let kind: String = row.try_get("kind")?;
+    let seq: i64 = row.try_get("seq")?;
+    let action: Option<String> = row.try_get("action")?;
     Ok(AuditRecord {
-        seq: row.try_get("seq")?,
+        seq,
         entry: AuditEntry {
             at_ms: row.try_get("at_ms")?,
             platform: row.try_get("platform")?,
@@ -658,7 +580,11 @@ pub(super) fn record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
             provider: row.try_get("provider")?,
             link: row.try_get("link")?,
             alternative: row.try_get("alternative")?,
-            action: row.try_get("action")?,
+            action: action
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(format!("audit record {seq}: {e}")))?,
             outcome: outcome.as_deref().map(Outcome::parse),
             detail: row.try_get("detail")?,
             message_text: row.try_get("message_text")?,
@@ -666,4 +592,117 @@ pub(super) fn record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
         prev_hash: row.try_get("prev_hash")?,
         hash: row.try_get("hash")?,
     })
+}
+
+/// The newest purge checkpoint the chain restarts from (`(0, genesis)`
+/// when there is none), and whether it is genuine: a purge in the keyed
+/// part signs its checkpoint; an unsigned one is only believable from
+/// before the upgrade.
+async fn last_checkpoint(
+    conn: &mut sqlx::AnyConnection,
+    key: &AuditKey,
+    keyed_from: i64,
+) -> Result<(i64, String, bool), StoreError> {
+    let cp =
+        sqlx::query("SELECT seq, hash, at_ms, mac FROM audit_checkpoint ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some(r) = cp else {
+        return Ok((0, GENESIS_HASH.to_string(), true));
+    };
+    let seq: i64 = r.try_get("seq")?;
+    let hash: String = r.try_get("hash")?;
+    let at_ms: i64 = r.try_get("at_ms")?;
+    let mac: Option<String> = r.try_get("mac")?;
+    let genuine = match mac {
+        Some(mac) => checkpoint_mac_ok(key, seq, &hash, at_ms, &mac),
+        None => seq < keyed_from,
+    };
+    Ok((seq, hash, genuine))
+}
+
+/// Feeds `walker` the records after `from_seq` up to `head_seq`, a page at
+/// a time, until it sees a problem.
+async fn walk(
+    conn: &mut sqlx::AnyConnection,
+    walker: &mut ChainWalker<'_>,
+    from_seq: i64,
+    head_seq: i64,
+) -> Result<(), StoreError> {
+    let page = 2000;
+    let sql = format!(
+        "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3"
+    );
+    let mut after = from_seq;
+    loop {
+        let rows = sqlx::query(AssertSqlSafe(sql.clone()))
+            .bind(after)
+            .bind(head_seq)
+            .bind(page)
+            .fetch_all(&mut *conn)
+            .await?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        for row in &rows {
+            let record = record_from_row(row)?;
+            after = record.seq;
+            if !walker.check(&record) {
+                return Ok(());
+            }
+        }
+        if (rows.len() as i64) < page {
+            return Ok(());
+        }
+    }
+}
+
+/// Checks each anchor against the intact chain in `report`, stopping at
+/// the first problem (recorded in `report`). `from_hash` is the hash the
+/// chain restarts from at `report.from_seq`.
+async fn check_anchors(
+    conn: &mut sqlx::AnyConnection,
+    key: &AuditKey,
+    anchors: &[Anchor],
+    from_hash: &str,
+    report: &mut VerifyReport,
+) -> Result<(), StoreError> {
+    let (from_seq, head_seq, keyed_from) = (report.from_seq, report.head_seq, report.keyed_from);
+    for a in anchors {
+        report.anchors_checked += 1;
+        let problem = if !a.is_genuine(key) {
+            Some(ChainProblem::ForgedAnchor { seq: a.seq })
+        } else if a.seq > head_seq {
+            Some(ChainProblem::AnchorNotReached {
+                seq: a.seq,
+                head_seq,
+            })
+        } else if keyed_from > a.keyed_from {
+            Some(ChainProblem::KeyedBoundaryMoved { seq: keyed_from })
+        } else if a.seq < from_seq {
+            report.notes.push(format!(
+                "anchor at record {} predates checkpoint {from_seq}: those records were purged",
+                a.seq
+            ));
+            None
+        } else {
+            let hash = if a.seq == from_seq {
+                Some(from_hash.to_owned())
+            } else {
+                sqlx::query("SELECT hash FROM audit_log WHERE seq = $1")
+                    .bind(a.seq)
+                    .fetch_optional(&mut *conn)
+                    .await?
+                    .map(|r| r.try_get::<String, _>("hash"))
+                    .transpose()?
+            };
+            (hash.as_deref() != Some(a.hash.as_str()))
+                .then_some(ChainProblem::AnchorMismatch { seq: a.seq })
+        };
+        if problem.is_some() {
+            report.problem = problem;
+            break;
+        }
+    }
+    Ok(())
 }

@@ -44,8 +44,9 @@ mod policy;
 mod requests;
 
 pub use audit::{
-    canonical_encoding, keyed_record_hash, record_hash, Anchor, AuditEntry, AuditKey, AuditRecord,
-    Kind, Outcome, ANCHOR_FORMAT, DEVELOPMENT_AUDIT_KEY, GENESIS_HASH,
+    canonical_encoding, keyed_record_hash, record_hash, Anchor, AuditAction, AuditEntry, AuditKey,
+    AuditRecord, Kind, Outcome, UnknownAuditAction, ANCHOR_FORMAT, DEVELOPMENT_AUDIT_KEY,
+    GENESIS_HASH,
 };
 pub use audit_log::{AuditFilter, PurgeReport};
 pub use chain::{ChainProblem, VerifyReport};

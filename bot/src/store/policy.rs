@@ -172,37 +172,10 @@ impl Store {
                 .as_ref()
                 .map(version_from_row)
                 .transpose()?;
-                match guard {
-                    Guard::Edit(expected) => {
-                        let managed: Option<String> =
-                            sqlx::query("SELECT value FROM settings WHERE name = $1")
-                                .bind(POLICY_FILE_SETTING)
-                                .fetch_optional(&mut *w.tx)
-                                .await?
-                                .map(|r| r.try_get("value"))
-                                .transpose()?;
-                        if let Some(path) = managed {
-                            w.tx.rollback().await?;
-                            return Err(StoreError::PolicyManagedByFile { path });
-                        }
-                        let actual = active.as_ref().map(|a| a.version);
-                        if actual != expected {
-                            w.tx.rollback().await?;
-                            return Err(StoreError::PolicyChanged { expected, actual });
-                        }
-                    }
-                    Guard::File(path) => {
-                        sqlx::query(
-                            "INSERT INTO settings (name, value, updated_ms) VALUES ($1, $2, $3) \
-                             ON CONFLICT (name) DO UPDATE SET value = excluded.value, \
-                             updated_ms = excluded.updated_ms",
-                        )
-                        .bind(POLICY_FILE_SETTING)
-                        .bind(path.to_owned())
-                        .bind(now_ms())
-                        .execute(&mut *w.tx)
-                        .await?;
-                    }
+                let version = active.as_ref().map(|a| a.version);
+                if let Some(refusal) = apply_guard(&mut w.tx, guard, version).await? {
+                    w.tx.rollback().await?;
+                    return Err(refusal);
                 }
                 if let Some(a) = active.filter(|a| a.body == body) {
                     self.commit(w).await?;
@@ -211,27 +184,8 @@ impl Store {
                         created: false,
                     });
                 }
-                let next: i64 = sqlx::query("SELECT MAX(version) AS v FROM policy_versions")
-                    .fetch_one(&mut *w.tx)
-                    .await?
-                    .try_get::<Option<i64>, _>("v")?
-                    .unwrap_or(0)
-                    + 1;
                 let at_ms = now_ms();
-                sqlx::query("UPDATE policy_versions SET active = 0 WHERE active = 1")
-                    .execute(&mut *w.tx)
-                    .await?;
-                sqlx::query(
-                    "INSERT INTO policy_versions (version, body, author, at_ms, source, active) \
-                     VALUES ($1, $2, $3, $4, $5, 1)",
-                )
-                .bind(next)
-                .bind(body.to_string())
-                .bind(author.to_string())
-                .bind(at_ms)
-                .bind(source.to_string())
-                .execute(&mut *w.tx)
-                .await?;
+                let next = insert_version(&mut w.tx, body, author, at_ms, source).await?;
                 self.append_in(
                     &mut w,
                     AuditEntry {
@@ -436,4 +390,78 @@ async fn active_version(pool: &sqlx::AnyPool) -> Result<Option<i64>, sqlx::Error
         .await?
         .map(|r| r.try_get::<i64, _>("version"))
         .transpose()
+}
+
+/// Checks an edit against what is stored (no policy file manages the
+/// policy, and the version in force is still `active`), or records the
+/// file that manages it from now on. `Some` is why the change is refused.
+async fn apply_guard(
+    conn: &mut sqlx::AnyConnection,
+    guard: Guard<'_>,
+    active: Option<i64>,
+) -> Result<Option<StoreError>, StoreError> {
+    match guard {
+        Guard::Edit(expected) => {
+            let managed: Option<String> = sqlx::query("SELECT value FROM settings WHERE name = $1")
+                .bind(POLICY_FILE_SETTING)
+                .fetch_optional(&mut *conn)
+                .await?
+                .map(|r| r.try_get("value"))
+                .transpose()?;
+            if let Some(path) = managed {
+                return Ok(Some(StoreError::PolicyManagedByFile { path }));
+            }
+            if active != expected {
+                return Ok(Some(StoreError::PolicyChanged {
+                    expected,
+                    actual: active,
+                }));
+            }
+        }
+        Guard::File(path) => {
+            sqlx::query(
+                "INSERT INTO settings (name, value, updated_ms) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value, \
+                 updated_ms = excluded.updated_ms",
+            )
+            .bind(POLICY_FILE_SETTING)
+            .bind(path.to_owned())
+            .bind(now_ms())
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(None)
+}
+
+/// Stores `body` as the next version and makes it the one in force;
+/// returns its number.
+async fn insert_version(
+    conn: &mut sqlx::AnyConnection,
+    body: &str,
+    author: &str,
+    at_ms: i64,
+    source: &str,
+) -> Result<i64, StoreError> {
+    let next: i64 = sqlx::query("SELECT MAX(version) AS v FROM policy_versions")
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get::<Option<i64>, _>("v")?
+        .unwrap_or(0)
+        + 1;
+    sqlx::query("UPDATE policy_versions SET active = 0 WHERE active = 1")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO policy_versions (version, body, author, at_ms, source, active) \
+         VALUES ($1, $2, $3, $4, $5, 1)",
+    )
+    .bind(next)
+    .bind(body.to_string())
+    .bind(author.to_string())
+    .bind(at_ms)
+    .bind(source.to_string())
+    .execute(&mut *conn)
+    .await?;
+    Ok(next)
 }

@@ -29,7 +29,7 @@ pub use config::{ConsoleConfig, OAuthClient};
 
 use crate::commands::{Caller, Commands};
 use crate::moderation::{Moderator, Platform};
-use crate::store::{AuditEntry, ConsoleSession, Kind, Outcome, Store};
+use crate::store::{AuditAction, AuditEntry, ConsoleSession, Kind, Outcome, Store};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -319,7 +319,7 @@ async fn still_admin(c: &Console, s: &ConsoleSession, token: &str) -> bool {
                 &s.platform,
                 &s.workspace,
                 &format!("{} ({})", s.user_name, s.user_id),
-                "logout",
+                AuditAction::Logout,
                 true,
                 "console session ended: no longer a linkguard admin on the platform".into(),
             )
@@ -454,14 +454,14 @@ pub(crate) async fn audit_login(
     platform: &str,
     workspace: &str,
     who: &str,
-    action: &str,
+    action: AuditAction,
     ok: bool,
     detail: String,
 ) {
     let mut e = AuditEntry::new(Kind::Other("console_login".into()), platform);
     e.workspace = Some(workspace.to_owned()).filter(|w| !w.is_empty());
     e.author = Some(who.chars().take(200).collect());
-    e.action = Some(action.to_owned());
+    e.action = Some(action);
     e.outcome = Some(if ok { Outcome::Ok } else { Outcome::Failed });
     e.detail = Some(detail);
     if let Err(err) = store.append(e).await {
@@ -490,7 +490,7 @@ pub(crate) async fn failed_login(c: &Console, platform: &str, who: &str, from: &
             platform,
             "",
             who,
-            "login",
+            AuditAction::Login,
             false,
             format!("{why} (from {from})"),
         )
@@ -498,7 +498,7 @@ pub(crate) async fn failed_login(c: &Console, platform: &str, who: &str, from: &
     } else {
         let mut e = AuditEntry::new(Kind::Other("console_login".into()), platform);
         e.author = Some(who.chars().take(200).collect());
-        e.action = Some("login".into());
+        e.action = Some(AuditAction::Login);
         e.outcome = Some(Outcome::Failed);
         e.detail = Some(format!(
             "more than {MAX_FAILURES} failed sign-ins from {from} within {} minutes: further attempts refused",
@@ -543,7 +543,7 @@ pub(crate) async fn start_session(
         &session.platform,
         &session.workspace,
         &format!("{} ({})", session.user_name, session.user_id),
-        "login",
+        AuditAction::Login,
         true,
         format!("signed in to the web console {how} (from {from})"),
     )
@@ -626,7 +626,7 @@ async fn logout(State(c): State<Shared>, form: AdminForm) -> Response {
         &a.session.platform,
         &a.session.workspace,
         &format!("{} ({})", a.session.user_name, a.session.user_id),
-        "logout",
+        AuditAction::Logout,
         true,
         "signed out of the web console".into(),
     )

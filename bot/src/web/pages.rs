@@ -5,7 +5,7 @@
 use super::view::{self, bars, csrf, notice, page};
 use super::{Admin, AdminForm, Console, Shared};
 use crate::cli::audit::{csv_row, jsonl_line, parse_time_ms, CSV_HEADER};
-use crate::store::{AuditFilter, ExceptionTarget, StoreError};
+use crate::store::{AuditAction, AuditFilter, ExceptionTarget, StoreError};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -309,7 +309,7 @@ pub(crate) async fn audit(
                             td { (e.author.as_deref().unwrap_or("")) }
                             td { (e.rule_id.as_deref().unwrap_or("")) }
                             td { (e.provider.as_deref().unwrap_or("")) }
-                            td { (e.action.as_deref().unwrap_or("")) }
+                            td { (e.action.map_or("", AuditAction::as_str)) }
                             td { (e.outcome.as_ref().map_or("", |o| o.as_str())) }
                             td { (e.detail.as_deref().unwrap_or("")) }
                         }
@@ -365,7 +365,10 @@ pub(crate) async fn record(
         ("Provider", e.provider.clone().unwrap_or_default()),
         ("Link", e.link.clone().unwrap_or_default()),
         ("Alternative", e.alternative.clone().unwrap_or_default()),
-        ("Action", e.action.clone().unwrap_or_default()),
+        (
+            "Action",
+            e.action.map(|a| a.to_string()).unwrap_or_default(),
+        ),
         (
             "Outcome",
             e.outcome

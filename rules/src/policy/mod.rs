@@ -33,8 +33,42 @@ pub const DEFAULT_POLICY: &str = include_str!("default.toml");
 /// The name the built-in policy reports errors under.
 pub const DEFAULT_POLICY_NAME: &str = "<built-in default policy>";
 
-/// A rule's id, as written in the policy.
-pub type RuleId = String;
+/// A rule's id, as written in the policy: checked when the policy is
+/// parsed to be 1 to 64 lower-case ASCII letters, digits, `-`, `_` or `:`
+/// (what provider ids allow), so it is safe in messages, logs and stored
+/// audit records.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RuleId(String);
+
+impl RuleId {
+    /// The id, or `None` when `id` has characters a rule id may not have.
+    pub fn new(id: &str) -> Option<RuleId> {
+        ProviderId::new(id).map(|p| RuleId(p.0))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for RuleId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for RuleId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl fmt::Display for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 /// One problem found while loading a policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -264,11 +298,15 @@ impl Policy {
                 pattern_rule.push(index);
             }
             if let Some(pid) = &rule.custom_provider {
-                let spec =
-                    ProviderSpec::custom(pid.as_str(), &rule.id, &rule.hosts, &rule.patterns);
+                let spec = ProviderSpec::custom(
+                    pid.as_str(),
+                    rule.id.as_str(),
+                    &rule.hosts,
+                    &rule.patterns,
+                );
                 // Each pattern was compiled by `compile_rule`, where an error has a place.
                 if let Err(e) = catalogue.add_prechecked(spec) {
-                    problems.add(r.id.span(), Some(&rule.id), e.to_string());
+                    problems.add(r.id.span(), Some(rule.id.as_str()), e.to_string());
                 }
             }
             rules.push(rule);
@@ -339,7 +377,7 @@ impl Policy {
                     let span = raw.alternative.as_ref().map_or(raw.id.span(), |a| a.span());
                     problems.add(
                         span,
-                        Some(&rule.id),
+                        Some(rule.id.as_str()),
                         format!(
                             "the alternative `{}` is itself banned by rule `{}`",
                             t.as_str(),
@@ -510,7 +548,8 @@ fn compile_rule(
 ) -> Rule {
     let id = r.id.get_ref().clone();
     let rid = Some(id.as_str());
-    if ProviderId::new(&id).is_none() {
+    let checked = RuleId::new(&id);
+    if checked.is_none() {
         problems.add(
             r.id.span(),
             rid,
@@ -579,7 +618,9 @@ fn compile_rule(
         ProviderId::new(&format!("rule:{id}"))
     };
     Rule {
-        id,
+        // An id that failed its check is reported above, so this policy is
+        // refused; the rule is only compiled to find its other problems.
+        id: checked.unwrap_or_else(|| RuleId(id.clone())),
         providers,
         hosts,
         patterns,

@@ -76,6 +76,34 @@ fn unknown_action_is_refused() {
 }
 
 #[test]
+fn rule_ids_are_checked_where_rules_are_parsed() {
+    for ok in ["a", "no-zoom", "no_zoom_2", "team:b", &"x".repeat(64)] {
+        assert_eq!(
+            RuleId::new(ok).map(|id| id.to_string()),
+            Some(ok.to_owned())
+        );
+    }
+    for bad in ["", "No-Zoom", "no zoom", "no/zoom", "ünï", &"x".repeat(65)] {
+        assert_eq!(RuleId::new(bad), None, "{bad:?}");
+    }
+    let text = "[[rules]]\nid = \"No Zoom\"\nproviders = [\"zoom\"]\naction = \"log\"\n";
+    check_error(
+        text,
+        2,
+        6,
+        Some("No Zoom"),
+        "a rule id is lower-case letters, digits, `-` and `_` (at most 64)",
+    );
+    let p = Policy::parse(
+        "p.toml",
+        "[[rules]]\nid = \"no-zoom\"\nproviders = [\"zoom\"]\naction = \"log\"\n",
+    )
+    .expect("valid");
+    assert_eq!(p.rules()[0].id, "no-zoom");
+    assert_eq!(p.rule("no-zoom").map(|r| r.id.as_str()), Some("no-zoom"));
+}
+
+#[test]
 fn duplicate_rule_id_is_refused() {
     let text = "[[rules]]\nid = \"a\"\nproviders = [\"zoom\"]\naction = \"log\"\n\n[[rules]]\nid = \"a\"\nproviders = [\"webex\"]\naction = \"log\"\n";
     check_error(text, 7, 6, Some("a"), "duplicate rule id `a`");

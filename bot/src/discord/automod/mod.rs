@@ -22,7 +22,7 @@
 pub mod plan;
 
 use crate::moderation::Moderator;
-use crate::store::{redact_link, AuditEntry, Kind, Outcome, Store, StoreError};
+use crate::store::{redact_link, AuditAction, AuditEntry, Kind, Outcome, Store, StoreError};
 use linkguard_rules::policy::Policy;
 use linkguard_rules::Dialect;
 use plan::{Inputs, Plan, NAME_PREFIX};
@@ -406,9 +406,9 @@ pub async fn audit_changes(
     e.workspace = Some(guild.to_string());
     e.policy_version = version;
     e.action = Some(if matches!(reason, Reason::Drift(_)) {
-        "restore".into()
+        AuditAction::Restore
     } else {
-        "sync".into()
+        AuditAction::Sync
     });
     e.outcome = Some(Outcome::Ok);
     e.detail = Some(format!(
@@ -663,7 +663,7 @@ impl Sync {
                     tracing::warn!(guild.id = g, "discord.automod is on but the bot lacks Manage Server in this server: no AutoMod rules are kept there; linkguard's own moderation goes on. Grant Manage Server to the bot's role to block banned links before they are posted.");
                     let mut e = AuditEntry::new(Kind::Refused, "discord");
                     e.workspace = Some(g.to_string());
-                    e.action = Some("automod".into());
+                    e.action = Some(AuditAction::Automod);
                     e.outcome = Some(Outcome::Failed);
                     e.detail = Some(format!(
                         "AutoMod sync refused in server {g}: the bot lacks Manage Server; linkguard's own moderation goes on"
@@ -787,7 +787,7 @@ impl Sync {
             e.provider = Some(l.provider.as_str().to_owned());
             e.link = Some(redact_link(&l.url));
         }
-        e.action = Some("block".into());
+        e.action = Some(AuditAction::Block);
         e.outcome = Some(Outcome::Ok);
         e.detail = Some(format!(
             "blocked by Discord AutoMod rule {} before it was posted",

@@ -472,7 +472,7 @@ fn overlaps(a: &Rule, b: &Rule) -> bool {
 pub fn plan(policy: &Policy, inputs: &Inputs) -> Plan {
     let mut out = Plan::default();
     let left = |rule: &Rule, why: String| Left {
-        rule_id: rule.id.clone(),
+        rule_id: rule.id.to_string(),
         why,
     };
     let policy_monitor = policy.mode() == Mode::Monitor;
@@ -575,7 +575,7 @@ pub fn plan(policy: &Policy, inputs: &Inputs) -> Plan {
                 } else {
                     format!("{base} ({})", i + 1)
                 },
-                rule_id: rule.id.clone(),
+                rule_id: rule.id.to_string(),
                 keyword_filter: Vec::new(),
                 regex_patterns: chunk.to_vec(),
                 allow_list: p.allow.clone(),
