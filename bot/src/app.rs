@@ -202,7 +202,8 @@ impl App {
         // The connectors fill in their admin checks for the console.
         let mut admins = crate::web::Admins::default();
         if let Some(slack) = &config.slack {
-            let connector = crate::slack::start(slack, moderator.clone())
+            let console_url = config.console.overview_url();
+            let connector = crate::slack::start(slack, moderator.clone(), console_url)
                 .await
                 .context("starting the Slack connector")?;
             tasks.extend(connector.tasks);

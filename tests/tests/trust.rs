@@ -208,9 +208,20 @@ async fn trust_discord_command_is_registered_per_server_never_globally() {
     let registered = t
         .fake
         .with_state(|s| s.guild_commands(cast::GUILD).to_vec());
-    assert_eq!(registered.len(), 1);
-    assert_eq!(registered[0]["name"], "linkguard");
-    assert_eq!(registered[0]["guild_id"], cast::GUILD.to_string());
+    // `/linkguard` and the "Check links" message command, both for this server.
+    let names: Vec<&str> = registered
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(names.iter().filter(|n| **n == "linkguard").count(), 1);
+    assert!(
+        names
+            .iter()
+            .all(|n| ["linkguard", "Check links"].contains(n)),
+        "{names:?}"
+    );
+    let guild = cast::GUILD.to_string();
+    assert!(registered.iter().all(|c| c["guild_id"] == guild.as_str()));
     let global = t.fake.calls_to(RouteKind::GlobalCommands);
     assert!(
         global

@@ -207,9 +207,11 @@ fn allowed_teams(config: &SlackConfig, me: &Identity) -> Vec<String> {
 
 /// Starts the connector: identifies the bot, finishes actions left pending
 /// by an earlier run, and starts Socket Mode (or returns the HTTP routes).
+/// `console_url` is the web console that admins' Home tab links to.
 pub async fn start(
     config: &SlackConfig,
     moderator: Arc<Moderator>,
+    console_url: Option<String>,
 ) -> Result<Connector, SlackError> {
     let client = client(&config.api_url)?;
     let bot_token = SlackApiToken::new(config.bot_token.expose().to_owned().into());
@@ -250,7 +252,7 @@ pub async fn start(
         rejected_minute: AtomicU64::new(0),
         rejected_count: AtomicU32::new(0),
         admin_channel: config.admin_channel.clone(),
-        console_url: None,
+        console_url,
         home_viewers: home::HomeViewers::default(),
     });
     let mut tasks = vec![moderator.spawn_retries(Platform::Slack, actions.clone())];

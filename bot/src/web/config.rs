@@ -41,6 +41,17 @@ impl ConsoleConfig {
         self.token.is_some() || self.slack.is_some() || self.discord.is_some()
     }
 
+    /// The console's overview page as people reach it (`/admin/` under
+    /// `admin.public_url`), when the console is on and that address is
+    /// known: what admins' Slack Home tab links to.
+    pub fn overview_url(&self) -> Option<String> {
+        if !self.enabled() {
+            return None;
+        }
+        let base = self.public_url.as_deref()?;
+        Some(format!("{}/admin/", base.trim_end_matches('/')))
+    }
+
     /// Reads the console's keys from the layered values.
     pub(crate) fn parse(
         get: &dyn Fn(&str) -> Option<String>,
