@@ -252,6 +252,70 @@ where
     row.as_ref().map(from_row).transpose()
 }
 
+/// Moves request `id` to `new_state` if it is still pending; whether it
+/// was.
+async fn close_in(
+    w: &mut WriteTx<'_>,
+    id: i64,
+    new_state: RequestState,
+    by: &str,
+    note: Option<&str>,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let changed = sqlx::query(
+        "UPDATE exception_requests SET state = $1, decided_by = $2, decided_ms = $3, \
+         note = $4 WHERE id = $5 AND state = 'pending'",
+    )
+    .bind(new_state.as_str())
+    .bind(by.to_owned())
+    .bind(now)
+    .bind(note.map(str::to_owned))
+    .bind(id)
+    .execute(&mut *w.tx)
+    .await?
+    .rows_affected();
+    Ok(changed != 0)
+}
+
+/// The audit kind of a request closed as `state`.
+fn close_kind(state: RequestState) -> &'static str {
+    match state {
+        RequestState::Approved => KIND_APPROVED,
+        RequestState::Denied => KIND_DENIED,
+        _ => KIND_CLOSED,
+    }
+}
+
+/// The audit detail of closed `request`: what was decided, the exception
+/// an approval granted, and the decider's note.
+fn close_detail(
+    request: &ExceptionRequest,
+    exception: Option<&Exception>,
+    note: Option<&str>,
+) -> String {
+    let mut detail = match (exception, request.state) {
+        (Some(x), _) => format!(
+            "approved request #{} from {} for {} ({} s): granted exception #{}",
+            request.id,
+            request.requester(),
+            request.target,
+            request.duration_secs,
+            x.id
+        ),
+        (None, RequestState::Denied) => format!(
+            "denied request #{} from {} for {}",
+            request.id,
+            request.requester(),
+            request.target
+        ),
+        (None, state) => format!("request #{} {}", request.id, state),
+    };
+    if let Some(n) = note.filter(|n| !n.is_empty()) {
+        detail.push_str(&format!("; note: {n}"));
+    }
+    detail
+}
+
 fn entry(kind: &str, r: &ExceptionRequest, author: &str, at_ms: i64) -> AuditEntry {
     let mut e = AuditEntry::new(Kind::Other(kind.to_owned()), r.platform.clone());
     e.at_ms = at_ms;
@@ -438,6 +502,10 @@ impl Store {
             .await
     }
 
+    /// Moves request `id` from `pending` to `new_state` on behalf of `by`,
+    /// in one transaction: a request past its time expires instead, one no
+    /// longer pending is left as it is, an approval grants its exception,
+    /// and the change is audited.
     async fn request_close(
         &self,
         id: i64,
@@ -458,19 +526,7 @@ impl Store {
                 CHANGED.notify_waiters();
                 return Ok(Decided::AlreadyDecided(request));
             }
-            let changed = sqlx::query(
-                "UPDATE exception_requests SET state = $1, decided_by = $2, decided_ms = $3, \
-                 note = $4 WHERE id = $5 AND state = 'pending'",
-            )
-            .bind(new_state.as_str())
-            .bind(by.to_owned())
-            .bind(now)
-            .bind(note.map(str::to_owned))
-            .bind(id)
-            .execute(&mut *w.tx)
-            .await?
-            .rows_affected();
-            if changed == 0 {
+            if !close_in(&mut w, id, new_state, by, note, now).await? {
                 w.tx.rollback().await?;
                 return Ok(Decided::AlreadyDecided(request));
             }
@@ -478,67 +534,53 @@ impl Store {
             request.decided_by = Some(by.to_owned());
             request.decided_ms = Some(now);
             request.note = note.map(str::to_owned);
-            let mut exception = None;
-            let kind = match new_state {
-                RequestState::Approved => {
-                    let reason = format!(
-                        "request #{} by {} about {}: {}",
-                        request.id,
-                        request.requester(),
-                        request.subject,
-                        request.reason
-                    );
-                    let granted = self
-                        .exception_grant_in(
-                            &mut w,
-                            &request.platform,
-                            &request.workspace,
-                            &request.target,
-                            request.duration(),
-                            &reason,
-                            by,
-                        )
-                        .await?;
-                    sqlx::query("UPDATE exception_requests SET exception_id = $1 WHERE id = $2")
-                        .bind(granted.id)
-                        .bind(id)
-                        .execute(&mut *w.tx)
-                        .await?;
-                    request.exception_id = Some(granted.id);
-                    exception = Some(granted);
-                    KIND_APPROVED
-                }
-                RequestState::Denied => KIND_DENIED,
-                _ => KIND_CLOSED,
+            let exception = match new_state {
+                RequestState::Approved => Some(self.grant_in(&mut w, &mut request, by).await?),
+                _ => None,
             };
-            let mut e = entry(kind, &request, by, now);
-            let mut detail = match (&exception, new_state) {
-                (Some(x), _) => format!(
-                    "approved request #{} from {} for {} ({} s): granted exception #{}",
-                    request.id,
-                    request.requester(),
-                    request.target,
-                    request.duration_secs,
-                    x.id
-                ),
-                (None, RequestState::Denied) => format!(
-                    "denied request #{} from {} for {}",
-                    request.id,
-                    request.requester(),
-                    request.target
-                ),
-                _ => format!("request #{} {}", request.id, new_state),
-            };
-            if let Some(n) = note.filter(|n| !n.is_empty()) {
-                detail.push_str(&format!("; note: {n}"));
-            }
-            e.detail = Some(detail);
+            let mut e = entry(close_kind(new_state), &request, by, now);
+            e.detail = Some(close_detail(&request, exception.as_ref(), note));
             self.append_in(&mut w, e).await?;
             self.commit(w).await?;
             CHANGED.notify_waiters();
             Ok(Decided::Done { request, exception })
         })
         .await
+    }
+
+    /// Grants the exception approved `request` asks for, on behalf of `by`,
+    /// and links the request to it.
+    async fn grant_in(
+        &self,
+        w: &mut WriteTx<'_>,
+        request: &mut ExceptionRequest,
+        by: &str,
+    ) -> Result<Exception, StoreError> {
+        let reason = format!(
+            "request #{} by {} about {}: {}",
+            request.id,
+            request.requester(),
+            request.subject,
+            request.reason
+        );
+        let granted = self
+            .exception_grant_in(
+                w,
+                &request.platform,
+                &request.workspace,
+                &request.target,
+                request.duration(),
+                &reason,
+                by,
+            )
+            .await?;
+        sqlx::query("UPDATE exception_requests SET exception_id = $1 WHERE id = $2")
+            .bind(granted.id)
+            .bind(request.id)
+            .execute(&mut *w.tx)
+            .await?;
+        request.exception_id = Some(granted.id);
+        Ok(granted)
     }
 
     async fn expire_in(
