@@ -9,6 +9,7 @@
 //! (audience, nonce) are checked without its signature (OpenID Connect Core
 //! 3.1.3.7). Nothing the platform sends is shown back to the person.
 
+use super::OAuthClient;
 use super::{failed_login, new_session, start_session, throttled, Console, Peer, Shared};
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -52,6 +53,54 @@ async fn callback_secret(
     match c.store().console_login_take(&q.state).await {
         Ok(Some(a)) if a.provider == provider => Ok(a.secret),
         _ => Err(back("state")),
+    }
+}
+
+/// One callback being answered: what its refusals and its session need.
+struct SignIn<'a> {
+    c: &'a Console,
+    /// The peer's address.
+    from: &'a str,
+    /// `slack` or `discord`, as sessions and audit records name it.
+    platform: &'static str,
+    /// How the audit record of the sign-in says it was made.
+    how: &'static str,
+}
+
+impl<'a> SignIn<'a> {
+    /// The first step of every callback: [`callback_secret`] for
+    /// `platform`. Gives the sign-in and the nonce or verifier stored when
+    /// it began.
+    async fn resume(
+        c: &'a Console,
+        from: &'a str,
+        q: &Callback,
+        platform: &'static str,
+        how: &'static str,
+    ) -> Result<(SignIn<'a>, String), Response> {
+        let secret = callback_secret(c, from, q, platform).await?;
+        let at = SignIn {
+            c,
+            from,
+            platform,
+            how,
+        };
+        Ok((at, secret))
+    }
+
+    /// Refuses the sign-in: counted against the address and audited with
+    /// `who` and `why` (never a token), the person sent back with `code`.
+    async fn refuse(&self, code: &str, who: &str, why: &str) -> Response {
+        failed_login(self.c, self.platform, who, self.from, why).await;
+        back(code)
+    }
+
+    /// Signs `user` (`name`) in, scoped to `workspace`: the workspace or
+    /// server where the platform's admin check said yes. The session is
+    /// stored and the sign-in audited.
+    async fn admit(&self, workspace: &str, user: &str, name: &str) -> Response {
+        let session = new_session(self.platform, workspace, user, name, self.platform);
+        start_session(self.c, session, self.from, self.how).await
     }
 }
 
@@ -116,27 +165,74 @@ fn jwt_claims(jwt: &str) -> Option<Value> {
     serde_json::from_slice(&bytes).ok()
 }
 
+/// `/admin/oauth/slack/callback`: Sign in with Slack comes back.
 pub(crate) async fn slack_callback(
     State(c): State<Shared>,
     Peer(from): Peer,
     Query(q): Query<Callback>,
 ) -> Response {
+    match slack_sign_in(&c, &from, &q).await {
+        Ok(r) | Err(r) => r,
+    }
+}
+
+/// Sign in with Slack, step by step: the `state` and its nonce, the code
+/// exchanged for tokens, the ID token's audience and nonce, who the person
+/// is, Slack's own admin check (inside the company's workspaces only), the
+/// session. `Err` is the answer of the step that stopped it.
+async fn slack_sign_in(c: &Console, from: &str, q: &Callback) -> Result<Response, Response> {
     let (Some(client), Some(admins), Some(api)) = (&c.config.slack, &c.admins.slack, &c.slack_api)
     else {
-        return back("off");
+        return Err(back("off"));
     };
-    let nonce = match callback_secret(&c, &from, &q, "slack").await {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
-    let token: Value = match c
+    let (at, nonce) = SignIn::resume(c, from, q, "slack", "with Slack").await?;
+    let token = slack_token(&at, client, api, &q.code).await?;
+    if !id_token_matches(&token, &client.id, &nonce) {
+        return Err(at
+            .refuse(
+                "denied",
+                "(unknown)",
+                "Sign in with Slack refused: the ID token's audience or nonce did not match",
+            )
+            .await);
+    }
+    let access = token["access_token"].as_str().unwrap_or("");
+    let who = slack_identity(c, api, access).await?;
+    let (team, user) = (who.team.as_str(), who.user.as_str());
+    let caller = admins.caller(team, user).await;
+    let name = who.name.unwrap_or(caller.user_name);
+    if !caller.is_admin {
+        return Err(at
+            .refuse(
+                "not_admin",
+                &format!("{name} ({user})"),
+                &format!(
+                    "Sign in with Slack refused: {user} of team {team} is not a linkguard admin"
+                ),
+            )
+            .await);
+    }
+    Ok(at.admit(team, user, &name).await)
+}
+
+/// Exchanges Slack's `code` for tokens (`openid.connect.token`, with the
+/// client secret over the back channel). Slack's refusal is a failed
+/// sign-in.
+async fn slack_token(
+    at: &SignIn<'_>,
+    client: &OAuthClient,
+    api: &str,
+    code: &str,
+) -> Result<Value, Response> {
+    let token: Value = match at
+        .c
         .http
         .post(format!("{api}/openid.connect.token"))
         .form(&[
             ("client_id", client.id.as_str()),
             ("client_secret", client.secret.expose()),
-            ("code", q.code.as_str()),
-            ("redirect_uri", c.config.redirect_uri("slack").as_str()),
+            ("code", code),
+            ("redirect_uri", at.c.config.redirect_uri("slack").as_str()),
             ("grant_type", "authorization_code"),
         ])
         .send()
@@ -145,42 +241,49 @@ pub(crate) async fn slack_callback(
         Ok(r) => r.json().await.unwrap_or(Value::Null),
         Err(e) => {
             tracing::warn!(error = %e, "openid.connect.token failed");
-            return back("platform");
+            return Err(back("platform"));
         }
     };
     if token["ok"] != Value::Bool(true) {
         let why = token["error"].as_str().unwrap_or("no answer").to_owned();
-        failed_login(
-            &c,
-            "slack",
-            "(unknown)",
-            &from,
-            &format!("Sign in with Slack refused: openid.connect.token said {why}"),
-        )
-        .await;
-        return back("denied");
+        return Err(at
+            .refuse(
+                "denied",
+                "(unknown)",
+                &format!("Sign in with Slack refused: openid.connect.token said {why}"),
+            )
+            .await);
     }
+    Ok(token)
+}
+
+/// Whether the ID token in Slack's token answer was issued to this client
+/// (`aud`) for this sign-in (`nonce`).
+fn id_token_matches(token: &Value, client_id: &str, nonce: &str) -> bool {
     let claims = token["id_token"]
         .as_str()
         .and_then(jwt_claims)
         .unwrap_or(Value::Null);
     let aud_ok = match &claims["aud"] {
-        Value::String(a) => *a == client.id,
-        Value::Array(a) => a.iter().any(|x| x.as_str() == Some(&client.id)),
+        Value::String(a) => a == client_id,
+        Value::Array(a) => a.iter().any(|x| x.as_str() == Some(client_id)),
         _ => false,
     };
-    if !aud_ok || claims["nonce"].as_str() != Some(nonce.as_str()) {
-        failed_login(
-            &c,
-            "slack",
-            "(unknown)",
-            &from,
-            "Sign in with Slack refused: the ID token's audience or nonce did not match",
-        )
-        .await;
-        return back("denied");
-    }
-    let access = token["access_token"].as_str().unwrap_or("");
+    aud_ok && claims["nonce"].as_str() == Some(nonce)
+}
+
+/// Who signed in with Slack.
+struct SlackIdentity {
+    /// The workspace (team) id.
+    team: String,
+    /// The user id.
+    user: String,
+    /// Their name, when Slack gave one.
+    name: Option<String>,
+}
+
+/// Asks Slack who holds `access` (`openid.connect.userInfo`).
+async fn slack_identity(c: &Console, api: &str, access: &str) -> Result<SlackIdentity, Response> {
     let info: Value = match c
         .http
         .post(format!("{api}/openid.connect.userInfo"))
@@ -191,35 +294,28 @@ pub(crate) async fn slack_callback(
         Ok(r) => r.json().await.unwrap_or(Value::Null),
         Err(e) => {
             tracing::warn!(error = %e, "openid.connect.userInfo failed");
-            return back("platform");
+            return Err(back("platform"));
         }
     };
+    slack_identity_in(&info).ok_or_else(|| back("platform"))
+}
+
+/// The identity in a `userInfo` answer: `None` unless it is `ok` and names
+/// both the user and the team.
+fn slack_identity_in(info: &Value) -> Option<SlackIdentity> {
     let user = info["https://slack.com/user_id"]
         .as_str()
         .or(info["sub"].as_str())
         .unwrap_or("");
     let team = info["https://slack.com/team_id"].as_str().unwrap_or("");
     if info["ok"] != Value::Bool(true) || user.is_empty() || team.is_empty() {
-        return back("platform");
+        return None;
     }
-    let caller = admins.caller(team, user).await;
-    let name = info["name"]
-        .as_str()
-        .unwrap_or(&caller.user_name)
-        .to_owned();
-    if !caller.is_admin {
-        failed_login(
-            &c,
-            "slack",
-            &format!("{name} ({user})"),
-            &from,
-            &format!("Sign in with Slack refused: {user} of team {team} is not a linkguard admin"),
-        )
-        .await;
-        return back("not_admin");
-    }
-    let session = new_session("slack", team, user, &name, "slack");
-    start_session(&c, session, &from, "with Slack").await
+    Some(SlackIdentity {
+        team: team.to_owned(),
+        user: user.to_owned(),
+        name: info["name"].as_str().map(str::to_owned),
+    })
 }
 
 /// The PKCE challenge of `verifier` (S256).
@@ -254,54 +350,102 @@ pub(crate) async fn discord_begin(State(c): State<Shared>) -> Response {
     .into_response()
 }
 
+/// `/admin/oauth/discord/callback`: Discord's OAuth2 comes back.
 pub(crate) async fn discord_callback(
     State(c): State<Shared>,
     Peer(from): Peer,
     Query(q): Query<Callback>,
 ) -> Response {
+    match discord_sign_in(&c, &from, &q).await {
+        Ok(r) | Err(r) => r,
+    }
+}
+
+/// Sign in with Discord, step by step: the `state` and its PKCE verifier,
+/// the code exchanged for a token, who the person is, Discord's own admin
+/// check in each of the company's servers, the session (scoped to the
+/// first server where they are an admin). `Err` is the answer of the step
+/// that stopped it.
+async fn discord_sign_in(c: &Console, from: &str, q: &Callback) -> Result<Response, Response> {
     let (Some(client), Some(admins), Some(api)) =
         (&c.config.discord, &c.admins.discord, &c.discord_api)
     else {
-        return back("off");
+        return Err(back("off"));
     };
-    let verifier = match callback_secret(&c, &from, &q, "discord").await {
-        Ok(v) => v,
-        Err(r) => return r,
+    let (at, verifier) = SignIn::resume(c, from, q, "discord", "with Discord").await?;
+    let access = discord_token(&at, client, api, &q.code, &verifier).await?;
+    let (user, name) = discord_identity(c, api, &access).await?;
+    let bearer = Bearer {
+        c,
+        api,
+        access: &access,
     };
-    let resp = c
-        .http
-        .post(format!("{api}/api/oauth2/token"))
-        .basic_auth(&client.id, Some(client.secret.expose()))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", q.code.as_str()),
-            ("redirect_uri", c.config.redirect_uri("discord").as_str()),
-            ("code_verifier", verifier.as_str()),
-        ])
-        .send()
-        .await;
+    match admin_guild(&bearer, admins, &user, &name).await? {
+        Some(guild) => Ok(at.admit(&guild.to_string(), &user, &name).await),
+        None => Err(at
+            .refuse(
+                "not_admin",
+                &format!("{name} ({user})"),
+                &format!(
+                    "Discord sign-in refused: {user} is not a linkguard admin of an allowed server"
+                ),
+            )
+            .await),
+    }
+}
+
+/// Exchanges Discord's `code` and the PKCE `verifier` for an access token
+/// (`oauth2/token`, the client authenticated over the back channel).
+/// Discord's refusal is a failed sign-in.
+async fn discord_token(
+    at: &SignIn<'_>,
+    client: &OAuthClient,
+    api: &str,
+    code: &str,
+    verifier: &str,
+) -> Result<String, Response> {
+    let resp =
+        at.c.http
+            .post(format!("{api}/api/oauth2/token"))
+            .basic_auth(&client.id, Some(client.secret.expose()))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", at.c.config.redirect_uri("discord").as_str()),
+                ("code_verifier", verifier),
+            ])
+            .send()
+            .await;
     let token: Value = match resp {
         Ok(r) if r.status().is_success() => r.json().await.unwrap_or(Value::Null),
         Ok(r) => {
             let status = r.status();
-            failed_login(
-                &c,
-                "discord",
-                "(unknown)",
-                &from,
-                &format!("Discord sign-in refused: the token endpoint answered {status}"),
-            )
-            .await;
-            return back("denied");
+            return Err(at
+                .refuse(
+                    "denied",
+                    "(unknown)",
+                    &format!("Discord sign-in refused: the token endpoint answered {status}"),
+                )
+                .await);
         }
         Err(e) => {
             tracing::warn!(error = %e, "Discord oauth2/token failed");
-            return back("platform");
+            return Err(back("platform"));
         }
     };
-    let Some(access) = token["access_token"].as_str() else {
-        return back("platform");
-    };
+    token["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| back("platform"))
+}
+
+/// Asks Discord who holds `access` (`users/@me`): their id and the name
+/// to show.
+async fn discord_identity(
+    c: &Console,
+    api: &str,
+    access: &str,
+) -> Result<(String, String), Response> {
     let me: Value = match c
         .http
         .get(format!("{api}/api/users/@me"))
@@ -310,60 +454,84 @@ pub(crate) async fn discord_callback(
         .await
     {
         Ok(r) if r.status().is_success() => r.json().await.unwrap_or(Value::Null),
-        _ => return back("platform"),
+        _ => return Err(back("platform")),
     };
     let Some(user) = me["id"].as_str().map(str::to_owned) else {
-        return back("platform");
+        return Err(back("platform"));
     };
     let name = me["global_name"]
         .as_str()
         .or(me["username"].as_str())
         .unwrap_or(&user)
         .to_owned();
+    Ok((user, name))
+}
+
+/// Discord's API as the person who signed in.
+struct Bearer<'a> {
+    c: &'a Console,
+    /// Discord's API origin.
+    api: &'a str,
+    /// The person's access token.
+    access: &'a str,
+}
+
+/// The first of the company's servers (`discord.guild_ids`, nothing else)
+/// where the person is a linkguard admin by the connector's own check;
+/// `None` when there is none.
+async fn admin_guild(
+    bearer: &Bearer<'_>,
+    admins: &crate::discord::ConsoleAdmins,
+    user: &str,
+    name: &str,
+) -> Result<Option<u64>, Response> {
     for guild in admins.guild_ids() {
-        let member = c
-            .http
-            .get(format!("{api}/api/users/@me/guilds/{guild}/member"))
-            .bearer_auth(access)
-            .send()
-            .await;
-        let member: Value = match member {
-            Ok(r) if r.status().is_success() => r.json().await.unwrap_or(Value::Null),
-            Ok(_) => continue,
-            Err(e) => {
-                tracing::warn!(error = %e, "reading the Discord member failed");
-                return back("platform");
-            }
+        let Some(roles) = member_roles(bearer, *guild).await? else {
+            continue;
         };
-        let roles: Vec<String> = member["roles"]
+        match admins.caller(*guild, user, name, &roles).await {
+            Ok(caller) if caller.is_admin => return Ok(Some(*guild)),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot decide a Discord admin");
+                return Err(back("platform"));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The person's roles in `guild` (`users/@me/guilds/{guild}/member`);
+/// `None` when Discord does not list them as a member there.
+async fn member_roles(bearer: &Bearer<'_>, guild: u64) -> Result<Option<Vec<String>>, Response> {
+    let member = bearer
+        .c
+        .http
+        .get(format!(
+            "{}/api/users/@me/guilds/{guild}/member",
+            bearer.api
+        ))
+        .bearer_auth(bearer.access)
+        .send()
+        .await;
+    let member: Value = match member {
+        Ok(r) if r.status().is_success() => r.json().await.unwrap_or(Value::Null),
+        Ok(_) => return Ok(None),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the Discord member failed");
+            return Err(back("platform"));
+        }
+    };
+    Ok(Some(
+        member["roles"]
             .as_array()
             .map(|a| {
                 a.iter()
                     .filter_map(|r| r.as_str().map(str::to_owned))
                     .collect()
             })
-            .unwrap_or_default();
-        match admins.caller(*guild, &user, &name, &roles).await {
-            Ok(caller) if caller.is_admin => {
-                let session = new_session("discord", &guild.to_string(), &user, &name, "discord");
-                return start_session(&c, session, &from, "with Discord").await;
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot decide a Discord admin");
-                return back("platform");
-            }
-        }
-    }
-    failed_login(
-        &c,
-        "discord",
-        &format!("{name} ({user})"),
-        &from,
-        &format!("Discord sign-in refused: {user} is not a linkguard admin of an allowed server"),
-    )
-    .await;
-    back("not_admin")
+            .unwrap_or_default(),
+    ))
 }
 
 #[cfg(test)]
@@ -397,5 +565,52 @@ mod tests {
         assert_eq!(c["nonce"], "n");
         assert!(jwt_claims("not-a-jwt").is_none());
         assert!(jwt_claims("a.!!!.c").is_none());
+    }
+
+    #[test]
+    fn the_id_token_must_name_this_client_and_this_sign_in() {
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let answer = |claims: &str| serde_json::json!({"ok": true, "id_token": format!("{}.{}.sig", b64("{}"), b64(claims))});
+        let one = answer(r#"{"aud":"1.2","nonce":"n"}"#);
+        assert!(id_token_matches(&one, "1.2", "n"));
+        assert!(!id_token_matches(&one, "1.3", "n"));
+        assert!(!id_token_matches(&one, "1.2", "m"));
+        let many = answer(r#"{"aud":["9.9","1.2"],"nonce":"n"}"#);
+        assert!(id_token_matches(&many, "1.2", "n"));
+        assert!(!id_token_matches(&answer(r#"{"aud":"1.2"}"#), "1.2", "n"));
+        assert!(!id_token_matches(
+            &answer(r#"{"aud":12,"nonce":"n"}"#),
+            "12",
+            "n"
+        ));
+        assert!(!id_token_matches(
+            &serde_json::json!({"ok": true}),
+            "1.2",
+            "n"
+        ));
+    }
+
+    #[test]
+    fn a_slack_identity_needs_ok_a_user_and_a_team() {
+        let who = slack_identity_in(&serde_json::json!({
+            "ok": true, "sub": "U1", "https://slack.com/team_id": "T1", "name": "Ann"
+        }))
+        .unwrap();
+        assert_eq!((who.team.as_str(), who.user.as_str()), ("T1", "U1"));
+        assert_eq!(who.name.as_deref(), Some("Ann"));
+        let who = slack_identity_in(&serde_json::json!({
+            "ok": true, "sub": "x", "https://slack.com/user_id": "U2", "https://slack.com/team_id": "T1"
+        }))
+        .unwrap();
+        assert_eq!(who.user, "U2");
+        assert!(who.name.is_none());
+        for bad in [
+            serde_json::json!({"ok": false, "sub": "U1", "https://slack.com/team_id": "T1"}),
+            serde_json::json!({"ok": true, "https://slack.com/team_id": "T1"}),
+            serde_json::json!({"ok": true, "sub": "U1"}),
+            serde_json::json!({"ok": true, "sub": "", "https://slack.com/team_id": "T1"}),
+        ] {
+            assert!(slack_identity_in(&bad).is_none(), "{bad}");
+        }
     }
 }
