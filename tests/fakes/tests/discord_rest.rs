@@ -13,8 +13,7 @@ use serenity::all::{
 #[tokio::test]
 async fn webhook_create_and_execute_in_a_thread() {
     let fake = start_fake(FakeDiscordConfig::default()).await;
-    let mut bot = start_bot(&fake, Transport::Https, default_intents(), Answer::Nothing).await;
-    bot.events.wait_ready().await;
+    let mut bot = ready_bot(&fake, Transport::Https).await;
 
     let webhook = ChannelId::new(cast::GENERAL)
         .create_webhook(&bot.http, CreateWebhook::new("modbot relay"))
@@ -146,8 +145,7 @@ async fn deleting_needs_manage_messages_for_other_peoples_messages() {
     let config =
         FakeDiscordConfig::default().bot_channel_overwrite(cast::RANDOM, 0, perms::MANAGE_MESSAGES);
     let fake = start_fake(config).await;
-    let mut bot = start_bot(&fake, Transport::Proxy, default_intents(), Answer::Nothing).await;
-    bot.events.wait_ready().await;
+    let mut bot = ready_bot(&fake, Transport::Proxy).await;
 
     let allowed = fake
         .post_user_message(cast::GENERAL, cast::ALICE, "zoom")
@@ -211,8 +209,7 @@ async fn deleting_needs_manage_messages_for_other_peoples_messages() {
 #[tokio::test]
 async fn rate_limited_webhook_execution_completes_with_the_rate_limiter_on() {
     let fake = start_fake(FakeDiscordConfig::default()).await;
-    let mut bot = start_bot(&fake, Transport::Https, default_intents(), Answer::Nothing).await;
-    bot.events.wait_ready().await;
+    let mut bot = ready_bot(&fake, Transport::Https).await;
     let webhook = ChannelId::new(cast::GENERAL)
         .create_webhook(&bot.http, CreateWebhook::new("relay"))
         .await
@@ -308,8 +305,7 @@ async fn a_429_is_visible_on_the_wire() {
 #[tokio::test]
 async fn joining_and_leaving_a_guild() {
     let fake = start_fake(FakeDiscordConfig::default()).await;
-    let mut bot = start_bot(&fake, Transport::Https, default_intents(), Answer::Nothing).await;
-    bot.events.wait_ready().await;
+    let mut bot = ready_bot(&fake, Transport::Https).await;
     // Someone adds the bot to their server: GUILD_CREATE on the live session.
     fake.add_guild(linkguard_fakes::discord::foreign_guild(cast::BOT));
     bot.events
