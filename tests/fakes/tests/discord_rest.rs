@@ -264,13 +264,15 @@ async fn a_429_is_visible_on_the_wire() {
         cast::GENERAL
     );
     let client = reqwest::Client::new();
-    let response = client
-        .post(&url)
-        .header("Authorization", format!("Bot {}", fake.bot_token()))
-        .json(&serde_json::json!({"content": "x"}))
-        .send()
-        .await
-        .expect("request");
+    // A message sent with the bot's token, or with none.
+    let send = |token: Option<&str>| {
+        let mut request = client.post(&url).json(&serde_json::json!({"content": "x"}));
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Bot {token}"));
+        }
+        request.send()
+    };
+    let response = send(Some(fake.bot_token())).await.expect("request");
     assert_eq!(response.status(), 429);
     let h = response.headers();
     assert_eq!(h["retry-after"], "0.25");
@@ -283,22 +285,11 @@ async fn a_429_is_visible_on_the_wire() {
     assert_eq!(body["retry_after"], 0.25);
     assert_eq!(body["global"], false);
 
-    let ok = client
-        .post(&url)
-        .header("Authorization", format!("Bot {}", fake.bot_token()))
-        .json(&serde_json::json!({"content": "x"}))
-        .send()
-        .await
-        .expect("request");
+    let ok = send(Some(fake.bot_token())).await.expect("request");
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.headers()["x-ratelimit-limit"], "5");
 
-    let unauthorized = client
-        .post(&url)
-        .json(&serde_json::json!({"content": "x"}))
-        .send()
-        .await
-        .expect("request");
+    let unauthorized = send(None).await.expect("request");
     assert_eq!(unauthorized.status(), 401);
 }
 
