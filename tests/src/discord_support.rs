@@ -11,7 +11,7 @@
 
 use linkguard::app::{App, AppOptions};
 use linkguard::config::{Config, DiscordConfig, Secret};
-use linkguard::store::{AuditFilter, AuditRecord, Kind, Outcome, Store, StoreOptions};
+use linkguard::store::{AuditFilter, AuditRecord, Kind, Outcome, Store};
 use linkguard_fakes::discord::{
     cast, FakeDiscord, FakeDiscordConfig, InteractionCallback, RouteKind, StoredMessage,
     StoredWebhook,
@@ -98,24 +98,14 @@ pub async fn spawn_app(setup: Setup) -> TestApp {
     spawn_app_with(fake, dir, setup).await
 }
 
-/// The database URL linkguard uses inside `dir`.
-pub fn database_url(dir: &std::path::Path) -> String {
-    format!("sqlite://{}", dir.join("lg.db").display())
-}
+pub use crate::database_url;
 
 /// Starts linkguard against an already running `fake`, with its database in
 /// `dir` (prepared by the test, e.g. with a pending action).
 pub async fn spawn_app_with(fake: FakeDiscord, dir: tempfile::TempDir, setup: Setup) -> TestApp {
     let db = database_url(dir.path());
     if setup.moderate_bots {
-        let store = Store::open(&db, StoreOptions::default())
-            .await
-            .expect("store");
-        store
-            .put_setting(linkguard::discord::MODERATE_BOTS_SETTING, "true")
-            .await
-            .expect("setting");
-        store.close().await;
+        crate::enable_setting(&db, linkguard::discord::MODERATE_BOTS_SETTING).await;
     }
     let policy_path = setup.policy.as_ref().map(|text| {
         let p = dir.path().join("policy.toml");

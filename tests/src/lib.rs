@@ -32,7 +32,22 @@ pub fn test_moderator(store: linkguard::store::Store) -> linkguard::moderation::
     .with_retry(fast_retry())
 }
 
-use linkguard::store::{AuditFilter, AuditRecord, Store};
+use linkguard::store::{AuditFilter, AuditRecord, Store, StoreOptions};
+
+/// The SQLite database linkguard uses inside `dir`.
+pub fn database_url(dir: &std::path::Path) -> String {
+    format!("sqlite://{}", dir.join("lg.db").display())
+}
+
+/// Turns the store setting `key` on in the database `db` before linkguard
+/// starts, as an admin would have (e.g. a platform's `moderate_bots`).
+pub async fn enable_setting(db: &str, key: &str) {
+    let store = Store::open(db, StoreOptions::default())
+        .await
+        .expect("store");
+    store.put_setting(key, "true").await.expect("setting");
+    store.close().await;
+}
 
 /// A generous bound for anything to happen on a loaded machine.
 const AUDIT_WAIT: std::time::Duration = std::time::Duration::from_secs(20);

@@ -4,7 +4,7 @@
 
 use linkguard::app::{App, AppOptions};
 use linkguard::config::{Config, Secret, SlackConfig, SlackMode};
-use linkguard::store::{AuditFilter, AuditRecord, Store, StoreOptions};
+use linkguard::store::{AuditFilter, AuditRecord, Store};
 use linkguard_fakes::slack::{
     Delivery, FakeSlack, FakeSlackConfig, StoredMessage, DEFAULT_ADMIN_USER_TOKEN,
     DEFAULT_APP_TOKEN, DEFAULT_BOT_TOKEN, DEFAULT_SIGNING_SECRET,
@@ -56,6 +56,17 @@ impl Default for Setup {
     }
 }
 
+impl Setup {
+    /// No admin user token: linkguard cannot delete a member's message, so
+    /// it replies in the thread and warns the author privately instead.
+    pub fn bot_token_only() -> Setup {
+        Setup {
+            user_token: false,
+            ..Setup::default()
+        }
+    }
+}
+
 /// A running linkguard against a running fake Slack.
 pub struct TestApp {
     /// The fake.
@@ -78,24 +89,14 @@ pub async fn spawn_app(setup: Setup) -> TestApp {
     spawn_app_with(fake, dir, setup).await
 }
 
-/// The database [`spawn_app_with`] uses in `dir`.
-pub fn database_url(dir: &std::path::Path) -> String {
-    format!("sqlite://{}", dir.join("lg.db").display())
-}
+pub use crate::database_url;
 
 /// Starts linkguard against a running `fake` on the database in `dir` (which
 /// a test may have prepared) and waits until it is connected.
 pub async fn spawn_app_with(fake: FakeSlack, dir: tempfile::TempDir, setup: Setup) -> TestApp {
     let db = database_url(dir.path());
     if setup.moderate_bots {
-        let store = Store::open(&db, StoreOptions::default())
-            .await
-            .expect("store");
-        store
-            .put_setting(linkguard::slack::MODERATE_BOTS_SETTING, "true")
-            .await
-            .expect("setting");
-        store.close().await;
+        crate::enable_setting(&db, linkguard::slack::MODERATE_BOTS_SETTING).await;
     }
     let config = Config {
         database_url: Secret::new(db),
@@ -249,6 +250,17 @@ impl TestApp {
             outcome,
             detail: detail.unwrap_or_default(),
         }
+    }
+
+    /// [`Self::wait_thread_reply`], with the removal recorded as degraded
+    /// to a reply.
+    pub async fn wait_degraded_reply(&self, channel: &str, ts: &str) -> ThreadReply {
+        let r = self.wait_thread_reply(channel, ts).await;
+        assert_eq!(
+            (r.action.as_str(), r.outcome.as_str()),
+            ("reply", "degraded")
+        );
+        r
     }
 
     /// linkguard's reply in the thread of message `ts`, if any.

@@ -12,7 +12,8 @@ use linkguard::slack::blocks::{
 };
 use linkguard_e2e::slack_support::{spawn_app, Setup, TestApp, ADMIN, ALICE, BOB, GENERAL, WAIT};
 use linkguard_fakes::slack::{
-    dm_channel_id, ClickIn, EphemeralSource, FakeChannel, SignMode, StoredMessage,
+    dm_channel_id, ClickIn, Ephemeral, EphemeralSource, FakeChannel, SignMode, StoredMessage,
+    StoredView,
 };
 use std::time::Duration;
 
@@ -62,6 +63,59 @@ async fn admin_message(app: &TestApp, pred: impl Fn(&StoredMessage) -> bool) -> 
         .expect("the request reaches the admin channel")
 }
 
+/// `user` opens the app's Home tab: the view published there.
+async fn open_home(app: &TestApp, user: &str) -> StoredView {
+    app.fake.open_app_home(user);
+    app.fake
+        .wait_home(user, WAIT, |_| true)
+        .await
+        .unwrap_or_else(|e| panic!("{user}'s Home tab is published: {e}"))
+}
+
+/// The first private notice `user` got.
+async fn ephemeral_for(app: &TestApp, user: &str) -> Ephemeral {
+    app.fake
+        .wait_for(WAIT, |s| {
+            s.ephemerals().iter().find(|e| e.user == user).cloned()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{user} gets a private notice: {e}"))
+}
+
+/// The first message the bot sent `user` in a DM.
+async fn first_dm(app: &TestApp, user: &str) -> StoredMessage {
+    app.fake
+        .wait_for(WAIT, |s| {
+            s.visible_messages(&dm_channel_id(user))
+                .first()
+                .map(|m| (*m).clone())
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{user} is told in a DM: {e}"))
+}
+
+/// The request's message `ts` in the admin channel, as a place to click.
+fn in_admins(ts: &str) -> ClickIn {
+    ClickIn::Message {
+        channel: ADMINS.into(),
+        ts: ts.into(),
+    }
+}
+
+/// `user` clicks `action` in `place`, and the modal `callback` opens.
+async fn click_for_modal(app: &TestApp, user: &str, place: ClickIn, action: &str, callback: &str) {
+    app.fake.click(user, place, action, None).await.unwrap();
+    app.fake
+        .wait_modal(user, WAIT, |v| v.callback_id() == callback)
+        .await
+        .unwrap_or_else(|e| panic!("{callback} opens for {user}: {e}"));
+}
+
+/// Alice opens the "Check a link" modal from her Home tab.
+async fn open_check_modal(app: &TestApp) {
+    click_for_modal(app, ALICE, ClickIn::Home, ACTION_CHECK_OPEN, CALLBACK_CHECK).await;
+}
+
 fn blocks_text(m: &StoredMessage) -> String {
     m.blocks.as_ref().map(|b| b.to_string()).unwrap_or_default()
 }
@@ -77,12 +131,7 @@ async fn kinds(app: &TestApp) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_home_tab_shows_what_is_allowed_and_admins_see_more() {
     let app = spawn_app(setup(SlackMode::Socket)).await;
-    app.fake.open_app_home(ALICE);
-    let home = app
-        .fake
-        .wait_home(ALICE, WAIT, |_| true)
-        .await
-        .expect("alice's Home tab is published");
+    let home = open_home(&app, ALICE).await;
     let text = home.text();
     assert!(text.contains("*Zoom*"), "{text}");
     assert!(
@@ -92,12 +141,7 @@ async fn the_home_tab_shows_what_is_allowed_and_admins_see_more() {
     assert!(text.contains("Check a link"), "{text}");
     assert!(!text.contains("For admins"), "{text}");
 
-    app.fake.open_app_home(ADMIN);
-    let admin = app
-        .fake
-        .wait_home(ADMIN, WAIT, |_| true)
-        .await
-        .expect("the admin's Home tab is published");
+    let admin = open_home(&app, ADMIN).await;
     let text = admin.text();
     assert!(text.contains("For admins"), "{text}");
     assert!(text.contains("`no-zoom`: enforce (replace)"), "{text}");
@@ -127,16 +171,8 @@ async fn the_home_tab_shows_what_is_allowed_and_admins_see_more() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_a_link_from_home_and_from_the_message_shortcut() {
     let app = spawn_app(setup(SlackMode::Socket)).await;
-    app.fake.open_app_home(ALICE);
-    app.fake.wait_home(ALICE, WAIT, |_| true).await.unwrap();
-    app.fake
-        .click(ALICE, ClickIn::Home, ACTION_CHECK_OPEN, None)
-        .await
-        .unwrap();
-    app.fake
-        .wait_modal(ALICE, WAIT, |v| v.callback_id() == CALLBACK_CHECK)
-        .await
-        .expect("the check modal opens");
+    open_home(&app, ALICE).await;
+    open_check_modal(&app).await;
     let reply = app
         .fake
         .submit_modal(
@@ -187,13 +223,7 @@ async fn an_exception_is_requested_approved_used_and_expires() {
     // Alice's Zoom link: a thread reply and a private notice with the button.
     let ts = app.fake.post_user_message(GENERAL, ALICE, ZOOM).unwrap();
     app.wait_outcome(&ts).await;
-    let notice = app
-        .fake
-        .wait_for(WAIT, |s| {
-            s.ephemerals().iter().find(|e| e.user == ALICE).cloned()
-        })
-        .await
-        .unwrap();
+    let notice = ephemeral_for(&app, ALICE).await;
     assert!(
         notice
             .blocks
@@ -261,24 +291,10 @@ async fn an_exception_is_requested_approved_used_and_expires() {
 
     // Bob's click does not count.
     app.fake
-        .click(
-            BOB,
-            ClickIn::Message {
-                channel: ADMINS.into(),
-                ts: msg.ts.clone(),
-            },
-            ACTION_APPROVE,
-            None,
-        )
+        .click(BOB, in_admins(&msg.ts), ACTION_APPROVE, None)
         .await
         .unwrap();
-    let refusal = app
-        .fake
-        .wait_for(WAIT, |s| {
-            s.ephemerals().iter().find(|e| e.user == BOB).cloned()
-        })
-        .await
-        .unwrap();
+    let refusal = ephemeral_for(&app, BOB).await;
     assert!(
         refusal
             .text
@@ -293,15 +309,7 @@ async fn an_exception_is_requested_approved_used_and_expires() {
 
     // The admin approves: the message says who, and alice is told.
     app.fake
-        .click(
-            ADMIN,
-            ClickIn::Message {
-                channel: ADMINS.into(),
-                ts: msg.ts.clone(),
-            },
-            ACTION_APPROVE,
-            None,
-        )
+        .click(ADMIN, in_admins(&msg.ts), ACTION_APPROVE, None)
         .await
         .unwrap();
     let decided = admin_message(&app, |m| !has_button(m, ACTION_APPROVE)).await;
@@ -311,15 +319,7 @@ async fn an_exception_is_requested_approved_used_and_expires() {
         "{}",
         blocks_text(&decided)
     );
-    let dm = app
-        .fake
-        .wait_for(WAIT, |s| {
-            s.visible_messages(&dm_channel_id(ALICE))
-                .first()
-                .map(|m| (*m).clone())
-        })
-        .await
-        .expect("alice is told");
+    let dm = first_dm(&app, ALICE).await;
     assert!(dm.text.contains("was approved by admin"), "{}", dm.text);
 
     // Her next Zoom link is allowed and audited as excepted.
@@ -385,22 +385,14 @@ async fn a_request_in_words_is_denied_with_a_note_over_http() {
         r.text()
     );
     let msg = admin_message(&app, |m| has_button(m, ACTION_DECIDE_NOTE)).await;
-    app.fake
-        .click(
-            ADMIN,
-            ClickIn::Message {
-                channel: ADMINS.into(),
-                ts: msg.ts.clone(),
-            },
-            ACTION_DECIDE_NOTE,
-            None,
-        )
-        .await
-        .unwrap();
-    app.fake
-        .wait_modal(ADMIN, WAIT, |v| v.callback_id() == CALLBACK_DECIDE)
-        .await
-        .expect("the decide modal opens");
+    click_for_modal(
+        &app,
+        ADMIN,
+        in_admins(&msg.ts),
+        ACTION_DECIDE_NOTE,
+        CALLBACK_DECIDE,
+    )
+    .await;
     let reply = app
         .fake
         .submit_modal(
@@ -417,15 +409,7 @@ async fn a_request_in_words_is_denied_with_a_note_over_http() {
     let shown = blocks_text(&decided);
     assert!(shown.contains("*Denied* by admin"), "{shown}");
     assert!(shown.contains("please use Jitsi with them"), "{shown}");
-    let dm = app
-        .fake
-        .wait_for(WAIT, |s| {
-            s.visible_messages(&dm_channel_id(ALICE))
-                .first()
-                .map(|m| (*m).clone())
-        })
-        .await
-        .unwrap();
+    let dm = first_dm(&app, ALICE).await;
     assert!(dm.text.contains("was denied by admin"), "{}", dm.text);
     assert!(
         dm.text.contains("Note: please use Jitsi with them"),
@@ -446,8 +430,7 @@ async fn a_request_in_words_is_denied_with_a_note_over_http() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_trigger_opens_nothing_and_a_fresh_click_works() {
     let app = spawn_app(setup(SlackMode::Socket)).await;
-    app.fake.open_app_home(ALICE);
-    app.fake.wait_home(ALICE, WAIT, |_| true).await.unwrap();
+    open_home(&app, ALICE).await;
     // Slack answers views.open after the trigger's 3 seconds.
     app.fake.delay("views.open", Duration::from_millis(3500));
     app.fake
@@ -482,14 +465,7 @@ async fn a_stale_trigger_opens_nothing_and_a_fresh_click_works() {
         "a trigger is not retried"
     );
     app.fake.delay("views.open", Duration::ZERO);
-    app.fake
-        .click(ALICE, ClickIn::Home, ACTION_CHECK_OPEN, None)
-        .await
-        .unwrap();
-    app.fake
-        .wait_modal(ALICE, WAIT, |v| v.callback_id() == CALLBACK_CHECK)
-        .await
-        .expect("a fresh click opens the modal");
+    open_check_modal(&app).await;
     app.finish().await;
 }
 

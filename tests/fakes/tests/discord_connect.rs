@@ -9,8 +9,7 @@ use serenity::all::{ChannelId, GatewayIntents};
 
 async fn connects_and_talks(transport: Transport) {
     let fake = start_fake(FakeDiscordConfig::default()).await;
-    let mut bot = start_bot(&fake, transport, default_intents(), Answer::Nothing).await;
-    bot.events.wait_ready().await;
+    let mut bot = ready_bot(&fake, transport).await;
 
     // A user message arrives complete, with member and guild.
     let id = fake
@@ -132,8 +131,7 @@ async fn requesting_a_disabled_privileged_intent_is_fatal() {
 #[tokio::test]
 async fn direct_messages_and_edits_reach_the_bot() {
     let fake = start_fake(FakeDiscordConfig::default()).await;
-    let mut bot = start_bot(&fake, Transport::Proxy, default_intents(), Answer::Nothing).await;
-    bot.events.wait_ready().await;
+    let mut bot = ready_bot(&fake, Transport::Proxy).await;
 
     let dm = fake.post_dm(cast::BOB, "hi bot").expect("dm");
     let Seen::Message { guild, content, .. } = bot.events.wait_message(dm).await else {

@@ -24,8 +24,7 @@ fn message_counts(events: &[Seen]) -> HashMap<u64, usize> {
 #[tokio::test]
 async fn dropped_connection_resumes_without_losing_or_doubling_events() {
     let fake = start_fake(FakeDiscordConfig::default()).await;
-    let mut bot = start_bot(&fake, Transport::Proxy, default_intents(), Answer::Nothing).await;
-    bot.events.wait_ready().await;
+    let mut bot = ready_bot(&fake, Transport::Proxy).await;
 
     let before = fake
         .post_user_message(cast::GENERAL, cast::ALICE, "before the drop")
@@ -72,8 +71,7 @@ async fn dropped_connection_resumes_without_losing_or_doubling_events() {
 #[tokio::test]
 async fn reconnect_request_is_resumed() {
     let fake = start_fake(FakeDiscordConfig::default()).await;
-    let mut bot = start_bot(&fake, Transport::Proxy, default_intents(), Answer::Nothing).await;
-    bot.events.wait_ready().await;
+    let mut bot = ready_bot(&fake, Transport::Proxy).await;
     fake.reconnect_gateway();
     let id = fake
         .post_user_message(cast::GENERAL, cast::ALICE, "across op 7")
@@ -94,8 +92,7 @@ async fn reconnect_request_is_resumed() {
 #[tokio::test]
 async fn invalid_session_forces_a_fresh_identify() {
     let fake = start_fake(FakeDiscordConfig::default()).await;
-    let mut bot = start_bot(&fake, Transport::Proxy, default_intents(), Answer::Nothing).await;
-    bot.events.wait_ready().await;
+    let mut bot = ready_bot(&fake, Transport::Proxy).await;
     let first_session = fake.sessions()[0].session_id.clone();
 
     fake.invalidate_sessions(false);
@@ -227,8 +224,7 @@ async fn an_unanswered_interaction_times_out() {
         ..FakeDiscordConfig::default()
     };
     let fake = start_fake(config).await;
-    let mut bot = start_bot(&fake, Transport::Proxy, default_intents(), Answer::Nothing).await;
-    bot.events.wait_ready().await;
+    let bot = ready_bot(&fake, Transport::Proxy).await;
     let err = fake
         .interaction(cast::GENERAL, cast::ALICE, "modbot", json!([]))
         .await

@@ -13,8 +13,7 @@ use serenity::all::{
 #[tokio::test]
 async fn webhook_create_and_execute_in_a_thread() {
     let fake = start_fake(FakeDiscordConfig::default()).await;
-    let mut bot = start_bot(&fake, Transport::Https, default_intents(), Answer::Nothing).await;
-    bot.events.wait_ready().await;
+    let mut bot = ready_bot(&fake, Transport::Https).await;
 
     let webhook = ChannelId::new(cast::GENERAL)
         .create_webhook(&bot.http, CreateWebhook::new("modbot relay"))
@@ -146,8 +145,7 @@ async fn deleting_needs_manage_messages_for_other_peoples_messages() {
     let config =
         FakeDiscordConfig::default().bot_channel_overwrite(cast::RANDOM, 0, perms::MANAGE_MESSAGES);
     let fake = start_fake(config).await;
-    let mut bot = start_bot(&fake, Transport::Proxy, default_intents(), Answer::Nothing).await;
-    bot.events.wait_ready().await;
+    let mut bot = ready_bot(&fake, Transport::Proxy).await;
 
     let allowed = fake
         .post_user_message(cast::GENERAL, cast::ALICE, "zoom")
@@ -211,8 +209,7 @@ async fn deleting_needs_manage_messages_for_other_peoples_messages() {
 #[tokio::test]
 async fn rate_limited_webhook_execution_completes_with_the_rate_limiter_on() {
     let fake = start_fake(FakeDiscordConfig::default()).await;
-    let mut bot = start_bot(&fake, Transport::Https, default_intents(), Answer::Nothing).await;
-    bot.events.wait_ready().await;
+    let mut bot = ready_bot(&fake, Transport::Https).await;
     let webhook = ChannelId::new(cast::GENERAL)
         .create_webhook(&bot.http, CreateWebhook::new("relay"))
         .await
@@ -267,13 +264,15 @@ async fn a_429_is_visible_on_the_wire() {
         cast::GENERAL
     );
     let client = reqwest::Client::new();
-    let response = client
-        .post(&url)
-        .header("Authorization", format!("Bot {}", fake.bot_token()))
-        .json(&serde_json::json!({"content": "x"}))
-        .send()
-        .await
-        .expect("request");
+    // A message sent with the bot's token, or with none.
+    let send = |token: Option<&str>| {
+        let mut request = client.post(&url).json(&serde_json::json!({"content": "x"}));
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Bot {token}"));
+        }
+        request.send()
+    };
+    let response = send(Some(fake.bot_token())).await.expect("request");
     assert_eq!(response.status(), 429);
     let h = response.headers();
     assert_eq!(h["retry-after"], "0.25");
@@ -286,30 +285,18 @@ async fn a_429_is_visible_on_the_wire() {
     assert_eq!(body["retry_after"], 0.25);
     assert_eq!(body["global"], false);
 
-    let ok = client
-        .post(&url)
-        .header("Authorization", format!("Bot {}", fake.bot_token()))
-        .json(&serde_json::json!({"content": "x"}))
-        .send()
-        .await
-        .expect("request");
+    let ok = send(Some(fake.bot_token())).await.expect("request");
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.headers()["x-ratelimit-limit"], "5");
 
-    let unauthorized = client
-        .post(&url)
-        .json(&serde_json::json!({"content": "x"}))
-        .send()
-        .await
-        .expect("request");
+    let unauthorized = send(None).await.expect("request");
     assert_eq!(unauthorized.status(), 401);
 }
 
 #[tokio::test]
 async fn joining_and_leaving_a_guild() {
     let fake = start_fake(FakeDiscordConfig::default()).await;
-    let mut bot = start_bot(&fake, Transport::Https, default_intents(), Answer::Nothing).await;
-    bot.events.wait_ready().await;
+    let mut bot = ready_bot(&fake, Transport::Https).await;
     // Someone adds the bot to their server: GUILD_CREATE on the live session.
     fake.add_guild(linkguard_fakes::discord::foreign_guild(cast::BOT));
     bot.events

@@ -359,48 +359,6 @@ const MODERATOR_PERMS: u64 = 1_099_511_627_775;
 impl Default for FakeDiscordConfig {
     fn default() -> Self {
         use cast::*;
-        let role = |id, name: &str, permissions, position, color| RoleSpec {
-            id,
-            name: name.to_owned(),
-            permissions,
-            color,
-            position,
-            managed: false,
-            bot_id: None,
-            hoist: false,
-            mentionable: false,
-        };
-        let channel = |id, name: &str, kind, parent_id, topic: Option<&str>| ChannelSpec {
-            id,
-            name: name.to_owned(),
-            kind,
-            parent_id,
-            overwrites: Vec::new(),
-            topic: topic.map(str::to_owned),
-            owner_id: None,
-        };
-        let mut bot_role = role(BOT_ROLE, "modbot", DEFAULT_BOT_ROLE_PERMS, 1, 0);
-        bot_role.managed = true;
-        bot_role.bot_id = Some(BOT);
-        let mut moderator = role(MODERATOR_ROLE, "Moderator", MODERATOR_PERMS, 2, 3_447_003);
-        moderator.hoist = true;
-        moderator.mentionable = true;
-        let mut thread = channel(
-            THREAD,
-            "standup-notes",
-            ChannelKind::PublicThread,
-            Some(GENERAL),
-            None,
-        );
-        thread.owner_id = Some(ALICE);
-        let mut post = channel(
-            FORUM_POST,
-            "Which video tool?",
-            ChannelKind::PublicThread,
-            Some(FORUM),
-            None,
-        );
-        post.owner_id = Some(BOB);
         let mut alice = UserSpec::person(ALICE, "alice", "Alice");
         alice.avatar = Some("a1b2c3d4e5f60718293a4b5c6d7e8f90".to_owned());
         Self {
@@ -429,30 +387,8 @@ impl Default for FakeDiscordConfig {
                 id: GUILD,
                 name: "Fake Mod Guild".to_owned(),
                 owner_id: ADMIN,
-                roles: vec![
-                    role(GUILD, "@everyone", DEFAULT_EVERYONE_PERMS, 0, 0),
-                    bot_role,
-                    moderator,
-                ],
-                channels: vec![
-                    channel(
-                        GENERAL,
-                        "general",
-                        ChannelKind::Text,
-                        None,
-                        Some("Company-wide chat"),
-                    ),
-                    channel(RANDOM, "random", ChannelKind::Text, None, None),
-                    channel(
-                        FORUM,
-                        "ideas",
-                        ChannelKind::Forum,
-                        None,
-                        Some("One post per idea"),
-                    ),
-                    thread,
-                    post,
-                ],
+                roles: default_roles(),
+                channels: default_channels(),
                 members: vec![
                     MemberSpec {
                         user_id: BOT,
@@ -478,6 +414,83 @@ impl Default for FakeDiscordConfig {
             }],
         }
     }
+}
+
+/// The cast guild's roles: @everyone, the bot's managed role and Moderator.
+fn default_roles() -> Vec<RoleSpec> {
+    use cast::*;
+    let role = |id, name: &str, permissions, position, color| RoleSpec {
+        id,
+        name: name.to_owned(),
+        permissions,
+        color,
+        position,
+        managed: false,
+        bot_id: None,
+        hoist: false,
+        mentionable: false,
+    };
+    let mut bot_role = role(BOT_ROLE, "modbot", DEFAULT_BOT_ROLE_PERMS, 1, 0);
+    bot_role.managed = true;
+    bot_role.bot_id = Some(BOT);
+    let mut moderator = role(MODERATOR_ROLE, "Moderator", MODERATOR_PERMS, 2, 3_447_003);
+    moderator.hoist = true;
+    moderator.mentionable = true;
+    vec![
+        role(GUILD, "@everyone", DEFAULT_EVERYONE_PERMS, 0, 0),
+        bot_role,
+        moderator,
+    ]
+}
+
+/// The cast guild's channels: two text channels, a forum with a post, and
+/// a thread of #general.
+fn default_channels() -> Vec<ChannelSpec> {
+    use cast::*;
+    let channel = |id, name: &str, kind, parent_id, topic: Option<&str>| ChannelSpec {
+        id,
+        name: name.to_owned(),
+        kind,
+        parent_id,
+        overwrites: Vec::new(),
+        topic: topic.map(str::to_owned),
+        owner_id: None,
+    };
+    let mut thread = channel(
+        THREAD,
+        "standup-notes",
+        ChannelKind::PublicThread,
+        Some(GENERAL),
+        None,
+    );
+    thread.owner_id = Some(ALICE);
+    let mut post = channel(
+        FORUM_POST,
+        "Which video tool?",
+        ChannelKind::PublicThread,
+        Some(FORUM),
+        None,
+    );
+    post.owner_id = Some(BOB);
+    vec![
+        channel(
+            GENERAL,
+            "general",
+            ChannelKind::Text,
+            None,
+            Some("Company-wide chat"),
+        ),
+        channel(RANDOM, "random", ChannelKind::Text, None, None),
+        channel(
+            FORUM,
+            "ideas",
+            ChannelKind::Forum,
+            None,
+            Some("One post per idea"),
+        ),
+        thread,
+        post,
+    ]
 }
 
 impl FakeDiscordConfig {

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use super::config::intents;
 use super::payloads;
 use super::rest::AppState;
-use super::state::{Conn, GatewayEvent, Outbound, Session};
+use super::state::{Conn, DiscordState, GatewayEvent, Outbound, Session};
 use super::Inner;
 
 /// Discord closes connections whose client frames exceed this size with 4002.
@@ -48,7 +48,7 @@ enum Next {
 }
 
 async fn connection(inner: Arc<Inner>, mut socket: WebSocket) {
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::unbounded_channel();
     let conn_id = {
         let mut st = inner.lock();
         st.stats.connections += 1;
@@ -70,103 +70,111 @@ async fn connection(inner: Arc<Inner>, mut socket: WebSocket) {
         },
     });
     let mut ending = Ending::ClientGone;
-    let mut session: Option<String> = None;
-    let timeout = inner.config.heartbeat_timeout;
-    let far = Duration::from_secs(86_400);
-    let mut deadline = Instant::now() + timeout.unwrap_or(far);
-
     if socket
         .send(Message::Text(hello.to_string().into()))
         .await
         .is_ok()
     {
-        ending = loop {
-            tokio::select! {
-                out = rx.recv() => match out {
-                    Some(Outbound::Frame(frame)) => {
-                        if socket.send(Message::Text(frame.into())).await.is_err() {
-                            break Ending::ClientGone;
-                        }
-                    }
-                    Some(Outbound::Close(code, reason)) => {
-                        let _ = socket
-                            .send(Message::Close(Some(CloseFrame { code, reason: reason.into() })))
-                            .await;
-                        break Ending::ServerClosed(code);
-                    }
-                    Some(Outbound::Abort) | None => break Ending::Aborted,
-                },
-                incoming = socket.recv() => match incoming {
-                    Some(Ok(Message::Text(text))) => {
-                        let next = if text.len() > MAX_CLIENT_FRAME {
-                            Next::Close(4002, "Error while decoding payload.")
-                        } else {
-                            match serde_json::from_str::<Value>(text.as_str()) {
-                                Ok(frame) => {
-                                    if frame.get("op").and_then(Value::as_u64) == Some(1) {
-                                        deadline = Instant::now() + timeout.unwrap_or(far);
-                                    }
-                                    client_frame(&inner, conn_id, &tx, &mut session, &frame)
-                                }
-                                Err(_) => Next::Close(4002, "Error while decoding payload."),
-                            }
-                        };
-                        inner.notify();
-                        if let Next::Close(code, reason) = next {
-                            let _ = socket
-                                .send(Message::Close(Some(CloseFrame { code, reason: reason.into() })))
-                                .await;
-                            break Ending::ServerClosed(code);
-                        }
-                    }
-                    Some(Ok(Message::Binary(_))) => {
-                        let _ = socket
-                            .send(Message::Close(Some(CloseFrame {
-                                code: 4002,
-                                reason: "Error while decoding payload.".into(),
-                            })))
-                            .await;
-                        break Ending::ServerClosed(4002);
-                    }
-                    Some(Ok(Message::Close(frame))) => break Ending::ClientClosed(frame.map(|f| f.code)),
-                    Some(Ok(_)) => {}
-                    Some(Err(_)) | None => break Ending::ClientGone,
-                },
-                () = tokio::time::sleep_until(deadline), if timeout.is_some() => {
-                    let _ = socket
-                        .send(Message::Close(Some(CloseFrame {
-                            code: 4000,
-                            reason: "Heartbeat timed out.".into(),
-                        })))
-                        .await;
-                    break Ending::ServerClosed(4000);
-                }
-            }
-        };
+        ending = serve(&inner, &mut socket, conn_id, &tx, rx).await;
     }
     tracing::debug!(conn_id, ?ending, "fake discord gateway connection ended");
-    {
-        let mut st = inner.lock();
-        st.open_conns.remove(&conn_id);
-        for s in &mut st.sessions {
-            if s.conn.as_ref().is_some_and(|c| c.id == conn_id) {
-                s.conn = None;
-                // A clean 1000/1001 close ends the session; anything else leaves it resumable,
-                // and dispatches keep being buffered for it.
-                let ends = match ending {
-                    Ending::ClientClosed(Some(code)) => code == 1000 || code == 1001,
-                    Ending::ServerClosed(code) => ends_session(code),
-                    _ => false,
-                };
-                if ends {
-                    s.alive = false;
-                }
-            }
-        }
-    }
+    detach(&inner, conn_id, &ending);
     inner.notify();
     // Dropping the socket here without a close frame is what makes `Aborted` abrupt.
     drop(socket);
+}
+
+/// Relays the fake's queue to the socket and the client's frames to the
+/// fake until one side ends the connection (or heartbeats stop coming).
+async fn serve(
+    inner: &Inner,
+    socket: &mut WebSocket,
+    conn_id: u64,
+    tx: &mpsc::UnboundedSender<Outbound>,
+    mut rx: mpsc::UnboundedReceiver<Outbound>,
+) -> Ending {
+    let mut session: Option<String> = None;
+    let timeout = inner.config.heartbeat_timeout;
+    let far = Duration::from_secs(86_400);
+    let mut deadline = Instant::now() + timeout.unwrap_or(far);
+    loop {
+        tokio::select! {
+            out = rx.recv() => match out {
+                Some(Outbound::Frame(frame)) => {
+                    if socket.send(Message::Text(frame.into())).await.is_err() {
+                        break Ending::ClientGone;
+                    }
+                }
+                Some(Outbound::Close(code, reason)) => {
+                    break close(socket, code, reason).await;
+                }
+                Some(Outbound::Abort) | None => break Ending::Aborted,
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Text(text))) => {
+                    let next = if text.len() > MAX_CLIENT_FRAME {
+                        Next::Close(4002, "Error while decoding payload.")
+                    } else {
+                        match serde_json::from_str::<Value>(text.as_str()) {
+                            Ok(frame) => {
+                                if frame.get("op").and_then(Value::as_u64) == Some(1) {
+                                    deadline = Instant::now() + timeout.unwrap_or(far);
+                                }
+                                client_frame(inner, conn_id, tx, &mut session, &frame)
+                            }
+                            Err(_) => Next::Close(4002, "Error while decoding payload."),
+                        }
+                    };
+                    inner.notify();
+                    if let Next::Close(code, reason) = next {
+                        break close(socket, code, reason.to_owned()).await;
+                    }
+                }
+                Some(Ok(Message::Binary(_))) => {
+                    break close(socket, 4002, "Error while decoding payload.".to_owned()).await;
+                }
+                Some(Ok(Message::Close(frame))) => break Ending::ClientClosed(frame.map(|f| f.code)),
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => break Ending::ClientGone,
+            },
+            () = tokio::time::sleep_until(deadline), if timeout.is_some() => {
+                break close(socket, 4000, "Heartbeat timed out.".to_owned()).await;
+            }
+        }
+    }
+}
+
+/// Sends a close frame (a failure to send changes nothing: the connection ends either way).
+async fn close(socket: &mut WebSocket, code: u16, reason: String) -> Ending {
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await;
+    Ending::ServerClosed(code)
+}
+
+/// Forgets connection `conn_id`: its session loses its socket, and ends
+/// unless the way it ended leaves it resumable.
+fn detach(inner: &Inner, conn_id: u64, ending: &Ending) {
+    let mut st = inner.lock();
+    st.open_conns.remove(&conn_id);
+    for s in &mut st.sessions {
+        if s.conn.as_ref().is_some_and(|c| c.id == conn_id) {
+            s.conn = None;
+            // A clean 1000/1001 close ends the session; anything else leaves it resumable,
+            // and dispatches keep being buffered for it.
+            let ends = match *ending {
+                Ending::ClientClosed(Some(code)) => code == 1000 || code == 1001,
+                Ending::ServerClosed(code) => ends_session(code),
+                _ => false,
+            };
+            if ends {
+                s.alive = false;
+            }
+        }
+    }
 }
 
 /// Close codes after which the session cannot be resumed.
@@ -267,6 +275,20 @@ fn identify(
         alive: true,
     });
     let index = st.sessions.len() - 1;
+    greet(&mut st, index, &session_id, shard, requested);
+    tracing::debug!(
+        conn_id,
+        ?shard,
+        intents = requested,
+        "fake discord identify"
+    );
+    *session = Some(session_id);
+    Next::Continue
+}
+
+/// What a new session gets first: READY with the guilds of its shard, then
+/// (with the GUILDS intent) a GUILD_CREATE for each.
+fn greet(st: &mut DiscordState, index: usize, session_id: &str, shard: [u32; 2], requested: u64) {
     let guilds: Vec<u64> = st
         .config
         .guilds
@@ -274,7 +296,7 @@ fn identify(
         .map(|g| g.id)
         .filter(|g| ((g >> 22) % u64::from(shard[1])) as u32 == shard[0])
         .collect();
-    let ready = payloads::ready(&st.config, &session_id, &st.gateway_url, shard, &guilds);
+    let ready = payloads::ready(&st.config, session_id, &st.gateway_url, shard, &guilds);
     let ready_event = GatewayEvent {
         t: "READY".to_owned(),
         d: ready,
@@ -298,14 +320,6 @@ fn identify(
             st.dispatch_to(index, &event);
         }
     }
-    tracing::debug!(
-        conn_id,
-        ?shard,
-        intents = requested,
-        "fake discord identify"
-    );
-    *session = Some(session_id);
-    Next::Continue
 }
 
 fn resume(

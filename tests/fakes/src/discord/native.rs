@@ -5,7 +5,7 @@
 //! `custom_id` ≤ 100, `title` ≤ 45, 1 to 5 action rows of text inputs; never
 //! in answer to a modal submit). The 3-second window for the first callback
 //! and the 15-minute token are enforced for every interaction alike (see
-//! `rest.rs`).
+//! `rest/interactions.rs`).
 
 use std::time::Duration;
 

@@ -252,6 +252,13 @@ pub async fn start_bot(
     }
 }
 
+/// [`start_bot`] with the default intents and no answers, once serenity has seen READY.
+pub async fn ready_bot(fake: &FakeDiscord, transport: Transport) -> Bot {
+    let mut bot = start_bot(fake, transport, default_intents(), Answer::Nothing).await;
+    bot.events.wait_ready().await;
+    bot
+}
+
 /// Starts the fake with `config` and logs at debug when `RUST_LOG` asks for it.
 pub async fn start_fake(config: FakeDiscordConfig) -> FakeDiscord {
     let _ = tracing_subscriber::fmt()

@@ -28,49 +28,29 @@ pub(super) fn commands(
         None => st.global_commands.clone(),
     };
     let single = segs.get(base).copied();
-    let build =
-        |st: &mut DiscordState, body: &Value, existing: &[Value]| -> Result<Value, ApiError> {
-            let name = body.get("name").and_then(Value::as_str).unwrap_or("");
-            let kind = body.get("type").and_then(Value::as_u64).unwrap_or(1);
-            if name.is_empty() || name.chars().count() > 32 {
-                return Err(ApiError::form(
-                    "name",
-                    "BASE_TYPE_BAD_LENGTH",
-                    "Must be between 1 and 32 in length.",
-                ));
+    let (result, new_set) = command_op(st, req, guild, &current, single)?;
+    if let Some(set) = new_set {
+        match guild {
+            Some(g) => {
+                st.guild_commands.insert(g, set);
             }
-            if kind == 1
-                && body
-                    .get("description")
-                    .and_then(Value::as_str)
-                    .is_none_or(str::is_empty)
-            {
-                return Err(ApiError::form(
-                    "description",
-                    "BASE_TYPE_REQUIRED",
-                    "This field is required",
-                ));
-            }
-            check_lengths(body, "")?;
-            let id = existing
-                .iter()
-                .find(|c| c["name"] == name && c["type"].as_u64().unwrap_or(1) == kind)
-                .and_then(|c| c["id"].as_str().and_then(snowflake));
-            let id = match id {
-                Some(id) => id,
-                None => st.snowflake(),
-            };
-            st.command_version += 1;
-            Ok(payloads::command(
-                id,
-                st.config.bot.id,
-                guild,
-                st.command_version,
-                body,
-            ))
-        };
-    let (result, new_set) = match (req.method.as_str(), single) {
-        ("GET", None) => (Reply::ok(Value::Array(current.clone())), None),
+            None => st.global_commands = set,
+        }
+    }
+    Ok(result)
+}
+
+/// What one request does to the command set `current`: the reply, and the
+/// new set when it changes.
+fn command_op(
+    st: &mut DiscordState,
+    req: &Req<'_>,
+    guild: Option<u64>,
+    current: &[Value],
+    single: Option<&str>,
+) -> Result<(Reply, Option<Vec<Value>>), ApiError> {
+    let outcome = match (req.method.as_str(), single) {
+        ("GET", None) => (Reply::ok(Value::Array(current.to_vec())), None),
         ("GET", Some(id)) => {
             let c = current
                 .iter()
@@ -89,14 +69,14 @@ pub(super) fn commands(
             };
             let mut set = Vec::new();
             for item in &items {
-                set.push(build(st, item, &current)?);
+                set.push(build_command(st, item, current, guild)?);
             }
             (Reply::ok(Value::Array(set.clone())), Some(set))
         }
         ("POST", None) => {
             let body = req.body.clone().unwrap_or(Value::Null);
-            let c = build(st, &body, &current)?;
-            let mut set = current.clone();
+            let c = build_command(st, &body, current, guild)?;
+            let mut set = current.to_vec();
             let existed = set.iter().any(|x| x["id"] == c["id"]);
             set.retain(|x| x["id"] != c["id"]);
             set.push(c.clone());
@@ -119,7 +99,7 @@ pub(super) fn commands(
             if let Some(body) = req.body.clone() {
                 payloads::merge(&mut merged, body);
             }
-            let c = build(st, &merged, &current)?;
+            let c = build_command(st, &merged, current, guild)?;
             let set: Vec<Value> = current
                 .iter()
                 .map(|x| if x["id"] == id { c.clone() } else { x.clone() })
@@ -135,15 +115,56 @@ pub(super) fn commands(
         }
         _ => return Err(not_found()),
     };
-    if let Some(set) = new_set {
-        match guild {
-            Some(g) => {
-                st.guild_commands.insert(g, set);
-            }
-            None => st.global_commands = set,
-        }
+    Ok(outcome)
+}
+
+/// A command object from its registration `body`: checked against
+/// Discord's limits, keeping the id of an `existing` command of the same
+/// name and type, with a new version.
+fn build_command(
+    st: &mut DiscordState,
+    body: &Value,
+    existing: &[Value],
+    guild: Option<u64>,
+) -> Result<Value, ApiError> {
+    let name = body.get("name").and_then(Value::as_str).unwrap_or("");
+    let kind = body.get("type").and_then(Value::as_u64).unwrap_or(1);
+    if name.is_empty() || name.chars().count() > 32 {
+        return Err(ApiError::form(
+            "name",
+            "BASE_TYPE_BAD_LENGTH",
+            "Must be between 1 and 32 in length.",
+        ));
     }
-    Ok(result)
+    if kind == 1
+        && body
+            .get("description")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+    {
+        return Err(ApiError::form(
+            "description",
+            "BASE_TYPE_REQUIRED",
+            "This field is required",
+        ));
+    }
+    check_lengths(body, "")?;
+    let id = existing
+        .iter()
+        .find(|c| c["name"] == name && c["type"].as_u64().unwrap_or(1) == kind)
+        .and_then(|c| c["id"].as_str().and_then(snowflake));
+    let id = match id {
+        Some(id) => id,
+        None => st.snowflake(),
+    };
+    st.command_version += 1;
+    Ok(payloads::command(
+        id,
+        st.config.bot.id,
+        guild,
+        st.command_version,
+        body,
+    ))
 }
 
 /// Discord's limits on a command's and its options' texts: names of 1 to 32
@@ -181,4 +202,11 @@ fn check_lengths(v: &Value, at: &str) -> Result<(), ApiError> {
         }
     }
     Ok(())
+}
+
+/// `/applications/{app}/guilds/{g}/commands`: as the global ones, for a guild the bot is in.
+pub(super) fn guild_commands(st: &mut DiscordState, req: &Req<'_>) -> Result<Reply, ApiError> {
+    let segs = req.segs.as_slice();
+    let g = known_guild(st, segs[3])?.id;
+    commands(st, req, Some(g))
 }

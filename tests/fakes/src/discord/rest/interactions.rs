@@ -104,6 +104,33 @@ pub(super) fn interaction_callback(
     }
     let body = req.body.clone().unwrap_or(Value::Null);
     let kind = body.get("type").and_then(Value::as_u64).unwrap_or(0);
+    let message_id = answer(st, id, req, &body)?;
+    let record = st
+        .interactions
+        .get_mut(&id)
+        .ok_or_else(unknown_interaction)?;
+    record.callback = Some(body.clone());
+    record.original_message = message_id;
+    if let Some(waiter) = st.interaction_waiters.remove(&id) {
+        let _ = waiter.send(body);
+    }
+    if req.flag("with_response") {
+        return Ok(Reply::ok(with_response(st, id, kind, message_id)));
+    }
+    Ok(Reply::no_content())
+}
+
+/// What a callback of `body`'s type does: 4 posts the reply, 5 the
+/// "thinking…" placeholder, 6 and 7 (a component's only) keep or edit its
+/// message, 9 opens a modal; 1 (PONG) is for HTTP interactions only. The
+/// message that becomes `@original`, if any.
+fn answer(
+    st: &mut DiscordState,
+    id: u64,
+    req: &Req<'_>,
+    body: &Value,
+) -> Result<Option<u64>, ApiError> {
+    let kind = body.get("type").and_then(Value::as_u64).unwrap_or(0);
     let data = body.get("data").cloned();
     let mut message_id = None;
     match kind {
@@ -156,34 +183,28 @@ pub(super) fn interaction_callback(
         }
         _ => {}
     }
-    let record = st
-        .interactions
-        .get_mut(&id)
-        .ok_or_else(unknown_interaction)?;
-    record.callback = Some(body.clone());
-    record.original_message = message_id;
-    if let Some(waiter) = st.interaction_waiters.remove(&id) {
-        let _ = waiter.send(body);
-    }
-    if req.flag("with_response") {
-        let message = message_id
-            .and_then(|m| st.message(m))
-            .map(|m| st.message_json(m, false));
-        return Ok(Reply::ok(json!({
-            "interaction": {
-                "id": id.to_string(),
-                "type": 2,
-                "activity_instance_id": null,
-                "response_message_id": message_id.map(|m| m.to_string()),
-                "response_message_loading": kind == 5,
-                "response_message_ephemeral": message
-                    .as_ref()
-                    .and_then(|m| m.get("flags"))
-                    .and_then(Value::as_u64)
-                    .is_some_and(|f| f & 64 != 0),
-            },
-            "resource": { "type": kind, "message": message },
-        })));
-    }
-    Ok(Reply::no_content())
+    Ok(message_id)
+}
+
+/// The body of a callback `?with_response=true`: the interaction and the
+/// resource it created.
+fn with_response(st: &DiscordState, id: u64, kind: u64, message_id: Option<u64>) -> Value {
+    let message = message_id
+        .and_then(|m| st.message(m))
+        .map(|m| st.message_json(m, false));
+    json!({
+        "interaction": {
+            "id": id.to_string(),
+            "type": 2,
+            "activity_instance_id": null,
+            "response_message_id": message_id.map(|m| m.to_string()),
+            "response_message_loading": kind == 5,
+            "response_message_ephemeral": message
+                .as_ref()
+                .and_then(|m| m.get("flags"))
+                .and_then(Value::as_u64)
+                .is_some_and(|f| f & 64 != 0),
+        },
+        "resource": { "type": kind, "message": message },
+    })
 }

@@ -5,15 +5,13 @@
 //! recording, fault injection, rate-limit headers and Discord's error shapes are applied in one
 //! place for every route, known or not.
 
+mod channels;
 mod commands;
+mod guilds;
 mod interactions;
 mod messages;
+mod session;
 mod webhooks;
-
-use commands::commands;
-use interactions::{followup, interaction_by_token, interaction_callback};
-use messages::{list_messages, live_message};
-use webhooks::{create_webhook, execute_webhook, webhook_for, webhook_json, webhook_message};
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -27,10 +25,10 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Value};
 
-use super::config::{intents, perms, ChannelKind};
+use super::config::{perms, ChannelKind, GuildSpec};
 use super::payloads;
 use super::state::{
-    now_ms, DiscordState, Fault, FaultKind, GatewayEvent, RecordedCall, RouteKind, StoredMessage,
+    now_ms, DiscordState, Fault, FaultKind, RecordedCall, RouteKind, StoredMessage,
 };
 use super::Inner;
 
@@ -80,6 +78,15 @@ impl ApiError {
 
 fn unknown_channel() -> ApiError {
     ApiError::new(404, 10003, "Unknown Channel")
+}
+fn unknown_user() -> ApiError {
+    ApiError::new(404, 10013, "Unknown User")
+}
+/// The guild named by a path segment, if the bot is in it (else 404 10004 Unknown Guild).
+fn known_guild<'s>(st: &'s DiscordState, raw: &str) -> Result<&'s GuildSpec, ApiError> {
+    snowflake(raw)
+        .and_then(|g| st.guild(g))
+        .ok_or_else(|| ApiError::new(404, 10004, "Unknown Guild"))
 }
 fn unknown_message() -> ApiError {
     ApiError::new(404, 10008, "Unknown Message")
@@ -532,302 +539,36 @@ fn handle(
     req: &Req<'_>,
 ) -> Result<Reply, ApiError> {
     use RouteKind as R;
-    let segs = req.segs.as_slice();
-    let bot = st.config.bot.id;
     match route {
         R::Gateway => Ok(Reply::ok(json!({ "url": st.gateway_url }))),
-        R::GatewayBot => Ok(Reply::ok(json!({
-            "url": st.gateway_url,
-            "shards": st.config.recommended_shards,
-            "session_start_limit": {
-                "total": 1000,
-                "remaining": 998,
-                "reset_after": 14_400_000,
-                "max_concurrency": 1,
-            },
-        }))),
-        R::GetUser => {
-            if segs[1] == "@me" {
-                return Ok(Reply::ok(payloads::current_user(&st.config.bot)));
-            }
-            let user = snowflake(segs[1])
-                .and_then(|id| st.config.user(id))
-                .ok_or_else(|| ApiError::new(404, 10013, "Unknown User"))?;
-            Ok(Reply::ok(payloads::user(user)))
-        }
-        R::CreateDm => {
-            let recipient = req
-                .body
-                .as_ref()
-                .and_then(|b| b.get("recipient_id"))
-                .and_then(|v| v.as_str().and_then(snowflake).or(v.as_u64()))
-                .ok_or_else(|| {
-                    ApiError::form(
-                        "recipient_id",
-                        "BASE_TYPE_REQUIRED",
-                        "This field is required",
-                    )
-                })?;
-            let user = st
-                .config
-                .user(recipient)
-                .cloned()
-                .ok_or_else(|| ApiError::new(404, 10013, "Unknown User"))?;
-            let channel = st.dm_channel_for(recipient);
-            Ok(Reply::ok(payloads::dm_channel(channel, &user)))
-        }
+        R::GatewayBot => session::gateway_bot(st),
+        R::GetUser => session::get_user(st, req),
+        R::CreateDm => session::create_dm(st, req),
         R::GetApplication => Ok(Reply::ok(payloads::application_info(&st.config))),
-        R::GetChannel => {
-            let (id, home) = known_channel(st, segs[1])?;
-            match home {
-                Some(g) => {
-                    let guild = st.guild(g).ok_or_else(unknown_channel)?;
-                    let c = guild.channel(id).ok_or_else(unknown_channel)?;
-                    Ok(Reply::ok(payloads::channel(c, g)))
-                }
-                None => {
-                    let user = st
-                        .dm_recipient(id)
-                        .and_then(|u| st.config.user(u))
-                        .ok_or_else(unknown_channel)?;
-                    Ok(Reply::ok(payloads::dm_channel(id, user)))
-                }
-            }
-        }
-        R::ListMessages => list_messages(st, req),
-        R::GetMessage => {
-            let (channel, _) = known_channel(st, segs[1])?;
-            require(st, channel, perms::READ_MESSAGE_HISTORY)?;
-            let m = live_message(st, channel, segs[3])?;
-            Ok(Reply::ok(st.message_json(m, false)))
-        }
-        R::CreateMessage => {
-            let (channel, home) = known_channel(st, segs[1])?;
-            let kind = channel_kind(st, channel);
-            if kind == Some(ChannelKind::Forum) {
-                return Err(ApiError::new(
-                    400,
-                    50008,
-                    "Cannot send messages in a non-text channel",
-                ));
-            }
-            let needed = if kind.is_some_and(ChannelKind::is_thread) {
-                perms::SEND_MESSAGES_IN_THREADS
-            } else {
-                perms::SEND_MESSAGES
-            };
-            require(st, channel, needed)?;
-            let id = st.snowflake();
-            let mut m = new_message(id, channel, home, bot);
-            fill_from_body(&mut m, req);
-            m.attachments = attachments(st, &req.files);
-            validate_content(
-                &m.content,
-                !m.embeds.is_empty() || !m.attachments.is_empty() || !m.components.is_empty(),
-            )?;
-            if let Some(reference) = req.body.as_ref().and_then(|b| b.get("message_reference")) {
-                let target = reference
-                    .get("message_id")
-                    .and_then(|v| v.as_str().and_then(snowflake).or(v.as_u64()));
-                let fail_if_missing = reference
-                    .get("fail_if_not_exists")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(true);
-                let exists = target
-                    .and_then(|t| st.message(t))
-                    .is_some_and(|t| !t.deleted);
-                if exists {
-                    m.kind = 19;
-                    m.message_reference = Some(json!({
-                        "type": 0,
-                        "message_id": target.map(|t| t.to_string()),
-                        "channel_id": channel.to_string(),
-                        "guild_id": home.map(|g| g.to_string()),
-                    }));
-                } else if fail_if_missing {
-                    return Err(ApiError::form(
-                        "message_reference",
-                        "MESSAGE_REFERENCE_UNKNOWN_MESSAGE",
-                        "Unknown message",
-                    ));
-                }
-            }
-            Ok(Reply::ok(st.insert_message(m)))
-        }
-        R::EditMessage => {
-            let (channel, _) = known_channel(st, segs[1])?;
-            let m = live_message(st, channel, segs[3])?;
-            if m.author_id != bot {
-                return Err(ApiError::new(
-                    403,
-                    50005,
-                    "Cannot edit a message authored by another user",
-                ));
-            }
-            let id = m.id;
-            let body = req.body.clone().unwrap_or(Value::Null);
-            st.edit_message(id, &body)
-                .map(Reply::ok)
-                .ok_or_else(unknown_message)
-        }
-        R::DeleteMessage => {
-            let (channel, home) = known_channel(st, segs[1])?;
-            let m = live_message(st, channel, segs[3])?;
-            let (id, author) = (m.id, m.author_id);
-            if author != bot {
-                if home.is_none() {
-                    return Err(ApiError::new(
-                        403,
-                        50003,
-                        "Cannot execute action on a DM channel",
-                    ));
-                }
-                require(st, channel, perms::MANAGE_MESSAGES)?;
-            }
-            st.delete_message(id);
-            Ok(Reply::no_content())
-        }
-        R::Typing => {
-            known_channel(st, segs[1])?;
-            Ok(Reply::no_content())
-        }
-        R::CreateWebhook => create_webhook(st, req),
-        R::ListWebhooks => {
-            let list: Vec<Value> = if segs[0] == "guilds" {
-                let g = snowflake(segs[1])
-                    .and_then(|g| st.guild(g))
-                    .ok_or_else(|| ApiError::new(404, 10004, "Unknown Guild"))?;
-                let gid = g.id;
-                let can = g.permissions_in(bot, 0) & perms::MANAGE_WEBHOOKS != 0;
-                if !can {
-                    return Err(missing_permissions());
-                }
-                st.webhooks
-                    .values()
-                    .filter(|w| w.guild_id == gid && !w.deleted)
-                    .map(|w| webhook_json(st, w, true))
-                    .collect()
-            } else {
-                let (channel, home) = known_channel(st, segs[1])?;
-                if home.is_none() {
-                    return Err(ApiError::new(
-                        403,
-                        50003,
-                        "Cannot execute action on a DM channel",
-                    ));
-                }
-                require(st, channel, perms::MANAGE_WEBHOOKS)?;
-                st.webhooks
-                    .values()
-                    .filter(|w| w.channel_id == channel && !w.deleted)
-                    .map(|w| webhook_json(st, w, true))
-                    .collect()
-            };
-            Ok(Reply::ok(Value::Array(list)))
-        }
-        R::GetWebhook => {
-            let w = webhook_for(st, segs)?;
-            Ok(Reply::ok(webhook_json(st, w, segs.len() == 2)))
-        }
-        R::DeleteWebhook => {
-            let id = webhook_for(st, segs)?.id;
-            if let Some(w) = st.webhooks.get_mut(&id) {
-                w.deleted = true;
-            }
-            Ok(Reply::no_content())
-        }
-        R::WebhookExecute => {
-            if let Some(interaction) = interaction_by_token(st, segs[1], segs[2]) {
-                return followup(st, interaction, req);
-            }
-            execute_webhook(st, req)
-        }
-        R::WebhookMessage => webhook_message(st, req),
-        R::InteractionCallback => interaction_callback(st, inner, req),
-        R::GlobalCommands => commands(st, req, None),
-        R::GuildCommands => {
-            let g = snowflake(segs[3])
-                .filter(|g| st.guild(*g).is_some())
-                .ok_or_else(|| ApiError::new(404, 10004, "Unknown Guild"))?;
-            commands(st, req, Some(g))
-        }
-        R::GetGuild => {
-            let g = snowflake(segs[1])
-                .and_then(|g| st.guild(g))
-                .ok_or_else(|| ApiError::new(404, 10004, "Unknown Guild"))?;
-            Ok(Reply::ok(payloads::rest_guild(g)))
-        }
-        R::GuildChannels => {
-            let g = snowflake(segs[1])
-                .and_then(|g| st.guild(g))
-                .ok_or_else(|| ApiError::new(404, 10004, "Unknown Guild"))?;
-            let list: Vec<Value> = g
-                .channels
-                .iter()
-                .filter(|c| !c.kind.is_thread())
-                .map(|c| payloads::channel(c, g.id))
-                .collect();
-            Ok(Reply::ok(Value::Array(list)))
-        }
-        R::GetMember => {
-            let g = snowflake(segs[1])
-                .and_then(|g| st.guild(g))
-                .ok_or_else(|| ApiError::new(404, 10004, "Unknown Guild"))?;
-            let user_id = if segs[3] == "@me" {
-                Some(bot)
-            } else {
-                snowflake(segs[3])
-            };
-            let m = user_id
-                .and_then(|u| g.member(u))
-                .ok_or_else(|| ApiError::new(404, 10007, "Unknown Member"))?;
-            let u = st
-                .config
-                .user(m.user_id)
-                .ok_or_else(|| ApiError::new(404, 10013, "Unknown User"))?;
-            Ok(Reply::ok(payloads::member(m, u)))
-        }
-        R::AutoModRules | R::AutoModRule => {
-            crate::discord::automod::rest(st, req.method.as_str(), segs, req.body.as_ref())
-                .map(|(status, body)| Reply { status, body })
-                .map_err(|(status, body)| ApiError {
-                    status,
-                    body,
-                    rate_limit: None,
-                })
-        }
-        R::GuildRoles => {
-            let g = snowflake(segs[1])
-                .and_then(|g| st.guild(g))
-                .ok_or_else(|| ApiError::new(404, 10004, "Unknown Guild"))?;
-            Ok(Reply::ok(Value::Array(
-                g.roles.iter().map(payloads::role).collect(),
-            )))
-        }
-        R::LeaveGuild => {
-            let g = snowflake(segs[3])
-                .filter(|g| st.guild(*g).is_some())
-                .ok_or_else(|| ApiError::new(404, 10004, "Unknown Guild"))?;
-            leave_guild(st, g);
-            Ok(Reply::no_content())
-        }
+        R::GetChannel => channels::get_channel(st, req),
+        R::ListMessages => messages::list_messages(st, req),
+        R::GetMessage => messages::get_message(st, req),
+        R::CreateMessage => messages::create_message(st, req),
+        R::EditMessage => messages::edit_message(st, req),
+        R::DeleteMessage => messages::delete_message(st, req),
+        R::Typing => channels::typing(st, req),
+        R::CreateWebhook => webhooks::create_webhook(st, req),
+        R::ListWebhooks => webhooks::list_webhooks(st, req),
+        R::GetWebhook => webhooks::get_webhook(st, req),
+        R::DeleteWebhook => webhooks::delete_webhook(st, req),
+        R::WebhookExecute => webhooks::webhook_execute(st, req),
+        R::WebhookMessage => webhooks::webhook_message(st, req),
+        R::InteractionCallback => interactions::interaction_callback(st, inner, req),
+        R::GlobalCommands => commands::commands(st, req, None),
+        R::GuildCommands => commands::guild_commands(st, req),
+        R::GetGuild => guilds::get_guild(st, req),
+        R::GuildChannels => guilds::guild_channels(st, req),
+        R::GetMember => guilds::get_member(st, req),
+        R::GuildRoles => guilds::guild_roles(st, req),
+        R::AutoModRules | R::AutoModRule => guilds::automod_rules(st, req),
+        R::LeaveGuild => guilds::leave(st, req),
         R::Unknown => Err(not_found()),
     }
-}
-
-/// The bot leaves `guild`: it is no longer in the cast, its commands go,
-/// and GUILD_DELETE (without `unavailable`) follows on the guild's shard.
-fn leave_guild(st: &mut DiscordState, guild: u64) {
-    st.config.guilds.retain(|g| g.id != guild);
-    st.guild_commands.remove(&guild);
-    st.left_guilds.push(guild);
-    st.broadcast(GatewayEvent {
-        t: "GUILD_DELETE".to_owned(),
-        d: json!({ "id": guild.to_string() }),
-        guild_id: Some(guild),
-        intent: Some(intents::GUILDS),
-        strip_content_unless: None,
-    });
 }
 
 #[cfg(test)]

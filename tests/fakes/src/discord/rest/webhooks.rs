@@ -9,6 +9,8 @@ use crate::discord::config::{cast, perms, ChannelKind};
 use crate::discord::payloads;
 use crate::discord::state::{DiscordState, StoredWebhook};
 
+use super::interactions::{followup, interaction_by_token};
+
 use super::*;
 
 pub(super) fn webhook_json(st: &DiscordState, w: &StoredWebhook, with_token: bool) -> Value {
@@ -211,4 +213,65 @@ pub(super) fn webhook_message(st: &mut DiscordState, req: &Req<'_>) -> Result<Re
                 .ok_or_else(unknown_message)
         }
     }
+}
+
+/// `GET /guilds/{g}/webhooks` or `GET /channels/{c}/webhooks`: needs MANAGE_WEBHOOKS; a DM has none.
+pub(super) fn list_webhooks(st: &DiscordState, req: &Req<'_>) -> Result<Reply, ApiError> {
+    let segs = req.segs.as_slice();
+    let bot = st.config.bot.id;
+    let list: Vec<Value> = if segs[0] == "guilds" {
+        let g = known_guild(st, segs[1])?;
+        let gid = g.id;
+        let can = g.permissions_in(bot, 0) & perms::MANAGE_WEBHOOKS != 0;
+        if !can {
+            return Err(missing_permissions());
+        }
+        st.webhooks
+            .values()
+            .filter(|w| w.guild_id == gid && !w.deleted)
+            .map(|w| webhook_json(st, w, true))
+            .collect()
+    } else {
+        let (channel, home) = known_channel(st, segs[1])?;
+        if home.is_none() {
+            return Err(ApiError::new(
+                403,
+                50003,
+                "Cannot execute action on a DM channel",
+            ));
+        }
+        require(st, channel, perms::MANAGE_WEBHOOKS)?;
+        st.webhooks
+            .values()
+            .filter(|w| w.channel_id == channel && !w.deleted)
+            .map(|w| webhook_json(st, w, true))
+            .collect()
+    };
+    Ok(Reply::ok(Value::Array(list)))
+}
+
+/// `GET /webhooks/{id}[/{token}]`: the token is shown only to the bot (no token in the path).
+pub(super) fn get_webhook(st: &DiscordState, req: &Req<'_>) -> Result<Reply, ApiError> {
+    let segs = req.segs.as_slice();
+    let w = webhook_for(st, segs)?;
+    Ok(Reply::ok(webhook_json(st, w, segs.len() == 2)))
+}
+
+/// `DELETE /webhooks/{id}[/{token}]`.
+pub(super) fn delete_webhook(st: &mut DiscordState, req: &Req<'_>) -> Result<Reply, ApiError> {
+    let segs = req.segs.as_slice();
+    let id = webhook_for(st, segs)?.id;
+    if let Some(w) = st.webhooks.get_mut(&id) {
+        w.deleted = true;
+    }
+    Ok(Reply::no_content())
+}
+
+/// `POST /webhooks/{id}/{token}`: an interaction's follow-up when the id and token are an interaction's, else a webhook execution.
+pub(super) fn webhook_execute(st: &mut DiscordState, req: &Req<'_>) -> Result<Reply, ApiError> {
+    let segs = req.segs.as_slice();
+    if let Some(interaction) = interaction_by_token(st, segs[1], segs[2]) {
+        return followup(st, interaction, req);
+    }
+    execute_webhook(st, req)
 }

@@ -21,6 +21,10 @@ use super::config::{intents, perms, GuildSpec};
 use super::state::{ContentExemption, DiscordState, GatewayEvent, StoredMessage};
 use super::FakeDiscord;
 
+mod validate;
+
+use validate::validate;
+
 /// Keyword rules a server may have (other trigger types: one each).
 pub const MAX_KEYWORD_RULES: usize = 6;
 /// Entries of `keyword_filter`.
@@ -129,285 +133,6 @@ fn rule_in(st: &DiscordState, guild: u64, id: u64) -> Result<Value, Failure> {
         .filter(|r| r["guild_id"].as_str().and_then(|g| g.parse::<u64>().ok()) == Some(guild))
         .cloned()
         .ok_or_else(unknown_rule)
-}
-
-fn strings(v: &Value, field: &str) -> Result<Vec<String>, Failure> {
-    match v.get(field) {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|i| {
-                i.as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| form(field, "BASE_TYPE_STRING", "Must be a string."))
-            })
-            .collect(),
-        Some(_) => Err(form(field, "BASE_TYPE_ARRAY", "Must be an array.")),
-    }
-}
-
-fn snowflakes(v: &Value, field: &str) -> Result<Vec<u64>, Failure> {
-    match v.get(field) {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|i| {
-                i.as_str()
-                    .and_then(|s| s.parse().ok())
-                    .or_else(|| i.as_u64())
-                    .ok_or_else(|| form(field, "NUMBER_TYPE_COERCE", "Value is not snowflake."))
-            })
-            .collect(),
-        Some(_) => Err(form(field, "BASE_TYPE_ARRAY", "Must be an array.")),
-    }
-}
-
-/// Checks a whole rule (as it would be stored) against Discord's limits and
-/// returns its canonical JSON.
-fn validate(
-    st: &DiscordState,
-    guild_id: u64,
-    id: u64,
-    creator: u64,
-    v: &Value,
-) -> Result<Value, Failure> {
-    let guild = st
-        .guild(guild_id)
-        .ok_or_else(|| error(404, 10004, "Unknown Guild"))?;
-    let name = v
-        .get("name")
-        .and_then(Value::as_str)
-        .ok_or_else(|| form("name", "BASE_TYPE_REQUIRED", "This field is required"))?;
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(form(
-            "name",
-            "BASE_TYPE_BAD_LENGTH",
-            "Must be between 1 and 100 in length.",
-        ));
-    }
-    let event_type = v
-        .get("event_type")
-        .and_then(Value::as_u64)
-        .ok_or_else(|| form("event_type", "BASE_TYPE_REQUIRED", "This field is required"))?;
-    let trigger_type = v
-        .get("trigger_type")
-        .and_then(Value::as_u64)
-        .ok_or_else(|| {
-            form(
-                "trigger_type",
-                "BASE_TYPE_REQUIRED",
-                "This field is required",
-            )
-        })?;
-    if ![1, 3, 4, 5, 6].contains(&trigger_type) {
-        return Err(form(
-            "trigger_type",
-            "BASE_TYPE_CHOICES",
-            "Value must be one of {1, 3, 4, 5, 6}.",
-        ));
-    }
-    let expected_event = if trigger_type == 6 { 2 } else { 1 };
-    if event_type != expected_event {
-        return Err(form(
-            "event_type",
-            "AUTO_MODERATION_INVALID_EVENT_TYPE",
-            "Invalid event type for this trigger type.",
-        ));
-    }
-    let meta = v.get("trigger_metadata").cloned().unwrap_or(json!({}));
-    let metadata = match trigger_type {
-        1 => {
-            let keywords = strings(&meta, "keyword_filter")?;
-            let regexes = strings(&meta, "regex_patterns")?;
-            let allow = strings(&meta, "allow_list")?;
-            for (field, list, max, len) in [
-                ("keyword_filter", &keywords, MAX_KEYWORDS, MAX_KEYWORD_LEN),
-                ("regex_patterns", &regexes, MAX_REGEXES, MAX_REGEX_LEN),
-                ("allow_list", &allow, MAX_ALLOW, MAX_KEYWORD_LEN),
-            ] {
-                if list.len() > max {
-                    return Err(form(
-                        &format!("trigger_metadata.{field}"),
-                        "BASE_TYPE_MAX_LENGTH",
-                        &format!("Must be {max} or fewer in length."),
-                    ));
-                }
-                if let Some(i) = list
-                    .iter()
-                    .position(|k| k.is_empty() || k.chars().count() > len)
-                {
-                    return Err(form(
-                        &format!("trigger_metadata.{field}.{i}"),
-                        "BASE_TYPE_BAD_LENGTH",
-                        &format!("Must be between 1 and {len} in length."),
-                    ));
-                }
-            }
-            for (i, r) in regexes.iter().enumerate() {
-                if RegexBuilder::new(r).build().is_err() {
-                    return Err(form(
-                        &format!("trigger_metadata.regex_patterns.{i}"),
-                        "AUTO_MODERATION_INVALID_REGEX",
-                        "Invalid regex.",
-                    ));
-                }
-            }
-            if keywords.is_empty() && regexes.is_empty() {
-                return Err(form(
-                    "trigger_metadata",
-                    "AUTO_MODERATION_TRIGGER_METADATA_REQUIRED",
-                    "A keyword rule needs keyword_filter or regex_patterns.",
-                ));
-            }
-            json!({ "keyword_filter": keywords, "regex_patterns": regexes, "allow_list": allow })
-        }
-        4 => json!({
-            "presets": meta.get("presets").cloned().unwrap_or(json!([])),
-            "allow_list": strings(&meta, "allow_list")?,
-        }),
-        5 => json!({
-            "mention_total_limit": meta.get("mention_total_limit").cloned().unwrap_or(json!(5)),
-            "mention_raid_protection_enabled": meta.get("mention_raid_protection_enabled").cloned().unwrap_or(json!(false)),
-        }),
-        _ => json!({}),
-    };
-    let actions = match v.get("actions") {
-        Some(Value::Array(a)) if !a.is_empty() => a.clone(),
-        Some(Value::Array(_)) | None | Some(Value::Null) => {
-            return Err(form(
-                "actions",
-                "BASE_TYPE_REQUIRED",
-                "This field is required",
-            ))
-        }
-        Some(_) => return Err(form("actions", "BASE_TYPE_ARRAY", "Must be an array.")),
-    };
-    let mut out_actions = Vec::with_capacity(actions.len());
-    for (i, a) in actions.iter().enumerate() {
-        let at = |f: &str| format!("actions.{i}.{f}");
-        let kind = a
-            .get("type")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| form(&at("type"), "BASE_TYPE_REQUIRED", "This field is required"))?;
-        let md = a.get("metadata").cloned().unwrap_or(json!({}));
-        let metadata = match kind {
-            1 => {
-                let mut m = json!({});
-                if let Some(msg) = md.get("custom_message").and_then(Value::as_str) {
-                    if msg.chars().count() > MAX_CUSTOM_MESSAGE {
-                        return Err(form(
-                            &at("metadata.custom_message"),
-                            "BASE_TYPE_MAX_LENGTH",
-                            "Must be 150 or fewer in length.",
-                        ));
-                    }
-                    m["custom_message"] = json!(msg);
-                }
-                m
-            }
-            2 => {
-                let channel = md
-                    .get("channel_id")
-                    .and_then(|c| {
-                        c.as_str()
-                            .and_then(|s| s.parse::<u64>().ok())
-                            .or(c.as_u64())
-                    })
-                    .ok_or_else(|| {
-                        form(
-                            &at("metadata.channel_id"),
-                            "BASE_TYPE_REQUIRED",
-                            "This field is required",
-                        )
-                    })?;
-                if guild.channel(channel).is_none() {
-                    return Err(form(
-                        &at("metadata.channel_id"),
-                        "CHANNEL_INVALID",
-                        "Unknown channel.",
-                    ));
-                }
-                json!({ "channel_id": channel.to_string() })
-            }
-            3 => {
-                if ![1, 5].contains(&trigger_type) {
-                    return Err(form(
-                        &at("type"),
-                        "AUTO_MODERATION_ACTION_INVALID_FOR_TRIGGER",
-                        "Timeout is only allowed for keyword and mention spam rules.",
-                    ));
-                }
-                let secs = md
-                    .get("duration_seconds")
-                    .and_then(Value::as_u64)
-                    .filter(|s| *s <= MAX_TIMEOUT_SECS)
-                    .ok_or_else(|| {
-                        form(
-                            &at("metadata.duration_seconds"),
-                            "NUMBER_TYPE_MAX",
-                            "Must be 2419200 or less.",
-                        )
-                    })?;
-                json!({ "duration_seconds": secs })
-            }
-            4 if trigger_type == 6 => json!({}),
-            _ => {
-                return Err(form(
-                    &at("type"),
-                    "BASE_TYPE_CHOICES",
-                    "Invalid action type for this trigger type.",
-                ))
-            }
-        };
-        out_actions.push(json!({ "type": kind, "metadata": metadata }));
-    }
-    let roles = snowflakes(v, "exempt_roles")?;
-    if roles.len() > MAX_EXEMPT_ROLES {
-        return Err(form(
-            "exempt_roles",
-            "BASE_TYPE_MAX_LENGTH",
-            "Must be 20 or fewer in length.",
-        ));
-    }
-    if let Some(r) = roles
-        .iter()
-        .find(|r| !guild.roles.iter().any(|x| x.id == **r))
-    {
-        return Err(form(
-            "exempt_roles",
-            "ROLE_INVALID",
-            &format!("Unknown role {r}."),
-        ));
-    }
-    let channels = snowflakes(v, "exempt_channels")?;
-    if channels.len() > MAX_EXEMPT_CHANNELS {
-        return Err(form(
-            "exempt_channels",
-            "BASE_TYPE_MAX_LENGTH",
-            "Must be 50 or fewer in length.",
-        ));
-    }
-    if let Some(c) = channels.iter().find(|c| guild.channel(**c).is_none()) {
-        return Err(form(
-            "exempt_channels",
-            "CHANNEL_INVALID",
-            &format!("Unknown channel {c}."),
-        ));
-    }
-    Ok(json!({
-        "id": id.to_string(),
-        "guild_id": guild_id.to_string(),
-        "name": name,
-        "creator_id": creator.to_string(),
-        "event_type": event_type,
-        "trigger_type": trigger_type,
-        "trigger_metadata": metadata,
-        "actions": out_actions,
-        // Discord's default for a new rule is disabled.
-        "enabled": v.get("enabled").and_then(Value::as_bool).unwrap_or(false),
-        "exempt_roles": roles.iter().map(u64::to_string).collect::<Vec<_>>(),
-        "exempt_channels": channels.iter().map(u64::to_string).collect::<Vec<_>>(),
-    }))
 }
 
 fn dispatch_rule(st: &mut DiscordState, t: &str, rule: &Value, guild_id: u64) {
@@ -654,21 +379,7 @@ pub(crate) fn screen(st: &mut DiscordState, m: &StoredMessage) -> Option<u64> {
                         .as_str()
                         .and_then(|s| s.parse::<u64>().ok());
                     if let Some(channel) = channel {
-                        let id = st.snowflake();
-                        let mut alert =
-                            StoredMessage::blank(id, channel, Some(guild_id), m.author_id);
-                        // AUTO_MODERATION_ACTION: the flagged text is in an embed.
-                        alert.kind = 24;
-                        alert.embeds = vec![json!({
-                            "type": "auto_moderation_message",
-                            "description": m.content,
-                            "fields": [
-                                { "name": "rule_name", "value": rule["name"], "inline": false },
-                                { "name": "channel_id", "value": m.channel_id.to_string(), "inline": false },
-                                { "name": "keyword", "value": matched.keyword, "inline": false },
-                            ],
-                        })];
-                        st.insert_message(alert);
+                        let id = post_alert(st, m, channel, &rule, &matched.keyword);
                         d["alert_system_message_id"] = json!(id.to_string());
                     }
                 }
@@ -688,6 +399,31 @@ pub(crate) fn screen(st: &mut DiscordState, m: &StoredMessage) -> Option<u64> {
         st.automod_blocked.push(m.content.clone());
     }
     blocked_by
+}
+
+/// A send-alert action's system message in `channel` (type 24,
+/// AUTO_MODERATION_ACTION, the flagged text in an embed); its id.
+fn post_alert(
+    st: &mut DiscordState,
+    m: &StoredMessage,
+    channel: u64,
+    rule: &Value,
+    keyword: &str,
+) -> u64 {
+    let id = st.snowflake();
+    let mut alert = StoredMessage::blank(id, channel, m.guild_id, m.author_id);
+    alert.kind = 24;
+    alert.embeds = vec![json!({
+        "type": "auto_moderation_message",
+        "description": m.content,
+        "fields": [
+            { "name": "rule_name", "value": rule["name"], "inline": false },
+            { "name": "channel_id", "value": m.channel_id.to_string(), "inline": false },
+            { "name": "keyword", "value": keyword, "inline": false },
+        ],
+    })];
+    st.insert_message(alert);
+    id
 }
 
 impl FakeDiscord {
