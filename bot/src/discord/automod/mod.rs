@@ -19,6 +19,7 @@
 //!   recorded as `blocked_natively` (who, where, which policy rule, which
 //!   link, redacted): blocks that never became messages still count.
 
+mod patterns;
 pub mod plan;
 
 use crate::moderation::Moderator;
