@@ -3,8 +3,11 @@
 //! `automod plan|apply|remove` shows, applies or removes the AutoMod rules
 //! linkguard keeps (see `crate::discord::automod`).
 
-use crate::config::Config;
+use crate::config::{Config, DiscordConfig};
+use crate::discord::automod;
+use crate::store::Store;
 use anyhow::Context as _;
+use linkguard_rules::policy::Policy;
 use std::process::ExitCode;
 
 /// Arguments of `linkguard discord`.
@@ -72,8 +75,21 @@ pub async fn run(args: DiscordArgs, config: &Config) -> anyhow::Result<ExitCode>
     }
 }
 
+/// What every `linkguard discord automod` subcommand works with.
+struct Automod {
+    http: serenity::all::Http,
+    /// The bot's user: the creator of the rules linkguard owns.
+    bot: serenity::all::UserId,
+    store: Store,
+    policy: Policy,
+    /// The stored policy version planned from (none: a file or the default).
+    version: Option<i64>,
+    config: DiscordConfig,
+}
+
+/// Runs `linkguard discord automod plan|apply|remove` in each target server;
+/// fails if any server failed.
 async fn automod(action: AutomodAction, config: &Config) -> anyhow::Result<ExitCode> {
-    use crate::discord::automod;
     let d = config
         .discord
         .as_ref()
@@ -81,119 +97,158 @@ async fn automod(action: AutomodAction, config: &Config) -> anyhow::Result<ExitC
     let target = match &action {
         AutomodAction::Plan(t) | AutomodAction::Apply(t) | AutomodAction::Remove(t) => t,
     };
-    let guilds = match target.guild {
-        Some(g) if d.guild_ids.contains(&g) => vec![g],
-        Some(g) => anyhow::bail!("server {g} is not in discord.guild_ids; linkguard keeps AutoMod rules only in its company's servers"),
-        None if d.guild_ids.is_empty() => anyhow::bail!("{}", crate::config::NO_GUILD_IDS),
-        None => d.guild_ids.clone(),
-    };
-    let mut http = serenity::all::HttpBuilder::new(d.token.expose());
-    if let Some(proxy) = &d.proxy_url {
-        http = http.proxy(proxy.as_str()).ratelimiter_disabled(true);
-    }
-    let http = http.build();
+    let guilds = target_guilds(target, d)?;
+    let http = crate::discord::http_builder(d, None).build();
     let bot = http
         .get_current_user()
         .await
         .context("asking Discord who the bot is (is discord.token right?)")?
         .id;
     let store = super::open_store(config).await?;
-    let (policy, version) = match &config.policy_path {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read policy file {path}"))?;
-            (linkguard_rules::policy::Policy::parse(path, &text)?, None)
-        }
-        None => match store.policy_active().await? {
-            Some(v) => (
-                linkguard_rules::policy::Policy::parse(
-                    &format!("stored policy v{}", v.version),
-                    &v.body,
-                )?,
-                Some(v.version),
-            ),
-            None => (linkguard_rules::policy::Policy::default_policy(), None),
-        },
+    let (policy, version) = automod_policy(config, &store).await?;
+    let run = Automod {
+        http,
+        bot,
+        store,
+        policy,
+        version,
+        config: d.clone(),
     };
-    let alert = d.native.automod_alert_channel_id;
     let mut failed = false;
     for guild in guilds {
         println!("server {guild}:");
-        let result = match &action {
-            AutomodAction::Plan(_) => automod::plan_for(&http, &store, &policy, guild, bot, alert)
-                .await
-                .map(|(plan, mine, _)| {
-                    print!("{}", plan.render());
-                    println!(
-                        "(linkguard keeps {} rule(s) there now{})",
-                        mine.len(),
-                        if d.native.automod {
-                            ""
-                        } else {
-                            "; discord.automod is off, so `linkguard run` does not sync them"
-                        }
-                    );
-                }),
-            AutomodAction::Apply(_) => {
-                let lease = format!("lease.discord.automod.{guild}");
-                let holder = format!("cli-{}", std::process::id());
-                if !store
-                    .lease_try(&lease, &holder, std::time::Duration::from_secs(60))
-                    .await?
-                {
-                    eprintln!("  a running linkguard is syncing this server right now; try again in a moment");
-                    failed = true;
-                    continue;
-                }
-                let reason = automod::Reason::Manual;
-                let done =
-                    automod::sync_once(&http, &store, &policy, guild, bot, alert, &reason).await;
-                store.lease_release(&lease, &holder).await?;
-                match done {
-                    Ok(done) => {
-                        print!("{}", done.plan.render());
-                        println!("applied: {}", done.changes.describe());
-                        if !done.changes.is_empty() {
-                            automod::audit_changes(&store, guild, version, &reason, &done.changes)
-                                .await;
-                        }
-                        Ok(())
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-            AutomodAction::Remove(_) => match automod::remove(&http, guild, bot).await {
-                Ok(names) if names.is_empty() => {
-                    println!("  linkguard keeps no AutoMod rules there");
-                    Ok(())
-                }
-                Ok(names) => {
-                    println!("  removed {}", names.join(", "));
-                    let changes = automod::Changes {
-                        deleted: names,
-                        ..Default::default()
-                    };
-                    automod::audit_changes(
-                        &store,
-                        guild,
-                        version,
-                        &automod::Reason::Manual,
-                        &changes,
-                    )
-                    .await;
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            },
+        let done = match &action {
+            AutomodAction::Plan(_) => said(run.plan(guild).await),
+            AutomodAction::Apply(_) => run.apply(guild).await?,
+            AutomodAction::Remove(_) => said(run.remove(guild).await),
         };
-        if let Err(e) = result {
-            eprintln!("  {e}");
-            failed = true;
-        }
+        failed |= !done;
     }
     Ok(if failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Whether a server's subcommand succeeded; its failure is said (the
+/// command goes on with the next server and exits with a failure).
+fn said(result: Result<(), automod::SyncError>) -> bool {
+    if let Err(e) = &result {
+        eprintln!("  {e}");
+    }
+    result.is_ok()
+}
+
+/// The servers a subcommand works on: `--guild` if it is one of the
+/// company's, else every server in `discord.guild_ids`.
+fn target_guilds(target: &AutomodTarget, d: &DiscordConfig) -> anyhow::Result<Vec<u64>> {
+    Ok(match target.guild {
+        Some(g) if d.guild_ids.contains(&g) => vec![g],
+        Some(g) => anyhow::bail!("server {g} is not in discord.guild_ids; linkguard keeps AutoMod rules only in its company's servers"),
+        None if d.guild_ids.is_empty() => anyhow::bail!("{}", crate::config::NO_GUILD_IDS),
+        None => d.guild_ids.clone(),
+    })
+}
+
+/// The policy to plan from, and its stored version: the configured file
+/// (read only, not stored), else the store's active version, else the
+/// built-in default.
+async fn automod_policy(config: &Config, store: &Store) -> anyhow::Result<(Policy, Option<i64>)> {
+    if let Some(path) = &config.policy_path {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read policy file {path}"))?;
+        return Ok((Policy::parse(path, &text)?, None));
+    }
+    Ok(match store.policy_active().await? {
+        Some(v) => (
+            Policy::parse(&format!("stored policy v{}", v.version), &v.body)?,
+            Some(v.version),
+        ),
+        None => (Policy::default_policy(), None),
+    })
+}
+
+impl Automod {
+    /// `guild` as AutoMod sync sees it.
+    fn server(&self, guild: u64) -> automod::Server<'_> {
+        automod::Server {
+            http: &self.http,
+            store: &self.store,
+            guild,
+            bot: self.bot,
+            alert_channel: self.config.native.automod_alert_channel_id,
+        }
+    }
+
+    /// `plan`: prints the rules AutoMod sync would keep in `guild`, and
+    /// what is left to linkguard.
+    async fn plan(&self, guild: u64) -> Result<(), automod::SyncError> {
+        let (plan, mine, _) = self.server(guild).plan(&self.policy).await?;
+        print!("{}", plan.render());
+        println!(
+            "(linkguard keeps {} rule(s) there now{})",
+            mine.len(),
+            if self.config.native.automod {
+                ""
+            } else {
+                "; discord.automod is off, so `linkguard run` does not sync them"
+            }
+        );
+        Ok(())
+    }
+
+    /// `apply`: syncs `guild` under its lease (as a running linkguard
+    /// would), prints the plan and what changed, and audits the change.
+    /// Whether it did; `Err` only when the store cannot hold the lease.
+    async fn apply(&self, guild: u64) -> anyhow::Result<bool> {
+        let lease = automod::lease_name(guild);
+        let holder = format!("cli-{}", std::process::id());
+        if !self
+            .store
+            .lease_try(&lease, &holder, automod::LEASE)
+            .await?
+        {
+            eprintln!(
+                "  a running linkguard is syncing this server right now; try again in a moment"
+            );
+            return Ok(false);
+        }
+        let reason = automod::Reason::Manual;
+        let done = self.server(guild).sync(&self.policy, &reason).await;
+        self.store.lease_release(&lease, &holder).await?;
+        let done = match done {
+            Ok(done) => done,
+            Err(e) => return Ok(said(Err(e))),
+        };
+        print!("{}", done.plan.render());
+        println!("applied: {}", done.changes.describe());
+        if !done.changes.is_empty() {
+            automod::audit_changes(&self.store, guild, self.version, &reason, &done.changes).await;
+        }
+        Ok(true)
+    }
+
+    /// `remove`: deletes linkguard's rules in `guild` and audits it.
+    async fn remove(&self, guild: u64) -> Result<(), automod::SyncError> {
+        let names = self.server(guild).remove().await?;
+        if names.is_empty() {
+            println!("  linkguard keeps no AutoMod rules there");
+            return Ok(());
+        }
+        println!("  removed {}", names.join(", "));
+        let changes = automod::Changes {
+            deleted: names,
+            ..Default::default()
+        };
+        automod::audit_changes(
+            &self.store,
+            guild,
+            self.version,
+            &automod::Reason::Manual,
+            &changes,
+        )
+        .await;
+        Ok(())
+    }
 }

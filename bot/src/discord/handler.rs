@@ -62,6 +62,32 @@ pub struct Handler {
     pub(super) me: Weak<Handler>,
 }
 
+impl Handler {
+    /// The handler of a connector about to start: the slots for the
+    /// actions and AutoMod sync are set once the client exists.
+    pub(super) fn new(
+        config: &crate::config::DiscordConfig,
+        moderator: Arc<Moderator>,
+        moderate_bots: bool,
+        intake: Arc<Intake>,
+    ) -> Arc<Handler> {
+        let catchup = Arc::new(Tracker::new(moderator.store().clone(), config.catch_up));
+        let guilds = Arc::new(Guilds::new(&config.guild_ids, moderator.store().clone()));
+        Arc::new_cyclic(|me| Handler {
+            automod: Arc::new(OnceLock::new()),
+            commands: crate::commands::Commands::new(moderator.clone()),
+            moderator,
+            actions: Arc::new(OnceLock::new()),
+            moderate_bots,
+            admin_roles: config.admin_roles.clone(),
+            intake,
+            guilds,
+            catchup,
+            me: me.clone(),
+        })
+    }
+}
+
 /// Where a new message comes from.
 pub(super) enum Source<'a> {
     /// MESSAGE_CREATE on the gateway.

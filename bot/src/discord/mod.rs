@@ -47,11 +47,13 @@ pub use actions::{DiscordActions, WEBHOOK_NAME};
 pub use admins::ConsoleAdmins;
 
 use crate::app::ShutdownHook;
-use crate::config::DiscordConfig;
+use crate::config::{DiscordConfig, ShardRange};
 use crate::moderation::{Moderator, Platform};
 use crate::store::StoreError;
 use base64::Engine as _;
-use serenity::all::{ClientBuilder, GatewayIntents, HttpBuilder, Permissions};
+use serenity::all::{
+    Client, ClientBuilder, GatewayIntents, Http, HttpBuilder, Permissions, ShardManager,
+};
 use std::sync::{Arc, OnceLock};
 use tokio::task::JoinHandle;
 
@@ -144,13 +146,26 @@ impl std::fmt::Debug for Connector {
     }
 }
 
+/// serenity's HTTP client for `config`: its token, `client` instead of
+/// serenity's default one when given (tests), and with `discord.proxy_url`
+/// the REST proxy, serenity's rate limiter off (the proxy owns it).
+pub fn http_builder(config: &DiscordConfig, client: Option<reqwest::Client>) -> HttpBuilder {
+    let mut http = HttpBuilder::new(config.token.expose());
+    if let Some(c) = client {
+        http = http.client(c);
+    }
+    if let Some(proxy) = &config.proxy_url {
+        http = http.proxy(proxy.as_str()).ratelimiter_disabled(true);
+    }
+    http
+}
+
 /// Builds the serenity client and starts it in the background. `client` is
 /// the HTTP client to use instead of serenity's default (tests); the rate
 /// limiter stays on unless `config.proxy_url` is set.
 ///
-/// Just past 80 lines: the order (handler before client, actions before the
-/// retry loop, the loop beside the gateway) is the point and reads best in
-/// one place.
+/// The order is the point: the handler before the client, the actions
+/// before anything that acts, the retry loop beside the gateway.
 pub async fn start(
     config: &DiscordConfig,
     moderator: Arc<Moderator>,
@@ -159,65 +174,79 @@ pub async fn start(
     if config.guild_ids.is_empty() {
         return Err(DiscordError::NoGuilds);
     }
-    let token = config.token.expose();
-    let mut http = HttpBuilder::new(token);
-    if let Some(c) = client {
-        http = http.client(c);
-    }
-    if let Some(proxy) = &config.proxy_url {
-        http = http.proxy(proxy.as_str()).ratelimiter_disabled(true);
-    }
+    let http = http_builder(config, client);
     let moderate_bots = moderator.stored_moderate_bots(Platform::Discord).await;
     crate::metrics::global().set_connected("discord", false);
     let (intake, mut tasks) = intake::Intake::start(moderator.clone(), config.queue_capacity);
-    let slot = Arc::new(OnceLock::new());
-    let tracker = Arc::new(catchup::Tracker::new(
-        moderator.store().clone(),
-        config.catch_up,
-    ));
-    let automod_slot = Arc::new(OnceLock::new());
-    let guilds = Arc::new(tenancy::Guilds::new(
-        &config.guild_ids,
-        moderator.store().clone(),
-    ));
-    let handler = Arc::new_cyclic(|me| handler::Handler {
-        automod: automod_slot.clone(),
-        moderator: moderator.clone(),
-        actions: slot.clone(),
-        moderate_bots,
-        commands: crate::commands::Commands::new(moderator.clone()),
-        admin_roles: config.admin_roles.clone(),
-        intake: intake.clone(),
-        guilds: guilds.clone(),
-        catchup: tracker.clone(),
-        me: me.clone(),
-    });
-    let wanted = if config.native.automod {
-        intents() | automod::intents()
-    } else {
-        intents()
-    };
-    let mut client = ClientBuilder::new_with_http(http.build(), wanted)
+    let handler = handler::Handler::new(config, moderator.clone(), moderate_bots, intake.clone());
+    let (tracker, guilds) = (handler.catchup.clone(), handler.guilds.clone());
+    let (actions_slot, automod_slot) = (handler.actions.clone(), handler.automod.clone());
+    let client = ClientBuilder::new_with_http(http.build(), wanted_intents(config))
         .event_handler_arc(handler)
         .await?;
-    let actions_http = client.http.clone();
     let actions = Arc::new(DiscordActions::new(
         client.http.clone(),
         client.cache.clone(),
         moderator.store().clone(),
     ));
-    let _ = slot.set(actions.clone());
+    let _ = actions_slot.set(actions.clone());
+    tasks.extend(start_native(
+        config,
+        &moderator,
+        &client.http,
+        &actions,
+        &automod_slot,
+    ));
+    let shutdown = shutdown_hook(intake, tracker.clone(), client.shard_manager.clone());
+    let admins = ConsoleAdmins {
+        http: client.http.clone(),
+        guilds,
+        admin_roles: config.admin_roles.clone(),
+        guild_ids: config.guild_ids.clone(),
+    };
+    let retrying = moderator.spawn_retries(Platform::Discord, actions.clone());
+    tasks.push(spawn_gateway(client, config.shards));
+    tasks.push(retrying);
+    tasks.push(tokio::spawn(tracker.run_flusher()));
+    Ok(Connector {
+        tasks,
+        shutdown,
+        actions,
+        admins,
+    })
+}
+
+/// The gateway intents to ask for: AutoMod's too with `discord.automod`.
+fn wanted_intents(config: &DiscordConfig) -> GatewayIntents {
+    if config.native.automod {
+        intents() | automod::intents()
+    } else {
+        intents()
+    }
+}
+
+/// Starts what Discord's native features run beside the gateway: the
+/// delivery of exception requests to `discord.admin_channel_id` (and the
+/// notices' request button), and AutoMod sync with `discord.automod`.
+fn start_native(
+    config: &DiscordConfig,
+    moderator: &Arc<Moderator>,
+    http: &Arc<Http>,
+    actions: &DiscordActions,
+    automod_slot: &OnceLock<Arc<automod::Sync>>,
+) -> Vec<JoinHandle<()>> {
+    let mut tasks = Vec::new();
     if let Some(channel) = config.native.admin_channel_id {
         actions.offer_requests();
         tasks.push(tokio::spawn(requests::run_delivery(
-            client.http.clone(),
+            http.clone(),
             moderator.store().clone(),
             channel,
         )));
     }
     if config.native.automod {
         let sync = automod::Sync::new(
-            client.http.clone(),
+            http.clone(),
             moderator.clone(),
             &config.guild_ids,
             config.native.automod_alert_channel_id,
@@ -225,11 +254,14 @@ pub async fn start(
         let _ = automod_slot.set(sync.clone());
         tasks.push(tokio::spawn(sync.run()));
     }
-    let shard_manager = client.shard_manager.clone();
-    // serenity treats the range's end as the last shard id (inclusive).
-    let shards = config.shards;
-    let retrying = moderator.spawn_retries(Platform::Discord, actions.clone());
-    let task = tokio::spawn(async move {
+    tasks
+}
+
+/// Connects to the gateway in the background: this replica's shard range,
+/// or every shard.
+fn spawn_gateway(mut client: Client, shards: Option<ShardRange>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        // serenity treats the range's end as the last shard id (inclusive).
         let started = match shards {
             Some(r) => client.start_shard_range(r.first..r.last, r.total).await,
             None => client.start().await,
@@ -238,9 +270,17 @@ pub async fn start(
             crate::metrics::global().set_connected("discord", false);
             tracing::error!(error = %e, "the Discord gateway stopped");
         }
-    });
-    let flusher = tokio::spawn(tracker.clone().run_flusher());
-    let shutdown: ShutdownHook = Box::pin(async move {
+    })
+}
+
+/// Closes the connector: the gateway first, then records what was received
+/// and stores the channels' cursors.
+fn shutdown_hook(
+    intake: Arc<intake::Intake>,
+    tracker: Arc<catchup::Tracker>,
+    shard_manager: Arc<ShardManager>,
+) -> ShutdownHook {
+    Box::pin(async move {
         // Unpause a gateway waiting for room first, or it cannot close.
         intake.close_gate();
         tracker.close();
@@ -249,21 +289,6 @@ pub async fn start(
         // Record what was received (the app bounds this by its deadline).
         intake.close().await;
         tracker.flush().await;
-    });
-    tasks.push(task);
-    tasks.push(retrying);
-    tasks.push(flusher);
-    let admins = ConsoleAdmins {
-        http: actions_http,
-        guilds,
-        admin_roles: config.admin_roles.clone(),
-        guild_ids: config.guild_ids.clone(),
-    };
-    Ok(Connector {
-        tasks,
-        shutdown,
-        actions,
-        admins,
     })
 }
 

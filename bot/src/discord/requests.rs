@@ -42,6 +42,10 @@ const DENY: &str = "lg:rq:deny:";
 /// The modal's inputs.
 const REASON: &str = "reason";
 const DURATION: &str = "duration";
+/// The answer to a button or form from someone who is not a member of an
+/// allowed server.
+const NOT_A_MEMBER: &str =
+    "linkguard takes exception requests only from members of its company's servers.";
 /// How often the delivery loop looks for requests made elsewhere.
 const POLL: Duration = Duration::from_secs(5);
 
@@ -122,14 +126,7 @@ fn admin_text(r: &ExceptionRequest) -> String {
     match r.state {
         RequestState::Pending => {}
         state => {
-            text.push_str(&format!(
-                "\n**{}**{}",
-                state.as_str(),
-                r.decided_by
-                    .as_deref()
-                    .map(|b| format!(" by {b}"))
-                    .unwrap_or_default()
-            ));
+            text.push_str(&format!("\n**{}**{}", state.as_str(), decided_by(r)));
             if let Some(n) = &r.note {
                 text.push_str(&format!(": {n}"));
             }
@@ -149,57 +146,69 @@ pub async fn on_component(
     let id = comp.data.custom_id.as_str();
     let response = if let Some(raw) = id.strip_prefix(OPEN) {
         match home(ctx, guilds, raw, comp.user.id).await {
-            None => private(
-                "linkguard takes exception requests only from members of its company's servers.",
-            ),
-            Some(guild) => {
-                let durations = REQUEST_DURATIONS
-                    .iter()
-                    .map(|d| d.code)
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                CreateInteractionResponse::Modal(
-                    CreateModal::new(format!("{FORM}{guild}"), "Request an exception").components(
-                        vec![
-                            CreateActionRow::InputText(
-                                CreateInputText::new(
-                                    InputTextStyle::Paragraph,
-                                    "Why do you need it?",
-                                    REASON,
-                                )
-                                .max_length(MAX_REASON_CHARS as u16)
-                                .required(true),
-                            ),
-                            CreateActionRow::InputText(
-                                CreateInputText::new(
-                                    InputTextStyle::Short,
-                                    "For how long?",
-                                    DURATION,
-                                )
-                                .placeholder(format!("one of {durations}"))
-                                .value(DEFAULT_REQUEST_DURATION.code)
-                                .max_length(20)
-                                .required(true),
-                            ),
-                        ],
-                    ),
-                )
-            }
+            None => private(NOT_A_MEMBER),
+            Some(guild) => request_form(guild),
         }
     } else if let Some((approve, raw)) = id
         .strip_prefix(APPROVE)
         .map(|r| (true, r))
         .or_else(|| id.strip_prefix(DENY).map(|r| (false, r)))
     {
-        let Ok(request) = raw.parse::<i64>() else {
+        let Some(response) = decide(comp, commands, guilds, admin_roles, approve, raw).await else {
             return;
         };
-        let (roles, is_admin) =
-            super::tenancy::member_rights(guilds, comp.guild_id, comp.member.as_ref(), admin_roles);
-        let Some(guild) = comp.guild_id.filter(|g| guilds.allows(Some(*g))) else {
-            return;
-        };
-        let caller = caller_of(&comp.user, guild.get(), comp.channel_id, is_admin, roles);
+        response
+    } else {
+        return;
+    };
+    if let Err(e) = comp.create_response(&ctx.http, response).await {
+        tracing::warn!(error = %e, "could not answer an exception request button");
+    }
+}
+
+/// The modal the notice's button opens: why, and for how long (one of the
+/// offered durations), for a request in `guild`.
+fn request_form(guild: u64) -> CreateInteractionResponse {
+    let durations = REQUEST_DURATIONS
+        .iter()
+        .map(|d| d.code)
+        .collect::<Vec<_>>()
+        .join(", ");
+    CreateInteractionResponse::Modal(
+        CreateModal::new(format!("{FORM}{guild}"), "Request an exception").components(vec![
+            CreateActionRow::InputText(
+                CreateInputText::new(InputTextStyle::Paragraph, "Why do you need it?", REASON)
+                    .max_length(MAX_REASON_CHARS as u16)
+                    .required(true),
+            ),
+            CreateActionRow::InputText(
+                CreateInputText::new(InputTextStyle::Short, "For how long?", DURATION)
+                    .placeholder(format!("one of {durations}"))
+                    .value(DEFAULT_REQUEST_DURATION.code)
+                    .max_length(20)
+                    .required(true),
+            ),
+        ]),
+    )
+}
+
+/// An Approve / Deny click on request `raw`, with the clicker's admin
+/// rights: the admin message updated, or the clicker told why not. `None`
+/// (no answer) for a click that names no request or no allowed server.
+async fn decide(
+    comp: &ComponentInteraction,
+    commands: &Commands,
+    guilds: &Guilds,
+    admin_roles: &[String],
+    approve: bool,
+    raw: &str,
+) -> Option<CreateInteractionResponse> {
+    let request = raw.parse::<i64>().ok()?;
+    let (roles, is_admin) =
+        super::tenancy::member_rights(guilds, comp.guild_id, comp.member.as_ref(), admin_roles);
+    let guild = comp.guild_id.filter(|g| guilds.allows(Some(*g)))?;
+    let caller = caller_of(&comp.user, guild.get(), comp.channel_id, is_admin, roles);
+    Some(
         match commands
             .request_decide(&caller, request, approve, None)
             .await
@@ -215,13 +224,8 @@ pub async fn on_component(
                 private("linkguard could not record that decision right now; please try again.")
             }
             Err(e) => private(e.to_string()),
-        }
-    } else {
-        return;
-    };
-    if let Err(e) = comp.create_response(&ctx.http, response).await {
-        tracing::warn!(error = %e, "could not answer an exception request button");
-    }
+        },
+    )
 }
 
 /// The modal's submit: a request for the author themselves.
@@ -247,8 +251,7 @@ pub async fn on_modal(
             .unwrap_or_default()
     };
     let answer = match home(ctx, guilds, raw, modal.user.id).await {
-        None => "linkguard takes exception requests only from members of its company's servers."
-            .to_owned(),
+        None => NOT_A_MEMBER.to_owned(),
         Some(guild) => {
             let asked = value(DURATION);
             match request_duration(&asked) {
@@ -285,6 +288,29 @@ async fn deliver(
     channel: ChannelId,
     r: &ExceptionRequest,
 ) -> Result<(), serenity::Error> {
+    show_to_admins(http, store, channel, r).await?;
+    if let (Some(text), Ok(user)) = (decision_text(r), r.requester_id.parse::<u64>()) {
+        let dm = UserId::new(user).create_dm_channel(http).await?;
+        dm.id
+            .send_message(
+                http,
+                CreateMessage::new()
+                    .content(text)
+                    .allowed_mentions(CreateAllowedMentions::new()),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// Posts a request in the admin channel (remembering where), or updates the
+/// message it already has there: Approve / Deny while it is pending.
+async fn show_to_admins(
+    http: &Http,
+    store: &Store,
+    channel: ChannelId,
+    r: &ExceptionRequest,
+) -> Result<(), serenity::Error> {
     let existing = r
         .admin_message
         .as_deref()
@@ -299,69 +325,72 @@ async fn deliver(
     } else {
         Vec::new()
     };
-    match existing {
-        Some((m, c)) => {
-            let edit = EditMessage::new()
+    if let Some((m, c)) = existing {
+        let edit = EditMessage::new()
+            .content(admin_text(r))
+            .components(components)
+            .allowed_mentions(CreateAllowedMentions::new());
+        ChannelId::new(c)
+            .edit_message(http, MessageId::new(m), edit)
+            .await?;
+        return Ok(());
+    }
+    let posted = channel
+        .send_message(
+            http,
+            CreateMessage::new()
                 .content(admin_text(r))
                 .components(components)
-                .allowed_mentions(CreateAllowedMentions::new());
-            ChannelId::new(c)
-                .edit_message(http, MessageId::new(m), edit)
-                .await?;
-        }
-        None => {
-            let posted = channel
-                .send_message(
-                    http,
-                    CreateMessage::new()
-                        .content(admin_text(r))
-                        .components(components)
-                        .allowed_mentions(CreateAllowedMentions::new()),
-                )
-                .await?;
-            if let Err(e) = store
-                .request_set_admin_message(
-                    r.id,
-                    &channel.get().to_string(),
-                    &posted.id.get().to_string(),
-                )
-                .await
-            {
-                tracing::warn!(error = %e, "could not remember the admin message of a request");
-            }
-        }
-    }
-    if r.state != RequestState::Pending {
-        if let Ok(user) = r.requester_id.parse::<u64>() {
-            let text = match r.state {
-                RequestState::Approved => format!(
-                    "Your exception request #{} was approved{}: for {}, linkguard leaves your links alone.{}",
-                    r.id,
-                    r.decided_by.as_deref().map(|b| format!(" by {b}")).unwrap_or_default(),
-                    duration_label(r.duration_secs),
-                    r.note.as_deref().map(|n| format!(" Note: {n}")).unwrap_or_default()
-                ),
-                RequestState::Denied => format!(
-                    "Your exception request #{} was denied{}.{}",
-                    r.id,
-                    r.decided_by.as_deref().map(|b| format!(" by {b}")).unwrap_or_default(),
-                    r.note.as_deref().map(|n| format!(" Note: {n}")).unwrap_or_default()
-                ),
-                RequestState::Expired => format!("Your exception request #{} expired without a decision.", r.id),
-                _ => return Ok(()),
-            };
-            let dm = UserId::new(user).create_dm_channel(http).await?;
-            dm.id
-                .send_message(
-                    http,
-                    CreateMessage::new()
-                        .content(text)
-                        .allowed_mentions(CreateAllowedMentions::new()),
-                )
-                .await?;
-        }
+                .allowed_mentions(CreateAllowedMentions::new()),
+        )
+        .await?;
+    if let Err(e) = store
+        .request_set_admin_message(
+            r.id,
+            &channel.get().to_string(),
+            &posted.id.get().to_string(),
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "could not remember the admin message of a request");
     }
     Ok(())
+}
+
+/// What the requester is told by DM once a request is decided or expired
+/// (nothing while it is pending).
+fn decision_text(r: &ExceptionRequest) -> Option<String> {
+    let note = r
+        .note
+        .as_deref()
+        .map(|n| format!(" Note: {n}"))
+        .unwrap_or_default();
+    Some(match r.state {
+        RequestState::Approved => format!(
+            "Your exception request #{} was approved{}: for {}, linkguard leaves your links alone.{note}",
+            r.id,
+            decided_by(r),
+            duration_label(r.duration_secs),
+        ),
+        RequestState::Denied => format!(
+            "Your exception request #{} was denied{}.{note}",
+            r.id,
+            decided_by(r),
+        ),
+        RequestState::Expired => format!(
+            "Your exception request #{} expired without a decision.",
+            r.id
+        ),
+        _ => return None,
+    })
+}
+
+/// " by NAME" when the request says who decided it.
+fn decided_by(r: &ExceptionRequest) -> String {
+    r.decided_by
+        .as_deref()
+        .map(|b| format!(" by {b}"))
+        .unwrap_or_default()
 }
 
 /// Delivers Discord requests (new ones to the admin channel, decisions to

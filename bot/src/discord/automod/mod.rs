@@ -3,11 +3,14 @@
 //! detection and replacement handles the rest (wrappers, obfuscation,
 //! alternatives), as before.
 //!
-//! - [`plan`]: the pure planner (policy → AutoMod rules + what is left).
-//! - [`Sync`]: the thin applier. It lists a server's rules, keeps those it
-//!   owns (named `linkguard: …` *and* created by the bot; others are never
-//!   touched) equal to the plan (delete, then update, then create, so the
-//!   6-rule cap is respected), and audits every change as `automod`.
+//! - [`plan`]: the pure planner (policy → AutoMod rules + what is left);
+//!   `patterns`: what one policy rule becomes in AutoMod's regexes.
+//! - `apply`: one sync of one [`Server`]. It lists the server's rules,
+//!   keeps those it owns (named `linkguard: …` *and* created by the bot;
+//!   others are never touched) equal to the plan (delete, then update, then
+//!   create, so the 6-rule cap is respected), and audits every change as
+//!   `automod`.
+//! - [`Sync`] (here): the running applier of every allowed server.
 //!   A sync runs at start, on every policy change (every replica sees the
 //!   new version; a store lease keeps two replicas from writing at once),
 //!   on GUILD_ROLE_UPDATE (the bot may have gained or lost Manage Server),
@@ -15,23 +18,23 @@
 //!   drift audited), and periodically (so an exception's expiry shows).
 //!   Without Manage Server a server gets one warning and one `refused`
 //!   record; moderation goes on.
-//! - AUTO_MODERATION_ACTION_EXECUTION of an owned rule's block action is
+//! - `events`: the gateway's AutoMod events, rule changes (echo or drift)
+//!   and AUTO_MODERATION_ACTION_EXECUTION: an owned rule's block action is
 //!   recorded as `blocked_natively` (who, where, which policy rule, which
 //!   link, redacted): blocks that never became messages still count.
 
+mod apply;
+mod events;
+mod patterns;
 pub mod plan;
 
+pub use apply::{audit_changes, owned, Changes, Server, Synced};
+
 use crate::moderation::Moderator;
-use crate::store::{redact_link, AuditAction, AuditEntry, Kind, Outcome, Store, StoreError};
-use linkguard_rules::policy::Policy;
-use linkguard_rules::Dialect;
-use plan::{Inputs, Plan, NAME_PREFIX};
+use crate::store::{AuditAction, AuditEntry, Kind, Outcome, Store, StoreError};
 use serde_json::Value;
-use serenity::all::{
-    ActionExecution, GatewayIntents, GuildId, Http, Rule as AutoModRule, RuleId, TriggerType,
-    UserId,
-};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use serenity::all::{GatewayIntents, Http, Rule as AutoModRule, UserId};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -40,14 +43,20 @@ pub fn intents() -> GatewayIntents {
     GatewayIntents::AUTO_MODERATION_CONFIGURATION | GatewayIntents::AUTO_MODERATION_EXECUTION
 }
 
-/// How long one replica may hold a server's sync lease.
-const LEASE: Duration = Duration::from_secs(60);
+/// How long one replica (or `linkguard discord automod apply`) may hold a
+/// server's sync lease.
+pub const LEASE: Duration = Duration::from_secs(60);
 /// How often every server is synced even without a trigger.
 const PERIODIC: Duration = Duration::from_secs(300);
 /// How often the exceptions in force are compared with the last look.
 const EXCEPTIONS_POLL: Duration = Duration::from_secs(5);
 /// How soon a sync another replica is running is tried again.
 const BUSY_RETRY: Duration = Duration::from_secs(2);
+
+/// The store lease that keeps two writers from syncing `guild` at once.
+pub fn lease_name(guild: u64) -> String {
+    format!("lease.discord.automod.{guild}")
+}
 
 /// Why a server is synced (for logs and the audit record).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,330 +104,6 @@ pub enum SyncError {
     /// The store failed.
     #[error("store: {0}")]
     Store(#[from] StoreError),
-}
-
-fn refused_for_permission(e: &serenity::Error) -> bool {
-    if let serenity::Error::Http(serenity::http::HttpError::UnsuccessfulRequest(r)) = e {
-        return r.status_code.as_u16() == 403 || matches!(r.error.code, 50001 | 50013);
-    }
-    false
-}
-
-/// What one apply changed.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Changes {
-    /// Names of rules created.
-    pub created: Vec<String>,
-    /// Names of rules updated.
-    pub updated: Vec<String>,
-    /// Names of rules deleted.
-    pub deleted: Vec<String>,
-    /// Ids of the rules deleted (their DELETE events are our own echo).
-    pub deleted_ids: Vec<u64>,
-}
-
-impl Changes {
-    /// Whether nothing changed.
-    pub fn is_empty(&self) -> bool {
-        self.created.is_empty() && self.updated.is_empty() && self.deleted.is_empty()
-    }
-
-    /// "created …; updated …; deleted …".
-    pub fn describe(&self) -> String {
-        let mut parts = Vec::new();
-        for (verb, list) in [
-            ("created", &self.created),
-            ("updated", &self.updated),
-            ("deleted", &self.deleted),
-        ] {
-            if !list.is_empty() {
-                parts.push(format!("{verb} {}", list.join(", ")));
-            }
-        }
-        if parts.is_empty() {
-            "no change".into()
-        } else {
-            parts.join("; ")
-        }
-    }
-}
-
-/// Whether `rule` is one linkguard owns.
-pub fn owned(rule: &AutoModRule, bot: UserId) -> bool {
-    rule.creator_id == bot && rule.name.starts_with(NAME_PREFIX)
-}
-
-fn id_text(v: &Value) -> String {
-    v.as_str()
-        .map(str::to_owned)
-        .or_else(|| v.as_u64().map(|n| n.to_string()))
-        .unwrap_or_default()
-}
-
-fn id_set(v: &Value) -> Vec<String> {
-    let mut out: Vec<String> = v
-        .as_array()
-        .map(|a| a.iter().map(id_text).collect())
-        .unwrap_or_default();
-    out.sort();
-    out
-}
-
-/// The parts of a rule the plan decides, in one comparable shape (from a
-/// planned body or from Discord's rule, serialized).
-fn comparable(v: &Value) -> Value {
-    let meta = &v["trigger_metadata"];
-    let list = |f: &str| meta[f].as_array().cloned().unwrap_or_default();
-    let actions: Vec<Value> = v["actions"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|x| {
-                    serde_json::json!([
-                        x["type"].as_u64(),
-                        x["metadata"]["custom_message"].as_str(),
-                        id_text(&x["metadata"]["channel_id"]),
-                    ])
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    serde_json::json!({
-        "name": v["name"],
-        "enabled": v["enabled"],
-        "trigger_type": v["trigger_type"],
-        "keyword_filter": list("keyword_filter"),
-        "regex_patterns": list("regex_patterns"),
-        "allow_list": list("allow_list"),
-        "actions": actions,
-        "exempt_roles": id_set(&v["exempt_roles"]),
-        "exempt_channels": id_set(&v["exempt_channels"]),
-    })
-}
-
-/// A server's AutoMod rules: linkguard's, and how many keyword rules others
-/// have (they count against the cap of 6).
-pub async fn server_rules(
-    http: &Http,
-    guild: u64,
-    bot: UserId,
-) -> Result<(Vec<AutoModRule>, usize), SyncError> {
-    let all = http
-        .get_automod_rules(GuildId::new(guild))
-        .await
-        .map_err(|e| {
-            if refused_for_permission(&e) {
-                SyncError::NoPermission(guild)
-            } else {
-                SyncError::Discord(e)
-            }
-        })?;
-    let others = all
-        .iter()
-        .filter(|r| !owned(r, bot) && r.trigger.kind() == TriggerType::Keyword)
-        .count();
-    Ok((all.into_iter().filter(|r| owned(r, bot)).collect(), others))
-}
-
-/// What the planner needs from the server and the store.
-pub async fn inputs(
-    http: &Http,
-    store: &Store,
-    guild: u64,
-    alert_channel: Option<u64>,
-    others: usize,
-) -> Result<(Inputs, Option<i64>), SyncError> {
-    let roles = http.get_guild_roles(GuildId::new(guild)).await?;
-    let roles_by_name = roles
-        .iter()
-        .map(|r| (r.name.to_lowercase(), r.id.get().to_string()))
-        .collect();
-    let g = guild.to_string();
-    let mut channel_exceptions = Vec::new();
-    let mut user_exceptions = Vec::new();
-    let mut next_expiry = None;
-    for e in store.exceptions_active("discord").await? {
-        if !(e.workspace.is_empty() || e.workspace == g) {
-            continue;
-        }
-        next_expiry = Some(next_expiry.map_or(e.until_ms, |n: i64| n.min(e.until_ms)));
-        match e.target {
-            crate::store::ExceptionTarget::Channel(c) => channel_exceptions.push(c),
-            crate::store::ExceptionTarget::User(u) => user_exceptions.push(u),
-        }
-    }
-    Ok((
-        Inputs {
-            guild: g,
-            roles_by_name,
-            channel_exceptions,
-            user_exceptions,
-            alert_channel: alert_channel.map(|c| c.to_string()),
-            slots: plan::MAX_KEYWORD_RULES.saturating_sub(others),
-        },
-        next_expiry,
-    ))
-}
-
-/// Makes the owned rules of `guild` equal to `plan`: deletes what the plan
-/// no longer has (first, to free slots), updates what differs, creates what
-/// is missing. Other rules are never touched.
-pub async fn apply(
-    http: &Http,
-    guild: u64,
-    existing: &[AutoModRule],
-    plan: &Plan,
-    reason: &str,
-) -> Result<Changes, SyncError> {
-    let g = GuildId::new(guild);
-    let mut changes = Changes::default();
-    let mut by_name: BTreeMap<&str, &AutoModRule> = BTreeMap::new();
-    for r in existing {
-        // A duplicate name (two replicas raced before the lease, or an
-        // admin copied one) is deleted: one rule per name.
-        if by_name.insert(&r.name, r).is_some() {
-            http.delete_automod_rule(g, r.id, Some(reason)).await?;
-            changes.deleted.push(r.name.clone());
-            changes.deleted_ids.push(r.id.get());
-        }
-    }
-    let wanted: HashSet<&str> = plan.rules.iter().map(|r| r.name.as_str()).collect();
-    for (name, r) in &by_name {
-        if !wanted.contains(name) {
-            http.delete_automod_rule(g, r.id, Some(reason)).await?;
-            changes.deleted.push((*name).to_owned());
-            changes.deleted_ids.push(r.id.get());
-        }
-    }
-    for p in &plan.rules {
-        let body = p.body();
-        match by_name.get(p.name.as_str()) {
-            Some(r) => {
-                let current = serde_json::to_value(r).unwrap_or(Value::Null);
-                if comparable(&current) != comparable(&body) {
-                    http.edit_automod_rule(g, r.id, &body, Some(reason)).await?;
-                    changes.updated.push(p.name.clone());
-                }
-            }
-            None => {
-                http.create_automod_rule(g, &body, Some(reason)).await?;
-                changes.created.push(p.name.clone());
-            }
-        }
-    }
-    Ok(changes)
-}
-
-/// Deletes every rule linkguard owns in `guild`; returns their names.
-pub async fn remove(http: &Http, guild: u64, bot: UserId) -> Result<Vec<String>, SyncError> {
-    let (mine, _) = server_rules(http, guild, bot).await?;
-    let mut out = Vec::new();
-    for r in mine {
-        http.delete_automod_rule(GuildId::new(guild), r.id, Some("linkguard automod remove"))
-            .await?;
-        out.push(r.name);
-    }
-    Ok(out)
-}
-
-/// Plans for one server from what Discord and the store say now.
-pub async fn plan_for(
-    http: &Http,
-    store: &Store,
-    policy: &Policy,
-    guild: u64,
-    bot: UserId,
-    alert_channel: Option<u64>,
-) -> Result<(Plan, Vec<AutoModRule>, Option<i64>), SyncError> {
-    let (mine, others) = server_rules(http, guild, bot).await?;
-    let (inputs, next_expiry) = inputs(http, store, guild, alert_channel, others).await?;
-    Ok((plan::plan(policy, &inputs), mine, next_expiry))
-}
-
-/// What one sync of a server did.
-#[derive(Debug, Default)]
-pub struct Synced {
-    /// The plan it applied.
-    pub plan: Plan,
-    /// What changed on Discord.
-    pub changes: Changes,
-    /// Owned rule id → policy rule, after the sync.
-    pub owned: HashMap<u64, String>,
-    /// Owned rule id → its comparable shape, after the sync (to tell our
-    /// own events from someone else's edits).
-    pub expected: HashMap<u64, Value>,
-    /// The earliest expiry of an exception that shaped the plan (epoch ms).
-    pub next_expiry: Option<i64>,
-}
-
-/// Plans and applies for one server (the caller holds its lease).
-pub async fn sync_once(
-    http: &Http,
-    store: &Store,
-    policy: &Policy,
-    guild: u64,
-    bot: UserId,
-    alert_channel: Option<u64>,
-    reason: &Reason,
-) -> Result<Synced, SyncError> {
-    let (plan, mine, next_expiry) =
-        plan_for(http, store, policy, guild, bot, alert_channel).await?;
-    let changes = apply(
-        http,
-        guild,
-        &mine,
-        &plan,
-        &format!("linkguard sync {}", reason.describe()),
-    )
-    .await?;
-    let (now_mine, _) = server_rules(http, guild, bot).await?;
-    let expected = now_mine
-        .iter()
-        .map(|r| {
-            (
-                r.id.get(),
-                comparable(&serde_json::to_value(r).unwrap_or(Value::Null)),
-            )
-        })
-        .collect();
-    let owned = now_mine
-        .iter()
-        .filter_map(|r| plan::rule_of_name(&r.name).map(|p| (r.id.get(), p.to_owned())))
-        .collect();
-    Ok(Synced {
-        plan,
-        changes,
-        owned,
-        expected,
-        next_expiry,
-    })
-}
-
-/// Records what a sync changed (`automod`; `restore` for a drift).
-pub async fn audit_changes(
-    store: &Store,
-    guild: u64,
-    version: Option<i64>,
-    reason: &Reason,
-    changes: &Changes,
-) {
-    let mut e = AuditEntry::new(Kind::Automod, "discord");
-    e.workspace = Some(guild.to_string());
-    e.policy_version = version;
-    e.action = Some(if matches!(reason, Reason::Drift(_)) {
-        AuditAction::Restore
-    } else {
-        AuditAction::Sync
-    });
-    e.outcome = Some(Outcome::Ok);
-    e.detail = Some(format!(
-        "AutoMod rules {}: {}",
-        reason.describe(),
-        changes.describe()
-    ));
-    if let Err(err) = store.append(e).await {
-        tracing::warn!(error = %err, "could not audit an AutoMod sync");
-    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -598,49 +283,20 @@ impl Sync {
 
     /// One server: under the lease, plan and apply; audit what changed.
     async fn sync_guild(self: &Arc<Self>, guild: u64, reason: Reason) {
-        let lease = format!("lease.discord.automod.{guild}");
-        match self.store().lease_try(&lease, &self.holder, LEASE).await {
-            Ok(true) => {}
-            Ok(false) => {
-                // Another replica is writing; look again shortly (its
-                // result may already be what this replica wants).
-                tracing::debug!(guild.id = guild, "another replica is syncing AutoMod rules");
-                let me = self.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(BUSY_RETRY).await;
-                    me.request(guild, reason);
-                });
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(guild.id = guild, error = %e, "cannot take the AutoMod sync lease");
-                return;
-            }
+        let lease = lease_name(guild);
+        if !self.take_lease(&lease, guild, &reason).await {
+            return;
         }
         lock(&self.syncing).insert(guild);
         let result = self.sync_locked(guild, &reason).await;
         lock(&self.syncing).remove(&guild);
-        // Events that came during the sync are judged against what it left.
-        let waiting: Vec<(AutoModRule, &'static str)> = {
-            let mut stashed = lock(&self.stashed);
-            let (mine, others) = stashed
-                .drain(..)
-                .partition(|(r, _)| r.guild_id.get() == guild);
-            *stashed = others;
-            mine
-        };
-        for (rule, what) in waiting {
-            self.judge(&rule, what);
-        }
+        self.judge_stashed(guild);
         if let Err(e) = self.store().lease_release(&lease, &self.holder).await {
             tracing::debug!(error = %e, "releasing the AutoMod sync lease");
         }
         match result {
             Ok(changes) => {
-                self.warned
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&guild);
+                lock(&self.warned).remove(&guild);
                 if !changes.is_empty() {
                     tracing::info!(guild.id = guild, changes = %changes.describe(), reason = %reason.describe(), "AutoMod rules synced");
                     audit_changes(
@@ -653,45 +309,83 @@ impl Sync {
                     .await;
                 }
             }
-            Err(SyncError::NoPermission(g)) => {
-                let first = self
-                    .warned
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(g);
-                if first {
-                    tracing::warn!(guild.id = g, "discord.automod is on but the bot lacks Manage Server in this server: no AutoMod rules are kept there; linkguard's own moderation goes on. Grant Manage Server to the bot's role to block banned links before they are posted.");
-                    let mut e = AuditEntry::new(Kind::Refused, "discord");
-                    e.workspace = Some(g.to_string());
-                    e.action = Some(AuditAction::Automod);
-                    e.outcome = Some(Outcome::Failed);
-                    e.detail = Some(format!(
-                        "AutoMod sync refused in server {g}: the bot lacks Manage Server; linkguard's own moderation goes on"
-                    ));
-                    if let Err(err) = self.store().append(e).await {
-                        tracing::warn!(error = %err, "could not audit the missing permission");
-                    }
-                }
-            }
+            Err(SyncError::NoPermission(g)) => self.refused(g).await,
             Err(e) => {
                 tracing::warn!(guild.id = guild, error = %e, "AutoMod sync failed; retrying on the next trigger");
             }
         }
     }
 
+    /// Takes `guild`'s sync lease. When another replica holds it, asks for
+    /// this sync again shortly (its result may already be what this replica
+    /// wants) and says no; so does a store that does not answer.
+    async fn take_lease(self: &Arc<Self>, lease: &str, guild: u64, reason: &Reason) -> bool {
+        match self.store().lease_try(lease, &self.holder, LEASE).await {
+            Ok(true) => true,
+            Ok(false) => {
+                tracing::debug!(guild.id = guild, "another replica is syncing AutoMod rules");
+                let me = self.clone();
+                let reason = reason.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(BUSY_RETRY).await;
+                    me.request(guild, reason);
+                });
+                false
+            }
+            Err(e) => {
+                tracing::warn!(guild.id = guild, error = %e, "cannot take the AutoMod sync lease");
+                false
+            }
+        }
+    }
+
+    /// Judges the rule events of `guild` that came during its sync against
+    /// what the sync left.
+    fn judge_stashed(&self, guild: u64) {
+        let waiting: Vec<(AutoModRule, &'static str)> = {
+            let mut stashed = lock(&self.stashed);
+            let (mine, others) = stashed
+                .drain(..)
+                .partition(|(r, _)| r.guild_id.get() == guild);
+            *stashed = others;
+            mine
+        };
+        for (rule, what) in waiting {
+            self.judge(&rule, what);
+        }
+    }
+
+    /// Without Manage Server in `guild`: warns and records `refused` once
+    /// (until a sync there succeeds); moderation goes on.
+    async fn refused(&self, guild: u64) {
+        if !lock(&self.warned).insert(guild) {
+            return;
+        }
+        tracing::warn!(guild.id = guild, "discord.automod is on but the bot lacks Manage Server in this server: no AutoMod rules are kept there; linkguard's own moderation goes on. Grant Manage Server to the bot's role to block banned links before they are posted.");
+        let mut e = AuditEntry::new(Kind::Refused, "discord");
+        e.workspace = Some(guild.to_string());
+        e.action = Some(AuditAction::Automod);
+        e.outcome = Some(Outcome::Failed);
+        e.detail = Some(format!(
+            "AutoMod sync refused in server {guild}: the bot lacks Manage Server; linkguard's own moderation goes on"
+        ));
+        if let Err(err) = self.store().append(e).await {
+            tracing::warn!(error = %err, "could not audit the missing permission");
+        }
+    }
+
+    /// Plans and applies for `guild` (the lease is held), and keeps what
+    /// the sync left: owned rules, their shapes, deleted ids, next expiry.
     async fn sync_locked(&self, guild: u64, reason: &Reason) -> Result<Changes, SyncError> {
-        let bot = self.bot_id().await?;
-        let active = self.moderator.policy();
-        let done = sync_once(
-            &self.http,
-            self.store(),
-            &active.policy,
+        let server = Server {
+            http: &self.http,
+            store: self.store(),
             guild,
-            bot,
-            self.alert_channel,
-            reason,
-        )
-        .await?;
+            bot: self.bot_id().await?,
+            alert_channel: self.alert_channel,
+        };
+        let active = self.moderator.policy();
+        let done = server.sync(&active.policy, reason).await?;
         {
             // The earliest expiry still ahead (an exception's end changes the plan).
             let mut n = lock(&self.next_expiry);
@@ -701,115 +395,11 @@ impl Sync {
                 (_, at) => at,
             };
         }
-        let mut owned = self.owned.lock().unwrap_or_else(|p| p.into_inner());
+        let mut owned = lock(&self.owned);
         owned.clear();
         owned.extend(done.owned);
         *lock(&self.expected) = done.expected;
         lock(&self.deleted).extend(done.changes.deleted_ids.iter().copied());
         Ok(done.changes)
-    }
-
-    /// GUILD_ROLE_UPDATE in `guild`.
-    pub fn on_role_update(&self, guild: GuildId) {
-        self.request(guild.get(), Reason::Permissions);
-    }
-
-    /// AUTO_MODERATION_RULE_CREATE/UPDATE/DELETE: an owned rule changed on
-    /// Discord. Our own changes come back too; their sync finds nothing to
-    /// do, so only a real drift is recorded.
-    pub fn on_rule_event(&self, rule: &AutoModRule, what: &'static str) {
-        let ours = match self.bot.get() {
-            Some(bot) => owned(rule, *bot),
-            None => rule.name.starts_with(NAME_PREFIX),
-        };
-        if !ours || !self.guilds.contains(&rule.guild_id.get()) {
-            return;
-        }
-        if lock(&self.syncing).contains(&rule.guild_id.get()) {
-            lock(&self.stashed).push((rule.clone(), what));
-            return;
-        }
-        self.judge(rule, what);
-    }
-
-    /// Our own write coming back, or someone else's change (a drift).
-    fn judge(&self, rule: &AutoModRule, what: &str) {
-        let id = rule.id.get();
-        let echo = if what == "deleted" {
-            lock(&self.deleted).remove(&id)
-        } else {
-            let now = comparable(&serde_json::to_value(rule).unwrap_or(Value::Null));
-            lock(&self.expected).get(&id) == Some(&now)
-        };
-        if !echo {
-            self.request(
-                rule.guild_id.get(),
-                Reason::Drift(format!("rule \"{}\" was {what}", rule.name)),
-            );
-        }
-    }
-
-    /// AUTO_MODERATION_ACTION_EXECUTION: a block by an owned rule is
-    /// recorded as `blocked_natively` (alerts of the same block are not
-    /// counted again).
-    pub async fn on_execution(&self, exec: &ActionExecution) {
-        if !self.guilds.contains(&exec.guild_id.get()) {
-            return;
-        }
-        if !matches!(
-            exec.action,
-            serenity::all::automod::Action::BlockMessage { .. }
-        ) {
-            return;
-        }
-        let Some(rule) = self.owned_rule(exec.guild_id, exec.rule_id).await else {
-            return;
-        };
-        let active = self.moderator.policy();
-        let text = exec
-            .matched_content
-            .as_deref()
-            .filter(|t| !t.is_empty())
-            .unwrap_or(&exec.content);
-        let link = active
-            .policy
-            .detector()
-            .find(text, Dialect::Discord)
-            .into_iter()
-            .next();
-        let mut e = AuditEntry::new(Kind::BlockedNatively, "discord");
-        e.workspace = Some(exec.guild_id.get().to_string());
-        e.channel = exec.channel_id.map(|c| c.get().to_string());
-        e.author = Some(exec.user_id.get().to_string());
-        e.rule_id = Some(rule);
-        e.policy_version = active.version;
-        if let Some(l) = link {
-            e.provider = Some(l.provider.as_str().to_owned());
-            e.link = Some(redact_link(&l.url));
-        }
-        e.action = Some(AuditAction::Block);
-        e.outcome = Some(Outcome::Ok);
-        e.detail = Some(format!(
-            "blocked by Discord AutoMod rule {} before it was posted",
-            exec.rule_id
-        ));
-        if let Err(err) = self.store().append(e).await {
-            tracing::warn!(error = %err, "could not record a native block");
-        }
-    }
-
-    async fn owned_rule(&self, guild: GuildId, id: RuleId) -> Option<String> {
-        if let Some(r) = self
-            .owned
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&id.get())
-        {
-            return Some(r.clone());
-        }
-        // Synced by another replica: ask Discord whose rule it is.
-        let bot = self.bot_id().await.ok()?;
-        let rule = self.http.get_automod_rule(guild, id).await.ok()?;
-        owned(&rule, bot).then(|| plan::rule_of_name(&rule.name).map(str::to_owned))?
     }
 }
