@@ -13,6 +13,7 @@
 use super::blocks::{self, AdminHome, AdminRule, Banned, Home, HomeException};
 use super::Ctx;
 use crate::commands::Caller;
+use crate::moderation::Platform;
 use crate::store::{ExceptionTarget, RequestState};
 use linkguard_rules::eval::MessageContext;
 use linkguard_rules::policy::Mode;
@@ -167,7 +168,7 @@ impl Ctx {
         let granted: Vec<i64> = requests.iter().filter_map(|r| r.exception_id).collect();
         let store = self.moderator.store();
         let exceptions = store
-            .exceptions_visible(Some(("slack", &caller.workspace)))
+            .exceptions_visible(Some((Platform::Slack, &caller.workspace)))
             .await?
             .into_iter()
             .filter(|e| {
@@ -182,7 +183,9 @@ impl Ctx {
             })
             .collect();
         let admin = if caller.is_admin {
-            let pending = store.requests_pending("slack", &caller.workspace).await?;
+            let pending = store
+                .requests_pending(Platform::Slack, &caller.workspace)
+                .await?;
             Some(AdminHome {
                 policy_mode: policy.mode().as_str().to_owned(),
                 version: active.version,

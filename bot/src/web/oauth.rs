@@ -10,6 +10,7 @@
 //! 3.1.3.7). Nothing the platform sends is shown back to the person.
 
 use super::{failed_login, new_session, start_session, throttled, Console, Peer, Shared};
+use crate::moderation::Platform;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
@@ -41,7 +42,7 @@ async fn callback_secret(
     c: &Console,
     from: &str,
     q: &Callback,
-    provider: &str,
+    provider: Platform,
 ) -> Result<String, Response> {
     if throttled(c, from).await {
         return Err(back("throttled"));
@@ -63,10 +64,10 @@ fn slack_web(api: &str) -> String {
         .to_owned()
 }
 
-async fn begin(c: &Console, provider: &str, secret: &str) -> Result<String, Response> {
+async fn begin(c: &Console, provider: Platform, secret: &str) -> Result<String, Response> {
     let state = super::random_token();
     let attempt = crate::store::LoginAttempt {
-        provider: provider.into(),
+        provider,
         secret: secret.into(),
     };
     if let Err(e) = c
@@ -86,7 +87,7 @@ pub(crate) async fn slack_begin(State(c): State<Shared>) -> Response {
         return back("off");
     };
     let nonce = super::random_token();
-    let state = match begin(&c, "slack", &nonce).await {
+    let state = match begin(&c, Platform::Slack, &nonce).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -125,7 +126,7 @@ pub(crate) async fn slack_callback(
     else {
         return back("off");
     };
-    let nonce = match callback_secret(&c, &from, &q, "slack").await {
+    let nonce = match callback_secret(&c, &from, &q, Platform::Slack).await {
         Ok(n) => n,
         Err(r) => return r,
     };
@@ -152,7 +153,7 @@ pub(crate) async fn slack_callback(
         let why = token["error"].as_str().unwrap_or("no answer").to_owned();
         failed_login(
             &c,
-            "slack",
+            Platform::Slack.into(),
             "(unknown)",
             &from,
             &format!("Sign in with Slack refused: openid.connect.token said {why}"),
@@ -172,7 +173,7 @@ pub(crate) async fn slack_callback(
     if !aud_ok || claims["nonce"].as_str() != Some(nonce.as_str()) {
         failed_login(
             &c,
-            "slack",
+            Platform::Slack.into(),
             "(unknown)",
             &from,
             "Sign in with Slack refused: the ID token's audience or nonce did not match",
@@ -210,7 +211,7 @@ pub(crate) async fn slack_callback(
     if !caller.is_admin {
         failed_login(
             &c,
-            "slack",
+            Platform::Slack.into(),
             &format!("{name} ({user})"),
             &from,
             &format!("Sign in with Slack refused: {user} of team {team} is not a linkguard admin"),
@@ -218,7 +219,7 @@ pub(crate) async fn slack_callback(
         .await;
         return back("not_admin");
     }
-    let session = new_session("slack", team, user, &name, "slack");
+    let session = new_session(Platform::Slack.into(), team, user, &name, "slack");
     start_session(&c, session, &from, "with Slack").await
 }
 
@@ -232,7 +233,7 @@ pub(crate) async fn discord_begin(State(c): State<Shared>) -> Response {
         return back("off");
     };
     let verifier = super::random_token();
-    let state = match begin(&c, "discord", &verifier).await {
+    let state = match begin(&c, Platform::Discord, &verifier).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -264,7 +265,7 @@ pub(crate) async fn discord_callback(
     else {
         return back("off");
     };
-    let verifier = match callback_secret(&c, &from, &q, "discord").await {
+    let verifier = match callback_secret(&c, &from, &q, Platform::Discord).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -286,7 +287,7 @@ pub(crate) async fn discord_callback(
             let status = r.status();
             failed_login(
                 &c,
-                "discord",
+                Platform::Discord.into(),
                 "(unknown)",
                 &from,
                 &format!("Discord sign-in refused: the token endpoint answered {status}"),
@@ -345,7 +346,13 @@ pub(crate) async fn discord_callback(
             .unwrap_or_default();
         match admins.caller(*guild, &user, &name, &roles).await {
             Ok(caller) if caller.is_admin => {
-                let session = new_session("discord", &guild.to_string(), &user, &name, "discord");
+                let session = new_session(
+                    Platform::Discord.into(),
+                    &guild.to_string(),
+                    &user,
+                    &name,
+                    "discord",
+                );
                 return start_session(&c, session, &from, "with Discord").await;
             }
             Ok(_) => {}
@@ -357,7 +364,7 @@ pub(crate) async fn discord_callback(
     }
     failed_login(
         &c,
-        "discord",
+        Platform::Discord.into(),
         &format!("{name} ({user})"),
         &from,
         &format!("Discord sign-in refused: {user} is not a linkguard admin of an allowed server"),

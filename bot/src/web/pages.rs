@@ -5,7 +5,8 @@
 use super::view::{self, bars, csrf, notice, page};
 use super::{Admin, AdminForm, Console, Shared};
 use crate::cli::audit::{csv_row, jsonl_line, parse_time_ms, CSV_HEADER};
-use crate::store::{AuditAction, AuditFilter, ExceptionTarget, StoreError};
+use crate::moderation::Platform;
+use crate::store::{AuditAction, AuditFilter, ExceptionTarget, Origin, StoreError};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -178,10 +179,20 @@ const FILTERS: &[(&str, &str)] = &[
     ("q", "Search"),
 ];
 
+/// The origins the platform filter offers (`any`, for a scanned message
+/// of no known platform, would read as "no filter").
+const PLATFORM_CHOICES: &[&str] = &[
+    Origin::Platform(Platform::Slack).as_str(),
+    Origin::Platform(Platform::Discord).as_str(),
+    Origin::Cli.as_str(),
+    Origin::Console.as_str(),
+    Origin::Linkguard.as_str(),
+];
+
 /// The fixed values a filter can take, offered as a list.
 fn choices(filter: &str) -> Option<&'static [&'static str]> {
     Some(match filter {
-        "platform" => &["slack", "discord", "cli", "console", "linkguard"],
+        "platform" => PLATFORM_CHOICES,
         "kind" => &[
             "detected",
             "action",
@@ -215,7 +226,9 @@ fn filter_from(q: &HashMap<String, String>) -> Result<AuditFilter, String> {
     Ok(AuditFilter {
         since_ms: time("since")?,
         until_ms: time("until")?,
-        platform: text("platform"),
+        platform: text("platform")
+            .map(|v| Origin::parse(&v).map_err(|e| format!("platform: {e}")))
+            .transpose()?,
         channel: text("channel"),
         author: text("author"),
         rule_id: text("rule"),
@@ -350,12 +363,18 @@ pub(crate) async fn record(
     let fields: Vec<(&str, String)> = vec![
         ("Time", format_time(e.at_ms)),
         ("Kind", e.kind.as_str().to_owned()),
-        ("Platform", e.platform.clone()),
+        ("Platform", e.platform.to_string()),
         ("Workspace", e.workspace.clone().unwrap_or_default()),
         ("Channel", e.channel.clone().unwrap_or_default()),
         ("Thread", e.thread.clone().unwrap_or_default()),
         ("Message", e.message_id.clone().unwrap_or_default()),
-        ("Revision", e.revision.clone().unwrap_or_default()),
+        (
+            "Revision",
+            e.revision
+                .as_ref()
+                .map(|r| r.to_string())
+                .unwrap_or_default(),
+        ),
         ("Author", e.author.clone().unwrap_or_default()),
         ("Rule", e.rule_id.clone().unwrap_or_default()),
         (
@@ -706,20 +725,21 @@ async fn exceptions_page(admin: &Admin, c: &Console, top: Option<Markup>) -> Res
         .into_iter()
         .filter(|(e, _)| match scope {
             None => true,
-            Some((p, w)) => e.platform == "cli" || (e.platform == p && e.workspace == w),
+            Some((p, w)) => e.platform.is_none() || (e.platform == Some(p) && e.workspace == w),
         })
         .collect();
-    let platforms: Vec<&str> = match scope {
-        Some((p, _)) => vec![p],
+    // `None`: every platform.
+    let platforms: Vec<Option<Platform>> = match scope {
+        Some((p, _)) => vec![Some(p)],
         None => {
             let mut v = Vec::new();
             if c.admins.slack.is_some() {
-                v.push("slack");
+                v.push(Some(Platform::Slack));
             }
             if c.admins.discord.is_some() {
-                v.push("discord");
+                v.push(Some(Platform::Discord));
             }
-            v.push("cli");
+            v.push(None);
             v
         }
     };
@@ -736,7 +756,7 @@ async fn exceptions_page(admin: &Admin, c: &Console, top: Option<Markup>) -> Res
                 @if platforms.len() > 1 {
                     label for="ex-platform" { "Platform" }
                     select #ex-platform name="platform" {
-                        @for p in &platforms { option value=(p) { (if *p == "cli" { "every platform" } else { p }) } }
+                        @for p in &platforms { option value=(Origin::from(*p)) { (p.map_or("every platform", Platform::as_str)) } }
                     }
                 }
                 label for="ex-duration" { "For how long" }
@@ -755,7 +775,7 @@ async fn exceptions_page(admin: &Admin, c: &Console, top: Option<Markup>) -> Res
                         tr class=(if *live { "live" } else { "expired" }) {
                             td { (e.id) }
                             td { (e.target.to_string()) }
-                            td { (e.platform) " " (e.workspace) }
+                            td { (Origin::from(e.platform)) " " (e.workspace) }
                             td { (format_time(e.until_ms)) }
                             td { (e.granted_by) }
                             td { (e.reason) }
@@ -816,16 +836,9 @@ pub(crate) async fn exception_add(State(c): State<Shared>, form: AdminForm) -> R
         ExceptionTarget::User(id.to_owned())
     };
     let (platform, workspace) = match admin.scope() {
-        Some((p, w)) => (p.to_owned(), w.to_owned()),
-        None => {
-            let p = form.get("platform");
-            let p = if ["slack", "discord"].contains(&p) {
-                p
-            } else {
-                "cli"
-            };
-            (p.to_owned(), String::new())
-        }
+        Some((p, w)) => (Some(p), w.to_owned()),
+        // Anything but a platform's name: every platform.
+        None => (Platform::parse(form.get("platform")).ok(), String::new()),
     };
     let caller = admin.caller();
     let by = if caller.user_name.is_empty() {
@@ -835,7 +848,7 @@ pub(crate) async fn exception_add(State(c): State<Shared>, form: AdminForm) -> R
     };
     let said = match c
         .store()
-        .exception_grant(&platform, &workspace, &target, duration, reason, &by)
+        .exception_grant(platform, &workspace, &target, duration, reason, &by)
         .await
     {
         Ok(e) => notice(

@@ -21,7 +21,7 @@
 
 pub mod plan;
 
-use crate::moderation::Moderator;
+use crate::moderation::{Moderator, Platform};
 use crate::store::{redact_link, AuditAction, AuditEntry, Kind, Outcome, Store, StoreError};
 use linkguard_rules::policy::Policy;
 use linkguard_rules::Dialect;
@@ -237,7 +237,7 @@ pub async fn inputs(
     let mut channel_exceptions = Vec::new();
     let mut user_exceptions = Vec::new();
     let mut next_expiry = None;
-    for e in store.exceptions_active("discord").await? {
+    for e in store.exceptions_active(Platform::Discord).await? {
         if !(e.workspace.is_empty() || e.workspace == g) {
             continue;
         }
@@ -402,7 +402,7 @@ pub async fn audit_changes(
     reason: &Reason,
     changes: &Changes,
 ) {
-    let mut e = AuditEntry::new(Kind::Automod, "discord");
+    let mut e = AuditEntry::new(Kind::Automod, Platform::Discord);
     e.workspace = Some(guild.to_string());
     e.policy_version = version;
     e.action = Some(if matches!(reason, Reason::Drift(_)) {
@@ -586,7 +586,7 @@ impl Sync {
     /// (a user exception takes rules off AutoMod; a channel one exempts the
     /// channel), so nobody with an exception is blocked natively.
     async fn check_exceptions(&self, seen: &mut Option<Vec<i64>>) {
-        let Ok(now) = self.store().exceptions_active("discord").await else {
+        let Ok(now) = self.store().exceptions_active(Platform::Discord).await else {
             return;
         };
         let ids: Vec<i64> = now.iter().map(|e| e.id).collect();
@@ -661,7 +661,7 @@ impl Sync {
                     .insert(g);
                 if first {
                     tracing::warn!(guild.id = g, "discord.automod is on but the bot lacks Manage Server in this server: no AutoMod rules are kept there; linkguard's own moderation goes on. Grant Manage Server to the bot's role to block banned links before they are posted.");
-                    let mut e = AuditEntry::new(Kind::Refused, "discord");
+                    let mut e = AuditEntry::new(Kind::Refused, Platform::Discord);
                     e.workspace = Some(g.to_string());
                     e.action = Some(AuditAction::Automod);
                     e.outcome = Some(Outcome::Failed);
@@ -777,7 +777,7 @@ impl Sync {
             .find(text, Dialect::Discord)
             .into_iter()
             .next();
-        let mut e = AuditEntry::new(Kind::BlockedNatively, "discord");
+        let mut e = AuditEntry::new(Kind::BlockedNatively, Platform::Discord);
         e.workspace = Some(exec.guild_id.get().to_string());
         e.channel = exec.channel_id.map(|c| c.get().to_string());
         e.author = Some(exec.user_id.get().to_string());
