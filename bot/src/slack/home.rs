@@ -144,7 +144,7 @@ impl Ctx {
                 .first()
                 .map_or(rule.id.as_str(), ProviderId::as_str);
             let alternative = rule.alternative.as_ref().map(|t| {
-                let seed = format!("ask:slack:{}:{provider}", caller.user_id);
+                let seed = format!("ask:{}:{}:{provider}", Platform::Slack, caller.user_id);
                 t.render(
                     self.moderator.room_key(),
                     policy.room_prefix(),
@@ -167,8 +167,9 @@ impl Ctx {
             .unwrap_or_default();
         let granted: Vec<i64> = requests.iter().filter_map(|r| r.exception_id).collect();
         let store = self.moderator.store();
+        let here = (Platform::Slack, caller.workspace.as_str());
         let exceptions = store
-            .exceptions_visible(Some((Platform::Slack, &caller.workspace)))
+            .exceptions_visible(Some(here))
             .await?
             .into_iter()
             .filter(|e| {
@@ -183,9 +184,7 @@ impl Ctx {
             })
             .collect();
         let admin = if caller.is_admin {
-            let pending = store
-                .requests_pending(Platform::Slack, &caller.workspace)
-                .await?;
+            let pending = store.requests_pending(here.0, here.1).await?;
             Some(AdminHome {
                 policy_mode: policy.mode().as_str().to_owned(),
                 version: active.version,
