@@ -8,7 +8,7 @@
 #[path = "../tests/store_common/mod.rs"]
 mod store_common;
 
-use linkguard::store::{AuditAction, AuditEntry, Kind, Outcome, Store};
+use linkguard::store::{AuditAction, AuditEntry, Kind, Outcome, Platform, Revision, Store};
 use std::time::Instant;
 use store_common::TestDb;
 
@@ -21,7 +21,7 @@ fn entry(i: usize) -> AuditEntry {
         workspace: Some("T0123456".into()),
         channel: Some("C0123456".into()),
         message_id: Some(format!("C0123456/1700000000.{i:06}")),
-        revision: Some("0".into()),
+        revision: Some(Revision::original()),
         author: Some("U0123456".into()),
         rule_id: Some("no-zoom".into()),
         policy_version: Some(3),
@@ -30,7 +30,7 @@ fn entry(i: usize) -> AuditEntry {
         alternative: Some("https://meet.jit.si/lg-0123456789abcdef".into()),
         action: Some(AuditAction::Replace),
         outcome: Some(Outcome::Ok),
-        ..AuditEntry::new(Kind::Detected, "slack")
+        ..AuditEntry::new(Kind::Detected, Platform::Slack)
     }
 }
 

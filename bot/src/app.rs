@@ -5,7 +5,7 @@
 
 use crate::config::Config;
 use crate::moderation::{ActivePolicy, Moderator};
-use crate::store::{AuditEntry, Kind, Store, StoreOptions};
+use crate::store::{AuditEntry, Kind, Origin, Store, StoreOptions};
 use anyhow::Context as _;
 use axum::routing::get;
 use axum::Router;
@@ -165,7 +165,7 @@ impl App {
             Moderator::configured(store.clone(), active, &config)
                 .with_retry(options.retry.unwrap_or_default()),
         );
-        let mut startup = AuditEntry::new(Kind::Startup, "linkguard");
+        let mut startup = AuditEntry::new(Kind::Startup, Origin::Linkguard);
         startup.detail = Some(format!("version {}", env!("CARGO_PKG_VERSION")));
         store
             .append(startup)

@@ -9,6 +9,7 @@
 
 use crate::app::{App, AppOptions};
 use crate::config::{Config, DiscordConfig, Secret, SlackConfig, SlackMode};
+use crate::moderation::Platform;
 use crate::store::{AuditAction, AuditFilter, AuditRecord, Store};
 use anyhow::{bail, Context as _};
 use linkguard_fakes::discord::{cast, FakeDiscord, FakeDiscordConfig};
@@ -373,7 +374,7 @@ async fn play_monitor(
     loop {
         let records = store
             .list(&AuditFilter {
-                platform: Some("discord".into()),
+                platform: Some(Platform::Discord.into()),
                 ..AuditFilter::default()
             })
             .await?;

@@ -112,7 +112,7 @@ impl Tenancy {
             return;
         }
         let key = format!("tenancy:refused:{}:{}", self.platform.as_str(), workspace);
-        let mut e = AuditEntry::new(Kind::Refused, self.platform.as_str());
+        let mut e = AuditEntry::new(Kind::Refused, self.platform);
         e.workspace = Some(workspace.clone()).filter(|w| !w.is_empty());
         e.detail = Some(format!(
             "not one of the company's {}s: {what} ignored, neither moderated nor obeyed (further events from it are not recorded for an hour)",

@@ -16,7 +16,7 @@ mod console_common;
 
 use console_common::{client, free_port, logins, spawn, spawn_with, store, Run, TOKEN};
 use fantoccini::{Client, ClientBuilder, Locator};
-use linkguard::store::AuditFilter;
+use linkguard::store::{AuditFilter, Platform};
 use linkguard_fakes::discord::{cast, FakeDiscord, FakeDiscordConfig};
 use linkguard_fakes::slack::{FakeSlack, FakeSlackConfig};
 use std::path::PathBuf;
@@ -442,7 +442,7 @@ async fn console_browser_slack_admin_works_the_console() {
     b.wait_for_text("granted").await;
     b.shot("exception-added").await;
     assert!(s
-        .exception_covering("slack", "T0FAKETEAM1", ALICE, &[])
+        .exception_covering(Platform::Slack, "T0FAKETEAM1", ALICE, &[])
         .await
         .unwrap()
         .is_some());
@@ -457,7 +457,7 @@ async fn console_browser_slack_admin_works_the_console() {
     assert!(row.text().await.unwrap().contains("vendor demo"));
     b.shot("exception-revoked").await;
     assert!(s
-        .exception_covering("slack", "T0FAKETEAM1", ALICE, &[])
+        .exception_covering(Platform::Slack, "T0FAKETEAM1", ALICE, &[])
         .await
         .unwrap()
         .is_none());
@@ -559,7 +559,7 @@ async fn console_browser_discord_sign_in_refuses_non_admins() {
         .iter()
         .find(|r| r.entry.outcome.as_ref().unwrap().as_str() == "ok")
         .expect("a successful sign-in is audited");
-    assert_eq!(ok.entry.platform, "discord");
+    assert_eq!(ok.entry.platform, Platform::Discord);
     assert_eq!(
         ok.entry.workspace.as_deref(),
         Some(cast::GUILD.to_string().as_str())

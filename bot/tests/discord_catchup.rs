@@ -5,7 +5,7 @@
 //! process on the same database must handle every message exactly once: none
 //! left up, none reposted twice, each audited once.
 
-use linkguard::store::{AuditFilter, Kind, Outcome, Store, StoreOptions};
+use linkguard::store::{AuditFilter, Kind, Outcome, Platform, Store, StoreOptions};
 use linkguard_fakes::discord::{cast, FakeDiscord, FakeDiscordConfig, RouteKind};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -250,7 +250,7 @@ fn store_options() -> StoreOptions {
 async fn discord_records(store: &Store) -> Vec<linkguard::store::AuditRecord> {
     store
         .list(&AuditFilter {
-            platform: Some("discord".into()),
+            platform: Some(Platform::Discord.into()),
             ..AuditFilter::default()
         })
         .await

@@ -647,7 +647,10 @@ async fn hardening_a_replayed_slash_command_runs_once_whichever_replica_gets_it(
     let store = linkguard::store::Store::open(&db_url, test_store_options())
         .await
         .unwrap();
-    let exceptions = store.exceptions_active("slack").await.unwrap();
+    let exceptions = store
+        .exceptions_active(linkguard::store::Platform::Slack)
+        .await
+        .unwrap();
     assert_eq!(
         exceptions.len(),
         2,
@@ -862,7 +865,7 @@ async fn database_outage(
         .unwrap();
     let detected = store
         .list(&linkguard::store::AuditFilter {
-            platform: Some("discord".into()),
+            platform: Some(linkguard::store::Platform::Discord.into()),
             ..Default::default()
         })
         .await

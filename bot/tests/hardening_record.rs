@@ -12,7 +12,8 @@ mod store_common;
 use linkguard::config::Config;
 use linkguard::store::{
     keyed_record_hash, migrator, record_hash, Anchor, AuditEntry, AuditFilter, AuditKey,
-    ChainProblem, EventKey, Kind, Outcome, Store, StoreError, StoreOptions,
+    ChainProblem, EventKey, Kind, Origin, Outcome, Platform, Revision, Store, StoreError,
+    StoreOptions,
 };
 use std::process::{Command, Output};
 use store_common::{options, TestDb};
@@ -92,7 +93,7 @@ async fn append_n(store: &Store, n: usize) {
             .append(AuditEntry {
                 channel: Some(format!("C{i}")),
                 detail: Some(format!("record {i}")),
-                ..AuditEntry::new(Kind::Action, "slack")
+                ..AuditEntry::new(Kind::Action, Platform::Slack)
             })
             .await
             .expect("append");
@@ -164,7 +165,7 @@ async fn hardening_forged_row_is_refused(db: &TestDb) {
         })
         .await;
     let err = other
-        .append(AuditEntry::new(Kind::Startup, "linkguard"))
+        .append(AuditEntry::new(Kind::Startup, Origin::Linkguard))
         .await
         .expect_err("another key must not extend the chain");
     assert!(matches!(err, StoreError::AuditKeyMismatch), "{err}");
@@ -273,7 +274,7 @@ async fn hardening_genuine_purge_still_verifies(db: &TestDb) {
         store
             .append(AuditEntry {
                 at_ms: 1_000 + i,
-                ..AuditEntry::new(Kind::Startup, "linkguard")
+                ..AuditEntry::new(Kind::Startup, Origin::Linkguard)
             })
             .await
             .unwrap();
@@ -310,7 +311,7 @@ async fn legacy_database(db: &TestDb, n: i64) -> Vec<String> {
     for seq in 1..=n {
         let e = AuditEntry {
             at_ms: 1_000 + seq,
-            ..AuditEntry::new(Kind::Startup, "linkguard")
+            ..AuditEntry::new(Kind::Startup, Origin::Linkguard)
         };
         let hash = record_hash(&prev, seq, &e).unwrap();
         tamper(
@@ -356,7 +357,7 @@ async fn hardening_unkeyed_chain_keeps_verifying_after_the_upgrade(db: &TestDb) 
         let e = AuditEntry {
             at_ms: 1_000 + seq,
             detail: (seq == 2).then(|| "rewritten".to_string()),
-            ..AuditEntry::new(Kind::Startup, "linkguard")
+            ..AuditEntry::new(Kind::Startup, Origin::Linkguard)
         };
         (seq, e)
     });
@@ -534,7 +535,7 @@ async fn hardening_passcodes_never_reach_the_store(db: &TestDb) {
                  BlueJeans https://bluejeans.com/123456789/4242 Passcode: 246810"
                     .into(),
             ),
-            ..AuditEntry::new(Kind::Detected, "slack")
+            ..AuditEntry::new(Kind::Detected, Platform::Slack)
         })
         .await
         .unwrap();
@@ -569,9 +570,9 @@ async fn hardening_finished_actions_keep_no_message(db: &TestDb) {
     let detection = |id: &str| AuditEntry {
         channel: Some("C1".into()),
         message_id: Some(id.into()),
-        revision: Some("0".into()),
+        revision: Some(Revision::original()),
         outcome: Some(Outcome::Pending),
-        ..AuditEntry::new(Kind::Detected, "slack")
+        ..AuditEntry::new(Kind::Detected, Platform::Slack)
     };
     let recorded = |r| match r {
         linkguard::store::Recorded::New(v) => v[0].seq,
@@ -581,7 +582,7 @@ async fn hardening_finished_actions_keep_no_message(db: &TestDb) {
     let waiting = recorded(
         store
             .record_detection_with(
-                &EventKey::new("slack", "C1/3", "0"),
+                &EventKey::new(Platform::Slack, "C1/3", &Revision::original()),
                 vec![detection("3")],
                 Some(unsealed("still needed")),
             )
@@ -592,7 +593,7 @@ async fn hardening_finished_actions_keep_no_message(db: &TestDb) {
     let done = recorded(
         store
             .record_detection_with(
-                &EventKey::new("slack", "C1/1", "0"),
+                &EventKey::new(Platform::Slack, "C1/1", &Revision::original()),
                 vec![detection("1")],
                 Some(unsealed(marker)),
             )
@@ -609,9 +610,9 @@ async fn hardening_finished_actions_keep_no_message(db: &TestDb) {
     let outcome = AuditEntry {
         channel: Some("C1".into()),
         message_id: Some("1".into()),
-        revision: Some("0".into()),
+        revision: Some(Revision::original()),
         outcome: Some(Outcome::Ok),
-        ..AuditEntry::new(Kind::Action, "slack")
+        ..AuditEntry::new(Kind::Action, Platform::Slack)
     };
     store.record_outcome(done, outcome.clone()).await.unwrap();
     if sqlite {
@@ -627,7 +628,7 @@ async fn hardening_finished_actions_keep_no_message(db: &TestDb) {
     let leftover = recorded(
         store
             .record_detection_with(
-                &EventKey::new("slack", "C1/2", "0"),
+                &EventKey::new(Platform::Slack, "C1/2", &Revision::original()),
                 vec![detection("2")],
                 Some(unsealed(marker)),
             )
@@ -655,6 +656,82 @@ async fn hardening_finished_actions_keep_no_message(db: &TestDb) {
     assert_eq!(store.drop_payloads_of_finished_actions().await.unwrap(), 0);
 }
 
+/// A platform the store does not know, written behind its back into the
+/// audit log, an exception, a request or a session, is an error that names
+/// the record and the text, never a guess or a panic.
+async fn hardening_unknown_platforms_are_named(db: &TestDb) {
+    let store = db.store_with(opts()).await;
+    append_n(&store, 3).await;
+    let e = store
+        .exception_grant(
+            Some(Platform::Slack),
+            "T1",
+            &linkguard::store::ExceptionTarget::User("U1".into()),
+            std::time::Duration::from_secs(60),
+            "demo",
+            "Ada",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .exceptions_active(Platform::Slack)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .exceptions_active(Platform::Discord)
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+    tamper(
+        db,
+        "UPDATE audit_log SET platform = $1 WHERE seq = 2",
+        &[Bind::Text("teams")],
+    )
+    .await;
+    let err = store.list(&AuditFilter::default()).await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+    let said = err.to_string();
+    assert!(
+        said.contains("audit record 2") && said.contains("\"teams\""),
+        "{said}"
+    );
+    let err = store.verify().await.unwrap_err().to_string();
+    assert!(err.contains("\"teams\""), "{err}");
+    // Filtering by a known platform leaves the bad row out.
+    let slack = store
+        .list(&AuditFilter {
+            platform: Some(Platform::Slack.into()),
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    let seqs: Vec<i64> = slack.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, [1, 3, 4]);
+
+    tamper(
+        db,
+        "UPDATE exceptions SET platform = $1 WHERE id = $2",
+        &[Bind::Text("console"), Bind::Int(e.id)],
+    )
+    .await;
+    let err = store
+        .exceptions_visible(None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("exception {}", e.id)) && err.contains("\"console\""),
+        "{err}"
+    );
+}
+
 on_both_backends!(
     hardening_forged_row_is_refused,
     hardening_truncated_tail_is_caught_by_an_anchor,
@@ -665,6 +742,7 @@ on_both_backends!(
     hardening_policy_file_manages_the_policy,
     hardening_passcodes_never_reach_the_store,
     hardening_finished_actions_keep_no_message,
+    hardening_unknown_platforms_are_named,
 );
 
 fn linkguard(db_url: &str, key: Option<&str>, args: &[&str]) -> Output {
@@ -740,6 +818,40 @@ async fn hardening_cli_anchor_catches_a_cut_tail() {
         "{}",
         text(&out)
     );
+}
+
+/// `audit list|export --platform` takes the stored names only, and says
+/// which ones when given another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hardening_cli_platform_filter_names_a_bad_value() {
+    let db = store_common::sqlite().await;
+    let store = db.store_with(opts()).await;
+    append_n(&store, 2).await;
+    store
+        .append(AuditEntry::new(Kind::Startup, Origin::Linkguard))
+        .await
+        .unwrap();
+    let out = linkguard(
+        &db.url,
+        Some(KEY),
+        &["audit", "list", "--platform", "linkguard"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let listed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    assert!(
+        listed.contains("startup") && listed.contains("linkguard"),
+        "{listed}"
+    );
+    for cmd in ["list", "export"] {
+        let out = linkguard(&db.url, Some(KEY), &["audit", cmd, "--platform", "teams"]);
+        assert!(!out.status.success());
+        assert!(
+            text(&out).contains("\"teams\"") && text(&out).contains("slack, discord, cli"),
+            "{}",
+            text(&out)
+        );
+    }
 }
 
 /// The command line refuses a stale or file-managed policy edit.

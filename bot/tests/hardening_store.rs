@@ -7,8 +7,8 @@
 mod store_common;
 
 use linkguard::store::{
-    now_ms, AuditAction, AuditEntry, EventKey, Kind, NewPending, Outcome, Recorded, Store,
-    StoreOptions,
+    now_ms, AuditAction, AuditEntry, EventKey, Kind, NewPending, Outcome, Platform, Recorded,
+    Revision, Store, StoreOptions,
 };
 use std::collections::HashSet;
 use store_common::{options, TestDb};
@@ -17,15 +17,19 @@ fn detection(i: usize) -> AuditEntry {
     AuditEntry {
         channel: Some("C1".into()),
         message_id: Some(format!("1700000000.{i:06}")),
-        revision: Some("0".into()),
+        revision: Some(Revision::original()),
         outcome: Some(Outcome::Pending),
         action: Some(AuditAction::Replace),
-        ..AuditEntry::new(Kind::Detected, "slack")
+        ..AuditEntry::new(Kind::Detected, Platform::Slack)
     }
 }
 
 async fn record(store: &Store, i: usize, lease: Option<(String, i64)>) -> i64 {
-    let key = EventKey::new("slack", &format!("C1/1700000000.{i:06}"), "0");
+    let key = EventKey::new(
+        Platform::Slack,
+        &format!("C1/1700000000.{i:06}"),
+        &Revision::original(),
+    );
     let Recorded::New(records) = store
         .record_detection_with(
             &key,
@@ -63,7 +67,7 @@ async fn hardening_two_replicas_claiming_at_once_never_share_an_action(db: &Test
         let mut mine = Vec::new();
         loop {
             let got = store
-                .claim_pending("slack", owner, until, 3)
+                .claim_pending(Platform::Slack, owner, until, 3)
                 .await
                 .expect("claim");
             if got.is_empty() {
@@ -87,7 +91,7 @@ async fn hardening_two_replicas_claiming_at_once_never_share_an_action(db: &Test
     assert_eq!(set_a.len() + set_b.len(), N, "every action was claimed");
     // Another platform's connector claims none of them.
     assert!(a
-        .claim_pending("discord", "replica-c", until, 100)
+        .claim_pending(Platform::Discord, "replica-c", until, 100)
         .await
         .expect("claim")
         .is_empty());
@@ -100,7 +104,7 @@ async fn hardening_leases_expire_back_offs_hold_and_only_the_holder_writes(db: &
     let held = record(&store, 1, Some(("dead".into(), now_ms() + 60_000))).await;
     let expired = record(&store, 2, Some(("dead".into(), now_ms() - 1))).await;
     let claimed = store
-        .claim_pending("slack", "alive", now_ms() + 60_000, 10)
+        .claim_pending(Platform::Slack, "alive", now_ms() + 60_000, 10)
         .await
         .expect("claim");
     let seqs: Vec<i64> = claimed.iter().map(|p| p.detection.seq).collect();
@@ -139,7 +143,7 @@ async fn hardening_leases_expire_back_offs_hold_and_only_the_holder_writes(db: &
     assert_eq!(p.progress_mac.as_deref(), Some("ab"));
     // Not due before its back-off, by anyone.
     assert!(store
-        .claim_pending("slack", "other", now_ms() + 60_000, 10)
+        .claim_pending(Platform::Slack, "other", now_ms() + 60_000, 10)
         .await
         .expect("claim")
         .is_empty());
@@ -155,13 +159,13 @@ async fn hardening_leases_expire_back_offs_hold_and_only_the_holder_writes(db: &
     assert!(!store.release_lease(held, "alive").await.expect("release"));
     assert!(store.release_lease(held, "dead").await.expect("release"));
     let taken = store
-        .claim_pending("slack", "alive", now_ms() + 60_000, 10)
+        .claim_pending(Platform::Slack, "alive", now_ms() + 60_000, 10)
         .await
         .expect("claim");
     assert_eq!(taken.len(), 1);
     assert_eq!(taken[0].detection.seq, held);
     // Recording the outcome ends it, once.
-    let mut e = AuditEntry::new(Kind::Action, "slack");
+    let mut e = AuditEntry::new(Kind::Action, Platform::Slack);
     e.outcome = Some(Outcome::Ok);
     store
         .record_outcome(expired, e.clone())

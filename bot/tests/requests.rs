@@ -11,7 +11,7 @@ use linkguard::commands::requests::{
 };
 use linkguard::commands::{Caller, Commands};
 use linkguard::moderation::{
-    ActivePolicy, Author, Handled, IncomingMessage, Moderator, Platform, Step,
+    ActivePolicy, Author, Handled, IncomingMessage, Moderator, Platform, Revision, Step,
 };
 use linkguard::store::{
     AuditFilter, ExceptionTarget, RequestState, Store, KIND_APPROVED, KIND_DENIED, KIND_REQUESTED,
@@ -63,7 +63,7 @@ fn message(user: &str, text: &str, id: &str) -> IncomingMessage {
         channel: "C0FAKECHAN1".into(),
         thread: None,
         message_id: id.into(),
-        revision: "0".into(),
+        revision: Revision::original(),
         author: Author {
             id: user.into(),
             display_name: user.into(),
@@ -202,7 +202,7 @@ async fn story(db: TestDb) {
         .unwrap_err();
     assert!(matches!(e, RequestError::NotFound { id: 999_999 }), "{e}");
     assert!(store
-        .exception_covering("slack", TEAM, "U0FAKEUSR01", &["C0FAKECHAN1"])
+        .exception_covering(Platform::Slack, TEAM, "U0FAKEUSR01", &["C0FAKECHAN1"])
         .await
         .unwrap()
         .is_none());
@@ -325,7 +325,7 @@ async fn story(db: TestDb) {
     assert_eq!(d.request.note.as_deref(), Some("use Jitsi"));
     assert!(records(&store).await.iter().any(|r| r.0 == KIND_DENIED));
     assert!(store
-        .exception_covering("slack", TEAM, "U0FAKEUSR09", &["C0FAKESALES"])
+        .exception_covering(Platform::Slack, TEAM, "U0FAKEUSR09", &["C0FAKESALES"])
         .await
         .unwrap()
         .is_none());
@@ -426,7 +426,7 @@ async fn race(db: TestDb) {
         "{loser}"
     );
     let now = a.request_get(r.id).await.unwrap().unwrap();
-    let granted = a.exceptions_active("slack").await.unwrap().len();
+    let granted = a.exceptions_active(Platform::Slack).await.unwrap().len();
     match now.state {
         RequestState::Approved => assert_eq!(granted, 1),
         RequestState::Denied => assert_eq!(granted, 0),
@@ -459,18 +459,21 @@ async fn delivery_outbox_leases_each_change_once() {
         .request_submit(&alice(), None, "zoom", "call", DAY)
         .await
         .unwrap();
-    let got = store.requests_undelivered("slack", 10).await.unwrap();
+    let got = store
+        .requests_undelivered(Platform::Slack, 10)
+        .await
+        .unwrap();
     assert_eq!(got.iter().map(|r| r.id).collect::<Vec<_>>(), vec![r.id]);
     assert!(
         store
-            .requests_undelivered("slack", 10)
+            .requests_undelivered(Platform::Slack, 10)
             .await
             .unwrap()
             .is_empty(),
         "leased"
     );
     assert!(store
-        .requests_undelivered("discord", 10)
+        .requests_undelivered(Platform::Discord, 10)
         .await
         .unwrap()
         .is_empty());
@@ -483,12 +486,15 @@ async fn delivery_outbox_leases_each_change_once() {
         .await
         .unwrap();
     assert!(store
-        .requests_undelivered("slack", 10)
+        .requests_undelivered(Platform::Slack, 10)
         .await
         .unwrap()
         .is_empty());
     c.request_decide(&admin(), r.id, true, None).await.unwrap();
-    let got = store.requests_undelivered("slack", 10).await.unwrap();
+    let got = store
+        .requests_undelivered(Platform::Slack, 10)
+        .await
+        .unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].state, RequestState::Approved);
     assert_eq!(got[0].admin_message.as_deref(), Some("1700000000.000100"));
@@ -498,7 +504,11 @@ async fn delivery_outbox_leases_each_change_once() {
         .await
         .unwrap();
     assert_eq!(
-        store.requests_undelivered("slack", 10).await.unwrap().len(),
+        store
+            .requests_undelivered(Platform::Slack, 10)
+            .await
+            .unwrap()
+            .len(),
         1
     );
     store
@@ -506,7 +516,7 @@ async fn delivery_outbox_leases_each_change_once() {
         .await
         .unwrap();
     assert!(store
-        .requests_undelivered("slack", 10)
+        .requests_undelivered(Platform::Slack, 10)
         .await
         .unwrap()
         .is_empty());

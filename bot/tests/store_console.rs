@@ -7,7 +7,7 @@
 mod store_common;
 
 use linkguard::store::{
-    AuditEntry, AuditFilter, ConsoleSession, ExceptionTarget, Kind, LoginAttempt, Outcome,
+    AuditEntry, AuditFilter, ConsoleSession, ExceptionTarget, Kind, LoginAttempt, Outcome, Platform,
 };
 use std::time::Duration;
 use store_common::TestDb;
@@ -16,7 +16,7 @@ fn session(expires_in_ms: i64) -> ConsoleSession {
     let now = linkguard::store::now_ms();
     ConsoleSession {
         csrf: "csrf-token".into(),
-        platform: "slack".into(),
+        platform: Platform::Slack.into(),
         workspace: "T0FAKETEAM1".into(),
         user_id: "U0FAKEADM01".into(),
         user_name: "Ada Admin".into(),
@@ -78,7 +78,7 @@ async fn console_store(db: &TestDb) {
 
     // A sign-in in flight is taken once, and not after it expired.
     let attempt = LoginAttempt {
-        provider: "discord".into(),
+        provider: Platform::Discord,
         secret: "verifier".into(),
     };
     s.console_login_begin("state-1", &attempt, 60_000)
@@ -102,7 +102,7 @@ async fn console_store(db: &TestDb) {
 
     // The audit search and the overview's counts.
     let entry = |rule: &str, outcome: Outcome, detail: &str| {
-        let mut e = AuditEntry::new(Kind::Detected, "slack");
+        let mut e = AuditEntry::new(Kind::Detected, Platform::Slack);
         e.channel = Some("C1".into());
         e.rule_id = Some(rule.into());
         e.provider = Some("zoom".into());
@@ -168,7 +168,7 @@ async fn console_store(db: &TestDb) {
     // Exceptions, ended ones included.
     let e = s
         .exception_grant(
-            "slack",
+            Some(Platform::Slack),
             "T0FAKETEAM1",
             &ExceptionTarget::User("U1".into()),
             Duration::from_secs(3600),

@@ -12,7 +12,7 @@
 
 mod store_common;
 
-use linkguard::store::{AuditEntry, AuditFilter, Kind, Store};
+use linkguard::store::{AuditEntry, AuditFilter, Kind, Origin, Platform, Store};
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -53,7 +53,7 @@ async fn child_appender() {
             .append(AuditEntry {
                 author: Some(tag.clone()),
                 detail: Some(format!("{tag}-{i}")),
-                ..AuditEntry::new(Kind::Action, "slack")
+                ..AuditEntry::new(Kind::Action, Platform::Slack)
             })
             .await
             .expect("child append");
@@ -156,7 +156,7 @@ async fn a_killed_writer_loses_nothing_it_acknowledged(db: &TestDb) {
     }
     // The store is still writable after the crash (no stale lock).
     let next = store
-        .append(AuditEntry::new(Kind::Startup, "linkguard"))
+        .append(AuditEntry::new(Kind::Startup, Origin::Linkguard))
         .await
         .expect("append after crash");
     assert_eq!(next.seq, report.head_seq + 1);

@@ -8,7 +8,7 @@ mod store_common;
 
 use linkguard::store::{
     AuditAction, AuditEntry, AuditFilter, ChainProblem, DiscordWebhook, EventKey, Kind, Outcome,
-    Recorded, Store, StoreError, StoreOptions,
+    Platform, Recorded, Revision, Store, StoreError, StoreOptions,
 };
 use std::time::Duration;
 use store_common::{options, TestDb};
@@ -18,7 +18,7 @@ fn detection(channel: &str, author: &str, link: &str) -> AuditEntry {
         workspace: Some("T1".into()),
         channel: Some(channel.into()),
         message_id: Some(format!("{channel}/1700000000.000100")),
-        revision: Some("0".into()),
+        revision: Some(Revision::original()),
         author: Some(author.into()),
         rule_id: Some("no-zoom".into()),
         policy_version: Some(1),
@@ -28,7 +28,7 @@ fn detection(channel: &str, author: &str, link: &str) -> AuditEntry {
         action: Some(AuditAction::Replace),
         outcome: Some(Outcome::Pending),
         message_text: Some(format!("join {link} now")),
-        ..AuditEntry::new(Kind::Detected, "slack")
+        ..AuditEntry::new(Kind::Detected, Platform::Slack)
     }
 }
 
@@ -47,7 +47,7 @@ async fn fill(store: &Store, n: usize) {
             .append(AuditEntry {
                 detail: Some(format!("record {i}")),
                 channel: Some(format!("C{}", i % 3)),
-                ..AuditEntry::new(Kind::Action, "discord")
+                ..AuditEntry::new(Kind::Action, Platform::Discord)
             })
             .await
             .expect("append");
@@ -154,7 +154,7 @@ async fn audit_records_are_chained_redacted_and_queryable(db: &TestDb) {
     let recent = AuditFilter {
         since_ms: Some(2_000),
         rule_id: Some("no-zoom".into()),
-        platform: Some("slack".into()),
+        platform: Some(Platform::Slack.into()),
         ..AuditFilter::default()
     };
     assert_eq!(by(recent).await, vec![1, 3]);
@@ -172,7 +172,7 @@ async fn audit_records_are_chained_redacted_and_queryable(db: &TestDb) {
     assert_eq!(by(after).await, vec![2, 3]);
     assert_eq!(
         by(AuditFilter {
-            platform: Some("discord".into()),
+            platform: Some(Platform::Discord.into()),
             ..AuditFilter::default()
         })
         .await,
@@ -189,7 +189,11 @@ async fn audit_records_are_chained_redacted_and_queryable(db: &TestDb) {
 
 async fn redelivered_events_are_recognised_and_pending_actions_resolved(db: &TestDb) {
     let store = db.store().await;
-    let key = EventKey::new("slack", "C1/1700000000.000100", "0");
+    let key = EventKey::new(
+        Platform::Slack,
+        "C1/1700000000.000100",
+        &Revision::original(),
+    );
     let first = store
         .record_detection(
             &key,
@@ -218,7 +222,7 @@ async fn redelivered_events_are_recognised_and_pending_actions_resolved(db: &Tes
     assert_eq!(store.count().await.expect("count"), 2);
 
     // Another revision of the same message is a new event.
-    let edited = EventKey::new("slack", "C1/1700000000.000100", "1");
+    let edited = EventKey::new(Platform::Slack, "C1/1700000000.000100", &Revision::edit(1));
     assert!(matches!(
         store.record_detection(&edited, vec![]).await.expect("edit"),
         Recorded::New(_)
@@ -236,7 +240,7 @@ async fn redelivered_events_are_recognised_and_pending_actions_resolved(db: &Tes
                 action: Some(AuditAction::Reply),
                 outcome: Some(Outcome::Degraded),
                 detail: Some("no admin token: replied instead".into()),
-                ..AuditEntry::new(Kind::Action, "slack")
+                ..AuditEntry::new(Kind::Action, Platform::Slack)
             },
         )
         .await
@@ -244,7 +248,10 @@ async fn redelivered_events_are_recognised_and_pending_actions_resolved(db: &Tes
     assert_eq!(outcome.seq, 3);
     assert!(store.pending().await.expect("pending").is_empty());
     let twice = store
-        .record_outcome(records[0].seq, AuditEntry::new(Kind::Action, "slack"))
+        .record_outcome(
+            records[0].seq,
+            AuditEntry::new(Kind::Action, Platform::Slack),
+        )
         .await;
     assert!(
         matches!(twice, Err(StoreError::NotPending(s)) if s == records[0].seq),
@@ -263,7 +270,7 @@ async fn redelivered_events_are_recognised_and_pending_actions_resolved(db: &Tes
             ..options()
         })
         .await;
-    let short = EventKey::new("discord", "42", "0");
+    let short = EventKey::new(Platform::Discord, "42", &Revision::original());
     for _ in 0..2 {
         assert!(matches!(
             forgetful
@@ -466,13 +473,13 @@ async fn purge_keeps_the_chain_verifiable(db: &TestDb) {
         store
             .append(AuditEntry {
                 at_ms: 1_000 + i,
-                ..AuditEntry::new(Kind::Historical, "slack")
+                ..AuditEntry::new(Kind::Historical, Platform::Slack)
             })
             .await
             .expect("old append");
     }
     // An old detection still waiting for its action must survive the purge.
-    let key = EventKey::new("slack", "C9/1", "0");
+    let key = EventKey::new(Platform::Slack, "C9/1", &Revision::original());
     let Recorded::New(pending) = store
         .record_detection(
             &key,
@@ -527,7 +534,7 @@ async fn many_tasks_append_one_linear_chain(db: &TestDb) {
                     store
                         .append(AuditEntry {
                             detail: Some(format!("task {t} append {i}")),
-                            ..AuditEntry::new(Kind::Detected, "discord")
+                            ..AuditEntry::new(Kind::Detected, Platform::Discord)
                         })
                         .await
                         .expect("append");
@@ -632,7 +639,7 @@ async fn every_action_reads_back_and_an_unknown_one_is_named(db: &TestDb) {
         store
             .append(AuditEntry {
                 action: Some(action),
-                ..AuditEntry::new(Kind::Action, "discord")
+                ..AuditEntry::new(Kind::Action, Platform::Discord)
             })
             .await
             .expect("append");
@@ -737,7 +744,7 @@ async fn a_lost_database_is_retried_reported_and_nothing_acknowledged_is_lost() 
             store
                 .append(AuditEntry {
                     detail: Some("written during the outage".into()),
-                    ..AuditEntry::new(Kind::Action, "slack")
+                    ..AuditEntry::new(Kind::Action, Platform::Slack)
                 })
                 .await
         })
@@ -779,7 +786,7 @@ async fn a_lost_database_is_retried_reported_and_nothing_acknowledged_is_lost() 
     .expect("open");
     proxy.set_up(false);
     let err = impatient
-        .append(AuditEntry::new(Kind::Action, "slack"))
+        .append(AuditEntry::new(Kind::Action, Platform::Slack))
         .await
         .expect_err("budget spent");
     assert!(matches!(err, StoreError::Unavailable { .. }), "{err:?}");

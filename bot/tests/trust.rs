@@ -260,7 +260,7 @@ async fn refusals_are_recorded_once_per_workspace(a: Store, b: Store) {
             .iter()
             .find(|r| r.entry.workspace.as_deref() == Some(ws))
             .unwrap();
-        assert_eq!(r.entry.platform, "discord");
+        assert_eq!(r.entry.platform, Platform::Discord);
         assert!(r
             .entry
             .detail

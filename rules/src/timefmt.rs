@@ -25,7 +25,7 @@ pub fn format_time(ms: i64) -> String {
     rfc3339(ms).unwrap_or_else(|| format!("{ms}ms"))
 }
 
-/// [`rfc3339_seconds`], or `<ms>ms`: for people, to whom an exemption's end
+/// [`rfc3339_seconds`], or `<ms>ms`: for people, to whom an exception's end
 /// reads better without a fraction.
 pub fn format_time_seconds(ms: i64) -> String {
     rfc3339_seconds(ms).unwrap_or_else(|| format!("{ms}ms"))

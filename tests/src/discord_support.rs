@@ -11,7 +11,7 @@
 
 use linkguard::app::{App, AppOptions};
 use linkguard::config::{Config, DiscordConfig, Secret};
-use linkguard::store::{AuditFilter, AuditRecord, Kind, Outcome, Store};
+use linkguard::store::{AuditFilter, AuditRecord, Kind, Outcome, Platform, Store};
 use linkguard_fakes::discord::{
     cast, FakeDiscord, FakeDiscordConfig, InteractionCallback, RouteKind, StoredMessage,
     StoredWebhook,
@@ -257,7 +257,7 @@ impl TestApp {
     pub async fn audit(&self) -> Vec<AuditRecord> {
         self.store
             .list(&AuditFilter {
-                platform: Some("discord".into()),
+                platform: Some(Platform::Discord.into()),
                 ..AuditFilter::default()
             })
             .await

@@ -5,7 +5,7 @@
 //! (production path) and through a REST proxy; an action interrupted by a
 //! crash is finished at the next start.
 
-use linkguard::moderation::{Author, IncomingMessage, Platform, Step};
+use linkguard::moderation::{Author, IncomingMessage, Platform, Revision, Step};
 use linkguard::store::{Kind, Outcome, Store, StoreOptions};
 use linkguard_e2e::discord_support::*;
 use linkguard_fakes::discord::{cast, FakeDiscord, FakeDiscordConfig, RouteKind};
@@ -200,7 +200,7 @@ async fn an_action_interrupted_by_a_crash_is_finished_at_the_next_start() {
         channel: cast::GENERAL.to_string(),
         thread: None,
         message_id: id.to_string(),
-        revision: "0".into(),
+        revision: Revision::original(),
         author: Author {
             id: cast::ALICE.to_string(),
             display_name: "Alice".into(),

@@ -4,7 +4,7 @@
 //! face, the original is deleted only after the repost exists, both steps are
 //! audited, and a repost pings nobody. Edits that add a link are caught.
 
-use linkguard::store::{Kind, Outcome};
+use linkguard::store::{Kind, Outcome, Revision};
 use linkguard_e2e::discord_support::*;
 use linkguard_fakes::discord::{cast, RouteKind};
 use serde_json::json;
@@ -90,7 +90,7 @@ async fn a_zoom_link_in_a_channel_is_reposted_under_the_author_then_deleted() {
         records[0].entry.author.as_deref(),
         Some(cast::ALICE.to_string().as_str())
     );
-    assert_eq!(records[0].entry.revision.as_deref(), Some("0"));
+    assert_eq!(records[0].entry.revision, Some(Revision::original()));
     assert_eq!(records[1], action);
 
     // A second link in the same channel reuses the webhook.
@@ -217,8 +217,8 @@ async fn an_edit_that_adds_a_banned_link_is_caught() {
         .filter(|r| r.entry.kind == Kind::Detected)
         .collect();
     assert_eq!(detected.len(), 1, "{records:#?}");
-    let revision = detected[0].entry.revision.clone().unwrap_or_default();
-    assert_ne!(revision, "0", "the edit is its own revision");
+    let revision = detected[0].entry.revision.clone().expect("a revision");
+    assert!(!revision.is_original(), "the edit is its own revision");
     let action = t.wait_action(id).await;
     assert_action(&action, "replace", Outcome::Ok);
     assert_eq!(action.entry.revision, Some(revision));

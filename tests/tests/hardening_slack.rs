@@ -6,7 +6,9 @@
 //! recovering at once run each action once; a pending payload or progress
 //! that does not verify with the audit key is refused, never executed.
 
-use linkguard::moderation::{Author, IncomingMessage, Moderator, Platform, PlatformActions, Step};
+use linkguard::moderation::{
+    Author, IncomingMessage, Moderator, Platform, PlatformActions, Revision, Step,
+};
 use linkguard::slack::SlackActions;
 use linkguard::store::{AuditFilter, AuditRecord, Store, StoreOptions};
 use linkguard_e2e::slack_support::*;
@@ -222,7 +224,7 @@ fn message(ts: &str, author: &str, text: &str) -> IncomingMessage {
         channel: GENERAL.into(),
         thread: None,
         message_id: ts.into(),
-        revision: "0".into(),
+        revision: Revision::original(),
         author: Author {
             id: author.into(),
             display_name: String::new(),

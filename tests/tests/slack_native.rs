@@ -418,7 +418,7 @@ async fn a_request_in_words_is_denied_with_a_note_over_http() {
     );
     assert!(app
         .store
-        .exceptions_active("slack")
+        .exceptions_active(linkguard::store::Platform::Slack)
         .await
         .unwrap()
         .is_empty());

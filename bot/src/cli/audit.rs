@@ -7,7 +7,7 @@
 //! an anchored head.
 
 use super::open_store;
-use crate::store::{Anchor, AuditAction, AuditFilter, AuditRecord, Store, VerifyReport};
+use crate::store::{Anchor, AuditAction, AuditFilter, AuditRecord, Origin, Store, VerifyReport};
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use linkguard_rules::timefmt::format_time;
@@ -87,9 +87,10 @@ struct FilterArgs {
     /// Only records before this date.
     #[arg(long)]
     until: Option<String>,
-    /// Only this platform (slack, discord, …).
-    #[arg(long)]
-    platform: Option<String>,
+    /// Only this platform or origin (slack, discord, cli, console,
+    /// linkguard, any).
+    #[arg(long, value_parser = Origin::parse)]
+    platform: Option<Origin>,
     /// Only this channel id.
     #[arg(long)]
     channel: Option<String>,
@@ -109,7 +110,7 @@ impl FilterArgs {
         Ok(AuditFilter {
             since_ms: self.since.as_deref().map(parse_time_ms).transpose()?,
             until_ms: self.until.as_deref().map(parse_time_ms).transpose()?,
-            platform: self.platform.clone(),
+            platform: self.platform,
             channel: self.channel.clone(),
             author: self.user.clone(),
             rule_id: self.rule.clone(),
@@ -378,12 +379,15 @@ pub(crate) fn csv_row(r: &AuditRecord) -> String {
     let fields: Vec<String> = vec![
         r.seq.to_string(),
         format_time(e.at_ms),
-        e.platform.clone(),
+        e.platform.to_string(),
         e.workspace.clone().unwrap_or_default(),
         e.channel.clone().unwrap_or_default(),
         e.thread.clone().unwrap_or_default(),
         e.message_id.clone().unwrap_or_default(),
-        e.revision.clone().unwrap_or_default(),
+        e.revision
+            .as_ref()
+            .map(|r| r.to_string())
+            .unwrap_or_default(),
         e.author.clone().unwrap_or_default(),
         e.kind.to_string(),
         e.rule_id.clone().unwrap_or_default(),
@@ -434,7 +438,7 @@ fn format_line(r: &AuditRecord) -> String {
         format!("#{}", r.seq),
         format_time(e.at_ms),
         e.kind.to_string(),
-        e.platform.clone(),
+        e.platform.to_string(),
     ];
     let labelled = [
         ("workspace", e.workspace.clone()),

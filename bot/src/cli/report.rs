@@ -4,7 +4,7 @@
 
 use super::audit::parse_time_ms;
 use crate::config::Config;
-use crate::store::{AuditFilter, Kind};
+use crate::store::{AuditFilter, Kind, Origin};
 use linkguard_rules::timefmt::format_time;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -18,9 +18,10 @@ pub struct ReportArgs {
     /// End of the period (default: now).
     #[arg(long)]
     until: Option<String>,
-    /// Only this platform.
-    #[arg(long)]
-    platform: Option<String>,
+    /// Only this platform or origin (slack, discord, cli, console,
+    /// linkguard, any).
+    #[arg(long, value_parser = Origin::parse)]
+    platform: Option<Origin>,
     /// Print JSON instead of tables.
     #[arg(long)]
     json: bool,
@@ -54,7 +55,7 @@ pub async fn run(args: ReportArgs, config: &Config) -> anyhow::Result<ExitCode> 
             .list(&AuditFilter {
                 since_ms: Some(since),
                 until_ms: Some(until),
-                platform: args.platform.clone(),
+                platform: args.platform,
                 after_seq: after,
                 limit: Some(1000),
                 ..AuditFilter::default()

@@ -9,7 +9,7 @@
 //! instead of filling memory.
 
 use crate::config::Config;
-use crate::store::{AuditEntry, Kind, Outcome, Store};
+use crate::store::{AuditEntry, Kind, Origin, Outcome, Store, UnknownOrigin};
 use anyhow::Context as _;
 use linkguard_rules::policy::RoomKey;
 use linkguard_scan::report::{Format, Report};
@@ -164,7 +164,7 @@ fn report_out(path: Option<&PathBuf>) -> anyhow::Result<Box<dyn Write + Send>> {
 /// `false` when it could not write everything. `findings` is how many the
 /// scan found, to tell the new ones from those an earlier scan recorded.
 async fn recorded(
-    task: tokio::task::JoinHandle<Result<u64, crate::store::StoreError>>,
+    task: tokio::task::JoinHandle<anyhow::Result<u64>>,
     findings: u64,
     quiet: bool,
 ) -> anyhow::Result<bool> {
@@ -195,17 +195,14 @@ async fn recorded(
 
 /// Appends findings to the audit log in batches, each once however often the
 /// same export is scanned; returns how many were new.
-async fn record(
-    store: Store,
-    mut rx: tokio::sync::mpsc::Receiver<Finding>,
-) -> Result<u64, crate::store::StoreError> {
+async fn record(store: Store, mut rx: tokio::sync::mpsc::Receiver<Finding>) -> anyhow::Result<u64> {
     let mut written = 0u64;
     let mut batch = Vec::with_capacity(RECORD_BATCH);
     while rx.recv_many(&mut batch, RECORD_BATCH).await > 0 {
-        let entries: Vec<(String, AuditEntry)> = batch
+        let entries = batch
             .drain(..)
-            .map(|f| (history_key(&f), audit_entry(&f)))
-            .collect();
+            .map(|f| Ok((history_key(&f), audit_entry(&f)?)))
+            .collect::<Result<Vec<(String, AuditEntry)>, UnknownOrigin>>()?;
         written += store.append_batch_once(entries).await?;
     }
     Ok(written)
@@ -234,11 +231,12 @@ fn history_key(f: &Finding) -> String {
 
 /// The `historical` audit record of a finding. Its time is when it was
 /// recorded (the chain's order); when the message was posted is in `detail`.
-pub fn audit_entry(f: &Finding) -> AuditEntry {
+/// Fails only if the scanner names a platform the audit log does not know.
+pub fn audit_entry(f: &Finding) -> Result<AuditEntry, UnknownOrigin> {
     let or_name = |id: &str, name: &str| {
         Some(if id.is_empty() { name } else { id }.to_owned()).filter(|s| !s.is_empty())
     };
-    let mut e = AuditEntry::new(Kind::Historical, f.platform);
+    let mut e = AuditEntry::new(Kind::Historical, Origin::parse(f.platform)?);
     e.workspace = or_name(&f.workspace_id, &f.workspace);
     e.channel = or_name(&f.channel_id, &f.channel);
     e.thread = f.thread.clone();
@@ -262,5 +260,5 @@ pub fn audit_entry(f: &Finding) -> AuditEntry {
         detail.push_str(" (edited)");
     }
     e.detail = Some(detail);
-    e
+    Ok(e)
 }

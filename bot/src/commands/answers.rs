@@ -54,7 +54,7 @@ impl Commands {
                 }
                 if let Some(t) = &rule.alternative {
                     // A personal room for the asker, stable across questions.
-                    let seed = format!("ask:{}:{}:{}", caller.platform_name(), caller.user_id, id);
+                    let seed = format!("ask:{}:{}:{}", caller.origin(), caller.user_id, id);
                     let alt = t.render(
                         self.moderator.room_key(),
                         policy.room_prefix(),

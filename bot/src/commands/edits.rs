@@ -20,7 +20,7 @@ pub(crate) struct Base {
 
 impl Commands {
     pub(super) async fn refuse(&self, caller: &Caller, what: &str) -> Result<String, StoreError> {
-        let mut e = AuditEntry::new(Kind::Refused, caller.platform_name());
+        let mut e = AuditEntry::new(Kind::Refused, caller.origin());
         e.workspace = Some(caller.workspace.clone()).filter(|w| !w.is_empty());
         e.channel = Some(caller.channel.clone()).filter(|c| !c.is_empty());
         e.author = Some(caller.user_id.clone());
@@ -72,11 +72,7 @@ impl Commands {
             Ok(p) => p,
             Err(e) => return Ok(format!("That change was refused, nothing changed:\n{e}")),
         };
-        let source = format!(
-            "{} edit by {}: {what}",
-            caller.platform_name(),
-            caller.author()
-        );
+        let source = format!("{} edit by {}: {what}", caller.origin(), caller.author());
         let imported = match self
             .moderator
             .store()

@@ -4,6 +4,7 @@
 
 use super::words::{human_duration, parse_duration, parse_target};
 use super::{Caller, Commands};
+use crate::moderation::Platform;
 use crate::store::{Exception, StoreError};
 use linkguard_rules::timefmt::format_time_seconds;
 use std::fmt::Write as _;
@@ -92,7 +93,7 @@ impl Commands {
                 }
                 let e: Exception = store
                     .exception_grant(
-                        caller.platform_name(),
+                        caller.platform,
                         &caller.workspace,
                         &target,
                         duration,
@@ -116,7 +117,7 @@ impl Commands {
 impl Caller {
     /// Which exceptions the caller may see and revoke: their own platform
     /// and workspace in chat; everything on the CLI (`None`).
-    fn scope(&self) -> Option<(&'static str, &str)> {
-        self.platform.map(|p| (p.as_str(), self.workspace.as_str()))
+    fn scope(&self) -> Option<(Platform, &str)> {
+        self.platform.map(|p| (p, self.workspace.as_str()))
     }
 }

@@ -21,6 +21,7 @@ pub use route::{route, Word};
 pub use words::{parse_duration, parse_target, split_words};
 
 use crate::moderation::{Moderator, Platform};
+use crate::store::Origin;
 use linkguard_rules::eval::MessageContext;
 use linkguard_rules::Dialect;
 use std::sync::Arc;
@@ -46,8 +47,9 @@ pub struct Caller {
 }
 
 impl Caller {
-    fn platform_name(&self) -> &'static str {
-        self.platform.map_or("cli", Platform::as_str)
+    /// Where the caller's records come from: their platform, or the CLI.
+    fn origin(&self) -> Origin {
+        Origin::from(self.platform)
     }
 
     fn dialect(&self) -> Dialect {

@@ -272,7 +272,7 @@ impl Commands {
             Some(_) => return Err(RequestError::TargetNotAllowed),
         };
         let new = NewRequest {
-            platform: platform.as_str().to_owned(),
+            platform,
             workspace: caller.workspace.clone(),
             requester_id: caller.user_id.clone(),
             requester_name: caller.user_name.clone(),
@@ -377,7 +377,7 @@ impl Commands {
         Ok(self
             .moderator
             .store()
-            .requests_pending(platform.as_str(), &caller.workspace)
+            .requests_pending(platform, &caller.workspace)
             .await?)
     }
 
@@ -392,7 +392,7 @@ impl Commands {
         Ok(self
             .moderator
             .store()
-            .requests_by(platform.as_str(), &caller.workspace, &caller.user_id, 10)
+            .requests_by(platform, &caller.workspace, &caller.user_id, 10)
             .await?)
     }
 
@@ -410,7 +410,7 @@ impl Commands {
             .await?
             .ok_or(RequestError::NotFound { id })?;
         if let Some(p) = caller.platform {
-            if r.platform != p.as_str() || r.workspace != caller.workspace {
+            if r.platform != p || r.workspace != caller.workspace {
                 return Err(RequestError::NotFound { id });
             }
         }

@@ -400,10 +400,10 @@ pub async fn run_delivery(http: Arc<Http>, store: Store, admin_channel: u64) {
     loop {
         // Taken before reading the outbox, so a change made meanwhile wakes us.
         let woken = store.requests_changed();
-        if let Err(e) = store.requests_expire("discord").await {
+        if let Err(e) = store.requests_expire(Platform::Discord).await {
             tracing::debug!(error = %e, "expiring old exception requests");
         }
-        match store.requests_undelivered("discord", 20).await {
+        match store.requests_undelivered(Platform::Discord, 20).await {
             Ok(due) => {
                 for r in due {
                     match deliver(&http, &store, channel, &r).await {

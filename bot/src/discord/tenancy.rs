@@ -120,7 +120,7 @@ impl Guilds {
     async fn leave(&self, http: &Http, guild: GuildId, name: &str) {
         let name: String = name.chars().take(100).collect();
         let left = guild.leave(http).await;
-        let mut e = AuditEntry::new(Kind::Refused, Platform::Discord.as_str());
+        let mut e = AuditEntry::new(Kind::Refused, Platform::Discord);
         e.workspace = Some(guild.get().to_string());
         e.action = Some(AuditAction::Leave);
         match &left {
@@ -166,7 +166,7 @@ impl Guilds {
             match Command::delete_global_command(&ctx.http, c.id).await {
                 Ok(()) => {
                     tracing::info!(command.id = %c.id, "removed the stale global /linkguard command");
-                    let mut e = AuditEntry::new(Kind::Refused, Platform::Discord.as_str());
+                    let mut e = AuditEntry::new(Kind::Refused, Platform::Discord);
                     e.action = Some(AuditAction::Unregister);
                     e.outcome = Some(Outcome::Ok);
                     e.detail = Some(format!(

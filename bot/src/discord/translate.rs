@@ -357,7 +357,7 @@ mod tests {
         assert_eq!(m.workspace, "1058897343283331074");
         assert_eq!(m.channel, "1058897594941571075");
         assert_eq!(m.thread.as_deref(), Some("1456071927398531076"));
-        assert_eq!(m.revision, "0");
+        assert!(m.revision.is_original());
         assert_eq!(m.author.display_name, "Alice");
         let edited = message(json!({"edited_timestamp": "2025-01-01T00:05:00+00:00"}));
         let read_back = from_create(&edited, THREAD_AT, Instant::now());
@@ -411,7 +411,7 @@ mod tests {
         let m = from_update(&ev, None, THREAD_AT, Instant::now()).expect("has content");
         assert!(m.has_attachments, "unknown attachments are assumed present");
         assert_eq!(m.revision, update_revision(ev.edited_timestamp.as_ref()));
-        assert_ne!(m.revision, "0");
+        assert!(!m.revision.is_original());
     }
 
     #[test]
@@ -515,7 +515,7 @@ mod tests {
         }))
         .expect("update");
         let m = from_update(&unedited, None, THREAD_AT, Instant::now()).expect("content");
-        assert_eq!(m.revision, "0", "same key as the original post");
+        assert!(m.revision.is_original(), "same key as the original post");
         assert!(!m.has_attachments);
     }
 

@@ -1,38 +1,10 @@
 //! What the pipeline moderates: one message (or one revision of it),
 //! platform-neutral, as the connectors translate it.
 
+pub use crate::store::{Platform, Revision};
+
 use crate::store::EventKey;
-use linkguard_rules::Dialect;
-use std::fmt;
 use std::time::Instant;
-
-/// The platforms linkguard moderates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Platform {
-    /// Slack.
-    Slack,
-    /// Discord.
-    Discord,
-}
-
-impl Platform {
-    /// The platform's name in audit records and logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Platform::Slack => "slack",
-            Platform::Discord => "discord",
-        }
-    }
-
-    /// The text dialect of the platform's messages.
-    pub fn dialect(self) -> Dialect {
-        match self {
-            Platform::Slack => Dialect::Slack,
-            Platform::Discord => Dialect::Discord,
-        }
-    }
-}
 
 /// The author of a message.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
@@ -86,71 +58,7 @@ impl IncomingMessage {
     pub fn event_key(&self) -> EventKey {
         // Slack's ts is unique per channel only, so qualify it.
         let id = format!("{}/{}", self.channel, self.message_id);
-        EventKey::new(self.platform.as_str(), &id, self.revision.as_str())
-    }
-}
-
-/// Which revision of a message an event is: the original post, or an edit
-/// named by the platform's edit timestamp (Slack's `edited.ts`, Discord's
-/// `edited_timestamp`). Part of the idempotency key, so a redelivered
-/// revision is handled once and each edit once more. Stored as its text
-/// (`0` for the original).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(transparent)]
-pub struct Revision(String);
-
-impl Revision {
-    /// The text of the original post's revision.
-    const ORIGINAL: &'static str = "0";
-
-    /// The original post.
-    pub fn original() -> Revision {
-        Revision(Revision::ORIGINAL.to_owned())
-    }
-
-    /// An edit, named by the platform's edit timestamp.
-    pub fn edit(stamp: impl fmt::Display) -> Revision {
-        Revision(stamp.to_string())
-    }
-
-    /// Whether this is the original post (not an edit).
-    pub fn is_original(&self) -> bool {
-        self.0 == Revision::ORIGINAL
-    }
-
-    /// The revision as stored and keyed.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Default for Revision {
-    fn default() -> Revision {
-        Revision::original()
-    }
-}
-
-impl fmt::Display for Revision {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl From<&str> for Revision {
-    fn from(s: &str) -> Revision {
-        Revision(s.to_owned())
-    }
-}
-
-impl From<String> for Revision {
-    fn from(s: String) -> Revision {
-        Revision(s)
-    }
-}
-
-impl PartialEq<&str> for Revision {
-    fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
+        EventKey::new(self.platform, &id, &self.revision)
     }
 }
 

@@ -368,12 +368,12 @@ impl Moderator {
     }
 
     fn entry(&self, msg: &IncomingMessage, kind: Kind, version: Option<i64>) -> AuditEntry {
-        let mut e = AuditEntry::new(kind, msg.platform.as_str());
+        let mut e = AuditEntry::new(kind, msg.platform);
         e.workspace = Some(msg.workspace.clone()).filter(|w| !w.is_empty());
         e.channel = Some(msg.channel.clone());
         e.thread = msg.thread.clone();
         e.message_id = Some(msg.message_id.clone());
-        e.revision = Some(msg.revision.to_string());
+        e.revision = Some(msg.revision.clone());
         e.author = Some(msg.author.id.clone());
         e.policy_version = version;
         e
@@ -412,12 +412,7 @@ impl Moderator {
             .collect();
         if let Some(ex) = self
             .store
-            .exception_covering(
-                msg.platform.as_str(),
-                &msg.workspace,
-                &msg.author.id,
-                &channels,
-            )
+            .exception_covering(msg.platform, &msg.workspace, &msg.author.id, &channels)
             .await?
         {
             let first = banned[0];

@@ -107,7 +107,7 @@ impl Moderator {
         }
         let claimed = self
             .store
-            .claim_pending(platform.as_str(), &self.owner, self.lease_until(), BATCH)
+            .claim_pending(platform, &self.owner, self.lease_until(), BATCH)
             .await?;
         Ok(claimed
             .into_iter()
@@ -165,7 +165,7 @@ impl Moderator {
         let d = &p.detection.entry;
         if msg.platform != platform
             || msg.event_key().as_str() != p.event_key
-            || d.platform != platform.as_str()
+            || d.platform != platform
             || d.channel.as_deref() != Some(msg.channel.as_str())
             || d.message_id.as_deref() != Some(msg.message_id.as_str())
         {
@@ -229,7 +229,7 @@ impl Moderator {
                 (Outcome::Failed, format!("refused, not executed: {why}"))
             }
         };
-        let mut e = AuditEntry::new(Kind::Action, platform.as_str());
+        let mut e = AuditEntry::new(Kind::Action, platform);
         e.channel = p.detection.entry.channel.clone();
         e.message_id = p.detection.entry.message_id.clone();
         e.revision = p.detection.entry.revision.clone();

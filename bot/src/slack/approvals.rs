@@ -14,6 +14,7 @@
 
 use super::blocks;
 use super::Ctx;
+use crate::moderation::Platform;
 use crate::store::{ExceptionRequest, RequestState};
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
@@ -43,11 +44,11 @@ impl Ctx {
             let woken = store.requests_changed();
             if last_expiry.elapsed() > Duration::from_secs(60) {
                 last_expiry = tokio::time::Instant::now();
-                if let Err(e) = store.requests_expire("slack").await {
+                if let Err(e) = store.requests_expire(Platform::Slack).await {
                     tracing::warn!(error = %e, "cannot expire old exception requests");
                 }
             }
-            match store.requests_undelivered("slack", 20).await {
+            match store.requests_undelivered(Platform::Slack, 20).await {
                 Ok(list) => {
                     for r in list {
                         self.deliver_request(r).await;
@@ -130,7 +131,7 @@ impl Ctx {
                 Some(id) => self
                     .moderator
                     .store()
-                    .exceptions_active("slack")
+                    .exceptions_active(Platform::Slack)
                     .await
                     .ok()
                     .and_then(|l| l.into_iter().find(|e| e.id == id).map(|e| e.until_ms)),

@@ -448,7 +448,7 @@ mod tests {
     fn request(state: RequestState) -> ExceptionRequest {
         ExceptionRequest {
             id: 7,
-            platform: "slack".into(),
+            platform: crate::moderation::Platform::Slack,
             workspace: "T0FAKETEAM1".into(),
             requester_id: "U0FAKEUSR01".into(),
             requester_name: "alice".into(),

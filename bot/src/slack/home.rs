@@ -13,6 +13,7 @@
 use super::blocks::{self, AdminHome, AdminRule, Banned, Home, HomeException};
 use super::Ctx;
 use crate::commands::Caller;
+use crate::moderation::Platform;
 use crate::store::{ExceptionTarget, RequestState};
 use linkguard_rules::eval::MessageContext;
 use linkguard_rules::policy::Mode;
@@ -143,7 +144,7 @@ impl Ctx {
                 .first()
                 .map_or(rule.id.as_str(), ProviderId::as_str);
             let alternative = rule.alternative.as_ref().map(|t| {
-                let seed = format!("ask:slack:{}:{provider}", caller.user_id);
+                let seed = format!("ask:{}:{}:{provider}", Platform::Slack, caller.user_id);
                 t.render(
                     self.moderator.room_key(),
                     policy.room_prefix(),
@@ -166,8 +167,9 @@ impl Ctx {
             .unwrap_or_default();
         let granted: Vec<i64> = requests.iter().filter_map(|r| r.exception_id).collect();
         let store = self.moderator.store();
+        let here = (Platform::Slack, caller.workspace.as_str());
         let exceptions = store
-            .exceptions_visible(Some(("slack", &caller.workspace)))
+            .exceptions_visible(Some(here))
             .await?
             .into_iter()
             .filter(|e| {
@@ -182,7 +184,7 @@ impl Ctx {
             })
             .collect();
         let admin = if caller.is_admin {
-            let pending = store.requests_pending("slack", &caller.workspace).await?;
+            let pending = store.requests_pending(here.0, here.1).await?;
             Some(AdminHome {
                 policy_mode: policy.mode().as_str().to_owned(),
                 version: active.version,

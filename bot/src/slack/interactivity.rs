@@ -20,6 +20,7 @@
 use super::blocks::{self, *};
 use super::{signature_key, Ctx, REPLAY_MEMORY};
 use crate::commands::requests::{request_duration, RequestError};
+use crate::moderation::Platform;
 use crate::store::AuditFilter;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -222,7 +223,7 @@ impl Ctx {
                         continue;
                     }
                     match self.moderator.store().request_get(id).await {
-                        Ok(Some(r)) if r.platform == "slack" && r.workspace == team => {
+                        Ok(Some(r)) if r.platform == Platform::Slack && r.workspace == team => {
                             self.open_modal(user, &e.trigger_id, blocks::decide_modal(&r))
                                 .await
                         }

@@ -583,7 +583,7 @@ impl Ctx {
         if self.rejected_count.fetch_add(1, Ordering::Relaxed) >= 10 {
             return;
         }
-        let mut e = AuditEntry::new(Kind::RejectedRequest, "slack");
+        let mut e = AuditEntry::new(Kind::RejectedRequest, Platform::Slack);
         e.detail = Some(format!("{path}: {why}"));
         if let Err(err) = self.moderator.store().append(e).await {
             tracing::warn!(error = %err, "could not audit a rejected request");

@@ -54,6 +54,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 use std::fmt;
 
+use super::{Origin, Revision};
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// The audit key used when none is configured: for the demo and tests only.
@@ -335,24 +337,31 @@ impl From<linkguard_rules::policy::Action> for AuditAction {
     }
 }
 
-impl Serialize for AuditAction {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
+/// Serde and `Display` as the stored text, for a type written by `as_str`
+/// whose text parses (`FromStr`) only when it names one of its values: a
+/// bad text fails to deserialise, with the parse error naming it.
+macro_rules! checked_text_serde {
+    ($t:ty) => {
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.pad(self.as_str())
+            }
+        }
+    };
 }
-
-impl<'de> Deserialize<'de> for AuditAction {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-impl fmt::Display for AuditAction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub(super) use checked_text_serde;
+checked_text_serde!(AuditAction);
 
 macro_rules! string_serde {
     ($t:ty) => {
@@ -386,8 +395,8 @@ string_serde!(Outcome);
 pub struct AuditEntry {
     /// Epoch milliseconds; `0` means "now" (filled in by the store).
     pub at_ms: i64,
-    /// `slack`, `discord`, `cli`, `linkguard` (the bot itself), ….
-    pub platform: String,
+    /// Where the record comes from: a platform, or linkguard itself.
+    pub platform: Origin,
     /// Slack workspace (team) or Discord guild.
     pub workspace: Option<String>,
     /// Channel id.
@@ -396,8 +405,8 @@ pub struct AuditEntry {
     pub thread: Option<String>,
     /// The message's platform id.
     pub message_id: Option<String>,
-    /// Which edit of the message (`0` for the original).
-    pub revision: Option<String>,
+    /// Which edit of the message.
+    pub revision: Option<Revision>,
     /// Who posted the message, or who made the change.
     pub author: Option<String>,
     /// What the record is about.
@@ -423,11 +432,12 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
-    /// An entry of `kind` on `platform` with every other field empty.
-    pub fn new(kind: Kind, platform: impl Into<String>) -> AuditEntry {
+    /// An entry of `kind` from `origin` (a [`Platform`](super::Platform) or
+    /// an [`Origin`]) with every other field empty.
+    pub fn new(kind: Kind, origin: impl Into<Origin>) -> AuditEntry {
         AuditEntry {
             at_ms: 0,
-            platform: platform.into(),
+            platform: origin.into(),
             workspace: None,
             channel: None,
             thread: None,
@@ -472,16 +482,16 @@ fn encode(first_line: &[u8], seq: i64, e: &AuditEntry) -> Vec<u8> {
     out.extend_from_slice(first_line);
     out.extend_from_slice(&(seq as u64).to_be_bytes());
     out.extend_from_slice(&e.at_ms.to_be_bytes());
-    put_str(&mut out, &e.platform);
+    put_str(&mut out, e.platform.as_str());
     for f in [
-        &e.workspace,
-        &e.channel,
-        &e.thread,
-        &e.message_id,
-        &e.revision,
-        &e.author,
+        e.workspace.as_deref(),
+        e.channel.as_deref(),
+        e.thread.as_deref(),
+        e.message_id.as_deref(),
+        e.revision.as_ref().map(Revision::as_str),
+        e.author.as_deref(),
     ] {
-        put_opt(&mut out, f.as_deref());
+        put_opt(&mut out, f);
     }
     put_str(&mut out, e.kind.as_str());
     put_opt(&mut out, e.rule_id.as_deref());
@@ -668,23 +678,25 @@ impl Anchor {
 mod tests {
     use super::*;
 
+    use crate::store::Platform;
+
     #[test]
     fn encoding_distinguishes_absent_from_empty_and_shifted_fields() {
         let a = AuditEntry {
             workspace: Some("ab".into()),
             channel: None,
-            ..AuditEntry::new(Kind::Detected, "slack")
+            ..AuditEntry::new(Kind::Detected, Platform::Slack)
         };
         let b = AuditEntry {
             workspace: Some("a".into()),
             channel: Some("b".into()),
-            ..AuditEntry::new(Kind::Detected, "slack")
+            ..AuditEntry::new(Kind::Detected, Platform::Slack)
         };
         let c = AuditEntry {
             workspace: Some(String::new()),
-            ..AuditEntry::new(Kind::Detected, "slack")
+            ..AuditEntry::new(Kind::Detected, Platform::Slack)
         };
-        let d = AuditEntry::new(Kind::Detected, "slack");
+        let d = AuditEntry::new(Kind::Detected, Platform::Slack);
         let encs = [a, b, c, d].map(|e| canonical_encoding(1, &e));
         for i in 0..encs.len() {
             for j in i + 1..encs.len() {
@@ -699,7 +711,7 @@ mod tests {
         // would stop verifying.
         let e = AuditEntry {
             at_ms: 1,
-            ..AuditEntry::new(Kind::Startup, "linkguard")
+            ..AuditEntry::new(Kind::Startup, Origin::Linkguard)
         };
         assert_eq!(
             record_hash(GENESIS_HASH, 1, &e).as_deref(),

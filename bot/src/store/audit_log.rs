@@ -9,6 +9,7 @@ use super::audit::{Anchor, AuditEntry, AuditKey, AuditRecord, Kind, Outcome, GEN
 use super::chain::ChainWalker;
 use super::chain::{ChainProblem, VerifyReport};
 use super::{now_ms, redact_link, redact_text, Backend, Store, StoreError, WriteTx, HEAD_SQL};
+use super::{Origin, Revision};
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
@@ -19,8 +20,8 @@ pub struct AuditFilter {
     pub since_ms: Option<i64>,
     /// Records before this time (epoch ms).
     pub until_ms: Option<i64>,
-    /// Only this platform.
-    pub platform: Option<String>,
+    /// Only records from this platform or origin.
+    pub platform: Option<Origin>,
     /// Only this channel.
     pub channel: Option<String>,
     /// Only this author.
@@ -111,12 +112,12 @@ impl Store {
         )
         .bind(seq)
         .bind(entry.at_ms)
-        .bind(entry.platform.clone())
+        .bind(entry.platform.as_str().to_owned())
         .bind(entry.workspace.clone())
         .bind(entry.channel.clone())
         .bind(entry.thread.clone())
         .bind(entry.message_id.clone())
-        .bind(entry.revision.clone())
+        .bind(entry.revision.as_ref().map(|r| r.as_str().to_owned()))
         .bind(entry.author.clone())
         .bind(entry.kind.as_str().to_string())
         .bind(entry.rule_id.clone())
@@ -297,8 +298,9 @@ impl Store {
         if filter.until_ms.is_some() {
             clauses.push(format!("at_ms < {}", next()));
         }
+        let platform = filter.platform.map(|o| o.as_str().to_owned());
         let text_filters = [
-            ("platform", &filter.platform),
+            ("platform", &platform),
             ("channel", &filter.channel),
             ("author", &filter.author),
             ("rule_id", &filter.rule_id),
@@ -543,7 +545,7 @@ impl Store {
                     AuditEntry {
                         author: Some(author.to_string()),
                         detail: Some(purged_detail(removed, last_removed, before_ms)),
-                        ..AuditEntry::new(Kind::Purged, "linkguard")
+                        ..AuditEntry::new(Kind::Purged, Origin::Linkguard)
                     },
                 )
                 .await?;
@@ -563,16 +565,19 @@ pub(super) fn record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
     let kind: String = row.try_get("kind")?;
     let seq: i64 = row.try_get("seq")?;
     let action: Option<String> = row.try_get("action")?;
+    let platform: String = row.try_get("platform")?;
+    let revision: Option<String> = row.try_get("revision")?;
     Ok(AuditRecord {
         seq,
         entry: AuditEntry {
             at_ms: row.try_get("at_ms")?,
-            platform: row.try_get("platform")?,
+            platform: Origin::parse(&platform)
+                .map_err(|e| StoreError::Corrupt(format!("audit record {seq}: {e}")))?,
             workspace: row.try_get("workspace")?,
             channel: row.try_get("channel")?,
             thread: row.try_get("thread")?,
             message_id: row.try_get("message_id")?,
-            revision: row.try_get("revision")?,
+            revision: revision.map(Revision::from),
             author: row.try_get("author")?,
             kind: Kind::parse(&kind),
             rule_id: row.try_get("rule_id")?,

@@ -255,7 +255,7 @@ impl<'k> ChainWalker<'k> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{record_hash, AuditEntry, GENESIS_HASH};
+    use crate::store::{record_hash, AuditEntry, Platform, GENESIS_HASH};
 
     fn chain(n: i64) -> Vec<AuditRecord> {
         let mut prev = GENESIS_HASH.to_string();
@@ -264,7 +264,7 @@ mod tests {
                 let entry = AuditEntry {
                     at_ms: 1_700_000_000_000 + seq,
                     channel: Some(format!("C{seq}")),
-                    ..AuditEntry::new(Kind::Detected, "slack")
+                    ..AuditEntry::new(Kind::Detected, Platform::Slack)
                 };
                 let hash = record_hash(&prev, seq, &entry).expect("valid prev hash");
                 let r = AuditRecord {
@@ -327,7 +327,7 @@ mod tests {
             .map(|seq| {
                 let entry = AuditEntry {
                     at_ms: 1_700_000_000_000 + seq,
-                    ..AuditEntry::new(Kind::Detected, "slack")
+                    ..AuditEntry::new(Kind::Detected, Platform::Slack)
                 };
                 let hash = expected_hash(key, keyed_from, &prev, seq, &entry).expect("valid");
                 AuditRecord {

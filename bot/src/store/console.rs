@@ -7,7 +7,7 @@
 //! token itself, so someone who can read the database cannot sign in with
 //! what they see there.
 
-use super::{now_ms, Exception, Store, StoreError};
+use super::{now_ms, Exception, Origin, Platform, Store, StoreError};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
@@ -16,8 +16,9 @@ use sqlx::Row;
 pub struct ConsoleSession {
     /// The form token every state-changing request must carry.
     pub csrf: String,
-    /// `slack`, `discord`, or `console` (the break-glass token).
-    pub platform: String,
+    /// The platform they signed in with, or [`Origin::Console`] (the
+    /// break-glass token).
+    pub platform: Origin,
     /// The Slack team or Discord server they are an admin of (empty for the
     /// break-glass token).
     pub workspace: String,
@@ -38,8 +39,8 @@ pub struct ConsoleSession {
 /// A sign-in between the redirect to the platform and its callback.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoginAttempt {
-    /// `slack` or `discord`.
-    pub provider: String,
+    /// The platform signing them in.
+    pub provider: Platform,
     /// The nonce (Slack) or PKCE verifier (Discord) bound to the state.
     pub secret: String,
 }
@@ -63,7 +64,7 @@ impl Store {
         )
         .bind(hash(token))
         .bind(session.csrf.clone())
-        .bind(session.platform.clone())
+        .bind(session.platform.as_str())
         .bind(session.workspace.clone())
         .bind(session.user_id.clone())
         .bind(session.user_name.clone())
@@ -113,9 +114,11 @@ impl Store {
                 .execute(&self.inner.pool)
                 .await?;
         }
+        let platform: String = row.try_get("platform")?;
         Ok(Some(ConsoleSession {
             csrf: row.try_get("csrf")?,
-            platform: row.try_get("platform")?,
+            platform: Origin::parse(&platform)
+                .map_err(|e| StoreError::Corrupt(format!("console session: {e}")))?,
             workspace: row.try_get("workspace")?,
             user_id: row.try_get("user_id")?,
             user_name: row.try_get("user_name")?,
@@ -167,7 +170,7 @@ impl Store {
              VALUES ($1, $2, $3, $4)",
         )
         .bind(hash(state))
-        .bind(attempt.provider.clone())
+        .bind(attempt.provider.as_str())
         .bind(attempt.secret.clone())
         .bind(now.saturating_add(ttl_ms))
         .execute(&self.inner.pool)
@@ -198,8 +201,10 @@ impl Store {
         if taken == 0 || expires <= now_ms() {
             return Ok(None);
         }
+        let provider: String = row.try_get("provider")?;
         Ok(Some(LoginAttempt {
-            provider: row.try_get("provider")?,
+            provider: Platform::parse(&provider)
+                .map_err(|e| StoreError::Corrupt(format!("console sign-in: {e}")))?,
             secret: row.try_get("secret")?,
         }))
     }

@@ -17,7 +17,9 @@
 //! (`progress`: the repost's id before the original is deleted) and the MACs
 //! the moderation core uses to refuse a payload it did not write.
 
-use super::{now_ms, AuditEntry, AuditRecord, Outcome, Store, StoreError, AUDIT_COLUMNS};
+use super::{
+    now_ms, AuditEntry, AuditRecord, Outcome, Platform, Revision, Store, StoreError, AUDIT_COLUMNS,
+};
 use sqlx::{AssertSqlSafe, Row};
 
 /// The idempotency key of one inbound event: platform + message id + revision.
@@ -30,7 +32,7 @@ pub struct EventKey(String);
 
 impl EventKey {
     /// The key of revision `revision` of message `message_id` on `platform`.
-    pub fn new(platform: &str, message_id: &str, revision: &str) -> EventKey {
+    pub fn new(platform: Platform, message_id: &str, revision: &Revision) -> EventKey {
         // Length-prefixed so that no two different triples give the same key.
         EventKey(format!(
             "{}:{}:{}:{}",
@@ -353,7 +355,7 @@ impl Store {
     /// processes claim at once each action goes to exactly one of them.
     pub async fn claim_pending(
         &self,
-        platform: &str,
+        platform: Platform,
         owner: &str,
         until_ms: i64,
         limit: i64,
@@ -366,7 +368,7 @@ impl Store {
              AND (p.lease_owner IS NULL OR p.lease_until_ms <= $2) \
              ORDER BY p.next_attempt_ms, p.detection_seq LIMIT $3",
         )
-        .bind(platform.to_owned())
+        .bind(platform.as_str())
         .bind(now)
         .bind(limit)
         .fetch_all(&self.inner.pool)

@@ -3,7 +3,7 @@
 //! transaction; expiry needs no job, since only rows with `until_ms` in the
 //! future (and not revoked) are ever consulted.
 
-use super::{now_ms, AuditEntry, Kind, Store, StoreError, WriteTx};
+use super::{now_ms, AuditEntry, Kind, Origin, Platform, Store, StoreError, WriteTx};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use std::fmt;
@@ -47,8 +47,9 @@ impl fmt::Display for ExceptionTarget {
 pub struct Exception {
     /// Its id, for `exempt revoke`.
     pub id: i64,
-    /// Platform (`slack`, `discord`, or `cli` for every platform).
-    pub platform: String,
+    /// The platform it applies on; `None`: every platform (granted from
+    /// the CLI or the console, stored as `cli`).
+    pub platform: Option<Platform>,
     /// Workspace / guild it was granted in (empty: any).
     pub workspace: String,
     /// Who it covers.
@@ -66,12 +67,29 @@ pub struct Exception {
 const COLUMNS: &str =
     "id, platform, workspace, target_kind, target_id, reason, granted_by, granted_ms, until_ms";
 
+/// An exception's platform as stored: the platform, or `cli` for every
+/// platform.
+fn platform_text(platform: Option<Platform>) -> &'static str {
+    Origin::from(platform).as_str()
+}
+
 pub(super) fn from_row(row: &AnyRow) -> Result<Exception, StoreError> {
     let kind: String = row.try_get("target_kind")?;
     let id: String = row.try_get("target_id")?;
+    let seq: i64 = row.try_get("id")?;
+    let platform: String = row.try_get("platform")?;
+    let platform = match Origin::parse(&platform) {
+        Ok(Origin::Cli) => None,
+        Ok(Origin::Platform(p)) => Some(p),
+        _ => {
+            return Err(StoreError::Corrupt(format!(
+                "exception {seq}: platform {platform:?} is not slack, discord or cli"
+            )))
+        }
+    };
     Ok(Exception {
-        id: row.try_get("id")?,
-        platform: row.try_get("platform")?,
+        id: seq,
+        platform,
         workspace: row.try_get("workspace")?,
         target: if kind == "channel" {
             ExceptionTarget::Channel(id)
@@ -89,7 +107,7 @@ impl Store {
     /// Grants an exception for `duration`, audited as `exception`.
     pub async fn exception_grant(
         &self,
-        platform: &str,
+        platform: Option<Platform>,
         workspace: &str,
         target: &ExceptionTarget,
         duration: Duration,
@@ -116,7 +134,7 @@ impl Store {
     pub(crate) async fn exception_grant_in(
         &self,
         w: &mut WriteTx<'_>,
-        platform: &str,
+        platform: Option<Platform>,
         workspace: &str,
         target: &ExceptionTarget,
         duration: Duration,
@@ -130,7 +148,7 @@ impl Store {
              granted_by, granted_ms, until_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              RETURNING id",
         )
-        .bind(platform.to_owned())
+        .bind(platform_text(platform))
         .bind(workspace.to_owned())
         .bind(target.kind())
         .bind(target.id().to_owned())
@@ -155,7 +173,7 @@ impl Store {
         self.append_in(w, e).await?;
         Ok(Exception {
             id,
-            platform: platform.to_owned(),
+            platform,
             workspace: workspace.to_owned(),
             target: target.clone(),
             reason: reason.to_owned(),
@@ -177,10 +195,10 @@ impl Store {
     pub async fn exception_revoke_in(
         &self,
         id: i64,
-        scope: Option<(&str, &str)>,
+        scope: Option<(Platform, &str)>,
         revoked_by: &str,
     ) -> Result<bool, StoreError> {
-        let (platform, workspace) = scope.unwrap_or(("", ""));
+        let (platform, workspace) = scope.map_or((None, ""), |(p, w)| (Some(p), w));
         let scoped = scope.is_some();
         self.with_retry(|| async move {
             let mut w = self.begin_write().await?;
@@ -194,7 +212,7 @@ impl Store {
             .bind(revoked_by.to_owned())
             .bind(id)
             .bind(i64::from(scoped))
-            .bind(platform.to_owned())
+            .bind(platform_text(platform))
             .bind(workspace.to_owned())
             .execute(&mut *w.tx)
             .await?
@@ -203,8 +221,10 @@ impl Store {
                 w.tx.rollback().await?;
                 return Ok(false);
             }
-            let mut e =
-                AuditEntry::new(Kind::Exception, if scoped { platform } else { "linkguard" });
+            let mut e = AuditEntry::new(
+                Kind::Exception,
+                platform.map_or(Origin::Linkguard, Origin::Platform),
+            );
             e.at_ms = now;
             e.workspace = Some(workspace.to_owned()).filter(|w| !w.is_empty());
             e.author = Some(revoked_by.to_owned());
@@ -216,16 +236,29 @@ impl Store {
         .await
     }
 
-    /// Exceptions in force now, for `platform` (and those granted from the
-    /// CLI, which cover every platform).
-    pub async fn exceptions_active(&self, platform: &str) -> Result<Vec<Exception>, StoreError> {
+    /// Exceptions in force now on `platform` (those granted for it, and
+    /// those for every platform).
+    pub async fn exceptions_active(
+        &self,
+        platform: Platform,
+    ) -> Result<Vec<Exception>, StoreError> {
+        self.exceptions_in_force(Some(platform)).await
+    }
+
+    /// Exceptions in force now on `platform`, or all of them (`None`).
+    async fn exceptions_in_force(
+        &self,
+        platform: Option<Platform>,
+    ) -> Result<Vec<Exception>, StoreError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM exceptions WHERE revoked_ms IS NULL AND until_ms > $1 \
-             AND (platform = $2 OR platform = 'cli' OR $2 = 'cli') ORDER BY id"
+             AND ($2 = 0 OR platform = $3 OR platform = $4) ORDER BY id"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(now_ms())
-            .bind(platform.to_owned())
+            .bind(i64::from(platform.is_some()))
+            .bind(platform_text(platform))
+            .bind(platform_text(None))
             .fetch_all(&self.inner.pool)
             .await?;
         rows.iter().map(from_row).collect()
@@ -236,17 +269,17 @@ impl Store {
     /// those granted from the CLI (which apply everywhere); without, all.
     pub async fn exceptions_visible(
         &self,
-        scope: Option<(&str, &str)>,
+        scope: Option<(Platform, &str)>,
     ) -> Result<Vec<Exception>, StoreError> {
         let Some((platform, workspace)) = scope else {
-            return self.exceptions_active("cli").await;
+            return self.exceptions_in_force(None).await;
         };
         let all = self.exceptions_active(platform).await?;
         Ok(all
             .into_iter()
-            .filter(|e| {
-                e.platform == "cli"
-                    || (e.platform == platform && !workspace.is_empty() && e.workspace == workspace)
+            .filter(|e| match e.platform {
+                None => true,
+                Some(p) => p == platform && !workspace.is_empty() && e.workspace == workspace,
             })
             .collect())
     }
@@ -254,7 +287,7 @@ impl Store {
     /// The exception in force now that covers this author or channel, if any.
     pub async fn exception_covering(
         &self,
-        platform: &str,
+        platform: Platform,
         workspace: &str,
         user: &str,
         channels: &[&str],

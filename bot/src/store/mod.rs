@@ -27,8 +27,9 @@
 //!
 //! This module holds the connection, migration, retry and write-transaction
 //! machinery; the audit log's queries are in `audit_log`, its records and
-//! hashes in `audit`, the chain walk in `chain`, and each other table's
-//! queries in a module of its own.
+//! hashes in `audit`, the chain walk in `chain`, each other table's
+//! queries in a module of its own, and the platforms, origins and revisions
+//! the tables keep as text in `platform`.
 
 mod audit;
 mod audit_log;
@@ -40,6 +41,7 @@ mod events;
 mod exceptions;
 mod kv;
 mod lease;
+mod platform;
 mod policy;
 mod requests;
 
@@ -57,6 +59,7 @@ pub use events::{EventKey, NewPending, PendingAction, Recorded};
 pub use exceptions::{Exception, ExceptionTarget};
 pub use kv::DiscordWebhook;
 pub use linkguard_rules::redact::{redact_link, redact_text, REDACTED};
+pub use platform::{Origin, Platform, Revision, UnknownOrigin, UnknownPlatform};
 pub use policy::{PolicyImport, PolicyVersion, POLICY_CHANNEL, POLICY_POLL};
 pub use requests::{
     Created, Decided, ExceptionRequest, NewRequest, RequestState, KIND_APPROVED, KIND_CLOSED,

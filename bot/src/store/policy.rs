@@ -19,7 +19,7 @@
 //! [`StoreError::PolicyManagedByFile`] instead of being undone at the next
 //! start. A start without `policy` clears the setting.
 
-use super::{now_ms, AuditEntry, Backend, Kind, Store, StoreError};
+use super::{now_ms, AuditEntry, Backend, Kind, Origin, Store, StoreError};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use std::time::Duration;
@@ -193,7 +193,7 @@ impl Store {
                         author: Some(author.to_string()),
                         policy_version: Some(next),
                         detail: Some(source.to_string()),
-                        ..AuditEntry::new(Kind::PolicyChanged, "linkguard")
+                        ..AuditEntry::new(Kind::PolicyChanged, Origin::Linkguard)
                     },
                 )
                 .await?;

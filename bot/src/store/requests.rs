@@ -17,7 +17,9 @@
 //! ([`Store::request_delivered`]). A request made from the CLI, the web
 //! console or another replica therefore reaches the admin channel too.
 
-use super::{now_ms, AuditEntry, Exception, ExceptionTarget, Kind, Store, StoreError, WriteTx};
+use super::{
+    now_ms, AuditEntry, Exception, ExceptionTarget, Kind, Platform, Store, StoreError, WriteTx,
+};
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 use std::fmt;
@@ -95,8 +97,8 @@ impl fmt::Display for RequestState {
 /// `commands::requests`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewRequest {
-    /// Platform (`slack`, `discord`).
-    pub platform: String,
+    /// Platform.
+    pub platform: Platform,
     /// Workspace / guild.
     pub workspace: String,
     /// The requester's user id.
@@ -118,8 +120,8 @@ pub struct NewRequest {
 pub struct ExceptionRequest {
     /// Its id.
     pub id: i64,
-    /// Platform (`slack`, `discord`).
-    pub platform: String,
+    /// Platform.
+    pub platform: Platform,
     /// Workspace / guild.
     pub workspace: String,
     /// The requester's user id.
@@ -214,9 +216,12 @@ fn from_row(row: &AnyRow) -> Result<ExceptionRequest, StoreError> {
     let kind: String = row.try_get("target_kind")?;
     let target_id: String = row.try_get("target_id")?;
     let state: String = row.try_get("state")?;
+    let id: i64 = row.try_get("id")?;
+    let platform: String = row.try_get("platform")?;
     Ok(ExceptionRequest {
-        id: row.try_get("id")?,
-        platform: row.try_get("platform")?,
+        id,
+        platform: Platform::parse(&platform)
+            .map_err(|e| StoreError::Corrupt(format!("exception request {id}: {e}")))?,
         workspace: row.try_get("workspace")?,
         requester_id: row.try_get("requester_id")?,
         requester_name: row.try_get("requester_name")?,
@@ -317,7 +322,7 @@ fn close_detail(
 }
 
 fn entry(kind: &str, r: &ExceptionRequest, author: &str, at_ms: i64) -> AuditEntry {
-    let mut e = AuditEntry::new(Kind::Other(kind.to_owned()), r.platform.clone());
+    let mut e = AuditEntry::new(Kind::Other(kind.to_owned()), r.platform);
     e.at_ms = at_ms;
     e.workspace = Some(r.workspace.clone()).filter(|w| !w.is_empty());
     e.author = Some(author.to_owned());
@@ -346,7 +351,7 @@ impl Store {
                  AND workspace = $2 AND requester_id = $3 AND state = 'pending' \
                  AND created_ms > $4",
             )
-            .bind(new.platform.clone())
+            .bind(new.platform.as_str())
             .bind(new.workspace.clone())
             .bind(new.requester_id.clone())
             .bind(cutoff)
@@ -364,7 +369,7 @@ impl Store {
                  state, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10) \
                  RETURNING id",
             )
-            .bind(new.platform.clone())
+            .bind(new.platform.as_str())
             .bind(new.workspace.clone())
             .bind(new.requester_id.clone())
             .bind(new.requester_name.clone())
@@ -378,7 +383,7 @@ impl Store {
             .await?;
             let request = ExceptionRequest {
                 id: row.try_get("id")?,
-                platform: new.platform.clone(),
+                platform: new.platform,
                 workspace: new.workspace.clone(),
                 requester_id: new.requester_id.clone(),
                 requester_name: new.requester_name.clone(),
@@ -418,7 +423,7 @@ impl Store {
     /// ones left out).
     pub async fn requests_pending(
         &self,
-        platform: &str,
+        platform: Platform,
         workspace: &str,
     ) -> Result<Vec<ExceptionRequest>, StoreError> {
         let sql = format!(
@@ -426,7 +431,7 @@ impl Store {
              AND state = 'pending' AND created_ms > $3 ORDER BY id"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(platform.to_owned())
+            .bind(platform.as_str())
             .bind(workspace.to_owned())
             .bind(now_ms().saturating_sub(REQUEST_TTL.as_millis() as i64))
             .fetch_all(&self.inner.pool)
@@ -437,7 +442,7 @@ impl Store {
     /// A requester's most recent requests in a workspace, newest first.
     pub async fn requests_by(
         &self,
-        platform: &str,
+        platform: Platform,
         workspace: &str,
         requester_id: &str,
         limit: i64,
@@ -447,7 +452,7 @@ impl Store {
              AND requester_id = $3 ORDER BY id DESC LIMIT $4"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(platform.to_owned())
+            .bind(platform.as_str())
             .bind(workspace.to_owned())
             .bind(requester_id.to_owned())
             .bind(limit)
@@ -566,7 +571,7 @@ impl Store {
         let granted = self
             .exception_grant_in(
                 w,
-                &request.platform,
+                Some(request.platform),
                 &request.workspace,
                 &request.target,
                 request.duration(),
@@ -612,7 +617,7 @@ impl Store {
     /// Marks every pending request of `platform` older than [`REQUEST_TTL`]
     /// expired (audited), so that the delivery loop updates their admin
     /// messages; returns how many.
-    pub async fn requests_expire(&self, platform: &str) -> Result<u64, StoreError> {
+    pub async fn requests_expire(&self, platform: Platform) -> Result<u64, StoreError> {
         self.with_retry(|| async move {
             let mut w = self.begin_write().await?;
             let now = now_ms();
@@ -621,7 +626,7 @@ impl Store {
                  AND state = 'pending' AND created_ms <= $2 ORDER BY id LIMIT 100"
             );
             let rows = sqlx::query(AssertSqlSafe(sql))
-                .bind(platform.to_owned())
+                .bind(platform.as_str())
                 .bind(now.saturating_sub(REQUEST_TTL.as_millis() as i64))
                 .fetch_all(&mut *w.tx)
                 .await?;
@@ -646,7 +651,7 @@ impl Store {
     /// or [`Store::request_delivered`] records the delivery.
     pub async fn requests_undelivered(
         &self,
-        platform: &str,
+        platform: Platform,
         limit: i64,
     ) -> Result<Vec<ExceptionRequest>, StoreError> {
         self.with_retry(|| async move {
@@ -657,7 +662,7 @@ impl Store {
                  AND (delivery_lease_ms IS NULL OR delivery_lease_ms <= $2) ORDER BY id LIMIT $3"
             );
             let rows = sqlx::query(AssertSqlSafe(sql))
-                .bind(platform.to_owned())
+                .bind(platform.as_str())
                 .bind(now)
                 .bind(limit)
                 .fetch_all(&self.inner.pool)

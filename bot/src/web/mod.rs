@@ -29,7 +29,7 @@ pub use config::{ConsoleConfig, OAuthClient};
 
 use crate::commands::{Caller, Commands};
 use crate::moderation::{Moderator, Platform};
-use crate::store::{AuditAction, AuditEntry, ConsoleSession, Kind, Outcome, Store};
+use crate::store::{AuditAction, AuditEntry, ConsoleSession, Kind, Origin, Outcome, Store};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -216,11 +216,7 @@ impl Admin {
     pub(crate) fn caller(&self) -> Caller {
         let s = &self.session;
         Caller {
-            platform: match s.platform.as_str() {
-                "slack" => Some(Platform::Slack),
-                "discord" => Some(Platform::Discord),
-                _ => None,
-            },
+            platform: s.platform.platform(),
             workspace: s.workspace.clone(),
             channel: String::new(),
             user_id: s.user_id.clone(),
@@ -232,11 +228,9 @@ impl Admin {
 
     /// Which exceptions this admin may see and revoke (like chat: their own
     /// platform and workspace; everything for the break-glass token).
-    pub(crate) fn scope(&self) -> Option<(&str, &str)> {
-        match self.session.platform.as_str() {
-            "slack" | "discord" => Some((&self.session.platform, &self.session.workspace)),
-            _ => None,
-        }
+    pub(crate) fn scope(&self) -> Option<(Platform, &str)> {
+        let s = &self.session;
+        s.platform.platform().map(|p| (p, s.workspace.as_str()))
     }
 }
 
@@ -316,7 +310,7 @@ async fn still_admin(c: &Console, s: &ConsoleSession, token: &str) -> bool {
             let _ = c.store().console_session_delete(token).await;
             audit_login(
                 c.store(),
-                &s.platform,
+                s.platform,
                 &s.workspace,
                 &format!("{} ({})", s.user_name, s.user_id),
                 AuditAction::Logout,
@@ -451,7 +445,7 @@ async fn login_page(
 /// Records a sign-in, a failed one, or a sign-out.
 pub(crate) async fn audit_login(
     store: &Store,
-    platform: &str,
+    platform: Origin,
     workspace: &str,
     who: &str,
     action: AuditAction,
@@ -471,7 +465,7 @@ pub(crate) async fn audit_login(
 
 /// Counts a failed sign-in from `from` and audits it (once the source is
 /// over the limit, at most once per window, so a flood cannot fill the log).
-pub(crate) async fn failed_login(c: &Console, platform: &str, who: &str, from: &str, why: &str) {
+pub(crate) async fn failed_login(c: &Console, platform: Origin, who: &str, from: &str, why: &str) {
     let n = match c
         .store()
         .console_failure(from, FAILURE_WINDOW_SECS * 1000)
@@ -483,7 +477,7 @@ pub(crate) async fn failed_login(c: &Console, platform: &str, who: &str, from: &
             MAX_FAILURES
         }
     };
-    tracing::warn!(from = %from, how = platform, "failed console sign-in");
+    tracing::warn!(from = %from, how = %platform, "failed console sign-in");
     if n <= MAX_FAILURES {
         audit_login(
             c.store(),
@@ -540,7 +534,7 @@ pub(crate) async fn start_session(
     }
     audit_login(
         c.store(),
-        &session.platform,
+        session.platform,
         &session.workspace,
         &format!("{} ({})", session.user_name, session.user_id),
         AuditAction::Login,
@@ -557,7 +551,7 @@ pub(crate) async fn start_session(
 
 /// A new session's fixed fields.
 pub(crate) fn new_session(
-    platform: &str,
+    platform: Origin,
     workspace: &str,
     user_id: &str,
     user_name: &str,
@@ -566,7 +560,7 @@ pub(crate) fn new_session(
     let now = crate::store::now_ms();
     ConsoleSession {
         csrf: random_token(),
-        platform: platform.into(),
+        platform,
         workspace: workspace.into(),
         user_id: user_id.into(),
         user_name: user_name.chars().take(100).collect(),
@@ -589,7 +583,7 @@ async fn login_token(
     if throttled(&c, &from).await {
         failed_login(
             &c,
-            "console",
+            Origin::Console,
             "break-glass token",
             &from,
             "sign-in refused: too many failures",
@@ -606,7 +600,7 @@ async fn login_token(
     if given.is_empty() || !ct_eq(given.as_bytes(), expected.expose().as_bytes()) {
         failed_login(
             &c,
-            "console",
+            Origin::Console,
             "break-glass token",
             &from,
             "wrong break-glass token",
@@ -614,7 +608,13 @@ async fn login_token(
         .await;
         return Redirect::to("/admin/login?error=token").into_response();
     }
-    let session = new_session("console", "", "break-glass", "break-glass admin", "token");
+    let session = new_session(
+        Origin::Console,
+        "",
+        "break-glass",
+        "break-glass admin",
+        "token",
+    );
     start_session(&c, session, &from, "with the break-glass token").await
 }
 
@@ -623,7 +623,7 @@ async fn logout(State(c): State<Shared>, form: AdminForm) -> Response {
     let _ = c.store().console_session_delete(&a.token).await;
     audit_login(
         c.store(),
-        &a.session.platform,
+        a.session.platform,
         &a.session.workspace,
         &format!("{} ({})", a.session.user_name, a.session.user_id),
         AuditAction::Logout,

@@ -11,6 +11,7 @@
 
 use super::OAuthClient;
 use super::{failed_login, new_session, start_session, throttled, Console, Peer, Shared};
+use crate::moderation::Platform;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
@@ -42,7 +43,7 @@ async fn callback_secret(
     c: &Console,
     from: &str,
     q: &Callback,
-    provider: &str,
+    provider: Platform,
 ) -> Result<String, Response> {
     if throttled(c, from).await {
         return Err(back("throttled"));
@@ -61,8 +62,8 @@ struct SignIn<'a> {
     c: &'a Console,
     /// The peer's address.
     from: &'a str,
-    /// `slack` or `discord`, as sessions and audit records name it.
-    platform: &'static str,
+    /// The platform signed in with.
+    platform: Platform,
     /// How the audit record of the sign-in says it was made.
     how: &'static str,
 }
@@ -75,7 +76,7 @@ impl<'a> SignIn<'a> {
         c: &'a Console,
         from: &'a str,
         q: &Callback,
-        platform: &'static str,
+        platform: Platform,
         how: &'static str,
     ) -> Result<(SignIn<'a>, String), Response> {
         let secret = callback_secret(c, from, q, platform).await?;
@@ -91,7 +92,7 @@ impl<'a> SignIn<'a> {
     /// Refuses the sign-in: counted against the address and audited with
     /// `who` and `why` (never a token), the person sent back with `code`.
     async fn refuse(&self, code: &str, who: &str, why: &str) -> Response {
-        failed_login(self.c, self.platform, who, self.from, why).await;
+        failed_login(self.c, self.platform.into(), who, self.from, why).await;
         back(code)
     }
 
@@ -99,7 +100,13 @@ impl<'a> SignIn<'a> {
     /// server where the platform's admin check said yes. The session is
     /// stored and the sign-in audited.
     async fn admit(&self, workspace: &str, user: &str, name: &str) -> Response {
-        let session = new_session(self.platform, workspace, user, name, self.platform);
+        let session = new_session(
+            self.platform.into(),
+            workspace,
+            user,
+            name,
+            self.platform.as_str(),
+        );
         start_session(self.c, session, self.from, self.how).await
     }
 }
@@ -112,10 +119,10 @@ fn slack_web(api: &str) -> String {
         .to_owned()
 }
 
-async fn begin(c: &Console, provider: &str, secret: &str) -> Result<String, Response> {
+async fn begin(c: &Console, provider: Platform, secret: &str) -> Result<String, Response> {
     let state = super::random_token();
     let attempt = crate::store::LoginAttempt {
-        provider: provider.into(),
+        provider,
         secret: secret.into(),
     };
     if let Err(e) = c
@@ -135,7 +142,7 @@ pub(crate) async fn slack_begin(State(c): State<Shared>) -> Response {
         return back("off");
     };
     let nonce = super::random_token();
-    let state = match begin(&c, "slack", &nonce).await {
+    let state = match begin(&c, Platform::Slack, &nonce).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -185,7 +192,7 @@ async fn slack_sign_in(c: &Console, from: &str, q: &Callback) -> Result<Response
     else {
         return Err(back("off"));
     };
-    let (at, nonce) = SignIn::resume(c, from, q, "slack", "with Slack").await?;
+    let (at, nonce) = SignIn::resume(c, from, q, Platform::Slack, "with Slack").await?;
     let token = slack_token(&at, client, api, &q.code).await?;
     if !id_token_matches(&token, &client.id, &nonce) {
         return Err(at
@@ -328,7 +335,7 @@ pub(crate) async fn discord_begin(State(c): State<Shared>) -> Response {
         return back("off");
     };
     let verifier = super::random_token();
-    let state = match begin(&c, "discord", &verifier).await {
+    let state = match begin(&c, Platform::Discord, &verifier).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -372,7 +379,7 @@ async fn discord_sign_in(c: &Console, from: &str, q: &Callback) -> Result<Respon
     else {
         return Err(back("off"));
     };
-    let (at, verifier) = SignIn::resume(c, from, q, "discord", "with Discord").await?;
+    let (at, verifier) = SignIn::resume(c, from, q, Platform::Discord, "with Discord").await?;
     let access = discord_token(&at, client, api, &q.code, &verifier).await?;
     let (user, name) = discord_identity(c, api, &access).await?;
     let bearer = Bearer {

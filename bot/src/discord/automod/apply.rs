@@ -6,7 +6,7 @@
 
 use super::plan::{self, Inputs, Plan, NAME_PREFIX};
 use super::{Reason, SyncError};
-use crate::store::{AuditAction, AuditEntry, ExceptionTarget, Kind, Outcome, Store};
+use crate::store::{AuditAction, AuditEntry, ExceptionTarget, Kind, Outcome, Platform, Store};
 use linkguard_rules::policy::Policy;
 use serde_json::Value;
 use serenity::all::{GuildId, Http, Rule as AutoModRule, TriggerType, UserId};
@@ -188,7 +188,7 @@ impl Server<'_> {
         let mut channel_exceptions = Vec::new();
         let mut user_exceptions = Vec::new();
         let mut next_expiry = None;
-        for e in self.store.exceptions_active("discord").await? {
+        for e in self.store.exceptions_active(Platform::Discord).await? {
             if !(e.workspace.is_empty() || e.workspace == g) {
                 continue;
             }
@@ -325,7 +325,7 @@ pub async fn audit_changes(
     reason: &Reason,
     changes: &Changes,
 ) {
-    let mut e = AuditEntry::new(Kind::Automod, "discord");
+    let mut e = AuditEntry::new(Kind::Automod, Platform::Discord);
     e.workspace = Some(guild.to_string());
     e.policy_version = version;
     e.action = Some(if matches!(reason, Reason::Drift(_)) {

@@ -6,7 +6,7 @@
 use super::apply::{comparable_rule, owned};
 use super::plan::{self, NAME_PREFIX};
 use super::{lock, Reason, Sync};
-use crate::store::{redact_link, AuditAction, AuditEntry, Kind, Outcome};
+use crate::store::{redact_link, AuditAction, AuditEntry, Kind, Outcome, Platform};
 use linkguard_rules::Dialect;
 use serenity::all::{ActionExecution, GuildId, Rule as AutoModRule, RuleId};
 
@@ -79,7 +79,7 @@ impl Sync {
             .find(text, Dialect::Discord)
             .into_iter()
             .next();
-        let mut e = AuditEntry::new(Kind::BlockedNatively, "discord");
+        let mut e = AuditEntry::new(Kind::BlockedNatively, Platform::Discord);
         e.workspace = Some(exec.guild_id.get().to_string());
         e.channel = exec.channel_id.map(|c| c.get().to_string());
         e.author = Some(exec.user_id.get().to_string());

@@ -30,7 +30,7 @@ pub mod plan;
 
 pub use apply::{audit_changes, owned, Changes, Server, Synced};
 
-use crate::moderation::Moderator;
+use crate::moderation::{Moderator, Platform};
 use crate::store::{AuditAction, AuditEntry, Kind, Outcome, Store, StoreError};
 use serde_json::Value;
 use serenity::all::{GatewayIntents, Http, Rule as AutoModRule, UserId};
@@ -271,7 +271,7 @@ impl Sync {
     /// (a user exception takes rules off AutoMod; a channel one exempts the
     /// channel), so nobody with an exception is blocked natively.
     async fn check_exceptions(&self, seen: &mut Option<Vec<i64>>) {
-        let Ok(now) = self.store().exceptions_active("discord").await else {
+        let Ok(now) = self.store().exceptions_active(Platform::Discord).await else {
             return;
         };
         let ids: Vec<i64> = now.iter().map(|e| e.id).collect();
@@ -362,7 +362,7 @@ impl Sync {
             return;
         }
         tracing::warn!(guild.id = guild, "discord.automod is on but the bot lacks Manage Server in this server: no AutoMod rules are kept there; linkguard's own moderation goes on. Grant Manage Server to the bot's role to block banned links before they are posted.");
-        let mut e = AuditEntry::new(Kind::Refused, "discord");
+        let mut e = AuditEntry::new(Kind::Refused, Platform::Discord);
         e.workspace = Some(guild.to_string());
         e.action = Some(AuditAction::Automod);
         e.outcome = Some(Outcome::Failed);

@@ -1,6 +1,7 @@
 //! The pure half of AutoMod sync: from a compiled policy (and what the
-//! server and the store say about exemptions) to the keyword rules Discord
-//! can enforce before a message is posted, and the list of what it cannot.
+//! server says about roles and the store about exceptions) to the keyword
+//! rules Discord can enforce before a message is posted, and the list of
+//! what it cannot.
 //!
 //! No I/O, no serenity: the applier (`super`) and `linkguard discord
 //! automod plan` print and apply the same [`Plan`].

@@ -3,7 +3,8 @@
 
 use super::{chain_status, db_error, html_page};
 use crate::cli::audit::parse_time_ms;
-use crate::store::{AuditAction, AuditFilter, AuditRecord};
+use crate::moderation::Platform;
+use crate::store::{AuditAction, AuditFilter, AuditRecord, Origin};
 use crate::web::view::{self, notice, page};
 use crate::web::{Admin, Shared};
 use axum::extract::{Path, Query, State};
@@ -29,10 +30,20 @@ const FILTERS: &[(&str, &str)] = &[
     ("q", "Search"),
 ];
 
+/// The origins the platform filter offers (`any`, for a scanned message
+/// of no known platform, would read as "no filter").
+const PLATFORM_CHOICES: &[&str] = &[
+    Origin::Platform(Platform::Slack).as_str(),
+    Origin::Platform(Platform::Discord).as_str(),
+    Origin::Cli.as_str(),
+    Origin::Console.as_str(),
+    Origin::Linkguard.as_str(),
+];
+
 /// The fixed values a filter can take, offered as a list.
 fn choices(filter: &str) -> Option<&'static [&'static str]> {
     Some(match filter {
-        "platform" => &["slack", "discord", "cli", "console", "linkguard"],
+        "platform" => PLATFORM_CHOICES,
         "kind" => &[
             "detected",
             "action",
@@ -66,7 +77,9 @@ pub(super) fn filter_from(q: &HashMap<String, String>) -> Result<AuditFilter, St
     Ok(AuditFilter {
         since_ms: time("since")?,
         until_ms: time("until")?,
-        platform: text("platform"),
+        platform: text("platform")
+            .map(|v| Origin::parse(&v).map_err(|e| format!("platform: {e}")))
+            .transpose()?,
         channel: text("channel"),
         author: text("author"),
         rule_id: text("rule"),
@@ -221,12 +234,18 @@ pub(crate) async fn record(
     let fields: Vec<(&str, String)> = vec![
         ("Time", format_time(e.at_ms)),
         ("Kind", e.kind.as_str().to_owned()),
-        ("Platform", e.platform.clone()),
+        ("Platform", e.platform.to_string()),
         ("Workspace", e.workspace.clone().unwrap_or_default()),
         ("Channel", e.channel.clone().unwrap_or_default()),
         ("Thread", e.thread.clone().unwrap_or_default()),
         ("Message", e.message_id.clone().unwrap_or_default()),
-        ("Revision", e.revision.clone().unwrap_or_default()),
+        (
+            "Revision",
+            e.revision
+                .as_ref()
+                .map(|r| r.to_string())
+                .unwrap_or_default(),
+        ),
         ("Author", e.author.clone().unwrap_or_default()),
         ("Rule", e.rule_id.clone().unwrap_or_default()),
         (

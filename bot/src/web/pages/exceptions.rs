@@ -2,7 +2,8 @@
 //! exceptions, within the signed-in admin's workspace or server.
 
 use super::{db_error, html_page};
-use crate::store::{Exception, ExceptionTarget};
+use crate::moderation::Platform;
+use crate::store::{Exception, ExceptionTarget, Origin};
 use crate::web::view::{self, csrf, notice, page};
 use crate::web::{Admin, AdminForm, Console, Shared};
 use axum::extract::State;
@@ -24,7 +25,7 @@ async fn exceptions_page(admin: &Admin, c: &Console, top: Option<Markup>) -> Res
         .into_iter()
         .filter(|(e, _)| match scope {
             None => true,
-            Some((p, w)) => e.platform == "cli" || (e.platform == p && e.workspace == w),
+            Some((p, w)) => e.platform.is_none() || (e.platform == Some(p) && e.workspace == w),
         })
         .collect();
     let body = html! {
@@ -40,19 +41,19 @@ async fn exceptions_page(admin: &Admin, c: &Console, top: Option<Markup>) -> Res
 }
 
 /// The platforms an exception may be granted for: the admin's own when
-/// signed in through one, else each running one and `cli` (every platform).
-fn offered_platforms<'a>(c: &Console, scope: Option<(&'a str, &str)>) -> Vec<&'a str> {
+/// signed in through one, else each running one and `None` (every platform).
+fn offered_platforms(c: &Console, scope: Option<(Platform, &str)>) -> Vec<Option<Platform>> {
     match scope {
-        Some((p, _)) => vec![p],
+        Some((p, _)) => vec![Some(p)],
         None => {
             let mut v = Vec::new();
             if c.admins.slack.is_some() {
-                v.push("slack");
+                v.push(Some(Platform::Slack));
             }
             if c.admins.discord.is_some() {
-                v.push("discord");
+                v.push(Some(Platform::Discord));
             }
-            v.push("cli");
+            v.push(None);
             v
         }
     }
@@ -60,7 +61,7 @@ fn offered_platforms<'a>(c: &Console, scope: Option<(&'a str, &str)>) -> Vec<&'a
 
 /// The form that grants an exception (a platform list only when there is
 /// a choice).
-fn add_form(admin: &Admin, platforms: &[&str]) -> Markup {
+fn add_form(admin: &Admin, platforms: &[Option<Platform>]) -> Markup {
     html! {
         section aria-labelledby="add-h" {
             h2 #add-h { "Add an exception" }
@@ -73,7 +74,7 @@ fn add_form(admin: &Admin, platforms: &[&str]) -> Markup {
                 @if platforms.len() > 1 {
                     label for="ex-platform" { "Platform" }
                     select #ex-platform name="platform" {
-                        @for p in platforms { option value=(p) { (if *p == "cli" { "every platform" } else { p }) } }
+                        @for p in platforms { option value=(Origin::from(*p)) { (p.map_or("every platform", Platform::as_str)) } }
                     }
                 }
                 label for="ex-duration" { "For how long" }
@@ -97,7 +98,7 @@ fn exceptions_table(admin: &Admin, list: &[(Exception, bool)]) -> Markup {
                     tr class=(if *live { "live" } else { "expired" }) {
                         td { (e.id) }
                         td { (e.target.to_string()) }
-                        td { (e.platform) " " (e.workspace) }
+                        td { (Origin::from(e.platform)) " " (e.workspace) }
                         td { (format_time(e.until_ms)) }
                         td { (e.granted_by) }
                         td { (e.reason) }
@@ -158,16 +159,9 @@ pub(crate) async fn exception_add(State(c): State<Shared>, form: AdminForm) -> R
         ExceptionTarget::User(id.to_owned())
     };
     let (platform, workspace) = match admin.scope() {
-        Some((p, w)) => (p.to_owned(), w.to_owned()),
-        None => {
-            let p = form.get("platform");
-            let p = if ["slack", "discord"].contains(&p) {
-                p
-            } else {
-                "cli"
-            };
-            (p.to_owned(), String::new())
-        }
+        Some((p, w)) => (Some(p), w.to_owned()),
+        // Anything but a platform's name: every platform.
+        None => (Platform::parse(form.get("platform")).ok(), String::new()),
     };
     let caller = admin.caller();
     let by = if caller.user_name.is_empty() {
@@ -177,7 +171,7 @@ pub(crate) async fn exception_add(State(c): State<Shared>, form: AdminForm) -> R
     };
     let said = match c
         .store()
-        .exception_grant(&platform, &workspace, &target, duration, reason, &by)
+        .exception_grant(platform, &workspace, &target, duration, reason, &by)
         .await
     {
         Ok(e) => notice(
