@@ -16,8 +16,7 @@
 
 use super::lines::{Block, Cut, LineBlocks};
 use super::{
-    Batch as Found, Evaluator, Feed, InputError, MessageInfo, Source, Work, BATCH_BYTES,
-    MAX_ITEM_BYTES,
+    Evaluator, Feed, Found, InputError, MessageInfo, Source, Work, BATCH_BYTES, MAX_ITEM_BYTES,
 };
 use linkguard_rules::Dialect;
 use serde::Deserialize;
