@@ -64,6 +64,8 @@ pub struct LineBlocks<R> {
     done: bool,
     /// A read error met after some bytes came, reported after them.
     failed: Option<Cut>,
+    /// Bytes read from `r` so far.
+    read: u64,
 }
 
 /// The smallest read worth making.
@@ -81,14 +83,23 @@ impl<R: Read> LineBlocks<R> {
             max_line: max_line.max(1),
             done: false,
             failed: None,
+            read: 0,
         }
+    }
+
+    /// How many bytes have been read from the stream so far (those of the
+    /// blocks handed out, the carry, and skipped over-long lines).
+    pub fn bytes_read(&self) -> u64 {
+        self.read
     }
 
     /// Reads into `buf` until it holds `want` bytes or the stream ends;
     /// returns how many bytes came.
     fn fill(&mut self, buf: &mut Vec<u8>, want: usize) -> std::io::Result<usize> {
         let more = want.saturating_sub(buf.len()).max(MIN_READ);
-        (&mut self.r).take(more as u64).read_to_end(buf)
+        let n = (&mut self.r).take(more as u64).read_to_end(buf)?;
+        self.read += n as u64;
+        Ok(n)
     }
 
     /// Discards the rest of an over-long line; what follows its line break
@@ -189,9 +200,13 @@ impl<R: Read> Iterator for LineBlocks<R> {
     }
 }
 
-/// How many line breaks `b` holds (a loop the compiler vectorises).
+/// How many line breaks `b` holds. `memchr`'s counter, chosen at run time
+/// for the processor (AVX2 where there is one): the plain filter-and-count
+/// loop compiled for baseline x86-64 widened every byte to 64 bits, four
+/// bytes a round, and was the reader thread's largest cost (a quarter of
+/// a JSON Lines scan's samples).
 fn newlines(b: &[u8]) -> u64 {
-    b.iter().filter(|&&c| c == b'\n').count() as u64
+    memchr::memchr_iter(b'\n', b).count() as u64
 }
 
 /// A reader that hands out `n` bytes at a time, so that values straddle
@@ -222,7 +237,8 @@ mod tests {
         max: usize,
     ) -> (Vec<(u64, Vec<u8>)>, Vec<String>) {
         let (mut lines, mut cuts) = (Vec::new(), Vec::new());
-        for b in LineBlocks::new(Chunky(text, chunk), block, max) {
+        let mut blocks = LineBlocks::new(Chunky(text, chunk), block, max);
+        for b in blocks.by_ref() {
             match b {
                 Ok(b) => {
                     assert!(b.bytes.len() <= block.max(max) + MIN_READ + max);
@@ -234,6 +250,8 @@ mod tests {
                 Err(Cut::Io { line, error }) => cuts.push(format!("io: {line}: {error}")),
             }
         }
+        // Every byte is counted as read, skipped lines' too.
+        assert_eq!(blocks.bytes_read(), text.len() as u64);
         (lines, cuts)
     }
 
