@@ -23,12 +23,25 @@ use serde::Deserialize;
 use std::borrow::Cow;
 use std::ops::Range;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Whole lines of one file.
 pub(crate) struct Batch {
     input: Arc<str>,
     lines: Block,
+    /// Where its buffer goes when the batch is done, for the reader to
+    /// read a later block into.
+    done: Option<Arc<Mutex<Vec<Vec<u8>>>>>,
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        if let Some(done) = &self.done {
+            if let Ok(mut done) = done.lock() {
+                done.push(std::mem::take(&mut self.lines.bytes));
+            }
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -96,14 +109,22 @@ pub(crate) fn scan_file(path: &Path, feed: &Feed) {
     // library zeroes each fresh buffer first (a second pass over every
     // byte, and a page fault per 4 KiB outside the kernel's copy).
     let mut blocks = LineBlocks::new(file, BATCH_BYTES, max_line);
+    let done = Arc::new(Mutex::new(Vec::new()));
     let mut counted = 0;
-    while let Some(b) = blocks.next() {
+    loop {
+        if let Ok(mut done) = done.lock() {
+            for buf in done.drain(..) {
+                blocks.reuse(buf);
+            }
+        }
+        let Some(b) = blocks.next() else { break };
         feed.advance(blocks.bytes_read() - counted);
         counted = blocks.bytes_read();
         match b {
             Ok(lines) => feed.send(Work::Jsonl(Batch {
                 input: Arc::clone(&label),
                 lines,
+                done: Some(Arc::clone(&done)),
             })),
             Err(Cut::TooLong { line }) => feed.error(
                 format!("{label}:{line}"),
@@ -375,6 +396,7 @@ mod tests {
                             first_line: from as u64 + 1,
                             bytes: text.into_bytes(),
                         },
+                        done: None,
                     };
                     let mut got = Found::default();
                     scan_batch(&eval, &b, &mut got);
@@ -393,6 +415,7 @@ mod tests {
                 first_line: 1,
                 bytes: lines.join("\n").into_bytes(),
             },
+            done: None,
         };
         let mut got = Found::default();
         scan_batch(&eval, &b, &mut got);
