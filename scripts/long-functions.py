@@ -29,6 +29,18 @@ EXCUSE = "Long because"
 FN_RE = re.compile(r"\bfn\s+([A-Za-z_][A-Za-z0-9_]*)")
 
 
+def raw_string_at(src, i):
+    """Whether the `r` at `i` starts a raw string literal: `r"…"`, `r#"…"#`,
+    or the byte and C string forms `br#"…"#`, `cr"…"` (not an identifier
+    ending in `r` before a string)."""
+    if not re.match(r'r#*"', src[i:i + 300]):
+        return False
+    j = i
+    while j and (src[j - 1].isalnum() or src[j - 1] == "_"):
+        j -= 1
+    return src[j:i] in ("", "b", "c")
+
+
 def blank_out(src):
     """`src` with comments, strings and char literals replaced by spaces
     (newlines kept), so braces and `fn` inside them are not seen."""
@@ -52,7 +64,7 @@ def blank_out(src):
                     j += 1
             out.append(re.sub(r"[^\n]", " ", src[i:j]))
             i = j
-        elif c == "r" and re.match(r'r#*"', src[i:]) and not (i and (src[i - 1].isalnum() or src[i - 1] == "_")):
+        elif c == "r" and raw_string_at(src, i):
             hashes = re.match(r'r(#*)"', src[i:]).group(1)
             end = src.find('"' + hashes, i + 2 + len(hashes))
             j = n if end < 0 else end + 1 + len(hashes)

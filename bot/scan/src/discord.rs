@@ -8,8 +8,9 @@
 //! bounded buffer. Elements are parsed with borrowed, field-selective structs;
 //! everything else in a message (reactions, mentions, stickers) is skipped.
 
-use super::jsonsplit::{is_empty, members, string, RawReader, SplitError};
-use super::{Batch as Found, Evaluator, MessageInfo, Source, BATCH_BYTES, MAX_ITEM_BYTES};
+use super::jsonsplit::{is_empty, members, string};
+use super::jsonstream::{RawReader, SplitError};
+use super::{Evaluator, Found, MessageInfo, Source, BATCH_BYTES, MAX_ITEM_BYTES};
 use linkguard_rules::Dialect;
 use serde::Deserialize;
 use std::borrow::Cow;

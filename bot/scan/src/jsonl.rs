@@ -16,20 +16,32 @@
 
 use super::lines::{Block, Cut, LineBlocks};
 use super::{
-    Batch as Found, Evaluator, Feed, InputError, MessageInfo, Source, Work, BATCH_BYTES,
-    MAX_ITEM_BYTES,
+    Evaluator, Feed, Found, InputError, MessageInfo, Source, Work, BATCH_BYTES, MAX_ITEM_BYTES,
 };
 use linkguard_rules::Dialect;
 use serde::Deserialize;
 use std::borrow::Cow;
-use std::io::Read;
+use std::ops::Range;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Whole lines of one file.
 pub(crate) struct Batch {
     input: Arc<str>,
     lines: Block,
+    /// Where its buffer goes when the batch is done, for the reader to
+    /// read a later block into.
+    done: Option<Arc<Mutex<Vec<Vec<u8>>>>>,
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        if let Some(done) = &self.done {
+            if let Ok(mut done) = done.lock() {
+                done.push(std::mem::take(&mut self.lines.bytes));
+            }
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -92,11 +104,27 @@ pub(crate) fn scan_file(path: &Path, feed: &Feed) {
         Err(e) => return feed.error(&*label, format!("cannot open: {e}")),
     };
     let max_line = usize::try_from(MAX_ITEM_BYTES).unwrap_or(usize::MAX);
-    for b in LineBlocks::new(Progress { r: file, feed }, BATCH_BYTES, max_line) {
+    // The file itself is the reader, not a wrapper that counts as it
+    // reads: a wrapper can only offer `read`, for which the standard
+    // library zeroes each fresh buffer first (a second pass over every
+    // byte, and a page fault per 4 KiB outside the kernel's copy).
+    let mut blocks = LineBlocks::new(file, BATCH_BYTES, max_line);
+    let done = Arc::new(Mutex::new(Vec::new()));
+    let mut counted = 0;
+    loop {
+        if let Ok(mut done) = done.lock() {
+            for buf in done.drain(..) {
+                blocks.reuse(buf);
+            }
+        }
+        let Some(b) = blocks.next() else { break };
+        feed.advance(blocks.bytes_read() - counted);
+        counted = blocks.bytes_read();
         match b {
             Ok(lines) => feed.send(Work::Jsonl(Batch {
                 input: Arc::clone(&label),
                 lines,
+                done: Some(Arc::clone(&done)),
             })),
             Err(Cut::TooLong { line }) => feed.error(
                 format!("{label}:{line}"),
@@ -109,20 +137,6 @@ pub(crate) fn scan_file(path: &Path, feed: &Feed) {
     }
 }
 
-/// A reader that moves the progress line on as bytes come.
-struct Progress<'a, R> {
-    r: R,
-    feed: &'a Feed,
-}
-
-impl<R: Read> Read for Progress<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.r.read(buf)?;
-        self.feed.advance(n as u64);
-        Ok(n)
-    }
-}
-
 /// Whether a line looks like one JSON object: `{` first and `}` last,
 /// whitespace aside.
 fn object_shaped(line: &[u8]) -> bool {
@@ -130,33 +144,112 @@ fn object_shaped(line: &[u8]) -> bool {
     t.first() == Some(&b'{') && t.last() == Some(&b'}')
 }
 
-/// Evaluates one batch of lines (on a worker). Only lines the policy's
-/// prefilter points at are parsed; the others cannot hold a link the policy
-/// acts on and are only checked for shape (one object on the line): a line
-/// that is not an object goes to the parse, which says what is wrong.
+/// Evaluates one batch of lines (on a worker). Only the lines the policy's
+/// prefilter points at are parsed; the runs of lines between them cannot
+/// hold a link the policy acts on and are only counted and checked for
+/// shape (one object on each line), a whole run at once: a line that is
+/// not an object goes to the parse, which says what is wrong.
 pub(crate) fn scan_batch(eval: &Evaluator<'_>, b: &Batch, out: &mut Found) {
     let bytes = &b.lines.bytes;
     let cands = eval.candidates(bytes);
-    let mut hits = cands.hits.iter().copied().peekable();
-    for (line_no, range) in b.lines.lines() {
-        let raw = &bytes[range.clone()];
-        if raw.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let mut candidate = cands.everywhere;
-        while let Some(&h) = hits.peek() {
-            if h >= range.end {
-                break;
-            }
-            candidate |= h >= range.start;
-            hits.next();
-        }
-        if !candidate && object_shaped(raw) {
-            out.messages += 1;
-            continue;
-        }
-        scan_line(eval, &b.input, line_no, raw, out);
+    if cands.everywhere {
+        lines_one_by_one(eval, b, 0..bytes.len(), b.lines.first_line, true, out);
+        return;
     }
+    let mut line_no = b.lines.first_line;
+    // Where the first line not yet judged starts.
+    let mut at = 0;
+    for &h in &cands.hits {
+        if h < at {
+            continue;
+        }
+        let start = memchr::memrchr(b'\n', &bytes[at..h]).map_or(at, |i| at + i + 1);
+        line_no = without_candidates(eval, b, at..start, line_no, out);
+        let end = memchr::memchr(b'\n', &bytes[h..]).map_or(bytes.len(), |i| h + i);
+        scan_line(eval, &b.input, line_no, &bytes[start..end], out);
+        line_no += 1;
+        at = (end + 1).min(bytes.len());
+    }
+    without_candidates(eval, b, at..bytes.len(), line_no, out);
+}
+
+/// Judges the whole lines in `range` of the batch, in which the prefilter
+/// found no candidate, numbering them from `first`; returns the number of
+/// the line after them. A run of lines that are each exactly one `{…}`
+/// (what JSON Lines writers produce) is counted in one pass over its line
+/// breaks; any other run (blank lines, carriage returns, spaces around an
+/// object, a line that is not an object) is judged line by line.
+fn without_candidates(
+    eval: &Evaluator<'_>,
+    b: &Batch,
+    range: Range<usize>,
+    first: u64,
+    out: &mut Found,
+) -> u64 {
+    match whole_objects(&b.lines.bytes[range.clone()]) {
+        Some(n) => {
+            out.messages += n;
+            first + n
+        }
+        None => lines_one_by_one(eval, b, range, first, false, out),
+    }
+}
+
+/// How many lines `run` (whole lines) holds when each is exactly one
+/// `{…}` with nothing around it; `None` otherwise.
+fn whole_objects(run: &[u8]) -> Option<u64> {
+    if run.is_empty() {
+        return Some(0);
+    }
+    let body = run.strip_suffix(b"\n").unwrap_or(run);
+    if body.first() != Some(&b'{') || body.last() != Some(&b'}') {
+        return None;
+    }
+    let mut n = 1;
+    // A break inside `body` is neither its first nor its last byte.
+    for i in memchr::memchr_iter(b'\n', body) {
+        if body[i - 1] != b'}' || body[i + 1] != b'{' {
+            return None;
+        }
+        n += 1;
+    }
+    Some(n)
+}
+
+/// Judges the whole lines in `range` one at a time, numbering them from
+/// `first`; returns the number of the line after them. A blank line is
+/// passed over; a line is parsed when `parse_all`, or when it is not
+/// object-shaped (so that the parse says what is wrong with it), and
+/// otherwise only counted.
+fn lines_one_by_one(
+    eval: &Evaluator<'_>,
+    b: &Batch,
+    range: Range<usize>,
+    first: u64,
+    parse_all: bool,
+    out: &mut Found,
+) -> u64 {
+    let run = &b.lines.bytes[range];
+    if run.is_empty() {
+        return first;
+    }
+    let mut line_no = first;
+    let mut pieces = run.split(|&c| c == b'\n');
+    if run.last() == Some(&b'\n') {
+        // The empty piece after the last break is not a line.
+        pieces.next_back();
+    }
+    for raw in pieces {
+        if !raw.iter().all(u8::is_ascii_whitespace) {
+            if parse_all || !object_shaped(raw) {
+                scan_line(eval, &b.input, line_no, raw, out);
+            } else {
+                out.messages += 1;
+            }
+        }
+        line_no += 1;
+    }
+    line_no
 }
 
 /// Parses and evaluates one line.
@@ -206,4 +299,129 @@ fn scan_line(eval: &Evaluator<'_>, input: &str, line_no: u64, raw: &[u8], out: &
         line: Some(line_no),
     };
     eval.message(&info, [(Source::Text, &*line.text)], &mut out.findings);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use linkguard_rules::policy::{Policy, RoomKey, DEFAULT_POLICY, DEFAULT_POLICY_NAME};
+
+    #[test]
+    fn whole_objects_counts_only_plain_runs() {
+        assert_eq!(whole_objects(b""), Some(0));
+        assert_eq!(whole_objects(b"{}"), Some(1));
+        assert_eq!(whole_objects(b"{\"a\": 1}\n{}\n"), Some(2));
+        assert_eq!(whole_objects(b"{\"a\": \"}\\n{\"}\n{}"), Some(2));
+        for not in [
+            &b"\n"[..],
+            b"{}\n\n{}\n",
+            b"{}\r\n{}\n",
+            b" {}\n",
+            b"{}\n[]\n",
+            b"{} \n",
+            b"\"s\"\n",
+            b"{\n",
+        ] {
+            assert_eq!(whole_objects(not), None, "{}", String::from_utf8_lossy(not));
+        }
+    }
+
+    /// The batch judged a line at a time, as the scan did before runs of
+    /// lines were judged at once: the reference for [`scan_batch`].
+    fn line_at_a_time(eval: &Evaluator<'_>, b: &Batch) -> Found {
+        let mut out = Found::default();
+        let cands = eval.candidates(&b.lines.bytes);
+        for (line_no, range) in b.lines.lines() {
+            let raw = &b.lines.bytes[range.clone()];
+            if raw.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            if cands.within(range.start, range.end) == 0 && object_shaped(raw) {
+                out.messages += 1;
+            } else {
+                scan_line(eval, &b.input, line_no, raw, &mut out);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn runs_between_candidates_are_judged_like_single_lines() {
+        let policy = Policy::parse(DEFAULT_POLICY_NAME, DEFAULT_POLICY).unwrap();
+        let key = RoomKey::new("test");
+        let prefilter = policy.prefilter();
+        let eval = Evaluator {
+            policy: &policy,
+            key: &key,
+            prefilter: &prefilter,
+        };
+        let lines = [
+            r#"{"id": "1", "text": "no link"}"#,
+            r#"{"id": "2", "text": "https://zoom.us/j/1234567890 and https://zoom.us/j/1234567891"}"#,
+            "",
+            r#"{"id": "3", "text": "plain"}"#,
+            "  ",
+            r#"{"id": "4", "platform": "icq", "text": "plain"}"#,
+            "not json",
+            r#"{"id": "5", "text": "plain"}"#,
+            "{\"id\": \"6\", \"text\": \"crlf\"}\r",
+            r#"{"id": "7", "platform": "msn", "text": "zoom.us/j/1234567890"}"#,
+            r#"  {"id": "8", "text": "spaced"}  "#,
+            "[1, 2]",
+            r#"{"text": "meet.google.com/abc-defg-hij"}"#,
+            r#"{"id": "9", "text": "zoom"}"#,
+            r#"{"id": "10", "text": "last, https://zoom.us/j/5555555555"}"#,
+        ];
+        let key_of = |f: &Found| {
+            let mut v: Vec<String> = f
+                .findings
+                .iter()
+                .map(|x| format!("{} {}", x.input, x.url))
+                .collect();
+            v.sort();
+            v
+        };
+        // Every way of cutting the lines into a batch: each subset of
+        // consecutive lines, with and without a final line break.
+        for from in 0..lines.len() {
+            for to in from + 1..=lines.len() {
+                for last_break in [true, false] {
+                    let mut text = lines[from..to].join("\n");
+                    if last_break {
+                        text.push('\n');
+                    }
+                    let b = Batch {
+                        input: Arc::from("t.jsonl"),
+                        lines: Block {
+                            first_line: from as u64 + 1,
+                            bytes: text.into_bytes(),
+                        },
+                        done: None,
+                    };
+                    let mut got = Found::default();
+                    scan_batch(&eval, &b, &mut got);
+                    let want = line_at_a_time(&eval, &b);
+                    let case = format!("lines {from}..{to}, break {last_break}");
+                    assert_eq!(got.messages, want.messages, "{case}");
+                    assert_eq!(got.errors, want.errors, "{case}");
+                    assert_eq!(key_of(&got), key_of(&want), "{case}");
+                }
+            }
+        }
+        // The whole file: what it finds and what it reports.
+        let b = Batch {
+            input: Arc::from("t.jsonl"),
+            lines: Block {
+                first_line: 1,
+                bytes: lines.join("\n").into_bytes(),
+            },
+            done: None,
+        };
+        let mut got = Found::default();
+        scan_batch(&eval, &b, &mut got);
+        let errors: Vec<&str> = got.errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(errors, ["t.jsonl:7", "t.jsonl:10", "t.jsonl:12"]);
+        assert_eq!(got.findings.len(), 3, "{:?}", key_of(&got));
+        assert_eq!(got.messages, 10);
+    }
 }

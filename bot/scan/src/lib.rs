@@ -10,7 +10,7 @@
 //!    the paths of a few dozen Slack day-files (read one at a time by the
 //!    worker), about [`BATCH_BYTES`] of day-files out of a ZIP, one Discord
 //!    file (which the worker splits into batches of about [`BATCH_BYTES`] of
-//!    messages as it reads: [`jsonsplit`] finds element boundaries in a
+//!    messages as it reads: [`jsonstream`] finds element boundaries in a
 //!    sliding buffer, so the message array is never held whole), or a batch
 //!    of JSON Lines.
 //! 2. **N worker threads** (one per core) parse the items with borrowed,
@@ -30,6 +30,7 @@
 mod discord;
 mod jsonl;
 pub mod jsonsplit;
+mod jsonstream;
 pub mod lines;
 mod progress;
 pub mod report;
@@ -210,12 +211,7 @@ enum Work {
 
 /// What a worker or the reader tells the collecting thread.
 enum Out {
-    Done {
-        findings: Vec<Finding>,
-        errors: Vec<InputError>,
-        messages: u64,
-        skipped_files: u64,
-    },
+    Done(Found),
     Error(InputError),
 }
 
@@ -317,12 +313,12 @@ fn collect(
 ) {
     for out in rx {
         match out {
-            Out::Done {
+            Out::Done(Found {
                 findings,
                 errors,
                 messages,
                 skipped_files,
-            } => {
+            }) => {
                 stats.messages += messages;
                 stats.skipped_files += skipped_files;
                 stats.findings += findings.len() as u64;
@@ -354,7 +350,7 @@ fn worker(
     let mut scratch = Vec::new();
     // Counts are kept here and sent with the next findings (or at the end):
     // waking the collector for every work item costs more than the item.
-    let mut done = Batch::default();
+    let mut done = Found::default();
     loop {
         // Hold the lock only for the receive, never while working.
         let next = match rx.lock() {
@@ -378,12 +374,12 @@ fn worker(
             scratch = Vec::new();
         }
         if (!done.findings.is_empty() || !done.errors.is_empty())
-            && tx.send(std::mem::take(&mut done).into_out()).is_err()
+            && tx.send(Out::Done(std::mem::take(&mut done))).is_err()
         {
             return;
         }
     }
-    let _ = tx.send(done.into_out());
+    let _ = tx.send(Out::Done(done));
 }
 
 /// A worker's hand-off for the Discord file it splits: each batch is
@@ -396,10 +392,10 @@ struct DiscordSink<'a, 'p> {
 
 impl discord::Sink for DiscordSink<'_, '_> {
     fn batch(&mut self, b: &mut discord::Batch) {
-        let mut done = Batch::default();
+        let mut done = Found::default();
         discord::scan_batch(self.eval, b, &mut done);
         // The collector only stops listening when the scan is over.
-        let _ = self.tx.send(done.into_out());
+        let _ = self.tx.send(Out::Done(done));
     }
 
     fn advance(&mut self, n: u64) {
@@ -411,24 +407,15 @@ impl discord::Sink for DiscordSink<'_, '_> {
     }
 }
 
-/// What a worker found in one work item.
+/// What a worker found in the messages it was given (one work item, or
+/// several when they found nothing worth waking the collector for): the
+/// findings and errors, and the counts for [`ScanStats`].
 #[derive(Default)]
-pub(crate) struct Batch {
+pub(crate) struct Found {
     pub findings: Vec<Finding>,
     pub errors: Vec<InputError>,
     pub messages: u64,
     pub skipped_files: u64,
-}
-
-impl Batch {
-    fn into_out(self) -> Out {
-        Out::Done {
-            findings: self.findings,
-            errors: self.errors,
-            messages: self.messages,
-            skipped_files: self.skipped_files,
-        }
-    }
 }
 
 /// Where a message is and who wrote it, borrowed from the parsed export.

@@ -22,9 +22,6 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// The scan's largest single value; `jsonsplit` names it in an error.
-const MAX_ITEM_BYTES: u64 = 256 << 20;
-
 #[allow(dead_code)]
 #[path = "../../../bot/scan/src/structural.rs"]
 mod structural;

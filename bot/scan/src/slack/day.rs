@@ -3,7 +3,7 @@
 
 use super::{Bytes, DayFile};
 use crate::jsonsplit::{elements_while, is_empty, members, string, top_objects};
-use crate::{Batch as Found, Evaluator, MessageInfo, Source, MAX_ITEM_BYTES};
+use crate::{Evaluator, Found, MessageInfo, Source, MAX_ITEM_BYTES};
 use linkguard_rules::Dialect;
 use serde::Deserialize;
 use std::borrow::Cow;
