@@ -6,39 +6,12 @@
 
 mod store_common;
 
-use linkguard::store::{
-    now_ms, AuditAction, AuditEntry, EventKey, Kind, NewPending, Outcome, Recorded, Store,
-    StoreOptions,
-};
+use linkguard::store::{now_ms, AuditEntry, Kind, Outcome, Recorded, Store, StoreOptions};
 use std::collections::HashSet;
-use store_common::{options, TestDb};
-
-fn detection(i: usize) -> AuditEntry {
-    AuditEntry {
-        channel: Some("C1".into()),
-        message_id: Some(format!("1700000000.{i:06}")),
-        revision: Some("0".into()),
-        outcome: Some(Outcome::Pending),
-        action: Some(AuditAction::Replace),
-        ..AuditEntry::new(Kind::Detected, "slack")
-    }
-}
+use store_common::{options, record_pending, TestDb};
 
 async fn record(store: &Store, i: usize, lease: Option<(String, i64)>) -> i64 {
-    let key = EventKey::new("slack", &format!("C1/1700000000.{i:06}"), "0");
-    let Recorded::New(records) = store
-        .record_detection_with(
-            &key,
-            vec![detection(i)],
-            Some(NewPending {
-                payload: format!("{{\"n\":{i}}}"),
-                payload_mac: "00".into(),
-                lease,
-            }),
-        )
-        .await
-        .expect("record")
-    else {
+    let Recorded::New(records) = record_pending(store, i, lease).await else {
         panic!("new event recorded as a duplicate")
     };
     records[0].seq
