@@ -7,42 +7,13 @@
 mod store_common;
 
 use linkguard::store::{
-    now_ms, AuditAction, AuditEntry, EventKey, Kind, NewPending, Outcome, Platform, Recorded,
-    Revision, Store, StoreOptions,
+    now_ms, AuditEntry, Kind, Outcome, Platform, Recorded, Store, StoreOptions,
 };
 use std::collections::HashSet;
-use store_common::{options, TestDb};
-
-fn detection(i: usize) -> AuditEntry {
-    AuditEntry {
-        channel: Some("C1".into()),
-        message_id: Some(format!("1700000000.{i:06}")),
-        revision: Some(Revision::original()),
-        outcome: Some(Outcome::Pending),
-        action: Some(AuditAction::Replace),
-        ..AuditEntry::new(Kind::Detected, Platform::Slack)
-    }
-}
+use store_common::{options, record_pending, TestDb};
 
 async fn record(store: &Store, i: usize, lease: Option<(String, i64)>) -> i64 {
-    let key = EventKey::new(
-        Platform::Slack,
-        &format!("C1/1700000000.{i:06}"),
-        &Revision::original(),
-    );
-    let Recorded::New(records) = store
-        .record_detection_with(
-            &key,
-            vec![detection(i)],
-            Some(NewPending {
-                payload: format!("{{\"n\":{i}}}"),
-                payload_mac: "00".into(),
-                lease,
-            }),
-        )
-        .await
-        .expect("record")
-    else {
+    let Recorded::New(records) = record_pending(store, i, lease).await else {
         panic!("new event recorded as a duplicate")
     };
     records[0].seq

@@ -17,8 +17,9 @@
 //! (`progress`: the repost's id before the original is deleted) and the MACs
 //! the moderation core uses to refuse a payload it did not write.
 
+use super::group::{Done, Op};
 use super::{
-    now_ms, AuditEntry, AuditRecord, Outcome, Platform, Revision, Store, StoreError, AUDIT_COLUMNS,
+    now_ms, AuditEntry, AuditRecord, Platform, Revision, Store, StoreError, AUDIT_COLUMNS,
 };
 use sqlx::{AssertSqlSafe, Row};
 
@@ -125,55 +126,15 @@ impl Store {
         entries: Vec<AuditEntry>,
         payload: Option<NewPending>,
     ) -> Result<Recorded, StoreError> {
-        let ttl_ms = self.inner.opts.dedupe_ttl.as_millis() as i64;
-        self.with_retry(|| {
-            let entries = entries.clone();
-            let payload = payload.clone();
-            async move {
-                let mut w = self.begin_write().await?;
-                let now = now_ms();
-                sqlx::query("DELETE FROM event_keys WHERE event_key = $1 AND expires_ms <= $2")
-                    .bind(key.as_str().to_string())
-                    .bind(now)
-                    .execute(&mut *w.tx)
-                    .await?;
-                if !self
-                    .claim_key(&mut w, key.as_str(), now, now.saturating_add(ttl_ms))
-                    .await?
-                {
-                    w.tx.rollback().await?;
-                    return Ok(Recorded::Duplicate);
-                }
-                let mut out = Vec::with_capacity(entries.len());
-                for e in entries {
-                    let pending = e.outcome == Some(Outcome::Pending);
-                    let r = self.append_in(&mut w, e).await?;
-                    if pending {
-                        let (owner, until) = payload
-                            .as_ref()
-                            .and_then(|p| p.lease.clone())
-                            .map_or((None, 0), |(o, u)| (Some(o), u));
-                        sqlx::query(
-                            "INSERT INTO pending_actions (detection_seq, event_key, created_ms, payload, \
-                             payload_mac, lease_owner, lease_until_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                        )
-                        .bind(r.seq)
-                        .bind(key.as_str().to_string())
-                        .bind(now)
-                        .bind(payload.as_ref().map(|p| p.payload.clone()))
-                        .bind(payload.as_ref().map(|p| p.payload_mac.clone()))
-                        .bind(owner)
-                        .bind(until)
-                        .execute(&mut *w.tx)
-                        .await?;
-                    }
-                    out.push(r);
-                }
-                self.commit(w).await?;
-                Ok(Recorded::New(out))
-            }
-        })
-        .await
+        let op = Op::Detect {
+            key: key.clone(),
+            entries,
+            payload,
+        };
+        match self.with_retry(|| self.grouped(op.clone())).await? {
+            Done::Detect(recorded) => Ok(recorded),
+            other => unreachable!("a detection answered {other:?}"),
+        }
     }
 
     /// Whether `key` was recorded and has not expired.
@@ -247,25 +208,14 @@ impl Store {
         detection_seq: i64,
         entry: AuditEntry,
     ) -> Result<AuditRecord, StoreError> {
-        self.with_retry(|| {
-            let entry = entry.clone();
-            async move {
-                let mut w = self.begin_write().await?;
-                let cleared = sqlx::query("DELETE FROM pending_actions WHERE detection_seq = $1")
-                    .bind(detection_seq)
-                    .execute(&mut *w.tx)
-                    .await?
-                    .rows_affected();
-                if cleared == 0 {
-                    w.tx.rollback().await?;
-                    return Err(StoreError::NotPending(detection_seq));
-                }
-                let r = self.append_in(&mut w, entry).await?;
-                self.commit(w).await?;
-                Ok(r)
-            }
-        })
-        .await
+        let op = Op::Outcome {
+            seq: detection_seq,
+            entry: Box::new(entry),
+        };
+        match self.with_retry(|| self.grouped(op.clone())).await? {
+            Done::Outcome(record) => Ok(*record),
+            other => unreachable!("an outcome answered {other:?}"),
+        }
     }
 
     /// Drops the stored message (`payload`) of every pending-action row whose
@@ -490,24 +440,20 @@ impl Store {
         &self,
         seq: i64,
         owner: &str,
-        set: &str,
+        set: &'static str,
         third: String,
         fourth: &str,
     ) -> Result<bool, StoreError> {
-        let sql = format!(
-            "UPDATE pending_actions SET {set} WHERE detection_seq = $1 AND lease_owner = $2"
-        );
-        self.with_retry(|| async {
-            Ok(sqlx::query(AssertSqlSafe(sql.clone()))
-                .bind(seq)
-                .bind(owner.to_owned())
-                .bind(third.clone())
-                .bind(fourth.to_owned())
-                .execute(&self.inner.pool)
-                .await?
-                .rows_affected()
-                == 1)
-        })
-        .await
+        let op = Op::Held {
+            seq,
+            owner: owner.to_owned(),
+            set,
+            third,
+            fourth: fourth.to_owned(),
+        };
+        match self.with_retry(|| self.grouped(op.clone())).await? {
+            Done::Held(held) => Ok(held),
+            other => unreachable!("an update of a held action answered {other:?}"),
+        }
     }
 }

@@ -39,6 +39,7 @@ mod cursors;
 mod error;
 mod events;
 mod exceptions;
+mod group;
 mod kv;
 mod lease;
 mod platform;
@@ -160,6 +161,8 @@ struct Inner {
     opts: StoreOptions,
     /// Serialises this process's SQLite writers (PostgreSQL uses a row lock).
     write_lock: tokio::sync::Mutex<()>,
+    /// Live-path writes waiting to be committed together (`group`).
+    group: group::Group,
     healthy: AtomicBool,
     retries: AtomicU64,
     policy_tx: broadcast::Sender<i64>,
@@ -388,6 +391,7 @@ impl Store {
                 target,
                 opts,
                 write_lock: tokio::sync::Mutex::new(()),
+                group: group::Group::default(),
                 healthy: AtomicBool::new(true),
                 retries: AtomicU64::new(0),
                 policy_tx,
@@ -516,14 +520,26 @@ impl Store {
 
     /// Begins a write transaction holding the chain lock.
     pub(crate) async fn begin_write(&self) -> Result<WriteTx<'_>, StoreError> {
-        let (guard, mut tx, lock_sql) = match self.inner.backend {
-            Backend::Sqlite => {
-                let guard = self.inner.write_lock.lock().await;
-                let tx = self.inner.pool.begin_with("BEGIN IMMEDIATE").await?;
-                (Some(guard), tx, HEAD_SQL.to_owned())
-            }
+        let guard = match self.inner.backend {
+            Backend::Sqlite => Some(self.inner.write_lock.lock().await),
+            Backend::Postgres => None,
+        };
+        self.begin_locked(guard).await
+    }
+
+    /// [`Store::begin_write`] for a caller that already holds this
+    /// process's write lock (`guard`, kept until the commit); on SQLite it
+    /// must.
+    pub(crate) async fn begin_locked<'a>(
+        &'a self,
+        guard: Option<tokio::sync::MutexGuard<'a, ()>>,
+    ) -> Result<WriteTx<'a>, StoreError> {
+        let (mut tx, lock_sql) = match self.inner.backend {
+            Backend::Sqlite => (
+                self.inner.pool.begin_with("BEGIN IMMEDIATE").await?,
+                HEAD_SQL.to_owned(),
+            ),
             Backend::Postgres => (
-                None,
                 self.inner.pool.begin().await?,
                 format!("{HEAD_SQL} FOR UPDATE"),
             ),

@@ -9,12 +9,14 @@
 //!
 //! What is measured, and where:
 //! - latency runs from the fake's send of the event (Slack: the Socket Mode
-//!   envelope written to the socket; Discord: the `MESSAGE_CREATE` dispatch
-//!   queued) to the fake's receipt of the action's first call (the repost)
-//!   and of its last (the delete of the original). Both timestamps are taken
-//!   by the fake when it sees the request, before it handles it, so the
-//!   fake's own handling of the action is not in the figure; it is measured
-//!   apart by probing the fake's API during the load (`fake_api_*`).
+//!   envelope handed to the socket's writer; Discord: the `MESSAGE_CREATE`
+//!   dispatch queued for the session's writer; any wait of the fake's own
+//!   writer is therefore counted against linkguard, never for it) to the
+//!   fake's receipt of the action's first call (the repost) and of its last
+//!   (the delete of the original). Both fakes stamp a call when it arrives,
+//!   before parsing, locking or handling it, so the fake's own handling of
+//!   the action is not in the figure; it is measured apart by probing the
+//!   fake's API during the load (`fake_api_*`).
 //! - rate-limit waits: the fakes answer 429 only when told to; the load
 //!   never tells them, and every 429 seen is counted and reported
 //!   (`rate_limited_calls`), so a run with a non-zero count is visible.

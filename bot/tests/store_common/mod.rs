@@ -85,6 +85,46 @@ pub fn slack_message(user: &str, text: &str, id: &str) -> linkguard::moderation:
     }
 }
 
+/// The pending `replace` detection of Slack message `i` in channel `C1`.
+pub fn pending_detection(i: usize) -> linkguard::store::AuditEntry {
+    use linkguard::store::{AuditAction, AuditEntry, Kind, Outcome};
+    AuditEntry {
+        channel: Some("C1".into()),
+        message_id: Some(format!("1700000000.{i:06}")),
+        revision: Some(linkguard::store::Revision::original()),
+        outcome: Some(Outcome::Pending),
+        action: Some(AuditAction::Replace),
+        ..AuditEntry::new(Kind::Detected, linkguard::store::Platform::Slack)
+    }
+}
+
+/// Records [`pending_detection`] `i` under its event key, with the payload
+/// `{"n":i}` and `lease`.
+pub async fn record_pending(
+    store: &Store,
+    i: usize,
+    lease: Option<(String, i64)>,
+) -> linkguard::store::Recorded {
+    use linkguard::store::{EventKey, NewPending};
+    let key = EventKey::new(
+        linkguard::store::Platform::Slack,
+        &format!("C1/1700000000.{i:06}"),
+        &linkguard::store::Revision::original(),
+    );
+    store
+        .record_detection_with(
+            &key,
+            vec![pending_detection(i)],
+            Some(NewPending {
+                payload: format!("{{\"n\":{i}}}"),
+                payload_mac: "00".into(),
+                lease,
+            }),
+        )
+        .await
+        .expect("record")
+}
+
 /// Test defaults: short timeouts so failures show quickly.
 pub fn options() -> StoreOptions {
     StoreOptions {

@@ -142,6 +142,10 @@ async fn api(
     headers: &HeaderMap,
     body: Bytes,
 ) -> Response {
+    // Taken first, before parsing, any configured delay and the state lock,
+    // so that latency figures end when the call arrived, not when the fake
+    // got round to it (the fake's own handling is measured apart).
+    let arrived = std::time::Instant::now();
     let parsed = parse_params(query, headers, &body);
     let bearer = headers
         .get(header::AUTHORIZATION)
@@ -187,7 +191,7 @@ async fn api(
                 (StatusCode::OK, r, None)
             };
         st.calls.push(ApiCall {
-            at: std::time::Instant::now(),
+            at: arrived,
             method: method.clone(),
             http_method: http_method.to_string(),
             token: kind.clone(),
