@@ -158,27 +158,34 @@ impl PatternSet {
         self.patterns.len()
     }
 
-    /// Whether any pattern matches `s`. Allocates nothing once the
-    /// patterns involved are compiled.
-    pub(crate) fn is_match(&self, s: &str) -> bool {
-        if self
-            .always
-            .iter()
-            .any(|&i| self.patterns[i as usize].is_match(s))
-        {
-            return true;
-        }
-        let Some(ac) = &self.literals else {
-            return false;
+    /// The smallest index of a pattern that matches `s` and that `keep`
+    /// accepts (asked only about matching patterns below the best found so
+    /// far, in no particular order). Allocates nothing once the patterns
+    /// involved are compiled: the candidates' order does not matter for a
+    /// minimum.
+    pub(crate) fn first(&self, s: &str, mut keep: impl FnMut(usize) -> bool) -> Option<usize> {
+        let mut best: Option<usize> = None;
+        let mut try_one = |i: u32| {
+            let i = i as usize;
+            if best.is_none_or(|b| i < b) && self.patterns[i].is_match(s) && keep(i) {
+                best = Some(i);
+            }
         };
-        ac.find_overlapping_iter(s).any(|m| {
-            self.owners[m.pattern().as_usize()]
-                .iter()
-                .any(|&i| self.patterns[i as usize].is_match(s))
-        })
+        for &i in &self.always {
+            try_one(i);
+        }
+        if let Some(ac) = &self.literals {
+            for m in ac.find_overlapping_iter(s) {
+                for &i in &self.owners[m.pattern().as_usize()] {
+                    try_one(i);
+                }
+            }
+        }
+        best
     }
 
     /// The indices of the patterns that match `s`, ascending.
+    #[cfg(test)]
     pub(crate) fn matches(&self, s: &str) -> Vec<usize> {
         let mut candidates: Vec<u32> = self.always.clone();
         if let Some(ac) = &self.literals {
@@ -261,7 +268,14 @@ mod tests {
         for u in urls {
             let expected: Vec<usize> = reference.matches(u).into_iter().collect();
             assert_eq!(set.matches(u), expected, "{u}");
-            assert_eq!(set.is_match(u), reference.is_match(u), "{u}");
+            assert_eq!(set.first(u, |_| true), expected.first().copied(), "{u}");
+            let odd = expected.iter().copied().find(|i| i % 2 == 1);
+            assert_eq!(set.first(u, |i| i % 2 == 1), odd, "{u}");
+            assert_eq!(
+                set.first(u, |_| true).is_some(),
+                reference.is_match(u),
+                "{u}"
+            );
         }
     }
 

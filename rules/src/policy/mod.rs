@@ -152,6 +152,7 @@ pub struct Rule {
 /// A loaded, validated and compiled policy.
 #[derive(Debug, Clone)]
 pub struct Policy {
+    /// The policy as written, without its rules (dropped once compiled).
     pub(crate) raw: RawPolicy,
     pub(crate) source_text: String,
     pub(crate) rules: Vec<Rule>,
@@ -323,6 +324,7 @@ impl Policy {
         if !problems.list.is_empty() {
             return None;
         }
+        catalogue.shrink_to_fit();
         let detector = match Detector::new(&catalogue) {
             Ok(d) => d,
             Err(e) => {
@@ -343,7 +345,7 @@ impl Policy {
         };
         let index = RuleIndex::new(&rules);
         let invitations = invitation_finder(&rules);
-        let policy = Policy {
+        let mut policy = Policy {
             raw,
             source_text: text.to_owned(),
             rules,
@@ -357,6 +359,9 @@ impl Policy {
             invitations,
         };
         policy.check_alternatives_are_allowed(problems);
+        // The rules as written were needed for their places in errors
+        // only; a policy of thousands of rules would keep them twice.
+        policy.raw.rules = Vec::new();
         Some(policy)
     }
 
@@ -499,10 +504,15 @@ impl Policy {
                 }
             }
         }
-        // Most links match no custom pattern: a cheap yes/no before asking which.
-        if !self.pattern_rule.is_empty() && self.pattern_set.is_match(&link.url) {
-            for p in self.pattern_set.matches(&link.url) {
-                consider(&[self.pattern_rule[p]]);
+        if !self.pattern_rule.is_empty() {
+            // Patterns are in rule order: the first matching pattern whose
+            // rule is accepted (and comes before `best`) has the first rule.
+            let first = self.pattern_set.first(&link.url, |p| {
+                let i = self.pattern_rule[p];
+                best.is_none_or(|b| i < b) && accept(i)
+            });
+            if let Some(p) = first {
+                best = Some(self.pattern_rule[p]);
             }
         }
         best
