@@ -158,16 +158,21 @@ impl PatternSet {
         self.patterns.len()
     }
 
-    /// The smallest index of a pattern that matches `s` and that `keep`
-    /// accepts (asked only about matching patterns below the best found so
-    /// far, in no particular order). Allocates nothing once the patterns
-    /// involved are compiled: the candidates' order does not matter for a
-    /// minimum.
-    pub(crate) fn first(&self, s: &str, mut keep: impl FnMut(usize) -> bool) -> Option<usize> {
+    /// The smallest index from `from` on of a pattern that matches `s` and
+    /// that `keep` accepts (asked only about matching patterns below the
+    /// best found so far, in no particular order). Allocates nothing once
+    /// the patterns involved are compiled: the candidates' order does not
+    /// matter for a minimum.
+    pub(crate) fn first(
+        &self,
+        s: &str,
+        from: usize,
+        mut keep: impl FnMut(usize) -> bool,
+    ) -> Option<usize> {
         let mut best: Option<usize> = None;
         let mut try_one = |i: u32| {
             let i = i as usize;
-            if best.is_none_or(|b| i < b) && self.patterns[i].is_match(s) && keep(i) {
+            if i >= from && best.is_none_or(|b| i < b) && self.patterns[i].is_match(s) && keep(i) {
                 best = Some(i);
             }
         };
@@ -268,11 +273,13 @@ mod tests {
         for u in urls {
             let expected: Vec<usize> = reference.matches(u).into_iter().collect();
             assert_eq!(set.matches(u), expected, "{u}");
-            assert_eq!(set.first(u, |_| true), expected.first().copied(), "{u}");
+            assert_eq!(set.first(u, 0, |_| true), expected.first().copied(), "{u}");
             let odd = expected.iter().copied().find(|i| i % 2 == 1);
-            assert_eq!(set.first(u, |i| i % 2 == 1), odd, "{u}");
+            assert_eq!(set.first(u, 0, |i| i % 2 == 1), odd, "{u}");
+            let late = expected.iter().copied().find(|&i| i >= 4);
+            assert_eq!(set.first(u, 4, |_| true), late, "{u}");
             assert_eq!(
-                set.first(u, |_| true).is_some(),
+                set.first(u, 0, |_| true).is_some(),
                 reference.is_match(u),
                 "{u}"
             );

@@ -427,6 +427,15 @@ impl Detector {
         Some(out)
     }
 
+    /// Every provider's `url_patterns` in one set, in catalogue order, and
+    /// their sources (a policy's rule patterns are the last ones: each
+    /// rule's custom provider comes after every other).
+    pub(crate) fn url_patterns(&self) -> Option<(&PatternSet, &[String])> {
+        self.url_patterns
+            .as_ref()
+            .map(|l| (l.get(), &l.patterns[..]))
+    }
+
     /// The ids of the compiled providers, in catalogue order.
     pub fn provider_ids(&self) -> impl Iterator<Item = &ProviderId> {
         self.providers.iter().map(|p| &p.id)
@@ -525,7 +534,7 @@ impl Detector {
         }
         let set = self.url_patterns.as_ref()?.get();
         let url = url::assemble(parts, host, target);
-        let first = set.first(&url, |i| {
+        let first = set.first(&url, 0, |i| {
             let p = &self.providers[self.url_pattern_provider[i]];
             !p.exclude.contains(host)
                 && !p

@@ -15,7 +15,6 @@ pub use template::{RoomKey, Template, TemplateError, PLACEHOLDERS};
 use crate::detect::{
     Catalogue, Detector, InvitationFinder, ProviderSpec, INVITATION_PROVIDERS, REGEX_SIZE_LIMIT,
 };
-use crate::patterns::PatternSet;
 use crate::{Dialect, ProviderId};
 use regex::{Regex, RegexBuilder};
 use std::collections::{HashMap, HashSet};
@@ -158,8 +157,10 @@ pub struct Policy {
     pub(crate) rules: Vec<Rule>,
     pub(crate) detector: Detector,
     pub(crate) catalogue: Catalogue,
-    /// Every rule pattern in one set; `pattern_rule[i]` is the rule of pattern `i`.
-    pub(crate) pattern_set: PatternSet,
+    /// The rules' patterns, in rule order, are the detector's URL patterns
+    /// from `pattern_offset` on (those of custom providers come first);
+    /// `pattern_rule[i]` is the rule of rule pattern `i`.
+    pub(crate) pattern_offset: usize,
     pub(crate) pattern_rule: Vec<usize>,
     /// Exact custom hosts and `*.` suffixes, to the rules that name them.
     pub(crate) host_rules: FnvMap<String, Vec<usize>>,
@@ -332,17 +333,12 @@ impl Policy {
                 return None;
             }
         };
-        let pattern_set = match PatternSet::new(&all_patterns, REGEX_SIZE_LIMIT) {
-            Ok(s) => s,
-            Err(e) => {
-                problems.add(
-                    0..0,
-                    None,
-                    format!("the rules' patterns together: {}", e.error),
-                );
-                return None;
-            }
-        };
+        // One set serves both: the detector's URL patterns end with the
+        // rules' own (each rule with patterns is a custom provider, added
+        // after the policy's `[[providers]]`, in rule order).
+        let sources = detector.url_patterns().map_or(&[][..], |(_, s)| s);
+        let pattern_offset = sources.len() - all_patterns.len();
+        debug_assert_eq!(sources[pattern_offset..], all_patterns[..]);
         let index = RuleIndex::new(&rules);
         let invitations = invitation_finder(&rules);
         let mut policy = Policy {
@@ -351,7 +347,7 @@ impl Policy {
             rules,
             detector,
             catalogue,
-            pattern_set,
+            pattern_offset,
             pattern_rule,
             host_rules: index.hosts,
             suffix_rules: index.suffixes,
@@ -504,15 +500,19 @@ impl Policy {
                 }
             }
         }
-        if !self.pattern_rule.is_empty() {
-            // Patterns are in rule order: the first matching pattern whose
+        if let Some((set, _)) = self
+            .detector
+            .url_patterns()
+            .filter(|_| !self.pattern_rule.is_empty())
+        {
+            // Rule patterns are in rule order: the first matching one whose
             // rule is accepted (and comes before `best`) has the first rule.
-            let first = self.pattern_set.first(&link.url, |p| {
-                let i = self.pattern_rule[p];
-                best.is_none_or(|b| i < b) && accept(i)
+            let rule = |p: usize| self.pattern_rule[p - self.pattern_offset];
+            let first = set.first(&link.url, self.pattern_offset, |p| {
+                best.is_none_or(|b| rule(p) < b) && accept(rule(p))
             });
             if let Some(p) = first {
-                best = Some(self.pattern_rule[p]);
+                best = Some(rule(p));
             }
         }
         best
