@@ -14,10 +14,13 @@
 //!
 //! Each pattern is checked to compile when the set is built, but its
 //! matcher is kept only from the first time a string contains its literal,
-//! and then as its NFA alone, searched by the PikeVM (no lazy DFA, one-pass
-//! DFA or backtracker): a compiled pattern costs tens of KiB, ten thousand
-//! of them hundreds of MiB, while the strings searched are a few dozen
-//! bytes and only the few patterns whose literal occurs run at all.
+//! and then as its NFA alone, searched by the bounded backtracker (the
+//! PikeVM past its reach): no lazy DFA or one-pass DFA, whose tables cost
+//! tens of KiB per pattern, ten thousand of them hundreds of MiB, while the
+//! strings searched are a few dozen bytes and only the few patterns whose
+//! literal occurs run at all. On such strings the backtracker is several
+//! times faster than the PikeVM and its cache is a bitset of NFA states by
+//! string positions, a few hundred bytes.
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex_automata::meta::{self, Regex};
@@ -59,7 +62,7 @@ impl Pattern {
                 .hybrid(false)
                 .dfa(false)
                 .onepass(false)
-                .backtrack(false),
+                .backtrack(true),
         );
         b
     }
@@ -159,9 +162,10 @@ impl PatternSet {
     }
 
     /// The smallest index from `from` on of a pattern that matches `s` and
-    /// that `keep` accepts (asked only about matching patterns below the
-    /// best found so far, in no particular order). Allocates nothing once
-    /// the patterns involved are compiled: the candidates' order does not
+    /// that `keep` accepts (asked about candidates below the best found so
+    /// far before they run, in no particular order: a cheap `keep` spares
+    /// running patterns that could not win). Allocates nothing once the
+    /// patterns involved are compiled: the candidates' order does not
     /// matter for a minimum.
     pub(crate) fn first(
         &self,
@@ -172,7 +176,7 @@ impl PatternSet {
         let mut best: Option<usize> = None;
         let mut try_one = |i: u32| {
             let i = i as usize;
-            if i >= from && best.is_none_or(|b| i < b) && self.patterns[i].is_match(s) && keep(i) {
+            if i >= from && best.is_none_or(|b| i < b) && keep(i) && self.patterns[i].is_match(s) {
                 best = Some(i);
             }
         };
