@@ -212,6 +212,33 @@ impl PatternSet {
     }
 }
 
+/// What `regex::RegexBuilder::new(pattern).size_limit(size_limit).build()`
+/// says of `pattern`, without the full and one-pass DFAs that build makes
+/// for a small pattern (most of its time, and memory let go at once when
+/// only the answer is wanted): the forward and reverse NFAs, the only parts
+/// whose failure is an error, are built with the same limit, and the error
+/// is the regex crate's.
+pub(crate) fn check(pattern: &str, size_limit: usize) -> Result<(), regex::Error> {
+    let mut b = Regex::builder();
+    b.configure(
+        meta::Config::new()
+            .nfa_size_limit(Some(size_limit))
+            .hybrid_cache_capacity(2 << 20)
+            .dfa(false)
+            .onepass(false)
+            .backtrack(false),
+    );
+    b.build(pattern)
+        .map(drop)
+        .map_err(|e| match e.size_limit() {
+            Some(limit) => regex::Error::CompiledTooBig(limit),
+            None => regex::Error::Syntax(
+                e.syntax_error()
+                    .map_or_else(|| e.to_string(), ToString::to_string),
+            ),
+        })
+}
+
 /// Literals one of which every match of `pattern` contains (as a prefix or
 /// suffix of the match), or `None` when no such set of useful literals
 /// exists.
@@ -286,6 +313,32 @@ mod tests {
                 set.first(u, 0, |_| true).is_some(),
                 reference.is_match(u),
                 "{u}"
+            );
+        }
+    }
+
+    /// `check` accepts and refuses what the regex crate does, with its words.
+    #[test]
+    fn check_answers_as_the_regex_crate() {
+        for (p, limit) in [
+            (
+                r"^https://conf\.example\.com/acme/(room|call)/[0-9]{4,}",
+                1 << 18,
+            ),
+            (r"(?i)straße", 1 << 18),
+            ("(unclosed", 1 << 18),
+            (r"\p{NoSuchClass}", 1 << 18),
+            ("a{5000}", 1 << 18),
+            (r"\w{1000}\w{1000}\w{1000}", 1 << 18),
+            (r"[a-z]{40}", 1 << 10),
+            ("", 1 << 18),
+        ] {
+            let want = regex::RegexBuilder::new(p).size_limit(limit).build();
+            let got = super::check(p, limit);
+            assert_eq!(
+                got.map_err(|e| e.to_string()),
+                want.map(drop).map_err(|e| e.to_string()),
+                "{p}"
             );
         }
     }

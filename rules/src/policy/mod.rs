@@ -16,7 +16,6 @@ use crate::detect::{
     Catalogue, Detector, InvitationFinder, ProviderSpec, INVITATION_PROVIDERS, REGEX_SIZE_LIMIT,
 };
 use crate::{Dialect, ProviderId};
-use regex::{Regex, RegexBuilder};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::ops::Range;
@@ -218,16 +217,14 @@ impl Problems<'_> {
     }
 }
 
-fn compile_pattern(pattern: &str) -> Result<Regex, String> {
-    RegexBuilder::new(pattern)
-        .size_limit(REGEX_SIZE_LIMIT)
-        .build()
-        .map_err(|e| match e {
-            regex::Error::CompiledTooBig(limit) => {
-                format!("regex `{pattern}` is over the size limit of {limit} bytes once compiled")
-            }
-            other => format!("invalid regex `{pattern}`: {other}"),
-        })
+/// Checks that a rule's pattern compiles, with the regex crate's error.
+fn check_pattern(pattern: &str) -> Result<(), String> {
+    crate::patterns::check(pattern, REGEX_SIZE_LIMIT).map_err(|e| match e {
+        regex::Error::CompiledTooBig(limit) => {
+            format!("regex `{pattern}` is over the size limit of {limit} bytes once compiled")
+        }
+        other => format!("invalid regex `{pattern}`: {other}"),
+    })
 }
 
 /// Checks a host pattern: `host.example` or `*.example`, no scheme or path.
@@ -586,7 +583,7 @@ fn compile_rule(
     }
     let mut patterns = Vec::new();
     for p in &r.patterns {
-        match compile_pattern(p.get_ref()) {
+        match check_pattern(p.get_ref()) {
             Ok(_) => patterns.push(p.get_ref().clone()),
             Err(m) => problems.add(p.span(), rid, m),
         }
