@@ -217,7 +217,7 @@ impl Policy {
         };
         let rule = &self.rules[i];
         Decision::Blocked(Block {
-            rule: rule.id.to_string(),
+            rule: rule.id.as_str().to_owned(),
             action: rule.action,
             alternative: rule
                 .alternative

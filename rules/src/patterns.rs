@@ -14,10 +14,13 @@
 //!
 //! Each pattern is checked to compile when the set is built, but its
 //! matcher is kept only from the first time a string contains its literal,
-//! and then as its NFA alone, searched by the PikeVM (no lazy DFA, one-pass
-//! DFA or backtracker): a compiled pattern costs tens of KiB, ten thousand
-//! of them hundreds of MiB, while the strings searched are a few dozen
-//! bytes and only the few patterns whose literal occurs run at all.
+//! and then as its NFA alone, searched by the bounded backtracker (the
+//! PikeVM past its reach): no lazy DFA or one-pass DFA, whose tables cost
+//! tens of KiB per pattern, ten thousand of them hundreds of MiB, while the
+//! strings searched are a few dozen bytes and only the few patterns whose
+//! literal occurs run at all. On such strings the backtracker is several
+//! times faster than the PikeVM and its cache is a bitset of NFA states by
+//! string positions, a few hundred bytes.
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex_automata::meta::{self, Regex};
@@ -59,7 +62,7 @@ impl Pattern {
                 .hybrid(false)
                 .dfa(false)
                 .onepass(false)
-                .backtrack(false),
+                .backtrack(true),
         );
         b
     }
@@ -158,27 +161,40 @@ impl PatternSet {
         self.patterns.len()
     }
 
-    /// Whether any pattern matches `s`. Allocates nothing once the
-    /// patterns involved are compiled.
-    pub(crate) fn is_match(&self, s: &str) -> bool {
-        if self
-            .always
-            .iter()
-            .any(|&i| self.patterns[i as usize].is_match(s))
-        {
-            return true;
-        }
-        let Some(ac) = &self.literals else {
-            return false;
+    /// The smallest index from `from` on of a pattern that matches `s` and
+    /// that `keep` accepts (asked about candidates below the best found so
+    /// far before they run, in no particular order: a cheap `keep` spares
+    /// running patterns that could not win). Allocates nothing once the
+    /// patterns involved are compiled: the candidates' order does not
+    /// matter for a minimum.
+    pub(crate) fn first(
+        &self,
+        s: &str,
+        from: usize,
+        mut keep: impl FnMut(usize) -> bool,
+    ) -> Option<usize> {
+        let mut best: Option<usize> = None;
+        let mut try_one = |i: u32| {
+            let i = i as usize;
+            if i >= from && best.is_none_or(|b| i < b) && keep(i) && self.patterns[i].is_match(s) {
+                best = Some(i);
+            }
         };
-        ac.find_overlapping_iter(s).any(|m| {
-            self.owners[m.pattern().as_usize()]
-                .iter()
-                .any(|&i| self.patterns[i as usize].is_match(s))
-        })
+        for &i in &self.always {
+            try_one(i);
+        }
+        if let Some(ac) = &self.literals {
+            for m in ac.find_overlapping_iter(s) {
+                for &i in &self.owners[m.pattern().as_usize()] {
+                    try_one(i);
+                }
+            }
+        }
+        best
     }
 
     /// The indices of the patterns that match `s`, ascending.
+    #[cfg(test)]
     pub(crate) fn matches(&self, s: &str) -> Vec<usize> {
         let mut candidates: Vec<u32> = self.always.clone();
         if let Some(ac) = &self.literals {
@@ -194,6 +210,33 @@ impl PatternSet {
             .filter(|&i| self.patterns[i].is_match(s))
             .collect()
     }
+}
+
+/// What `regex::RegexBuilder::new(pattern).size_limit(size_limit).build()`
+/// says of `pattern`, without the full and one-pass DFAs that build makes
+/// for a small pattern (most of its time, and memory let go at once when
+/// only the answer is wanted): the forward and reverse NFAs, the only parts
+/// whose failure is an error, are built with the same limit, and the error
+/// is the regex crate's.
+pub(crate) fn check(pattern: &str, size_limit: usize) -> Result<(), regex::Error> {
+    let mut b = Regex::builder();
+    b.configure(
+        meta::Config::new()
+            .nfa_size_limit(Some(size_limit))
+            .hybrid_cache_capacity(2 << 20)
+            .dfa(false)
+            .onepass(false)
+            .backtrack(false),
+    );
+    b.build(pattern)
+        .map(drop)
+        .map_err(|e| match e.size_limit() {
+            Some(limit) => regex::Error::CompiledTooBig(limit),
+            None => regex::Error::Syntax(
+                e.syntax_error()
+                    .map_or_else(|| e.to_string(), ToString::to_string),
+            ),
+        })
 }
 
 /// Literals one of which every match of `pattern` contains (as a prefix or
@@ -261,7 +304,42 @@ mod tests {
         for u in urls {
             let expected: Vec<usize> = reference.matches(u).into_iter().collect();
             assert_eq!(set.matches(u), expected, "{u}");
-            assert_eq!(set.is_match(u), reference.is_match(u), "{u}");
+            assert_eq!(set.first(u, 0, |_| true), expected.first().copied(), "{u}");
+            let odd = expected.iter().copied().find(|i| i % 2 == 1);
+            assert_eq!(set.first(u, 0, |i| i % 2 == 1), odd, "{u}");
+            let late = expected.iter().copied().find(|&i| i >= 4);
+            assert_eq!(set.first(u, 4, |_| true), late, "{u}");
+            assert_eq!(
+                set.first(u, 0, |_| true).is_some(),
+                reference.is_match(u),
+                "{u}"
+            );
+        }
+    }
+
+    /// `check` accepts and refuses what the regex crate does, with its words.
+    #[test]
+    fn check_answers_as_the_regex_crate() {
+        for (p, limit) in [
+            (
+                r"^https://conf\.example\.com/acme/(room|call)/[0-9]{4,}",
+                1 << 18,
+            ),
+            (r"(?i)straße", 1 << 18),
+            ("(unclosed", 1 << 18),
+            (r"\p{NoSuchClass}", 1 << 18),
+            ("a{5000}", 1 << 18),
+            (r"\w{1000}\w{1000}\w{1000}", 1 << 18),
+            (r"[a-z]{40}", 1 << 10),
+            ("", 1 << 18),
+        ] {
+            let want = regex::RegexBuilder::new(p).size_limit(limit).build();
+            let got = super::check(p, limit);
+            assert_eq!(
+                got.map_err(|e| e.to_string()),
+                want.map(drop).map_err(|e| e.to_string()),
+                "{p}"
+            );
         }
     }
 

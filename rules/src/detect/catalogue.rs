@@ -238,6 +238,10 @@ impl std::error::Error for CatalogueError {}
 #[derive(Debug, Clone)]
 pub struct Catalogue {
     providers: Vec<(ProviderId, ProviderSpec)>,
+    /// Indices into `providers`, sorted by id: `get` and the duplicate
+    /// check are binary searches (a policy of 10,000 rules adds a provider
+    /// per rule with hosts or patterns).
+    by_id: Vec<u32>,
     /// How many of the first providers come from the built-in file, whose
     /// regexes a unit test compiles: a detector compiles those when it
     /// first needs them rather than up front.
@@ -256,6 +260,7 @@ impl Catalogue {
     pub fn empty() -> Catalogue {
         Catalogue {
             providers: Vec::new(),
+            by_id: Vec::new(),
             builtin: 0,
         }
     }
@@ -314,11 +319,11 @@ impl Catalogue {
         let id = ProviderId::new(&spec.id).ok_or_else(|| CatalogueError::InvalidId {
             id: spec.id.clone(),
         })?;
-        if self.providers.iter().any(|(p, _)| *p == id) {
+        let Err(slot) = self.search(id.as_str()) else {
             return Err(CatalogueError::DuplicateId {
                 id: spec.id.clone(),
             });
-        }
+        };
         for h in spec.all_host_patterns() {
             if HostPattern::parse(h).is_none() {
                 return Err(CatalogueError::InvalidHost {
@@ -340,8 +345,21 @@ impl Catalogue {
                 compile(&spec.id, p)?;
             }
         }
+        self.by_id.insert(slot, self.providers.len() as u32);
         self.providers.push((id, spec));
         Ok(())
+    }
+
+    /// Gives back the room left for more providers.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.providers.shrink_to_fit();
+        self.by_id.shrink_to_fit();
+    }
+
+    /// Where `id` is in `by_id`, or where it would go.
+    fn search(&self, id: &str) -> Result<usize, usize> {
+        self.by_id
+            .binary_search_by(|&i| self.providers[i as usize].0.as_str().cmp(id))
     }
 
     /// The provider ids, in catalogue order.
@@ -356,10 +374,8 @@ impl Catalogue {
 
     /// The spec of one provider.
     pub fn get(&self, id: &str) -> Option<&ProviderSpec> {
-        self.providers
-            .iter()
-            .find(|(p, _)| p.as_str() == id)
-            .map(|(_, s)| s)
+        let i = self.search(id).ok()?;
+        Some(&self.providers[self.by_id[i] as usize].1)
     }
 
     pub(crate) fn entries(&self) -> &[(ProviderId, ProviderSpec)] {

@@ -105,12 +105,24 @@ impl Compiled for Vec<Regex> {
 }
 
 /// A non-empty list of patterns, compiled up front or the first time it is
-/// used.
+/// used. Boxed, so that an absent list (`Option<Lazy<_>>`) costs a
+/// pointer's width: a policy's custom providers have almost none.
 #[derive(Debug, Clone)]
-struct Lazy<T> {
+struct Lazy<T>(Box<LazyParts<T>>);
+
+#[derive(Debug, Clone)]
+struct LazyParts<T> {
     id: Box<str>,
     patterns: Box<[String]>,
     compiled: OnceLock<T>,
+}
+
+impl<T> std::ops::Deref for Lazy<T> {
+    type Target = LazyParts<T>;
+
+    fn deref(&self) -> &LazyParts<T> {
+        &self.0
+    }
 }
 
 impl<T: Compiled> Lazy<T> {
@@ -124,11 +136,11 @@ impl<T: Compiled> Lazy<T> {
         if now {
             let _ = compiled.set(T::compile(id, patterns)?);
         }
-        Ok(Some(Lazy {
+        Ok(Some(Lazy(Box::new(LazyParts {
             id: id.into(),
             patterns: patterns.into(),
             compiled,
-        }))
+        }))))
     }
 
     fn get(&self) -> &T {
@@ -232,15 +244,22 @@ impl HostIndex {
     }
 }
 
-/// A set of host patterns, for `exclude_hosts`.
+/// A set of host patterns, for `exclude_hosts`; boxed, as most providers
+/// have none.
 #[derive(Debug, Clone, Default)]
 struct HostSet {
-    index: HostIndex,
+    index: Option<Box<HostIndex>>,
 }
 
 impl HostSet {
+    fn insert(&mut self, pattern: HostPattern) {
+        self.index.get_or_insert_default().insert(pattern, 0);
+    }
+
     fn contains(&self, host: &str) -> bool {
-        self.index.find_map(host, |_| Some(())).is_some()
+        self.index
+            .as_ref()
+            .is_some_and(|i| i.find_map(host, |_| Some(())).is_some())
     }
 }
 
@@ -269,7 +288,7 @@ impl Detector {
             let now = !catalogue.is_builtin(pi);
             let mut exclude = HostSet::default();
             for h in &spec.exclude_hosts {
-                exclude.index.insert(host_pattern(sid, h)?, 0);
+                exclude.insert(host_pattern(sid, h)?);
             }
             let mut provider = Provider {
                 id: id.clone(),
@@ -322,6 +341,8 @@ impl Detector {
         }
         let any_added = (0..catalogue.entries().len()).any(|i| !catalogue.is_builtin(i));
         d.url_patterns = Lazy::new("url_patterns", &url_patterns, any_added)?;
+        d.providers.shrink_to_fit();
+        d.routes.shrink_to_fit();
         Ok(d)
     }
 
@@ -404,6 +425,15 @@ impl Detector {
             return None;
         }
         Some(out)
+    }
+
+    /// Every provider's `url_patterns` in one set, in catalogue order, and
+    /// their sources (a policy's rule patterns are the last ones: each
+    /// rule's custom provider comes after every other).
+    pub(crate) fn url_patterns(&self) -> Option<(&PatternSet, &[String])> {
+        self.url_patterns
+            .as_ref()
+            .map(|l| (l.get(), &l.patterns[..]))
     }
 
     /// The ids of the compiled providers, in catalogue order.
@@ -504,22 +534,15 @@ impl Detector {
         }
         let set = self.url_patterns.as_ref()?.get();
         let url = url::assemble(parts, host, target);
-        if !set.is_match(&url) {
-            return None;
-        }
-        let pi = set
-            .matches(&url)
-            .into_iter()
-            .map(|i| self.url_pattern_provider[i])
-            .find(|&pi| {
-                let p = &self.providers[pi];
-                !p.exclude.contains(host)
-                    && !p
-                        .not_meeting
-                        .as_ref()
-                        .is_some_and(|set| set.is_match(target))
-            })?;
-        Some((pi, url))
+        let first = set.first(&url, 0, |i| {
+            let p = &self.providers[self.url_pattern_provider[i]];
+            !p.exclude.contains(host)
+                && !p
+                    .not_meeting
+                    .as_ref()
+                    .is_some_and(|set| set.is_match(target))
+        })?;
+        Some((self.url_pattern_provider[first], url))
     }
 
     fn route_matches(&self, ri: usize, host: &str, target: &str) -> Option<usize> {

@@ -15,9 +15,7 @@ pub use template::{RoomKey, Template, TemplateError, PLACEHOLDERS};
 use crate::detect::{
     Catalogue, Detector, InvitationFinder, ProviderSpec, INVITATION_PROVIDERS, REGEX_SIZE_LIMIT,
 };
-use crate::patterns::PatternSet;
 use crate::{Dialect, ProviderId};
-use regex::{Regex, RegexBuilder};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::ops::Range;
@@ -152,13 +150,16 @@ pub struct Rule {
 /// A loaded, validated and compiled policy.
 #[derive(Debug, Clone)]
 pub struct Policy {
+    /// The policy as written, without its rules (dropped once compiled).
     pub(crate) raw: RawPolicy,
     pub(crate) source_text: String,
     pub(crate) rules: Vec<Rule>,
     pub(crate) detector: Detector,
     pub(crate) catalogue: Catalogue,
-    /// Every rule pattern in one set; `pattern_rule[i]` is the rule of pattern `i`.
-    pub(crate) pattern_set: PatternSet,
+    /// The rules' patterns, in rule order, are the detector's URL patterns
+    /// from `pattern_offset` on (those of custom providers come first);
+    /// `pattern_rule[i]` is the rule of rule pattern `i`.
+    pub(crate) pattern_offset: usize,
     pub(crate) pattern_rule: Vec<usize>,
     /// Exact custom hosts and `*.` suffixes, to the rules that name them.
     pub(crate) host_rules: FnvMap<String, Vec<usize>>,
@@ -216,16 +217,14 @@ impl Problems<'_> {
     }
 }
 
-fn compile_pattern(pattern: &str) -> Result<Regex, String> {
-    RegexBuilder::new(pattern)
-        .size_limit(REGEX_SIZE_LIMIT)
-        .build()
-        .map_err(|e| match e {
-            regex::Error::CompiledTooBig(limit) => {
-                format!("regex `{pattern}` is over the size limit of {limit} bytes once compiled")
-            }
-            other => format!("invalid regex `{pattern}`: {other}"),
-        })
+/// Checks that a rule's pattern compiles, with the regex crate's error.
+fn check_pattern(pattern: &str) -> Result<(), String> {
+    crate::patterns::check(pattern, REGEX_SIZE_LIMIT).map_err(|e| match e {
+        regex::Error::CompiledTooBig(limit) => {
+            format!("regex `{pattern}` is over the size limit of {limit} bytes once compiled")
+        }
+        other => format!("invalid regex `{pattern}`: {other}"),
+    })
 }
 
 /// Checks a host pattern: `host.example` or `*.example`, no scheme or path.
@@ -323,6 +322,7 @@ impl Policy {
         if !problems.list.is_empty() {
             return None;
         }
+        catalogue.shrink_to_fit();
         let detector = match Detector::new(&catalogue) {
             Ok(d) => d,
             Err(e) => {
@@ -330,26 +330,21 @@ impl Policy {
                 return None;
             }
         };
-        let pattern_set = match PatternSet::new(&all_patterns, REGEX_SIZE_LIMIT) {
-            Ok(s) => s,
-            Err(e) => {
-                problems.add(
-                    0..0,
-                    None,
-                    format!("the rules' patterns together: {}", e.error),
-                );
-                return None;
-            }
-        };
+        // One set serves both: the detector's URL patterns end with the
+        // rules' own (each rule with patterns is a custom provider, added
+        // after the policy's `[[providers]]`, in rule order).
+        let sources = detector.url_patterns().map_or(&[][..], |(_, s)| s);
+        let pattern_offset = sources.len() - all_patterns.len();
+        debug_assert_eq!(sources[pattern_offset..], all_patterns[..]);
         let index = RuleIndex::new(&rules);
         let invitations = invitation_finder(&rules);
-        let policy = Policy {
+        let mut policy = Policy {
             raw,
             source_text: text.to_owned(),
             rules,
             detector,
             catalogue,
-            pattern_set,
+            pattern_offset,
             pattern_rule,
             host_rules: index.hosts,
             suffix_rules: index.suffixes,
@@ -357,6 +352,9 @@ impl Policy {
             invitations,
         };
         policy.check_alternatives_are_allowed(problems);
+        // The rules as written were needed for their places in errors
+        // only; a policy of thousands of rules would keep them twice.
+        policy.raw.rules = Vec::new();
         Some(policy)
     }
 
@@ -499,10 +497,19 @@ impl Policy {
                 }
             }
         }
-        // Most links match no custom pattern: a cheap yes/no before asking which.
-        if !self.pattern_rule.is_empty() && self.pattern_set.is_match(&link.url) {
-            for p in self.pattern_set.matches(&link.url) {
-                consider(&[self.pattern_rule[p]]);
+        if let Some((set, _)) = self
+            .detector
+            .url_patterns()
+            .filter(|_| !self.pattern_rule.is_empty())
+        {
+            // Rule patterns are in rule order: the first matching one whose
+            // rule is accepted (and comes before `best`) has the first rule.
+            let rule = |p: usize| self.pattern_rule[p - self.pattern_offset];
+            let first = set.first(&link.url, self.pattern_offset, |p| {
+                best.is_none_or(|b| rule(p) < b) && accept(rule(p))
+            });
+            if let Some(p) = first {
+                best = Some(rule(p));
             }
         }
         best
@@ -576,7 +583,7 @@ fn compile_rule(
     }
     let mut patterns = Vec::new();
     for p in &r.patterns {
-        match compile_pattern(p.get_ref()) {
+        match check_pattern(p.get_ref()) {
             Ok(_) => patterns.push(p.get_ref().clone()),
             Err(m) => problems.add(p.span(), rid, m),
         }
