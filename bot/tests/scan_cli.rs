@@ -639,6 +639,8 @@ fn json_lines_are_scanned_and_a_bad_line_named() {
             // that is not an object still is.
             "{\"platform\": \"icq\", \"txt\": \"no link here\"}\n",
             "\"a bare string\"\n",
+            // An array is not a message, whatever it holds.
+            "[\"https://zoom.us/j/1212121212\", \"slack\"]\n",
         ),
     );
     let r = run(&["scan", "--format", "jsonl", p(&file)]);
@@ -661,8 +663,16 @@ fn json_lines_are_scanned_and_a_bad_line_named() {
         "{}",
         r.stderr
     );
+    assert!(
+        r.stderr.contains(&format!(
+            "{}:9: not a JSON object with a string `text`: the line is a JSON array",
+            file.display()
+        )),
+        "{}",
+        r.stderr
+    );
     assert!(!r.stderr.contains(":7:"), "{}", r.stderr);
-    assert_eq!(r.summary()["errors"], 3, "{}", r.stdout);
+    assert_eq!(r.summary()["errors"], 4, "{}", r.stdout);
     let f = r.findings();
     assert_eq!(f.len(), 2);
     let first = find(&f, "8889990000");

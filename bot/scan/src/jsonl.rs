@@ -252,12 +252,30 @@ fn lines_one_by_one(
     line_no
 }
 
+/// What a line whose first byte of substance does not open an object holds
+/// instead (`None` for an object, or for what serde will name itself).
+fn not_an_object(raw: &[u8]) -> Option<&'static str> {
+    match raw.iter().find(|c| !c.is_ascii_whitespace())? {
+        b'[' => Some("the line is a JSON array"),
+        b'"' => Some("the line is a JSON string"),
+        _ => None,
+    }
+}
+
 /// Parses and evaluates one line.
 fn scan_line(eval: &Evaluator<'_>, input: &str, line_no: u64, raw: &[u8], out: &mut Found) {
     let err = |reason: String| InputError {
         path: format!("{input}:{line_no}"),
         reason,
     };
+    // serde's derived `Deserialize` also takes an array, field by field in
+    // order: only an object is a message.
+    if let Some(kind) = not_an_object(raw) {
+        out.errors.push(err(format!(
+            "not a JSON object with a string `text`: {kind}"
+        )));
+        return;
+    }
     let line: Line<'_> = match serde_json::from_slice(raw) {
         Ok(l) => l,
         Err(e) => {
