@@ -184,8 +184,21 @@ impl PatternSet {
             try_one(i);
         }
         if let Some(ac) = &self.literals {
+            // A literal that occurs again stands for the same patterns,
+            // already tried: remember the first few seen (on the stack;
+            // past them a repeat only costs its patterns' runs again).
+            let mut seen = [usize::MAX; 8];
+            let mut n = 0;
             for m in ac.find_overlapping_iter(s) {
-                for &i in &self.owners[m.pattern().as_usize()] {
+                let k = m.pattern().as_usize();
+                if seen[..n].contains(&k) {
+                    continue;
+                }
+                if n < seen.len() {
+                    seen[n] = k;
+                    n += 1;
+                }
+                for &i in &self.owners[k] {
                     try_one(i);
                 }
             }

@@ -122,6 +122,14 @@ impl Store {
                         };
                     }
                     let batch = self.inner.group.take();
+                    if batch.is_empty() {
+                        // Ours was taken by the writer that just let go of
+                        // the lock and is answering it: no empty
+                        // transaction, wait for the answer.
+                        drop(guard);
+                        tokio::task::yield_now().await;
+                        continue;
+                    }
                     self.write_batch(guard, batch).await;
                 }
             }
