@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::ops::Range;
+use std::sync::Arc;
 
 /// The markup dialect of a message's raw text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -44,8 +45,11 @@ impl fmt::Display for Dialect {
 }
 
 /// A meeting provider's id, such as `zoom` or `teams`.
+///
+/// Shared rather than owned: every link found carries its provider's id, and
+/// a clone is a reference count, not an allocation and a copy.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ProviderId(pub(crate) String);
+pub struct ProviderId(pub(crate) Arc<str>);
 
 impl ProviderId {
     /// Wraps an id. Ids are lower-case ASCII letters, digits, `-` and `_`.
@@ -55,7 +59,7 @@ impl ProviderId {
             && id.bytes().all(|b| {
                 b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' || b == b':'
             });
-        ok.then(|| ProviderId(id.to_owned()))
+        ok.then(|| ProviderId(Arc::from(id)))
     }
 
     /// The id as text.

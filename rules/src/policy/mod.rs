@@ -41,7 +41,7 @@ pub struct RuleId(String);
 impl RuleId {
     /// The id, or `None` when `id` has characters a rule id may not have.
     pub fn new(id: &str) -> Option<RuleId> {
-        ProviderId::new(id).map(|p| RuleId(p.0))
+        ProviderId::new(id).map(|p| RuleId(p.as_str().to_owned()))
     }
 
     /// The id as text.
