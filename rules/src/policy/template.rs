@@ -15,23 +15,32 @@ pub const PLACEHOLDERS: &[&str] = &["room", "prefix", "provider"];
 
 /// The secret key rooms are derived with.
 #[derive(Clone)]
-pub struct RoomKey(Vec<u8>);
+pub struct RoomKey(Hmac<Sha256>);
 
 impl RoomKey {
     /// Wraps key material (any length; an empty key still works but is not secret).
+    /// The keyed state is computed here once, not for every room.
     pub fn new(key: impl AsRef<[u8]>) -> RoomKey {
-        RoomKey(key.as_ref().to_vec())
+        // HMAC accepts keys of any length, so this cannot fail.
+        RoomKey(
+            <Hmac<Sha256> as Mac>::new_from_slice(key.as_ref())
+                .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length")),
+        )
     }
 
     /// The room name for a canonical URL: 16 characters of RFC 4648 base32
     /// (lower-case, no padding), 80 bits of the keyed hash.
     pub fn room(&self, canonical_url: &str) -> String {
-        // HMAC accepts keys of any length, so this cannot fail.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
-            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        let mut out = String::with_capacity(16);
+        self.push_room(canonical_url, &mut out);
+        out
+    }
+
+    /// [`RoomKey::room`], appended to `out`.
+    fn push_room(&self, canonical_url: &str, out: &mut String) {
+        let mut mac = self.0.clone();
         mac.update(canonical_url.as_bytes());
-        let digest = mac.finalize().into_bytes();
-        base32_lower(&digest[..10])
+        base32_lower(&mac.finalize().into_bytes()[..10], out);
     }
 }
 
@@ -41,9 +50,8 @@ impl fmt::Debug for RoomKey {
     }
 }
 
-fn base32_lower(bytes: &[u8]) -> String {
+fn base32_lower(bytes: &[u8], out: &mut String) {
     const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
-    let mut out = String::with_capacity(bytes.len() * 8 / 5 + 1);
     let mut buffer: u32 = 0;
     let mut bits = 0;
     for &b in bytes {
@@ -57,7 +65,6 @@ fn base32_lower(bytes: &[u8]) -> String {
     if bits > 0 {
         out.push(ALPHABET[((buffer << (5 - bits)) & 31) as usize] as char);
     }
-    out
 }
 
 /// One piece of a parsed template.
@@ -175,7 +182,7 @@ impl Template {
         for piece in &self.pieces {
             match piece {
                 Piece::Text(t) => out.push_str(t),
-                Piece::Room => out.push_str(&key.room(canonical_url)),
+                Piece::Room => key.push_room(canonical_url, &mut out),
                 Piece::Prefix => out.push_str(prefix),
                 Piece::Provider => out.push_str(provider),
             }
@@ -205,6 +212,11 @@ mod tests {
     #[test]
     fn base32_matches_rfc4648() {
         // RFC 4648 section 10 test vectors, lower-cased and unpadded.
+        let base32_lower = |b: &[u8]| {
+            let mut s = String::new();
+            super::base32_lower(b, &mut s);
+            s
+        };
         assert_eq!(base32_lower(b""), "");
         assert_eq!(base32_lower(b"f"), "my");
         assert_eq!(base32_lower(b"fo"), "mzxq");
