@@ -518,8 +518,14 @@ impl Policy {
 
 /// The host of a canonical URL (`scheme://host/…`), if it has one.
 pub(crate) fn url_host(url: &str) -> Option<&str> {
-    let rest = url.split_once("://")?.1;
-    let end = rest.find(['/', '?', '#', ':']).unwrap_or(rest.len());
+    // As `split_once("://")`, without building a substring searcher per call.
+    let b = url.as_bytes();
+    let at = memchr::memchr_iter(b':', b).find(|&i| b[i + 1..].starts_with(b"//"))?;
+    let rest = &url[at + 3..];
+    let end = rest
+        .bytes()
+        .position(|c| matches!(c, b'/' | b'?' | b'#' | b':'))
+        .unwrap_or(rest.len());
     Some(&rest[..end])
 }
 

@@ -371,3 +371,32 @@ fn an_opted_in_rule_decides_invitations_and_others_do_not() {
         .occurrences
         .is_empty());
 }
+
+/// `url_host` takes what follows the first `://` up to the first `/`, `?`,
+/// `#` or `:`, as the plain string operations would.
+#[test]
+fn url_host_is_the_authority_before_path_query_fragment_or_port() {
+    let reference = |url: &str| -> Option<String> {
+        let rest = url.split_once("://")?.1;
+        let end = rest.find(['/', '?', '#', ':']).unwrap_or(rest.len());
+        Some(rest[..end].to_owned())
+    };
+    for url in [
+        "https://zoom.us/j/1",
+        "https://conf.example.com:8443/x",
+        "https://a.example?x=1",
+        "https://a.example#frag",
+        "https://a.example",
+        "zoommtg://zoom.us/join?confno=1",
+        "tel:+15550100",
+        "sip:x://y/z",
+        "https:/nope",
+        "://lead",
+        "",
+        "a:",
+        "https://",
+        "https://éxample.test/ü",
+    ] {
+        assert_eq!(url_host(url).map(str::to_owned), reference(url), "{url}");
+    }
+}
