@@ -134,6 +134,9 @@ pub fn traffic(seed: u64, bytes: usize, n: usize) -> Vec<String> {
     let mut rng = Rng::new(seed ^ 0x10_000);
     let mut out = super::traffic::traffic(seed, bytes, 50, 30);
     for m in &mut out {
+        if n == 0 {
+            break;
+        }
         let roll = rng.below(100);
         if roll < 20 {
             let i = rng.below(n as u64) as usize;
