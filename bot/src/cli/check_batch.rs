@@ -253,7 +253,10 @@ fn block(ctx: Ctx<'_>, item: Item, out: Vec<u8>) -> (Done, Option<Vec<u8>>) {
             return (done, None);
         }
     };
-    done.out.reserve(b.bytes.len() + b.bytes.len() / 8 + 64);
+    // Room for more than the usual answer (about the line's size), so that
+    // a buffer is not grown again and again (a copy, and fresh pages to
+    // fault in); room never written to costs nothing.
+    done.out.reserve(b.bytes.len() * 2 + 64);
     // Line breaks are ASCII: when the block is UTF-8, so is every line.
     let whole = std::str::from_utf8(&b.bytes).ok();
     for (line_no, range) in b.lines() {
