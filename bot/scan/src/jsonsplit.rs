@@ -315,17 +315,6 @@ pub fn plain_members<'a>(line: &'a str, mut f: impl FnMut(&'a str, Plain<'a>) ->
     let b = line.as_bytes();
     // The end of the string whose contents start at `from`, if plain.
     let string_end = |from: usize| -> Option<usize> {
-        // Keys and most values are short: a plain loop over their first
-        // bytes ends before memchr's set-up would (six strings a line).
-        let head = b.get(from..)?;
-        for (k, &c) in head.iter().take(16).enumerate() {
-            match c {
-                b'"' => return Some(from + k),
-                b'\\' | 0..=0x1f => return None,
-                _ => {}
-            }
-        }
-        let from = from + head.len().min(16);
         let end = from + memchr::memchr2(b'"', b'\\', b.get(from..)?)?;
         (b[end] == b'"' && !b[from..end].iter().fold(false, |c, &x| c | (x < 0x20))).then_some(end)
     };
