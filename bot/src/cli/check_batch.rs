@@ -7,10 +7,11 @@
 //! spreads the lines over the cores:
 //!
 //! - **Blocks of lines.** Standard input is read in blocks of whole lines
-//!   ([`LineBlocks`]); with more than one block, worker threads (one per
-//!   core) evaluate blocks while the calling thread reads the next ones and
-//!   writes the finished ones *in input order* (each block's output waits
-//!   for the blocks before it).
+//!   ([`LineBlocks`]); with more than one block, a reader thread reads the
+//!   next ones while worker threads (one per core) evaluate blocks and the
+//!   calling thread writes the finished ones *in input order* (each block's
+//!   output waits for the blocks before it). Buffers go round, none is
+//!   allocated per block ([`pipeline`]).
 //! - **A borrowed parse of the usual line.** A line `{"id"?, "platform"?,
 //!   "text", …}` is parsed into borrowed fields (no `Value`, no copy of a
 //!   text without escapes); unknown fields are still parsed whole, so that a
