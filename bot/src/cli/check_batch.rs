@@ -11,7 +11,7 @@
 //!   next ones while worker threads (one per core) evaluate blocks and the
 //!   calling thread writes the finished ones *in input order* (each block's
 //!   output waits for the blocks before it). Buffers go round, none is
-//!   allocated per block ([`pipeline`]).
+//!   allocated per block (see `pipeline`).
 //! - **A borrowed parse of the usual line.** A line `{"id"?, "platform"?,
 //!   "text", …}` is parsed into borrowed fields (no `Value`, no copy of a
 //!   text without escapes); unknown fields are still parsed whole, so that a
