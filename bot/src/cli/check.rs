@@ -69,8 +69,8 @@ pub async fn run(args: CheckArgs, config: &Config) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     if args.batch {
-        let stdin = std::io::stdin();
-        let code = batch(&policy, &key, args.platform, stdin.lock(), &mut out)?;
+        // `Stdin`, not its lock, which cannot go to the reading thread.
+        let code = batch(&policy, &key, args.platform, std::io::stdin(), &mut out)?;
         out.flush()?;
         return Ok(code);
     }
@@ -146,7 +146,7 @@ pub fn batch(
     policy: &Policy,
     key: &RoomKey,
     default_platform: Dialect,
-    input: impl Read,
+    input: impl Read + Send,
     out: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
     let found = super::check_batch::run(policy, key, default_platform, input, out)?;

@@ -7,10 +7,11 @@
 //! spreads the lines over the cores:
 //!
 //! - **Blocks of lines.** Standard input is read in blocks of whole lines
-//!   ([`LineBlocks`]); with more than one block, worker threads (one per
-//!   core) evaluate blocks while the calling thread reads the next ones and
-//!   writes the finished ones *in input order* (each block's output waits
-//!   for the blocks before it).
+//!   ([`LineBlocks`]); with more than one block, a reader thread reads the
+//!   next ones while worker threads (one per core) evaluate blocks and the
+//!   calling thread writes the finished ones *in input order* (each block's
+//!   output waits for the blocks before it). Buffers go round, none is
+//!   allocated per block (see `pipeline`).
 //! - **A borrowed parse of the usual line.** A line `{"id"?, "platform"?,
 //!   "text", …}` is parsed into borrowed fields (no `Value`, no copy of a
 //!   text without escapes); unknown fields are still parsed whole, so that a
@@ -36,13 +37,15 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use std::borrow::Cow;
-use std::collections::VecDeque;
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 
-/// About how many bytes of input one block holds.
-const BLOCK_BYTES: usize = 1 << 20;
+/// About how many bytes of input one block holds: small enough that a
+/// block is still in the cache when a worker reads it, and that the few
+/// buffers in flight are soon all touched (then reused, no more faults).
+const BLOCK_BYTES: usize = 256 << 10;
 
 /// The longest line read; a longer one is reported and skipped.
 const MAX_LINE_BYTES: usize = 256 << 20;
@@ -82,7 +85,7 @@ pub fn run(
     policy: &Policy,
     key: &RoomKey,
     default_platform: Dialect,
-    input: impl Read,
+    input: impl Read + Send,
     out: &mut impl Write,
 ) -> std::io::Result<Outcome> {
     let ctx = Ctx {
@@ -97,81 +100,144 @@ pub fn run(
 /// [`run`] with a given block size and number of workers.
 fn run_blocks(
     ctx: Ctx<'_>,
-    input: impl Read,
+    input: impl Read + Send,
     out: &mut impl Write,
     block_bytes: usize,
     jobs: usize,
 ) -> std::io::Result<Outcome> {
-    let mut blocks = LineBlocks::new(input, block_bytes, MAX_LINE_BYTES).peekable();
+    let mut blocks = LineBlocks::new(input, block_bytes, MAX_LINE_BYTES);
     let mut outcome = Outcome::default();
     let Some(first) = blocks.next() else {
         return Ok(outcome);
     };
+    let second = if jobs > 1 { blocks.next() } else { None };
     // A single block (or a single core) is not worth a thread.
-    if jobs == 1 || blocks.peek().is_none() {
-        for item in std::iter::once(first).chain(blocks) {
-            let done = block(ctx, item);
+    let Some(second) = second else {
+        let (mut buf, mut next) = (Vec::new(), Some(first));
+        while let Some(item) = next.take().or_else(|| blocks.next()) {
+            buf.clear();
+            let (done, input) = block(ctx, item, buf);
             out.write_all(&done.out)?;
             outcome.merge(done.outcome);
+            buf = done.out;
+            if let Some(input) = input {
+                blocks.reuse(input);
+            }
         }
         return Ok(outcome);
-    }
-    std::thread::scope(|s| {
-        let (work_tx, work_rx) = sync_channel::<(Item, SyncSender<Done>)>(jobs);
-        let work_rx = Arc::new(Mutex::new(work_rx));
-        for _ in 0..jobs {
-            let rx = Arc::clone(&work_rx);
-            s.spawn(move || worker(ctx, &rx));
-        }
-        // The finished blocks' outputs, oldest first; bounded, so a slow
-        // reader of our output slows the reading of the input.
-        let mut pending: VecDeque<Receiver<Done>> = VecDeque::new();
-        let mut write = |rx: Receiver<Done>, outcome: &mut Outcome| -> std::io::Result<()> {
-            // A worker only drops its sender after sending.
-            if let Ok(done) = rx.recv() {
-                out.write_all(&done.out)?;
-                outcome.merge(done.outcome);
-            }
-            Ok(())
-        };
-        for item in std::iter::once(first).chain(blocks) {
-            let (tx, rx) = sync_channel(1);
-            if work_tx.send((item, tx)).is_err() {
-                break;
-            }
-            pending.push_back(rx);
-            while pending.len() > jobs * 2 {
-                if let Some(rx) = pending.pop_front() {
-                    write(rx, &mut outcome)?;
-                }
-            }
-        }
-        drop(work_tx);
-        for rx in pending {
-            write(rx, &mut outcome)?;
-        }
-        Ok(outcome)
-    })
+    };
+    pipeline(ctx, blocks, [first, second], out, jobs)
 }
 
 type Item = Result<Block, Cut>;
 
-fn worker(ctx: Ctx<'_>, rx: &Mutex<Receiver<(Item, SyncSender<Done>)>>) {
+/// A block of input on its way to a worker: its place in the output, the
+/// block, and the buffer its output goes into.
+type Work = (u64, Item, Vec<u8>);
+
+/// [`run_blocks`] over threads: a reader (of `blocks`), `jobs` workers, and
+/// the calling thread as the writer, which puts the finished blocks back in
+/// input order. Buffers go round instead of being allocated per block (a
+/// fresh one costs a page fault per 4 KiB as it fills, and its unmapping):
+/// the input's back to the reader, the output's back through the reader to
+/// the workers. The output buffers are also the limit on the blocks in
+/// flight, so a slow reader of our output slows the reading of the input.
+fn pipeline<R: Read + Send>(
+    ctx: Ctx<'_>,
+    mut blocks: LineBlocks<R>,
+    read: [Item; 2],
+    out: &mut impl Write,
+    jobs: usize,
+) -> std::io::Result<Outcome> {
+    let in_flight = jobs * 2 + 2;
+    std::thread::scope(|s| {
+        let (work_tx, work_rx) = sync_channel::<Work>(jobs);
+        let work_rx = Arc::new(Mutex::new(work_rx));
+        let (done_tx, done_rx) = channel::<(u64, Done)>();
+        let (inputs_tx, inputs_rx) = channel::<Vec<u8>>();
+        let (free_tx, free_rx) = sync_channel::<Vec<u8>>(in_flight);
+        for _ in 0..in_flight {
+            let _ = free_tx.send(Vec::new());
+        }
+        for _ in 0..jobs {
+            let rx = Arc::clone(&work_rx);
+            let (done_tx, inputs_tx) = (done_tx.clone(), inputs_tx.clone());
+            s.spawn(move || worker(ctx, &rx, &done_tx, &inputs_tx));
+        }
+        drop((done_tx, inputs_tx));
+        s.spawn(move || {
+            let mut read = read.into_iter();
+            let mut seq = 0;
+            while let Some(next) = read.next().or_else(|| blocks.next()) {
+                // Every output buffer in use: wait for the writer.
+                let Ok(buf) = free_rx.recv() else { return };
+                if work_tx.send((seq, next, buf)).is_err() {
+                    return;
+                }
+                seq += 1;
+                for buf in inputs_rx.try_iter() {
+                    blocks.reuse(buf);
+                }
+            }
+        });
+        write_in_order(out, &done_rx, &free_tx)
+    })
+}
+
+/// Writes the blocks' outputs as they come, each after those before it;
+/// gives each output buffer back once written.
+fn write_in_order(
+    out: &mut impl Write,
+    done_rx: &Receiver<(u64, Done)>,
+    free_tx: &SyncSender<Vec<u8>>,
+) -> std::io::Result<Outcome> {
+    let mut outcome = Outcome::default();
+    // Finished blocks that wait for an earlier one, by place.
+    let mut early: BTreeMap<u64, Done> = BTreeMap::new();
+    let mut next = 0;
+    for (seq, done) in done_rx {
+        early.insert(seq, done);
+        while let Some(done) = early.remove(&next) {
+            out.write_all(&done.out)?;
+            outcome.merge(done.outcome);
+            let _ = free_tx.try_send(done.out);
+            next += 1;
+        }
+    }
+    Ok(outcome)
+}
+
+fn worker(
+    ctx: Ctx<'_>,
+    rx: &Mutex<Receiver<Work>>,
+    done_tx: &Sender<(u64, Done)>,
+    inputs_tx: &Sender<Vec<u8>>,
+) {
     loop {
         // Hold the lock only for the receive, never while working.
         let next = match rx.lock() {
             Ok(guard) => guard.recv(),
             Err(_) => return,
         };
-        let Ok((item, tx)) = next else { return };
-        let _ = tx.send(block(ctx, item));
+        let Ok((seq, item, mut buf)) = next else {
+            return;
+        };
+        buf.clear();
+        let (done, input) = block(ctx, item, buf);
+        if let Some(input) = input {
+            let _ = inputs_tx.send(input);
+        }
+        if done_tx.send((seq, done)).is_err() {
+            return;
+        }
     }
 }
 
-/// The output of one block of lines (or of a line that could not be read).
-fn block(ctx: Ctx<'_>, item: Item) -> Done {
+/// The output of one block of lines (or of a line that could not be read),
+/// written into `out` (empty); and the block's buffer, to be read into again.
+fn block(ctx: Ctx<'_>, item: Item, out: Vec<u8>) -> (Done, Option<Vec<u8>>) {
     let mut done = Done {
-        out: Vec::new(),
+        out,
         outcome: Outcome::default(),
     };
     let b = match item {
@@ -185,10 +251,13 @@ fn block(ctx: Ctx<'_>, item: Item) -> Done {
                 Cut::Io { line, error } => (line, error.to_string()),
             };
             ctx.reference(line, Err(format!("unreadable input: {reason}")), &mut done);
-            return done;
+            return (done, None);
         }
     };
-    done.out.reserve(b.bytes.len() + b.bytes.len() / 8 + 64);
+    // Room for more than the usual answer (about the line's size), so that
+    // a buffer is not grown again and again (a copy, and fresh pages to
+    // fault in); room never written to costs nothing.
+    done.out.reserve(b.bytes.len() * 2 + 64);
     // Line breaks are ASCII: when the block is UTF-8, so is every line.
     let whole = std::str::from_utf8(&b.bytes).ok();
     for (line_no, range) in b.lines() {
@@ -204,7 +273,8 @@ fn block(ctx: Ctx<'_>, item: Item) -> Done {
                 .map_err(|_| "unreadable input: stream did not contain valid UTF-8".to_owned()),
         };
         if let Ok(l) = line {
-            if l.trim().is_empty() {
+            // (A line starting with `{`, the usual one, is not blank.)
+            if !l.starts_with('{') && l.trim().is_empty() {
                 continue;
             }
             if fast_line(ctx, l, &mut done.out, &mut done.outcome) {
@@ -213,7 +283,7 @@ fn block(ctx: Ctx<'_>, item: Item) -> Done {
         }
         ctx.reference(line_no, line, &mut done);
     }
-    done
+    (done, Some(b.bytes))
 }
 
 /// The usual line, answered without building `Value`s; `false` (with
@@ -226,7 +296,7 @@ fn fast_line(ctx: Ctx<'_>, line: &str, out: &mut Vec<u8>, outcome: &mut Outcome)
     let Some(text) = m.text else { return false };
     let platform = match &m.platform {
         None => ctx.default_platform,
-        Some(p) => match Dialect::parse(p) {
+        Some(p) => match dialect(p) {
             Some(d) => d,
             None => return false,
         },
@@ -260,6 +330,17 @@ fn fast_line(ctx: Ctx<'_>, line: &str, out: &mut Vec<u8>, outcome: &mut Outcome)
     let _ = serde_json::to_writer(&mut *out, &v);
     out.push(b'\n');
     true
+}
+
+/// [`Dialect::parse`], without its lower-cased copy (an allocation per
+/// line) for a name already written in lower case.
+fn dialect(p: &str) -> Option<Dialect> {
+    match p {
+        "slack" => Some(Dialect::Slack),
+        "discord" => Some(Dialect::Discord),
+        "any" | "" => Some(Dialect::Any),
+        _ => Dialect::parse(p),
+    }
 }
 
 /// Writes the id as serde_json writes its `Value`: copied when the raw
