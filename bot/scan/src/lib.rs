@@ -9,10 +9,10 @@
 //!    one is from its content) and cuts them into work items of bounded size:
 //!    the paths of a few dozen Slack day-files (read one at a time by the
 //!    worker), about [`BATCH_BYTES`] of day-files out of a ZIP, one Discord
-//!    file (which the worker splits into batches of about [`BATCH_BYTES`] of
-//!    messages as it reads: [`jsonstream`] finds element boundaries in a
-//!    sliding buffer, so the message array is never held whole), or a batch
-//!    of JSON Lines.
+//!    file (which the worker splits into batches of messages as it reads:
+//!    [`jsonstream`] finds element boundaries in a sliding buffer, and each
+//!    run of whole messages the buffer holds is evaluated where it lies, so
+//!    the message array is never held whole), or a batch of JSON Lines.
 //! 2. **N worker threads** (one per core) parse the items with borrowed,
 //!    field-selective serde structs and evaluate each text with the shared
 //!    policy. The work queue is bounded (2 items per worker), so the reader
@@ -365,8 +365,14 @@ fn worker(
                 }
             }
             Work::DiscordFile(path) => {
-                let mut sink = DiscordSink { eval, tx, progress };
+                let mut sink = DiscordSink {
+                    eval,
+                    tx,
+                    progress,
+                    done: Found::default(),
+                };
                 discord::scan_file(&path, &mut sink);
+                sink.hand_over();
             }
             Work::Jsonl(b) => jsonl::scan_batch(eval, &b, &mut done),
         }
@@ -383,19 +389,32 @@ fn worker(
 }
 
 /// A worker's hand-off for the Discord file it splits: each batch is
-/// evaluated at once and its findings sent to the collector.
+/// evaluated at once; what it found goes to the collector once there is
+/// enough of it to be worth waking the collector for (batches are small,
+/// and most find nothing), and whatever is left when the file is done.
 struct DiscordSink<'a, 'p> {
     eval: &'a Evaluator<'p>,
     tx: &'a SyncSender<Out>,
     progress: &'a AtomicU64,
+    done: Found,
+}
+
+/// How many findings a [`DiscordSink`] holds before handing them over.
+const DISCORD_HAND_OVER: usize = 64;
+
+impl DiscordSink<'_, '_> {
+    fn hand_over(&mut self) {
+        // The collector only stops listening when the scan is over.
+        let _ = self.tx.send(Out::Done(std::mem::take(&mut self.done)));
+    }
 }
 
 impl discord::Sink for DiscordSink<'_, '_> {
-    fn batch(&mut self, b: &mut discord::Batch) {
-        let mut done = Found::default();
-        discord::scan_batch(self.eval, b, &mut done);
-        // The collector only stops listening when the scan is over.
-        let _ = self.tx.send(Out::Done(done));
+    fn batch(&mut self, b: &discord::Batch<'_>) {
+        discord::scan_batch(self.eval, b, &mut self.done);
+        if self.done.findings.len() >= DISCORD_HAND_OVER || !self.done.errors.is_empty() {
+            self.hand_over();
+        }
     }
 
     fn advance(&mut self, n: u64) {
@@ -403,6 +422,8 @@ impl discord::Sink for DiscordSink<'_, '_> {
     }
 
     fn error(&mut self, path: String, reason: String) {
+        // What the file held before the error comes first, as it was read.
+        self.hand_over();
         let _ = self.tx.send(Out::Error(InputError { path, reason }));
     }
 }
