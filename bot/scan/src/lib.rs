@@ -33,6 +33,7 @@ pub mod jsonsplit;
 mod jsonstream;
 pub mod lines;
 mod progress;
+mod regions;
 pub mod report;
 mod slack;
 mod sniff;
@@ -207,6 +208,8 @@ enum Work {
     /// A DiscordChatExporter file, split and evaluated by the worker.
     DiscordFile(PathBuf),
     Jsonl(jsonl::Batch),
+    /// One region of a JSON Lines file, read by the worker.
+    JsonlRegion(Arc<jsonl::RegionFile>, usize),
 }
 
 /// What a worker or the reader tells the collecting thread.
@@ -375,6 +378,9 @@ fn worker(
                 sink.hand_over();
             }
             Work::Jsonl(b) => jsonl::scan_batch(eval, &b, &mut done),
+            Work::JsonlRegion(file, index) => {
+                jsonl::scan_region(eval, &file, index, &mut scratch, progress, &mut done);
+            }
         }
         if scratch.capacity() > BATCH_BYTES * 16 {
             scratch = Vec::new();
