@@ -25,28 +25,43 @@ struct Masks {
 }
 
 /// The masks of one block for the `open` and `close` brackets.
+///
+/// Backslashes are rare outside chat text with escapes: their four lane
+/// compares are joined and tested with one move-mask, and their mask is
+/// only assembled when the block has one.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn masks(block: &[u8; 64], open: u8, close: u8) -> Masks {
-    use safe_arch::{cmp_eq_mask_i8_m128i, m128i, move_mask_i8_m128i, set_splat_i8_m128i};
-    // `as i8` reinterprets the byte for the splat, which is what SSE2 wants.
-    let eq = |v: m128i, x: u8| -> u64 {
-        let m = move_mask_i8_m128i(cmp_eq_mask_i8_m128i(v, set_splat_i8_m128i(x as i8)));
-        u64::from(m as u16)
+    use safe_arch::{
+        bitor_m128i, cmp_eq_mask_i8_m128i, m128i, move_mask_i8_m128i, set_splat_i8_m128i,
     };
+    // `as i8` reinterprets the byte for the splat, which is what SSE2 wants.
+    let eq = |v: m128i, x: u8| cmp_eq_mask_i8_m128i(v, set_splat_i8_m128i(x as i8));
+    let bits = |v: m128i| u64::from(move_mask_i8_m128i(v) as u16);
+    let lanes: [m128i; 4] = std::array::from_fn(|k| {
+        let mut lane = [0u8; 16];
+        lane.copy_from_slice(&block[16 * k..16 * k + 16]);
+        m128i::from(lane)
+    });
     let mut m = Masks {
         quotes: 0,
         backslashes: 0,
         brackets: 0,
     };
-    for (k, chunk) in block.chunks_exact(16).enumerate() {
-        let mut lane = [0u8; 16];
-        lane.copy_from_slice(chunk);
-        let v = m128i::from(lane);
+    let slashes = lanes.map(|v| eq(v, b'\\'));
+    let any_slash = bitor_m128i(
+        bitor_m128i(slashes[0], slashes[1]),
+        bitor_m128i(slashes[2], slashes[3]),
+    );
+    if move_mask_i8_m128i(any_slash) != 0 {
+        for (k, &v) in slashes.iter().enumerate() {
+            m.backslashes |= bits(v) << (16 * k);
+        }
+    }
+    for (k, &v) in lanes.iter().enumerate() {
         let shift = 16 * k;
-        m.quotes |= eq(v, b'"') << shift;
-        m.backslashes |= eq(v, b'\\') << shift;
-        m.brackets |= (eq(v, open) | eq(v, close)) << shift;
+        m.quotes |= bits(eq(v, b'"')) << shift;
+        m.brackets |= bits(bitor_m128i(eq(v, open), eq(v, close))) << shift;
     }
     m
 }
