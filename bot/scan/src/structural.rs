@@ -246,13 +246,19 @@ impl Structural<'_> {
         #[cfg(target_arch = "x86_64")]
         if !self.portable {
             let b = self.b;
-            let mut blocks = b.chunks_exact(64);
             let mut base = 0;
-            for block in &mut blocks {
-                let Ok(block) = <&[u8; 64]>::try_from(block) else {
-                    break;
+            // One call of `f` in the loop, so that it is inlined there.
+            while let Some(rest) = b.get(base..).filter(|r| !r.is_empty()) {
+                let mut m = match rest.first_chunk::<64>() {
+                    Some(block) => self.block(block),
+                    None => {
+                        // The tail, padded with spaces (none of the bytes
+                        // looked for).
+                        let mut block = [b' '; 64];
+                        block[..rest.len()].copy_from_slice(rest);
+                        self.block(&block)
+                    }
                 };
-                let mut m = self.block(block);
                 while m != 0 {
                     if !f(base + m.trailing_zeros() as usize) {
                         return;
@@ -260,19 +266,6 @@ impl Structural<'_> {
                     m &= m - 1;
                 }
                 base += 64;
-            }
-            let rest = blocks.remainder();
-            if !rest.is_empty() {
-                // The tail, padded with spaces (none of the bytes looked for).
-                let mut block = [b' '; 64];
-                block[..rest.len()].copy_from_slice(rest);
-                let mut m = self.block(&block);
-                while m != 0 {
-                    if !f(base + m.trailing_zeros() as usize) {
-                        return;
-                    }
-                    m &= m - 1;
-                }
             }
             return;
         }
