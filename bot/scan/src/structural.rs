@@ -242,37 +242,43 @@ impl Structural<'_> {
     /// rather than going back to the iterator between brackets (the Discord
     /// bench's CPU time went down by 2 to 3% with it).
     #[inline]
-    pub(crate) fn walk(mut self, mut f: impl FnMut(usize) -> bool) {
+    pub(crate) fn walk(self, mut f: impl FnMut(usize) -> bool) {
         #[cfg(target_arch = "x86_64")]
         if !self.portable {
-            let b = self.b;
-            let mut base = 0;
-            // One call of `f` in the loop, so that it is inlined there.
-            while let Some(rest) = b.get(base..).filter(|r| !r.is_empty()) {
-                let mut m = match rest.first_chunk::<64>() {
-                    Some(block) => self.block(block),
-                    None => {
-                        // The tail, padded with spaces (none of the bytes
-                        // looked for).
-                        let mut block = [b' '; 64];
-                        block[..rest.len()].copy_from_slice(rest);
-                        self.block(&block)
-                    }
-                };
-                while m != 0 {
-                    if !f(base + m.trailing_zeros() as usize) {
-                        return;
-                    }
-                    m &= m - 1;
-                }
-                base += 64;
-            }
-            return;
+            return self.walk_blocks(f);
         }
         for at in self {
             if !f(at) {
                 return;
             }
+        }
+    }
+
+    /// [`Structural::walk`] from the block masks.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn walk_blocks(mut self, mut f: impl FnMut(usize) -> bool) {
+        let b = self.b;
+        let mut base = 0;
+        // One call of `f` in the loop, so that it is inlined there.
+        while let Some(rest) = b.get(base..).filter(|r| !r.is_empty()) {
+            let mut m = match rest.first_chunk::<64>() {
+                Some(block) => self.block(block),
+                None => {
+                    // The tail, padded with spaces (none of the bytes looked
+                    // for).
+                    let mut block = [b' '; 64];
+                    block[..rest.len()].copy_from_slice(rest);
+                    self.block(&block)
+                }
+            };
+            while m != 0 {
+                if !f(base + m.trailing_zeros() as usize) {
+                    return;
+                }
+                m &= m - 1;
+            }
+            base += 64;
         }
     }
 }
