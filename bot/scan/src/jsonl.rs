@@ -24,7 +24,7 @@ use serde::Deserialize;
 use std::borrow::Cow;
 use std::ops::Range;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Whole lines of one file.
@@ -102,16 +102,26 @@ impl Scalar<'_> {
 pub(crate) struct RegionFile {
     label: Arc<str>,
     regions: Regions,
+    /// The next region no worker has claimed.
+    next: AtomicUsize,
+}
+
+impl RegionFile {
+    /// The next region to read, if any is left.
+    pub(crate) fn claim(&self) -> Option<usize> {
+        let index = self.next.fetch_add(1, Ordering::Relaxed);
+        (index < self.regions.len()).then_some(index)
+    }
 }
 
 /// How many bytes a region of a JSON Lines file holds: small enough that
 /// what a worker reads is still in its core's cache when it is searched.
 const REGION_BYTES: usize = 256 * 1024;
 
-/// Scans one JSON Lines file: a regular file is handed to the workers a
-/// region at a time ([`super::regions`]: each worker reads its own, so the
-/// reading is spread over the cores too); anything else (a pipe) is read
-/// here and handed over in batches of whole lines.
+/// Scans one JSON Lines file: a regular file is handed to the workers,
+/// which claim it a region at a time ([`super::regions`]: each worker reads
+/// its own, so the reading is spread over the cores too); anything else (a
+/// pipe) is read here and handed over in batches of whole lines.
 pub(crate) fn scan_file(path: &Path, feed: &Feed) {
     let max_line = usize::try_from(MAX_ITEM_BYTES).unwrap_or(usize::MAX);
     match std::fs::metadata(path) {
@@ -119,9 +129,12 @@ pub(crate) fn scan_file(path: &Path, feed: &Feed) {
             let file = Arc::new(RegionFile {
                 label: path.display().to_string().into(),
                 regions: Regions::new(path.to_path_buf(), m.len(), REGION_BYTES, max_line),
+                next: AtomicUsize::new(0),
             });
-            for index in 0..file.regions.len() {
-                feed.send(Work::JsonlRegion(Arc::clone(&file), index));
+            // Every worker is sent the file, and claims regions of it until
+            // none is left: no message per region, no waking the reader.
+            for _ in 0..feed.workers.min(file.regions.len()) {
+                feed.send(Work::JsonlRegions(Arc::clone(&file)));
             }
         }
         _ => scan_stream(path, feed),

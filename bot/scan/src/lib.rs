@@ -208,8 +208,9 @@ enum Work {
     /// A DiscordChatExporter file, split and evaluated by the worker.
     DiscordFile(PathBuf),
     Jsonl(jsonl::Batch),
-    /// One region of a JSON Lines file, read by the worker.
-    JsonlRegion(Arc<jsonl::RegionFile>, usize),
+    /// A JSON Lines file whose regions the workers claim one at a time
+    /// and read themselves; each worker is sent it once.
+    JsonlRegions(Arc<jsonl::RegionFile>),
 }
 
 /// What a worker or the reader tells the collecting thread.
@@ -224,6 +225,8 @@ pub(crate) struct Feed {
     work: SyncSender<Work>,
     out: SyncSender<Out>,
     bytes: Arc<AtomicU64>,
+    /// How many workers there are.
+    workers: usize,
 }
 
 impl Feed {
@@ -289,6 +292,7 @@ pub fn scan(
             work: work_tx,
             out: out_tx,
             bytes: Arc::clone(&bytes),
+            workers: jobs,
         };
         s.spawn(move || {
             for p in paths {
@@ -378,16 +382,24 @@ fn worker(
                 sink.hand_over();
             }
             Work::Jsonl(b) => jsonl::scan_batch(eval, &b, &mut done),
-            Work::JsonlRegion(file, index) => {
-                jsonl::scan_region(eval, &file, index, &mut scratch, progress, &mut done);
+            Work::JsonlRegions(file) => {
+                // Regions are claimed in order, and each is counted as soon
+                // as it is read: a worker waiting for the line count of an
+                // earlier region waits for one that is being read.
+                while let Some(index) = file.claim() {
+                    jsonl::scan_region(eval, &file, index, &mut scratch, progress, &mut done);
+                    if worth_handing_over(&done)
+                        && tx.send(Out::Done(std::mem::take(&mut done))).is_err()
+                    {
+                        return;
+                    }
+                }
             }
         }
         if scratch.capacity() > BATCH_BYTES * 16 {
             scratch = Vec::new();
         }
-        if (!done.findings.is_empty() || !done.errors.is_empty())
-            && tx.send(Out::Done(std::mem::take(&mut done))).is_err()
-        {
+        if worth_handing_over(&done) && tx.send(Out::Done(std::mem::take(&mut done))).is_err() {
             return;
         }
     }
@@ -405,8 +417,16 @@ struct DiscordSink<'a, 'p> {
     done: Found,
 }
 
-/// How many findings a [`DiscordSink`] holds before handing them over.
-const DISCORD_HAND_OVER: usize = 64;
+/// How many findings a worker holds before handing them over: waking the
+/// collector for every work item (most JSON Lines regions have a few)
+/// took a core from the workers hundreds of times a second.
+const HAND_OVER_FINDINGS: usize = 64;
+
+/// Whether what a worker holds is worth waking the collector for: errors
+/// at once, findings by the few dozen (and whatever is left at the end).
+fn worth_handing_over(done: &Found) -> bool {
+    done.findings.len() >= HAND_OVER_FINDINGS || !done.errors.is_empty()
+}
 
 impl DiscordSink<'_, '_> {
     fn hand_over(&mut self) {
@@ -418,7 +438,7 @@ impl DiscordSink<'_, '_> {
 impl discord::Sink for DiscordSink<'_, '_> {
     fn batch(&mut self, b: &discord::Batch<'_>) {
         discord::scan_batch(self.eval, b, &mut self.done);
-        if self.done.findings.len() >= DISCORD_HAND_OVER || !self.done.errors.is_empty() {
+        if worth_handing_over(&self.done) {
             self.hand_over();
         }
     }

@@ -25,6 +25,8 @@ pub(crate) struct Regions {
     /// The file's size when the scan planned its regions.
     len: u64,
     region: u64,
+    /// How many regions there are.
+    count: usize,
     max_line: usize,
     counts: Mutex<Counts>,
     counted: Condvar,
@@ -88,6 +90,7 @@ impl Regions {
             path,
             len,
             region,
+            count: n,
             max_line: max_line.max(1),
             counts: Mutex::new(Counts {
                 breaks: vec![None; n],
@@ -99,7 +102,7 @@ impl Regions {
 
     /// How many regions there are.
     pub(crate) fn len(&self) -> usize {
-        self.lock().breaks.len()
+        self.count
     }
 
     /// Where region `index` starts and ends in the file.
