@@ -12,14 +12,17 @@
 //!    file (which the worker splits into batches of messages as it reads:
 //!    [`jsonstream`] finds element boundaries in a sliding buffer, and each
 //!    run of whole messages the buffer holds is evaluated where it lies, so
-//!    the message array is never held whole), or a batch of JSON Lines.
+//!    the message array is never held whole), a JSON Lines file (sent to
+//!    every worker, which claims 256 KiB regions of it in turn and reads
+//!    them itself: [`regions`]), or a batch of JSON Lines read from a pipe.
 //! 2. **N worker threads** (one per core) parse the items with borrowed,
 //!    field-selective serde structs and evaluate each text with the shared
 //!    policy. The work queue is bounded (2 items per worker), so the reader
 //!    waits for the workers rather than filling memory.
 //! 3. **The calling thread** receives findings and input errors as they come
 //!    and hands them to the caller's sink (the report writer, the audit
-//!    recorder). Workers only wake it when they have something to hand over.
+//!    recorder). Workers only wake it when they have something worth handing
+//!    over (an error, a few dozen findings, or what is left at the end).
 //!
 //! Findings therefore arrive in no particular order across inputs; the
 //! [`report`] module decides whether to sort them (only when few).
