@@ -126,8 +126,14 @@ pub(crate) fn scan_file(path: &Path, feed: &Feed) {
     let max_line = usize::try_from(MAX_ITEM_BYTES).unwrap_or(usize::MAX);
     match std::fs::metadata(path) {
         Ok(m) if m.is_file() => {
+            let label: Arc<str> = path.display().to_string().into();
+            // Said once here, as the reader-thread path says it, rather
+            // than by every region.
+            if let Err(e) = std::fs::File::open(path) {
+                return feed.error(&*label, format!("cannot open: {e}"));
+            }
             let file = Arc::new(RegionFile {
-                label: path.display().to_string().into(),
+                label,
                 regions: Regions::new(path.to_path_buf(), m.len(), REGION_BYTES, max_line),
                 next: AtomicUsize::new(0),
             });
