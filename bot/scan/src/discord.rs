@@ -188,7 +188,7 @@ pub(crate) fn scan_file(path: &Path, sink: &mut dyn Sink) {
 }
 
 fn walk(
-    file: std::fs::File,
+    file: impl std::io::Read,
     label: &str,
     sink: &mut dyn Sink,
     reported: &mut u64,
@@ -401,5 +401,88 @@ pub(crate) fn scan_batch(eval: &Evaluator<'_>, b: &Batch<'_>, out: &mut Found) {
             text.into_iter().chain(embeds).chain(files),
             &mut out.findings,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every message a walk hands over, with its file offset, and the
+    /// number of batches.
+    #[derive(Default)]
+    struct Collect {
+        messages: Vec<(u64, String)>,
+        batches: usize,
+        errors: Vec<String>,
+    }
+
+    impl Sink for Collect {
+        fn batch(&mut self, b: &Batch<'_>) {
+            self.batches += 1;
+            for &(start, end, offset) in b.items {
+                let raw = String::from_utf8(b.bytes[start..end].to_vec()).unwrap();
+                self.messages.push((offset, raw));
+            }
+        }
+
+        fn advance(&mut self, _: u64) {}
+
+        fn error(&mut self, _: String, reason: String) {
+            self.errors.push(reason);
+        }
+    }
+
+    /// A document whose messages straddle the reader's buffer many times,
+    /// with strings that hold braces, quotes and escapes, and elements
+    /// that are not objects.
+    fn document(n: usize) -> (String, Vec<String>) {
+        let mut elements = Vec::new();
+        for i in 0..n {
+            let text = "x".repeat(i % 700);
+            elements.push(match i % 97 {
+                13 => format!("\"not an object {i}\""),
+                41 => format!("[{{\"content\": \"{i}\"}}]"),
+                _ => format!(
+                    "{{\n  \"id\": \"{i}\",\n  \"content\": \"{text} }}{{ \\\" \\\\\",\n  \
+                     \"author\": {{\"id\": \"7\", \"name\": \"a{{b\"}},\n  \"embeds\": []\n}}"
+                ),
+            });
+        }
+        let doc = format!(
+            "{{\"guild\": {{\"id\": \"1\", \"name\": \"g\"}}, \"messages\": [\n{}\n]}}",
+            elements.join(",\n")
+        );
+        (doc, elements)
+    }
+
+    #[test]
+    fn messages_are_handed_over_where_they_lie_whole_and_in_order() {
+        let (doc, elements) = document(4000);
+        assert!(doc.len() > BATCH_BYTES, "the buffer must slide");
+        let mut got = Collect::default();
+        let mut reported = 0;
+        walk(doc.as_bytes(), "t.json", &mut got, &mut reported).unwrap();
+        assert!(got.errors.is_empty());
+        assert!(got.batches > 4);
+        let raw: Vec<&str> = got.messages.iter().map(|(_, m)| m.as_str()).collect();
+        assert_eq!(raw, elements);
+        for (offset, m) in &got.messages {
+            let at = usize::try_from(*offset).unwrap();
+            assert_eq!(&doc[at..at + m.len()], m);
+        }
+    }
+
+    #[test]
+    fn a_truncated_file_hands_over_what_came_before_the_cut() {
+        let (doc, elements) = document(3000);
+        let cut = &doc[..doc.len() * 2 / 3];
+        let mut got = Collect::default();
+        let mut reported = 0;
+        let err = walk(cut.as_bytes(), "t.json", &mut got, &mut reported).unwrap_err();
+        assert!(matches!(err, SplitError::Truncated { .. }), "{err}");
+        let raw: Vec<&str> = got.messages.iter().map(|(_, m)| m.as_str()).collect();
+        assert!(raw.len() > elements.len() / 2);
+        assert_eq!(raw, elements[..raw.len()]);
     }
 }
