@@ -15,7 +15,6 @@ use linkguard_rules::Dialect;
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::path::Path;
-use std::sync::Arc;
 
 /// The channel a batch of messages belongs to.
 #[derive(Debug, Default)]
@@ -29,21 +28,13 @@ pub(crate) struct Meta {
     thread: Option<String>,
 }
 
-/// Whole message elements, back to back, with where each one is.
-pub(crate) struct Batch {
-    meta: Arc<Meta>,
-    bytes: Vec<u8>,
+/// Whole message elements of one channel, where the reader's buffer holds
+/// them (commas and whitespace between), with where each one is.
+pub(crate) struct Batch<'b> {
+    meta: &'b Meta,
+    bytes: &'b [u8],
     /// (start, end) in `bytes`, and the element's offset in the file.
-    items: Vec<(usize, usize, u64)>,
-}
-
-impl Batch {
-    /// Adds the message at file offset `offset`.
-    fn push(&mut self, offset: u64, raw: &[u8]) {
-        let start = self.bytes.len();
-        self.bytes.extend_from_slice(raw);
-        self.items.push((start, self.bytes.len(), offset));
-    }
+    items: &'b [(usize, usize, u64)],
 }
 
 #[derive(Deserialize)]
@@ -168,8 +159,9 @@ struct Attachment<'a> {
 /// Where a Discord file's batches and progress go: the worker that reads
 /// the file evaluates each batch as soon as it is cut.
 pub(crate) trait Sink {
-    /// A batch of messages is ready; it is handed back, emptied, for reuse.
-    fn batch(&mut self, b: &mut Batch);
+    /// A batch of messages is ready (borrowed from the reader's buffer,
+    /// only until the call returns).
+    fn batch(&mut self, b: &Batch<'_>);
     /// `n` more bytes of the file were read.
     fn advance(&mut self, n: u64);
     /// The file (or the rest of it) could not be scanned.
@@ -196,16 +188,16 @@ pub(crate) fn scan_file(path: &Path, sink: &mut dyn Sink) {
 }
 
 fn walk(
-    file: std::fs::File,
+    file: impl std::io::Read,
     label: &str,
     sink: &mut dyn Sink,
     reported: &mut u64,
 ) -> Result<(), SplitError> {
     let mut r = RawReader::new(file, MAX_ITEM_BYTES);
-    let mut meta = Arc::new(Meta {
+    let mut meta = Meta {
         input: label.to_owned(),
         ..Meta::default()
-    });
+    };
     let mut guild: Option<Guild> = None;
     let mut channel: Option<Channel> = None;
     r.expect(b'{', "`{` (a DiscordChatExporter file is one JSON object)")?;
@@ -241,7 +233,7 @@ fn walk(
                 _ => {}
             }
             if key == "guild" || key == "channel" {
-                meta = Arc::new(make_meta(label, guild.as_ref(), channel.as_ref()));
+                meta = make_meta(label, guild.as_ref(), channel.as_ref());
             }
         }
         match r.peek()? {
@@ -260,9 +252,15 @@ fn walk(
 
 /// Cuts the `messages` array into batches; whatever was read before an
 /// error is still handed over, so a truncated file is scanned up to the cut.
+///
+/// A batch is the run of whole messages the reader's buffer holds, handed
+/// over where they lie: copying each message out first cost as much as
+/// reading the file did. An element that is not an object, or that the
+/// buffer's end cuts, is read whole on its own ([`RawReader::value`]) and
+/// handed over alone, so batches keep the file's order.
 fn messages<R: std::io::Read>(
     r: &mut RawReader<R>,
-    meta: &Arc<Meta>,
+    meta: &Meta,
     sink: &mut dyn Sink,
     reported: &mut u64,
 ) -> Result<(), SplitError> {
@@ -271,64 +269,42 @@ fn messages<R: std::io::Read>(
         r.bump();
         return Ok(());
     }
-    let mut batch = Batch {
-        meta: Arc::clone(meta),
-        bytes: Vec::with_capacity(BATCH_BYTES + BATCH_BYTES / 4),
-        items: Vec::new(),
-    };
-    let result = loop {
-        // The messages the buffer holds whole, in one pass; anything else
-        // (an element that is not an object, one the buffer's end cuts) a
-        // value at a time.
-        let took = r.objects(|offset, v| {
-            batch.push(offset, v);
-            batch.bytes.len() < BATCH_BYTES
-        });
-        match took {
-            Ok(0) => match r.value() {
-                Ok((offset, v)) => batch.push(offset, v),
-                Err(e) => break Err(e),
-            },
-            Ok(_) => {}
-            Err(e) => break Err(e),
+    let mut items = Vec::new();
+    loop {
+        let span = r.objects(BATCH_BYTES, &mut items)?;
+        if items.is_empty() {
+            let (offset, v) = r.value()?;
+            items.push((0, v.len(), offset));
+            sink.batch(&Batch {
+                meta,
+                bytes: v,
+                items: &items,
+            });
+        } else {
+            sink.batch(&Batch {
+                meta,
+                bytes: span,
+                items: &items,
+            });
         }
-        if batch.bytes.len() >= BATCH_BYTES {
-            hand_over(sink, &mut batch, r, reported);
-        }
-        match r.peek() {
-            Ok(Some(b',')) => r.bump(),
-            Ok(Some(b']')) => {
+        let now = r.offset();
+        sink.advance(now.saturating_sub(*reported));
+        *reported = now;
+        match r.peek()? {
+            Some(b',') => r.bump(),
+            Some(b']') => {
                 r.bump();
-                break Ok(());
+                return Ok(());
             }
-            Ok(found) => {
-                break Err(SplitError::Unexpected {
+            found => {
+                return Err(SplitError::Unexpected {
                     offset: r.offset(),
                     expected: "`,` or `]` in the messages array",
                     found,
                 })
             }
-            Err(e) => break Err(e),
         }
-    };
-    hand_over(sink, &mut batch, r, reported);
-    result
-}
-
-fn hand_over<R: std::io::Read>(
-    sink: &mut dyn Sink,
-    batch: &mut Batch,
-    r: &mut RawReader<R>,
-    reported: &mut u64,
-) {
-    let now = r.offset();
-    sink.advance(now.saturating_sub(*reported));
-    *reported = now;
-    if !batch.items.is_empty() {
-        sink.batch(batch);
     }
-    batch.bytes.clear();
-    batch.items.clear();
 }
 
 fn make_meta(label: &str, guild: Option<&Guild>, channel: Option<&Channel>) -> Meta {
@@ -352,12 +328,12 @@ fn make_meta(label: &str, guild: Option<&Guild>, channel: Option<&Channel>) -> M
 }
 
 /// Parses and evaluates one batch (on a worker).
-pub(crate) fn scan_batch(eval: &Evaluator<'_>, b: &Batch, out: &mut Found) {
-    let m = &b.meta;
+pub(crate) fn scan_batch(eval: &Evaluator<'_>, b: &Batch<'_>, out: &mut Found) {
+    let m = b.meta;
     // The prefilter runs over the whole batch once; only messages with a
     // candidate inside (or that are not objects, to be reported) are parsed.
-    let candidates = eval.candidates(&b.bytes);
-    for &(start, end, offset) in &b.items {
+    let candidates = eval.candidates(b.bytes);
+    for &(start, end, offset) in b.items {
         if candidates.within(start, end) == 0 && b.bytes.get(start) == Some(&b'{') {
             out.messages += 1;
             continue;
@@ -425,5 +401,88 @@ pub(crate) fn scan_batch(eval: &Evaluator<'_>, b: &Batch, out: &mut Found) {
             text.into_iter().chain(embeds).chain(files),
             &mut out.findings,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every message a walk hands over, with its file offset, and the
+    /// number of batches.
+    #[derive(Default)]
+    struct Collect {
+        messages: Vec<(u64, String)>,
+        batches: usize,
+        errors: Vec<String>,
+    }
+
+    impl Sink for Collect {
+        fn batch(&mut self, b: &Batch<'_>) {
+            self.batches += 1;
+            for &(start, end, offset) in b.items {
+                let raw = String::from_utf8(b.bytes[start..end].to_vec()).unwrap();
+                self.messages.push((offset, raw));
+            }
+        }
+
+        fn advance(&mut self, _: u64) {}
+
+        fn error(&mut self, _: String, reason: String) {
+            self.errors.push(reason);
+        }
+    }
+
+    /// A document whose messages straddle the reader's buffer many times,
+    /// with strings that hold braces, quotes and escapes, and elements
+    /// that are not objects.
+    fn document(n: usize) -> (String, Vec<String>) {
+        let mut elements = Vec::new();
+        for i in 0..n {
+            let text = "x".repeat(i % 700);
+            elements.push(match i % 97 {
+                13 => format!("\"not an object {i}\""),
+                41 => format!("[{{\"content\": \"{i}\"}}]"),
+                _ => format!(
+                    "{{\n  \"id\": \"{i}\",\n  \"content\": \"{text} }}{{ \\\" \\\\\",\n  \
+                     \"author\": {{\"id\": \"7\", \"name\": \"a{{b\"}},\n  \"embeds\": []\n}}"
+                ),
+            });
+        }
+        let doc = format!(
+            "{{\"guild\": {{\"id\": \"1\", \"name\": \"g\"}}, \"messages\": [\n{}\n]}}",
+            elements.join(",\n")
+        );
+        (doc, elements)
+    }
+
+    #[test]
+    fn messages_are_handed_over_where_they_lie_whole_and_in_order() {
+        let (doc, elements) = document(4000);
+        assert!(doc.len() > BATCH_BYTES, "the buffer must slide");
+        let mut got = Collect::default();
+        let mut reported = 0;
+        walk(doc.as_bytes(), "t.json", &mut got, &mut reported).unwrap();
+        assert!(got.errors.is_empty());
+        assert!(got.batches > 4);
+        let raw: Vec<&str> = got.messages.iter().map(|(_, m)| m.as_str()).collect();
+        assert_eq!(raw, elements);
+        for (offset, m) in &got.messages {
+            let at = usize::try_from(*offset).unwrap();
+            assert_eq!(&doc[at..at + m.len()], m);
+        }
+    }
+
+    #[test]
+    fn a_truncated_file_hands_over_what_came_before_the_cut() {
+        let (doc, elements) = document(3000);
+        let cut = &doc[..doc.len() * 2 / 3];
+        let mut got = Collect::default();
+        let mut reported = 0;
+        let err = walk(cut.as_bytes(), "t.json", &mut got, &mut reported).unwrap_err();
+        assert!(matches!(err, SplitError::Truncated { .. }), "{err}");
+        let raw: Vec<&str> = got.messages.iter().map(|(_, m)| m.as_str()).collect();
+        assert!(raw.len() > elements.len() / 2);
+        assert_eq!(raw, elements[..raw.len()]);
     }
 }

@@ -15,6 +15,7 @@
 //! several times what finding the candidates does.
 
 use super::lines::{Block, Cut, LineBlocks};
+use super::regions::Regions;
 use super::{
     Evaluator, Feed, Found, InputError, MessageInfo, Source, Work, BATCH_BYTES, MAX_ITEM_BYTES,
 };
@@ -23,6 +24,7 @@ use serde::Deserialize;
 use std::borrow::Cow;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Whole lines of one file.
@@ -96,8 +98,86 @@ impl Scalar<'_> {
     }
 }
 
-/// Streams one JSON Lines file into work batches of whole lines.
+/// A regular JSON Lines file whose regions the workers read themselves.
+pub(crate) struct RegionFile {
+    label: Arc<str>,
+    regions: Regions,
+    /// The next region no worker has claimed.
+    next: AtomicUsize,
+}
+
+impl RegionFile {
+    /// The next region to read, if any is left.
+    pub(crate) fn claim(&self) -> Option<usize> {
+        let index = self.next.fetch_add(1, Ordering::Relaxed);
+        (index < self.regions.len()).then_some(index)
+    }
+}
+
+/// How many bytes a region of a JSON Lines file holds: small enough that
+/// what a worker reads is still in its core's cache when it is searched.
+const REGION_BYTES: usize = 256 * 1024;
+
+/// Scans one JSON Lines file: a regular file is handed to the workers,
+/// which claim it a region at a time ([`super::regions`]: each worker reads
+/// its own, so the reading is spread over the cores too); anything else (a
+/// pipe) is read here and handed over in batches of whole lines.
 pub(crate) fn scan_file(path: &Path, feed: &Feed) {
+    let max_line = usize::try_from(MAX_ITEM_BYTES).unwrap_or(usize::MAX);
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => {
+            let label: Arc<str> = path.display().to_string().into();
+            // Said once here, as the reader-thread path says it, rather
+            // than by every region.
+            if let Err(e) = std::fs::File::open(path) {
+                return feed.error(&*label, format!("cannot open: {e}"));
+            }
+            let file = Arc::new(RegionFile {
+                label,
+                regions: Regions::new(path.to_path_buf(), m.len(), REGION_BYTES, max_line),
+                next: AtomicUsize::new(0),
+            });
+            // Every worker is sent the file, and claims regions of it until
+            // none is left: no message per region, no waking the reader.
+            for _ in 0..feed.workers.min(file.regions.len()) {
+                feed.send(Work::JsonlRegions(Arc::clone(&file)));
+            }
+        }
+        _ => scan_stream(path, feed),
+    }
+}
+
+/// Evaluates one region of a JSON Lines file (on a worker), read into
+/// `buf`.
+pub(crate) fn scan_region(
+    eval: &Evaluator<'_>,
+    file: &RegionFile,
+    index: usize,
+    buf: &mut Vec<u8>,
+    progress: &AtomicU64,
+    out: &mut Found,
+) {
+    let owned = file.regions.read(index, buf);
+    let (start, end) = file.regions.bounds(index);
+    progress.fetch_add(end - start, Ordering::Relaxed);
+    let label = &file.label;
+    if let Some(line) = owned.too_long {
+        out.errors.push(InputError {
+            path: format!("{label}:{line}"),
+            reason: format!("a line longer than {} MiB: skipped", MAX_ITEM_BYTES >> 20),
+        });
+    }
+    scan_lines(eval, label, owned.first_line, &buf[owned.range], out);
+    if let Some((line, error)) = owned.failed {
+        out.errors.push(InputError {
+            path: format!("{label}:{line}"),
+            reason: format!("read error: {error}"),
+        });
+    }
+}
+
+/// Streams one JSON Lines file into work batches of whole lines.
+fn scan_stream(path: &Path, feed: &Feed) {
     let label: Arc<str> = path.display().to_string().into();
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
@@ -150,13 +230,24 @@ fn object_shaped(line: &[u8]) -> bool {
 /// shape (one object on each line), a whole run at once: a line that is
 /// not an object goes to the parse, which says what is wrong.
 pub(crate) fn scan_batch(eval: &Evaluator<'_>, b: &Batch, out: &mut Found) {
-    let bytes = &b.lines.bytes;
+    scan_lines(eval, &b.input, b.lines.first_line, &b.lines.bytes, out);
+}
+
+/// Whole lines of one input.
+struct Lines<'a> {
+    input: &'a str,
+    bytes: &'a [u8],
+}
+
+/// [`scan_batch`] for whole lines wherever they are.
+fn scan_lines(eval: &Evaluator<'_>, input: &str, first_line: u64, bytes: &[u8], out: &mut Found) {
+    let b = &Lines { input, bytes };
     let cands = eval.candidates(bytes);
     if cands.everywhere {
-        lines_one_by_one(eval, b, 0..bytes.len(), b.lines.first_line, true, out);
+        lines_one_by_one(eval, b, 0..bytes.len(), first_line, true, out);
         return;
     }
-    let mut line_no = b.lines.first_line;
+    let mut line_no = first_line;
     // Where the first line not yet judged starts.
     let mut at = 0;
     for &h in &cands.hits {
@@ -166,7 +257,7 @@ pub(crate) fn scan_batch(eval: &Evaluator<'_>, b: &Batch, out: &mut Found) {
         let start = memchr::memrchr(b'\n', &bytes[at..h]).map_or(at, |i| at + i + 1);
         line_no = without_candidates(eval, b, at..start, line_no, out);
         let end = memchr::memchr(b'\n', &bytes[h..]).map_or(bytes.len(), |i| h + i);
-        scan_line(eval, &b.input, line_no, &bytes[start..end], out);
+        scan_line(eval, b.input, line_no, &bytes[start..end], out);
         line_no += 1;
         at = (end + 1).min(bytes.len());
     }
@@ -181,12 +272,12 @@ pub(crate) fn scan_batch(eval: &Evaluator<'_>, b: &Batch, out: &mut Found) {
 /// object, a line that is not an object) is judged line by line.
 fn without_candidates(
     eval: &Evaluator<'_>,
-    b: &Batch,
+    b: &Lines<'_>,
     range: Range<usize>,
     first: u64,
     out: &mut Found,
 ) -> u64 {
-    match whole_objects(&b.lines.bytes[range.clone()]) {
+    match whole_objects(&b.bytes[range.clone()]) {
         Some(n) => {
             out.messages += n;
             first + n
@@ -223,13 +314,13 @@ fn whole_objects(run: &[u8]) -> Option<u64> {
 /// otherwise only counted.
 fn lines_one_by_one(
     eval: &Evaluator<'_>,
-    b: &Batch,
+    b: &Lines<'_>,
     range: Range<usize>,
     first: u64,
     parse_all: bool,
     out: &mut Found,
 ) -> u64 {
-    let run = &b.lines.bytes[range];
+    let run = &b.bytes[range];
     if run.is_empty() {
         return first;
     }
@@ -242,7 +333,7 @@ fn lines_one_by_one(
     for raw in pieces {
         if !raw.iter().all(u8::is_ascii_whitespace) {
             if parse_all || !object_shaped(raw) {
-                scan_line(eval, &b.input, line_no, raw, out);
+                scan_line(eval, b.input, line_no, raw, out);
             } else {
                 out.messages += 1;
             }

@@ -25,17 +25,20 @@ pub(crate) fn value_len(b: &[u8], eof: bool) -> Option<usize> {
         open @ (b'{' | b'[') => {
             let close = if open == b'{' { b'}' } else { b']' };
             let mut depth = 0usize;
-            for at in Structural::new(b, open, close) {
+            let mut end = None;
+            Structural::new(b, open, close).walk(|at| {
                 if b[at] == open {
                     depth += 1;
                 } else {
                     depth -= 1;
                     if depth == 0 {
-                        return Some(at + 1);
+                        end = Some(at + 1);
+                        return false;
                     }
                 }
-            }
-            None
+                true
+            });
+            end
         }
         _ => match b
             .iter()
@@ -232,23 +235,23 @@ pub(crate) fn top_objects(b: &[u8], until: usize, mut f: impl FnMut(usize, usize
 pub(crate) fn each_object(b: &[u8], mut f: impl FnMut(usize, usize) -> bool) -> bool {
     let mut depth = 0usize;
     let mut start = 0;
-    for at in Structural::new(b, b'{', b'}') {
+    let mut balanced = true;
+    Structural::new(b, b'{', b'}').walk(|at| {
         if b[at] == b'{' {
             if depth == 0 {
                 start = at;
             }
             depth += 1;
-        } else {
-            let Some(d) = depth.checked_sub(1) else {
-                return false;
-            };
-            depth = d;
-            if depth == 0 && !f(start, at + 1) {
-                return true;
-            }
+            return true;
         }
-    }
-    true
+        let Some(d) = depth.checked_sub(1) else {
+            balanced = false;
+            return false;
+        };
+        depth = d;
+        depth != 0 || f(start, at + 1)
+    });
+    balanced
 }
 
 /// Whether the byte at `q` is escaped: an odd run of backslashes before it.

@@ -96,7 +96,7 @@ impl From<std::io::Error> for SplitError {
     }
 }
 
-const CHUNK: usize = 1 << 20;
+const CHUNK: usize = 1 << 16;
 
 impl<R: Read> RawReader<R> {
     pub(crate) fn new(r: R, max: u64) -> RawReader<R> {
@@ -200,33 +200,38 @@ impl<R: Read> RawReader<R> {
     }
 
     /// Whole objects of the array being read, found in one pass over what
-    /// the buffer holds rather than a value at a time: from the current
-    /// position (at an element), calls `f(offset, raw)` for each object, as
-    /// long as they follow one another with only a comma between and `f`
-    /// returns `true`. Leaves the position just after the last object
-    /// reported (its `,` or `]` unread), or where it was when the element
-    /// there is not an object the buffer holds whole: [`RawReader::value`]
-    /// then takes over. Returns how many objects it reported.
+    /// the buffer holds rather than a value at a time, and left where they
+    /// are: from the current position (at an element), takes each object
+    /// as long as they follow one another with only a comma between, until
+    /// they span `max_span` bytes. Returns the buffer's bytes from the first
+    /// object's start to the last one's end, with `items` set to each
+    /// object's (start, end) in them and its file offset (empty, and the
+    /// bytes too, when the element here is not an object the buffer holds
+    /// whole: [`RawReader::value`] then takes over). Leaves the position
+    /// just after the last object taken (its `,` or `]` unread).
     pub(crate) fn objects(
         &mut self,
-        mut f: impl FnMut(u64, &[u8]) -> bool,
-    ) -> Result<usize, SplitError> {
+        max_span: usize,
+        items: &mut Vec<(usize, usize, u64)>,
+    ) -> Result<&[u8], SplitError> {
+        items.clear();
         if self.peek()? != Some(b'{') {
-            return Ok(0);
+            return Ok(&[]);
         }
-        let origin = self.base + self.pos as u64;
-        let b = &self.buf[self.pos..self.end];
-        let (mut done, mut n) = (0, 0);
+        let from = self.pos;
+        let origin = self.base + from as u64;
+        let b = &self.buf[from..self.end];
+        let mut done = 0;
         each_object(b, |start, end| {
-            if n > 0 && !only_a_comma(&b[done..start]) {
+            if !items.is_empty() && !only_a_comma(&b[done..start]) {
                 return false;
             }
-            n += 1;
+            items.push((start, end, origin + start as u64));
             done = end;
-            f(origin + start as u64, &b[start..end])
+            end < max_span
         });
         self.pos += done;
-        Ok(n)
+        Ok(&self.buf[from..from + done])
     }
 
     /// The next whole JSON value (after whitespace), as bytes borrowed from
@@ -295,17 +300,25 @@ mod tests {
 
     /// The elements of the array `text` holds, split as the Discord scan
     /// does (whole objects in one pass when `fast`), or the error.
-    fn split(text: &[u8], chunk: usize, fast: bool) -> Result<Vec<(u64, Vec<u8>)>, String> {
+    fn split(
+        text: &[u8],
+        chunk: usize,
+        fast: bool,
+        span_limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, String> {
         let mut r = RawReader::new(Chunky(text, chunk), 1 << 20);
         let mut got = Vec::new();
+        let mut items = Vec::new();
         r.expect(b'[', "`[`").map_err(|e| e.to_string())?;
         loop {
             let took = if fast {
-                r.objects(|o, v| {
-                    got.push((o, v.to_vec()));
-                    got.len() % 3 != 0
-                })
-                .map_err(|e| e.to_string())?
+                let span = r
+                    .objects(span_limit, &mut items)
+                    .map_err(|e| e.to_string())?;
+                for &(start, end, o) in &items {
+                    got.push((o, span[start..end].to_vec()));
+                }
+                items.len()
             } else {
                 0
             };
@@ -336,12 +349,14 @@ mod tests {
         ];
         for c in cases {
             for chunk in [1, 5, 17, 64, 4096] {
-                assert_eq!(
-                    split(c, chunk, true),
-                    split(c, chunk, false),
-                    "{} in reads of {chunk}",
-                    String::from_utf8_lossy(c)
-                );
+                for span_limit in [1, 20, 1 << 20] {
+                    assert_eq!(
+                        split(c, chunk, true, span_limit),
+                        split(c, chunk, false, span_limit),
+                        "{} in reads of {chunk}, spans of {span_limit}",
+                        String::from_utf8_lossy(c)
+                    );
+                }
             }
         }
     }

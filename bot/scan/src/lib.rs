@@ -9,17 +9,20 @@
 //!    one is from its content) and cuts them into work items of bounded size:
 //!    the paths of a few dozen Slack day-files (read one at a time by the
 //!    worker), about [`BATCH_BYTES`] of day-files out of a ZIP, one Discord
-//!    file (which the worker splits into batches of about [`BATCH_BYTES`] of
-//!    messages as it reads: [`jsonstream`] finds element boundaries in a
-//!    sliding buffer, so the message array is never held whole), or a batch
-//!    of JSON Lines.
+//!    file (which the worker splits into batches of messages as it reads:
+//!    [`jsonstream`] finds element boundaries in a sliding buffer, and each
+//!    run of whole messages the buffer holds is evaluated where it lies, so
+//!    the message array is never held whole), a JSON Lines file (sent to
+//!    every worker, which claims 256 KiB regions of it in turn and reads
+//!    them itself: [`regions`]), or a batch of JSON Lines read from a pipe.
 //! 2. **N worker threads** (one per core) parse the items with borrowed,
 //!    field-selective serde structs and evaluate each text with the shared
 //!    policy. The work queue is bounded (2 items per worker), so the reader
 //!    waits for the workers rather than filling memory.
 //! 3. **The calling thread** receives findings and input errors as they come
 //!    and hands them to the caller's sink (the report writer, the audit
-//!    recorder). Workers only wake it when they have something to hand over.
+//!    recorder). Workers only wake it when they have something worth handing
+//!    over (an error, a few dozen findings, or what is left at the end).
 //!
 //! Findings therefore arrive in no particular order across inputs; the
 //! [`report`] module decides whether to sort them (only when few).
@@ -33,6 +36,7 @@ pub mod jsonsplit;
 mod jsonstream;
 pub mod lines;
 mod progress;
+mod regions;
 pub mod report;
 mod slack;
 mod sniff;
@@ -207,6 +211,9 @@ enum Work {
     /// A DiscordChatExporter file, split and evaluated by the worker.
     DiscordFile(PathBuf),
     Jsonl(jsonl::Batch),
+    /// A JSON Lines file whose regions the workers claim one at a time
+    /// and read themselves; each worker is sent it once.
+    JsonlRegions(Arc<jsonl::RegionFile>),
 }
 
 /// What a worker or the reader tells the collecting thread.
@@ -221,6 +228,8 @@ pub(crate) struct Feed {
     work: SyncSender<Work>,
     out: SyncSender<Out>,
     bytes: Arc<AtomicU64>,
+    /// How many workers there are.
+    workers: usize,
 }
 
 impl Feed {
@@ -286,6 +295,7 @@ pub fn scan(
             work: work_tx,
             out: out_tx,
             bytes: Arc::clone(&bytes),
+            workers: jobs,
         };
         s.spawn(move || {
             for p in paths {
@@ -365,17 +375,34 @@ fn worker(
                 }
             }
             Work::DiscordFile(path) => {
-                let mut sink = DiscordSink { eval, tx, progress };
+                let mut sink = DiscordSink {
+                    eval,
+                    tx,
+                    progress,
+                    done: Found::default(),
+                };
                 discord::scan_file(&path, &mut sink);
+                sink.hand_over();
             }
             Work::Jsonl(b) => jsonl::scan_batch(eval, &b, &mut done),
+            Work::JsonlRegions(file) => {
+                // Regions are claimed in order, and each is counted as soon
+                // as it is read: a worker waiting for the line count of an
+                // earlier region waits for one that is being read.
+                while let Some(index) = file.claim() {
+                    jsonl::scan_region(eval, &file, index, &mut scratch, progress, &mut done);
+                    if worth_handing_over(&done)
+                        && tx.send(Out::Done(std::mem::take(&mut done))).is_err()
+                    {
+                        return;
+                    }
+                }
+            }
         }
         if scratch.capacity() > BATCH_BYTES * 16 {
             scratch = Vec::new();
         }
-        if (!done.findings.is_empty() || !done.errors.is_empty())
-            && tx.send(Out::Done(std::mem::take(&mut done))).is_err()
-        {
+        if worth_handing_over(&done) && tx.send(Out::Done(std::mem::take(&mut done))).is_err() {
             return;
         }
     }
@@ -383,19 +410,40 @@ fn worker(
 }
 
 /// A worker's hand-off for the Discord file it splits: each batch is
-/// evaluated at once and its findings sent to the collector.
+/// evaluated at once; what it found goes to the collector once there is
+/// enough of it to be worth waking the collector for (batches are small,
+/// and most find nothing), and whatever is left when the file is done.
 struct DiscordSink<'a, 'p> {
     eval: &'a Evaluator<'p>,
     tx: &'a SyncSender<Out>,
     progress: &'a AtomicU64,
+    done: Found,
+}
+
+/// How many findings a worker holds before handing them over: waking the
+/// collector for every work item (most JSON Lines regions have a few)
+/// took a core from the workers hundreds of times a second.
+const HAND_OVER_FINDINGS: usize = 64;
+
+/// Whether what a worker holds is worth waking the collector for: errors
+/// at once, findings by the few dozen (and whatever is left at the end).
+fn worth_handing_over(done: &Found) -> bool {
+    done.findings.len() >= HAND_OVER_FINDINGS || !done.errors.is_empty()
+}
+
+impl DiscordSink<'_, '_> {
+    fn hand_over(&mut self) {
+        // The collector only stops listening when the scan is over.
+        let _ = self.tx.send(Out::Done(std::mem::take(&mut self.done)));
+    }
 }
 
 impl discord::Sink for DiscordSink<'_, '_> {
-    fn batch(&mut self, b: &mut discord::Batch) {
-        let mut done = Found::default();
-        discord::scan_batch(self.eval, b, &mut done);
-        // The collector only stops listening when the scan is over.
-        let _ = self.tx.send(Out::Done(done));
+    fn batch(&mut self, b: &discord::Batch<'_>) {
+        discord::scan_batch(self.eval, b, &mut self.done);
+        if worth_handing_over(&self.done) {
+            self.hand_over();
+        }
     }
 
     fn advance(&mut self, n: u64) {
@@ -403,6 +451,8 @@ impl discord::Sink for DiscordSink<'_, '_> {
     }
 
     fn error(&mut self, path: String, reason: String) {
+        // What the file held before the error comes first, as it was read.
+        self.hand_over();
         let _ = self.tx.send(Out::Error(InputError { path, reason }));
     }
 }

