@@ -443,16 +443,22 @@ fn hex4(b: Option<&[u8]>) -> Option<u32> {
 /// Whether a non-ASCII character can take part in spelling a keyword for the
 /// detector: invisible characters (dropped), wide dots, and every character
 /// that UTS-46 maps to nothing or to ASCII a keyword can hold, or that
-/// confusable folding turns into such ASCII. The Basic Multilingual Plane is
-/// judged 64 characters at a time, the first time one of them is met, into
-/// a bit table; other planes (emoji, mathematical letters) as they come.
+/// confusable folding turns into such ASCII. The first two planes (the
+/// Basic Multilingual Plane, and the Supplementary Multilingual Plane with
+/// emoji and mathematical letters, which chat repeats) are judged 64
+/// characters at a time, the first time one of them is met, into a bit
+/// table; the other planes as they come.
 pub fn is_risky_char(c: char) -> bool {
     let cp = c as u32;
     if cp < 0x80 {
         return false;
     }
-    if cp <= 0xFFFF {
-        let blocks = BMP.get_or_init(|| (0..1024).map(|_| OnceLock::new()).collect());
+    if cp <= TABLED {
+        let blocks = TABLE.get_or_init(|| {
+            (0..=TABLED >> 6)
+                .map(|_| OnceLock::new())
+                .collect::<Box<[_]>>()
+        });
         let bits = blocks[(cp >> 6) as usize].get_or_init(|| {
             let base = cp & !63;
             (0..64u32)
@@ -464,7 +470,10 @@ pub fn is_risky_char(c: char) -> bool {
     judge(c)
 }
 
-static BMP: OnceLock<Box<[OnceLock<u64>]>> = OnceLock::new();
+/// The last code point the bit table holds (the end of plane 1).
+const TABLED: u32 = 0x1_FFFF;
+
+static TABLE: OnceLock<Box<[OnceLock<u64>]>> = OnceLock::new();
 
 fn judge(c: char) -> bool {
     if is_invisible_char(c) || is_wide_dot_char(c) {

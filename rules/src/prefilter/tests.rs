@@ -189,6 +189,26 @@ fn look_alike_characters_are_risky_and_ordinary_letters_are_not() {
     }
 }
 
+/// The bit table's answers are the judgements themselves, in both planes it
+/// holds (emoji and mathematical letters in the second), and past them.
+#[test]
+fn tabled_judgements_are_the_fresh_ones() {
+    let ranges = [
+        0x80..=0x2FF,
+        0x2000..=0x206F,
+        0xFF00..=0xFFEF,
+        0x1_D400..=0x1_D7FF,
+        0x1_F300..=0x1_FAFF,
+        0x1_FFC0..=0x2_0040,
+        0xE_0000..=0xE_007F,
+    ];
+    for c in ranges.into_iter().flatten().filter_map(char::from_u32) {
+        // Twice: the first fills the table, the second reads it.
+        assert_eq!(is_risky_char(c), judge(c), "U+{:04X}", c as u32);
+        assert_eq!(is_risky_char(c), judge(c), "U+{:04X}", c as u32);
+    }
+}
+
 #[test]
 fn every_character_the_detector_drops_is_risky() {
     let dropped: Vec<char> = (0x80..=0x10_FFFFu32)
