@@ -20,12 +20,12 @@ pub enum Dialect {
 impl Dialect {
     /// Parses `slack`, `discord` or `any` (case-insensitive).
     pub fn parse(s: &str) -> Option<Dialect> {
-        match s.to_ascii_lowercase().as_str() {
-            "slack" => Some(Dialect::Slack),
-            "discord" => Some(Dialect::Discord),
-            "any" | "" => Some(Dialect::Any),
-            _ => None,
-        }
+        // Compared without a lower-cased copy: it is parsed once per line
+        // of `check --batch` and of a scanned JSON Lines file.
+        [Dialect::Slack, Dialect::Discord, Dialect::Any]
+            .into_iter()
+            .find(|d| s.eq_ignore_ascii_case(d.as_str()))
+            .or_else(|| s.is_empty().then_some(Dialect::Any))
     }
 
     /// The lower-case name used in files and on the command line.
@@ -87,4 +87,26 @@ pub struct Link {
     pub span: Range<usize>,
     /// Byte span of the display label, for `<url|label>` and `[label](url)`.
     pub label: Option<Range<usize>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Dialect;
+
+    #[test]
+    fn dialect_names_parse_in_any_case_and_nothing_else_does() {
+        for (s, d) in [
+            ("slack", Dialect::Slack),
+            ("SLACK", Dialect::Slack),
+            ("Discord", Dialect::Discord),
+            ("any", Dialect::Any),
+            ("ANY", Dialect::Any),
+            ("", Dialect::Any),
+        ] {
+            assert_eq!(Dialect::parse(s), Some(d), "{s:?}");
+        }
+        for s in ["slac", "slack ", " any", "discord\0", "teams", "ſlack"] {
+            assert_eq!(Dialect::parse(s), None, "{s:?}");
+        }
+    }
 }

@@ -296,7 +296,7 @@ fn fast_line(ctx: Ctx<'_>, line: &str, out: &mut Vec<u8>, outcome: &mut Outcome)
     let Some(text) = m.text else { return false };
     let platform = match &m.platform {
         None => ctx.default_platform,
-        Some(p) => match dialect(p) {
+        Some(p) => match Dialect::parse(p) {
             Some(d) => d,
             None => return false,
         },
@@ -330,17 +330,6 @@ fn fast_line(ctx: Ctx<'_>, line: &str, out: &mut Vec<u8>, outcome: &mut Outcome)
     let _ = serde_json::to_writer(&mut *out, &v);
     out.push(b'\n');
     true
-}
-
-/// [`Dialect::parse`], without its lower-cased copy (an allocation per
-/// line) for a name already written in lower case.
-fn dialect(p: &str) -> Option<Dialect> {
-    match p {
-        "slack" => Some(Dialect::Slack),
-        "discord" => Some(Dialect::Discord),
-        "any" | "" => Some(Dialect::Any),
-        _ => Dialect::parse(p),
-    }
 }
 
 /// Writes the id as serde_json writes its `Value`: copied when the raw
