@@ -243,13 +243,20 @@ pub(crate) fn check(pattern: &str, size_limit: usize) -> Result<(), regex::Error
     );
     b.build(pattern)
         .map(drop)
-        .map_err(|e| match e.size_limit() {
-            Some(limit) => regex::Error::CompiledTooBig(limit),
-            None => regex::Error::Syntax(
-                e.syntax_error()
-                    .map_or_else(|| e.to_string(), ToString::to_string),
-            ),
-        })
+        .map_err(|e| regex_crate_error(&e))
+}
+
+/// The `regex` crate's error for a meta regex's build error: what its own
+/// builders would have said (its words for a syntax error, its variant for
+/// a size limit).
+pub(crate) fn regex_crate_error(e: &meta::BuildError) -> regex::Error {
+    match e.size_limit() {
+        Some(limit) => regex::Error::CompiledTooBig(limit),
+        None => regex::Error::Syntax(
+            e.syntax_error()
+                .map_or_else(|| e.to_string(), ToString::to_string),
+        ),
+    }
 }
 
 /// Literals one of which every match of `pattern` contains (as a prefix or

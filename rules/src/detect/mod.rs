@@ -23,7 +23,10 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
-use regex::{Regex, RegexSet, RegexSetBuilder};
+use regex::Regex;
+use regex_automata::meta;
+use regex_automata::nfa::thompson::WhichCaptures;
+use regex_automata::MatchKind;
 
 pub use catalogue::{Catalogue, CatalogueError, ProviderSpec, RouteSpec, REGEX_SIZE_LIMIT};
 pub use invite::{
@@ -60,8 +63,8 @@ struct Provider {
     id: ProviderId,
     name: String,
     exclude: HostSet,
-    not_meeting: Option<Lazy<RegexSet>>,
-    app_meeting: Option<Lazy<RegexSet>>,
+    not_meeting: Option<Lazy<AnyOf>>,
+    app_meeting: Option<Lazy<AnyOf>>,
     meeting_id: Option<Lazy<Vec<Regex>>>,
     routes: Vec<usize>,
 }
@@ -73,8 +76,8 @@ struct Route {
     /// target (ASCII case ignored): a cheap test before the regexes.
     prefix: Box<str>,
     /// `None`: any path other than `/`.
-    meeting: Option<Lazy<RegexSet>>,
-    not_meeting: Option<Lazy<RegexSet>>,
+    meeting: Option<Lazy<AnyOf>>,
+    not_meeting: Option<Lazy<AnyOf>>,
 }
 
 /// Compiled regexes of one catalogue list.
@@ -82,12 +85,58 @@ trait Compiled: Sized {
     fn compile(id: &str, patterns: &[String]) -> Result<Self, CatalogueError>;
 }
 
-impl Compiled for RegexSet {
-    fn compile(id: &str, patterns: &[String]) -> Result<RegexSet, CatalogueError> {
-        RegexSetBuilder::new(patterns)
-            .size_limit(REGEX_SIZE_LIMIT.saturating_mul(patterns.len()))
-            .build()
-            .map_err(|e| regex_error(id, &patterns.join(" | "), e))
+/// Whether any of a list of regexes matches (all a catalogue list is asked):
+/// what the `regex` crate's `RegexSet` builds (every pattern, no capture
+/// groups), minus the full DFA it also determinizes for a small list once
+/// any crate in the build enables `regex-automata`'s `dfa-build` (here
+/// `regex-automata`'s defaults and `tracing-subscriber`). That
+/// determinization was a tenth of compiling the built-in policy, and the
+/// built-in lists are compiled the first time a link needs them, on the
+/// path of a scan's first messages; the lazy DFA, which stays, searches the
+/// short URL parts given here as fast.
+#[derive(Debug, Clone)]
+pub(crate) struct AnyOf {
+    re: meta::Regex,
+    #[cfg(test)]
+    len: usize,
+}
+
+impl AnyOf {
+    pub(crate) fn is_match(&self, s: &str) -> bool {
+        self.re.is_match(s)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl Compiled for AnyOf {
+    fn compile(id: &str, patterns: &[String]) -> Result<AnyOf, CatalogueError> {
+        let limit = REGEX_SIZE_LIMIT.saturating_mul(patterns.len());
+        let re = meta::Builder::new()
+            .configure(
+                meta::Config::new()
+                    .match_kind(MatchKind::All)
+                    .utf8_empty(true)
+                    .which_captures(WhichCaptures::None)
+                    .nfa_size_limit(Some(limit))
+                    .dfa(false),
+            )
+            .build_many(patterns)
+            .map_err(|e| {
+                regex_error(
+                    id,
+                    &patterns.join(" | "),
+                    crate::patterns::regex_crate_error(&e),
+                )
+            })?;
+        Ok(AnyOf {
+            re,
+            #[cfg(test)]
+            len: patterns.len(),
+        })
     }
 }
 
@@ -154,7 +203,7 @@ impl<T: Compiled> Lazy<T> {
     }
 }
 
-impl Lazy<RegexSet> {
+impl Lazy<AnyOf> {
     fn is_match(&self, s: &str) -> bool {
         self.get().is_match(s)
     }
@@ -700,7 +749,7 @@ mod tests_support {
         let d = detector();
         let mut listed = 0;
         let mut compiled = 0;
-        let mut count = |set: &Option<super::Lazy<regex::RegexSet>>| {
+        let mut count = |set: &Option<super::Lazy<super::AnyOf>>| {
             if let Some(l) = set {
                 listed += l.patterns.len();
                 compiled += l.get().len();
