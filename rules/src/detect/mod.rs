@@ -122,7 +122,8 @@ impl Compiled for AnyOf {
                     .utf8_empty(true)
                     .which_captures(WhichCaptures::None)
                     .nfa_size_limit(Some(limit))
-                    .dfa(false),
+                    .dfa(false)
+                    .auto_prefilter(false),
             )
             .build_many(patterns)
             .map_err(|e| {
