@@ -141,10 +141,14 @@ pub fn main() -> ExitCode {
         Command::Check(_) | Command::Scan(_) => ExitCode::from(2),
         _ => ExitCode::FAILURE,
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // `check` and `scan` do their work on threads of their own (or none):
+    // the runtime only waits for them, and starting a worker per core cost
+    // more than a small input's whole check.
+    let mut builder = match cli.command {
+        Command::Check(_) | Command::Scan(_) => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let rt = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
