@@ -413,3 +413,86 @@ fn invitation_blocks_are_candidates_when_a_rule_enables_them() {
     }
     assert!(checked > 20, "only {checked} invitation cases are blocked");
 }
+
+/// What [`judge_rare`] finds, found the way it was before: a pass for `%`,
+/// one for `\u` (in JSON) and a walk from one non-ASCII character to the
+/// next, each character judged once.
+fn rare_in_three_passes(raw: &[u8], encoding: Encoding) -> Vec<usize> {
+    let mut found: Vec<usize> = memchr::memchr_iter(b'%', raw)
+        .filter(|&i| percent_is_risky(&raw[i..]))
+        .collect();
+    if encoding == Encoding::Json {
+        found
+            .extend(memchr::memmem::find_iter(raw, b"\\u").filter(|&i| escape_is_risky(&raw[i..])));
+    }
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] < 0x80 {
+            i += 1;
+            continue;
+        }
+        let (c, len) = decode_utf8(&raw[i..]);
+        if c.is_none_or(is_risky_char) {
+            found.push(i);
+        }
+        i += len.max(1);
+    }
+    found.sort_unstable();
+    found
+}
+
+/// A deterministic soup of ASCII letters, `%` and `\u` escapes (risky or
+/// not, cut off or not), non-ASCII characters (risky or not, cut off or
+/// invalid), so that each straddles the one-pass search's 8- and 64-byte
+/// seams in every way.
+fn rare_soup(seed: u64, len: usize) -> Vec<u8> {
+    const PIECES: [&[u8]; 16] = [
+        b"a",
+        b"%",
+        b"%7a",
+        b"%2",
+        b"%20",
+        b"\\u",
+        b"\\u0061",
+        b"\\u00e9",
+        b"\\\\u",
+        b"\\ud83d\\ude00",
+        "é".as_bytes(),
+        "ｚ".as_bytes(),
+        "о".as_bytes(),
+        b"\xC3",
+        b"\x80\xBF",
+        "😀".as_bytes(),
+    ];
+    let mut x = seed | 1;
+    let mut out = Vec::new();
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let piece = PIECES[(x % 16) as usize];
+        // Mostly plain letters, as in chat.
+        let run = (x >> 8) % 24;
+        out.extend(std::iter::repeat_n(b'x', run as usize));
+        out.extend_from_slice(piece);
+    }
+    out.truncate(len);
+    out
+}
+
+#[test]
+fn one_pass_over_rare_bytes_finds_what_three_passes_found() {
+    for seed in 0..400 {
+        let raw = rare_soup(seed, 1 + (seed as usize * 53) % 700);
+        for encoding in [Encoding::Json, Encoding::Text] {
+            let mut got = Vec::new();
+            judge_rare(&raw, encoding, &mut got);
+            assert_eq!(
+                got,
+                rare_in_three_passes(&raw, encoding),
+                "{encoding:?}: {}",
+                String::from_utf8_lossy(&raw)
+            );
+        }
+    }
+}
