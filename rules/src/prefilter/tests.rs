@@ -446,7 +446,7 @@ fn rare_in_three_passes(raw: &[u8], encoding: Encoding) -> Vec<usize> {
 /// invalid), so that each straddles the one-pass search's 8- and 64-byte
 /// seams in every way.
 fn rare_soup(seed: u64, len: usize) -> Vec<u8> {
-    const PIECES: [&[u8]; 16] = [
+    const PIECES: [&[u8]; 21] = [
         b"a",
         b"%",
         b"%7a",
@@ -463,6 +463,11 @@ fn rare_soup(seed: u64, len: usize) -> Vec<u8> {
         b"\xC3",
         b"\x80\xBF",
         "😀".as_bytes(),
+        "ï".as_bytes(),
+        "ß".as_bytes(),
+        "\u{200b}".as_bytes(),
+        "ｏ".as_bytes(),
+        b"\xE0\x80\x80",
     ];
     let mut x = seed | 1;
     let mut out = Vec::new();
@@ -470,7 +475,7 @@ fn rare_soup(seed: u64, len: usize) -> Vec<u8> {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        let piece = PIECES[(x % 16) as usize];
+        let piece = PIECES[(x % PIECES.len() as u64) as usize];
         // Mostly plain letters, as in chat.
         let run = (x >> 8) % 24;
         out.extend(std::iter::repeat_n(b'x', run as usize));
