@@ -289,127 +289,88 @@ impl Prefilter {
             }
             return;
         };
-        // Two passes, each at the speed of its searcher, then merged:
+        // Separate passes, each at the speed of its searcher, then merged:
         // candidates are rare, the bytes are many.
         finder.find(raw, found);
-        judge_rare(raw, encoding, found);
+        found.extend(memchr::memchr_iter(b'%', raw).filter(|&i| percent_is_risky(&raw[i..])));
+        if encoding == Encoding::Json {
+            // Slack writes every non-ASCII character as an escape, so the
+            // same few recur: the judgements of the last ones are kept, by
+            // their four hex digits (a surrogate's depends on the next
+            // escape too, so those are judged each time).
+            let mut seen: [Option<(u32, bool)>; 64] = [None; 64];
+            let mut risky = |i: usize| {
+                let b = &raw[i..];
+                let Some(&[h, a, c, d]) = b.get(2..6) else {
+                    return escape_is_risky(b);
+                };
+                if matches!(h, b'd' | b'D') {
+                    return escape_is_risky(b);
+                }
+                let key = u32::from_le_bytes([h, a, c, d]);
+                let slot = &mut seen[(key.wrapping_mul(0x9E37_79B9) >> 26) as usize];
+                match *slot {
+                    Some((k, r)) if k == key => r,
+                    _ => {
+                        let r = escape_is_risky(b);
+                        *slot = Some((key, r));
+                        r
+                    }
+                }
+            };
+            found.extend(memchr::memmem::find_iter(raw, b"\\u").filter(|&i| risky(i)));
+        }
+        if !raw.is_ascii() {
+            found.extend(NonAscii { raw, at: 0 });
+        }
         found.sort_unstable();
         found.dedup();
     }
 }
 
-/// Appends the offset of each risky percent-escape, JSON `\u` escape (in
-/// JSON) and non-ASCII character of `raw`, in increasing order.
-///
-/// One pass finds all three: a 64-byte block without a `%`, a `\` or a
-/// byte from 0x80 up (most blocks of chat) costs a few vector compares
-/// (the compiler's, from the plain loop in [`any_rare`]), and only the
-/// other blocks are looked into, eight bytes at a time. Three separate
-/// passes (`memchr`, `memmem`, and a walk to each non-ASCII byte) cost
-/// twice as much on DiscordChatExporter files, which have a non-ASCII
-/// letter every few hundred bytes.
-fn judge_rare(raw: &[u8], encoding: Encoding, found: &mut Vec<usize>) {
-    // Outside JSON, backslashes are nothing special: look for `%` twice.
-    let escape = if encoding == Encoding::Json {
-        b'\\'
-    } else {
-        b'%'
-    };
-    let mut escapes = EscapeMemo::default();
-    // Where the last non-ASCII character judged ends: its continuation
-    // bytes are part of it, not characters of their own.
-    let mut judged_to = 0;
-    let mut judge = |i: usize| match raw[i] {
-        b'%' => percent_is_risky(&raw[i..]),
-        b'\\' => raw.get(i + 1) == Some(&b'u') && escapes.is_risky(&raw[i..]),
-        _ if i < judged_to => false,
-        _ => {
-            let (c, len) = decode_utf8(&raw[i..]);
-            judged_to = i + len.max(1);
-            c.is_none_or(is_risky_char)
-        }
-    };
-    let (blocks, tail) = raw.as_chunks::<64>();
-    for (k, block) in blocks.iter().enumerate() {
-        if !any_rare(block, escape) {
-            continue;
-        }
-        let (words, _) = block.as_chunks::<8>();
-        for (w, word) in words.iter().enumerate() {
-            let mut bits = rare_bits(u64::from_le_bytes(*word), escape);
-            while bits != 0 {
-                let i = 64 * k + 8 * w + (bits.trailing_zeros() / 8) as usize;
-                bits &= bits - 1;
-                if judge(i) {
-                    found.push(i);
-                }
+/// The offsets of risky non-ASCII characters in UTF-8 bytes, skipping ASCII
+/// a block at a time.
+struct NonAscii<'a> {
+    raw: &'a [u8],
+    at: usize,
+}
+
+impl Iterator for NonAscii<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        const BLOCK: usize = 64;
+        let raw = self.raw;
+        let mut i = self.at;
+        loop {
+            while i + BLOCK <= raw.len() && raw[i..i + BLOCK].is_ascii() {
+                i += BLOCK;
             }
-        }
-    }
-    let base = raw.len() - tail.len();
-    for (k, &c) in tail.iter().enumerate() {
-        if (c >= 0x80 || c == b'%' || c == escape) && judge(base + k) {
-            found.push(base + k);
-        }
-    }
-}
-
-/// Whether `block` holds a byte from 0x80 up, a `%` or `escape`. Written
-/// as a fold without an early exit, which the compiler turns into vector
-/// compares (SSE2 on x86-64).
-#[inline(always)]
-fn any_rare(block: &[u8; 64], escape: u8) -> bool {
-    block.iter().fold(false, |any, &c| {
-        any | (c >= 0x80) | (c == b'%') | (c == escape)
-    })
-}
-
-/// Bit 7 of each byte of `w` (little-endian) set when the byte is from
-/// 0x80 up, `%` or `escape`. A byte equal to `c` is one whose XOR with it
-/// is zero: adding 0x7f to its low seven bits sets bit 7 for every other
-/// byte, and cannot carry into the next byte.
-#[inline(always)]
-fn rare_bits(w: u64, escape: u8) -> u64 {
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let equal = |c: u8| {
-        let x = w ^ (u64::from(c) * 0x0101_0101_0101_0101);
-        !(((x & LOW7) + LOW7) | x) & HIGH
-    };
-    (w & HIGH) | equal(b'%') | equal(escape)
-}
-
-/// The judgements of the last `\u` escapes met, by their four hex digits:
-/// Slack writes every non-ASCII character as an escape, so the same few
-/// recur. A surrogate's judgement depends on the next escape too, so those
-/// are judged each time.
-struct EscapeMemo {
-    seen: [Option<(u32, bool)>; 64],
-}
-
-impl Default for EscapeMemo {
-    fn default() -> EscapeMemo {
-        EscapeMemo { seen: [None; 64] }
-    }
-}
-
-impl EscapeMemo {
-    /// [`escape_is_risky`], remembered.
-    fn is_risky(&mut self, b: &[u8]) -> bool {
-        let Some(&[h, a, c, d]) = b.get(2..6) else {
-            return escape_is_risky(b);
-        };
-        if matches!(h, b'd' | b'D') {
-            return escape_is_risky(b);
-        }
-        let key = u32::from_le_bytes([h, a, c, d]);
-        let slot = &mut self.seen[(key.wrapping_mul(0x9E37_79B9) >> 26) as usize];
-        match *slot {
-            Some((k, r)) if k == key => r,
-            _ => {
-                let r = escape_is_risky(b);
-                *slot = Some((key, r));
-                r
+            // To the non-ASCII byte, eight bytes at a time: DiscordChatExporter
+            // files have a non-ASCII letter every few hundred bytes, so most
+            // blocks that hold one are walked into (byte by byte, this loop
+            // took a third of the pass's samples).
+            while let Some(word) = raw.get(i..).and_then(|r| r.first_chunk::<8>()) {
+                let high = u64::from_le_bytes(*word) & 0x8080_8080_8080_8080;
+                if high != 0 {
+                    i += (high.trailing_zeros() / 8) as usize;
+                    break;
+                }
+                i += 8;
+            }
+            while i < raw.len() && raw[i] < 0x80 {
+                i += 1;
+            }
+            if i >= raw.len() {
+                self.at = raw.len();
+                return None;
+            }
+            let (c, len) = decode_utf8(&raw[i..]);
+            let start = i;
+            i += len.max(1);
+            if c.is_none_or(is_risky_char) {
+                self.at = i;
+                return Some(start);
             }
         }
     }

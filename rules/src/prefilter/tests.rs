@@ -414,17 +414,10 @@ fn invitation_blocks_are_candidates_when_a_rule_enables_them() {
     assert!(checked > 20, "only {checked} invitation cases are blocked");
 }
 
-/// What [`judge_rare`] finds, found the way it was before: a pass for `%`,
-/// one for `\u` (in JSON) and a walk from one non-ASCII character to the
-/// next, each character judged once.
-fn rare_in_three_passes(raw: &[u8], encoding: Encoding) -> Vec<usize> {
-    let mut found: Vec<usize> = memchr::memchr_iter(b'%', raw)
-        .filter(|&i| percent_is_risky(&raw[i..]))
-        .collect();
-    if encoding == Encoding::Json {
-        found
-            .extend(memchr::memmem::find_iter(raw, b"\\u").filter(|&i| escape_is_risky(&raw[i..])));
-    }
+/// The risky non-ASCII characters of `raw`, found a byte at a time: the
+/// reference for [`NonAscii`], which skips ASCII a block and a word at a time.
+fn non_ascii_bytewise(raw: &[u8]) -> Vec<usize> {
+    let mut found = Vec::new();
     let mut i = 0;
     while i < raw.len() {
         if raw[i] < 0x80 {
@@ -437,37 +430,25 @@ fn rare_in_three_passes(raw: &[u8], encoding: Encoding) -> Vec<usize> {
         }
         i += len.max(1);
     }
-    found.sort_unstable();
     found
 }
 
-/// A deterministic soup of ASCII letters, `%` and `\u` escapes (risky or
-/// not, cut off or not), non-ASCII characters (risky or not, cut off or
-/// invalid), so that each straddles the one-pass search's 8- and 64-byte
-/// seams in every way.
-fn rare_soup(seed: u64, len: usize) -> Vec<u8> {
-    const PIECES: [&[u8]; 21] = [
-        b"a",
-        b"%",
-        b"%7a",
-        b"%2",
-        b"%20",
-        b"\\u",
-        b"\\u0061",
-        b"\\u00e9",
-        b"\\\\u",
-        b"\\ud83d\\ude00",
+/// A deterministic soup of ASCII runs of every length and non-ASCII
+/// characters (risky or not, cut off or invalid), so that each lands on
+/// every seam of the 64-byte blocks and 8-byte words the walk skips by.
+fn non_ascii_soup(seed: u64, len: usize) -> Vec<u8> {
+    const PIECES: [&[u8]; 11] = [
         "é".as_bytes(),
+        "ï".as_bytes(),
         "ｚ".as_bytes(),
         "о".as_bytes(),
+        "😀".as_bytes(),
+        "\u{200b}".as_bytes(),
+        "ß".as_bytes(),
         b"\xC3",
         b"\x80\xBF",
-        "😀".as_bytes(),
-        "ï".as_bytes(),
-        "ß".as_bytes(),
-        "\u{200b}".as_bytes(),
-        "ｏ".as_bytes(),
         b"\xE0\x80\x80",
+        b"%7a\\u0061",
     ];
     let mut x = seed | 1;
     let mut out = Vec::new();
@@ -475,29 +456,24 @@ fn rare_soup(seed: u64, len: usize) -> Vec<u8> {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        let piece = PIECES[(x % PIECES.len() as u64) as usize];
-        // Mostly plain letters, as in chat.
-        let run = (x >> 8) % 24;
+        let run = (x >> 8) % 150;
         out.extend(std::iter::repeat_n(b'x', run as usize));
-        out.extend_from_slice(piece);
+        out.extend_from_slice(PIECES[(x % PIECES.len() as u64) as usize]);
     }
     out.truncate(len);
     out
 }
 
 #[test]
-fn one_pass_over_rare_bytes_finds_what_three_passes_found() {
+fn the_non_ascii_walk_finds_what_a_byte_at_a_time_walk_finds() {
     for seed in 0..400 {
-        let raw = rare_soup(seed, 1 + (seed as usize * 53) % 700);
-        for encoding in [Encoding::Json, Encoding::Text] {
-            let mut got = Vec::new();
-            judge_rare(&raw, encoding, &mut got);
-            assert_eq!(
-                got,
-                rare_in_three_passes(&raw, encoding),
-                "{encoding:?}: {}",
-                String::from_utf8_lossy(&raw)
-            );
-        }
+        let raw = non_ascii_soup(seed, 1 + (seed as usize * 53) % 900);
+        let got: Vec<usize> = NonAscii { raw: &raw, at: 0 }.collect();
+        assert_eq!(
+            got,
+            non_ascii_bytewise(&raw),
+            "{}",
+            String::from_utf8_lossy(&raw)
+        );
     }
 }
