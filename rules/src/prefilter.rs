@@ -346,6 +346,18 @@ impl Iterator for NonAscii<'_> {
             while i + BLOCK <= raw.len() && raw[i..i + BLOCK].is_ascii() {
                 i += BLOCK;
             }
+            // To the non-ASCII byte, eight bytes at a time: DiscordChatExporter
+            // files have a non-ASCII letter every few hundred bytes, so most
+            // blocks that hold one are walked into (byte by byte, this loop
+            // took a third of the pass's samples).
+            while let Some(word) = raw.get(i..).and_then(|r| r.first_chunk::<8>()) {
+                let high = u64::from_le_bytes(*word) & 0x8080_8080_8080_8080;
+                if high != 0 {
+                    i += (high.trailing_zeros() / 8) as usize;
+                    break;
+                }
+                i += 8;
+            }
             while i < raw.len() && raw[i] < 0x80 {
                 i += 1;
             }

@@ -96,7 +96,7 @@ impl From<std::io::Error> for SplitError {
     }
 }
 
-const CHUNK: usize = 1 << 16;
+const CHUNK: usize = 1 << 18;
 
 impl<R: Read> RawReader<R> {
     pub(crate) fn new(r: R, max: u64) -> RawReader<R> {

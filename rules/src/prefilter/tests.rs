@@ -413,3 +413,67 @@ fn invitation_blocks_are_candidates_when_a_rule_enables_them() {
     }
     assert!(checked > 20, "only {checked} invitation cases are blocked");
 }
+
+/// The risky non-ASCII characters of `raw`, found a byte at a time: the
+/// reference for [`NonAscii`], which skips ASCII a block and a word at a time.
+fn non_ascii_bytewise(raw: &[u8]) -> Vec<usize> {
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] < 0x80 {
+            i += 1;
+            continue;
+        }
+        let (c, len) = decode_utf8(&raw[i..]);
+        if c.is_none_or(is_risky_char) {
+            found.push(i);
+        }
+        i += len.max(1);
+    }
+    found
+}
+
+/// A deterministic soup of ASCII runs of every length and non-ASCII
+/// characters (risky or not, cut off or invalid), so that each lands on
+/// every seam of the 64-byte blocks and 8-byte words the walk skips by.
+fn non_ascii_soup(seed: u64, len: usize) -> Vec<u8> {
+    const PIECES: [&[u8]; 11] = [
+        "é".as_bytes(),
+        "ï".as_bytes(),
+        "ｚ".as_bytes(),
+        "о".as_bytes(),
+        "😀".as_bytes(),
+        "\u{200b}".as_bytes(),
+        "ß".as_bytes(),
+        b"\xC3",
+        b"\x80\xBF",
+        b"\xE0\x80\x80",
+        b"%7a\\u0061",
+    ];
+    let mut x = seed | 1;
+    let mut out = Vec::new();
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let run = (x >> 8) % 150;
+        out.extend(std::iter::repeat_n(b'x', run as usize));
+        out.extend_from_slice(PIECES[(x % PIECES.len() as u64) as usize]);
+    }
+    out.truncate(len);
+    out
+}
+
+#[test]
+fn the_non_ascii_walk_finds_what_a_byte_at_a_time_walk_finds() {
+    for seed in 0..400 {
+        let raw = non_ascii_soup(seed, 1 + (seed as usize * 53) % 900);
+        let got: Vec<usize> = NonAscii { raw: &raw, at: 0 }.collect();
+        assert_eq!(
+            got,
+            non_ascii_bytewise(&raw),
+            "{}",
+            String::from_utf8_lossy(&raw)
+        );
+    }
+}
