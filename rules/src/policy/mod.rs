@@ -336,7 +336,7 @@ impl Policy {
         let sources = detector.url_patterns().map_or(&[][..], |(_, s)| s);
         let pattern_offset = sources.len() - all_patterns.len();
         debug_assert_eq!(sources[pattern_offset..], all_patterns[..]);
-        let index = RuleIndex::new(&rules);
+        let index = RuleIndex::new(&rules, &detector);
         let invitations = invitation_finder(&rules);
         let mut policy = Policy {
             raw,
@@ -497,10 +497,14 @@ impl Policy {
                 }
             }
         }
+        // No pattern can pick a rule before the first rule with patterns:
+        // a link a rule up to there decides (the default policy's Zoom rule
+        // is first) needs no search for literals.
+        let first_with_patterns = self.pattern_rule.first().copied();
         if let Some((set, _)) = self
             .detector
             .url_patterns()
-            .filter(|_| !self.pattern_rule.is_empty())
+            .filter(|_| first_with_patterns.is_some_and(|f| best.is_none_or(|b| f < b)))
         {
             // Rule patterns are in rule order: the first matching one whose
             // rule is accepted (and comes before `best`) has the first rule.
@@ -730,7 +734,11 @@ struct RuleIndex {
 }
 
 impl RuleIndex {
-    fn new(rules: &[Rule]) -> RuleIndex {
+    /// Provider ids are keyed by the detector's own copies, which the links
+    /// it finds share (see `ProviderId`'s `PartialEq`).
+    fn new(rules: &[Rule], detector: &Detector) -> RuleIndex {
+        let shared: HashMap<&str, &ProviderId> =
+            detector.provider_ids().map(|p| (p.as_str(), p)).collect();
         let mut index = RuleIndex {
             hosts: FnvMap::default(),
             suffixes: FnvMap::default(),
@@ -744,6 +752,7 @@ impl RuleIndex {
                 }
             }
             for p in rule.providers.iter().chain(rule.custom_provider.iter()) {
+                let p = shared.get(p.as_str()).copied().unwrap_or(p);
                 index.providers.entry(p.clone()).or_default().push(i);
             }
         }
