@@ -4,7 +4,11 @@
 //! Order: findings are held back and sorted by (time, platform, workspace,
 //! channel) when there are at most [`SORT_LIMIT`] of them; past that the
 //! held ones are written as they are and the rest streamed in the order the
-//! workers find them, so memory stays flat however many there are.
+//! workers find them, so memory stays flat however many there are. A held
+//! finding is rendered when it arrives and kept as its line: the thread
+//! that receives findings waits on the workers anyway, while rendering them
+//! all at the end was a serial tail after the scan (about 6 ms for the
+//! 2,810 findings of the JSON Lines bench file).
 //!
 //! - `table`: fixed-width columns (long values cut with `…`), the link last
 //!   and whole; then the summary and the inputs that failed.
@@ -70,11 +74,20 @@ pub struct Report<W: Write> {
     format: Format,
     out: W,
     summary: Summary,
-    held: Vec<Finding>,
+    held: Vec<Held>,
     streaming: bool,
     header_written: bool,
     errors: Vec<InputError>,
     error_count: u64,
+}
+
+/// A finding held back to be sorted: its sort key and its rendered line.
+struct Held {
+    time_ms: Option<i64>,
+    platform: &'static str,
+    workspace: String,
+    channel: String,
+    line: Vec<u8>,
 }
 
 #[derive(Serialize)]
@@ -109,14 +122,33 @@ impl<W: Write> Report<W> {
     pub fn finding(&mut self, f: Finding) -> io::Result<()> {
         self.summary.add(&f);
         if self.streaming {
-            return self.write_finding(&f);
+            self.header()?;
+            return render(self.format, &f, &mut self.out);
         }
-        self.held.push(f);
+        let mut line = Vec::new();
+        render(self.format, &f, &mut line)?;
+        self.held.push(Held {
+            time_ms: f.time_ms,
+            platform: f.platform,
+            workspace: f.workspace,
+            channel: f.channel,
+            line,
+        });
         if self.held.len() > SORT_LIMIT {
             self.streaming = true;
-            for f in std::mem::take(&mut self.held) {
-                self.write_finding(&f)?;
-            }
+            self.write_held()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the held lines, in the order they are in.
+    fn write_held(&mut self) -> io::Result<()> {
+        let held = std::mem::take(&mut self.held);
+        if !held.is_empty() {
+            self.header()?;
+        }
+        for h in held {
+            self.out.write_all(&h.line)?;
         }
         Ok(())
     }
@@ -153,9 +185,7 @@ impl<W: Write> Report<W> {
                 &b.channel,
             ))
         });
-        for f in std::mem::take(&mut self.held) {
-            self.write_finding(&f)?;
-        }
+        self.write_held()?;
         match self.format {
             Format::Table => self.table_summary(stats)?,
             Format::Jsonl => {
@@ -191,81 +221,22 @@ impl<W: Write> Report<W> {
         Ok(self.out)
     }
 
-    fn write_finding(&mut self, f: &Finding) -> io::Result<()> {
+    /// The column header, before the first finding (CSV and table).
+    fn header(&mut self) -> io::Result<()> {
+        if self.header_written {
+            return Ok(());
+        }
         match self.format {
-            Format::Jsonl => {
-                serde_json::to_writer(
-                    &mut self.out,
-                    &Tagged {
-                        kind: "finding",
-                        inner: f,
-                    },
-                )?;
-                writeln!(self.out)
-            }
-            Format::Csv => {
-                if !self.header_written {
-                    self.csv_header()?;
-                }
-                let time = f.time.as_deref().unwrap_or("");
-                let fields: [&str; 19] = [
-                    time,
-                    f.platform,
-                    &f.workspace,
-                    &f.workspace_id,
-                    &f.channel,
-                    &f.channel_id,
-                    f.thread.as_deref().unwrap_or(""),
-                    &f.message_id,
-                    &f.author,
-                    &f.author_id,
-                    &f.provider,
-                    &f.url,
-                    &f.rule,
-                    f.action,
-                    if f.monitor { "true" } else { "false" },
-                    f.alternative.as_deref().unwrap_or(""),
-                    f.source.as_str(),
-                    if f.edited { "true" } else { "false" },
-                    &f.input,
-                ];
-                csv_row(&mut self.out, &fields)
-            }
+            Format::Csv => self.csv_header(),
             Format::Table => {
-                if !self.header_written {
-                    self.header_written = true;
-                    writeln!(
-                        self.out,
-                        "{:<16}  {:<28}  {:<16}  {:<10}  {:<12}  {:<15}  {:<18}  LINK",
-                        "TIME (UTC)", "WHERE", "AUTHOR", "PROVIDER", "RULE", "WOULD DO", "FOUND IN"
-                    )?;
-                }
-                let time = f
-                    .time
-                    .as_deref()
-                    .map(|t| t.get(..16).unwrap_or(t).replace('T', " "))
-                    .unwrap_or_else(|| "?".into());
-                let place = format!("{} {}/#{}", f.platform, f.workspace, f.channel);
-                let mut found_in = f.source.as_str().to_owned();
-                if f.thread.is_some() {
-                    found_in.push_str(",reply");
-                }
-                if f.edited {
-                    found_in.push_str(",edited");
-                }
+                self.header_written = true;
                 writeln!(
                     self.out,
-                    "{:<16}  {:<28}  {:<16}  {:<10}  {:<12}  {:<15}  {:<18}  {}",
-                    time,
-                    cut(&place, 28),
-                    cut(&f.author, 16),
-                    cut(&f.provider_name, 10),
-                    cut(&f.rule, 12),
-                    cut(&f.would_do(), 15),
-                    cut(&found_in, 18),
-                    f.url
+                    "{:<16}  {:<28}  {:<16}  {:<10}  {:<12}  {:<15}  {:<18}  LINK",
+                    "TIME (UTC)", "WHERE", "AUTHOR", "PROVIDER", "RULE", "WOULD DO", "FOUND IN"
                 )
             }
+            Format::Jsonl => Ok(()),
         }
     }
 
@@ -383,6 +354,74 @@ fn csv_row(out: &mut impl Write, fields: &[&str]) -> io::Result<()> {
         }
     }
     out.write_all(b"\r\n")
+}
+
+/// One finding in `format`, its header apart.
+fn render(format: Format, f: &Finding, out: &mut impl Write) -> io::Result<()> {
+    match format {
+        Format::Jsonl => {
+            serde_json::to_writer(
+                &mut *out,
+                &Tagged {
+                    kind: "finding",
+                    inner: f,
+                },
+            )?;
+            writeln!(out)
+        }
+        Format::Csv => {
+            let time = f.time.as_deref().unwrap_or("");
+            let fields: [&str; 19] = [
+                time,
+                f.platform,
+                &f.workspace,
+                &f.workspace_id,
+                &f.channel,
+                &f.channel_id,
+                f.thread.as_deref().unwrap_or(""),
+                &f.message_id,
+                &f.author,
+                &f.author_id,
+                &f.provider,
+                &f.url,
+                &f.rule,
+                f.action,
+                if f.monitor { "true" } else { "false" },
+                f.alternative.as_deref().unwrap_or(""),
+                f.source.as_str(),
+                if f.edited { "true" } else { "false" },
+                &f.input,
+            ];
+            csv_row(&mut *out, &fields)
+        }
+        Format::Table => {
+            let time = f
+                .time
+                .as_deref()
+                .map(|t| t.get(..16).unwrap_or(t).replace('T', " "))
+                .unwrap_or_else(|| "?".into());
+            let place = format!("{} {}/#{}", f.platform, f.workspace, f.channel);
+            let mut found_in = f.source.as_str().to_owned();
+            if f.thread.is_some() {
+                found_in.push_str(",reply");
+            }
+            if f.edited {
+                found_in.push_str(",edited");
+            }
+            writeln!(
+                out,
+                "{:<16}  {:<28}  {:<16}  {:<10}  {:<12}  {:<15}  {:<18}  {}",
+                time,
+                cut(&place, 28),
+                cut(&f.author, 16),
+                cut(&f.provider_name, 10),
+                cut(&f.rule, 12),
+                cut(&f.would_do(), 15),
+                cut(&found_in, 18),
+                f.url
+            )
+        }
+    }
 }
 
 #[cfg(test)]
