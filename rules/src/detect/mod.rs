@@ -30,6 +30,7 @@ pub use invite::{
     is_invitation, InvitationFinder, INVITATION_KEYWORDS, INVITATION_PROVIDERS, INVITATION_SCHEME,
 };
 
+use crate::keyfilter::KeyFilter;
 use crate::link::{Dialect, Link, ProviderId};
 use crate::patterns::PatternSet;
 use catalogue::{compile, regex_error, HostPattern};
@@ -191,9 +192,27 @@ struct HostIndex {
     suffix: FastMap<Vec<usize>>,
     first_label: FastMap<Vec<usize>>,
     any: Vec<usize>,
+    /// Over the keys of the three maps, once they are complete (`seal`).
+    filter: KeyFilter,
 }
 
 impl HostIndex {
+    /// Builds the filter in front of the maps, once every host is in.
+    fn seal(&mut self) {
+        let keys = self.exact.keys().chain(self.suffix.keys());
+        let keys: Vec<&str> = keys.chain(self.first_label.keys()).map(|k| &**k).collect();
+        self.filter = KeyFilter::new(keys.into_iter());
+    }
+
+    /// The routes of `key` in `map`, asking the filter first.
+    fn get<'m>(&self, map: &'m FastMap<Vec<usize>>, key: &str) -> Option<&'m Vec<usize>> {
+        if self.filter.may_contain(key) {
+            map.get(key)
+        } else {
+            None
+        }
+    }
+
     fn insert(&mut self, pattern: HostPattern, route: usize) {
         let list = match pattern {
             HostPattern::Exact(h) => self.exact.entry(h.into()).or_default(),
@@ -209,7 +228,7 @@ impl HostIndex {
     /// Calls `f` on the routes for `host`, most specific first, until it
     /// returns `Some`.
     fn find_map<T>(&self, host: &str, mut f: impl FnMut(usize) -> Option<T>) -> Option<T> {
-        if let Some(rs) = self.exact.get(host) {
+        if let Some(rs) = self.get(&self.exact, host) {
             if let Some(t) = rs.iter().find_map(|&r| f(r)) {
                 return Some(t);
             }
@@ -223,7 +242,7 @@ impl HostIndex {
         };
         if !self.suffix.is_empty() {
             for dot in dots() {
-                if let Some(rs) = self.suffix.get(&host[dot + 1..]) {
+                if let Some(rs) = self.get(&self.suffix, &host[dot + 1..]) {
                     if let Some(t) = rs.iter().find_map(|&r| f(r)) {
                         return Some(t);
                     }
@@ -233,7 +252,7 @@ impl HostIndex {
         if !self.first_label.is_empty() {
             let mut d = dots();
             if let (Some(first), Some(_)) = (d.next(), d.next()) {
-                if let Some(rs) = self.first_label.get(&host[..first]) {
+                if let Some(rs) = self.get(&self.first_label, &host[..first]) {
                     if let Some(t) = rs.iter().find_map(|&r| f(r)) {
                         return Some(t);
                     }
@@ -343,6 +362,7 @@ impl Detector {
         d.url_patterns = Lazy::new("url_patterns", &url_patterns, any_added)?;
         d.providers.shrink_to_fit();
         d.routes.shrink_to_fit();
+        d.hosts.seal();
         Ok(d)
     }
 

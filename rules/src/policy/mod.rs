@@ -15,6 +15,7 @@ pub use template::{RoomKey, Template, TemplateError, PLACEHOLDERS};
 use crate::detect::{
     Catalogue, Detector, InvitationFinder, ProviderSpec, INVITATION_PROVIDERS, REGEX_SIZE_LIMIT,
 };
+use crate::keyfilter::KeyFilter;
 use crate::{Dialect, ProviderId};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -164,6 +165,8 @@ pub struct Policy {
     /// Exact custom hosts and `*.` suffixes, to the rules that name them.
     pub(crate) host_rules: FnvMap<String, Vec<usize>>,
     pub(crate) suffix_rules: FnvMap<String, Vec<usize>>,
+    /// Over the keys of both, asked before either (most hosts are in neither).
+    pub(crate) host_filter: KeyFilter,
     /// Rules by provider id.
     pub(crate) provider_rules: FnvMap<ProviderId, Vec<usize>>,
     /// The invitation finder and the providers whose invitations some rule
@@ -346,6 +349,15 @@ impl Policy {
             catalogue,
             pattern_offset,
             pattern_rule,
+            host_filter: KeyFilter::new(
+                index
+                    .hosts
+                    .keys()
+                    .chain(index.suffixes.keys())
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .into_iter(),
+            ),
             host_rules: index.hosts,
             suffix_rules: index.suffixes,
             provider_rules: index.providers,
@@ -484,13 +496,22 @@ impl Policy {
         }
         if !self.host_rules.is_empty() || !self.suffix_rules.is_empty() {
             if let Some(host) = url_host(&link.url) {
-                if let Some(rs) = self.host_rules.get(host) {
+                let filter = &self.host_filter;
+                if let Some(rs) = filter
+                    .may_contain(host)
+                    .then(|| self.host_rules.get(host))
+                    .flatten()
+                {
                     consider(rs);
                 }
                 // `*.example.com` also covers `example.com` itself.
                 let mut rest = Some(host);
                 while let Some(h) = rest {
-                    if let Some(rs) = self.suffix_rules.get(h) {
+                    if let Some(rs) = filter
+                        .may_contain(h)
+                        .then(|| self.suffix_rules.get(h))
+                        .flatten()
+                    {
                         consider(rs);
                     }
                     rest = h.split_once('.').map(|(_, parent)| parent);
