@@ -163,12 +163,12 @@ pub struct Policy {
     pub(crate) pattern_offset: usize,
     pub(crate) pattern_rule: Vec<usize>,
     /// Exact custom hosts and `*.` suffixes, to the rules that name them.
-    pub(crate) host_rules: FnvMap<String, Vec<usize>>,
-    pub(crate) suffix_rules: FnvMap<String, Vec<usize>>,
+    pub(crate) host_rules: FnvMap<String, RuleList>,
+    pub(crate) suffix_rules: FnvMap<String, RuleList>,
     /// Over the keys of both, asked before either (most hosts are in neither).
     pub(crate) host_filter: KeyFilter,
     /// Rules by provider id.
-    pub(crate) provider_rules: FnvMap<ProviderId, Vec<usize>>,
+    pub(crate) provider_rules: FnvMap<ProviderId, RuleList>,
     /// The invitation finder and the providers whose invitations some rule
     /// opts in for (`detect_invitations`); `None` when no rule does.
     pub(crate) invitations: Option<(InvitationFinder, Vec<ProviderId>)>,
@@ -492,7 +492,7 @@ impl Policy {
             }
         };
         if let Some(rs) = self.provider_rules.get(&link.provider) {
-            consider(rs);
+            consider(rs.as_slice());
         }
         if !self.host_rules.is_empty() || !self.suffix_rules.is_empty() {
             if let Some(host) = url_host(&link.url) {
@@ -502,7 +502,7 @@ impl Policy {
                     .then(|| self.host_rules.get(host))
                     .flatten()
                 {
-                    consider(rs);
+                    consider(rs.as_slice());
                 }
                 // `*.example.com` also covers `example.com` itself.
                 let mut rest = Some(host);
@@ -512,7 +512,7 @@ impl Policy {
                         .then(|| self.suffix_rules.get(h))
                         .flatten()
                     {
-                        consider(rs);
+                        consider(rs.as_slice());
                     }
                     rest = h.split_once('.').map(|(_, parent)| parent);
                 }
@@ -747,11 +747,46 @@ fn rule_detects_invitations(
     true
 }
 
+/// The rules of one key of the rule index, in rule order. Most keys (a
+/// custom rule's own provider, a host one rule names) have one, kept in the
+/// table's entry: a separate list was a cold line of its own, one cache
+/// miss per lookup with 10,000 rules.
+#[derive(Debug, Clone)]
+pub(crate) enum RuleList {
+    One(usize),
+    Many(Box<[usize]>),
+}
+
+impl RuleList {
+    pub(crate) fn as_slice(&self) -> &[usize] {
+        match self {
+            RuleList::One(i) => std::slice::from_ref(i),
+            RuleList::Many(v) => v,
+        }
+    }
+
+    /// Adds rule `i` (after every rule already listed) under `key`.
+    fn add<K: Eq + std::hash::Hash>(map: &mut FnvMap<K, RuleList>, key: K, i: usize) {
+        use std::collections::hash_map::Entry;
+        match map.entry(key) {
+            Entry::Vacant(e) => {
+                e.insert(RuleList::One(i));
+            }
+            Entry::Occupied(mut e) => {
+                let list = e.get_mut();
+                let mut v = list.as_slice().to_vec();
+                v.push(i);
+                *list = RuleList::Many(v.into());
+            }
+        }
+    }
+}
+
 /// Rules by exact custom host, by `*.` suffix and by provider id.
 struct RuleIndex {
-    hosts: FnvMap<String, Vec<usize>>,
-    suffixes: FnvMap<String, Vec<usize>>,
-    providers: FnvMap<ProviderId, Vec<usize>>,
+    hosts: FnvMap<String, RuleList>,
+    suffixes: FnvMap<String, RuleList>,
+    providers: FnvMap<ProviderId, RuleList>,
 }
 
 impl RuleIndex {
@@ -768,13 +803,13 @@ impl RuleIndex {
         for (i, rule) in rules.iter().enumerate() {
             for h in &rule.hosts {
                 match h.strip_prefix("*.") {
-                    Some(suffix) => index.suffixes.entry(suffix.to_owned()).or_default().push(i),
-                    None => index.hosts.entry(h.clone()).or_default().push(i),
+                    Some(suffix) => RuleList::add(&mut index.suffixes, suffix.to_owned(), i),
+                    None => RuleList::add(&mut index.hosts, h.clone(), i),
                 }
             }
             for p in rule.providers.iter().chain(rule.custom_provider.iter()) {
                 let p = shared.get(p.as_str()).copied().unwrap_or(p);
-                index.providers.entry(p.clone()).or_default().push(i);
+                RuleList::add(&mut index.providers, p.clone(), i);
             }
         }
         index
