@@ -19,6 +19,7 @@ mod scan;
 mod unwrap;
 mod url;
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
@@ -37,6 +38,12 @@ use catalogue::{compile, regex_error, HostPattern};
 use scan::Candidate;
 pub(crate) use url::{hex, is_invisible as is_invisible_char, is_wide_dot as is_wide_dot_char};
 use url::{Parts, SchemeHit};
+
+thread_local! {
+    /// The canonical URL being searched by the URL patterns (see
+    /// `Detector::classify_target`).
+    static ASSEMBLED: RefCell<String> = const { RefCell::new(String::new()) };
+}
 
 /// How many wrappers inside wrappers are undone before giving up.
 const MAX_UNWRAP_DEPTH: usize = 8;
@@ -553,14 +560,32 @@ impl Detector {
             }
         }
         let set = self.url_patterns.as_ref()?.get();
-        let url = url::assemble(parts, host, target);
-        let first = set.first(&url, 0, |i| {
-            let p = &self.providers[self.url_pattern_provider[i]];
-            !p.exclude.contains(host)
-                && !p
-                    .not_meeting
-                    .as_ref()
-                    .is_some_and(|set| set.is_match(target))
+        let search = |url: &str| {
+            set.first(url, 0, |i| {
+                let p = &self.providers[self.url_pattern_provider[i]];
+                !p.exclude.contains(host)
+                    && !p
+                        .not_meeting
+                        .as_ref()
+                        .is_some_and(|set| set.is_match(target))
+            })
+        };
+        // Most URLs that get here match no pattern (every ordinary link in
+        // a message does): assembled into this thread's buffer, and copied
+        // out only for a match.
+        let (first, url) = ASSEMBLED.with(|buf| match buf.try_borrow_mut() {
+            Ok(mut url) => {
+                url::assemble_into(parts, host, target, &mut url);
+                let found = search(&url).map(|first| (first, url.clone()));
+                if url.capacity() > 4096 {
+                    *url = String::new();
+                }
+                found
+            }
+            Err(_) => {
+                let url = url::assemble(parts, host, target);
+                search(&url).map(|first| (first, url))
+            }
         })?;
         Some((self.url_pattern_provider[first], url))
     }
