@@ -6,9 +6,11 @@
 //! of every problem found. Once compiled, evaluating a message cannot fail
 //! (see [`crate::eval`]).
 
+mod index;
 mod model;
 mod template;
 
+use index::{RuleIndex, RuleList};
 pub use model::{Action, Mode, RawPolicy, RawRule};
 pub use template::{RoomKey, Template, TemplateError, PLACEHOLDERS};
 
@@ -745,75 +747,6 @@ fn rule_detects_invitations(
         );
     }
     true
-}
-
-/// The rules of one key of the rule index, in rule order. Most keys (a
-/// custom rule's own provider, a host one rule names) have one, kept in the
-/// table's entry: a separate list was a cold line of its own, one cache
-/// miss per lookup with 10,000 rules.
-#[derive(Debug, Clone)]
-pub(crate) enum RuleList {
-    One(usize),
-    Many(Box<[usize]>),
-}
-
-impl RuleList {
-    pub(crate) fn as_slice(&self) -> &[usize] {
-        match self {
-            RuleList::One(i) => std::slice::from_ref(i),
-            RuleList::Many(v) => v,
-        }
-    }
-
-    /// Adds rule `i` (after every rule already listed) under `key`.
-    fn add<K: Eq + std::hash::Hash>(map: &mut FnvMap<K, RuleList>, key: K, i: usize) {
-        use std::collections::hash_map::Entry;
-        match map.entry(key) {
-            Entry::Vacant(e) => {
-                e.insert(RuleList::One(i));
-            }
-            Entry::Occupied(mut e) => {
-                let list = e.get_mut();
-                let mut v = list.as_slice().to_vec();
-                v.push(i);
-                *list = RuleList::Many(v.into());
-            }
-        }
-    }
-}
-
-/// Rules by exact custom host, by `*.` suffix and by provider id.
-struct RuleIndex {
-    hosts: FnvMap<String, RuleList>,
-    suffixes: FnvMap<String, RuleList>,
-    providers: FnvMap<ProviderId, RuleList>,
-}
-
-impl RuleIndex {
-    /// Provider ids are keyed by the detector's own copies, which the links
-    /// it finds share (see `ProviderId`'s `PartialEq`).
-    fn new(rules: &[Rule], detector: &Detector) -> RuleIndex {
-        let shared: HashMap<&str, &ProviderId> =
-            detector.provider_ids().map(|p| (p.as_str(), p)).collect();
-        let mut index = RuleIndex {
-            hosts: FnvMap::default(),
-            suffixes: FnvMap::default(),
-            providers: FnvMap::default(),
-        };
-        for (i, rule) in rules.iter().enumerate() {
-            for h in &rule.hosts {
-                match h.strip_prefix("*.") {
-                    Some(suffix) => RuleList::add(&mut index.suffixes, suffix.to_owned(), i),
-                    None => RuleList::add(&mut index.hosts, h.clone(), i),
-                }
-            }
-            for p in rule.providers.iter().chain(rule.custom_provider.iter()) {
-                let p = shared.get(p.as_str()).copied().unwrap_or(p);
-                RuleList::add(&mut index.providers, p.clone(), i);
-            }
-        }
-        index
-    }
 }
 
 /// The invitation finder and the providers some rule reads invitations of,
