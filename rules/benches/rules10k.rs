@@ -9,9 +9,16 @@
 //! rules10k_rules: 10001
 //! rules10k_compile_ms: …
 //! rules10k_policy_rss_mib: …          (resident-set growth while compiling)
-//! rules10k_link_heavy_mib_per_s: …    (median of the rounds)
+//! rules10k_link_heavy_mib_per_s: …    (median of the rounds, one thread)
+//! rules10k_link_heavy_threads: …
+//! rules10k_link_heavy_all_cores_mib_per_s: …
 //! rules10k_mostly_plain_mib_per_s: …
 //! ```
+//!
+//! The all-cores figure splits each round's messages over
+//! `std::thread::available_parallelism()` threads sharing one `&Policy`, as
+//! `scan` and `check --batch` do; it is the same work as the one-thread
+//! figure, finished sooner.
 //!
 //! A plain harness rather than criterion: the figures are what matters and
 //! one run must print them all.
@@ -38,8 +45,8 @@ fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// Median MiB/s over rounds of evaluating every message once.
-fn throughput(policy: &Policy, msgs: &[String]) -> (f64, usize) {
+/// Evaluates every message once; how many links were banned.
+fn evaluate_all(policy: &Policy, msgs: &[String]) -> usize {
     let key = RoomKey::new("bench");
     let ctx = MessageContext {
         platform: Dialect::Slack,
@@ -48,16 +55,33 @@ fn throughput(policy: &Policy, msgs: &[String]) -> (f64, usize) {
         user: "U0FAKEUSR01",
         ..MessageContext::default()
     };
+    let mut n = 0usize;
+    for m in msgs {
+        let v = policy.evaluate(black_box(m), &ctx, &key);
+        n += v.occurrences.iter().filter(|o| o.block().is_some()).count();
+    }
+    n
+}
+
+/// Median MiB/s over rounds of evaluating every message once, the messages
+/// split into `threads` contiguous parts evaluated at once.
+fn throughput(policy: &Policy, msgs: &[String], threads: usize) -> (f64, usize) {
     let bytes: usize = msgs.iter().map(String::len).sum();
+    let part = msgs.len().div_ceil(threads.max(1)).max(1);
     let mut blocked = 0;
     let mut round = || {
         let start = Instant::now();
-        let mut n = 0usize;
-        for m in msgs {
-            let v = policy.evaluate(black_box(m), &ctx, &key);
-            n += v.occurrences.iter().filter(|o| o.block().is_some()).count();
-        }
-        blocked = n;
+        blocked = if threads <= 1 {
+            evaluate_all(policy, msgs)
+        } else {
+            std::thread::scope(|s| {
+                let parts: Vec<_> = msgs
+                    .chunks(part)
+                    .map(|c| s.spawn(move || evaluate_all(policy, c)))
+                    .collect();
+                parts.into_iter().map(|p| p.join().unwrap_or(0)).sum()
+            })
+        };
         start.elapsed()
     };
     round(); // warm-up: lazily compiled catalogue patterns, caches
@@ -96,11 +120,19 @@ fn main() {
         _ => println!("rules10k_policy_rss_mib: unavailable"),
     }
     let links = link_heavy.len();
-    let (heavy, blocked) = throughput(&policy, &link_heavy);
+    let (heavy, blocked) = throughput(&policy, &link_heavy, 1);
     println!("rules10k_link_heavy_messages: {links}");
     println!("rules10k_link_heavy_blocked_links: {blocked}");
     println!("rules10k_link_heavy_mib_per_s: {heavy:.1}");
-    let (plain, _) = throughput(&policy, &mostly_plain);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (all, all_blocked) = throughput(&policy, &link_heavy, threads);
+    assert_eq!(
+        all_blocked, blocked,
+        "the same verdicts on every thread count"
+    );
+    println!("rules10k_link_heavy_threads: {threads}");
+    println!("rules10k_link_heavy_all_cores_mib_per_s: {all:.1}");
+    let (plain, _) = throughput(&policy, &mostly_plain, 1);
     println!("rules10k_mostly_plain_mib_per_s: {plain:.1}");
     if let Some(total) = rss_bytes() {
         println!("rules10k_process_rss_mib: {:.1}", total as f64 / 1048576.0);

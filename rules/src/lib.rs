@@ -9,6 +9,7 @@
 
 pub mod detect;
 pub mod eval;
+mod keyfilter;
 mod link;
 mod patterns;
 pub mod policy;

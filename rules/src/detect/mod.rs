@@ -20,15 +20,18 @@ mod scan;
 mod unwrap;
 mod url;
 
-use regex::Regex;
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
+
+use regex::Regex;
 
 pub use catalogue::{Catalogue, CatalogueError, ProviderSpec, RouteSpec, REGEX_SIZE_LIMIT};
 pub use invite::{
     is_invitation, InvitationFinder, INVITATION_KEYWORDS, INVITATION_PROVIDERS, INVITATION_SCHEME,
 };
 
+use crate::keyfilter::KeyFilter;
 use crate::link::{Dialect, Link, ProviderId};
 use crate::patterns::PatternSet;
 use catalogue::HostPattern;
@@ -36,6 +39,12 @@ use lists::{AnyOf, Lazy};
 use scan::Candidate;
 pub(crate) use url::{hex, is_invisible as is_invisible_char, is_wide_dot as is_wide_dot_char};
 use url::{Parts, SchemeHit};
+
+thread_local! {
+    /// The canonical URL being searched by the URL patterns (see
+    /// `Detector::classify_target`).
+    static ASSEMBLED: RefCell<String> = const { RefCell::new(String::new()) };
+}
 
 /// How many wrappers inside wrappers are undone before giving up.
 const MAX_UNWRAP_DEPTH: usize = 8;
@@ -108,9 +117,27 @@ struct HostIndex {
     suffix: FastMap<Vec<usize>>,
     first_label: FastMap<Vec<usize>>,
     any: Vec<usize>,
+    /// Over the keys of the three maps, once they are complete (`seal`).
+    filter: KeyFilter,
 }
 
 impl HostIndex {
+    /// Builds the filter in front of the maps, once every host is in.
+    fn seal(&mut self) {
+        let keys = self.exact.keys().chain(self.suffix.keys());
+        let keys: Vec<&str> = keys.chain(self.first_label.keys()).map(|k| &**k).collect();
+        self.filter = KeyFilter::new(keys.into_iter());
+    }
+
+    /// The routes of `key` in `map`, asking the filter first.
+    fn get<'m>(&self, map: &'m FastMap<Vec<usize>>, key: &str) -> Option<&'m Vec<usize>> {
+        if self.filter.may_contain(key) {
+            map.get(key)
+        } else {
+            None
+        }
+    }
+
     fn insert(&mut self, pattern: HostPattern, route: usize) {
         let list = match pattern {
             HostPattern::Exact(h) => self.exact.entry(h.into()).or_default(),
@@ -126,7 +153,7 @@ impl HostIndex {
     /// Calls `f` on the routes for `host`, most specific first, until it
     /// returns `Some`.
     fn find_map<T>(&self, host: &str, mut f: impl FnMut(usize) -> Option<T>) -> Option<T> {
-        if let Some(rs) = self.exact.get(host) {
+        if let Some(rs) = self.get(&self.exact, host) {
             if let Some(t) = rs.iter().find_map(|&r| f(r)) {
                 return Some(t);
             }
@@ -140,7 +167,7 @@ impl HostIndex {
         };
         if !self.suffix.is_empty() {
             for dot in dots() {
-                if let Some(rs) = self.suffix.get(&host[dot + 1..]) {
+                if let Some(rs) = self.get(&self.suffix, &host[dot + 1..]) {
                     if let Some(t) = rs.iter().find_map(|&r| f(r)) {
                         return Some(t);
                     }
@@ -150,7 +177,7 @@ impl HostIndex {
         if !self.first_label.is_empty() {
             let mut d = dots();
             if let (Some(first), Some(_)) = (d.next(), d.next()) {
-                if let Some(rs) = self.first_label.get(&host[..first]) {
+                if let Some(rs) = self.get(&self.first_label, &host[..first]) {
                     if let Some(t) = rs.iter().find_map(|&r| f(r)) {
                         return Some(t);
                     }
@@ -260,6 +287,7 @@ impl Detector {
         d.url_patterns = Lazy::new("url_patterns", &url_patterns, any_added)?;
         d.providers.shrink_to_fit();
         d.routes.shrink_to_fit();
+        d.hosts.seal();
         Ok(d)
     }
 
@@ -450,14 +478,32 @@ impl Detector {
             }
         }
         let set = self.url_patterns.as_ref()?.get();
-        let url = url::assemble(parts, host, target);
-        let first = set.first(&url, 0, |i| {
-            let p = &self.providers[self.url_pattern_provider[i]];
-            !p.exclude.contains(host)
-                && !p
-                    .not_meeting
-                    .as_ref()
-                    .is_some_and(|set| set.is_match(target))
+        let search = |url: &str| {
+            set.first(url, 0, |i| {
+                let p = &self.providers[self.url_pattern_provider[i]];
+                !p.exclude.contains(host)
+                    && !p
+                        .not_meeting
+                        .as_ref()
+                        .is_some_and(|set| set.is_match(target))
+            })
+        };
+        // Most URLs that get here match no pattern (every ordinary link in
+        // a message does): assembled into this thread's buffer, and copied
+        // out only for a match.
+        let (first, url) = ASSEMBLED.with(|buf| match buf.try_borrow_mut() {
+            Ok(mut url) => {
+                url::assemble_into(parts, host, target, &mut url);
+                let found = search(&url).map(|first| (first, url.clone()));
+                if url.capacity() > 4096 {
+                    *url = String::new();
+                }
+                found
+            }
+            Err(_) => {
+                let url = url::assemble(parts, host, target);
+                search(&url).map(|first| (first, url))
+            }
         })?;
         Some((self.url_pattern_provider[first], url))
     }

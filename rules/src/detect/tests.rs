@@ -554,3 +554,35 @@ fn custom_spec_from_toml() {
     check_with(&d, "https://vc.acme.example/room/lobby", Any, &[]);
     check_with(&d, "https://zoom.us/j/123456789", Any, &[]);
 }
+
+/// A provider's `exclude_hosts` and `not_meeting` veto its `url_patterns`
+/// matches; a later provider without vetoes still matches the same URLs.
+#[test]
+fn url_pattern_vetoes() {
+    let mut c = Catalogue::builtin();
+    let vetoing = ProviderSpec {
+        exclude_hosts: vec!["docs.example.org".to_owned()],
+        not_meeting: vec![r"/rooms/0+$".to_owned()],
+        ..ProviderSpec::custom("vetoing", "", &[], &[r"/rooms/\d+$".to_owned()])
+    };
+    assert!(c.add(vetoing).is_ok());
+    let d = match Detector::new(&c) {
+        Ok(d) => d,
+        Err(e) => panic!("{e}"),
+    };
+    let url = "https://intranet.example/rooms/42";
+    check_with(&d, url, Any, &[("vetoing", url, url)]);
+    check_with(&d, "https://docs.example.org/rooms/42", Any, &[]);
+    check_with(&d, "https://intranet.example/rooms/000", Any, &[]);
+    let plain = ProviderSpec::custom("plain", "", &[], &[r"/rooms/\d+$".to_owned()]);
+    assert!(c.add(plain).is_ok());
+    let d = match Detector::new(&c) {
+        Ok(d) => d,
+        Err(e) => panic!("{e}"),
+    };
+    check_with(&d, url, Any, &[("vetoing", url, url)]);
+    let excluded = "https://docs.example.org/rooms/42";
+    check_with(&d, excluded, Any, &[("plain", excluded, excluded)]);
+    let vetoed = "https://intranet.example/rooms/000";
+    check_with(&d, vetoed, Any, &[("plain", vetoed, vetoed)]);
+}

@@ -421,6 +421,14 @@ pub(crate) fn hex(b: u8) -> Option<u8> {
 /// Assembles the canonical URL from normalised parts.
 pub(crate) fn assemble(parts: &Parts<'_>, host: &str, target: &str) -> String {
     let mut out = String::with_capacity(parts.scheme.len() + host.len() + target.len() + 8);
+    assemble_into(parts, host, target, &mut out);
+    out
+}
+
+/// [`assemble`], into `out` (cleared first): a buffer used again, for the
+/// URLs that are assembled only to be searched.
+pub(crate) fn assemble_into(parts: &Parts<'_>, host: &str, target: &str, out: &mut String) {
+    out.clear();
     out.extend(parts.scheme.chars().map(|c| c.to_ascii_lowercase()));
     out.push(':');
     if parts.authority {
@@ -439,7 +447,6 @@ pub(crate) fn assemble(parts: &Parts<'_>, host: &str, target: &str) -> String {
         }
     }
     out.push_str(target);
-    out
 }
 
 #[cfg(test)]

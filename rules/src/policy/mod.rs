@@ -6,15 +6,18 @@
 //! of every problem found. Once compiled, evaluating a message cannot fail
 //! (see [`crate::eval`]).
 
+mod index;
 mod model;
 mod template;
 
+use index::{RuleIndex, RuleList};
 pub use model::{Action, Mode, RawPolicy, RawRule};
 pub use template::{RoomKey, Template, TemplateError, PLACEHOLDERS};
 
 use crate::detect::{
     Catalogue, Detector, InvitationFinder, ProviderSpec, INVITATION_PROVIDERS, REGEX_SIZE_LIMIT,
 };
+use crate::keyfilter::KeyFilter;
 use crate::{Dialect, ProviderId};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -162,10 +165,12 @@ pub struct Policy {
     pub(crate) pattern_offset: usize,
     pub(crate) pattern_rule: Vec<usize>,
     /// Exact custom hosts and `*.` suffixes, to the rules that name them.
-    pub(crate) host_rules: FnvMap<String, Vec<usize>>,
-    pub(crate) suffix_rules: FnvMap<String, Vec<usize>>,
+    pub(crate) host_rules: FnvMap<String, RuleList>,
+    pub(crate) suffix_rules: FnvMap<String, RuleList>,
+    /// Over the keys of both, asked before either (most hosts are in neither).
+    pub(crate) host_filter: KeyFilter,
     /// Rules by provider id.
-    pub(crate) provider_rules: FnvMap<ProviderId, Vec<usize>>,
+    pub(crate) provider_rules: FnvMap<ProviderId, RuleList>,
     /// The invitation finder and the providers whose invitations some rule
     /// opts in for (`detect_invitations`); `None` when no rule does.
     pub(crate) invitations: Option<(InvitationFinder, Vec<ProviderId>)>,
@@ -346,6 +351,15 @@ impl Policy {
             catalogue,
             pattern_offset,
             pattern_rule,
+            host_filter: KeyFilter::new(
+                index
+                    .hosts
+                    .keys()
+                    .chain(index.suffixes.keys())
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .into_iter(),
+            ),
             host_rules: index.hosts,
             suffix_rules: index.suffixes,
             provider_rules: index.providers,
@@ -480,18 +494,27 @@ impl Policy {
             }
         };
         if let Some(rs) = self.provider_rules.get(&link.provider) {
-            consider(rs);
+            consider(rs.as_slice());
         }
         if !self.host_rules.is_empty() || !self.suffix_rules.is_empty() {
             if let Some(host) = url_host(&link.url) {
-                if let Some(rs) = self.host_rules.get(host) {
-                    consider(rs);
+                let filter = &self.host_filter;
+                if let Some(rs) = filter
+                    .may_contain(host)
+                    .then(|| self.host_rules.get(host))
+                    .flatten()
+                {
+                    consider(rs.as_slice());
                 }
                 // `*.example.com` also covers `example.com` itself.
                 let mut rest = Some(host);
                 while let Some(h) = rest {
-                    if let Some(rs) = self.suffix_rules.get(h) {
-                        consider(rs);
+                    if let Some(rs) = filter
+                        .may_contain(h)
+                        .then(|| self.suffix_rules.get(h))
+                        .flatten()
+                    {
+                        consider(rs.as_slice());
                     }
                     rest = h.split_once('.').map(|(_, parent)| parent);
                 }
@@ -724,40 +747,6 @@ fn rule_detects_invitations(
         );
     }
     true
-}
-
-/// Rules by exact custom host, by `*.` suffix and by provider id.
-struct RuleIndex {
-    hosts: FnvMap<String, Vec<usize>>,
-    suffixes: FnvMap<String, Vec<usize>>,
-    providers: FnvMap<ProviderId, Vec<usize>>,
-}
-
-impl RuleIndex {
-    /// Provider ids are keyed by the detector's own copies, which the links
-    /// it finds share (see `ProviderId`'s `PartialEq`).
-    fn new(rules: &[Rule], detector: &Detector) -> RuleIndex {
-        let shared: HashMap<&str, &ProviderId> =
-            detector.provider_ids().map(|p| (p.as_str(), p)).collect();
-        let mut index = RuleIndex {
-            hosts: FnvMap::default(),
-            suffixes: FnvMap::default(),
-            providers: FnvMap::default(),
-        };
-        for (i, rule) in rules.iter().enumerate() {
-            for h in &rule.hosts {
-                match h.strip_prefix("*.") {
-                    Some(suffix) => index.suffixes.entry(suffix.to_owned()).or_default().push(i),
-                    None => index.hosts.entry(h.clone()).or_default().push(i),
-                }
-            }
-            for p in rule.providers.iter().chain(rule.custom_provider.iter()) {
-                let p = shared.get(p.as_str()).copied().unwrap_or(p);
-                index.providers.entry(p.clone()).or_default().push(i);
-            }
-        }
-        index
-    }
 }
 
 /// The invitation finder and the providers some rule reads invitations of,
