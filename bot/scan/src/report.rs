@@ -2,7 +2,9 @@
 //! month, as a terminal table, JSON Lines or CSV.
 //!
 //! Order: findings are held back and sorted by (time, platform, workspace,
-//! channel) when there are at most [`SORT_LIMIT`] of them; past that the
+//! channel, input, then line for a `file:line` input) when there are at
+//! most [`SORT_LIMIT`] of them, so that two scans of the same files write
+//! the same report whichever worker finds what first; past that the
 //! held ones are written as they are and the rest streamed in the order the
 //! workers find them, so memory stays flat however many there are. A held
 //! finding is rendered when it arrives and kept as its line: the thread
@@ -87,7 +89,22 @@ struct Held {
     platform: &'static str,
     workspace: String,
     channel: String,
+    input: String,
     line: Vec<u8>,
+}
+
+impl Held {
+    /// The input, with a `:line` suffix compared as a number (`f:9` before
+    /// `f:10`).
+    fn place(&self) -> (&str, Option<u64>) {
+        match self.input.rsplit_once(':') {
+            Some((file, n)) => match n.parse() {
+                Ok(n) => (file, Some(n)),
+                Err(_) => (&self.input, None),
+            },
+            None => (&self.input, None),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -132,6 +149,7 @@ impl<W: Write> Report<W> {
             platform: f.platform,
             workspace: f.workspace,
             channel: f.channel,
+            input: f.input,
             line,
         });
         if self.held.len() > SORT_LIMIT {
@@ -177,12 +195,14 @@ impl<W: Write> Report<W> {
 
     /// Writes what is held and the summary; returns the writer, flushed.
     pub fn finish(mut self, stats: &ScanStats) -> io::Result<W> {
+        // Stable: the links of one message stay in the order found.
         self.held.sort_by(|a, b| {
-            (a.time_ms, a.platform, &a.workspace, &a.channel).cmp(&(
+            (a.time_ms, a.platform, &a.workspace, &a.channel, a.place()).cmp(&(
                 b.time_ms,
                 b.platform,
                 &b.workspace,
                 &b.channel,
+                b.place(),
             ))
         });
         self.write_held()?;
@@ -436,6 +456,55 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "plain,\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\"\r\n"
         );
+    }
+
+    fn finding(input: &str, url: &str) -> Finding {
+        Finding {
+            time: None,
+            time_ms: None,
+            platform: "any",
+            workspace: String::new(),
+            workspace_id: String::new(),
+            channel: String::new(),
+            channel_id: String::new(),
+            thread: None,
+            message_id: String::new(),
+            author: String::new(),
+            author_id: String::new(),
+            provider: "zoom".into(),
+            provider_name: "Zoom".into(),
+            url: url.into(),
+            rule: "no-zoom".into(),
+            action: "replace",
+            monitor: false,
+            alternative: None,
+            source: crate::Source::Text,
+            edited: false,
+            input: input.into(),
+        }
+    }
+
+    /// Findings without times come out by input and line, whatever order
+    /// the workers handed them over in; a message's links keep theirs.
+    #[test]
+    fn equal_times_are_ordered_by_input_and_line() {
+        let mut report = Report::new(Format::Csv, Vec::new());
+        for (input, url) in [
+            ("b.jsonl:1", "u5"),
+            ("a.jsonl:10", "u3"),
+            ("a.jsonl:10", "u4"),
+            ("a.jsonl:9", "u2"),
+            ("a.jsonl", "u1"),
+        ] {
+            report.finding(finding(input, url)).unwrap();
+        }
+        let out = String::from_utf8(report.finish(&ScanStats::default()).unwrap()).unwrap();
+        let urls: Vec<&str> = out
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(11).unwrap_or(""))
+            .collect();
+        assert_eq!(urls, ["u1", "u2", "u3", "u4", "u5"], "{out}");
     }
 
     #[test]
