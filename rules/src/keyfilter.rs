@@ -6,7 +6,9 @@
 //! answers "certainly absent" for nearly all of them; "maybe" sends the
 //! lookup on to the table, which has the last word.
 
-use std::hash::Hasher;
+use std::borrow::Borrow;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
 
 use crate::detect::Fnv;
 
@@ -25,7 +27,7 @@ pub(crate) struct KeyFilter {
 
 impl KeyFilter {
     /// A filter over `keys`; none (everything may be present) for a few.
-    pub(crate) fn new<'a>(keys: impl ExactSizeIterator<Item = &'a str>) -> KeyFilter {
+    pub(crate) fn new(keys: &[&str]) -> KeyFilter {
         let n = keys.len();
         if n < MIN_KEYS {
             return KeyFilter::default();
@@ -48,6 +50,20 @@ impl KeyFilter {
         (((h >> 6) as usize) & (words - 1), (h & 63) as u32)
     }
 
+    /// `map`'s entry for `key`, asking the filter first (built over `map`'s
+    /// keys, among others).
+    pub(crate) fn get<'m, K, V, S>(&self, map: &'m HashMap<K, V, S>, key: &str) -> Option<&'m V>
+    where
+        K: Borrow<str> + Eq + Hash,
+        S: BuildHasher,
+    {
+        if self.may_contain(key) {
+            map.get(key)
+        } else {
+            None
+        }
+    }
+
     /// False only when `key` is certainly not one of the keys.
     pub(crate) fn may_contain(&self, key: &str) -> bool {
         if self.bits.is_empty() {
@@ -64,8 +80,9 @@ mod tests {
 
     #[test]
     fn every_key_may_be_present_and_most_others_are_not() {
-        let keys: Vec<String> = (0..5000).map(|i| format!("meet.brand{i}.com")).collect();
-        let f = KeyFilter::new(keys.iter().map(String::as_str));
+        let owned: Vec<String> = (0..5000).map(|i| format!("meet.brand{i}.com")).collect();
+        let keys: Vec<&str> = owned.iter().map(String::as_str).collect();
+        let f = KeyFilter::new(&keys);
         assert!(keys.iter().all(|k| f.may_contain(k)));
         let others: Vec<String> = (0..5000).map(|i| format!("meet.brand{i}.org")).collect();
         let maybe = others.iter().filter(|k| f.may_contain(k)).count();
@@ -78,7 +95,7 @@ mod tests {
 
     #[test]
     fn a_few_keys_get_no_filter() {
-        let f = KeyFilter::new(["zoom.us", "teams.microsoft.com"].into_iter());
+        let f = KeyFilter::new(&["zoom.us", "teams.microsoft.com"]);
         assert!(f.may_contain("zoom.us") && f.may_contain("github.com"));
     }
 }

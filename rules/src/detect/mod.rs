@@ -126,16 +126,7 @@ impl HostIndex {
     fn seal(&mut self) {
         let keys = self.exact.keys().chain(self.suffix.keys());
         let keys: Vec<&str> = keys.chain(self.first_label.keys()).map(|k| &**k).collect();
-        self.filter = KeyFilter::new(keys.into_iter());
-    }
-
-    /// The routes of `key` in `map`, asking the filter first.
-    fn get<'m>(&self, map: &'m FastMap<Vec<usize>>, key: &str) -> Option<&'m Vec<usize>> {
-        if self.filter.may_contain(key) {
-            map.get(key)
-        } else {
-            None
-        }
+        self.filter = KeyFilter::new(&keys);
     }
 
     fn insert(&mut self, pattern: HostPattern, route: usize) {
@@ -153,7 +144,7 @@ impl HostIndex {
     /// Calls `f` on the routes for `host`, most specific first, until it
     /// returns `Some`.
     fn find_map<T>(&self, host: &str, mut f: impl FnMut(usize) -> Option<T>) -> Option<T> {
-        if let Some(rs) = self.get(&self.exact, host) {
+        if let Some(rs) = self.filter.get(&self.exact, host) {
             if let Some(t) = rs.iter().find_map(|&r| f(r)) {
                 return Some(t);
             }
@@ -167,7 +158,7 @@ impl HostIndex {
         };
         if !self.suffix.is_empty() {
             for dot in dots() {
-                if let Some(rs) = self.get(&self.suffix, &host[dot + 1..]) {
+                if let Some(rs) = self.filter.get(&self.suffix, &host[dot + 1..]) {
                     if let Some(t) = rs.iter().find_map(|&r| f(r)) {
                         return Some(t);
                     }
@@ -177,7 +168,7 @@ impl HostIndex {
         if !self.first_label.is_empty() {
             let mut d = dots();
             if let (Some(first), Some(_)) = (d.next(), d.next()) {
-                if let Some(rs) = self.get(&self.first_label, &host[..first]) {
+                if let Some(rs) = self.filter.get(&self.first_label, &host[..first]) {
                     if let Some(t) = rs.iter().find_map(|&r| f(r)) {
                         return Some(t);
                     }

@@ -352,13 +352,10 @@ impl Policy {
             pattern_offset,
             pattern_rule,
             host_filter: KeyFilter::new(
-                index
-                    .hosts
-                    .keys()
+                &(index.hosts.keys())
                     .chain(index.suffixes.keys())
                     .map(String::as_str)
-                    .collect::<Vec<_>>()
-                    .into_iter(),
+                    .collect::<Vec<_>>(),
             ),
             host_rules: index.hosts,
             suffix_rules: index.suffixes,
@@ -499,21 +496,13 @@ impl Policy {
         if !self.host_rules.is_empty() || !self.suffix_rules.is_empty() {
             if let Some(host) = url_host(&link.url) {
                 let filter = &self.host_filter;
-                if let Some(rs) = filter
-                    .may_contain(host)
-                    .then(|| self.host_rules.get(host))
-                    .flatten()
-                {
+                if let Some(rs) = filter.get(&self.host_rules, host) {
                     consider(rs.as_slice());
                 }
                 // `*.example.com` also covers `example.com` itself.
                 let mut rest = Some(host);
                 while let Some(h) = rest {
-                    if let Some(rs) = filter
-                        .may_contain(h)
-                        .then(|| self.suffix_rules.get(h))
-                        .flatten()
-                    {
+                    if let Some(rs) = filter.get(&self.suffix_rules, h) {
                         consider(rs.as_slice());
                     }
                     rest = h.split_once('.').map(|(_, parent)| parent);
