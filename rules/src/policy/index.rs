@@ -26,20 +26,37 @@ impl RuleList {
         }
     }
 
-    /// Adds rule `i` (after every rule already listed) under `key`.
-    fn add<K: Eq + std::hash::Hash>(map: &mut FnvMap<K, RuleList>, key: K, i: usize) {
-        use std::collections::hash_map::Entry;
-        match map.entry(key) {
-            Entry::Vacant(e) => {
-                e.insert(RuleList::One(i));
-            }
-            Entry::Occupied(mut e) => {
-                let list = e.get_mut();
-                let mut v = list.as_slice().to_vec();
-                v.push(i);
-                *list = RuleList::Many(v.into());
-            }
+    fn from_vec(v: Vec<usize>) -> RuleList {
+        match v.as_slice() {
+            [i] => RuleList::One(*i),
+            _ => RuleList::Many(v.into()),
         }
+    }
+}
+
+/// Rule lists being gathered, in rule order, before they are packed into
+/// `RuleList`s (growing a packed list rule by rule copied it each time:
+/// quadratic for a host that thousands of rules name).
+struct Gather<K>(FnvMap<K, Vec<usize>>);
+
+impl<K: Eq + std::hash::Hash> Gather<K> {
+    fn new() -> Gather<K> {
+        Gather(FnvMap::default())
+    }
+
+    /// Adds rule `i` (after every rule already listed) under `key`.
+    fn add(&mut self, key: K, i: usize) {
+        self.0.entry(key).or_default().push(i);
+    }
+
+    fn pack(self) -> FnvMap<K, RuleList> {
+        let mut map: FnvMap<K, RuleList> = self
+            .0
+            .into_iter()
+            .map(|(k, v)| (k, RuleList::from_vec(v)))
+            .collect();
+        map.shrink_to_fit();
+        map
     }
 }
 
@@ -56,39 +73,41 @@ impl RuleIndex {
     pub(super) fn new(rules: &[Rule], detector: &Detector) -> RuleIndex {
         let shared: HashMap<&str, &ProviderId> =
             detector.provider_ids().map(|p| (p.as_str(), p)).collect();
-        let mut index = RuleIndex {
-            hosts: FnvMap::default(),
-            suffixes: FnvMap::default(),
-            providers: FnvMap::default(),
-        };
+        let (mut hosts, mut suffixes, mut providers) =
+            (Gather::new(), Gather::new(), Gather::new());
         for (i, rule) in rules.iter().enumerate() {
             for h in &rule.hosts {
                 match h.strip_prefix("*.") {
-                    Some(suffix) => RuleList::add(&mut index.suffixes, suffix.to_owned(), i),
-                    None => RuleList::add(&mut index.hosts, h.clone(), i),
+                    Some(suffix) => suffixes.add(suffix.to_owned(), i),
+                    None => hosts.add(h.clone(), i),
                 }
             }
             for p in rule.providers.iter().chain(rule.custom_provider.iter()) {
                 let p = shared.get(p.as_str()).copied().unwrap_or(p);
-                RuleList::add(&mut index.providers, p.clone(), i);
+                providers.add(p.clone(), i);
             }
         }
-        index
+        RuleIndex {
+            hosts: hosts.pack(),
+            suffixes: suffixes.pack(),
+            providers: providers.pack(),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{FnvMap, RuleList};
+    use super::{Gather, RuleList};
 
     /// A key's rules come back in the order added, one or many.
     #[test]
     fn lists_keep_rule_order() {
-        let mut map: FnvMap<&str, RuleList> = FnvMap::default();
-        RuleList::add(&mut map, "a.example", 3);
-        RuleList::add(&mut map, "b.example", 1);
-        RuleList::add(&mut map, "a.example", 7);
-        RuleList::add(&mut map, "a.example", 9);
+        let mut gather = Gather::new();
+        gather.add("a.example", 3);
+        gather.add("b.example", 1);
+        gather.add("a.example", 7);
+        gather.add("a.example", 9);
+        let map = gather.pack();
         assert_eq!(map["a.example"].as_slice(), &[3, 7, 9]);
         assert_eq!(map["b.example"].as_slice(), &[1]);
         assert!(matches!(map["b.example"], RuleList::One(1)));
