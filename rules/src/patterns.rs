@@ -262,10 +262,7 @@ impl PatternSet {
         for (i, p) in patterns.iter().enumerate() {
             checker.build(p).map_err(|e| PatternError {
                 index: i,
-                error: match e.size_limit() {
-                    Some(limit) => regex::Error::CompiledTooBig(limit),
-                    None => regex::Error::Syntax(e.to_string()),
-                },
+                error: regex_crate_error(&e),
             })?;
             let pattern = Pattern {
                 source: p.as_str().into(),
