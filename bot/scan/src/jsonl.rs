@@ -127,14 +127,14 @@ pub(crate) fn scan_file(path: &Path, feed: &Feed) {
     match std::fs::metadata(path) {
         Ok(m) if m.is_file() => {
             let label: Arc<str> = path.display().to_string().into();
-            // Said once here, as the reader-thread path says it, rather
-            // than by every region.
-            if let Err(e) = std::fs::File::open(path) {
-                return feed.error(&*label, format!("cannot open: {e}"));
-            }
+            // Opened once here, for every worker's positioned reads.
+            let opened = match std::fs::File::open(path) {
+                Ok(f) => f,
+                Err(e) => return feed.error(&*label, format!("cannot open: {e}")),
+            };
             let file = Arc::new(RegionFile {
                 label,
-                regions: Regions::new(path.to_path_buf(), m.len(), REGION_BYTES, max_line),
+                regions: Regions::new(opened, m.len(), REGION_BYTES, max_line),
                 next: AtomicUsize::new(0),
             });
             // Every worker is sent the file, and claims regions of it until
