@@ -90,20 +90,39 @@ struct Held {
     workspace: String,
     channel: String,
     input: String,
+    /// How much of `input` is the file, and the `:line` suffix's number.
+    file_len: usize,
+    line_no: Option<u64>,
     line: Vec<u8>,
 }
 
 impl Held {
+    fn new(f: Finding, line: Vec<u8>) -> Held {
+        // Parsed once here rather than in each of the sort's comparisons
+        // (at the end of a scan, on the thread the report waits for).
+        let (file_len, line_no) = match f.input.rsplit_once(':') {
+            Some((file, n)) => match n.parse() {
+                Ok(n) => (file.len(), Some(n)),
+                Err(_) => (f.input.len(), None),
+            },
+            None => (f.input.len(), None),
+        };
+        Held {
+            time_ms: f.time_ms,
+            platform: f.platform,
+            workspace: f.workspace,
+            channel: f.channel,
+            input: f.input,
+            file_len,
+            line_no,
+            line,
+        }
+    }
+
     /// The input, with a `:line` suffix compared as a number (`f:9` before
     /// `f:10`).
     fn place(&self) -> (&str, Option<u64>) {
-        match self.input.rsplit_once(':') {
-            Some((file, n)) => match n.parse() {
-                Ok(n) => (file, Some(n)),
-                Err(_) => (&self.input, None),
-            },
-            None => (&self.input, None),
-        }
+        (&self.input[..self.file_len], self.line_no)
     }
 }
 
@@ -144,14 +163,7 @@ impl<W: Write> Report<W> {
         }
         let mut line = Vec::new();
         render(self.format, &f, &mut line)?;
-        self.held.push(Held {
-            time_ms: f.time_ms,
-            platform: f.platform,
-            workspace: f.workspace,
-            channel: f.channel,
-            input: f.input,
-            line,
-        });
+        self.held.push(Held::new(f, line));
         if self.held.len() > SORT_LIMIT {
             self.streaming = true;
             self.write_held()?;
