@@ -320,57 +320,142 @@ impl Prefilter {
             };
             found.extend(memchr::memmem::find_iter(raw, b"\\u").filter(|&i| risky(i)));
         }
-        if !raw.is_ascii() {
-            found.extend(NonAscii { raw, at: 0 });
-        }
+        found.extend(NonAscii::new(raw));
         found.sort_unstable();
         found.dedup();
     }
 }
 
-/// The offsets of risky non-ASCII characters in UTF-8 bytes, skipping ASCII
-/// a block at a time.
-struct NonAscii<'a> {
+/// The offsets of risky non-ASCII characters in UTF-8 bytes, 64 bytes at a
+/// time: each block becomes a mask of its bytes >= 0x80 (SSE2 move-masks
+/// on x86-64, a test of the four lanes ORed first), and only the set bits
+/// are visited. DiscordChatExporter files have a non-ASCII letter every few
+/// hundred bytes, so most blocks are passed over on one test and most of
+/// the rest hold a single character. On the Discord bench files, held in
+/// the cache as the scan holds them, this pass takes a quarter less time
+/// than skipping a block with `is_ascii` and then eight bytes at a time.
+pub(crate) struct NonAscii<'a> {
     raw: &'a [u8],
-    at: usize,
+    /// Where the next block starts.
+    next_block: usize,
+    /// Where the block `pending` belongs to starts.
+    base: usize,
+    /// The bytes >= 0x80 of that block not yet visited.
+    pending: u64,
+    /// The first byte past the last character decoded: the continuation
+    /// bytes before it are not characters of their own.
+    resume: usize,
+    /// Take the masks as targets without SSE2 do.
+    portable: bool,
+}
+
+impl<'a> NonAscii<'a> {
+    pub(crate) fn new(raw: &'a [u8]) -> NonAscii<'a> {
+        NonAscii {
+            raw,
+            next_block: 0,
+            base: 0,
+            pending: 0,
+            resume: 0,
+            portable: !cfg!(target_arch = "x86_64"),
+        }
+    }
+
+    /// The walk with the masks other targets take, so that it is tested on
+    /// every machine.
+    #[cfg(test)]
+    pub(crate) fn portable(raw: &'a [u8]) -> NonAscii<'a> {
+        NonAscii {
+            portable: true,
+            ..NonAscii::new(raw)
+        }
+    }
+
+    /// The next block that has a byte >= 0x80: where it starts, and its
+    /// mask; `None` past the end.
+    #[inline]
+    fn next_mask(&mut self) -> Option<(usize, u64)> {
+        loop {
+            let at = self.next_block;
+            let rest = self.raw.get(at..).filter(|r| !r.is_empty())?;
+            self.next_block = at + 64;
+            let mask = match rest.first_chunk::<64>() {
+                Some(block) => high_bits(block, self.portable),
+                None => {
+                    // The tail, padded with ASCII.
+                    let mut block = [0u8; 64];
+                    block[..rest.len()].copy_from_slice(rest);
+                    high_bits(&block, self.portable)
+                }
+            };
+            if mask != 0 {
+                return Some((at, mask));
+            }
+        }
+    }
+}
+
+/// Bit `i` set when byte `i` of the block is >= 0x80.
+#[inline(always)]
+fn high_bits(block: &[u8; 64], portable: bool) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if !portable {
+        use safe_arch::{bitor_m128i, m128i, move_mask_i8_m128i};
+        let lane = |k: usize| {
+            let mut b = [0u8; 16];
+            b.copy_from_slice(&block[16 * k..16 * k + 16]);
+            m128i::from(b)
+        };
+        let lanes = [lane(0), lane(1), lane(2), lane(3)];
+        let any = bitor_m128i(
+            bitor_m128i(lanes[0], lanes[1]),
+            bitor_m128i(lanes[2], lanes[3]),
+        );
+        if move_mask_i8_m128i(any) == 0 {
+            return 0;
+        }
+        // A move-mask takes each byte's top bit: 16 bits a lane, widened.
+        return lanes.iter().enumerate().fold(0u64, |m, (k, &v)| {
+            m | u64::from(move_mask_i8_m128i(v) as u16) << (16 * k)
+        });
+    }
+    let _ = portable;
+    high_bits_portable(block)
+}
+
+/// [`high_bits`] eight bytes at a time: the top bits of a word, shifted to
+/// the bottom of their bytes, are gathered into one byte by a
+/// multiplication (byte `k`'s bit lands on bit `56 + k` of the product, and
+/// no two partial products share a bit, so nothing carries into that byte).
+fn high_bits_portable(block: &[u8; 64]) -> u64 {
+    let mut m = 0u64;
+    for (k, word) in block.chunks_exact(8).enumerate() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        let tops = (u64::from_le_bytes(w) & 0x8080_8080_8080_8080) >> 7;
+        m |= tops.wrapping_mul(0x0102_0408_1020_4080) >> 56 << (8 * k);
+    }
+    m
 }
 
 impl Iterator for NonAscii<'_> {
     type Item = usize;
 
     fn next(&mut self) -> Option<usize> {
-        const BLOCK: usize = 64;
-        let raw = self.raw;
-        let mut i = self.at;
         loop {
-            while i + BLOCK <= raw.len() && raw[i..i + BLOCK].is_ascii() {
-                i += BLOCK;
+            while self.pending == 0 {
+                (self.base, self.pending) = self.next_mask()?;
             }
-            // To the non-ASCII byte, eight bytes at a time: DiscordChatExporter
-            // files have a non-ASCII letter every few hundred bytes, so most
-            // blocks that hold one are walked into (byte by byte, this loop
-            // took a third of the pass's samples).
-            while let Some(word) = raw.get(i..).and_then(|r| r.first_chunk::<8>()) {
-                let high = u64::from_le_bytes(*word) & 0x8080_8080_8080_8080;
-                if high != 0 {
-                    i += (high.trailing_zeros() / 8) as usize;
-                    break;
-                }
-                i += 8;
+            let i = self.base + self.pending.trailing_zeros() as usize;
+            self.pending &= self.pending - 1;
+            if i < self.resume {
+                // A continuation byte of the character decoded last.
+                continue;
             }
-            while i < raw.len() && raw[i] < 0x80 {
-                i += 1;
-            }
-            if i >= raw.len() {
-                self.at = raw.len();
-                return None;
-            }
-            let (c, len) = decode_utf8(&raw[i..]);
-            let start = i;
-            i += len.max(1);
+            let (c, len) = decode_utf8(&self.raw[i..]);
+            self.resume = i + len.max(1);
             if c.is_none_or(is_risky_char) {
-                self.at = i;
-                return Some(start);
+                return Some(i);
             }
         }
     }

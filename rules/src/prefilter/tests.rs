@@ -415,7 +415,7 @@ fn invitation_blocks_are_candidates_when_a_rule_enables_them() {
 }
 
 /// The risky non-ASCII characters of `raw`, found a byte at a time: the
-/// reference for [`NonAscii`], which skips ASCII a block and a word at a time.
+/// reference for [`NonAscii`], which skips ASCII a block at a time.
 fn non_ascii_bytewise(raw: &[u8]) -> Vec<usize> {
     let mut found = Vec::new();
     let mut i = 0;
@@ -468,12 +468,41 @@ fn non_ascii_soup(seed: u64, len: usize) -> Vec<u8> {
 fn the_non_ascii_walk_finds_what_a_byte_at_a_time_walk_finds() {
     for seed in 0..400 {
         let raw = non_ascii_soup(seed, 1 + (seed as usize * 53) % 900);
-        let got: Vec<usize> = NonAscii { raw: &raw, at: 0 }.collect();
+        let want = non_ascii_bytewise(&raw);
+        let got: Vec<usize> = NonAscii::new(&raw).collect();
+        assert_eq!(got, want, "{}", String::from_utf8_lossy(&raw));
+        let portable: Vec<usize> = NonAscii::portable(&raw).collect();
         assert_eq!(
-            got,
-            non_ascii_bytewise(&raw),
-            "{}",
+            portable,
+            want,
+            "portable: {}",
             String::from_utf8_lossy(&raw)
         );
+    }
+}
+
+#[test]
+fn block_masks_of_high_bytes_agree_with_a_byte_at_a_time_mask() {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    for round in 0..2000 {
+        let mut block = [0u8; 64];
+        for b in &mut block {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Mostly ASCII, but every third block mostly not.
+            let byte = (x >> 24) as u8;
+            *b = if round % 3 == 0 || x.is_multiple_of(5) {
+                byte
+            } else {
+                byte & 0x7F
+            };
+        }
+        let want = block
+            .iter()
+            .enumerate()
+            .fold(0u64, |m, (i, &b)| m | u64::from(b >= 0x80) << i);
+        assert_eq!(high_bits(&block, false), want, "{block:?}");
+        assert_eq!(high_bits(&block, true), want, "portable: {block:?}");
     }
 }
