@@ -163,6 +163,12 @@ impl<'a> Structural<'a> {
             let escaped = (EVEN ^ (even_ends << 1)) & follows;
             quotes &= !escaped;
         }
+        if brackets == 0 {
+            // Nothing to place: only whether the block ends inside a
+            // string matters, which is the parity of its quotes.
+            self.in_string ^= 0u64.wrapping_sub(u64::from(quotes.count_ones() & 1));
+            return 0;
+        }
         // Prefix XOR: bit i is the parity of the quotes at or before i.
         let mut inside = quotes;
         inside ^= inside << 1;
