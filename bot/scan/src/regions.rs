@@ -164,7 +164,15 @@ impl Regions {
         // first byte.
         let from = start.saturating_sub(1);
         let skip = usize::from(start > 0);
-        let in_region = match read_at(&self.file, buf, 0, from, end - from) {
+        // The region and, in the same read, the first bytes past it: most
+        // regions' last line ends within them.
+        let got = match read_at(
+            &self.file,
+            buf,
+            0,
+            from,
+            end - from + FIRST_EXTENSION as u64,
+        ) {
             Ok(n) => n,
             Err(e) => {
                 publish.count(0);
@@ -177,6 +185,7 @@ impl Regions {
                 };
             }
         };
+        let in_region = got.min(usize::try_from(end - from).unwrap_or(usize::MAX));
         let read = &buf[..in_region];
         let breaks = |b: &[u8]| memchr::memchr_iter(b'\n', b).count() as u64;
         publish.count(breaks(&read[skip.min(in_region)..]));
@@ -200,7 +209,7 @@ impl Regions {
         // The last line that starts in the region may end past it: read on
         // until it does (or the file ends: its last line, without a break).
         if read.last() != Some(&b'\n') {
-            len = self.finish_last_line(buf, from, first..len, &mut owned);
+            len = self.finish_last_line(buf, from, first..len, got - in_region, &mut owned);
         }
         owned.range = first..len;
         owned
@@ -208,14 +217,16 @@ impl Regions {
 
     /// Reads on past a region whose bytes from file offset `from` are in
     /// `buf`, its owned lines at `read` and the last of them without its
-    /// break, until that line ends (or the file does, or the line proves
-    /// too long); returns where the owned lines end in `buf`, having noted
-    /// in `owned` a line too long or a read that failed.
+    /// break, followed by `ahead` bytes already read past the region, until
+    /// that line ends (or the file does, or the line proves too long);
+    /// returns where the owned lines end in `buf`, having noted in `owned`
+    /// a line too long or a read that failed.
     fn finish_last_line(
         &self,
         buf: &mut Vec<u8>,
         from: u64,
         read: std::ops::Range<usize>,
+        ahead: usize,
         owned: &mut Owned,
     ) -> usize {
         let (first, mut len) = (read.start, read.end);
@@ -223,8 +234,9 @@ impl Regions {
         let breaks = |b: &[u8]| memchr::memchr_iter(b'\n', b).count() as u64;
         let line_no = |buf: &[u8]| owned.first_line + breaks(&buf[first..last]);
         let mut want = FIRST_EXTENSION;
+        let mut got = Ok(ahead);
         loop {
-            match read_at(&self.file, buf, len, from + len as u64, want as u64) {
+            match got {
                 Ok(0) => return len,
                 Ok(n) => {
                     if let Some(i) = memchr::memchr(b'\n', &buf[len..len + n]) {
@@ -242,6 +254,7 @@ impl Regions {
                     return last;
                 }
             }
+            got = read_at(&self.file, buf, len, from + len as u64, want as u64);
         }
     }
 }
