@@ -32,6 +32,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -160,6 +161,15 @@ impl FakeDiscord {
         let tls = TlsListener::new(https, ca.server_config())?;
         let plain_router = rest::router(Arc::clone(&inner), false);
         let tls_router = rest::router(Arc::clone(&inner), true);
+        // Discord sends each gateway dispatch as it happens: with Nagle's
+        // algorithm on, a dispatch queued while the previous one is unacked
+        // waits in the fake's kernel buffer for the client's delayed ACK (40 ms
+        // on Linux), and that wait was counted against the client.
+        let http = http.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "fake discord: TCP_NODELAY not set");
+            }
+        });
         let tasks = vec![
             tokio::spawn(async move {
                 if let Err(error) = axum::serve(http, plain_router).await {
