@@ -6,7 +6,8 @@
 # lines: messages sent, violations, reposts and deletes (each must happen
 # exactly once), event-to-action latency p50/p99/max (the fake's send of the
 # event to its receipt of the repost; `event_to_done` to the delete), the
-# fake's own API round trip measured apart, rate-limited calls, linkguard's
+# fake's own API round trip measured apart (and the fake Discord's gateway
+# writer, queued to handed to the socket), rate-limited calls, linkguard's
 # CPU seconds and peak RSS, and the machine's load average.
 #
 #   scripts/bench-live.sh [--platform slack|discord|both]

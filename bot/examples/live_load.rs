@@ -21,8 +21,7 @@ fn usage() -> ! {
     std::process::exit(2)
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
+fn main() {
     let env_num = |k: &str, d: f64| {
         std::env::var(k)
             .ok()
@@ -66,7 +65,23 @@ async fn main() {
     println!("live_secs: {secs}");
     let mut failed = false;
     for &t in targets {
-        match live_support::run(t, &cfg).await {
+        // Each platform on a runtime of its own, shut down before the next
+        // starts. On one shared runtime, what the Slack run left behind (its
+        // fake's tasks and timers) stalled the fake Discord's two threads in
+        // the first seconds of the Discord load: its API probe took up to
+        // 592 ms and the event latencies over 20 ms all fell 1.5-4.3 s into
+        // the load. Shutting the runtime down ends all of that first.
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| {
+                eprintln!("FAILED: starting a runtime: {e}");
+                std::process::exit(1)
+            });
+        let result = rt.block_on(live_support::run(t, &cfg));
+        rt.shutdown_timeout(Duration::from_secs(10));
+        match result {
             Ok(report) => {
                 for line in report.lines() {
                     println!("{line}");

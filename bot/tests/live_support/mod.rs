@@ -16,7 +16,10 @@
 //!   (the delete of the original). Both fakes stamp a call when it arrives,
 //!   before parsing, locking or handling it, so the fake's own handling of
 //!   the action is not in the figure; it is measured apart by probing the
-//!   fake's API during the load (`fake_api_*`).
+//!   fake's API during the load (`fake_api_*`). The fake Discord also
+//!   times its own gateway writer, from queuing each dispatch to handing it
+//!   to the socket (`fake_gateway_write_*`): that part of the latency is the
+//!   fake's, and stays in the figure.
 //! - rate-limit waits: the fakes answer 429 only when told to; the load
 //!   never tells them, and every 429 seen is counted and reported
 //!   (`rate_limited_calls`), so a run with a non-zero count is visible.
@@ -139,6 +142,9 @@ pub struct LiveReport {
     pub to_done: Percentiles,
     /// Round trips of a probe to the fake's API during the load.
     pub fake_api: Percentiles,
+    /// The fake's gateway writer: dispatch queued → handed to the socket
+    /// (Discord only; `n` is 0 for Slack).
+    pub fake_write: Percentiles,
     /// Calls the fake answered with 429. The load never asks the fakes to
     /// rate-limit, so this is zero and no latency includes a rate-limit
     /// wait; a non-zero count says the figures do.
@@ -235,6 +241,12 @@ impl LiveReport {
             out.push(format!("{p}_{name}_p50_ms: {:.1}", v.p50));
             out.push(format!("{p}_{name}_p99_ms: {:.1}", v.p99));
             out.push(format!("{p}_{name}_max_ms: {:.1}", v.max));
+        }
+        if self.fake_write.n > 0 {
+            let v = self.fake_write;
+            out.push(format!("{p}_fake_gateway_write_p50_ms: {:.1}", v.p50));
+            out.push(format!("{p}_fake_gateway_write_p99_ms: {:.1}", v.p99));
+            out.push(format!("{p}_fake_gateway_write_max_ms: {:.1}", v.max));
         }
         out.extend([
             format!("{p}_rate_limited_calls: {}", self.rate_limited_calls),
@@ -545,6 +557,8 @@ struct Seen {
     deletes: HashMap<String, Vec<Instant>>,
     redeliveries: usize,
     rate_limited: usize,
+    /// The fake's gateway writer lag per dispatch (Discord).
+    write_lags: Vec<Duration>,
 }
 
 /// A platform: how to start its fake and linkguard against it, post a
@@ -630,6 +644,7 @@ async fn run_platform<P: Platform>(p: &P, cfg: &LiveConfig) -> Result<LiveReport
         window_secs,
         peak_rss_mib: rss,
         fake_api: Percentiles::of(probes),
+        fake_write: Percentiles::of(seen.write_lags),
         ..LiveReport::default()
     };
     let mut to_action = Vec::new();
@@ -861,8 +876,12 @@ impl Platform for Discord {
     }
 
     fn seen(&self) -> Seen {
+        let write_lags = self.fake.gateway_write_lags();
         self.fake.with_state(|s| {
-            let mut seen = Seen::default();
+            let mut seen = Seen {
+                write_lags,
+                ..Seen::default()
+            };
             for d in s.dispatches().iter().filter(|d| d.t == "MESSAGE_CREATE") {
                 if let Some(id) = d.d["id"].as_str() {
                     seen.sent_at.entry(id.to_owned()).or_insert(d.at);

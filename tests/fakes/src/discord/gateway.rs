@@ -105,6 +105,12 @@ async fn serve(
                         break Ending::ClientGone;
                     }
                 }
+                Some(Outbound::Dispatch(frame, queued)) => {
+                    if socket.send(Message::Text(frame.into())).await.is_err() {
+                        break Ending::ClientGone;
+                    }
+                    inner.record_write_lag(queued.elapsed());
+                }
                 Some(Outbound::Close(code, reason)) => {
                     break close(socket, code, reason).await;
                 }

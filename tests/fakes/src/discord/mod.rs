@@ -32,6 +32,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -98,6 +99,9 @@ pub(crate) struct Inner {
     changed: watch::Sender<u64>,
     /// OAuth2 sign-in codes and tokens (`oauth`).
     pub(crate) oauth: Mutex<oauth::OAuthState>,
+    /// Per dispatch written to a gateway socket: queued → handed to the
+    /// kernel (apart from `state`, so the writers do not contend for it).
+    write_lags: Mutex<Vec<Duration>>,
 }
 
 impl Inner {
@@ -108,6 +112,13 @@ impl Inner {
 
     pub(crate) fn notify(&self) {
         self.changed.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    pub(crate) fn record_write_lag(&self, lag: Duration) {
+        self.write_lags
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(lag);
     }
 }
 
@@ -156,10 +167,20 @@ impl FakeDiscord {
             state: Mutex::new(DiscordState::new(config, gateway_url)),
             changed,
             oauth: Mutex::new(oauth::OAuthState::default()),
+            write_lags: Mutex::new(Vec::new()),
         });
         let tls = TlsListener::new(https, ca.server_config())?;
         let plain_router = rest::router(Arc::clone(&inner), false);
         let tls_router = rest::router(Arc::clone(&inner), true);
+        // Discord sends each gateway dispatch as it happens: with Nagle's
+        // algorithm on, a dispatch queued while the previous one is unacked
+        // waits in the fake's kernel buffer for the client's delayed ACK (40 ms
+        // on Linux), and that wait was counted against the client.
+        let http = http.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "fake discord: TCP_NODELAY not set");
+            }
+        });
         let tasks = vec![
             tokio::spawn(async move {
                 if let Err(error) = axum::serve(http, plain_router).await {
@@ -299,5 +320,16 @@ impl FakeDiscord {
     /// Gateway counters.
     pub fn gateway_stats(&self) -> GatewayStats {
         self.with_state(DiscordState::gateway_stats)
+    }
+
+    /// The fake's own gateway writer, per dispatch written so far: from
+    /// queuing it for a session's connection to handing it to the socket
+    /// (the part of a load test's event latency that is the fake's).
+    pub fn gateway_write_lags(&self) -> Vec<Duration> {
+        self.inner
+            .write_lags
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }

@@ -15,6 +15,8 @@ use crate::discord::config::intents;
 #[derive(Debug)]
 pub(crate) enum Outbound {
     Frame(String),
+    /// A dispatch, with when it was queued (for the writer's lag).
+    Dispatch(String, Instant),
     Close(u16, String),
     Abort,
 }
@@ -166,7 +168,7 @@ impl DiscordState {
             session.buffer.pop_front();
         }
         if let Some(conn) = &session.conn {
-            let _ = conn.tx.send(Outbound::Frame(frame));
+            let _ = conn.tx.send(Outbound::Dispatch(frame, Instant::now()));
         }
     }
 }
