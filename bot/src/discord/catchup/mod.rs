@@ -24,7 +24,9 @@
 //! read it) is read back only for [`UNSEEN_WINDOW`]; no channel is read
 //! further back than `discord.catch_up_max_age_secs` (kept below the
 //! idempotency keys' lifetime, so nothing read back can be acted on twice), nor
-//! for more than `discord.catch_up_max_messages` messages. Pages of 100 are
+//! for more than `discord.catch_up_max_messages` messages in one session (a
+//! channel whose catch-up stopped at that bound is left alone by the
+//! session's later catch-ups: READY and GUILD_CREATE each ask for one). Pages of 100 are
 //! read oldest first with `after=`; serenity's rate limiter (or, behind a REST
 //! proxy, our retries) honours 429s.
 //!

@@ -243,6 +243,13 @@ impl Handler {
             }
             None => {}
         }
+        if tracker.was_bounded(p.id, epoch) {
+            tracing::debug!(
+                channel.id = p.id,
+                "already read back up to discord.catch_up_max_messages in this session"
+            );
+            return 0;
+        }
         let from = start_after(cursor, p.id, &tracker.limits, now_ms());
         if let Some(c) = cursor.filter(|c| *c < from && *c >= p.id) {
             tracing::info!(channel.id = p.id, cursor = c, max_age_secs = tracker.limits.max_age_secs, "the channel was last read longer ago than discord.catch_up_max_age_secs; older messages are not read back");
@@ -254,6 +261,7 @@ impl Handler {
                 truncated,
             } => {
                 if truncated {
+                    tracker.bounded(p.id, epoch);
                     tracing::warn!(channel.id = p.id, max = tracker.limits.max_messages, "more messages than discord.catch_up_max_messages were posted while linkguard was down; the rest are not read back");
                 }
                 if cursor.is_none_or(|c| last > c) {

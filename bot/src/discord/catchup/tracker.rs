@@ -53,6 +53,11 @@ struct Chan {
     failed: BTreeSet<u64>,
     /// The shard epoch in which this channel was caught up.
     synced_epoch: Option<u64>,
+    /// The shard epoch in which a catch-up of this channel stopped at
+    /// `discord.catch_up_max_messages`: later catch-ups in that session
+    /// (READY and GUILD_CREATE each ask for one) leave the channel alone,
+    /// so one session reads no more than the bound back.
+    bounded_epoch: Option<u64>,
     /// Part of a catch-up plan in this process.
     planned: bool,
 }
@@ -331,6 +336,25 @@ impl Tracker {
             c.settled = c.settled.max(Some(cursor));
             c.stored = c.stored.max(Some(cursor));
         }
+    }
+
+    /// Notes that a catch-up of `channel` in session `epoch` stopped at
+    /// the bound.
+    pub(super) fn bounded(&self, channel: u64, epoch: u64) {
+        self.lock()
+            .channels
+            .entry(channel)
+            .or_default()
+            .bounded_epoch = Some(epoch);
+    }
+
+    /// Whether a catch-up of `channel` already stopped at the bound in
+    /// session `epoch`.
+    pub(super) fn was_bounded(&self, channel: u64, epoch: u64) -> bool {
+        self.lock()
+            .channels
+            .get(&channel)
+            .is_some_and(|c| c.bounded_epoch == Some(epoch))
     }
 
     /// Asks for a catch-up of `guild`: `true` if the caller is to run it;
