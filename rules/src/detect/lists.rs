@@ -5,10 +5,13 @@
 
 use std::sync::OnceLock;
 
+use std::panic::{RefUnwindSafe, UnwindSafe};
+
 use regex::Regex;
-use regex_automata::meta;
-use regex_automata::nfa::thompson::WhichCaptures;
-use regex_automata::MatchKind;
+use regex_automata::nfa::thompson::pikevm::{self, PikeVM};
+use regex_automata::nfa::thompson::{self, WhichCaptures};
+use regex_automata::util::pool::Pool;
+use regex_automata::{hybrid, meta, Input, MatchKind};
 
 use super::catalogue::{compile, regex_error, CatalogueError, REGEX_SIZE_LIMIT};
 use crate::patterns::PatternSet;
@@ -18,25 +21,65 @@ pub(crate) trait Compiled: Sized {
     fn compile(id: &str, patterns: &[String]) -> Result<Self, CatalogueError>;
 }
 
-/// Whether any of a list of regexes matches (all a catalogue list is asked):
-/// what the `regex` crate's `RegexSet` builds (every pattern, no capture
-/// groups), minus the full DFA it also determinizes for a small list once
-/// any crate in the build enables `regex-automata`'s `dfa-build` (here
-/// `regex-automata`'s defaults and `tracing-subscriber`). That
-/// determinization was a tenth of compiling the built-in policy, and the
-/// built-in lists are compiled the first time a link needs them, on the
-/// path of a scan's first messages; the lazy DFA, which stays, searches the
-/// short URL parts given here as fast.
-#[derive(Debug, Clone)]
+/// Whether any of a list of regexes matches (all a catalogue list is
+/// asked): the list's patterns as one forward NFA (no capture groups),
+/// searched by a lazy DFA built from it, and by a PikeVM over the same NFA
+/// in the rare search the lazy DFA gives up on (a Unicode word boundary
+/// next to a non-ASCII character).
+///
+/// A `meta::Regex` configured as `RegexSet` is also compiles a reverse NFA
+/// for its lazy DFA, which only finding where a match starts needs; that
+/// was about half of compiling a list, and the built-in lists are compiled
+/// the first time a link needs them, on the path of every scan's and
+/// `check`'s first answer (the first Zoom link of a process: 1.5 ms before,
+/// see `examples/first_link.rs`). A full DFA is not built either: the URL
+/// parts given here are tens of bytes.
 pub(crate) struct AnyOf {
-    re: meta::Regex,
+    dfa: hybrid::dfa::DFA,
+    vm: PikeVM,
+    /// Whether a match may be empty, when one found by the lazy DFA is
+    /// confirmed by the PikeVM (which does not report an empty match that
+    /// splits a character).
+    empty: bool,
+    caches: Pool<Caches, CacheFn>,
     #[cfg(test)]
     len: usize,
 }
 
+/// A search's scratch space, one per thread searching at once.
+struct Caches {
+    dfa: hybrid::dfa::Cache,
+    vm: pikevm::Cache,
+}
+
+type CacheFn = Box<dyn Fn() -> Caches + Send + Sync + UnwindSafe + RefUnwindSafe>;
+
 impl AnyOf {
+    fn new(dfa: hybrid::dfa::DFA, vm: PikeVM, empty: bool, #[allow(unused)] len: usize) -> AnyOf {
+        let (d, v) = (dfa.clone(), vm.clone());
+        let create: CacheFn = Box::new(move || Caches {
+            dfa: d.create_cache(),
+            vm: v.create_cache(),
+        });
+        AnyOf {
+            dfa,
+            vm,
+            empty,
+            caches: Pool::new(create),
+            #[cfg(test)]
+            len,
+        }
+    }
+
     pub(crate) fn is_match(&self, s: &str) -> bool {
-        self.re.is_match(s)
+        let input = Input::new(s).earliest(true);
+        let mut caches = self.caches.get();
+        let Caches { dfa, vm } = &mut *caches;
+        match self.dfa.try_search_fwd(dfa, &input) {
+            Ok(None) => false,
+            Ok(Some(_)) if !self.empty => true,
+            _ => self.vm.is_match(vm, input),
+        }
     }
 
     #[cfg(test)]
@@ -45,32 +88,67 @@ impl AnyOf {
     }
 }
 
+impl Clone for AnyOf {
+    fn clone(&self) -> AnyOf {
+        #[cfg(test)]
+        let len = self.len;
+        #[cfg(not(test))]
+        let len = 0;
+        AnyOf::new(self.dfa.clone(), self.vm.clone(), self.empty, len)
+    }
+}
+
+impl std::fmt::Debug for AnyOf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AnyOf")
+            .field("dfa", &self.dfa)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Compiled for AnyOf {
     fn compile(id: &str, patterns: &[String]) -> Result<AnyOf, CatalogueError> {
         let limit = REGEX_SIZE_LIMIT.saturating_mul(patterns.len());
-        let re = meta::Builder::new()
+        let nfa = thompson::Compiler::new()
             .configure(
-                meta::Config::new()
-                    .match_kind(MatchKind::All)
-                    .utf8_empty(true)
+                thompson::Config::new()
                     .which_captures(WhichCaptures::None)
-                    .nfa_size_limit(Some(limit))
-                    .dfa(false)
-                    .auto_prefilter(false),
+                    .nfa_size_limit(Some(limit)),
             )
-            .build_many(patterns)
-            .map_err(|e| {
-                regex_error(
-                    id,
-                    &patterns.join(" | "),
-                    crate::patterns::regex_crate_error(&e),
+            .build_many(patterns);
+        let built = nfa.ok().and_then(|nfa| {
+            let dfa = hybrid::dfa::Builder::new()
+                .configure(
+                    hybrid::dfa::Config::new()
+                        .match_kind(MatchKind::All)
+                        .unicode_word_boundary(true),
                 )
-            })?;
-        Ok(AnyOf {
-            re,
-            #[cfg(test)]
-            len: patterns.len(),
-        })
+                .build_from_nfa(nfa.clone())
+                .ok()?;
+            let empty = nfa.has_empty();
+            let vm = PikeVM::builder()
+                .configure(PikeVM::config().match_kind(MatchKind::All))
+                .build_from_nfa(nfa)
+                .ok()?;
+            Some((dfa, vm, empty))
+        });
+        match built {
+            Some((dfa, vm, empty)) => Ok(AnyOf::new(dfa, vm, empty, patterns.len())),
+            // What is wrong, in the words (and with the limits) of the
+            // regex crate, which a policy's author reads.
+            None => Err(regex_error(
+                id,
+                &patterns.join(" | "),
+                meta::Builder::new()
+                    .configure(meta::Config::new().nfa_size_limit(Some(limit)))
+                    .build_many(patterns)
+                    .err()
+                    .map_or_else(
+                        || regex::Error::Syntax("the lazy DFA could not be built".into()),
+                        |e| crate::patterns::regex_crate_error(&e),
+                    ),
+            )),
+        }
     }
 }
 
@@ -144,5 +222,53 @@ impl<T: Compiled> Lazy<T> {
 impl Lazy<AnyOf> {
     pub(crate) fn is_match(&self, s: &str) -> bool {
         self.get().is_match(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The forward-only lazy DFA, with its PikeVM fallback, answers as the
+    /// regex crate's `RegexSet` does, including where the lazy DFA gives up
+    /// (a Unicode word boundary beside a non-ASCII letter) and for patterns
+    /// that match the empty string.
+    #[test]
+    fn any_of_agrees_with_a_regex_set() {
+        let lists: [&[&str]; 4] = [
+            &[
+                r"(?i)^/[jsw]/\d{9,12}(?:[/?#]|$)",
+                r"(?i)^/my/[a-z0-9][a-z0-9._-]*",
+            ],
+            &[r"\bmeet\b", r"(?i)\bjoin\b/\w+"],
+            &[r"^$", r"x*"],
+            &[r"(?i)^/(?:_#/)?l/meeting/new", r"é+$"],
+        ];
+        let inputs = [
+            "",
+            "/j/123456789",
+            "/J/١٢٣٤٥٦٧٨٩",
+            "/my/alice.b",
+            "meet",
+            "émeet",
+            "meeté",
+            "a meet b",
+            "JOIN/ü",
+            "/l/meeting/new",
+            "/_#/L/Meeting/New?x",
+            "café",
+            "\u{1F600}",
+        ];
+        for patterns in lists {
+            let owned: Vec<String> = patterns.iter().map(|p| (*p).to_owned()).collect();
+            let any = AnyOf::compile("test", &owned).unwrap();
+            let set = regex::RegexSet::new(patterns).unwrap();
+            for s in inputs {
+                assert_eq!(any.is_match(s), set.is_match(s), "{patterns:?} on {s:?}");
+                assert_eq!(any.clone().is_match(s), set.is_match(s));
+            }
+        }
+        let bad = AnyOf::compile("test", &["(unclosed".to_owned()]).unwrap_err();
+        assert!(bad.to_string().contains("unclosed"), "{bad}");
     }
 }
