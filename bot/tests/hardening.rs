@@ -385,7 +385,10 @@ async fn hardening_slowloris_is_cut_others_are_served_and_sigterm_is_bounded() {
     // Connection limit: eight silent connections take every slot; a ninth
     // client is served only once the header timeout has freed one.
     let holders: Vec<_> = (0..8).map(|_| tokio::spawn(hold(addr))).collect();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Time for the server to accept all eight before the ninth connects
+    // (well inside the 2 s header timeout that frees them): 300 ms was too
+    // little on a machine busy with two builds, and the ninth took a slot.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     let ninth = tokio::spawn({
         let client = client.clone();
         async move {
