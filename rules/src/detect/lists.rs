@@ -27,8 +27,9 @@ pub(crate) trait Compiled: Sized {
 /// in the rare search the lazy DFA gives up on (a Unicode word boundary
 /// next to a non-ASCII character).
 ///
-/// A `meta::Regex` configured as `RegexSet` is also compiles a reverse NFA
-/// for its lazy DFA, which only finding where a match starts needs; that
+/// The `meta::Regex` a list was before (configured like a `RegexSet`) also
+/// compiled a reverse NFA for its lazy DFA, which only finding where a
+/// match starts needs; that
 /// was about half of compiling a list, and the built-in lists are compiled
 /// the first time a link needs them, on the path of every scan's and
 /// `check`'s first answer (the first Zoom link of a process: 1.5 ms before,
