@@ -36,39 +36,33 @@ pub(crate) trait Compiled: Sized {
 /// see `examples/first_link.rs`). A full DFA is not built either: the URL
 /// parts given here are tens of bytes.
 pub(crate) struct AnyOf {
-    dfa: hybrid::dfa::DFA,
+    /// `None` when the NFA is too large for the lazy DFA's cache (a
+    /// policy's own long pattern lists): the PikeVM answers alone, as the
+    /// meta regex did then.
+    dfa: Option<hybrid::dfa::DFA>,
     vm: PikeVM,
-    /// Whether a match may be empty, when one found by the lazy DFA is
-    /// confirmed by the PikeVM (which does not report an empty match that
-    /// splits a character).
-    empty: bool,
     caches: Pool<Caches, CacheFn>,
-    #[cfg(test)]
-    len: usize,
 }
 
 /// A search's scratch space, one per thread searching at once.
 struct Caches {
-    dfa: hybrid::dfa::Cache,
+    dfa: Option<hybrid::dfa::Cache>,
     vm: pikevm::Cache,
 }
 
 type CacheFn = Box<dyn Fn() -> Caches + Send + Sync + UnwindSafe + RefUnwindSafe>;
 
 impl AnyOf {
-    fn new(dfa: hybrid::dfa::DFA, vm: PikeVM, empty: bool, #[allow(unused)] len: usize) -> AnyOf {
+    fn new(dfa: Option<hybrid::dfa::DFA>, vm: PikeVM) -> AnyOf {
         let (d, v) = (dfa.clone(), vm.clone());
         let create: CacheFn = Box::new(move || Caches {
-            dfa: d.create_cache(),
+            dfa: d.as_ref().map(hybrid::dfa::DFA::create_cache),
             vm: v.create_cache(),
         });
         AnyOf {
             dfa,
             vm,
-            empty,
             caches: Pool::new(create),
-            #[cfg(test)]
-            len,
         }
     }
 
@@ -76,33 +70,36 @@ impl AnyOf {
         let input = Input::new(s).earliest(true);
         let mut caches = self.caches.get();
         let Caches { dfa, vm } = &mut *caches;
-        match self.dfa.try_search_fwd(dfa, &input) {
-            Ok(None) => false,
-            Ok(Some(_)) if !self.empty => true,
-            _ => self.vm.is_match(vm, input),
+        if let (Some(d), Some(cache)) = (&self.dfa, dfa) {
+            match d.try_search_fwd(cache, &input) {
+                Ok(None) => return false,
+                // A match that may be empty is confirmed by the PikeVM,
+                // which does not report one that splits a character.
+                Ok(Some(_)) if !self.vm.get_nfa().has_empty() => return true,
+                // Given up (or empty): the PikeVM answers.
+                _ => {}
+            }
         }
+        self.vm.is_match(vm, input)
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.vm.get_nfa().pattern_len()
     }
 }
 
 impl Clone for AnyOf {
     fn clone(&self) -> AnyOf {
-        #[cfg(test)]
-        let len = self.len;
-        #[cfg(not(test))]
-        let len = 0;
-        AnyOf::new(self.dfa.clone(), self.vm.clone(), self.empty, len)
+        AnyOf::new(self.dfa.clone(), self.vm.clone())
     }
 }
 
 impl std::fmt::Debug for AnyOf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AnyOf")
-            .field("dfa", &self.dfa)
+            .field("patterns", &self.vm.get_nfa().pattern_len())
+            .field("lazy_dfa", &self.dfa.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -110,34 +107,33 @@ impl std::fmt::Debug for AnyOf {
 impl Compiled for AnyOf {
     fn compile(id: &str, patterns: &[String]) -> Result<AnyOf, CatalogueError> {
         let limit = REGEX_SIZE_LIMIT.saturating_mul(patterns.len());
-        let nfa = thompson::Compiler::new()
+        let built = thompson::Compiler::new()
             .configure(
                 thompson::Config::new()
                     .which_captures(WhichCaptures::None)
                     .nfa_size_limit(Some(limit)),
             )
-            .build_many(patterns);
-        let built = nfa.ok().and_then(|nfa| {
-            let dfa = hybrid::dfa::Builder::new()
-                .configure(
-                    hybrid::dfa::Config::new()
-                        .match_kind(MatchKind::All)
-                        .unicode_word_boundary(true),
-                )
-                .build_from_nfa(nfa.clone())
-                .ok()?;
-            let empty = nfa.has_empty();
-            let vm = PikeVM::builder()
-                .configure(PikeVM::config().match_kind(MatchKind::All))
-                .build_from_nfa(nfa)
-                .ok()?;
-            Some((dfa, vm, empty))
-        });
-        match built {
-            Some((dfa, vm, empty)) => Ok(AnyOf::new(dfa, vm, empty, patterns.len())),
-            // What is wrong, in the words (and with the limits) of the
-            // regex crate, which a policy's author reads.
-            None => Err(regex_error(
+            .build_many(patterns)
+            .ok()
+            .and_then(|nfa| {
+                let dfa = hybrid::dfa::Builder::new()
+                    .configure(
+                        hybrid::dfa::Config::new()
+                            .match_kind(MatchKind::All)
+                            .unicode_word_boundary(true),
+                    )
+                    .build_from_nfa(nfa.clone())
+                    .ok();
+                let vm = PikeVM::builder()
+                    .configure(PikeVM::config().match_kind(MatchKind::All))
+                    .build_from_nfa(nfa)
+                    .ok()?;
+                Some(AnyOf::new(dfa, vm))
+            });
+        // When the NFA does not build, what is wrong in the words (and with
+        // the limits) of the regex crate, which a policy's author reads.
+        built.ok_or_else(|| {
+            regex_error(
                 id,
                 &patterns.join(" | "),
                 meta::Builder::new()
@@ -145,11 +141,11 @@ impl Compiled for AnyOf {
                     .build_many(patterns)
                     .err()
                     .map_or_else(
-                        || regex::Error::Syntax("the lazy DFA could not be built".into()),
+                        || regex::Error::Syntax("the patterns could not be compiled".into()),
                         |e| crate::patterns::regex_crate_error(&e),
                     ),
-            )),
-        }
+            )
+        })
     }
 }
 
@@ -264,9 +260,13 @@ mod tests {
             let owned: Vec<String> = patterns.iter().map(|p| (*p).to_owned()).collect();
             let any = AnyOf::compile("test", &owned).unwrap();
             let set = regex::RegexSet::new(patterns).unwrap();
+            assert!(any.dfa.is_some());
+            // The PikeVM alone, as for a list too large for the lazy DFA.
+            let vm_only = AnyOf::new(None, any.vm.clone());
             for s in inputs {
                 assert_eq!(any.is_match(s), set.is_match(s), "{patterns:?} on {s:?}");
                 assert_eq!(any.clone().is_match(s), set.is_match(s));
+                assert_eq!(vm_only.is_match(s), set.is_match(s), "PikeVM alone");
             }
         }
         let bad = AnyOf::compile("test", &["(unclosed".to_owned()]).unwrap_err();
