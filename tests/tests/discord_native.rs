@@ -345,19 +345,33 @@ async fn wait_message(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_exception_request_from_button_to_approval() {
-    let policy = linkguard_rules::policy::DEFAULT_POLICY
-        .replace("action = \"replace\"", "action = \"delete\"");
-    let t = spawn_app(Setup {
-        policy: Some(policy),
+/// The kinds of the audit records so far, in order.
+async fn audit_kinds(t: &TestApp) -> Vec<String> {
+    t.audit()
+        .await
+        .iter()
+        .map(|r| r.entry.kind.as_str().to_owned())
+        .collect()
+}
+
+/// linkguard with exception requests going to #random.
+async fn with_admin_channel(policy: Option<String>) -> TestApp {
+    spawn_app(Setup {
+        policy,
         native: DiscordNative {
             admin_channel_id: Some(cast::RANDOM),
             ..DiscordNative::default()
         },
         ..Setup::default()
     })
-    .await;
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exception_request_from_button_to_approval() {
+    let policy = linkguard_rules::policy::DEFAULT_POLICY
+        .replace("action = \"replace\"", "action = \"delete\"");
+    let t = with_admin_channel(Some(policy)).await;
     // alice's Zoom link is removed; the DM telling her has the button.
     let id = t.post(cast::GENERAL, cast::ALICE, "https://zoom.us/j/123456789");
     t.wait_action(id).await;
@@ -478,17 +492,61 @@ async fn an_exception_request_from_button_to_approval() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert!(!t.fake.message(id).unwrap().deleted);
-    let kinds: Vec<String> = t
-        .audit()
-        .await
-        .iter()
-        .map(|r| r.entry.kind.as_str().to_owned())
-        .collect();
+    let kinds = audit_kinds(&t).await;
     assert!(
         kinds.iter().any(|k| k == "exception_requested"),
         "{kinds:?}"
     );
     assert!(kinds.iter().any(|k| k == "exception_approved"), "{kinds:?}");
     t.assert_audit_sound().await;
+    t.stop().await;
+}
+
+/// Clicks and forms linkguard never made (forged, or from an older version)
+/// are answered privately, saying nothing was done, and change nothing: a
+/// server id of zero, a request number that is none, a button or form of
+/// another name, an Approve outside the company's servers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_buttons_and_forms_get_an_answer_and_change_nothing() {
+    let t = with_admin_channel(None).await;
+    let id = t.post(cast::GENERAL, cast::ALICE, "hello");
+    for (custom_id, says) in [
+        ("lg:rq:open:0", "only from members of its company's servers"),
+        ("lg:rq:open:99999999999999999999", "only from members"),
+        ("lg:rq:approve:seven", "names no exception request"),
+        ("lg:rq:deny:", "names no exception request"),
+        ("lg:rq:approve:1", "no exception request #1"),
+        ("somebody-else:1", "does not know that button"),
+        ("", "does not know that button"),
+    ] {
+        let cb = t.fake.click(id, cast::ADMIN, custom_id).await;
+        let a = answer(&cb.unwrap_or_else(|e| panic!("no answer to {custom_id:?}: {e:?}")));
+        assert!(
+            a.to_lowercase().contains(says),
+            "{custom_id:?} answered {a:?}"
+        );
+    }
+    for form in ["lg:rq:form:0", "lg:rq:other:1"] {
+        let cb = t
+            .fake
+            .submit_modal(
+                cast::GENERAL,
+                cast::ALICE,
+                form,
+                &[("reason", "x"), ("duration", "1d")],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("no answer to form {form}: {e:?}"));
+        let a = answer(&cb);
+        assert!(
+            a.contains("only from members") || a.contains("does not know that form"),
+            "{form}: {a}"
+        );
+    }
+    let kinds = audit_kinds(&t).await;
+    assert!(
+        !kinds.iter().any(|k| k.starts_with("exception_")),
+        "{kinds:?}"
+    );
     t.stop().await;
 }

@@ -46,6 +46,15 @@ const DURATION: &str = "duration";
 /// allowed server.
 const NOT_A_MEMBER: &str =
     "linkguard takes exception requests only from members of its company's servers.";
+/// The answer to a button none of linkguard's messages carries (a forged
+/// click, or one from a version that named its buttons differently).
+const UNKNOWN_BUTTON: &str = "linkguard does not know that button; nothing was done.";
+/// The answer to a form linkguard did not open.
+const UNKNOWN_FORM: &str = "linkguard does not know that form; nothing was sent.";
+/// The answer to an Approve / Deny whose request number is not one.
+const NO_SUCH_REQUEST: &str = "That button names no exception request; nothing was decided.";
+/// The answer to an Approve / Deny outside the company's servers.
+const NOT_HERE: &str = "linkguard decides exception requests only in its company's servers.";
 /// How often the delivery loop looks for requests made elsewhere.
 const POLL: Duration = Duration::from_secs(5);
 
@@ -90,12 +99,13 @@ fn private(text: impl Into<String>) -> CreateInteractionResponse {
 /// The server a button or modal names, if it is allowed and `user` is a
 /// member there (a DM carries no server of its own).
 async fn home(ctx: &Context, guilds: &Guilds, raw: &str, user: UserId) -> Option<u64> {
-    let guild: u64 = raw.parse().ok()?;
-    if !guilds.allows(Some(GuildId::new(guild))) {
+    // Zero is no server id (and `GuildId::new` would panic on it).
+    let guild = GuildId::from(raw.parse::<std::num::NonZeroU64>().ok()?);
+    if !guilds.allows(Some(guild)) {
         return None;
     }
-    GuildId::new(guild).member(ctx, user).await.ok()?;
-    Some(guild)
+    guild.member(ctx, user).await.ok()?;
+    Some(guild.get())
 }
 
 fn decision_row(id: i64) -> CreateActionRow {
@@ -154,12 +164,9 @@ pub async fn on_component(
         .map(|r| (true, r))
         .or_else(|| id.strip_prefix(DENY).map(|r| (false, r)))
     {
-        let Some(response) = decide(comp, commands, guilds, admin_roles, approve, raw).await else {
-            return;
-        };
-        response
+        decide(comp, commands, guilds, admin_roles, approve, raw).await
     } else {
-        return;
+        private(UNKNOWN_BUTTON)
     };
     if let Err(e) = comp.create_response(&ctx.http, response).await {
         tracing::warn!(error = %e, "could not answer an exception request button");
@@ -193,8 +200,8 @@ fn request_form(guild: u64) -> CreateInteractionResponse {
 }
 
 /// An Approve / Deny click on request `raw`, with the clicker's admin
-/// rights: the admin message updated, or the clicker told why not. `None`
-/// (no answer) for a click that names no request or no allowed server.
+/// rights: the admin message updated, or the clicker told why not (also
+/// for a click that names no request, or comes from no allowed server).
 async fn decide(
     comp: &ComponentInteraction,
     commands: &Commands,
@@ -202,30 +209,32 @@ async fn decide(
     admin_roles: &[String],
     approve: bool,
     raw: &str,
-) -> Option<CreateInteractionResponse> {
-    let request = raw.parse::<i64>().ok()?;
+) -> CreateInteractionResponse {
+    let Ok(request) = raw.parse::<i64>() else {
+        return private(NO_SUCH_REQUEST);
+    };
     let (roles, is_admin) =
         super::tenancy::member_rights(guilds, comp.guild_id, comp.member.as_ref(), admin_roles);
-    let guild = comp.guild_id.filter(|g| guilds.allows(Some(*g)))?;
+    let Some(guild) = comp.guild_id.filter(|g| guilds.allows(Some(*g))) else {
+        return private(NOT_HERE);
+    };
     let caller = caller_of(&comp.user, guild.get(), comp.channel_id, is_admin, roles);
-    Some(
-        match commands
-            .request_decide(&caller, request, approve, None)
-            .await
-        {
-            Ok(d) => CreateInteractionResponse::UpdateMessage(
-                CreateInteractionResponseMessage::new()
-                    .content(admin_text(&d.request))
-                    .components(Vec::new())
-                    .allowed_mentions(CreateAllowedMentions::new()),
-            ),
-            Err(e @ RequestError::Store(_)) => {
-                tracing::warn!(error = %e, "deciding an exception request failed");
-                private("linkguard could not record that decision right now; please try again.")
-            }
-            Err(e) => private(e.to_string()),
-        },
-    )
+    match commands
+        .request_decide(&caller, request, approve, None)
+        .await
+    {
+        Ok(d) => CreateInteractionResponse::UpdateMessage(
+            CreateInteractionResponseMessage::new()
+                .content(admin_text(&d.request))
+                .components(Vec::new())
+                .allowed_mentions(CreateAllowedMentions::new()),
+        ),
+        Err(e @ RequestError::Store(_)) => {
+            tracing::warn!(error = %e, "deciding an exception request failed");
+            private("linkguard could not record that decision right now; please try again.")
+        }
+        Err(e) => private(e.to_string()),
+    }
 }
 
 /// The modal's submit: a request for the author themselves.
@@ -236,6 +245,12 @@ pub async fn on_modal(
     guilds: &Guilds,
 ) {
     let Some(raw) = modal.data.custom_id.strip_prefix(FORM) else {
+        if let Err(e) = modal
+            .create_response(&ctx.http, private(UNKNOWN_FORM))
+            .await
+        {
+            tracing::warn!(error = %e, "could not answer an unknown form");
+        }
         return;
     };
     let value = |want: &str| {
