@@ -7,11 +7,11 @@
 //! spreads the lines over the cores:
 //!
 //! - **Blocks of lines.** Standard input is read in blocks of whole lines
-//!   ([`LineBlocks`]); with more than one block, a reader thread reads the
-//!   next ones while worker threads (one per core) evaluate blocks and the
-//!   calling thread writes the finished ones *in input order* (each block's
-//!   output waits for the blocks before it). Buffers go round, none is
-//!   allocated per block (see `pipeline`).
+//!   ([`LineBlocks`]); with more than one block, one thread per core takes
+//!   the next block, evaluates it and puts its output among the finished
+//!   ones, and the calling thread (one of them) writes those *in input
+//!   order* (each block's output waits for the blocks before it). Buffers
+//!   go round, none is allocated per block (see `pipeline`).
 //! - **A borrowed parse of the usual line.** A line `{"id"?, "platform"?,
 //!   "text", …}` is parsed into borrowed fields (no `Value`, no copy of a
 //!   text without escapes); unknown fields are still parsed whole, so that a
@@ -39,8 +39,7 @@ use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Condvar, Mutex};
 
 /// About how many bytes of input one block holds: small enough that a
 /// block is still in the cache when a worker reads it, and that the few
@@ -115,7 +114,6 @@ fn run_blocks(
     let Some(second) = second else {
         let (mut buf, mut next) = (Vec::new(), Some(first));
         while let Some(item) = next.take().or_else(|| blocks.next()) {
-            buf.clear();
             let (done, input) = block(ctx, item, buf);
             out.write_all(&done.out)?;
             outcome.merge(done.outcome);
@@ -131,111 +129,224 @@ fn run_blocks(
 
 type Item = Result<Block, Cut>;
 
-/// A block of input on its way to a worker: its place in the output, the
-/// block, and the buffer its output goes into.
-type Work = (u64, Item, Vec<u8>);
-
-/// [`run_blocks`] over threads: a reader (of `blocks`), `jobs` workers, and
-/// the calling thread as the writer, which puts the finished blocks back in
-/// input order. Buffers go round instead of being allocated per block (a
-/// fresh one costs a page fault per 4 KiB as it fills, and its unmapping):
-/// the input's back to the reader, the output's back through the reader to
-/// the workers. The output buffers are also the limit on the blocks in
-/// flight, so a slow reader of our output slows the reading of the input.
+/// [`run_blocks`] over `jobs` threads: the calling thread and `jobs - 1`
+/// helpers, each taking the next block from the input (reading it while
+/// holding the reader), evaluating it and putting its output among the
+/// finished ones; the calling thread also writes those out *in input
+/// order*, between its own blocks. One thread per core and no thread that
+/// only reads or only writes: a dedicated reader and writer beside a
+/// worker per core made two threads too many for the cores, and each
+/// block changed hands three times, costing context switches and wake-ups
+/// (a tenth more CPU time than one thread, most of it in the kernel).
+///
+/// Buffers go round instead of being allocated per block (a fresh one
+/// costs a page fault per 4 KiB as it fills, and its unmapping): a block's
+/// input buffer goes back to the reader with the next read, its output
+/// buffer back to the free ones once written. The output buffers are also
+/// the limit on the blocks in flight, so a slow reader of our output slows
+/// the reading of the input.
 fn pipeline<R: Read + Send>(
     ctx: Ctx<'_>,
-    mut blocks: LineBlocks<R>,
+    blocks: LineBlocks<R>,
     read: [Item; 2],
     out: &mut impl Write,
     jobs: usize,
 ) -> std::io::Result<Outcome> {
     let in_flight = jobs * 2 + 2;
+    let reader = Mutex::new(Reader {
+        read: read.into_iter(),
+        blocks,
+        seq: 0,
+    });
+    let shared = Shared {
+        state: Mutex::new(State {
+            free: (0..in_flight).map(|_| Vec::new()).collect(),
+            done: BTreeMap::new(),
+            total: None,
+            stop: false,
+        }),
+        changed: Condvar::new(),
+    };
     std::thread::scope(|s| {
-        let (work_tx, work_rx) = sync_channel::<Work>(jobs);
-        let work_rx = Arc::new(Mutex::new(work_rx));
-        let (done_tx, done_rx) = channel::<(u64, Done)>();
-        let (inputs_tx, inputs_rx) = channel::<Vec<u8>>();
-        let (free_tx, free_rx) = sync_channel::<Vec<u8>>(in_flight);
-        for _ in 0..in_flight {
-            let _ = free_tx.send(Vec::new());
+        for _ in 1..jobs {
+            s.spawn(|| helper(ctx, &reader, &shared));
         }
-        for _ in 0..jobs {
-            let rx = Arc::clone(&work_rx);
-            let (done_tx, inputs_tx) = (done_tx.clone(), inputs_tx.clone());
-            s.spawn(move || worker(ctx, &rx, &done_tx, &inputs_tx));
-        }
-        drop((done_tx, inputs_tx));
-        s.spawn(move || {
-            let mut read = read.into_iter();
-            let mut seq = 0;
-            while let Some(next) = read.next().or_else(|| blocks.next()) {
-                // Every output buffer in use: wait for the writer.
-                let Ok(buf) = free_rx.recv() else { return };
-                if work_tx.send((seq, next, buf)).is_err() {
-                    return;
-                }
-                seq += 1;
-                for buf in inputs_rx.try_iter() {
-                    blocks.reuse(buf);
-                }
-            }
-        });
-        write_in_order(out, &done_rx, &free_tx)
+        let written = lead(ctx, &reader, &shared, out);
+        // A failed write stops the helpers at their next block.
+        shared.update(|st| st.stop = true);
+        written
     })
 }
 
-/// Writes the blocks' outputs as they come, each after those before it;
-/// gives each output buffer back once written.
-fn write_in_order(
-    out: &mut impl Write,
-    done_rx: &Receiver<(u64, Done)>,
-    free_tx: &SyncSender<Vec<u8>>,
-) -> std::io::Result<Outcome> {
-    let mut outcome = Outcome::default();
-    // Finished blocks that wait for an earlier one, by place.
-    let mut early: BTreeMap<u64, Done> = BTreeMap::new();
-    let mut next = 0;
-    for (seq, done) in done_rx {
-        early.insert(seq, done);
-        while let Some(done) = early.remove(&next) {
-            out.write_all(&done.out)?;
-            outcome.merge(done.outcome);
-            let _ = free_tx.try_send(done.out);
-            next += 1;
-        }
-    }
-    Ok(outcome)
+/// The input's side of [`pipeline`]: the two blocks read before deciding
+/// to go parallel, then the rest, numbered in input order.
+struct Reader<R> {
+    read: std::array::IntoIter<Item, 2>,
+    blocks: LineBlocks<R>,
+    seq: u64,
 }
 
-fn worker(
-    ctx: Ctx<'_>,
-    rx: &Mutex<Receiver<Work>>,
-    done_tx: &Sender<(u64, Done)>,
-    inputs_tx: &Sender<Vec<u8>>,
-) {
-    loop {
-        // Hold the lock only for the receive, never while working.
-        let next = match rx.lock() {
-            Ok(guard) => guard.recv(),
-            Err(_) => return,
-        };
-        let Ok((seq, item, mut buf)) = next else {
-            return;
-        };
-        buf.clear();
-        let (done, input) = block(ctx, item, buf);
-        if let Some(input) = input {
-            let _ = inputs_tx.send(input);
+impl<R: Read> Reader<R> {
+    /// The next block and its place; `input`, a finished block's buffer,
+    /// is read into again.
+    fn take(reader: &Mutex<Reader<R>>, input: Option<Vec<u8>>) -> Option<(u64, Item)> {
+        let mut r = reader.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(buf) = input {
+            r.blocks.reuse(buf);
         }
-        if done_tx.send((seq, done)).is_err() {
+        let item = r.read.next().or_else(|| r.blocks.next())?;
+        r.seq += 1;
+        Some((r.seq - 1, item))
+    }
+
+    fn count(reader: &Mutex<Reader<R>>) -> u64 {
+        reader.lock().unwrap_or_else(|e| e.into_inner()).seq
+    }
+}
+
+/// What the threads of [`pipeline`] share besides the reader.
+struct Shared {
+    state: Mutex<State>,
+    /// Signalled on every change of `state`.
+    changed: Condvar,
+}
+
+struct State {
+    /// Output buffers free to take.
+    free: Vec<Vec<u8>>,
+    /// Finished blocks not written yet, by place.
+    done: BTreeMap<u64, Done>,
+    /// How many blocks there are, once the input has ended.
+    total: Option<u64>,
+    /// Set when the writing stopped (finished, failed or panicked).
+    stop: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn update(&self, f: impl FnOnce(&mut State)) {
+        f(&mut self.lock());
+        self.changed.notify_all();
+    }
+
+    /// Waits until `ready` picks something out of the state, `None` once
+    /// the writing has stopped.
+    fn wait_for<T>(&self, mut ready: impl FnMut(&mut State) -> Option<T>) -> Option<T> {
+        let mut st = self.lock();
+        loop {
+            if st.stop {
+                return None;
+            }
+            if let Some(t) = ready(&mut st) {
+                return Some(t);
+            }
+            st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// Stops the writing if a helper panics, rather than leave the writer
+/// waiting for its block (the panic then reaches the caller).
+struct StopOnPanic<'a>(&'a Shared);
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.update(|st| st.stop = true);
+        }
+    }
+}
+
+/// A helper of [`pipeline`]: blocks in, outputs among the finished ones.
+fn helper<R: Read>(ctx: Ctx<'_>, reader: &Mutex<Reader<R>>, shared: &Shared) {
+    let _stop = StopOnPanic(shared);
+    let mut input = None;
+    while let Some(buf) = shared.wait_for(|st| st.free.pop()) {
+        let Some((seq, item)) = Reader::take(reader, input.take()) else {
+            let total = Reader::count(reader);
+            shared.update(|st| {
+                st.free.push(buf);
+                st.total = Some(total);
+            });
             return;
+        };
+        let (done, back) = block(ctx, item, buf);
+        input = back;
+        shared.update(|st| {
+            st.done.insert(seq, done);
+        });
+    }
+}
+
+/// The calling thread's part of [`pipeline`]: writes the finished blocks
+/// in input order, and evaluates blocks of its own while none is ready.
+fn lead<R: Read>(
+    ctx: Ctx<'_>,
+    reader: &Mutex<Reader<R>>,
+    shared: &Shared,
+    out: &mut impl Write,
+) -> std::io::Result<Outcome> {
+    let mut outcome = Outcome::default();
+    let mut next = 0;
+    let mut input = None;
+    let mut reading = true;
+    loop {
+        // What can be written now; else a free buffer for a block of our
+        // own; else (every buffer taken, or the input read) wait for one.
+        enum Step {
+            Write(Done),
+            Own(Vec<u8>),
+            End,
+        }
+        let step = shared.wait_for(|st| {
+            if let Some(done) = st.done.remove(&next) {
+                Some(Step::Write(done))
+            } else if st.total == Some(next) {
+                Some(Step::End)
+            } else if reading {
+                st.free.pop().map(Step::Own)
+            } else {
+                None
+            }
+        });
+        match step {
+            Some(Step::Write(done)) => {
+                out.write_all(&done.out)?;
+                outcome.merge(done.outcome);
+                next += 1;
+                let buf = done.out;
+                shared.update(|st| st.free.push(buf));
+            }
+            Some(Step::Own(buf)) => match Reader::take(reader, input.take()) {
+                Some((seq, item)) => {
+                    let (done, back) = block(ctx, item, buf);
+                    input = back;
+                    shared.update(|st| {
+                        st.done.insert(seq, done);
+                    });
+                }
+                None => {
+                    reading = false;
+                    let total = Reader::count(reader);
+                    shared.update(|st| {
+                        st.free.push(buf);
+                        st.total = Some(total);
+                    });
+                }
+            },
+            Some(Step::End) => return Ok(outcome),
+            None => return Err(std::io::Error::other("a check --batch worker stopped")),
         }
     }
 }
 
 /// The output of one block of lines (or of a line that could not be read),
 /// written into `out` (empty); and the block's buffer, to be read into again.
-fn block(ctx: Ctx<'_>, item: Item, out: Vec<u8>) -> (Done, Option<Vec<u8>>) {
+fn block(ctx: Ctx<'_>, item: Item, mut out: Vec<u8>) -> (Done, Option<Vec<u8>>) {
+    out.clear();
     let mut done = Done {
         out,
         outcome: Outcome::default(),
@@ -603,6 +714,50 @@ mod tests {
                         at.and_then(|n| w.lines().nth(n))
                     );
                 }
+            }
+        }
+    }
+
+    /// A writer that takes `left` bytes, then fails, as a closed pipe does.
+    struct Closes {
+        left: usize,
+    }
+
+    impl Write for Closes {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.left == 0 {
+                return Err(std::io::ErrorKind::BrokenPipe.into());
+            }
+            let n = buf.len().min(self.left);
+            self.left -= n;
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A failed write ends the run with its error, on every thread count
+    /// and wherever it happens: no thread is left waiting for another.
+    #[test]
+    fn a_failed_write_stops_every_thread() {
+        let policy = Policy::parse(DEFAULT_POLICY_NAME, DEFAULT_POLICY).unwrap();
+        let key = RoomKey::new("test-key");
+        let ctx = Ctx {
+            policy: &policy,
+            key: &key,
+            default_platform: Dialect::Any,
+        };
+        let text = input(3000);
+        for jobs in [1, 2, 3] {
+            for left in [0, 1, 5000, 100_000] {
+                let mut out = Closes { left };
+                let e = run_blocks(ctx, &text[..], &mut out, 512, jobs).unwrap_err();
+                assert_eq!(
+                    e.kind(),
+                    std::io::ErrorKind::BrokenPipe,
+                    "{jobs} jobs, {left}"
+                );
             }
         }
     }
