@@ -45,7 +45,8 @@ pub fn verify(
     let Ok(when) = ts.trim().parse::<i64>() else {
         return Err(Rejection::Stale);
     };
-    if (now - when).abs() > WINDOW_SECS {
+    // `abs_diff`: a timestamp near `i64::MIN` must not overflow.
+    if now.abs_diff(when) > WINDOW_SECS.unsigned_abs() {
         return Err(Rejection::Stale);
     }
     let Some(hex_sig) = sig.trim().strip_prefix("v0=") else {
