@@ -11,7 +11,7 @@ async fn a_zoom_link_is_replaced_and_both_steps_are_audited() {
     let app = spawn_app(Setup::default()).await;
     let ts = app
         .fake
-        .post_user_message(GENERAL, ALICE, "standup: <https://acme.zoom.us/j/81731411461?pwd=abc|join> &amp; bring coffee <!channel>")
+        .post_user_message(GENERAL, ALICE, "standup: <https://acme.zoom.us/j/81731411461?pwd=abc|join> &amp; bring coffee <!channel> <@U0FAKEUSR02>")
         .unwrap();
     app.wait_message(GENERAL, &ts, |m| m.deleted).await;
     let reposts = app.reposts(GENERAL);
@@ -24,10 +24,11 @@ async fn a_zoom_link_is_replaced_and_both_steps_are_audited() {
         "{}",
         r.text
     );
-    // Only the link changed; the label and escapes stay; the broadcast is defused.
+    // Only the link changed; the label and escapes stay; the broadcast is
+    // defused and bob is named, not mentioned again: the repost pings nobody.
     assert!(
         r.text
-            .contains("|join> &amp; bring coffee @channel\n_(reposted by linkguard"),
+            .contains("|join> &amp; bring coffee @channel @bob\n_(reposted by linkguard"),
         "{}",
         r.text
     );

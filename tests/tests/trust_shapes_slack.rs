@@ -9,7 +9,8 @@
 //!   that fit; without one the thread reply and the notice fit.
 //! - `trust_slack_*`: shared messages (the text is in `attachments`), file
 //!   shares (the typed comment, what `initial_comment` becomes, is `text`),
-//!   and an integration's edit that changes only its attachments.
+//!   an integration's edit that changes only its attachments, and a post
+//!   through the API whose blocks show a link its text does not.
 
 use linkguard_e2e::slack_support::{outcome_for, spawn_app, Setup, ALICE, BOB, GENERAL, WAIT};
 use linkguard_fakes::slack::OtherBot;
@@ -240,6 +241,31 @@ async fn trust_slack_an_integration_edit_of_only_its_attachments_is_caught() {
         Some(linkguard::store::Revision::original()),
         "the edit"
     );
+    assert!(app.reposts(GENERAL).is_empty());
+    app.finish().await;
+}
+
+/// A post through the API (a member's own token) whose text hides the link
+/// its blocks show: the link is found, the message removed (a repost could
+/// not show those blocks), with the reason in the audit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_slack_a_link_only_in_the_blocks_is_caught() {
+    let app = spawn_app(Setup::default()).await;
+    let ts = app
+        .fake
+        .post_user_message_with_blocks(
+            GENERAL,
+            ALICE,
+            "weekly agenda",
+            json!([{"type": "rich_text", "block_id": "x1", "elements": [{"type": "rich_text_section",
+                "elements": [{"type": "text", "text": "weekly "},
+                    {"type": "link", "url": "https://zoom.us/j/9200000009", "text": "agenda"}]}]}]),
+        )
+        .unwrap();
+    app.wait_message(GENERAL, &ts, |m| m.deleted).await;
+    let (action, outcome, detail) = app.wait_outcome(&ts).await;
+    assert_eq!((action.as_str(), outcome.as_str()), ("delete", "degraded"));
+    assert!(detail.unwrap_or_default().contains("blocks"));
     assert!(app.reposts(GENERAL).is_empty());
     app.finish().await;
 }

@@ -13,7 +13,7 @@
 //! An edit's thread is looked up ([`SlackActions::thread_of`]): Slack nests
 //! it inside `message_changed`, where slack-morphism does not keep it.
 
-use super::translate::defuse_mentions;
+use super::mentions::{defuse_for_repost, defuse_mentions, mentioned_users};
 use crate::moderation::{
     attempt_deadline, jittered, ActionError, ActionFuture, IncomingMessage, PlatformActions,
 };
@@ -41,6 +41,10 @@ const NO_USER_TOKEN: &str =
     "no Slack admin user token is configured (a bot token cannot delete other people's messages)";
 /// How long a looked-up user is remembered.
 const USER_TTL: Duration = Duration::from_secs(300);
+/// How many of the users a repost mentions are looked up to be named (the
+/// rest are named by their ids): a message of hundreds of mentions must
+/// not cost hundreds of calls before its repost.
+const MAX_NAMED_USERS: usize = 20;
 
 /// What we need to know about a Slack user.
 #[derive(Debug, Clone)]
@@ -357,6 +361,22 @@ impl SlackActions {
     }
 }
 
+impl SlackActions {
+    /// `text` with nothing in it that notifies anyone (see
+    /// [`defuse_for_repost`]): the users it mentions named by their display
+    /// names, the first [`MAX_NAMED_USERS`] looked up (cached; a lookup
+    /// that fails leaves the id), any further ones by their ids.
+    async fn defused_for_repost(&self, text: &str) -> String {
+        let mut names = HashMap::new();
+        for id in mentioned_users(text).into_iter().take(MAX_NAMED_USERS) {
+            if let Ok(who) = self.user(&id).await {
+                names.insert(id, who.name);
+            }
+        }
+        defuse_for_repost(text, &names)
+    }
+}
+
 impl PlatformActions for SlackActions {
     fn repost<'a>(&'a self, msg: &'a IncomingMessage, text: &'a str) -> ActionFuture<'a, String> {
         Box::pin(async move {
@@ -378,11 +398,14 @@ impl PlatformActions for SlackActions {
                 let who = self.user(&msg.author.id).await.map_err(map_error)?;
                 (who.name, who.avatar)
             };
+            let text = self.defused_for_repost(text).await;
             let session = self.client.open_session(&self.bot_token);
             let mut req = SlackApiChatPostMessageRequest::new(
                 SlackChannelId(msg.channel.clone()),
-                SlackMessageContent::new().with_text(defuse_mentions(text)),
+                SlackMessageContent::new().with_text(text),
             );
+            // Plain `@name` and `#name` stay plain text.
+            req.link_names = Some(false);
             req.username = Some(name);
             req.icon_url = avatar;
             req.thread_ts = self.thread_of(msg).await.map(SlackTs);

@@ -36,6 +36,7 @@ mod approvals;
 pub mod blocks;
 mod home;
 mod interactivity;
+pub mod mentions;
 pub mod translate;
 pub mod verify;
 

@@ -2,6 +2,7 @@
 //! events are not ours to moderate. Pure functions, unit-tested.
 
 use crate::moderation::{Author, IncomingMessage, Platform, Revision, Skip};
+use linkguard_rules::rewrite::escape_slack;
 use slack_morphism::prelude::*;
 use std::time::Instant;
 
@@ -76,6 +77,95 @@ fn file_titles(content: Option<&SlackMessageContent>) -> Vec<String> {
 const ATTACHMENTS_NOT_REPOSTABLE: &str =
     "its attachments (a shared message or an integration's) cannot be reposted";
 
+/// Why a repost cannot stand in for a message whose blocks show more than
+/// its text.
+const BLOCKS_NOT_REPOSTABLE: &str = "its blocks show links or text that its text does not";
+
+/// At most this many pieces of block text are read from one message, and
+/// at most [`MAX_BLOCK_BYTES`] of them: Slack allows 50 blocks of a few
+/// KiB each, so this bounds nothing real.
+const MAX_BLOCK_PARTS: usize = 500;
+const MAX_BLOCK_BYTES: usize = 256 << 10;
+
+/// What a message's blocks show that its `text` does not: the URL of every
+/// rich-text `link` element and of every link button, and the text of every
+/// `mrkdwn` or `plain_text` object (section, context, header), each unless
+/// `text` already carries it (as Slack wire text: escaped, links in `<…>`).
+///
+/// Slack's clients write a message's `rich_text` block and its `text` from
+/// the same input, so for a message typed by a person this is empty. A post
+/// through the API (a user token, an app) sets the two independently, and
+/// people see the blocks: a link only in the blocks must not slip past.
+fn block_parts(content: Option<&SlackMessageContent>) -> Vec<String> {
+    let Some(c) = content else { return Vec::new() };
+    let Some(blocks) = c.blocks.as_ref().filter(|b| !b.is_empty()) else {
+        return Vec::new();
+    };
+    let Ok(blocks) = serde_json::to_value(blocks) else {
+        return Vec::new();
+    };
+    let text = c.text.as_deref().unwrap_or_default();
+    let mut parts = Vec::new();
+    let mut bytes = 0;
+    let mut keep = |part: String| {
+        if parts.len() < MAX_BLOCK_PARTS
+            && bytes + part.len() <= MAX_BLOCK_BYTES
+            && !text.contains(part.as_str())
+            && !parts.contains(&part)
+        {
+            bytes += part.len();
+            parts.push(part);
+        }
+    };
+    block_values(&blocks, &mut |kind, obj| {
+        let field = |name: &str| obj.get(name).and_then(serde_json::Value::as_str);
+        match kind {
+            // A link shows its URL's target; its label is text.
+            "link" | "button" => {
+                if let Some(url) = field("url").filter(|u| !u.is_empty()) {
+                    keep(escape_slack(url));
+                }
+            }
+            "mrkdwn" => {
+                if let Some(t) = field("text").filter(|t| !t.is_empty()) {
+                    keep(t.to_owned());
+                }
+            }
+            "plain_text" => {
+                if let Some(t) = field("text").filter(|t| !t.is_empty()) {
+                    keep(escape_slack(t));
+                }
+            }
+            _ => {}
+        }
+    });
+    parts
+}
+
+/// Calls `f(type, object)` for every JSON object with a string `type` in
+/// `v`, depth first.
+fn block_values(
+    v: &serde_json::Value,
+    f: &mut dyn FnMut(&str, &serde_json::Map<String, serde_json::Value>),
+) {
+    match v {
+        serde_json::Value::Object(obj) => {
+            if let Some(kind) = obj.get("type").and_then(serde_json::Value::as_str) {
+                f(kind, obj);
+            }
+            for child in obj.values() {
+                block_values(child, f);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for child in items {
+                block_values(child, f);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// A message's text as the policy reads it: `text` (for a file share, the
 /// comment typed with the files: what `initial_comment` becomes), typed file
 /// titles, then its attachments' text. Also whether it carries files, and
@@ -86,31 +176,39 @@ fn texts(content: Option<&SlackMessageContent>) -> (String, bool, Option<String>
     };
     let mut text = c.text.clone().unwrap_or_default();
     let attached = attachment_parts(content);
-    for t in file_titles(content).iter().chain(&attached) {
+    let blocks = block_parts(content);
+    for t in file_titles(content).iter().chain(&attached).chain(&blocks) {
         if !text.is_empty() {
             text.push('\n');
         }
         text.push_str(t);
     }
     let has_files = c.files.as_ref().is_some_and(|f| !f.is_empty());
-    let why = (!attached.is_empty()).then(|| ATTACHMENTS_NOT_REPOSTABLE.to_owned());
+    let why = if !attached.is_empty() {
+        Some(ATTACHMENTS_NOT_REPOSTABLE.to_owned())
+    } else {
+        (!blocks.is_empty()).then(|| BLOCKS_NOT_REPOSTABLE.to_owned())
+    };
     (text, has_files, why)
 }
 
 /// What an edit (`message_changed`) says that is new, when its text did not
 /// change: `Ok(None)` when the text changed (the text is judged),
-/// `Ok(Some(text))` for the attachment text an app added, or why it is not
-/// a message at all.
+/// `Ok(Some((text, why)))` for the block or attachment text that is new
+/// (and why a repost cannot stand in for it), or why it is not a message
+/// at all.
 ///
 /// Unfurls and reactions also fire message_changed with the same text.
 /// People cannot write attachments (Slack adds unfurls to their messages),
 /// but apps can: an app's edit that changes only its attachments
-/// (chat.update) is a revision of what they say. Only the attachment text
+/// (chat.update) is a revision of what they say. Blocks are written by
+/// whoever posted (an update through the API can change them alone), never
+/// by an unfurl, so new block text is read whoever edits. Only the text
 /// that is new is read, so nothing is judged twice.
 fn edited_attachments(
     ev: &SlackMessageEvent,
     new: &SlackMessageEventEdited,
-) -> Result<Option<String>, Skip> {
+) -> Result<Option<(String, &'static str)>, Skip> {
     let previous = ev
         .previous_message
         .as_ref()
@@ -120,18 +218,31 @@ fn edited_attachments(
     if old_text != new_text {
         return Ok(None);
     }
-    if new.sender.bot_id.is_none() {
-        return Err(Skip::NotAMessage);
-    }
-    let before = attachment_parts(previous);
-    let added: Vec<String> = attachment_parts(new.content.as_ref())
-        .into_iter()
-        .filter(|p| !before.contains(p))
-        .collect();
-    if added.is_empty() {
-        return Err(Skip::NotAMessage);
-    }
-    Ok(Some(added.join("\n")))
+    let new_only = |before: Vec<String>, after: Vec<String>| -> Vec<String> {
+        after.into_iter().filter(|p| !before.contains(p)).collect()
+    };
+    let blocks = new_only(block_parts(previous), block_parts(new.content.as_ref()));
+    let attached = if new.sender.bot_id.is_some() {
+        new_only(
+            attachment_parts(previous),
+            attachment_parts(new.content.as_ref()),
+        )
+    } else {
+        Vec::new()
+    };
+    let why = match (attached.is_empty(), blocks.is_empty()) {
+        (true, true) => return Err(Skip::NotAMessage),
+        (false, _) => ATTACHMENTS_NOT_REPOSTABLE,
+        (true, false) => BLOCKS_NOT_REPOSTABLE,
+    };
+    Ok(Some((
+        attached
+            .into_iter()
+            .chain(blocks)
+            .collect::<Vec<_>>()
+            .join("\n"),
+        why,
+    )))
 }
 
 /// Translates one `message` event. `team` is the event wrapper's team id.
@@ -179,9 +290,9 @@ pub fn message(
         return Translated::Skipped(Skip::NotAMessage);
     };
     let (mut text, has_files, mut not_repostable) = texts(content);
-    if let Some(added) = attachments_only {
+    if let Some((added, why)) = attachments_only {
         text = added;
-        not_repostable = Some(ATTACHMENTS_NOT_REPOSTABLE.to_owned());
+        not_repostable = Some(why.to_owned());
     }
     if is_im {
         return if edited {
@@ -224,8 +335,9 @@ struct Posted<'a> {
     content: Option<&'a SlackMessageContent>,
     revision: Revision,
     edited: bool,
-    /// For an edit that only added attachments: their text, all that is new.
-    attachments_only: Option<String>,
+    /// For an edit that only added attachments or blocks: their text, all
+    /// that is new, and why a repost cannot stand in for it.
+    attachments_only: Option<(String, &'static str)>,
 }
 
 /// Reads the subtypes linkguard moderates (a post, a bot's post, an edit);
@@ -236,7 +348,7 @@ fn posted<'a>(
     moderate_bots: bool,
 ) -> Result<Posted<'a>, Skip> {
     use SlackMessageEventType as T;
-    let mut attachments_only: Option<String> = None;
+    let mut attachments_only: Option<(String, &'static str)> = None;
     let (sender, ts, content, revision, edited) = match &ev.subtype {
         None | Some(T::FileShare) | Some(T::ThreadBroadcast) | Some(T::MeMessage) => (
             &ev.sender,
@@ -327,40 +439,6 @@ fn author(sender: &SlackMessageSender) -> Option<Author> {
         avatar_url: icon,
         roles: Vec::new(),
     })
-}
-
-/// Makes a repost unable to notify more people than the original could:
-/// Slack's broadcast specials (`<!here>`, `<!channel>`, `<!everyone>`) and
-/// user-group mentions (`<!subteam^…>`) become plain text. The rest of the
-/// text is kept byte for byte.
-pub fn defuse_mentions(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("<!") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find('>') else {
-            out.push_str(&rest[start..]);
-            return out;
-        };
-        let inner = &after[..end];
-        let (name, label) = match inner.split_once('|') {
-            Some((n, l)) => (n, Some(l)),
-            None => (inner, None),
-        };
-        let shown = match name.split('^').next().unwrap_or(name) {
-            "here" => "@here".to_owned(),
-            "channel" => "@channel".to_owned(),
-            "everyone" => "@everyone".to_owned(),
-            "subteam" => label.map_or_else(|| "@group".to_owned(), str::to_owned),
-            // Dates and other specials render harmlessly: keep them.
-            _ => format!("<!{inner}>"),
-        };
-        out.push_str(&shown);
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    out
 }
 
 #[cfg(test)]
@@ -551,6 +629,72 @@ mod tests {
         ));
     }
 
+    /// A post through the API whose blocks show a link its text does not
+    /// (a rich-text link, a link button, a section's mrkdwn) is read with
+    /// those links and cannot be reposted; a typed message, whose blocks
+    /// mirror its text, reads as its text alone.
+    #[test]
+    fn links_only_in_blocks_are_read_and_mirrored_ones_are_not() {
+        let post = |text: &str, blocks: serde_json::Value| {
+            moderated(json!({"type": "message", "user": "U1", "text": text,
+                "ts": "90.1", "channel": "C1", "channel_type": "channel", "blocks": blocks}))
+        };
+        let typed = post(
+            "call <https://zoom.us/j/1?a=1&amp;b=2|here> &amp; more",
+            json!([{"type": "rich_text", "block_id": "b1", "elements": [{"type": "rich_text_section",
+                "elements": [{"type": "text", "text": "call "},
+                    {"type": "link", "url": "https://zoom.us/j/1?a=1&b=2", "text": "here"},
+                    {"type": "text", "text": " & more"}]}]}]),
+        );
+        assert_eq!(
+            typed.text,
+            "call <https://zoom.us/j/1?a=1&amp;b=2|here> &amp; more"
+        );
+        assert!(typed.not_repostable.is_none());
+
+        let hidden = post(
+            "agenda",
+            json!([{"type": "rich_text", "block_id": "b1", "elements": [{"type": "rich_text_section",
+                    "elements": [{"type": "link", "url": "https://zoom.us/j/2?x=1&y=2", "text": "agenda"}]}]},
+                {"type": "section", "block_id": "b2", "text": {"type": "mrkdwn", "text": "or <https://zoom.us/j/3|this>"},
+                    "accessory": {"type": "button", "action_id": "a", "text": {"type": "plain_text", "text": "Join"},
+                        "url": "https://zoom.us/j/4"}}]),
+        );
+        let mut lines: Vec<&str> = hidden.text.lines().collect();
+        lines.sort_unstable();
+        assert_eq!(
+            lines,
+            [
+                "Join",
+                "agenda",
+                "https://zoom.us/j/2?x=1&amp;y=2",
+                "https://zoom.us/j/4",
+                "or <https://zoom.us/j/3|this>"
+            ],
+            "{}",
+            hidden.text
+        );
+        assert!(hidden.not_repostable.is_some());
+    }
+
+    /// An edit through the API that changes only the blocks is a revision
+    /// of what is new in them, whoever makes it.
+    #[test]
+    fn an_edit_of_only_the_blocks_is_read() {
+        let blocks = |url: &str| {
+            json!([{"type": "rich_text", "block_id": "b1", "elements": [{"type": "rich_text_section",
+                "elements": [{"type": "link", "url": url, "text": "notes"}]}]}])
+        };
+        let m = moderated(json!({"type": "message", "subtype": "message_changed",
+            "channel": "C1", "channel_type": "channel", "ts": "91.5",
+            "message": {"type": "message", "user": "U1", "text": "notes", "ts": "91.1",
+                "edited": {"user": "U1", "ts": "91.400000"}, "blocks": blocks("https://zoom.us/j/5")},
+            "previous_message": {"type": "message", "user": "U1", "text": "notes", "ts": "91.1",
+                "blocks": blocks("https://docs.example.com/n")}}));
+        assert_eq!(m.text, "https://zoom.us/j/5");
+        assert!(m.not_repostable.is_some());
+    }
+
     #[test]
     fn typed_file_titles_are_read_but_file_names_are_not() {
         let m = moderated(
@@ -620,18 +764,5 @@ mod tests {
             }
             other => panic!("expected a question, got {other:?}"),
         }
-    }
-
-    #[test]
-    fn broadcasts_are_defused_and_nothing_else_changes() {
-        assert_eq!(
-            defuse_mentions("hi <!here> and <!channel|channel> <!everyone> <@U1> <!subteam^S1|@eng> <#C1|gen> <!date^1^{date}|x> &amp;"),
-            "hi @here and @channel @everyone <@U1> @eng <#C1|gen> <!date^1^{date}|x> &amp;"
-        );
-        assert_eq!(
-            defuse_mentions("no specials <https://a|b>"),
-            "no specials <https://a|b>"
-        );
-        assert_eq!(defuse_mentions("broken <!here"), "broken <!here");
     }
 }

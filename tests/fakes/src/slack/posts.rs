@@ -31,6 +31,15 @@ impl OtherBot {
     }
 }
 
+/// What a person's post carries besides its text.
+enum Extra {
+    None,
+    /// Legacy attachments (a shared message).
+    Attachments(Value),
+    /// Blocks of its own instead of the rich-text copy of its text.
+    Blocks(Value),
+}
+
 impl FakeSlack {
     /// `user` posts `text` (Slack wire text: escaped, links as `<url|label>`)
     /// in `channel`. Returns the message ts.
@@ -40,7 +49,20 @@ impl FakeSlack {
         user: &str,
         text: &str,
     ) -> Result<String, FakeSlackError> {
-        self.post_human(channel, user, text, None, None, None)
+        self.post_human(channel, user, text, None, None, Extra::None)
+    }
+
+    /// `user` posts through the API with their own token (`chat.postMessage`
+    /// as the user): `text` and `blocks` set independently, as Slack's
+    /// clients never do. Returns the message ts.
+    pub fn post_user_message_with_blocks(
+        &self,
+        channel: &str,
+        user: &str,
+        text: &str,
+        blocks: Value,
+    ) -> Result<String, FakeSlackError> {
+        self.post_human(channel, user, text, None, None, Extra::Blocks(blocks))
     }
 
     /// `user` replies in the thread of `thread_ts`. Returns the reply's ts.
@@ -51,7 +73,7 @@ impl FakeSlack {
         thread_ts: &str,
         text: &str,
     ) -> Result<String, FakeSlackError> {
-        self.post_human(channel, user, text, Some(thread_ts), None, None)
+        self.post_human(channel, user, text, Some(thread_ts), None, Extra::None)
     }
 
     /// `user` shares a file with `text` as its comment (`subtype: file_share`).
@@ -61,7 +83,7 @@ impl FakeSlack {
         user: &str,
         text: &str,
     ) -> Result<String, FakeSlackError> {
-        self.post_human(channel, user, text, None, Some("agenda.pdf"), None)
+        self.post_human(channel, user, text, None, Some("agenda.pdf"), Extra::None)
     }
 
     fn post_human(
@@ -71,7 +93,7 @@ impl FakeSlack {
         text: &str,
         thread_ts: Option<&str>,
         file: Option<&str>,
-        attachments: Option<Value>,
+        extra: Extra,
     ) -> Result<String, FakeSlackError> {
         self.check_channel_and_user(channel, user)?;
         let inner = &self.inner;
@@ -93,9 +115,13 @@ impl FakeSlack {
                 text,
                 &payloads::block_id(n)
             )]));
+            match extra {
+                Extra::None => {}
+                Extra::Attachments(a) => m.attachments = Some(a),
+                Extra::Blocks(b) => m.blocks = Some(b),
+            }
             m.thread_ts = thread_ts.map(str::to_string);
             m.parent_user_id = parent_user;
-            m.attachments = attachments;
             if let Some(name) = file {
                 let file_id = format!("F0FAKE{n:05}");
                 m.subtype = Some("file_share".into());
@@ -159,7 +185,14 @@ impl FakeSlack {
             "mrkdwn_in": ["text"],
             "footer": "Posted in a channel",
         }]);
-        self.post_human(channel, user, comment, None, None, Some(shared))
+        self.post_human(
+            channel,
+            user,
+            comment,
+            None,
+            None,
+            Extra::Attachments(shared),
+        )
     }
 
     /// An integration replaces the attachments of its message (as
