@@ -124,6 +124,11 @@ async fn trust_discord_foreign_server_is_neither_moderated_nor_obeyed() {
     t.fake
         .edit_user_message(cast::FOREIGN_CHANNEL, foreign[0], "now https://zoom.us/j/9")
         .unwrap();
+    // …and a thread started from one of them (its starter message points
+    // at the banned link)…
+    t.fake
+        .thread_starter(cast::FOREIGN_CHANNEL, foreign[1])
+        .unwrap();
     // …and mallory, administrator of her own server, tries to switch the
     // company's policy off and to send everyone's Zoom links to her site.
     for (name, text) in [

@@ -101,6 +101,7 @@ pub async fn on_command(
     guilds: &Guilds,
 ) {
     if cmd.data.name != COMMAND {
+        unknown_command(ctx, cmd).await;
         return;
     }
     let text = command_text(cmd);
@@ -161,6 +162,14 @@ fn first_word(text: &str) -> &str {
 }
 
 /// Answers an interaction ephemerally, with mentions disabled.
+/// The answer to a command linkguard does not have (one an older version
+/// registered, or a forged one): private, naming it, nothing done.
+pub(super) async fn unknown_command(ctx: &Context, cmd: &CommandInteraction) {
+    let name: String = cmd.data.name.chars().take(64).collect();
+    let answer = format!("linkguard has no command called `{name}` (any more); nothing was done.");
+    respond(ctx, cmd, answer).await;
+}
+
 pub(super) async fn respond(ctx: &Context, cmd: &CommandInteraction, answer: String) {
     let reply = CreateInteractionResponseMessage::new()
         .content(answer)

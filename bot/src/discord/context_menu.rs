@@ -34,6 +34,7 @@ pub async fn on_check_links(
     guilds: &Guilds,
 ) {
     if cmd.data.name != NAME {
+        super::commands::unknown_command(ctx, cmd).await;
         return;
     }
     let answer = if guilds.foreign(cmd.guild_id, "Check links").await || cmd.guild_id.is_none() {
@@ -44,18 +45,8 @@ pub async fn on_check_links(
             .target_id
             .map(|t| t.to_message_id())
             .and_then(|id| cmd.data.resolved.messages.get(&id));
-        let text = target.map(|m| {
-            // A forward's text is in its snapshot.
-            if m.content.is_empty() {
-                m.message_snapshots
-                    .iter()
-                    .map(|s| s.content.as_str())
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            } else {
-                m.content.clone()
-            }
-        });
+        // What moderation reads: content, a forward's snapshots, embeds.
+        let text = target.map(super::translate::checked_text);
         match text.filter(|t| !t.trim().is_empty()) {
             None => NO_TEXT.to_owned(),
             Some(text) => {

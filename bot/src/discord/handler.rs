@@ -217,6 +217,13 @@ impl Handler {
     /// A new message, live or read back: translated, filtered and recorded
     /// alike. `false` when it could not be recorded (catch-up stops there).
     pub(super) async fn on_new_message(&self, source: Source<'_>, mut msg: Message) -> bool {
+        // A foreign server's message is dropped before anything else, its
+        // channel not tracked for catch-up and a thread started there not
+        // moderated.
+        if msg.guild_id.is_some() && !self.guilds.allows(msg.guild_id) {
+            self.guilds.foreign(msg.guild_id, "a message").await;
+            return true;
+        }
         // Before anything awaits, so a later message cannot overtake it.
         let tracked = self.catchup.begin(msg.guild_id, msg.channel_id, msg.id);
         let received = Instant::now();
@@ -235,10 +242,6 @@ impl Handler {
         }
         // Joins, pins and other system messages carry no text to check.
         if !translate::has_text(&msg) {
-            tracked.finish(true);
-            return true;
-        }
-        if self.guilds.foreign(msg.guild_id, "a message").await {
             tracked.finish(true);
             return true;
         }
@@ -361,6 +364,17 @@ impl EventHandler for Handler {
             }
             Interaction::Modal(modal) => {
                 super::requests::on_modal(&ctx, modal, &self.commands, &self.guilds).await;
+                return;
+            }
+            Interaction::Autocomplete(ac) => {
+                // linkguard's commands offer no suggestions: an empty list,
+                // rather than an interaction left unanswered.
+                let empty = serenity::all::CreateInteractionResponse::Autocomplete(
+                    serenity::all::CreateAutocompleteResponse::new(),
+                );
+                if let Err(e) = ac.create_response(&ctx.http, empty).await {
+                    tracing::debug!(error = %e, "could not answer an autocomplete");
+                }
                 return;
             }
             _ => {}

@@ -187,6 +187,13 @@ fn message_text(msg: &Message) -> (String, Option<String>) {
     (parts.join("\n"), why)
 }
 
+/// All the text `msg` carries that moderation checks (its content, a
+/// forward's snapshots, rich embeds), one part a line: what "Check links"
+/// checks too.
+pub fn checked_text(msg: &Message) -> String {
+    message_text(msg).0
+}
+
 /// Whether `msg` has any text to check (content, or text it carries).
 pub fn has_text(msg: &Message) -> bool {
     !message_text(msg).0.is_empty()
