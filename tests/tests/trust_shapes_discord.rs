@@ -470,3 +470,46 @@ async fn trust_forwards_a_thread_starter_moderates_the_message_it_points_at_once
     t.assert_audit_sound().await;
     t.stop().await;
 }
+
+/// A member's own (user-installed) app answers their `/echo` with a Zoom
+/// link in #general: the answer is theirs, so it is replaced under their
+/// name although other bots are not moderated; the same answer from an app
+/// the server installed is one of the server's bots and left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_forwards_a_user_installed_apps_answer_is_moderated_as_its_users() {
+    let t = spawn_app(Setup::default()).await;
+    let server_app = t
+        .fake
+        .post_app_answer(
+            cast::GENERAL,
+            cast::BOB,
+            "https://zoom.us/j/5550000007",
+            true,
+        )
+        .expect("post");
+    let answer = t
+        .fake
+        .post_app_answer(
+            cast::GENERAL,
+            cast::ALICE,
+            "https://zoom.us/j/5550000008",
+            false,
+        )
+        .expect("post");
+    let repost = t.wait_replaced(cast::GENERAL, answer, "meet.jit.si").await;
+    assert_eq!(repost.username.as_deref(), Some("Alice"), "{repost:?}");
+    assert_action(&t.wait_action(answer).await, "replace", Outcome::Ok);
+    let detected = t
+        .audit_of(answer)
+        .await
+        .into_iter()
+        .find(|r| r.entry.kind == Kind::Detected)
+        .expect("detected");
+    assert_eq!(detected.entry.author, Some(cast::ALICE.to_string()));
+    // Handled in order: the server's app's answer, posted first, was
+    // skipped by then.
+    assert!(t.audit_of(server_app).await.is_empty());
+    assert!(!t.fake.message(server_app).expect("kept").deleted);
+    t.assert_audit_sound().await;
+    t.stop().await;
+}

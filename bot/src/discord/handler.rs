@@ -23,8 +23,8 @@ use super::translate::{self, Placement};
 use crate::moderation::Skip;
 use crate::moderation::{IncomingMessage, Moderator, PlatformActions, Step};
 use serenity::all::{
-    ConnectionStage, Context, Event, EventHandler, Guild, Interaction, Message, MessageUpdateEvent,
-    Ready, ResumedEvent, ShardStageUpdateEvent, User,
+    ConnectionStage, Context, Event, EventHandler, Guild, GuildId, Interaction, Message,
+    MessageUpdateEvent, Ready, ResumedEvent, ShardStageUpdateEvent, User, UserId,
 };
 use serenity::async_trait;
 use serenity::gateway::CollectorCallback;
@@ -101,12 +101,16 @@ impl Handler {
     /// Whether a message by `author` (sent through `webhook_id`, if any) in
     /// channel `at` is skipped, and why: the one check of every path (new
     /// messages live and read back, thread starters, edits).
+    /// `for_person`: the message speaks for a person (a user-installed
+    /// app's answer, see `translate::user_app_invoker`), moderated even
+    /// when other bots are not.
     async fn skip(
         &self,
         actions: &DiscordActions,
         author: &User,
         webhook_id: Option<u64>,
         at: &Placement,
+        for_person: bool,
     ) -> Option<Skip> {
         let own_webhook = match webhook_id {
             Some(w) => actions.is_own_webhook(w, at.channel).await,
@@ -117,7 +121,7 @@ impl Handler {
             webhook_id,
             actions.bot_id(),
             own_webhook,
-            self.moderator.moderate_bots(self.moderate_bots),
+            for_person || self.moderator.moderate_bots(self.moderate_bots),
         )
     }
 
@@ -129,7 +133,9 @@ impl Handler {
         at: &Placement,
     ) -> Option<Skip> {
         let webhook_id = msg.webhook_id.map(|w| w.get());
-        self.skip(actions, &msg.author, webhook_id, at).await
+        let for_person = translate::user_app_invoker(msg.interaction_metadata.as_deref()).is_some();
+        self.skip(actions, &msg.author, webhook_id, at, for_person)
+            .await
     }
 
     /// Queues the message for recording (the queue retries a failing store)
@@ -163,22 +169,7 @@ impl Handler {
             return;
         }
         if let (Some(g), None) = (guild, source.member.as_ref()) {
-            let cached = ctx.cache.guild(g).and_then(|guild| {
-                guild
-                    .members
-                    .get(&source.author.id)
-                    .map(|m| m.roles.iter().map(ToString::to_string).collect::<Vec<_>>())
-            });
-            let roles = match cached {
-                Some(r) => Some(r),
-                None => ctx
-                    .http
-                    .get_member(g, source.author.id)
-                    .await
-                    .ok()
-                    .map(|m| m.roles.iter().map(ToString::to_string).collect()),
-            };
-            if let Some(roles) = roles {
+            if let Some(roles) = roles_of(ctx, g, source.author.id).await {
                 incoming.author.roles = roles;
             }
         }
@@ -266,9 +257,17 @@ impl Handler {
                     tracked.finish(true);
                     return true;
                 }
+                let mut incoming = translate::from_create(&msg, at, received);
+                // A user-installed app's answer is moderated as its user's:
+                // their roles decide exemptions.
+                let invoker = translate::user_app_invoker(msg.interaction_metadata.as_deref());
+                if let (Some(g), Some(user)) = (msg.guild_id, invoker) {
+                    if let Some(roles) = roles_of(ctx, g, user.id).await {
+                        incoming.author.roles = roles;
+                    }
+                }
                 // Queued for recording (the queue retries a failing store).
-                self.process(translate::from_create(&msg, at, received), actions)
-                    .await;
+                self.process(incoming, actions).await;
                 tracked.finish(true);
                 return true;
             }
@@ -290,6 +289,25 @@ impl Handler {
             .await;
         tracked.finish(ok);
         ok
+    }
+}
+
+/// A member's roles in `guild`, from the cache or else from Discord; `None`
+/// when neither knows them.
+async fn roles_of(ctx: &Context, guild: GuildId, user: UserId) -> Option<Vec<String>> {
+    let cached = ctx.cache.guild(guild).and_then(|g| {
+        g.members
+            .get(&user)
+            .map(|m| m.roles.iter().map(ToString::to_string).collect::<Vec<_>>())
+    });
+    match cached {
+        Some(r) => Some(r),
+        None => ctx
+            .http
+            .get_member(guild, user)
+            .await
+            .ok()
+            .map(|m| m.roles.iter().map(ToString::to_string).collect()),
     }
 }
 
@@ -471,12 +489,26 @@ impl EventHandler for Handler {
             .flatten()
             .or_else(|| new.as_ref().and_then(|m| m.webhook_id))
             .map(|w| w.get());
+        let invoker = translate::user_app_invoker(
+            event
+                .interaction_metadata
+                .as_ref()
+                .and_then(|m| m.as_deref()),
+        )
+        .or_else(|| {
+            new.as_ref()
+                .and_then(|m| translate::user_app_invoker(m.interaction_metadata.as_deref()))
+        });
         let at = actions.placement(event.guild_id, event.channel_id).await;
-        if let Some(why) = self.skip(actions, author, webhook_id, &at).await {
+        if let Some(why) = self
+            .skip(actions, author, webhook_id, &at, invoker.is_some())
+            .await
+        {
             tracing::trace!(message.id = %event.id, ?why, "ignoring a discord edit");
             return;
         }
-        if let Some(incoming) = translate::from_update(&event, Some(author), at, received) {
+        if let Some(incoming) = translate::from_update(&event, Some(author), invoker, at, received)
+        {
             self.process(incoming, actions).await;
         }
     }

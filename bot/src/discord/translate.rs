@@ -4,8 +4,8 @@
 
 use crate::moderation::{Author, IncomingMessage, Platform, Revision, Skip};
 use serenity::all::{
-    Embed, Message, MessageReferenceKind, MessageType, MessageUpdateEvent, PartialMember,
-    Timestamp, User,
+    AuthorizingIntegrationOwner, Embed, Message, MessageInteractionMetadata, MessageReferenceKind,
+    MessageType, MessageUpdateEvent, PartialMember, Timestamp, User,
 };
 use std::time::Instant;
 
@@ -53,6 +53,30 @@ pub fn ignored(
         return Some(Skip::OtherBot);
     }
     None
+}
+
+/// The person another app's message speaks for, when that app is installed
+/// to the person rather than to the server: a user-installed app answers
+/// its user's command (or button, or form) in any channel they can post in,
+/// under the app's name, so what it posts is theirs, and a server's
+/// `moderate_bots = off` (trusting the bots its admins added) must not let
+/// it through. An app the server installed (too) is one of its bots.
+pub fn user_app_invoker(meta: Option<&MessageInteractionMetadata>) -> Option<&User> {
+    let (user, owners) = match meta? {
+        MessageInteractionMetadata::Command(c) => (&c.user, &c.authorizing_integration_owners),
+        MessageInteractionMetadata::Component(c) => (&c.user, &c.authorizing_integration_owners),
+        MessageInteractionMetadata::ModalSubmit(m) => (&m.user, &m.authorizing_integration_owners),
+        _ => return None,
+    };
+    let by_user = owners
+        .0
+        .iter()
+        .any(|o| matches!(o, AuthorizingIntegrationOwner::UserInstall(_)));
+    let by_server = owners
+        .0
+        .iter()
+        .any(|o| matches!(o, AuthorizingIntegrationOwner::GuildInstall(_)));
+    (by_user && !by_server).then_some(user)
 }
 
 /// The name shown on a repost: guild nickname, else global display name, else
@@ -231,7 +255,11 @@ pub fn from_create(msg: &Message, at: Placement, received: Instant) -> IncomingM
         thread: at.thread.map(|t| t.to_string()),
         message_id: msg.id.to_string(),
         revision: update_revision(msg.edited_timestamp.as_ref()),
-        author: author(&msg.author, msg.member.as_deref(), at.guild),
+        // A user-installed app's answer is its user's (see `user_app_invoker`).
+        author: match user_app_invoker(msg.interaction_metadata.as_deref()) {
+            Some(user) => author(user, None, at.guild),
+            None => author(&msg.author, msg.member.as_deref(), at.guild),
+        },
         text,
         has_attachments: !msg.attachments.is_empty()
             || !msg.sticker_items.is_empty()
@@ -244,10 +272,13 @@ pub fn from_create(msg: &Message, at: Placement, received: Instant) -> IncomingM
 /// An edit (MESSAGE_UPDATE), read from the event itself because the cached
 /// message is often absent. `None` for a partial update without `content`
 /// (an embed unfurl, a pin): that is not a new revision of the text.
-/// `fallback_author` is used when the event does not name its author.
+/// `fallback_author` is used when the event does not name its author, and
+/// `invoker` (a user-installed app's user, see [`user_app_invoker`]) instead
+/// of the author.
 pub fn from_update(
     ev: &MessageUpdateEvent,
     fallback_author: Option<&User>,
+    invoker: Option<&User>,
     at: Placement,
     received: Instant,
 ) -> Option<IncomingMessage> {
@@ -262,8 +293,12 @@ pub fn from_update(
         }
         text.push_str(&embeds);
     }
-    let user = ev.author.as_ref().or(fallback_author)?;
-    let member = ev.member.as_ref().and_then(|m| m.as_deref());
+    let user = invoker.or(ev.author.as_ref()).or(fallback_author)?;
+    let member = ev
+        .member
+        .as_ref()
+        .and_then(|m| m.as_deref())
+        .filter(|_| invoker.is_none());
     // An update that does not list attachments may still have some: assume
     // it does, so that a repost never drops a file (the action degrades to a
     // reply instead).
@@ -352,6 +387,51 @@ mod tests {
         serde_json::from_value(v).expect("message")
     }
 
+    /// An answer of the app "Echo" to alice's command, the app installed by
+    /// `owners` (`"1"`: a user, `"0"`: a server).
+    fn app_answer(owners: serde_json::Value) -> Message {
+        message(json!({
+            "author": {"id": "1300000000000000001", "username": "Echo", "discriminator": "0",
+                       "avatar": null, "bot": true},
+            "member": null,
+            "webhook_id": "1300000000000000001", "application_id": "1300000000000000001",
+            "type": 20,
+            "interaction_metadata": {"id": "1300000000000000009", "type": 2, "user": alice(),
+                "authorizing_integration_owners": owners, "name": "echo"}
+        }))
+    }
+
+    /// A user-installed app's answer is its user's message, moderated even
+    /// with other bots off; an app the server installed stays a bot.
+    #[test]
+    fn a_user_installed_apps_answer_speaks_for_its_user() {
+        let mine = app_answer(json!({"1": "661720242585731077"}));
+        let invoker = user_app_invoker(mine.interaction_metadata.as_deref()).expect("alice's");
+        assert_eq!(invoker.name, "alice");
+        assert_eq!(ignored(&mine.author, Some(1), None, false, true), None);
+        let m = from_create(&mine, THREAD_AT, Instant::now());
+        assert_eq!(
+            (m.author.id.as_str(), m.author.display_name.as_str()),
+            ("661720242585731077", "Alice")
+        );
+        for owners in [
+            json!({"0": "1058897343283331074"}),
+            json!({"0": "1058897343283331074", "1": "661720242585731077"}),
+            json!({}),
+        ] {
+            let servers = app_answer(owners.clone());
+            assert!(
+                user_app_invoker(servers.interaction_metadata.as_deref()).is_none(),
+                "{owners}"
+            );
+            assert_eq!(
+                from_create(&servers, THREAD_AT, Instant::now()).author.id,
+                "1300000000000000001"
+            );
+        }
+        assert!(user_app_invoker(message(json!({})).interaction_metadata.as_deref()).is_none());
+    }
+
     const THREAD_AT: Placement = Placement {
         guild: Some(1_058_897_343_283_331_074),
         channel: 1_058_897_594_941_571_075,
@@ -415,7 +495,7 @@ mod tests {
             "edited_timestamp": "2025-01-01T00:01:00+00:00", "author": alice()
         }))
         .expect("update");
-        let m = from_update(&ev, None, THREAD_AT, Instant::now()).expect("has content");
+        let m = from_update(&ev, None, None, THREAD_AT, Instant::now()).expect("has content");
         assert!(m.has_attachments, "unknown attachments are assumed present");
         assert_eq!(m.revision, update_revision(ev.edited_timestamp.as_ref()));
         assert!(!m.revision.is_original());
@@ -515,13 +595,13 @@ mod tests {
             "embeds": [{"type": "link", "url": "https://zoom.us/j/1"}]
         }))
         .expect("partial update");
-        assert!(from_update(&ev, None, THREAD_AT, Instant::now()).is_none());
+        assert!(from_update(&ev, None, None, THREAD_AT, Instant::now()).is_none());
         let unedited: MessageUpdateEvent = serde_json::from_value(json!({
             "id": "1", "channel_id": "2", "content": "x", "edited_timestamp": null,
             "attachments": [], "author": alice()
         }))
         .expect("update");
-        let m = from_update(&unedited, None, THREAD_AT, Instant::now()).expect("content");
+        let m = from_update(&unedited, None, None, THREAD_AT, Instant::now()).expect("content");
         assert!(m.revision.is_original(), "same key as the original post");
         assert!(!m.has_attachments);
     }

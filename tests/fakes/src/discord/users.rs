@@ -114,6 +114,55 @@ impl FakeDiscord {
         })
     }
 
+    /// Another app answers `user`'s slash command `/echo` in `channel` with
+    /// `content`, as Discord posts an interaction's reply: MESSAGE_CREATE of
+    /// type 20 whose author is the app's bot user (`webhook_id` and
+    /// `application_id` the app's id) and whose `interaction_metadata` names
+    /// `user` and who installed the app: `user` themselves (a user-installed
+    /// app, which any member may use wherever they can post) or, when
+    /// `server_installed`, the server. Returns the message id.
+    pub fn post_app_answer(
+        &self,
+        channel: u64,
+        user: u64,
+        content: &str,
+        server_installed: bool,
+    ) -> Result<u64, FakeDiscordError> {
+        const APP: u64 = 1_300_000_000_000_000_001;
+        self.mutate(|st| {
+            let home = st
+                .channel_home(channel)
+                .ok_or(FakeDiscordError::UnknownChannel(channel))?;
+            let invoker = st
+                .config
+                .user(user)
+                .map(payloads::user)
+                .ok_or(FakeDiscordError::UnknownUser(user))?;
+            let owners = match (server_installed, home) {
+                (true, Some(g)) => json!({ "0": g.to_string() }),
+                _ => json!({ "1": user.to_string() }),
+            };
+            let id = st.snowflake();
+            let mut m = StoredMessage::blank(id, channel, home, APP);
+            m.content = content.to_owned();
+            m.webhook_id = Some(APP);
+            m.username = Some("Echo".to_owned());
+            m.kind = 20;
+            m.app_fields = Some(json!({
+                "application_id": APP.to_string(),
+                "interaction_metadata": {
+                    "id": st.snowflake().to_string(),
+                    "type": 2,
+                    "name": "echo",
+                    "user": invoker,
+                    "authorizing_integration_owners": owners,
+                },
+            }));
+            st.insert_message(m);
+            Ok(id)
+        })
+    }
+
     /// `user` forwards message `source` (from any channel the fake knows) into
     /// `channel`; dispatches MESSAGE_CREATE. As on Discord, the forward's own
     /// `content` is empty, its `message_reference` has `type: 1` and names the

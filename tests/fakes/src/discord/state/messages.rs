@@ -129,6 +129,9 @@ impl DiscordState {
         if let Some(i) = &m.interaction {
             v["interaction"] = i.clone();
         }
+        for (k, x) in m.app_fields.iter().filter_map(Value::as_object).flatten() {
+            v[k] = x.clone();
+        }
         if self
             .guild_of_message(m)
             .and_then(|g| g.channel(m.channel_id))

@@ -131,6 +131,9 @@ pub struct StoredMessage {
     pub previous_contents: Vec<String>,
     /// The `interaction` object for slash-command replies.
     pub interaction: Option<Value>,
+    /// Fields of another app's message, set on the message object as they
+    /// are (its `application_id`, `interaction_metadata`).
+    pub app_fields: Option<Value>,
     /// For a forward: the snapshots of the forwarded message (each the inner
     /// `message` object of Discord's `{message: {...}}`).
     pub message_snapshots: Vec<Value>,
@@ -159,6 +162,7 @@ impl StoredMessage {
             deleted: false,
             previous_contents: Vec::new(),
             interaction: None,
+            app_fields: None,
             message_snapshots: Vec::new(),
         }
     }
