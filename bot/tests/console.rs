@@ -256,16 +256,14 @@ async fn console_failed_sign_ins_are_rate_limited_and_cookies_secure_over_https(
     assert!(set.contains("; Secure"), "{set}");
 }
 
-/// Sign in with Slack by hand (no browser): each hop of the redirect dance,
-/// then the same callback replayed, and a forged state, are refused.
-#[tokio::test]
-async fn console_slack_callback_is_single_use_and_bound_to_its_state() {
+/// The fake Slack, signing in its admin, and linkguard's console using it
+/// for Sign in with Slack.
+async fn with_slack_sign_in(dir: &std::path::Path) -> (linkguard_fakes::slack::FakeSlack, Run) {
     use linkguard_fakes::slack::{
         openid, FakeSlack, FakeSlackConfig, DEFAULT_APP_TOKEN, DEFAULT_BOT_TOKEN,
     };
     let fake = FakeSlack::start(FakeSlackConfig::default()).await.unwrap();
     fake.openid_sign_in_as(Some("U0FAKEADM01"));
-    let dir = tempfile::tempdir().unwrap();
     let env = [
         ("LINKGUARD_SLACK_BOT_TOKEN", DEFAULT_BOT_TOKEN.to_owned()),
         ("LINKGUARD_SLACK_APP_TOKEN", DEFAULT_APP_TOKEN.to_owned()),
@@ -276,7 +274,65 @@ async fn console_slack_callback_is_single_use_and_bound_to_its_state() {
             openid::CLIENT_SECRET.to_owned(),
         ),
     ];
-    let run = console_common::spawn_with(dir.path(), Some("http://127.0.0.1:{port}"), &env).await;
+    let run = console_common::spawn_with(dir, Some("http://127.0.0.1:{port}"), &env).await;
+    (fake, run)
+}
+
+/// Failed callbacks (a code the platform does not know, on a state anyone
+/// can get) do not lock the admins out of Sign in with Slack: behind a
+/// proxy every browser has one address. They lock the break-glass token
+/// from there, and are audited.
+#[tokio::test]
+async fn console_failed_callbacks_do_not_lock_out_sign_in_with_slack() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fake, run) = with_slack_sign_in(dir.path()).await;
+    let c = client();
+    let begin = || async {
+        let r = c
+            .get(format!("{}/admin/login/slack", run.base))
+            .send()
+            .await
+            .unwrap();
+        location(&r)
+    };
+    for _ in 0..6 {
+        let authorize = begin().await;
+        let state = authorize
+            .split(['?', '&'])
+            .find_map(|p| p.strip_prefix("state="))
+            .unwrap()
+            .to_owned();
+        let forged = format!(
+            "{}/admin/oauth/slack/callback?code=made-up&state={state}",
+            run.base
+        );
+        let r = c.get(&forged).send().await.unwrap();
+        assert!(
+            location(&r).starts_with("/admin/login?error="),
+            "{}",
+            location(&r)
+        );
+        assert!(r.headers().get("set-cookie").is_none());
+    }
+    let (_, set, _) = sign_in(&run, TOKEN).await;
+    assert!(set.is_empty(), "the break-glass token is locked from here");
+    let callback = location(&c.get(begin().await).send().await.unwrap());
+    let r = c.get(&callback).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the admin still signs in with Slack");
+    assert!(r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .starts_with("lg_session="));
+    assert!(logins(&run).await.len() >= 6);
+    drop(fake);
+}
+
+/// Sign in with Slack by hand (no browser): each hop of the redirect dance,
+/// then the same callback replayed, and a forged state, are refused.
+#[tokio::test]
+async fn console_slack_callback_is_single_use_and_bound_to_its_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fake, run) = with_slack_sign_in(dir.path()).await;
     let c = client();
     let r = c
         .get(format!("{}/admin/login/slack", run.base))
