@@ -9,7 +9,9 @@
 use linkguard::config::DiscordNative;
 use linkguard::store::{AuditRecord, Kind, Outcome};
 use linkguard_e2e::discord_support::*;
-use linkguard_fakes::discord::{cast, perms, FakeDiscordConfig, FakeDiscordError};
+use linkguard_fakes::discord::{
+    cast, perms, FakeDiscordConfig, FakeDiscordError, RouteKind, Times,
+};
 use serde_json::{json, Value};
 
 const BOT_ROLE_PERMS: u64 =
@@ -548,5 +550,56 @@ async fn unknown_buttons_and_forms_get_an_answer_and_change_nothing() {
         !kinds.iter().any(|k| k.starts_with("exception_")),
         "{kinds:?}"
     );
+    t.stop().await;
+}
+
+/// A request whose admin message someone deleted, decided while the
+/// requester's DMs are closed: the decision is posted to the admins again
+/// (the old message is gone) and the delivery ends, instead of being
+/// retried every 30 seconds for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_admin_message_and_closed_dms_end_the_delivery() {
+    let t = with_admin_channel(None).await;
+    let a = answer(
+        &t.fake
+            .submit_modal(
+                cast::GENERAL,
+                cast::ALICE,
+                &format!("lg:rq:form:{}", cast::GUILD),
+                &[("reason", "customer call"), ("duration", "1d")],
+            )
+            .await
+            .unwrap(),
+    );
+    assert!(a.contains("sent to the admins"), "{a}");
+    let posted = wait_message(&t, cast::RANDOM, |m| buttons(m).len() == 2).await;
+    let id: i64 = buttons(&posted)[0]
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    t.fake.delete_user_message(cast::RANDOM, posted.id).unwrap();
+    t.fake
+        .fail_route(RouteKind::CreateDm, 403, 50007, Times::Always);
+    let a = slash(&t, cast::ADMIN, "exempt", &format!("approve {id}")).await;
+    assert!(a.contains("approved"), "{a}");
+    let again = wait_message(&t, cast::RANDOM, |m| {
+        m.id != posted.id && !m.deleted && m.content.contains("approved")
+    })
+    .await;
+    assert!(buttons(&again).is_empty());
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let r = t.store.request_get(id).await.unwrap().unwrap();
+        if r.delivered_state == r.state.as_str() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not delivered: {r:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     t.stop().await;
 }

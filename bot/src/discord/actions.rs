@@ -41,7 +41,7 @@ const REFUSAL_CODES: &[isize] = &[
 const UNKNOWN_WEBHOOK: isize = 10015;
 
 /// Discord's "Unknown Message": the message is gone.
-const UNKNOWN_MESSAGE: isize = 10008;
+pub(super) const UNKNOWN_MESSAGE: isize = 10008;
 
 /// How long a call outside an action attempt keeps retrying 429s and server
 /// errors before it gives up.
@@ -83,7 +83,7 @@ impl std::fmt::Debug for DiscordActions {
 }
 
 /// The status and Discord error code of a failed REST call, if it got that far.
-fn http_failure(e: &serenity::Error) -> Option<(u16, isize, &str)> {
+pub(super) fn http_failure(e: &serenity::Error) -> Option<(u16, isize, &str)> {
     match e {
         serenity::Error::Http(HttpError::UnsuccessfulRequest(r)) => Some((
             r.status_code.as_u16(),

@@ -304,18 +304,48 @@ async fn deliver(
     r: &ExceptionRequest,
 ) -> Result<(), serenity::Error> {
     show_to_admins(http, store, channel, r).await?;
-    if let (Some(text), Ok(user)) = (decision_text(r), r.requester_id.parse::<u64>()) {
-        let dm = UserId::new(user).create_dm_channel(http).await?;
-        dm.id
-            .send_message(
-                http,
-                CreateMessage::new()
-                    .content(text)
-                    .allowed_mentions(CreateAllowedMentions::new()),
-            )
-            .await?;
+    let requester = r.requester_id.parse::<std::num::NonZeroU64>().ok();
+    if let (Some(text), Some(user)) = (decision_text(r), requester) {
+        let sent = async {
+            let dm = UserId::from(user).create_dm_channel(http).await?;
+            dm.id
+                .send_message(
+                    http,
+                    CreateMessage::new()
+                        .content(text)
+                        .allowed_mentions(CreateAllowedMentions::new()),
+                )
+                .await
+        };
+        if let Err(e) = sent.await {
+            if !is_refusal(&e) {
+                return Err(e);
+            }
+            // DMs closed, or the requester gone: asking again will not help.
+            // The decision is shown in the admin channel and by
+            // `/linkguard exempt list`.
+            tracing::warn!(request.id = r.id, error = %e, "cannot tell the requester of an exception request by DM; not retrying");
+        }
     }
     Ok(())
+}
+
+/// Whether Discord said no for good (not allowed, unknown target) rather
+/// than "not now" (a rate limit, a server error, the network).
+fn is_refusal(e: &serenity::Error) -> bool {
+    super::actions::http_failure(e)
+        .is_some_and(|(status, _, _)| (400..500).contains(&status) && status != 429)
+}
+
+/// How long before a failed delivery is tried again: a refusal (missing
+/// permissions in the admin channel, which an admin has to fix) much later
+/// than a passing failure.
+fn retry_in(e: &serenity::Error) -> Duration {
+    if is_refusal(e) {
+        Duration::from_secs(600)
+    } else {
+        Duration::from_secs(30)
+    }
 }
 
 /// Posts a request in the admin channel (remembering where), or updates the
@@ -340,15 +370,29 @@ async fn show_to_admins(
     } else {
         Vec::new()
     };
-    if let Some((m, c)) = existing {
+    if let Some((m, c)) = existing.filter(|(m, c)| *m != 0 && *c != 0) {
         let edit = EditMessage::new()
             .content(admin_text(r))
-            .components(components)
+            .components(components.clone())
             .allowed_mentions(CreateAllowedMentions::new());
-        ChannelId::new(c)
+        match ChannelId::new(c)
             .edit_message(http, MessageId::new(m), edit)
-            .await?;
-        return Ok(());
+            .await
+        {
+            Ok(_) => return Ok(()),
+            // Someone deleted it: posted again below, so the request is
+            // not left without its buttons.
+            Err(e)
+                if super::actions::http_failure(&e)
+                    .is_some_and(|(_, code, _)| code == super::actions::UNKNOWN_MESSAGE) =>
+            {
+                tracing::info!(
+                    request.id = r.id,
+                    "an exception request's admin message was deleted; posting it again"
+                );
+            }
+            Err(e) => return Err(e),
+        }
     }
     let posted = channel
         .send_message(
@@ -428,10 +472,9 @@ pub async fn run_delivery(http: Arc<Http>, store: Store, admin_channel: u64) {
                             }
                         }
                         Err(e) => {
-                            tracing::warn!(request.id = r.id, error = %e, "could not show an exception request on Discord; retrying");
-                            let _ = store
-                                .request_delivery_failed(r.id, Duration::from_secs(30))
-                                .await;
+                            let wait = retry_in(&e);
+                            tracing::warn!(request.id = r.id, error = %e, retry_in_s = wait.as_secs(), "could not show an exception request on Discord; retrying");
+                            let _ = store.request_delivery_failed(r.id, wait).await;
                         }
                     }
                 }
