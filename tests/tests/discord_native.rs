@@ -134,6 +134,31 @@ async fn automod_blocks_what_it_can_and_linkguard_replaces_the_rest() {
     );
     assert_eq!(native.entry.outcome, Some(Outcome::Ok));
 
+    // The admin's own rule blocks three invites: linkguard asks Discord
+    // whose rule that is once, not once per block.
+    let rule_id = theirs["id"].as_str().unwrap().to_owned();
+    for i in 0..3 {
+        let r =
+            t.fake
+                .post_user_message(cast::GENERAL, cast::BOB, &format!("join discord.gg/x{i}"));
+        assert!(
+            matches!(r, Err(FakeDiscordError::BlockedByAutoMod(_))),
+            "{r:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let asked = t
+        .fake
+        .calls()
+        .iter()
+        .filter(|c| {
+            c.method == "GET"
+                && c.path
+                    .ends_with(&format!("/auto-moderation/rules/{rule_id}"))
+        })
+        .count();
+    assert!(asked <= 1, "asked {asked} times about the admin's rule");
+
     // A wrapped one passes AutoMod, reaches linkguard, and is replaced.
     let wrapped = "notes: https://nam02.safelinks.protection.outlook.com/?url=https%3A%2F%2Fzoom.us%2Fj%2F987654321&data=x";
     let id = t.post(cast::GENERAL, cast::ALICE, wrapped);

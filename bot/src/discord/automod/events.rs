@@ -10,6 +10,9 @@ use crate::store::{redact_link, AuditAction, AuditEntry, Kind, Outcome, Platform
 use linkguard_rules::Dialect;
 use serenity::all::{ActionExecution, GuildId, Rule as AutoModRule, RuleId};
 
+/// How many ids of other members' AutoMod rules are remembered.
+const MAX_OTHER_RULES: usize = 4096;
+
 impl Sync {
     /// GUILD_ROLE_UPDATE in `guild`.
     pub fn on_role_update(&self, guild: GuildId) {
@@ -106,9 +109,21 @@ impl Sync {
         if let Some(r) = lock(&self.owned).get(&id.get()) {
             return Some(r.clone());
         }
+        if lock(&self.others).contains(&id.get()) {
+            return None;
+        }
         // Synced by another replica: ask Discord whose rule it is.
         let bot = self.bot_id().await.ok()?;
         let rule = self.http.get_automod_rule(guild, id).await.ok()?;
+        if rule.creator_id != bot {
+            let mut others = lock(&self.others);
+            // Bounded, whatever Discord sends.
+            if others.len() >= MAX_OTHER_RULES {
+                others.clear();
+            }
+            others.insert(id.get());
+            return None;
+        }
         owned(&rule, bot).then(|| plan::rule_of_name(&rule.name).map(str::to_owned))?
     }
 }

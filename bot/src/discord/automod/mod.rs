@@ -134,6 +134,9 @@ pub struct Sync {
     deleted: Mutex<HashSet<u64>>,
     /// Owned rule id → policy rule, as last seen.
     owned: Mutex<HashMap<u64, String>>,
+    /// Ids of rules another member created (never ours): a server's own
+    /// rules block messages all day, and each block must not cost a call.
+    others: Mutex<HashSet<u64>>,
     /// The earliest expiry of an exception that shapes a plan (epoch ms).
     next_expiry: Mutex<Option<i64>>,
 }
@@ -172,6 +175,7 @@ impl Sync {
             expected: Mutex::new(HashMap::new()),
             deleted: Mutex::new(HashSet::new()),
             owned: Mutex::new(HashMap::new()),
+            others: Mutex::new(HashSet::new()),
             next_expiry: Mutex::new(None),
         });
         for g in guilds {

@@ -431,10 +431,15 @@ impl Exemptions {
         if let Some(why) = unknown {
             return Err(why);
         }
+        // Only a snowflake can be a Discord channel: a Slack channel id in a
+        // rule for both platforms, or a mistyped exception, is no channel
+        // here, and one such value in the list would make Discord refuse
+        // the whole rule (400, 50035).
         let channels: BTreeSet<String> = rule
             .exempt_channels
             .iter()
             .chain(&inputs.channel_exceptions)
+            .filter(|c| c.parse::<std::num::NonZeroU64>().is_ok())
             .cloned()
             .collect();
         if channels.len() > MAX_EXEMPT_CHANNELS {
@@ -609,11 +614,15 @@ hosts = ["*.evil.example", "meet.bad.example"]
 action = "delete"
 reason = "Not vetted."
 exempt_roles = ["Moderator", "123"]
-exempt_channels = ["555"]
+exempt_channels = ["555", "C0SLACKCHAN"]
 "#,
         );
         let mut i = moderated_server();
         i.alert_channel = Some("999".into());
+        // A Slack channel in a rule for both platforms, and an exception
+        // for a channel that is no snowflake, are no Discord channels.
+        i.channel_exceptions
+            .extend(["abc".to_owned(), "0".to_owned()]);
         let plan = plan(&p, &i);
         assert_eq!(plan.rules.len(), 1, "{}", plan.render());
         let r = &plan.rules[0];
