@@ -628,3 +628,46 @@ async fn a_deleted_admin_message_and_closed_dms_end_the_delivery() {
     }
     t.stop().await;
 }
+
+/// An answer that takes longer than Discord waits for (here the form's
+/// member lookup waits out a 2.5 s rate limit) is deferred in time, then
+/// filled in: the person sees "thinking…" and then the answer, not "This
+/// interaction failed".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_answer_is_deferred_then_filled_in() {
+    let t = with_admin_channel(None).await;
+    t.fake.rate_limit(RouteKind::GetMember, 1, 2.5);
+    let cb = t
+        .fake
+        .submit_modal(
+            cast::GENERAL,
+            cast::ALICE,
+            &format!("lg:rq:form:{}", cast::GUILD),
+            &[("reason", "customer call"), ("duration", "1d")],
+        )
+        .await
+        .expect("answered in time");
+    assert_eq!(cb.kind, 5, "deferred: {cb:?}");
+    assert_eq!(cb.data["flags"].as_u64().unwrap_or(0) & 64, 64, "{cb:?}");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let filled = t.fake.interaction_responses().iter().any(|i| {
+            i.original_edits.iter().any(|e| {
+                e["content"]
+                    .as_str()
+                    .is_some_and(|c| c.contains("sent to the admins"))
+            })
+        });
+        if filled {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:#?}",
+            t.fake.interaction_responses()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    wait_message(&t, cast::RANDOM, |m| buttons(m).len() == 2).await;
+    t.stop().await;
+}

@@ -6,6 +6,7 @@
 //! Administrator), or a role listed in `discord.admin_roles`, and only inside
 //! a server in `discord.guild_ids`.
 
+use super::answer::{answer_in_time, Answer, Asked, Later};
 use super::tenancy::Guilds;
 use crate::commands::{Caller, Commands, Word};
 use crate::moderation::Platform;
@@ -104,32 +105,49 @@ pub async fn on_command(
         unknown_command(ctx, cmd).await;
         return;
     }
-    let text = command_text(cmd);
-    // A server that is not the company's: not obeyed, audited (throttled).
-    if guilds
-        .foreign(cmd.guild_id, &format!("/linkguard {}", first_word(&text)))
-        .await
-    {
-        respond(ctx, cmd, NOT_HERE.to_owned()).await;
-        return;
-    }
-    let workspace = match cmd.guild_id {
-        Some(g) => g.get().to_string(),
-        // A DM (only a stale global registration offers the command there):
-        // questions for members of an allowed server, never admin rights.
-        None => match guilds.home_of(ctx, cmd.user.id).await {
-            Some(home) => home.to_string(),
-            None => {
-                respond(ctx, cmd, NOT_A_MEMBER.to_owned()).await;
-                return;
-            }
-        },
+    let work = async {
+        let text = command_text(cmd);
+        // A server that is not the company's: not obeyed, audited (throttled).
+        if guilds
+            .foreign(cmd.guild_id, &format!("/linkguard {}", first_word(&text)))
+            .await
+        {
+            return NOT_HERE.to_owned();
+        }
+        let workspace = match cmd.guild_id {
+            Some(g) => g.get().to_string(),
+            // A DM (only a stale global registration offers the command
+            // there): questions for members of an allowed server, never
+            // admin rights.
+            None => match guilds.home_of(ctx, cmd.user.id).await {
+                Some(home) => home.to_string(),
+                None => return NOT_A_MEMBER.to_owned(),
+            },
+        };
+        let (roles, is_admin) =
+            super::tenancy::member_rights(guilds, cmd.guild_id, cmd.member.as_deref(), admin_roles);
+        let caller = caller(&cmd.user, workspace, cmd.channel_id, roles, is_admin);
+        truncate(commands.run(&caller, &text).await)
     };
-    let (roles, is_admin) =
-        super::tenancy::member_rights(guilds, cmd.guild_id, cmd.member.as_deref(), admin_roles);
-    let caller = caller(&cmd.user, workspace, cmd.channel_id, roles, is_admin);
-    let answer = truncate(commands.run(&caller, &text).await);
-    respond(ctx, cmd, answer).await;
+    respond_in_time(ctx, cmd, "a /linkguard command", work).await;
+}
+
+/// [`respond`] with what `work` gives, deferred when it takes long (see
+/// [`super::answer`]).
+pub(super) async fn respond_in_time(
+    ctx: &Context,
+    cmd: &CommandInteraction,
+    what: &str,
+    work: impl std::future::Future<Output = String>,
+) {
+    let asked = Asked {
+        id: cmd.id,
+        token: &cmd.token,
+    };
+    answer_in_time(&ctx.http, asked, Later::Private, what, async {
+        Answer::Private(work.await)
+    })
+    .await;
 }
 
 /// Who is asking on Discord: `user` in `channel` of server `workspace`;

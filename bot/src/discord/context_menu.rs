@@ -37,45 +37,47 @@ pub async fn on_check_links(
         super::commands::unknown_command(ctx, cmd).await;
         return;
     }
-    let answer = if guilds.foreign(cmd.guild_id, "Check links").await || cmd.guild_id.is_none() {
-        NOT_HERE.to_owned()
-    } else {
-        let target = cmd
-            .data
-            .target_id
-            .map(|t| t.to_message_id())
-            .and_then(|id| cmd.data.resolved.messages.get(&id));
-        // What moderation reads: content, a forward's snapshots, embeds.
-        let text = target.map(super::translate::checked_text);
-        match text.filter(|t| !t.trim().is_empty()) {
-            None => NO_TEXT.to_owned(),
-            Some(text) => {
-                let caller = Caller {
-                    platform: Some(Platform::Discord),
-                    workspace: cmd
-                        .guild_id
-                        .map(|g| g.get().to_string())
-                        .unwrap_or_default(),
-                    channel: cmd.channel_id.get().to_string(),
-                    user_id: cmd.user.id.get().to_string(),
-                    user_name: cmd
-                        .user
-                        .global_name
-                        .clone()
-                        .unwrap_or_else(|| cmd.user.name.clone()),
-                    roles: cmd
-                        .member
-                        .as_ref()
-                        .map(|m| m.roles.iter().map(|r| r.get().to_string()).collect())
-                        .unwrap_or_default(),
-                    // Checking is for everyone; no admin rights needed.
-                    is_admin: false,
-                };
-                super::commands::truncate(commands.run(&caller, &format!("check {text}")).await)
+    let work = async {
+        if guilds.foreign(cmd.guild_id, "Check links").await || cmd.guild_id.is_none() {
+            NOT_HERE.to_owned()
+        } else {
+            let target = cmd
+                .data
+                .target_id
+                .map(|t| t.to_message_id())
+                .and_then(|id| cmd.data.resolved.messages.get(&id));
+            // What moderation reads: content, a forward's snapshots, embeds.
+            let text = target.map(super::translate::checked_text);
+            match text.filter(|t| !t.trim().is_empty()) {
+                None => NO_TEXT.to_owned(),
+                Some(text) => {
+                    let caller = Caller {
+                        platform: Some(Platform::Discord),
+                        workspace: cmd
+                            .guild_id
+                            .map(|g| g.get().to_string())
+                            .unwrap_or_default(),
+                        channel: cmd.channel_id.get().to_string(),
+                        user_id: cmd.user.id.get().to_string(),
+                        user_name: cmd
+                            .user
+                            .global_name
+                            .clone()
+                            .unwrap_or_else(|| cmd.user.name.clone()),
+                        roles: cmd
+                            .member
+                            .as_ref()
+                            .map(|m| m.roles.iter().map(|r| r.get().to_string()).collect())
+                            .unwrap_or_default(),
+                        // Checking is for everyone; no admin rights needed.
+                        is_admin: false,
+                    };
+                    super::commands::truncate(commands.run(&caller, &format!("check {text}")).await)
+                }
             }
         }
     };
-    super::commands::respond(ctx, cmd, answer).await;
+    super::commands::respond_in_time(ctx, cmd, "Check links", work).await;
 }
 
 #[cfg(test)]

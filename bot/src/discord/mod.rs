@@ -33,6 +33,7 @@
 
 mod actions;
 mod admins;
+mod answer;
 pub mod automod;
 pub mod catchup;
 mod commands;

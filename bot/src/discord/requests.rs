@@ -15,6 +15,7 @@
 //!   clicker's admin rights as [`super::tenancy::is_admin`] decides them:
 //!   only admins' clicks count, others are told so (and audited).
 
+use super::answer::{answer_in_time, Answer, Asked, Later};
 use super::tenancy::Guilds;
 use crate::commands::requests::{
     duration_label, request_duration, RequestError, DEFAULT_REQUEST_DURATION, MAX_REASON_CHARS,
@@ -99,13 +100,16 @@ fn private(text: impl Into<String>) -> CreateInteractionResponse {
 /// The server a button or modal names, if it is allowed and `user` is a
 /// member there (a DM carries no server of its own).
 async fn home(ctx: &Context, guilds: &Guilds, raw: &str, user: UserId) -> Option<u64> {
-    // Zero is no server id (and `GuildId::new` would panic on it).
-    let guild = GuildId::from(raw.parse::<std::num::NonZeroU64>().ok()?);
-    if !guilds.allows(Some(guild)) {
-        return None;
-    }
+    let guild = allowed_guild(guilds, raw)?;
     guild.member(ctx, user).await.ok()?;
     Some(guild.get())
+}
+
+/// The server a button or modal names, if it is allowed (no call made).
+fn allowed_guild(guilds: &Guilds, raw: &str) -> Option<GuildId> {
+    // Zero is no server id (and `GuildId::new` would panic on it).
+    let guild = GuildId::from(raw.parse::<std::num::NonZeroU64>().ok()?);
+    guilds.allows(Some(guild)).then_some(guild)
 }
 
 fn decision_row(id: i64) -> CreateActionRow {
@@ -155,16 +159,24 @@ pub async fn on_component(
 ) {
     let id = comp.data.custom_id.as_str();
     let response = if let Some(raw) = id.strip_prefix(OPEN) {
-        match home(ctx, guilds, raw, comp.user.id).await {
+        // The form opens at once (a form cannot be deferred); whether the
+        // clicker is a member there is checked when it is sent.
+        match allowed_guild(guilds, raw) {
             None => private(NOT_A_MEMBER),
-            Some(guild) => request_form(guild),
+            Some(guild) => request_form(guild.get()),
         }
     } else if let Some((approve, raw)) = id
         .strip_prefix(APPROVE)
         .map(|r| (true, r))
         .or_else(|| id.strip_prefix(DENY).map(|r| (false, r)))
     {
-        decide(comp, commands, guilds, admin_roles, approve, raw).await
+        let asked = Asked {
+            id: comp.id,
+            token: &comp.token,
+        };
+        let work = decide(comp, commands, guilds, admin_roles, approve, raw);
+        answer_in_time(&ctx.http, asked, Later::Update, "an Approve / Deny", work).await;
+        return;
     } else {
         private(UNKNOWN_BUTTON)
     };
@@ -202,6 +214,7 @@ fn request_form(guild: u64) -> CreateInteractionResponse {
 /// An Approve / Deny click on request `raw`, with the clicker's admin
 /// rights: the admin message updated, or the clicker told why not (also
 /// for a click that names no request, or comes from no allowed server).
+/// Deferred when it takes long (see [`super::answer`]).
 async fn decide(
     comp: &ComponentInteraction,
     commands: &Commands,
@@ -209,31 +222,31 @@ async fn decide(
     admin_roles: &[String],
     approve: bool,
     raw: &str,
-) -> CreateInteractionResponse {
+) -> Answer {
     let Ok(request) = raw.parse::<i64>() else {
-        return private(NO_SUCH_REQUEST);
+        return Answer::Private(NO_SUCH_REQUEST.to_owned());
     };
     let (roles, is_admin) =
         super::tenancy::member_rights(guilds, comp.guild_id, comp.member.as_ref(), admin_roles);
     let Some(guild) = comp.guild_id.filter(|g| guilds.allows(Some(*g))) else {
-        return private(NOT_HERE);
+        return Answer::Private(NOT_HERE.to_owned());
     };
     let caller = caller_of(&comp.user, guild.get(), comp.channel_id, is_admin, roles);
     match commands
         .request_decide(&caller, request, approve, None)
         .await
     {
-        Ok(d) => CreateInteractionResponse::UpdateMessage(
-            CreateInteractionResponseMessage::new()
-                .content(admin_text(&d.request))
-                .components(Vec::new())
-                .allowed_mentions(CreateAllowedMentions::new()),
-        ),
+        Ok(d) => Answer::Update {
+            content: admin_text(&d.request),
+            components: Vec::new(),
+        },
         Err(e @ RequestError::Store(_)) => {
             tracing::warn!(error = %e, "deciding an exception request failed");
-            private("linkguard could not record that decision right now; please try again.")
+            Answer::Private(
+                "linkguard could not record that decision right now; please try again.".to_owned(),
+            )
         }
-        Err(e) => private(e.to_string()),
+        Err(e) => Answer::Private(e.to_string()),
     }
 }
 
@@ -265,15 +278,17 @@ pub async fn on_modal(
             })
             .unwrap_or_default()
     };
-    let answer = match home(ctx, guilds, raw, modal.user.id).await {
-        None => NOT_A_MEMBER.to_owned(),
-        Some(guild) => {
-            let asked = value(DURATION);
-            match request_duration(&asked) {
-                None => RequestError::DurationNotOffered { given: asked }.to_string(),
-                Some(d) => {
-                    let caller = caller_of(&modal.user, guild, modal.channel_id, false, Vec::new());
-                    match commands
+    let work = async {
+        let answer = match home(ctx, guilds, raw, modal.user.id).await {
+            None => NOT_A_MEMBER.to_owned(),
+            Some(guild) => {
+                let asked = value(DURATION);
+                match request_duration(&asked) {
+                    None => RequestError::DurationNotOffered { given: asked }.to_string(),
+                    Some(d) => {
+                        let caller =
+                            caller_of(&modal.user, guild, modal.channel_id, false, Vec::new());
+                        match commands
                         .request_submit(&caller, None, "", &value(REASON), d.duration())
                         .await
                     {
@@ -287,13 +302,24 @@ pub async fn on_modal(
                         }
                         Err(e) => format!("Your request was not sent: {e}."),
                     }
+                    }
                 }
             }
-        }
+        };
+        Answer::Private(answer)
     };
-    if let Err(e) = modal.create_response(&ctx.http, private(answer)).await {
-        tracing::warn!(error = %e, "could not answer an exception request form");
-    }
+    let asked = Asked {
+        id: modal.id,
+        token: &modal.token,
+    };
+    answer_in_time(
+        &ctx.http,
+        asked,
+        Later::Private,
+        "an exception request form",
+        work,
+    )
+    .await;
 }
 
 /// Shows one request where it belongs; `Ok` when its state is shown.
