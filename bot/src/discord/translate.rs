@@ -218,9 +218,27 @@ pub fn checked_text(msg: &Message) -> String {
     message_text(msg).0
 }
 
-/// Whether `msg` has any text to check (content, or text it carries).
+/// Whether `msg` has any text to check (content, or text it carries). A
+/// system notice has none: its content, when it has any, is Discord's
+/// words or a name (a thread's, a channel's, a stage's topic), and
+/// removing the notice and reposting the name as a message would be wrong.
 pub fn has_text(msg: &Message) -> bool {
-    !message_text(msg).0.is_empty()
+    !is_system_notice(msg.kind) && !message_text(msg).0.is_empty()
+}
+
+/// Message types that are not something a person or an app wrote in the
+/// channel (joins, pins, boosts, "started a thread", renames, stage
+/// events…). A type Discord adds later is read, to be safe.
+fn is_system_notice(kind: MessageType) -> bool {
+    !matches!(
+        kind,
+        MessageType::Regular
+            | MessageType::InlineReply
+            | MessageType::ChatInputCommand
+            | MessageType::ContextMenuCommand
+            | MessageType::ThreadStarterMessage
+            | MessageType::Unknown(_)
+    )
 }
 
 /// A thread's starter message (type 21, what a thread started from a
@@ -399,6 +417,20 @@ mod tests {
             "interaction_metadata": {"id": "1300000000000000009", "type": 2, "user": alice(),
                 "authorizing_integration_owners": owners, "name": "echo"}
         }))
+    }
+
+    /// "Started a thread" (its content is the thread's name) and other
+    /// system notices are not messages to moderate; replies and command
+    /// answers are.
+    #[test]
+    fn system_notices_have_no_text_to_check() {
+        let kind = |k: u8| message(json!({"type": k, "content": "sync https://zoom.us/j/1"}));
+        for k in [4, 6, 7, 18, 24, 27, 31] {
+            assert!(!has_text(&kind(k)), "type {k}");
+        }
+        for k in [0, 19, 20, 23, 99] {
+            assert!(has_text(&kind(k)), "type {k}");
+        }
     }
 
     /// A user-installed app's answer is its user's message, moderated even
