@@ -578,6 +578,20 @@ async fn unknown_buttons_and_forms_get_an_answer_and_change_nothing() {
     t.stop().await;
 }
 
+/// alice sends the request form from #general: a day, for a customer call.
+async fn alice_requests_a_day(
+    t: &TestApp,
+) -> Result<linkguard_fakes::discord::InteractionCallback, FakeDiscordError> {
+    t.fake
+        .submit_modal(
+            cast::GENERAL,
+            cast::ALICE,
+            &format!("lg:rq:form:{}", cast::GUILD),
+            &[("reason", "customer call"), ("duration", "1d")],
+        )
+        .await
+}
+
 /// A request whose admin message someone deleted, decided while the
 /// requester's DMs are closed: the decision is posted to the admins again
 /// (the old message is gone) and the delivery ends, instead of being
@@ -585,17 +599,7 @@ async fn unknown_buttons_and_forms_get_an_answer_and_change_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_admin_message_and_closed_dms_end_the_delivery() {
     let t = with_admin_channel(None).await;
-    let a = answer(
-        &t.fake
-            .submit_modal(
-                cast::GENERAL,
-                cast::ALICE,
-                &format!("lg:rq:form:{}", cast::GUILD),
-                &[("reason", "customer call"), ("duration", "1d")],
-            )
-            .await
-            .unwrap(),
-    );
+    let a = answer(&alice_requests_a_day(&t).await.unwrap());
     assert!(a.contains("sent to the admins"), "{a}");
     let posted = wait_message(&t, cast::RANDOM, |m| buttons(m).len() == 2).await;
     let id: i64 = buttons(&posted)[0]
@@ -637,16 +641,7 @@ async fn a_deleted_admin_message_and_closed_dms_end_the_delivery() {
 async fn a_slow_answer_is_deferred_then_filled_in() {
     let t = with_admin_channel(None).await;
     t.fake.rate_limit(RouteKind::GetMember, 1, 2.5);
-    let cb = t
-        .fake
-        .submit_modal(
-            cast::GENERAL,
-            cast::ALICE,
-            &format!("lg:rq:form:{}", cast::GUILD),
-            &[("reason", "customer call"), ("duration", "1d")],
-        )
-        .await
-        .expect("answered in time");
+    let cb = alice_requests_a_day(&t).await.expect("answered in time");
     assert_eq!(cb.kind, 5, "deferred: {cb:?}");
     assert_eq!(cb.data["flags"].as_u64().unwrap_or(0) & 64, 64, "{cb:?}");
     let deadline = tokio::time::Instant::now() + WAIT;
