@@ -155,3 +155,40 @@ async fn a_command_word_in_a_dm_is_a_command_and_never_makes_an_admin() {
     assert!(a.contains("left alone"), "nothing changed: {a}");
     t.stop().await;
 }
+
+/// `/linkguard check` in a thread answers as moderation decides there: by
+/// the thread's parent channel (here exempt from the Zoom rule).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_in_a_thread_counts_its_parent_channel() {
+    let policy = linkguard_rules::policy::DEFAULT_POLICY.replacen(
+        "action = \"replace\"",
+        &format!(
+            "action = \"replace\"\nexempt_channels = [\"{}\"]",
+            cast::GENERAL
+        ),
+        1,
+    );
+    let t = spawn_app(Setup {
+        policy: Some(policy),
+        ..Setup::default()
+    })
+    .await;
+    let cb = t
+        .fake
+        .interaction(
+            cast::THREAD,
+            cast::ALICE,
+            "linkguard",
+            sub("check", Some("https://zoom.us/j/123456789")),
+        )
+        .await
+        .unwrap();
+    let a = answer(&cb);
+    assert!(!a.contains("not allowed"), "{a}");
+    // Moderation agrees: a Zoom link in the thread is left alone.
+    let id = t.post(cast::THREAD, cast::ALICE, "https://zoom.us/j/123456789");
+    let marker = t.post(cast::RANDOM, cast::ALICE, "https://zoom.us/j/987654321");
+    t.wait_replaced(cast::RANDOM, marker, "meet.jit.si").await;
+    assert!(!t.fake.message(id).unwrap().deleted);
+    t.stop().await;
+}

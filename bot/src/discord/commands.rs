@@ -11,7 +11,7 @@ use super::tenancy::Guilds;
 use crate::commands::{Caller, Commands, Word};
 use crate::moderation::Platform;
 use serenity::all::{
-    ChannelId, CommandDataOptionValue, CommandInteraction, CommandOptionType, Context,
+    ChannelId, ChannelType, CommandDataOptionValue, CommandInteraction, CommandOptionType, Context,
     CreateAllowedMentions, CreateCommand, CreateCommandOption, CreateInteractionResponse,
     CreateInteractionResponseMessage, CreateMessage, Message, User,
 };
@@ -126,7 +126,7 @@ pub async fn on_command(
         };
         let (roles, is_admin) =
             super::tenancy::member_rights(guilds, cmd.guild_id, cmd.member.as_deref(), admin_roles);
-        let caller = caller(&cmd.user, workspace, cmd.channel_id, roles, is_admin);
+        let caller = caller(&cmd.user, workspace, home_channel(cmd), roles, is_admin);
         truncate(commands.run(&caller, &text).await)
     };
     respond_in_time(ctx, cmd, "a /linkguard command", work).await;
@@ -148,6 +148,22 @@ pub(super) async fn respond_in_time(
         Answer::Private(work.await)
     })
     .await;
+}
+
+/// The channel a command was used in, for rules: a thread's parent channel,
+/// as moderation counts a message in a thread (the interaction names the
+/// thread and, in `channel`, its parent).
+pub(super) fn home_channel(cmd: &CommandInteraction) -> ChannelId {
+    cmd.channel
+        .as_ref()
+        .filter(|c| {
+            matches!(
+                c.kind,
+                ChannelType::PublicThread | ChannelType::PrivateThread | ChannelType::NewsThread
+            )
+        })
+        .and_then(|c| c.parent_id)
+        .unwrap_or(cmd.channel_id)
 }
 
 /// Who is asking on Discord: `user` in `channel` of server `workspace`;

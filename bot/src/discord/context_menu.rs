@@ -57,7 +57,7 @@ pub async fn on_check_links(
                             .guild_id
                             .map(|g| g.get().to_string())
                             .unwrap_or_default(),
-                        channel: cmd.channel_id.get().to_string(),
+                        channel: super::commands::home_channel(cmd).get().to_string(),
                         user_id: cmd.user.id.get().to_string(),
                         user_name: cmd
                             .user
