@@ -28,6 +28,23 @@ impl ConsoleAdmins {
         self.0.caller(team, "", user).await
     }
 
+    /// Whether `user` of `team` is still an admin, for a console session:
+    /// `Err` when Slack gave no answer (a timeout, a rate limit, an outage),
+    /// which leaves the session as it is, rather than treating a hiccup as
+    /// "not an admin" and signing every admin out.
+    pub async fn still_admin(&self, team: &str, user: &str) -> Result<bool, String> {
+        match self.0.actions.user(user).await {
+            Ok(_) => Ok(self.caller(team, user).await.is_admin),
+            // Gone for good: no longer anyone's admin.
+            Err(slack_morphism::errors::SlackClientError::ApiError(api))
+                if matches!(api.code.as_str(), "user_not_found" | "account_inactive") =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     /// The company's teams (the first is offered to Slack's sign-in page).
     pub fn teams(&self) -> &[String] {
         self.0.tenancy.allowed()

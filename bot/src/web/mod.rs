@@ -290,7 +290,7 @@ async fn still_admin(c: &Console, s: &ConsoleSession, token: &str) -> bool {
     }
     let verdict = match s.via.as_str() {
         "slack" => match &c.admins.slack {
-            Some(a) => Ok(a.caller(&s.workspace, &s.user_id).await.is_admin),
+            Some(a) => a.still_admin(&s.workspace, &s.user_id).await,
             None => Ok(false),
         },
         "discord" => match (&c.admins.discord, s.workspace.parse::<u64>()) {
