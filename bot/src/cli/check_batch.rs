@@ -171,6 +171,9 @@ fn pipeline<R: Read + Send>(
         for _ in 1..jobs {
             s.spawn(|| helper(ctx, &reader, &shared));
         }
+        // A panic here must stop the helpers too, or they would wait for
+        // their blocks to be written for ever (and the scope for them).
+        let _stop = StopOnPanic(&shared);
         let written = lead(ctx, &reader, &shared, out);
         // A failed write stops the helpers at their next block.
         shared.update(|st| st.stop = true);
@@ -248,8 +251,8 @@ impl Shared {
     }
 }
 
-/// Stops the writing if a helper panics, rather than leave the writer
-/// waiting for its block (the panic then reaches the caller).
+/// Stops the writing if a thread panics, rather than leave the others
+/// waiting for it (the panic then reaches the caller).
 struct StopOnPanic<'a>(&'a Shared);
 
 impl Drop for StopOnPanic<'_> {
