@@ -54,42 +54,53 @@ fn defuse(text: &str, names: Option<&HashMap<String, String>>) -> String {
     while let Some(start) = rest.find('<') {
         out.push_str(&rest[..start]);
         let after = &rest[start + 1..];
-        let Some(end) = after.find('>') else {
-            out.push_str(&rest[start..]);
-            return out;
+        // A `<` that opens no whole control sequence (none closes, or
+        // another `<` comes first, as in `<<!here>` or a label holding a
+        // sequence) is shown as text, and the scan goes on after it: what
+        // follows is read as sequences of its own, so none slips through.
+        let Some(inner) = after
+            .find('>')
+            .map(|end| &after[..end])
+            .filter(|i| !i.contains('<'))
+        else {
+            out.push_str("&lt;");
+            rest = after;
+            continue;
         };
-        let inner = &after[..end];
-        let (name, label) = match inner.split_once('|') {
-            Some((n, l)) => (n, Some(l)),
-            None => (inner, None),
-        };
-        let shown = if let Some(special) = name.strip_prefix('!') {
-            match special.split('^').next().unwrap_or(special) {
-                "here" => "@here".to_owned(),
-                "channel" => "@channel".to_owned(),
-                "everyone" => "@everyone".to_owned(),
-                "subteam" => label.map_or_else(|| "@group".to_owned(), str::to_owned),
-                // Dates and other specials render harmlessly: keep them.
-                _ => format!("<{inner}>"),
-            }
-        } else {
-            match (name.strip_prefix('@'), names) {
-                (Some(id), Some(names)) if is_user_id(id) => {
-                    let shown = match names.get(id) {
-                        Some(n) => escape_slack(n),
-                        None => label.map_or_else(|| id.to_owned(), str::to_owned),
-                    };
-                    let shown = shown.trim_start_matches('@');
-                    format!("@{shown}")
-                }
-                _ => format!("<{inner}>"),
-            }
-        };
-        out.push_str(&shown);
-        rest = &after[end + 1..];
+        out.push_str(&shown(inner, names));
+        rest = &after[inner.len() + 1..];
     }
     out.push_str(rest);
     out
+}
+
+/// What the control sequence `<inner>` (no `<` or `>` in it) becomes.
+fn shown(inner: &str, names: Option<&HashMap<String, String>>) -> String {
+    let (name, label) = match inner.split_once('|') {
+        Some((n, l)) => (n, Some(l)),
+        None => (inner, None),
+    };
+    if let Some(special) = name.strip_prefix('!') {
+        return match special.split('^').next().unwrap_or(special) {
+            "here" => "@here".to_owned(),
+            "channel" => "@channel".to_owned(),
+            "everyone" => "@everyone".to_owned(),
+            "group" => "@group".to_owned(),
+            "subteam" => label.map_or_else(|| "@group".to_owned(), str::to_owned),
+            // Dates and other specials render harmlessly: keep them.
+            _ => format!("<{inner}>"),
+        };
+    }
+    match (name.strip_prefix('@'), names) {
+        (Some(id), Some(names)) if is_user_id(id) => {
+            let shown = match names.get(id) {
+                Some(n) => escape_slack(n),
+                None => label.map_or_else(|| id.to_owned(), str::to_owned),
+            };
+            format!("@{}", shown.trim_start_matches('@'))
+        }
+        _ => format!("<{inner}>"),
+    }
 }
 
 #[cfg(test)]
@@ -106,7 +117,7 @@ mod tests {
             defuse_mentions("no specials <https://a|b>"),
             "no specials <https://a|b>"
         );
-        assert_eq!(defuse_mentions("broken <!here"), "broken <!here");
+        assert_eq!(defuse_mentions("broken <!here"), "broken &lt;!here");
     }
 
     /// A repost names users instead of mentioning them: by their display
@@ -120,15 +131,42 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let text = "hi <@U1> <@W2> <@U3|carol> <@U4> <!here> <#C1|gen> <https://a|<@U1>>";
+        let text = "hi <@U1> <@W2> <@U3|carol> <@U4> <!here> <#C1|gen> <https://a|x>";
         assert_eq!(
             defuse_for_repost(text, &names),
-            "hi @alice @&lt;b&amp;b&gt; @carol @U4 @here <#C1|gen> <https://a|<@U1>>"
+            "hi @alice @&lt;b&amp;b&gt; @carol @U4 @here <#C1|gen> <https://a|x>"
         );
         assert_eq!(mentioned_users(text), ["U1", "W2", "U3", "U4"]);
         assert_eq!(mentioned_users("<@U1> <@U1|x> <@lower> <@U5"), ["U1"]);
         // Nothing left that Slack would turn into a mention.
         let out = defuse_for_repost("<@U1><@U9|@nine>", &names);
         assert_eq!(out, "@alice@nine");
+    }
+
+    /// A raw `<` (a post through the API) cannot hide a broadcast or a
+    /// mention from the defusing, nor a label assemble one from its `>`.
+    #[test]
+    fn nested_and_stray_brackets_defuse_everything() {
+        let names = HashMap::new();
+        for text in [
+            "<<!here>",
+            "<<@U1>",
+            "<!subteam^S1|<!channel>>",
+            "<@U9|<!here>>",
+            "<https://a|<@U1>>",
+            "a < b <!everyone> <<<!group>>>",
+            "<!channel",
+            "x<@U1",
+        ] {
+            for out in [defuse_for_repost(text, &names), defuse_mentions(text)] {
+                for sequence in ["<!here", "<!channel", "<!everyone", "<!group", "<!subteam"] {
+                    assert!(!out.contains(sequence), "{text:?} gave {out:?}");
+                }
+            }
+            let out = defuse_for_repost(text, &names);
+            assert!(!out.contains("<@"), "{text:?} gave {out:?}");
+        }
+        assert_eq!(defuse_mentions("<<!here>"), "&lt;@here");
+        assert_eq!(defuse_mentions("<@U9|<!here>>"), "&lt;@U9|@here>");
     }
 }
