@@ -81,16 +81,16 @@ const ATTACHMENTS_NOT_REPOSTABLE: &str =
 /// its text.
 const BLOCKS_NOT_REPOSTABLE: &str = "its blocks show links or text that its text does not";
 
-/// At most this many pieces of block text are read from one message, and
-/// at most [`MAX_BLOCK_BYTES`] of them: Slack allows 50 blocks of a few
-/// KiB each, so this bounds nothing real.
-const MAX_BLOCK_PARTS: usize = 500;
-const MAX_BLOCK_BYTES: usize = 256 << 10;
+/// At most this much block text is read from one message: Slack's own
+/// limits (50 blocks, a few KiB each) keep real messages far below it.
+const MAX_BLOCK_BYTES: usize = 1 << 20;
 
-/// What a message's blocks show that its `text` does not: the URL of every
-/// rich-text `link` element and of every link button, and the text of every
-/// `mrkdwn` or `plain_text` object (section, context, header), each unless
-/// `text` already carries it (as Slack wire text: escaped, links in `<…>`).
+/// What a message's blocks show that its `text` does not: every URL an
+/// object carries (`url` of rich-text links, link buttons, overflow and
+/// select options; a video's `title_url`), and the text of every `mrkdwn`,
+/// `plain_text` and `markdown` object (sections, context, headers, the
+/// markdown block), each unless `text` already carries it: a URL as a link
+/// target (`<url>` or `<url|…>`, Slack-escaped), other text as it is.
 ///
 /// Slack's clients write a message's `rich_text` block and its `text` from
 /// the same input, so for a message typed by a person this is empty. A post
@@ -105,36 +105,31 @@ fn block_parts(content: Option<&SlackMessageContent>) -> Vec<String> {
         return Vec::new();
     };
     let text = c.text.as_deref().unwrap_or_default();
-    let mut parts = Vec::new();
+    let mut parts: Vec<String> = Vec::new();
     let mut bytes = 0;
-    let mut keep = |part: String| {
-        if parts.len() < MAX_BLOCK_PARTS
-            && bytes + part.len() <= MAX_BLOCK_BYTES
-            && !text.contains(part.as_str())
-            && !parts.contains(&part)
-        {
+    let mut keep = |part: String, shown: bool| {
+        if !shown && bytes + part.len() <= MAX_BLOCK_BYTES && !parts.contains(&part) {
             bytes += part.len();
             parts.push(part);
         }
     };
     block_values(&blocks, &mut |kind, obj| {
-        let field = |name: &str| obj.get(name).and_then(serde_json::Value::as_str);
-        match kind {
-            // A link shows its URL's target; its label is text.
-            "link" | "button" => {
-                if let Some(url) = field("url").filter(|u| !u.is_empty()) {
-                    keep(escape_slack(url));
-                }
-            }
-            "mrkdwn" => {
-                if let Some(t) = field("text").filter(|t| !t.is_empty()) {
-                    keep(t.to_owned());
-                }
-            }
-            "plain_text" => {
-                if let Some(t) = field("text").filter(|t| !t.is_empty()) {
-                    keep(escape_slack(t));
-                }
+        let field = |name: &str| {
+            obj.get(name)
+                .and_then(serde_json::Value::as_str)
+                .filter(|v| !v.is_empty())
+        };
+        for url in ["url", "title_url"].into_iter().filter_map(field) {
+            let url = escape_slack(url);
+            let linked = text.contains(&format!("<{url}>")) || text.contains(&format!("<{url}|"));
+            keep(url, linked);
+        }
+        match (kind, field("text")) {
+            ("mrkdwn" | "markdown", Some(t)) => keep(t.to_owned(), text.contains(t)),
+            ("plain_text", Some(t)) => {
+                let t = escape_slack(t);
+                let shown = text.contains(t.as_str());
+                keep(t, shown);
             }
             _ => {}
         }
@@ -142,17 +137,16 @@ fn block_parts(content: Option<&SlackMessageContent>) -> Vec<String> {
     parts
 }
 
-/// Calls `f(type, object)` for every JSON object with a string `type` in
-/// `v`, depth first.
+/// Calls `f(type, object)` for every JSON object in `v` (`type` empty when
+/// it has none), depth first.
 fn block_values(
     v: &serde_json::Value,
     f: &mut dyn FnMut(&str, &serde_json::Map<String, serde_json::Value>),
 ) {
     match v {
         serde_json::Value::Object(obj) => {
-            if let Some(kind) = obj.get("type").and_then(serde_json::Value::as_str) {
-                f(kind, obj);
-            }
+            let kind = obj.get("type").and_then(serde_json::Value::as_str);
+            f(kind.unwrap_or_default(), obj);
             for child in obj.values() {
                 block_values(child, f);
             }
@@ -675,6 +669,30 @@ mod tests {
             hidden.text
         );
         assert!(hidden.not_repostable.is_some());
+
+        // A markdown block, an overflow menu's link, and a URL that the text
+        // shows only as a label (not as a link target) are read too.
+        let more = post(
+            "see <https://docs.example.com/x|https://zoom.us/j/6>",
+            json!([{"type": "markdown", "block_id": "m1", "text": "[join](https://zoom.us/j/7)"},
+                {"type": "section", "block_id": "s1", "text": {"type": "mrkdwn", "text": "menu"},
+                    "accessory": {"type": "overflow", "action_id": "o", "options": [
+                        {"text": {"type": "plain_text", "text": "menu"}, "value": "v",
+                         "url": "https://zoom.us/j/8"}]}},
+                {"type": "rich_text", "block_id": "r1", "elements": [{"type": "rich_text_section",
+                    "elements": [{"type": "link", "url": "https://zoom.us/j/6"}]}]}]),
+        );
+        for part in [
+            "[join](https://zoom.us/j/7)",
+            "https://zoom.us/j/8",
+            "https://zoom.us/j/6",
+        ] {
+            assert!(
+                more.text.lines().any(|l| l == part),
+                "{part}: {}",
+                more.text
+            );
+        }
     }
 
     /// An edit through the API that changes only the blocks is a revision
