@@ -29,19 +29,17 @@ impl ConsoleAdmins {
     }
 
     /// Whether `user` of `team` is still an admin, for a console session:
-    /// `Err` when Slack gave no answer (a timeout, a rate limit, an outage),
-    /// which leaves the session as it is, rather than treating a hiccup as
-    /// "not an admin" and signing every admin out.
+    /// `Err` when a "no" rests on a call Slack did not answer (a timeout, a
+    /// rate limit, an outage, of `users.info` or of the admin groups'
+    /// member lists), which leaves the session as it is, rather than
+    /// treating a hiccup as "not an admin" and signing admins out.
     pub async fn still_admin(&self, team: &str, user: &str) -> Result<bool, String> {
-        match self.0.actions.user(user).await {
-            Ok(_) => Ok(self.caller(team, user).await.is_admin),
-            // Gone for good: no longer anyone's admin.
-            Err(slack_morphism::errors::SlackClientError::ApiError(api))
-                if matches!(api.code.as_str(), "user_not_found" | "account_inactive") =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(e.to_string()),
+        if !self.0.tenancy.allows(team) {
+            return Ok(false);
+        }
+        match self.0.caller_answered(team, "", user).await {
+            (c, _) if c.is_admin => Ok(true),
+            (_, answered) => answered.map(|()| false),
         }
     }
 
