@@ -288,6 +288,10 @@ async fn an_exception_is_requested_approved_used_and_expires() {
     let shown = blocks_text(&msg);
     assert!(shown.contains("customer call on Tuesday"), "{shown}");
     assert!(!shown.contains("<!channel>"), "{shown}");
+    assert!(
+        !shown.contains("<@"),
+        "the requester is named, not pinged: {shown}"
+    );
 
     // Bob's click does not count.
     app.fake

@@ -145,10 +145,14 @@ fn more(n: usize) -> Option<Value> {
     (n > LIST_MAX).then(|| context(&format!("…and {} more.", n - LIST_MAX)))
 }
 
+/// The request as the admins see it. The requester is named, not mentioned:
+/// a mention in the admin channel would notify them each time linkguard
+/// posts or updates it.
 fn request_summary(r: &ExceptionRequest) -> Value {
     section(&format!(
-        "*Request #{}* from <@{}> for {} for *{}*\n*About:* {}\n*Reason:* {}",
+        "*Request #{}* from *{}* (`{}`) for {} for *{}*\n*About:* {}\n*Reason:* {}",
         r.id,
+        safe(&r.requester_name, 200),
         escape_slack(&r.requester_id),
         target_text(&r.target, &r.requester_id),
         duration_label(r.duration_secs),
