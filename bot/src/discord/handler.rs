@@ -461,7 +461,7 @@ impl EventHandler for Handler {
 
     async fn message_update(
         &self,
-        _ctx: Context,
+        ctx: Context,
         _old: Option<Message>,
         new: Option<Message>,
         event: MessageUpdateEvent,
@@ -507,8 +507,16 @@ impl EventHandler for Handler {
             tracing::trace!(message.id = %event.id, ?why, "ignoring a discord edit");
             return;
         }
-        if let Some(incoming) = translate::from_update(&event, Some(author), invoker, at, received)
+        if let Some(mut incoming) =
+            translate::from_update(&event, Some(author), invoker, at, received)
         {
+            // A user-installed app's edited answer: its user's roles decide
+            // exemptions, as for its first post.
+            if let (Some(g), Some(user)) = (event.guild_id, invoker) {
+                if let Some(roles) = roles_of(&ctx, g, user.id).await {
+                    incoming.author.roles = roles;
+                }
+            }
             self.process(incoming, actions).await;
         }
     }
