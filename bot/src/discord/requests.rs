@@ -56,6 +56,8 @@ const UNKNOWN_FORM: &str = "linkguard does not know that form; nothing was sent.
 const NO_SUCH_REQUEST: &str = "That button names no exception request; nothing was decided.";
 /// The answer to an Approve / Deny outside the company's servers.
 const NOT_HERE: &str = "linkguard decides exception requests only in its company's servers.";
+/// Discord's "Unknown Channel".
+const UNKNOWN_CHANNEL: isize = 10003;
 /// How often the delivery loop looks for requests made elsewhere.
 const POLL: Duration = Duration::from_secs(5);
 
@@ -396,7 +398,10 @@ async fn show_to_admins(
     } else {
         Vec::new()
     };
-    if let Some((m, c)) = existing.filter(|(m, c)| *m != 0 && *c != 0) {
+    // A message in another channel than the configured one (the admins
+    // moved the admin channel) is left; the request is posted anew here.
+    let here = existing.filter(|(m, c)| *m != 0 && *c == channel.get());
+    if let Some((m, c)) = here {
         let edit = EditMessage::new()
             .content(admin_text(r))
             .components(components.clone())
@@ -409,8 +414,9 @@ async fn show_to_admins(
             // Someone deleted it: posted again below, so the request is
             // not left without its buttons.
             Err(e)
-                if super::actions::http_failure(&e)
-                    .is_some_and(|(_, code, _)| code == super::actions::UNKNOWN_MESSAGE) =>
+                if super::actions::http_failure(&e).is_some_and(|(_, code, _)| {
+                    code == super::actions::UNKNOWN_MESSAGE || code == UNKNOWN_CHANNEL
+                }) =>
             {
                 tracing::info!(
                     request.id = r.id,
