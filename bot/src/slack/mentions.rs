@@ -91,8 +91,10 @@ fn shown(inner: &str, names: Option<&HashMap<String, String>>) -> String {
             _ => format!("<{inner}>"),
         };
     }
+    // In a repost, every `<@…>` becomes text, whatever it names (a user id,
+    // or anything else Slack might resolve).
     match (name.strip_prefix('@'), names) {
-        (Some(id), Some(names)) if is_user_id(id) => {
+        (Some(id), Some(names)) => {
             let shown = match names.get(id) {
                 Some(n) => escape_slack(n),
                 None => label.map_or_else(|| id.to_owned(), str::to_owned),
@@ -166,6 +168,7 @@ mod tests {
             let out = defuse_for_repost(text, &names);
             assert!(!out.contains("<@"), "{text:?} gave {out:?}");
         }
+        assert_eq!(defuse_for_repost("<@bob> <@>", &names), "@bob @");
         assert_eq!(defuse_mentions("<<!here>"), "&lt;@here");
         assert_eq!(defuse_mentions("<@U9|<!here>>"), "&lt;@U9|@here>");
     }
