@@ -269,3 +269,29 @@ async fn trust_slack_a_link_only_in_the_blocks_is_caught() {
     assert!(app.reposts(GENERAL).is_empty());
     app.finish().await;
 }
+
+/// A message whose blocks include a kind linkguard has no model for (an
+/// app's `call` block) is still moderated by its text over the Events API:
+/// the event is not refused whole and left up (slack-morphism keeps such a
+/// block as raw JSON, which the block reading walks like any other).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_slack_an_unknown_block_kind_does_not_hide_the_text() {
+    let app = spawn_app(Setup {
+        mode: linkguard::config::SlackMode::Http,
+        ..Setup::default()
+    })
+    .await;
+    let ts = app
+        .fake
+        .post_user_message_with_blocks(
+            GENERAL,
+            ALICE,
+            "call now <https://zoom.us/j/9200000011>",
+            json!([{"type": "call", "block_id": "c1", "call_id": "R0CALL1"}]),
+        )
+        .unwrap();
+    app.wait_message(GENERAL, &ts, |m| m.deleted).await;
+    let (action, outcome, _) = app.wait_outcome(&ts).await;
+    assert_eq!((action.as_str(), outcome.as_str()), ("replace", "ok"));
+    app.finish().await;
+}
