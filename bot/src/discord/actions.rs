@@ -43,6 +43,9 @@ const UNKNOWN_WEBHOOK: isize = 10015;
 /// Discord's "Unknown Message": the message is gone.
 pub(super) const UNKNOWN_MESSAGE: isize = 10008;
 
+/// Discord's "Unknown Channel": the channel is gone.
+pub(super) const UNKNOWN_CHANNEL: isize = 10003;
+
 /// How long a call outside an action attempt keeps retrying 429s and server
 /// errors before it gives up.
 const CALL_BUDGET: std::time::Duration = std::time::Duration::from_secs(60);
@@ -96,7 +99,7 @@ pub(super) fn http_failure(e: &serenity::Error) -> Option<(u16, isize, &str)> {
 
 /// Maps a serenity error to a refusal (degrade) or a failure (record), with
 /// `secret` (a webhook token that may appear in a URL) removed.
-fn action_error(what: &str, e: &serenity::Error, secret: Option<&str>) -> ActionError {
+pub(super) fn action_error(what: &str, e: &serenity::Error, secret: Option<&str>) -> ActionError {
     let redact = |s: String| match secret {
         Some(t) if !t.is_empty() => s.replace(t, "[redacted]"),
         _ => s,

@@ -81,15 +81,21 @@ pub async fn answer_in_time(
     }
 }
 
+/// A private answer, mentions disabled: what every interaction answered
+/// at once with text gets.
+pub fn private(text: impl Into<String>) -> CreateInteractionResponse {
+    CreateInteractionResponse::Message(
+        CreateInteractionResponseMessage::new()
+            .content(text)
+            .ephemeral(true)
+            .allowed_mentions(CreateAllowedMentions::new()),
+    )
+}
+
 /// The answer as an immediate response, mentions disabled.
 fn immediate(answer: Answer) -> CreateInteractionResponse {
     match answer {
-        Answer::Private(text) => CreateInteractionResponse::Message(
-            CreateInteractionResponseMessage::new()
-                .content(text)
-                .ephemeral(true)
-                .allowed_mentions(CreateAllowedMentions::new()),
-        ),
+        Answer::Private(text) => private(text),
         Answer::Update {
             content,
             components,

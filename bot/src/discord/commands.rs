@@ -6,14 +6,13 @@
 //! Administrator), or a role listed in `discord.admin_roles`, and only inside
 //! a server in `discord.guild_ids`.
 
-use super::answer::{answer_in_time, Answer, Asked, Later};
+use super::answer::{answer_in_time, private, Answer, Asked, Later};
 use super::tenancy::Guilds;
 use crate::commands::{Caller, Commands, Word};
 use crate::moderation::Platform;
 use serenity::all::{
     ChannelId, ChannelType, CommandDataOptionValue, CommandInteraction, CommandOptionType, Context,
-    CreateAllowedMentions, CreateCommand, CreateCommandOption, CreateInteractionResponse,
-    CreateInteractionResponseMessage, CreateMessage, Message, User,
+    CreateAllowedMentions, CreateCommand, CreateCommandOption, CreateMessage, Message, User,
 };
 
 /// The slash command's name.
@@ -195,7 +194,6 @@ fn first_word(text: &str) -> &str {
     text.split_whitespace().next().unwrap_or("")
 }
 
-/// Answers an interaction ephemerally, with mentions disabled.
 /// The answer to a command linkguard does not have (one an older version
 /// registered, or a forged one): private, naming it, nothing done.
 pub(super) async fn unknown_command(ctx: &Context, cmd: &CommandInteraction) {
@@ -204,15 +202,9 @@ pub(super) async fn unknown_command(ctx: &Context, cmd: &CommandInteraction) {
     respond(ctx, cmd, answer).await;
 }
 
+/// Answers an interaction ephemerally, with mentions disabled.
 pub(super) async fn respond(ctx: &Context, cmd: &CommandInteraction, answer: String) {
-    let reply = CreateInteractionResponseMessage::new()
-        .content(answer)
-        .ephemeral(true)
-        .allowed_mentions(CreateAllowedMentions::new());
-    if let Err(e) = cmd
-        .create_response(&ctx.http, CreateInteractionResponse::Message(reply))
-        .await
-    {
+    if let Err(e) = cmd.create_response(&ctx.http, private(answer)).await {
         tracing::warn!(error = %e, "could not answer a /linkguard interaction");
     }
 }

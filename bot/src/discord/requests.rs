@@ -15,20 +15,20 @@
 //!   clicker's admin rights as [`super::tenancy::is_admin`] decides them:
 //!   only admins' clicks count, others are told so (and audited).
 
-use super::answer::{answer_in_time, Answer, Asked, Later};
+use super::answer::{answer_in_time, private, Answer, Asked, Later};
 use super::tenancy::Guilds;
 use crate::commands::requests::{
     duration_label, request_duration, RequestError, DEFAULT_REQUEST_DURATION, MAX_REASON_CHARS,
     REQUEST_DURATIONS,
 };
 use crate::commands::{Caller, Commands};
-use crate::moderation::Platform;
+use crate::moderation::{ActionError, Platform};
 use crate::store::{ExceptionRequest, ExceptionTarget, RequestState, Store};
 use serenity::all::{
     ActionRowComponent, ButtonStyle, ChannelId, ComponentInteraction, Context, CreateActionRow,
-    CreateAllowedMentions, CreateButton, CreateInputText, CreateInteractionResponse,
-    CreateInteractionResponseMessage, CreateMessage, CreateModal, EditMessage, GuildId, Http,
-    InputTextStyle, MessageId, ModalInteraction, User, UserId,
+    CreateAllowedMentions, CreateButton, CreateInputText, CreateInteractionResponse, CreateMessage,
+    CreateModal, EditMessage, GuildId, Http, InputTextStyle, MessageId, ModalInteraction, User,
+    UserId,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,8 +56,6 @@ const UNKNOWN_FORM: &str = "linkguard does not know that form; nothing was sent.
 const NO_SUCH_REQUEST: &str = "That button names no exception request; nothing was decided.";
 /// The answer to an Approve / Deny outside the company's servers.
 const NOT_HERE: &str = "linkguard decides exception requests only in its company's servers.";
-/// Discord's "Unknown Channel".
-const UNKNOWN_CHANNEL: isize = 10003;
 /// How often the delivery loop looks for requests made elsewhere.
 const POLL: Duration = Duration::from_secs(5);
 
@@ -88,15 +86,6 @@ fn caller_of(
         roles,
         is_admin,
     }
-}
-
-fn private(text: impl Into<String>) -> CreateInteractionResponse {
-    CreateInteractionResponse::Message(
-        CreateInteractionResponseMessage::new()
-            .content(text)
-            .ephemeral(true)
-            .allowed_mentions(CreateAllowedMentions::new()),
-    )
 }
 
 /// The server a button or modal names, if it is allowed and `user` is a
@@ -359,10 +348,13 @@ async fn deliver(
 }
 
 /// Whether Discord said no for good (not allowed, unknown target) rather
-/// than "not now" (a rate limit, a server error, the network).
+/// than "not now" (a rate limit, a server error, the network), as the
+/// moderation actions sort its errors.
 fn is_refusal(e: &serenity::Error) -> bool {
-    super::actions::http_failure(e)
-        .is_some_and(|(status, _, _)| (400..500).contains(&status) && status != 429)
+    !matches!(
+        super::actions::action_error("", e, None),
+        ActionError::Later { .. }
+    )
 }
 
 /// How long before a failed delivery is tried again: a refusal (missing
@@ -415,7 +407,8 @@ async fn show_to_admins(
             // not left without its buttons.
             Err(e)
                 if super::actions::http_failure(&e).is_some_and(|(_, code, _)| {
-                    code == super::actions::UNKNOWN_MESSAGE || code == UNKNOWN_CHANNEL
+                    code == super::actions::UNKNOWN_MESSAGE
+                        || code == super::actions::UNKNOWN_CHANNEL
                 }) =>
             {
                 tracing::info!(
