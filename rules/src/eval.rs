@@ -8,6 +8,7 @@
 use crate::policy::{Action, Mode, Policy, RoomKey, Rule};
 use crate::rewrite;
 use crate::{Dialect, Link};
+use std::sync::Arc;
 
 /// Who posted a message, and where: what scopes and exemptions are checked
 /// against.
@@ -37,16 +38,20 @@ pub enum Decision {
 }
 
 /// The details of a ban.
+///
+/// The rule's id and reason are shared with the policy, not copied: a
+/// message with links gets a `Block` per banned link, and at thousands of
+/// messages a second the copies cost more than deciding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Block {
     /// The deciding rule's id.
-    pub rule: String,
+    pub rule: Arc<str>,
     /// What to do.
     pub action: Action,
     /// The approved alternative for this link, rendered.
     pub alternative: Option<String>,
     /// The reason, in the admin's words.
-    pub reason: String,
+    pub reason: Arc<str>,
     /// True when the rule or the policy is in monitor mode: record, don't act.
     pub monitor: bool,
 }
@@ -139,7 +144,12 @@ impl Policy {
     /// Decides every meeting link in `text`. Never fails.
     pub fn evaluate(&self, text: &str, ctx: &MessageContext<'_>, key: &RoomKey) -> Verdict {
         let dialect = ctx.platform;
-        let mut links = self.detector.find(text, dialect);
+        // The URL pattern that found each link, if one did: its rule need
+        // not be searched for again (see `Policy::first_rule`).
+        let mut patterns = Vec::new();
+        let mut links = self
+            .detector
+            .find_hinted(text, dialect, Some(&mut patterns));
         if let Some((finder, providers)) = &self.invitations {
             let wanted = |p: &str| providers.iter().any(|x| x.as_str() == p);
             let blocks = finder.find(text, &wanted);
@@ -151,8 +161,10 @@ impl Policy {
                         .any(|l| l.span.start < b.span.end && b.span.start < l.span.end)
                 };
                 let blocks: Vec<Link> = blocks.into_iter().filter(|b| !overlaps(b)).collect();
-                links.extend(blocks);
-                links.sort_by_key(|l| l.span.start);
+                let mut all: Vec<(Link, Option<usize>)> = links.into_iter().zip(patterns).collect();
+                all.extend(blocks.into_iter().map(|b| (b, None)));
+                all.sort_by_key(|(l, _)| l.span.start);
+                (links, patterns) = all.into_iter().unzip();
             }
         }
         if links.is_empty() {
@@ -160,8 +172,9 @@ impl Policy {
         }
         let occurrences = links
             .into_iter()
-            .map(|link| {
-                let decision = self.decide(&link, ctx, key);
+            .zip(patterns)
+            .map(|(link, pattern)| {
+                let decision = self.decide_found(&link, pattern, ctx, key);
                 LinkVerdict { link, decision }
             })
             .collect();
@@ -205,25 +218,37 @@ impl Policy {
 
     /// Decides one link.
     pub fn decide(&self, link: &Link, ctx: &MessageContext<'_>, key: &RoomKey) -> Decision {
+        self.decide_found(link, None, ctx, key)
+    }
+
+    /// [`Policy::decide`] for a link the detector found by URL pattern
+    /// `pattern` (`None`: found otherwise, or not known).
+    fn decide_found(
+        &self,
+        link: &Link,
+        pattern: Option<usize>,
+        ctx: &MessageContext<'_>,
+        key: &RoomKey,
+    ) -> Decision {
         if ctx.excepted {
             return Decision::Allowed;
         }
         // An invitation block is decided only by the rules that opted in.
         let invitation = crate::detect::is_invitation(&link.url);
-        let Some(i) = self.first_rule(link, |i| {
+        let Some(i) = self.first_rule(link, pattern, |i| {
             (!invitation || self.rules[i].detect_invitations) && self.rules[i].applies(ctx)
         }) else {
             return Decision::Allowed;
         };
         let rule = &self.rules[i];
         Decision::Blocked(Block {
-            rule: rule.id.as_str().to_owned(),
+            rule: Arc::clone(&rule.shared.0),
             action: rule.action,
             alternative: rule
                 .alternative
                 .as_ref()
                 .map(|t| t.render(key, self.room_prefix(), link.provider.as_str(), &link.url)),
-            reason: rule.reason.clone(),
+            reason: Arc::clone(&rule.shared.1),
             monitor: rule.mode == Mode::Monitor || self.mode() == Mode::Monitor,
         })
     }

@@ -49,6 +49,16 @@ thread_local! {
 /// How many wrappers inside wrappers are undone before giving up.
 const MAX_UNWRAP_DEPTH: usize = 8;
 
+/// A candidate that is a meeting link: its provider, its canonical URL, and
+/// the URL pattern that decided it, if the patterns did (the smallest index
+/// of a pattern that matches the canonical URL and whose provider does not
+/// veto it).
+struct Hit {
+    provider: usize,
+    url: String,
+    pattern: Option<usize>,
+}
+
 /// A compiled catalogue: finds meeting links in text.
 #[derive(Debug, Clone)]
 pub struct Detector {
@@ -285,18 +295,38 @@ impl Detector {
     /// Every meeting-link occurrence in `text`, in order of appearance. The
     /// same link written twice is reported twice, each with its own span.
     pub fn find(&self, text: &str, dialect: Dialect) -> Vec<Link> {
+        self.find_hinted(text, dialect, None)
+    }
+
+    /// [`Detector::find`], and in `patterns` (when given), for each link,
+    /// the URL pattern that decided it (see [`Detector::url_patterns`]):
+    /// no pattern before it matches the link's URL unless its provider
+    /// vetoes the URL. `None` when the link was decided otherwise (by its
+    /// host or scheme), before any pattern was tried.
+    pub(crate) fn find_hinted(
+        &self,
+        text: &str,
+        dialect: Dialect,
+        mut patterns: Option<&mut Vec<Option<usize>>>,
+    ) -> Vec<Link> {
         let mut out = Vec::new();
+        if let Some(p) = patterns.as_deref_mut() {
+            p.clear();
+        }
         if !scan::may_contain_link(text) {
             return out;
         }
         scan::scan(text, dialect, &self.scheme_names, &mut |c| {
-            if let Some((provider, url)) = self.analyze(text, &c, dialect) {
+            if let Some(hit) = self.analyze(text, &c, dialect) {
                 out.push(Link {
-                    provider: self.providers[provider].id.clone(),
-                    url,
+                    provider: self.providers[hit.provider].id.clone(),
+                    url: hit.url,
                     span: c.span,
                     label: c.label,
                 });
+                if let Some(p) = patterns.as_deref_mut() {
+                    p.push(hit.pattern);
+                }
             }
         });
         out
@@ -393,7 +423,7 @@ impl Detector {
     }
 
     /// The provider and canonical URL of a candidate, if it is a meeting link.
-    fn analyze(&self, text: &str, c: &Candidate, dialect: Dialect) -> Option<(usize, String)> {
+    fn analyze(&self, text: &str, c: &Candidate, dialect: Dialect) -> Option<Hit> {
         let cleaned = url::clean(&text[c.span.clone()], dialect != Dialect::Discord);
         let (s, bare) = if c.bare {
             (&cleaned[..], true)
@@ -410,7 +440,7 @@ impl Detector {
         self.resolve(s, bare, 0)
     }
 
-    fn resolve(&self, s: &str, bare: bool, depth: usize) -> Option<(usize, String)> {
+    fn resolve(&self, s: &str, bare: bool, depth: usize) -> Option<Hit> {
         let parts = Parts::parse(s, bare)?;
         let host = url::canon_host(parts.host);
         if bare && (parts.userinfo || !plausible_host(&host)) {
@@ -428,26 +458,25 @@ impl Detector {
         self.classify(&parts, &host)
     }
 
-    fn classify(&self, parts: &Parts<'_>, host: &str) -> Option<(usize, String)> {
+    fn classify(&self, parts: &Parts<'_>, host: &str) -> Option<Hit> {
         let target = url::decode_unreserved(parts.rest);
         let hit = self.classify_target(parts, host, &target)?;
         // Checked only for hits: most URLs never get here.
         (!looks_like_template(&target)).then_some(hit)
     }
 
-    fn classify_target(
-        &self,
-        parts: &Parts<'_>,
-        host: &str,
-        target: &str,
-    ) -> Option<(usize, String)> {
+    fn classify_target(&self, parts: &Parts<'_>, host: &str, target: &str) -> Option<Hit> {
         if let Some(&(_, pi)) = self
             .schemes
             .iter()
             .find(|(s, _)| s.eq_ignore_ascii_case(parts.scheme))
         {
             if self.app_matches(pi, host, target) {
-                return Some((pi, url::assemble(parts, host, target)));
+                return Some(Hit {
+                    provider: pi,
+                    url: url::assemble(parts, host, target),
+                    pattern: None,
+                });
             }
         } else if parts.authority
             && (parts.scheme.eq_ignore_ascii_case("https")
@@ -465,7 +494,11 @@ impl Detector {
                         .find_map(h, |ri| self.route_matches(ri, h, target))
                 });
             if let Some(pi) = found {
-                return Some((pi, url::assemble(parts, host, target)));
+                return Some(Hit {
+                    provider: pi,
+                    url: url::assemble(parts, host, target),
+                    pattern: None,
+                });
             }
         }
         let set = self.url_patterns.as_ref()?.get();
@@ -496,7 +529,11 @@ impl Detector {
                 search(&url).map(|first| (first, url))
             }
         })?;
-        Some((self.url_pattern_provider[first], url))
+        Some(Hit {
+            provider: self.url_pattern_provider[first],
+            url,
+            pattern: Some(first),
+        })
     }
 
     fn route_matches(&self, ri: usize, host: &str, target: &str) -> Option<usize> {

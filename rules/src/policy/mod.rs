@@ -22,6 +22,7 @@ use crate::{Dialect, ProviderId};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::ops::Range;
+use std::sync::Arc;
 
 /// Maps looked up once or more per link: FNV hashing (keys come from the
 /// policy, lookups from messages; no adversary can grow the table).
@@ -148,6 +149,9 @@ pub struct Rule {
     pub detect_invitations: bool,
     /// The provider id the detector reports for this rule's custom hosts and patterns.
     pub(crate) custom_provider: Option<ProviderId>,
+    /// The id and the reason, for the [`crate::eval::Block`]s the rule
+    /// decides.
+    pub(crate) shared: (Arc<str>, Arc<str>),
 }
 
 /// A loaded, validated and compiled policy.
@@ -382,7 +386,7 @@ impl Policy {
                 "https://zoom.us/j/123456789",
             );
             for link in self.detector.find(&sample, Dialect::Any) {
-                if let Some(other) = self.first_rule(&link, |_| true) {
+                if let Some(other) = self.first_rule(&link, None, |_| true) {
                     let span = raw.alternative.as_ref().map_or(raw.id.span(), |a| a.span());
                     problems.add(
                         span,
@@ -473,9 +477,16 @@ impl Policy {
     /// which `accept` holds. Allocates nothing: each source of candidates
     /// (provider, exact host, host suffixes, URL patterns) is already in rule
     /// order, so the answer is the smallest index accepted in any source.
+    ///
+    /// `found_by`: the detector's URL pattern that found the link, if one
+    /// did ([`Detector::find_hinted`]). No pattern before it matches the
+    /// link's URL unless its provider vetoes it, and a rule's custom
+    /// provider vetoes nothing: when it is a rule's pattern, the rules'
+    /// patterns before it need no search.
     pub(crate) fn first_rule(
         &self,
         link: &crate::Link,
+        found_by: Option<usize>,
         accept: impl Fn(usize) -> bool,
     ) -> Option<usize> {
         let mut best: Option<usize> = None;
@@ -509,19 +520,26 @@ impl Policy {
                 }
             }
         }
-        // No pattern can pick a rule before the first rule with patterns:
-        // a link a rule up to there decides (the default policy's Zoom rule
-        // is first) needs no search for literals.
-        let first_with_patterns = self.pattern_rule.first().copied();
+        // Rule patterns are in rule order: the first matching one whose
+        // rule is accepted (and comes before `best`) has the first rule.
+        let rule = |p: usize| self.pattern_rule[p - self.pattern_offset];
+        let mut from = self.pattern_offset;
+        if let Some(p) = found_by.filter(|&p| p >= self.pattern_offset) {
+            if best.is_none_or(|b| rule(p) < b) && accept(rule(p)) {
+                return Some(rule(p));
+            }
+            from = p + 1;
+        }
+        // No pattern can pick a rule before the first rule with patterns
+        // from `from` on: a link a rule up to there decides (the default
+        // policy's Zoom rule is first) needs no search for literals.
+        let first_with_patterns = self.pattern_rule.get(from - self.pattern_offset).copied();
         if let Some((set, _)) = self
             .detector
             .url_patterns()
             .filter(|_| first_with_patterns.is_some_and(|f| best.is_none_or(|b| f < b)))
         {
-            // Rule patterns are in rule order: the first matching one whose
-            // rule is accepted (and comes before `best`) has the first rule.
-            let rule = |p: usize| self.pattern_rule[p - self.pattern_offset];
-            let first = set.first(&link.url, self.pattern_offset, |p| {
+            let first = set.first(&link.url, from, |p| {
                 best.is_none_or(|b| rule(p) < b) && accept(rule(p))
             });
             if let Some(p) = first {
@@ -646,16 +664,19 @@ fn compile_rule(
     } else {
         ProviderId::new(&format!("rule:{id}"))
     };
+    let id = checked.unwrap_or_else(|| RuleId(id.clone()));
+    let reason = r.reason.clone().unwrap_or_default();
     Rule {
+        shared: (id.as_str().into(), reason.as_str().into()),
         // An id that failed its check is reported above, so this policy is
         // refused; the rule is only compiled to find its other problems.
-        id: checked.unwrap_or_else(|| RuleId(id.clone())),
+        id,
         providers,
         hosts,
         patterns,
         action,
         alternative,
-        reason: r.reason.clone().unwrap_or_default(),
+        reason,
         mode,
         platforms,
         workspaces: r.workspaces.clone(),

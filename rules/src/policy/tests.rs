@@ -29,7 +29,7 @@ fn default_policy_loads_and_bans_zoom_only() {
     );
     assert_eq!(v.occurrences.len(), 2);
     let zoom = v.occurrences[0].block().expect("zoom is banned");
-    assert_eq!(zoom.rule, "no-zoom");
+    assert_eq!(&*zoom.rule, "no-zoom");
     assert_eq!(zoom.action, Action::Replace);
     let alt = zoom.alternative.as_deref().unwrap();
     assert!(alt.starts_with("https://meet.jit.si/linkguard-"), "{alt}");
@@ -175,7 +175,7 @@ fn decide(p: &Policy, text: &str, ctx: MessageContext<'_>) -> Vec<Option<String>
     p.evaluate(text, &ctx, &RoomKey::new("k"))
         .occurrences
         .iter()
-        .map(|v| v.block().map(|b| b.rule.clone()))
+        .map(|v| v.block().map(|b| b.rule.to_string()))
         .collect()
 }
 
@@ -280,6 +280,75 @@ fn monitor_rules_and_custom_hosts_and_patterns() {
     );
 }
 
+/// Rules whose patterns overlap: the detector finds a link by the first
+/// pattern that matches it, and that pattern's rule decides it only where
+/// the rule applies; elsewhere a later pattern's (or host's) rule does, and
+/// a rule before the finding pattern never does by pattern.
+#[test]
+fn overlapping_patterns_fall_through_to_the_next_rule_that_applies() {
+    let p = Policy::parse(
+        "overlap.toml",
+        r#"
+[[rules]]
+id = "exempt-here"
+patterns = ['^https://vc\.example\.org/room/[0-9]+']
+action = "warn"
+exempt_channels = ["C-open"]
+reason = "first"
+
+[[rules]]
+id = "hosts-after"
+hosts = ["other.example.net"]
+action = "warn"
+reason = "a host rule between"
+
+[[rules]]
+id = "slack-only"
+patterns = ['/room/[0-9]{3,}']
+platforms = ["slack"]
+action = "warn"
+reason = "second"
+
+[[rules]]
+id = "catch-all"
+patterns = ['vc\.example\.org/']
+action = "log"
+reason = "third"
+"#,
+    )
+    .unwrap();
+    let link = "join https://vc.example.org/room/12345 now";
+    let slack = MessageContext {
+        platform: Dialect::Slack,
+        channel: "C-busy",
+        ..MessageContext::default()
+    };
+    assert_eq!(decide(&p, link, slack), vec![Some("exempt-here".into())]);
+    let open = MessageContext {
+        channel: "C-open",
+        ..slack
+    };
+    assert_eq!(decide(&p, link, open), vec![Some("slack-only".into())]);
+    let discord_open = MessageContext {
+        platform: Dialect::Discord,
+        ..open
+    };
+    assert_eq!(
+        decide(&p, link, discord_open),
+        vec![Some("catch-all".into())]
+    );
+    // Found by the second rule's pattern: the first rule's does not match.
+    let short = "https://other.example.net/room/123 and https://vc.example.org/x";
+    assert_eq!(
+        decide(&p, short, open),
+        vec![Some("hosts-after".into()), Some("catch-all".into())]
+    );
+    assert_eq!(
+        decide(&p, "https://elsewhere.example/room/1234", discord_open),
+        vec![None]
+    );
+}
+
 #[test]
 fn policy_wide_monitor_mode_turns_every_ban_into_a_record() {
     let text = SCOPED.replace("mode = \"enforce\"", "mode = \"monitor\"");
@@ -342,8 +411,8 @@ fn an_opted_in_rule_decides_invitations_and_others_do_not() {
         &text[block.link.span.clone()],
         "Meeting ID: 855 1234 5678 / Passcode: 4Fq9x1"
     );
-    assert_eq!(block.block().unwrap().rule, "zoom-invites");
-    assert_eq!(v.occurrences[1].block().unwrap().rule, "zoom-links");
+    assert_eq!(&*block.block().unwrap().rule, "zoom-invites");
+    assert_eq!(&*v.occurrences[1].block().unwrap().rule, "zoom-links");
     assert_eq!(p.detector().meeting_id(&block.link), Some("85512345678"));
     let rewritten = v.rewrite(text, Dialect::Any);
     assert!(
