@@ -7,8 +7,8 @@
 //!   characters is removed and its author sent the rewritten text by DM, in
 //!   pieces that fit; the notice is one line per rule however many links.
 //! - `trust_forwards_*`: forwards (text in `message_snapshots`), authored
-//!   (rich) embeds, link previews (not read twice) and thread starter
-//!   messages.
+//!   (rich) embeds, polls, link previews (not read twice) and thread
+//!   starter messages.
 
 use linkguard::store::{Kind, Outcome};
 use linkguard_e2e::discord_support::*;
@@ -406,6 +406,65 @@ async fn trust_forwards_link_previews_are_not_read_as_the_authors_text() {
         .filter(|r| r.entry.kind == Kind::Detected)
         .collect();
     assert_eq!(detected.len(), 1, "{detected:#?}");
+    assert!(t.audit_of(clean).await.is_empty());
+    assert!(!t.fake.message(clean).expect("kept").deleted);
+    t.assert_audit_sound().await;
+    t.stop().await;
+}
+
+/// A poll is a member's own text that everyone sees: a banned link in its
+/// question or an answer is caught, and since no repost can carry a poll
+/// (with its votes), the message is removed and its author sent the
+/// rewritten text. A poll without one is left alone.
+#[tokio::test]
+async fn trust_forwards_a_banned_link_in_a_poll_is_removed_and_sent_back() {
+    let t = spawn_app(Setup::default()).await;
+    let clean = t
+        .fake
+        .post(
+            UserMessage::new(cast::GENERAL, cast::BOB, "lunch?")
+                .poll("Where?", &["Pizza", "Tacos"]),
+        )
+        .expect("post");
+    let poll = t
+        .fake
+        .post(
+            UserMessage::new(cast::GENERAL, cast::ALICE, "standup time").poll(
+                "Which bridge?",
+                &["https://zoom.us/j/5550000005", "the usual room"],
+            ),
+        )
+        .expect("post");
+    let wire = t.fake.with_state(|s| {
+        s.dispatches()
+            .iter()
+            .rev()
+            .find(|d| {
+                d.t == "MESSAGE_CREATE" && d.d["id"].as_str() == Some(poll.to_string().as_str())
+            })
+            .map(|d| d.d.clone())
+    });
+    assert_eq!(
+        wire.expect("dispatched")["poll"]["answers"][0]["poll_media"]["text"],
+        "https://zoom.us/j/5550000005"
+    );
+    let action = t.wait_action(poll).await;
+    assert_action(&action, "delete", Outcome::Degraded);
+    assert!(action
+        .entry
+        .detail
+        .as_deref()
+        .is_some_and(|d| d.contains("poll")));
+    assert!(t.fake.message(poll).expect("stored").deleted);
+    assert!(t.executed().is_empty(), "no repost");
+    let dms = wait_dms(&t, cast::ALICE, 2).await;
+    assert!(
+        dms[0].starts_with("standup time\nWhich bridge?\nhttps://meet.jit.si/linkguard-"),
+        "{}",
+        dms[0]
+    );
+    assert!(dms[0].ends_with("\nthe usual room"), "{}", dms[0]);
+    assert!(dms[1].contains("rule no-zoom"), "{}", dms[1]);
     assert!(t.audit_of(clean).await.is_empty());
     assert!(!t.fake.message(clean).expect("kept").deleted);
     t.assert_audit_sound().await;

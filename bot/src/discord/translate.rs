@@ -5,7 +5,7 @@
 use crate::moderation::{Author, IncomingMessage, Platform, Revision, Skip};
 use serenity::all::{
     AuthorizingIntegrationOwner, Embed, Message, MessageInteractionMetadata, MessageReferenceKind,
-    MessageType, MessageUpdateEvent, PartialMember, Timestamp, User,
+    MessageType, MessageUpdateEvent, PartialMember, Poll, Timestamp, User,
 };
 use std::time::Instant;
 
@@ -185,10 +185,22 @@ pub fn is_forward(msg: &Message) -> bool {
         || !msg.message_snapshots.is_empty()
 }
 
+/// The text of a poll: its question, then each answer, one per line.
+/// Any member who may post can attach one, and everyone sees it.
+fn poll_text(poll: &Poll) -> String {
+    std::iter::once(&poll.question)
+        .chain(poll.answers.iter().map(|a| &a.poll_media))
+        .filter_map(|m| m.text.as_deref())
+        .filter(|t| !t.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// What a message says, as the policy reads it: its content, then what it
 /// carries that a sender wrote (each forwarded snapshot's content and rich
-/// embeds, then its own rich embeds), one part per line. Also says why a
-/// repost could not stand in for it, when the carried parts hold text.
+/// embeds, then its own rich embeds, then its poll's question and answers),
+/// one part per line. Also says why a repost could not stand in for it,
+/// when the carried parts hold text.
 fn message_text(msg: &Message) -> (String, Option<String>) {
     let mut parts: Vec<String> = vec![msg.content.clone()];
     for snap in &msg.message_snapshots {
@@ -198,6 +210,9 @@ fn message_text(msg: &Message) -> (String, Option<String>) {
     let own_embeds = embed_text(&msg.embeds);
     let has_embed_text = !own_embeds.is_empty();
     parts.push(own_embeds);
+    let poll = msg.poll.as_deref().map(poll_text).unwrap_or_default();
+    let has_poll_text = !poll.is_empty();
+    parts.push(poll);
     parts.retain(|p| !p.is_empty());
     let why = if is_forward(msg) {
         Some(
@@ -205,6 +220,8 @@ fn message_text(msg: &Message) -> (String, Option<String>) {
         )
     } else if has_embed_text {
         Some("its embeds cannot be reposted under the author's name".to_owned())
+    } else if has_poll_text {
+        Some("it has a poll, which a repost cannot re-create with its votes".to_owned())
     } else {
         None
     };
@@ -531,6 +548,32 @@ mod tests {
         assert!(m.has_attachments, "unknown attachments are assumed present");
         assert_eq!(m.revision, update_revision(ev.edited_timestamp.as_ref()));
         assert!(!m.revision.is_original());
+    }
+
+    #[test]
+    fn a_polls_question_and_answers_are_read_and_cannot_be_reposted() {
+        // As Discord sends a poll in MESSAGE_CREATE: answers may be emoji only.
+        let m = message(json!({
+            "content": "vote please",
+            "poll": {
+                "question": {"text": "Where? https://zoom.us/j/7"},
+                "answers": [
+                    {"answer_id": 1, "poll_media": {"text": "meet.google.com/abc-defg-hij"}},
+                    {"answer_id": 2, "poll_media": {"emoji": {"id": null, "name": "👍"}}}
+                ],
+                "expiry": "2025-01-02T00:00:00.000000+00:00",
+                "allow_multiselect": false, "layout_type": 1,
+                "results": {"is_finalized": false, "answer_counts": []}
+            }
+        }));
+        let got = from_create(&m, THREAD_AT, Instant::now());
+        assert_eq!(
+            got.text,
+            "vote please\nWhere? https://zoom.us/j/7\nmeet.google.com/abc-defg-hij"
+        );
+        assert!(got.not_repostable.is_some_and(|w| w.contains("poll")));
+        assert!(got.has_attachments);
+        assert!(has_text(&m));
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub struct UserMessage {
     pub embeds: Vec<Value>,
     /// The message this replies to.
     pub reply_to: Option<u64>,
+    /// A poll object (see [`UserMessage::poll`]).
+    pub poll: Option<Value>,
 }
 
 impl UserMessage {
@@ -35,7 +37,28 @@ impl UserMessage {
             attachments: Vec::new(),
             embeds: Vec::new(),
             reply_to: None,
+            poll: None,
         }
+    }
+
+    /// Attaches a poll with this question and these answers, as Discord
+    /// sends one in MESSAGE_CREATE (any member who may post can add one;
+    /// it lasts a day, no votes yet).
+    pub fn poll(mut self, question: &str, answers: &[&str]) -> Self {
+        let answers: Vec<Value> = answers
+            .iter()
+            .enumerate()
+            .map(|(i, a)| json!({"answer_id": i + 1, "poll_media": {"text": a}}))
+            .collect();
+        self.poll = Some(json!({
+            "question": {"text": question},
+            "answers": answers,
+            "expiry": "2030-01-02T00:00:00.000000+00:00",
+            "allow_multiselect": false,
+            "layout_type": 1,
+            "results": {"is_finalized": false, "answer_counts": []},
+        }));
+        self
     }
 
     /// Adds an attachment with this file name.
@@ -104,6 +127,7 @@ impl FakeDiscord {
             m.content = msg.content;
             m.embeds = msg.embeds;
             m.attachments = msg.attachments;
+            m.poll = msg.poll;
             m.kind = if reference.is_some() { 19 } else { 0 };
             m.message_reference = reference;
             if let Some(rule) = automod::screen(st, &m) {

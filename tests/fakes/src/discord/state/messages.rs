@@ -129,6 +129,9 @@ impl DiscordState {
         if let Some(i) = &m.interaction {
             v["interaction"] = i.clone();
         }
+        if let Some(p) = &m.poll {
+            v["poll"] = p.clone();
+        }
         for (k, x) in m.app_fields.iter().filter_map(Value::as_object).flatten() {
             v[k] = x.clone();
         }

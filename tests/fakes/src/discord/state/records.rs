@@ -137,6 +137,8 @@ pub struct StoredMessage {
     /// For a forward: the snapshots of the forwarded message (each the inner
     /// `message` object of Discord's `{message: {...}}`).
     pub message_snapshots: Vec<Value>,
+    /// A poll, as posted.
+    pub poll: Option<Value>,
 }
 
 impl StoredMessage {
@@ -164,6 +166,7 @@ impl StoredMessage {
             interaction: None,
             app_fields: None,
             message_snapshots: Vec::new(),
+            poll: None,
         }
     }
 }
