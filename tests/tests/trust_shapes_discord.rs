@@ -50,6 +50,20 @@ async fn wait_dms(t: &TestApp, user: u64, n: usize) -> Vec<String> {
     dms_to(t, user)
 }
 
+/// The MESSAGE_CREATE the fake dispatched for `id`, as the bot received it.
+fn created_on_the_wire(t: &TestApp, id: u64) -> serde_json::Value {
+    let wire = t.fake.with_state(|s| {
+        s.dispatches()
+            .iter()
+            .rev()
+            .find(|d| {
+                d.t == "MESSAGE_CREATE" && d.d["id"].as_str() == Some(id.to_string().as_str())
+            })
+            .map(|d| d.d.clone())
+    });
+    wire.unwrap_or_else(|| panic!("MESSAGE_CREATE {id} dispatched"))
+}
+
 /// Every message the bot or a webhook of ours created fits Discord's limit
 /// (the fake refuses longer ones, so also: none was refused for length).
 fn assert_nothing_refused_for_length(t: &TestApp) {
@@ -276,16 +290,7 @@ async fn trust_forwards_a_forward_is_removed_and_its_author_sent_the_rewritten_t
         .forward(cast::GENERAL, cast::ALICE, source)
         .expect("forward");
     // On the wire: empty content, the text in the snapshot.
-    let wire = t.fake.with_state(|s| {
-        s.dispatches()
-            .iter()
-            .rev()
-            .find(|d| {
-                d.t == "MESSAGE_CREATE" && d.d["id"].as_str() == Some(forward.to_string().as_str())
-            })
-            .map(|d| d.d.clone())
-    });
-    let wire = wire.expect("dispatched");
+    let wire = created_on_the_wire(&t, forward);
     assert_eq!(wire["content"], "");
     assert_eq!(wire["message_reference"]["type"], 1);
     assert!(wire["message_snapshots"][0]["message"]["content"]
@@ -435,17 +440,8 @@ async fn trust_forwards_a_banned_link_in_a_poll_is_removed_and_sent_back() {
             ),
         )
         .expect("post");
-    let wire = t.fake.with_state(|s| {
-        s.dispatches()
-            .iter()
-            .rev()
-            .find(|d| {
-                d.t == "MESSAGE_CREATE" && d.d["id"].as_str() == Some(poll.to_string().as_str())
-            })
-            .map(|d| d.d.clone())
-    });
     assert_eq!(
-        wire.expect("dispatched")["poll"]["answers"][0]["poll_media"]["text"],
+        created_on_the_wire(&t, poll)["poll"]["answers"][0]["poll_media"]["text"],
         "https://zoom.us/j/5550000005"
     );
     let action = t.wait_action(poll).await;
