@@ -7,8 +7,8 @@
 //!   characters is removed and its author sent the rewritten text by DM, in
 //!   pieces that fit; the notice is one line per rule however many links.
 //! - `trust_forwards_*`: forwards (text in `message_snapshots`), authored
-//!   (rich) embeds, polls, link previews (not read twice) and thread
-//!   starter messages.
+//!   (rich) embeds, polls, text in display components (Components V2),
+//!   link previews (not read twice) and thread starter messages.
 
 use linkguard::store::{Kind, Outcome};
 use linkguard_e2e::discord_support::*;
@@ -463,6 +463,107 @@ async fn trust_forwards_a_banned_link_in_a_poll_is_removed_and_sent_back() {
     assert!(dms[1].contains("rule no-zoom"), "{}", dms[1]);
     assert!(t.audit_of(clean).await.is_empty());
     assert!(!t.fake.message(clean).expect("kept").deleted);
+    t.assert_audit_sound().await;
+    t.stop().await;
+}
+
+/// A message whose text is all in display components (Components V2): a
+/// container with a text display and a link button. Posted through
+/// another integration's webhook; returns its id.
+async fn components_message(t: &TestApp, text: &str, button: &str) -> u64 {
+    let url = other_webhook(t).await;
+    let sent = rest(
+        t,
+        &format!("{url}&with_components=true"),
+        json!({"flags": 1 << 15, "components": [
+            {"type": 17, "components": [
+                {"type": 10, "content": text},
+                {"type": 1, "components": [{"type": 2, "style": 5, "label": "Join", "url": button}]}
+            ]}
+        ]}),
+        false,
+    )
+    .await;
+    sent["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("id")
+}
+
+/// A member forwards an integration's message whose text is only in display
+/// components, which serenity does not model: the forward is read back raw
+/// and its snapshot's components read, so the Zoom link in them is caught
+/// (removed, the author sent the rewritten text). The integration's own
+/// message is left alone (other bots are not moderated here).
+#[tokio::test]
+async fn trust_forwards_text_in_a_forwarded_messages_components_is_read() {
+    let t = spawn_app(Setup::default()).await;
+    let source = components_message(
+        &t,
+        "standup in the usual bridge",
+        "https://zoom.us/j/5550000006",
+    )
+    .await;
+    let forward = t
+        .fake
+        .forward(cast::GENERAL, cast::ALICE, source)
+        .expect("forward");
+    let wire = created_on_the_wire(&t, forward);
+    assert_eq!(wire["message_snapshots"][0]["message"]["content"], "");
+    let action = t.wait_action(forward).await;
+    assert_action(&action, "delete", Outcome::Degraded);
+    assert!(t.fake.message(forward).expect("stored").deleted);
+    assert!(!t.fake.message(source).expect("stored").deleted);
+    let dms = wait_dms(&t, cast::ALICE, 2).await;
+    assert!(
+        dms[0].starts_with("standup in the usual bridge\nJoin\nhttps://meet.jit.si/linkguard-"),
+        "{}",
+        dms[0]
+    );
+    assert!(t.audit_of(source).await.is_empty());
+    t.assert_audit_sound().await;
+    t.stop().await;
+}
+
+/// With other bots moderated, an integration's own Components V2 message
+/// with a Zoom link in a text display is removed; one without is left
+/// alone (and read back once, not again).
+#[tokio::test]
+async fn trust_forwards_an_integrations_components_v2_message_is_moderated() {
+    let t = spawn_app(Setup {
+        moderate_bots: true,
+        ..Setup::default()
+    })
+    .await;
+    let banned = components_message(
+        &t,
+        "bridge: https://zoom.us/j/5550000007",
+        "https://example.com/agenda",
+    )
+    .await;
+    let clean = components_message(&t, "deploy finished", "https://example.com/log").await;
+    let action = t.wait_action(banned).await;
+    assert_action(&action, "delete", Outcome::Degraded);
+    assert!(action
+        .entry
+        .detail
+        .as_deref()
+        .is_some_and(|d| d.contains("components")));
+    assert!(t.fake.message(banned).expect("stored").deleted);
+    // The clean one was read back too (after the banned one) and kept.
+    t.fake
+        .wait_until(
+            |s| {
+                s.calls()
+                    .iter()
+                    .any(|c| c.method == "GET" && c.path.ends_with(&format!("/messages/{clean}")))
+            },
+            WAIT,
+        )
+        .await
+        .expect("the clean message read back");
+    assert!(!t.fake.message(clean).expect("kept").deleted);
+    assert!(t.audit_of(clean).await.is_empty());
     t.assert_audit_sound().await;
     t.stop().await;
 }

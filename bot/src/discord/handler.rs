@@ -17,6 +17,7 @@
 
 use super::actions::DiscordActions;
 use super::catchup::{Lookup, Tracker};
+use super::components;
 use super::intake::Intake;
 use super::tenancy::Guilds;
 use super::translate::{self, Placement};
@@ -232,13 +233,32 @@ impl Handler {
             return true;
         }
         // Joins, pins and other system messages carry no text to check.
-        if !translate::has_text(&msg) {
+        let may_carry = !translate::is_system_notice(msg.kind) && components::may_carry(&msg);
+        if !translate::has_text(&msg) && !may_carry {
             tracked.finish(true);
             return true;
         }
         let at = actions.placement(msg.guild_id, msg.channel_id).await;
         if let Some(why) = self.skip_message(actions, &msg, &at).await {
             tracing::trace!(message.id = %msg.id, ?why, "ignoring a discord message");
+            tracked.finish(true);
+            return true;
+        }
+        // Text in display components, which serenity does not keep: read
+        // back raw. A message that cannot be read now is left to catch-up.
+        let carried = if may_carry {
+            match components::fetch_text(actions, &msg).await {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(message.id = %msg.id, error = %e, "cannot read a message's components; leaving it to catch-up");
+                    tracked.finish(false);
+                    return false;
+                }
+            }
+        } else {
+            String::new()
+        };
+        if carried.is_empty() && !translate::has_text(&msg) {
             tracked.finish(true);
             return true;
         }
@@ -257,7 +277,10 @@ impl Handler {
                     tracked.finish(true);
                     return true;
                 }
-                let mut incoming = translate::from_create(&msg, at, received);
+                let mut incoming = translate::with_components(
+                    translate::from_create(&msg, at, received),
+                    &carried,
+                );
                 // A user-installed app's answer is moderated as its user's:
                 // their roles decide exemptions.
                 let invoker = translate::user_app_invoker(msg.interaction_metadata.as_deref());
@@ -284,9 +307,9 @@ impl Handler {
                 }
             }
         }
-        let ok = self
-            .record_now(translate::from_create(&msg, at, received), actions)
-            .await;
+        let incoming =
+            translate::with_components(translate::from_create(&msg, at, received), &carried);
+        let ok = self.record_now(incoming, actions).await;
         tracked.finish(ok);
         ok
     }

@@ -37,6 +37,7 @@ mod answer;
 pub mod automod;
 pub mod catchup;
 mod commands;
+mod components;
 pub mod context_menu;
 mod handler;
 mod intake;

@@ -235,6 +235,24 @@ pub fn checked_text(msg: &Message) -> String {
     message_text(msg).0
 }
 
+/// `incoming` with the text `msg` carries in display components, read
+/// over REST (see [`super::components`]): added after its other text, and
+/// a repost cannot stand in for it (a webhook repost of the text would
+/// lose the layout; of a forward, could not forward).
+pub fn with_components(mut incoming: IncomingMessage, carried: &str) -> IncomingMessage {
+    if carried.is_empty() {
+        return incoming;
+    }
+    if !incoming.text.is_empty() {
+        incoming.text.push('\n');
+    }
+    incoming.text.push_str(carried);
+    incoming.not_repostable.get_or_insert_with(|| {
+        "its text is in components, which a repost cannot re-create".to_owned()
+    });
+    incoming
+}
+
 /// Whether `msg` has any text to check (content, or text it carries). A
 /// system notice has none: its content, when it has any, is Discord's
 /// words or a name (a thread's, a channel's, a stage's topic), and
@@ -246,7 +264,7 @@ pub fn has_text(msg: &Message) -> bool {
 /// Message types that are not something a person or an app wrote in the
 /// channel (joins, pins, boosts, "started a thread", renames, stage
 /// events…). A type Discord adds later is read, to be safe.
-fn is_system_notice(kind: MessageType) -> bool {
+pub fn is_system_notice(kind: MessageType) -> bool {
     !matches!(
         kind,
         MessageType::Regular

@@ -27,7 +27,7 @@ fn interaction_message(
     interaction: u64,
     req: &Req<'_>,
     body: Option<&Value>,
-) -> StoredMessage {
+) -> Result<StoredMessage, ApiError> {
     let i = &st.interactions[&interaction];
     let (channel, user, command) = (i.channel_id, i.user_id, i.command.clone());
     let guild = st.config.guild_of_channel(channel).map(|g| g.id);
@@ -46,7 +46,7 @@ fn interaction_message(
         body: body.cloned(),
         files: Vec::new(),
     };
-    fill_from_body(&mut m, &sub);
+    fill_from_body(&mut m, &sub)?;
     m.webhook_id = Some(bot);
     m.kind = 20;
     m.interaction = Some(json!({
@@ -55,7 +55,7 @@ fn interaction_message(
         "name": command,
         "user": user_json,
     }));
-    m
+    Ok(m)
 }
 
 pub(super) fn followup(
@@ -71,7 +71,7 @@ pub(super) fn followup(
         return Err(unknown_webhook());
     }
     let body = req.body.clone();
-    let m = interaction_message(st, interaction, req, body.as_ref());
+    let m = interaction_message(st, interaction, req, body.as_ref())?;
     validate_content(&m.content, !m.embeds.is_empty() || !m.components.is_empty())?;
     if let Some(record) = st.interactions.get_mut(&interaction) {
         record.followups.push(body.unwrap_or(Value::Null));
@@ -135,14 +135,14 @@ fn answer(
     let mut message_id = None;
     match kind {
         4 => {
-            let mut m = interaction_message(st, id, req, data.as_ref());
+            let mut m = interaction_message(st, id, req, data.as_ref())?;
             validate_content(&m.content, !m.embeds.is_empty() || !m.components.is_empty())?;
             m.flags &= 4 | 64 | 4096;
             message_id = Some(m.id);
             st.insert_message(m);
         }
         5 => {
-            let mut m = interaction_message(st, id, req, data.as_ref());
+            let mut m = interaction_message(st, id, req, data.as_ref())?;
             m.content = String::new();
             // LOADING: the "bot is thinking…" placeholder until @original is edited.
             m.flags |= 128;

@@ -166,7 +166,7 @@ pub(super) fn create_message(st: &mut DiscordState, req: &Req<'_>) -> Result<Rep
     require(st, channel, needed)?;
     let id = st.snowflake();
     let mut m = new_message(id, channel, home, bot);
-    fill_from_body(&mut m, req);
+    fill_from_body(&mut m, req)?;
     m.attachments = attachments(st, &req.files);
     validate_content(
         &m.content,

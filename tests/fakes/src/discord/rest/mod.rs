@@ -513,7 +513,7 @@ fn new_message(id: u64, channel_id: u64, guild_id: Option<u64>, author_id: u64) 
     StoredMessage::blank(id, channel_id, guild_id, author_id)
 }
 
-fn fill_from_body(m: &mut StoredMessage, req: &Req<'_>) {
+fn fill_from_body(m: &mut StoredMessage, req: &Req<'_>) -> Result<(), ApiError> {
     m.content = req.body_str("content").unwrap_or("").to_owned();
     m.embeds = req.body_array("embeds");
     m.components = req.body_array("components");
@@ -522,14 +522,33 @@ fn fill_from_body(m: &mut StoredMessage, req: &Req<'_>) {
         .as_ref()
         .and_then(|b| b.get("allowed_mentions"))
         .cloned();
-    // Only SUPPRESS_EMBEDS, EPHEMERAL and SUPPRESS_NOTIFICATIONS may be set by senders.
+    // Only SUPPRESS_EMBEDS, EPHEMERAL, SUPPRESS_NOTIFICATIONS and
+    // IS_COMPONENTS_V2 may be set by senders.
     m.flags = req
         .body
         .as_ref()
         .and_then(|b| b.get("flags"))
         .and_then(Value::as_u64)
         .unwrap_or(0)
-        & (4 | 64 | 4096);
+        & (4 | 64 | 4096 | IS_COMPONENTS_V2);
+    check_components_v2(m)
+}
+
+/// The message's text is in display components (text displays, sections,
+/// containers); it may then have no `content` and no embeds.
+pub(crate) const IS_COMPONENTS_V2: u64 = 1 << 15;
+
+/// Discord's refusal of `content` or embeds on a message flagged
+/// [`IS_COMPONENTS_V2`].
+fn check_components_v2(m: &StoredMessage) -> Result<(), ApiError> {
+    if m.flags & IS_COMPONENTS_V2 != 0 && (!m.content.is_empty() || !m.embeds.is_empty()) {
+        return Err(ApiError::form(
+            "content",
+            "MESSAGE_CANNOT_USE_LEGACY_FIELDS_WITH_COMPONENTS_V2",
+            "The 'content' and 'embeds' fields cannot be used when using MessageFlags.IS_COMPONENTS_V2",
+        ));
+    }
+    Ok(())
 }
 
 fn handle(

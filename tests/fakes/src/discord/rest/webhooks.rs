@@ -140,7 +140,7 @@ pub(super) fn execute_webhook(st: &mut DiscordState, req: &Req<'_>) -> Result<Re
     }
     let id = st.snowflake();
     let mut m = new_message(id, channel, Some(w.guild_id), w.id);
-    fill_from_body(&mut m, req);
+    fill_from_body(&mut m, req)?;
     m.flags &= !64;
     m.webhook_id = Some(w.id);
     m.username = req.body_str("username").map(str::to_owned);

@@ -1,0 +1,164 @@
+//! Text that a message carries in display components (Discord's
+//! "Components V2": text displays, sections, containers) rather than in its
+//! `content`.
+//!
+//! Bots, apps and webhooks may post a message whose whole text is in its
+//! components (it then has no `content` and no embeds), and any member may
+//! forward such a message, from any server, into the company's: the forward
+//! shows that text, in its snapshot's components. serenity 0.12.5 models
+//! only action rows and drops every other top-level component while
+//! deserialising (and the `IS_COMPONENTS_V2` flag with it), so the typed
+//! message cannot tell what such a message says. A message that may carry
+//! such text (see [`may_carry`]) is therefore read once more, over REST, as
+//! raw JSON, and its components walked here.
+
+use super::actions::DiscordActions;
+use serde_json::Value;
+use serenity::all::{ChannelId, LightMethod, Message, MessageId, Request, Route};
+
+/// How deep components nest before the walk stops: Discord allows a
+/// container holding sections holding a text display and a button (four).
+const MAX_DEPTH: usize = 8;
+
+/// Whether `msg` may carry text in components that serenity dropped: a
+/// forward whose snapshot has neither content nor embeds, or a message of a
+/// bot, an app or a webhook with neither (only they can send display
+/// components; a member's message without text is a file or a sticker).
+pub fn may_carry(msg: &Message) -> bool {
+    let bare = |content: &str, embeds: usize| content.is_empty() && embeds == 0;
+    let sender_can = msg.author.bot || msg.webhook_id.is_some();
+    (sender_can && bare(&msg.content, msg.embeds.len()))
+        || msg
+            .message_snapshots
+            .iter()
+            .any(|s| bare(&s.content, s.embeds.len()))
+}
+
+/// The text in the components of a raw message object and of each of its
+/// forwarded snapshots, one part per line: each text display's content and
+/// each button's label and link, select menus' placeholders and options.
+pub fn text_of(raw: &Value) -> String {
+    let mut parts = Vec::new();
+    walk(raw.get("components"), 0, &mut parts);
+    for snap in raw
+        .get("message_snapshots")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        walk(snap.pointer("/message/components"), 0, &mut parts);
+    }
+    parts.join("\n")
+}
+
+/// Collects the text of `components` (an array of component objects) and
+/// of everything they hold.
+fn walk(components: Option<&Value>, depth: usize, parts: &mut Vec<String>) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    let Some(list) = components.and_then(Value::as_array) else {
+        return;
+    };
+    for c in list {
+        let mut push = |key: &str| {
+            if let Some(s) = c.get(key).and_then(Value::as_str).filter(|s| !s.is_empty()) {
+                parts.push(s.to_owned());
+            }
+        };
+        // A text display's markdown; a button's label and (a link button)
+        // URL; a select menu's placeholder.
+        for key in ["content", "label", "url", "placeholder"] {
+            push(key);
+        }
+        for o in c
+            .get("options")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            for key in ["label", "description"] {
+                if let Some(s) = o.get(key).and_then(Value::as_str).filter(|s| !s.is_empty()) {
+                    parts.push(s.to_owned());
+                }
+            }
+        }
+        walk(c.get("components"), depth + 1, parts);
+        // A section's accessory: a button, or a thumbnail (an image).
+        if let Some(a) = c.get("accessory") {
+            walk(Some(&Value::Array(vec![a.clone()])), depth + 1, parts);
+        }
+    }
+}
+
+/// What [`text_of`] finds in `msg` as Discord holds it now (one REST read).
+pub async fn fetch_text(actions: &DiscordActions, msg: &Message) -> Result<String, String> {
+    let raw = actions
+        .raw_message(msg.channel_id, msg.id)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(text_of(&raw))
+}
+
+impl DiscordActions {
+    /// A message as Discord sends it over REST, as raw JSON.
+    pub(super) async fn raw_message(
+        &self,
+        channel: ChannelId,
+        id: MessageId,
+    ) -> Result<Value, serenity::Error> {
+        let http = self.http();
+        self.call(|| {
+            http.fire::<Value>(Request::new(
+                Route::ChannelMessage {
+                    channel_id: channel,
+                    message_id: id,
+                },
+                LightMethod::Get,
+            ))
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn text_displays_sections_containers_buttons_and_snapshots_are_read() {
+        let raw = json!({
+            "content": "",
+            "components": [
+                {"type": 17, "components": [
+                    {"type": 10, "content": "## Standup"},
+                    {"type": 9, "components": [{"type": 10, "content": "bridge: https://zoom.us/j/1"}],
+                     "accessory": {"type": 2, "style": 5, "label": "Join", "url": "https://zoom.us/j/2"}},
+                    {"type": 11, "media": {"url": "https://cdn.example/pic.png"}},
+                    {"type": 1, "components": [
+                        {"type": 3, "custom_id": "x", "placeholder": "pick",
+                         "options": [{"label": "A", "value": "a", "description": "meet.google.com/abc-defg-hij"}]}
+                    ]}
+                ]}
+            ],
+            "message_snapshots": [{"message": {"content": "", "components": [
+                {"type": 10, "content": "fwd https://zoom.us/j/3"}
+            ]}}]
+        });
+        assert_eq!(
+            text_of(&raw),
+            "## Standup\nbridge: https://zoom.us/j/1\nJoin\nhttps://zoom.us/j/2\npick\nA\nmeet.google.com/abc-defg-hij\nfwd https://zoom.us/j/3"
+        );
+        assert_eq!(text_of(&json!({"content": "hi"})), "");
+    }
+
+    #[test]
+    fn nesting_past_discords_depth_is_not_followed_for_ever() {
+        let mut v = json!({"type": 10, "content": "deep"});
+        for _ in 0..50 {
+            v = json!({"type": 17, "components": [v]});
+        }
+        assert_eq!(text_of(&json!({"components": [v]})), "");
+    }
+}
