@@ -382,6 +382,29 @@ pub async fn other_webhook(t: &TestApp) -> String {
     )
 }
 
+/// A message whose text is all in display components (Components V2): a
+/// container with a text display and a link button. Posted through
+/// another integration's webhook; returns its id.
+pub async fn components_message(t: &TestApp, text: &str, button: &str) -> u64 {
+    let url = other_webhook(t).await;
+    let sent = rest(
+        t,
+        &format!("{url}&with_components=true"),
+        serde_json::json!({"flags": 1 << 15, "components": [
+            {"type": 17, "components": [
+                {"type": 10, "content": text},
+                {"type": 1, "components": [{"type": 2, "style": 5, "label": "Join", "url": button}]}
+            ]}
+        ]}),
+        false,
+    )
+    .await;
+    sent["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("id")
+}
+
 /// `data.options` of `/linkguard NAME [TEXT]`.
 pub fn sub(name: &str, text: Option<&str>) -> Value {
     match text {

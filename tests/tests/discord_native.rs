@@ -333,6 +333,21 @@ async fn check_links_answers_privately_what_check_would_say() {
             .unwrap(),
     );
     assert!(!a.contains("not allowed"), "{a}");
+    // An integration's message whose text is only in display components
+    // (left alone here: other bots are not moderated) is checked too.
+    let carried = components_message(
+        &t,
+        "bridge: https://zoom.us/j/5550000008",
+        "https://example.com",
+    )
+    .await;
+    let a = answer(
+        &t.fake
+            .message_command(cast::GENERAL, cast::ALICE, "Check links", carried)
+            .await
+            .unwrap(),
+    );
+    assert!(a.contains("not allowed, rule `no-zoom`"), "{a}");
     let plain = t.post(cast::GENERAL, cast::BOB, "no links here");
     let a = answer(
         &t.fake

@@ -467,29 +467,6 @@ async fn trust_forwards_a_banned_link_in_a_poll_is_removed_and_sent_back() {
     t.stop().await;
 }
 
-/// A message whose text is all in display components (Components V2): a
-/// container with a text display and a link button. Posted through
-/// another integration's webhook; returns its id.
-async fn components_message(t: &TestApp, text: &str, button: &str) -> u64 {
-    let url = other_webhook(t).await;
-    let sent = rest(
-        t,
-        &format!("{url}&with_components=true"),
-        json!({"flags": 1 << 15, "components": [
-            {"type": 17, "components": [
-                {"type": 10, "content": text},
-                {"type": 1, "components": [{"type": 2, "style": 5, "label": "Join", "url": button}]}
-            ]}
-        ]}),
-        false,
-    )
-    .await;
-    sent["id"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .expect("id")
-}
-
 /// A member forwards an integration's message whose text is only in display
 /// components, which serenity does not model: the forward is read back raw
 /// and its snapshot's components read, so the Zoom link in them is caught

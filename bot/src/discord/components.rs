@@ -14,7 +14,7 @@
 
 use super::actions::DiscordActions;
 use serde_json::Value;
-use serenity::all::{ChannelId, LightMethod, Message, MessageId, Request, Route};
+use serenity::all::{ChannelId, Http, LightMethod, Message, MessageId, Request, Route};
 
 /// How deep components nest before the walk stops: Discord allows a
 /// container holding sections holding a text display and a button (four).
@@ -100,24 +100,56 @@ pub async fn fetch_text(actions: &DiscordActions, msg: &Message) -> Result<Strin
     Ok(text_of(&raw))
 }
 
+/// A message as Discord sends it over REST, as raw JSON (one attempt).
+async fn raw_message(
+    http: &Http,
+    channel: ChannelId,
+    id: MessageId,
+) -> Result<Value, serenity::Error> {
+    http.fire::<Value>(Request::new(
+        Route::ChannelMessage {
+            channel_id: channel,
+            message_id: id,
+        },
+        LightMethod::Get,
+    ))
+    .await
+}
+
+/// The text `msg` carries in display components, added to `text` (what
+/// "Check links" reads), when it may carry any; `text` as it is when the
+/// message cannot be read back (one attempt: the person is waiting).
+pub async fn checked_with(http: &Http, msg: &Message, mut text: String) -> String {
+    if !may_carry(msg) {
+        return text;
+    }
+    match raw_message(http, msg.channel_id, msg.id).await {
+        Ok(raw) => {
+            let carried = text_of(&raw);
+            if !carried.is_empty() {
+                if !text.is_empty() {
+                    text.push('\n');
+                }
+                text.push_str(&carried);
+            }
+        }
+        Err(e) => {
+            tracing::debug!(message.id = %msg.id, error = %e, "cannot read a checked message's components")
+        }
+    }
+    text
+}
+
 impl DiscordActions {
-    /// A message as Discord sends it over REST, as raw JSON.
+    /// A message as Discord sends it over REST, as raw JSON, retried as
+    /// moderation's calls are.
     pub(super) async fn raw_message(
         &self,
         channel: ChannelId,
         id: MessageId,
     ) -> Result<Value, serenity::Error> {
         let http = self.http();
-        self.call(|| {
-            http.fire::<Value>(Request::new(
-                Route::ChannelMessage {
-                    channel_id: channel,
-                    message_id: id,
-                },
-                LightMethod::Get,
-            ))
-        })
-        .await
+        self.call(|| raw_message(http, channel, id)).await
     }
 }
 

@@ -46,8 +46,15 @@ pub async fn on_check_links(
                 .target_id
                 .map(|t| t.to_message_id())
                 .and_then(|id| cmd.data.resolved.messages.get(&id));
-            // What moderation reads: content, a forward's snapshots, embeds.
-            let text = target.map(super::translate::checked_text);
+            // What moderation reads: content, a forward's snapshots, embeds,
+            // polls and display components.
+            let text = match target {
+                Some(m) => {
+                    let text = super::translate::checked_text(m);
+                    Some(super::components::checked_with(&ctx.http, m, text).await)
+                }
+                None => None,
+            };
             match text.filter(|t| !t.trim().is_empty()) {
                 None => NO_TEXT.to_owned(),
                 Some(text) => {
