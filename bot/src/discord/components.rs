@@ -24,7 +24,11 @@ const MAX_DEPTH: usize = 8;
 /// forward whose snapshot has neither content nor embeds, or a message of a
 /// bot, an app or a webhook with neither (only they can send display
 /// components; a member's message without text is a file or a sticker).
+/// Never a system notice.
 pub fn may_carry(msg: &Message) -> bool {
+    if super::translate::is_system_notice(msg.kind) {
+        return false;
+    }
     let bare = |content: &str, embeds: usize| content.is_empty() && embeds == 0;
     let sender_can = msg.author.bot || msg.webhook_id.is_some();
     (sender_can && bare(&msg.content, msg.embeds.len()))
@@ -91,13 +95,24 @@ fn walk(components: Option<&Value>, depth: usize, parts: &mut Vec<String>) {
     }
 }
 
-/// What [`text_of`] finds in `msg` as Discord holds it now (one REST read).
-pub async fn fetch_text(actions: &DiscordActions, msg: &Message) -> Result<String, String> {
-    let raw = actions
-        .raw_message(msg.channel_id, msg.id)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(text_of(&raw))
+/// What [`text_of`] finds in `msg` as Discord holds it now (one REST read,
+/// retried as moderation's calls are), when it `may_carry` any; `Err` (and
+/// a warning) when it could not be read.
+pub async fn carried(
+    actions: &DiscordActions,
+    msg: &Message,
+    may_carry: bool,
+) -> Result<String, ()> {
+    if !may_carry {
+        return Ok(String::new());
+    }
+    match actions.raw_message(msg.channel_id, msg.id).await {
+        Ok(raw) => Ok(text_of(&raw)),
+        Err(e) => {
+            tracing::warn!(message.id = %msg.id, error = %e, "cannot read a message's components; leaving it to catch-up");
+            Err(())
+        }
+    }
 }
 
 /// A message as Discord sends it over REST, as raw JSON (one attempt).

@@ -233,7 +233,7 @@ impl Handler {
             return true;
         }
         // Joins, pins and other system messages carry no text to check.
-        let may_carry = !translate::is_system_notice(msg.kind) && components::may_carry(&msg);
+        let may_carry = components::may_carry(&msg);
         if !translate::has_text(&msg) && !may_carry {
             tracked.finish(true);
             return true;
@@ -246,17 +246,9 @@ impl Handler {
         }
         // Text in display components, which serenity does not keep: read
         // back raw. A message that cannot be read now is left to catch-up.
-        let carried = if may_carry {
-            match components::fetch_text(actions, &msg).await {
-                Ok(t) => t,
-                Err(e) => {
-                    tracing::warn!(message.id = %msg.id, error = %e, "cannot read a message's components; leaving it to catch-up");
-                    tracked.finish(false);
-                    return false;
-                }
-            }
-        } else {
-            String::new()
+        let Ok(carried) = components::carried(actions, &msg, may_carry).await else {
+            tracked.finish(false);
+            return false;
         };
         if carried.is_empty() && !translate::has_text(&msg) {
             tracked.finish(true);
