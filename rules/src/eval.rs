@@ -186,6 +186,12 @@ impl Policy {
     /// every provider some rule bans. Matches everything when a rule has
     /// `patterns`, which can ban links on any host.
     pub fn prefilter(&self) -> crate::prefilter::Prefilter {
+        self.prefilter
+            .get_or_init(|| self.build_prefilter())
+            .clone()
+    }
+
+    fn build_prefilter(&self) -> crate::prefilter::Prefilter {
         use crate::prefilter::Prefilter;
         if !self.pattern_rule.is_empty() {
             return Prefilter::all();

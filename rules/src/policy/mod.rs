@@ -178,6 +178,9 @@ pub struct Policy {
     /// The invitation finder and the providers whose invitations some rule
     /// opts in for (`detect_invitations`); `None` when no rule does.
     pub(crate) invitations: Option<(InvitationFinder, Vec<ProviderId>)>,
+    /// [`Policy::prefilter`], built the first time it is asked for
+    /// (validation asks, and then every scan of the same policy).
+    pub(crate) prefilter: std::sync::OnceLock<crate::prefilter::Prefilter>,
 }
 
 /// Maps byte offsets to 1-based line and column numbers.
@@ -365,6 +368,7 @@ impl Policy {
             suffix_rules: index.suffixes,
             provider_rules: index.providers,
             invitations,
+            prefilter: std::sync::OnceLock::new(),
         };
         policy.check_alternatives_are_allowed(problems);
         // The rules as written were needed for their places in errors
@@ -375,8 +379,14 @@ impl Policy {
 
     /// An alternative that the policy itself bans would make moderation loop
     /// (and leave a banned link in every rewrite): refuse it.
+    ///
+    /// A sample that holds none of the policy's prefilter keywords (the
+    /// hosts and markers of every provider some rule bans) cannot be banned
+    /// and is not run through detection: the default policy's Jitsi
+    /// alternative would otherwise compile Jitsi's patterns at every start.
     fn check_alternatives_are_allowed(&self, problems: &mut Problems<'_>) {
         let key = RoomKey::new("validation");
+        let mut prefilter = None;
         for (raw, rule) in self.raw.rules.iter().zip(&self.rules) {
             let Some(t) = &rule.alternative else { continue };
             let sample = t.render(
@@ -385,6 +395,10 @@ impl Policy {
                 "zoom",
                 "https://zoom.us/j/123456789",
             );
+            let prefilter = prefilter.get_or_insert_with(|| self.prefilter());
+            if !prefilter.is_candidate(sample.as_bytes(), crate::prefilter::Encoding::Text) {
+                continue;
+            }
             for link in self.detector.find(&sample, Dialect::Any) {
                 if let Some(other) = self.first_rule(&link, None, |_| true) {
                     let span = raw.alternative.as_ref().map_or(raw.id.span(), |a| a.span());
