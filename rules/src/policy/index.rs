@@ -3,7 +3,7 @@
 //! is the smallest index accepted among a few short lists (see
 //! `Policy::first_rule`).
 
-use super::{FnvMap, Rule};
+use super::{FnvMap, Policy, Rule};
 use crate::detect::Detector;
 use crate::ProviderId;
 use std::collections::HashMap;
@@ -93,6 +93,97 @@ impl RuleIndex {
             providers: providers.pack(),
         }
     }
+}
+
+impl Policy {
+    /// The first rule (in file order) whose matchers cover `link` and for
+    /// which `accept` holds. Allocates nothing: each source of candidates
+    /// (provider, exact host, host suffixes, URL patterns) is already in rule
+    /// order, so the answer is the smallest index accepted in any source.
+    ///
+    /// `found_by`: the detector's URL pattern that found the link, if one
+    /// did ([`Detector::find_hinted`]). No pattern before it matches the
+    /// link's URL unless its provider vetoes it, and a rule's custom
+    /// provider vetoes nothing: when it is a rule's pattern, the rules'
+    /// patterns before it need no search.
+    pub(crate) fn first_rule(
+        &self,
+        link: &crate::Link,
+        found_by: Option<usize>,
+        accept: impl Fn(usize) -> bool,
+    ) -> Option<usize> {
+        let mut best: Option<usize> = None;
+        let mut consider = |candidates: &[usize]| {
+            for &i in candidates {
+                if best.is_some_and(|b| b <= i) {
+                    break;
+                }
+                if accept(i) {
+                    best = Some(i);
+                    break;
+                }
+            }
+        };
+        if let Some(rs) = self.provider_rules.get(&link.provider) {
+            consider(rs.as_slice());
+        }
+        if !self.host_rules.is_empty() || !self.suffix_rules.is_empty() {
+            if let Some(host) = url_host(&link.url) {
+                let filter = &self.host_filter;
+                if let Some(rs) = filter.get(&self.host_rules, host) {
+                    consider(rs.as_slice());
+                }
+                // `*.example.com` also covers `example.com` itself.
+                let mut rest = Some(host);
+                while let Some(h) = rest {
+                    if let Some(rs) = filter.get(&self.suffix_rules, h) {
+                        consider(rs.as_slice());
+                    }
+                    rest = h.split_once('.').map(|(_, parent)| parent);
+                }
+            }
+        }
+        // Rule patterns are in rule order: the first matching one whose
+        // rule is accepted (and comes before `best`) has the first rule.
+        let rule = |p: usize| self.pattern_rule[p - self.pattern_offset];
+        let mut from = self.pattern_offset;
+        if let Some(p) = found_by.filter(|&p| p >= self.pattern_offset) {
+            if best.is_none_or(|b| rule(p) < b) && accept(rule(p)) {
+                return Some(rule(p));
+            }
+            from = p + 1;
+        }
+        // No pattern can pick a rule before the first rule with patterns
+        // from `from` on: a link a rule up to there decides (the default
+        // policy's Zoom rule is first) needs no search for literals.
+        let first_with_patterns = self.pattern_rule.get(from - self.pattern_offset).copied();
+        if let Some((set, _)) = self
+            .detector
+            .url_patterns()
+            .filter(|_| first_with_patterns.is_some_and(|f| best.is_none_or(|b| f < b)))
+        {
+            let first = set.first(&link.url, from, |p| {
+                best.is_none_or(|b| rule(p) < b) && accept(rule(p))
+            });
+            if let Some(p) = first {
+                best = Some(rule(p));
+            }
+        }
+        best
+    }
+}
+
+/// The host of a canonical URL (`scheme://host/…`), if it has one.
+pub(crate) fn url_host(url: &str) -> Option<&str> {
+    // As `split_once("://")`, without building a substring searcher per call.
+    let b = url.as_bytes();
+    let at = memchr::memchr_iter(b':', b).find(|&i| b[i + 1..].starts_with(b"//"))?;
+    let rest = &url[at + 3..];
+    let end = rest
+        .bytes()
+        .position(|c| matches!(c, b'/' | b'?' | b'#' | b':'))
+        .unwrap_or(rest.len());
+    Some(&rest[..end])
 }
 
 #[cfg(test)]
