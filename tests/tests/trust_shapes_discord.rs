@@ -504,7 +504,7 @@ async fn trust_forwards_text_in_a_forwarded_messages_components_is_read() {
 
 /// With other bots moderated, an integration's own Components V2 message
 /// with a Zoom link in a text display is removed; one without is left
-/// alone (and read back once, not again).
+/// alone, until the integration edits a Zoom link into its components.
 #[tokio::test]
 async fn trust_forwards_an_integrations_components_v2_message_is_moderated() {
     let t = spawn_app(Setup {
@@ -541,6 +541,32 @@ async fn trust_forwards_an_integrations_components_v2_message_is_moderated() {
         .expect("the clean message read back");
     assert!(!t.fake.message(clean).expect("kept").deleted);
     assert!(t.audit_of(clean).await.is_empty());
+    // The integration edits its clean message: the Zoom link it adds in
+    // a text display (the content stays empty) is read back too.
+    let url = t.fake.with_state(|s| {
+        let w = s
+            .message(clean)
+            .and_then(|m| m.webhook_id)
+            .expect("a webhook's");
+        let w = s
+            .webhooks()
+            .into_iter()
+            .find(|x| x.id == w)
+            .expect("webhook");
+        format!("/webhooks/{}/{}/messages/{clean}", w.id, w.token)
+    });
+    let edited = reqwest::Client::new()
+        .patch(format!("{}/api/v10{url}", t.fake.http_base()))
+        .json(&json!({"components": [{"type": 17, "components": [
+            {"type": 10, "content": "moved to https://zoom.us/j/5550000009"}
+        ]}]}))
+        .send()
+        .await
+        .expect("edit");
+    assert!(edited.status().is_success(), "{}", edited.status());
+    let action = t.wait_action(clean).await;
+    assert_action(&action, "delete", Outcome::Degraded);
+    assert!(t.fake.message(clean).expect("stored").deleted);
     t.assert_audit_sound().await;
     t.stop().await;
 }

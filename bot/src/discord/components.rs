@@ -95,21 +95,22 @@ fn walk(components: Option<&Value>, depth: usize, parts: &mut Vec<String>) {
     }
 }
 
-/// What [`text_of`] finds in `msg` as Discord holds it now (one REST read,
-/// retried as moderation's calls are), when it `may_carry` any; `Err` (and
-/// a warning) when it could not be read.
+/// What [`text_of`] finds in message `id` as Discord holds it now (one
+/// REST read, retried as moderation's calls are), when it `may_carry` any;
+/// `Err` (and a warning) when it could not be read.
 pub async fn carried(
     actions: &DiscordActions,
-    msg: &Message,
+    channel: ChannelId,
+    id: MessageId,
     may_carry: bool,
 ) -> Result<String, ()> {
     if !may_carry {
         return Ok(String::new());
     }
-    match actions.raw_message(msg.channel_id, msg.id).await {
+    match actions.raw_message(channel, id).await {
         Ok(raw) => Ok(text_of(&raw)),
         Err(e) => {
-            tracing::warn!(message.id = %msg.id, error = %e, "cannot read a message's components; leaving it to catch-up");
+            tracing::warn!(message.id = %id, error = %e, "cannot read a message's display components");
             Err(())
         }
     }

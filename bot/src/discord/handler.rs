@@ -246,7 +246,8 @@ impl Handler {
         }
         // Text in display components, which serenity does not keep: read
         // back raw. A message that cannot be read now is left to catch-up.
-        let Ok(carried) = components::carried(actions, &msg, may_carry).await else {
+        let Ok(carried) = components::carried(actions, msg.channel_id, msg.id, may_carry).await
+        else {
             tracked.finish(false);
             return false;
         };
@@ -522,9 +523,19 @@ impl EventHandler for Handler {
             tracing::trace!(message.id = %event.id, ?why, "ignoring a discord edit");
             return;
         }
-        if let Some(mut incoming) =
-            translate::from_update(&event, Some(author), invoker, at, received)
+        // An integration's edit of a message whose text is in display
+        // components (its `content` stays empty): read back raw, as for a
+        // new message; without it when it cannot be read (no catch-up for
+        // edits), which the warning says.
+        let bare = event.content.as_deref() == Some("")
+            && event.embeds.as_ref().is_none_or(Vec::is_empty)
+            && (author.bot || webhook_id.is_some());
+        let carried = components::carried(actions, event.channel_id, event.id, bare)
+            .await
+            .unwrap_or_default();
+        if let Some(incoming) = translate::from_update(&event, Some(author), invoker, at, received)
         {
+            let mut incoming = translate::with_components(incoming, &carried);
             // A user-installed app's edited answer: its user's roles decide
             // exemptions, as for its first post.
             if let (Some(g), Some(user)) = (event.guild_id, invoker) {
