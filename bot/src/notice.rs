@@ -50,7 +50,7 @@ pub fn group<'a>(blocks: &[&'a Block]) -> Vec<RuleGroup<'a>> {
     let any_enforced = blocks.iter().any(|b| !b.monitor);
     let mut groups: Vec<RuleGroup<'_>> = Vec::new();
     for b in blocks.iter().filter(|b| !(any_enforced && b.monitor)) {
-        let g = match groups.iter_mut().position(|g| g.rule == &*b.rule) {
+        let g = match groups.iter_mut().position(|g| g.rule == b.rule) {
             Some(i) => &mut groups[i],
             None => {
                 groups.push(RuleGroup {
@@ -286,7 +286,7 @@ mod tests {
             rule: rule.into(),
             action: Action::Replace,
             alternative: alt.map(str::to_owned),
-            reason: format!("{rule} is not approved.").into(),
+            reason: format!("{rule} is not approved."),
             monitor,
         }
     }
@@ -335,7 +335,7 @@ mod tests {
     #[test]
     fn long_admin_text_is_clipped() {
         let mut b = block("r", Some(&"x".repeat(5000)), false);
-        b.reason = "y".repeat(5000).into();
+        b.reason = "y".repeat(5000);
         let lines = rule_lines(&[&b]);
         assert!(
             lines[0].chars().count() < 2 * REASON_CHARS + 100,

@@ -8,7 +8,6 @@
 use crate::policy::{Action, Mode, Policy, RoomKey, Rule};
 use crate::rewrite;
 use crate::{Dialect, Link};
-use std::sync::Arc;
 
 /// Who posted a message, and where: what scopes and exemptions are checked
 /// against.
@@ -38,20 +37,16 @@ pub enum Decision {
 }
 
 /// The details of a ban.
-///
-/// The rule's id and reason are shared with the policy, not copied: a
-/// message with links gets a `Block` per banned link, and at thousands of
-/// messages a second the copies cost more than deciding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Block {
     /// The deciding rule's id.
-    pub rule: Arc<str>,
+    pub rule: String,
     /// What to do.
     pub action: Action,
     /// The approved alternative for this link, rendered.
     pub alternative: Option<String>,
     /// The reason, in the admin's words.
-    pub reason: Arc<str>,
+    pub reason: String,
     /// True when the rule or the policy is in monitor mode: record, don't act.
     pub monitor: bool,
 }
@@ -248,13 +243,13 @@ impl Policy {
         };
         let rule = &self.rules[i];
         Decision::Blocked(Block {
-            rule: Arc::clone(&rule.shared.0),
+            rule: rule.id.as_str().to_owned(),
             action: rule.action,
             alternative: rule
                 .alternative
                 .as_ref()
                 .map(|t| t.render(key, self.room_prefix(), link.provider.as_str(), &link.url)),
-            reason: Arc::clone(&rule.shared.1),
+            reason: rule.reason.clone(),
             monitor: rule.mode == Mode::Monitor || self.mode() == Mode::Monitor,
         })
     }

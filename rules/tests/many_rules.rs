@@ -114,7 +114,7 @@ fn indexed_decisions_equal_rule_by_rule_decisions() {
                 links += 1;
                 let expected = reference(&policy, &plain, &o.link, &ctx);
                 let got = match &o.decision {
-                    Decision::Blocked(b) => Some(&*b.rule),
+                    Decision::Blocked(b) => Some(b.rule.as_str()),
                     Decision::Allowed => None,
                 };
                 assert_eq!(got, expected, "{m:?} in {ctx:?}: link {:?}", o.link.url);
@@ -166,7 +166,7 @@ fn every_planted_link_is_found_and_no_near_miss_is_banned() {
             let got = on_discord
                 .occurrences
                 .first()
-                .and_then(|o| o.block().map(|b| &*b.rule));
+                .and_then(|o| o.block().map(|b| b.rule.as_str()));
             assert_eq!(got, expected, "{text} on discord");
         }
         let miss = custom_rules::near_miss(&mut rng, i);

@@ -576,7 +576,7 @@ impl Evaluator<'_> {
                     provider: v.link.provider.as_str().to_owned(),
                     provider_name: self.policy.provider_name(&v.link.provider).to_owned(),
                     url,
-                    rule: block.rule.to_string(),
+                    rule: block.rule.clone(),
                     action: block.action.as_str(),
                     monitor: block.monitor,
                     alternative: block.alternative.clone(),

@@ -131,10 +131,10 @@ fn link_json(policy: &Policy, v: &LinkVerdict) -> Value {
         "url": v.link.url,
         "span": [v.link.span.start, v.link.span.end],
         "allowed": block.is_none(),
-        "rule": block.map(|b| &*b.rule),
+        "rule": block.map(|b| b.rule.as_str()),
         "action": block.map(|b| b.action.as_str()),
         "monitor": block.map(|b| b.monitor),
-        "reason": block.map(|b| &*b.reason),
+        "reason": block.map(|b| b.reason.as_str()),
         "alternative": block.and_then(|b| b.alternative.as_deref()),
     })
 }

@@ -85,7 +85,7 @@ impl Moderator {
             },
         };
         let mut e = self.entry(msg, Kind::Action, work.version);
-        e.rule_id = blocks.first().map(|b| b.rule.to_string());
+        e.rule_id = blocks.first().map(|b| b.rule.clone());
         e.provider = Some(work.provider);
         e.link = Some(work.link);
         e.alternative = blocks.first().and_then(|b| b.alternative.clone());

@@ -417,7 +417,7 @@ impl Moderator {
         {
             let first = banned[0];
             let mut e = self.entry(msg, Kind::Exception, active.version);
-            e.rule_id = first.block().map(|b| b.rule.to_string());
+            e.rule_id = first.block().map(|b| b.rule.clone());
             e.provider = Some(first.link.provider.as_str().to_owned());
             e.link = Some(first.link.url.clone());
             e.detail = Some(format!("allowed by exception #{}: {}", ex.id, ex.reason));
@@ -438,7 +438,7 @@ impl Moderator {
         for (i, v) in banned.iter().enumerate() {
             let block = v.block().unwrap_or_else(|| unreachable!("filtered above"));
             let mut e = self.entry(msg, Kind::Detected, active.version);
-            e.rule_id = Some(block.rule.to_string());
+            e.rule_id = Some(block.rule.clone());
             e.provider = Some(v.link.provider.as_str().to_owned());
             e.link = Some(v.link.url.clone());
             e.alternative = block.alternative.clone();

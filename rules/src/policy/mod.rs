@@ -23,7 +23,6 @@ use crate::{Dialect, ProviderId};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::ops::Range;
-use std::sync::Arc;
 
 /// Maps looked up once or more per link: FNV hashing (keys come from the
 /// policy, lookups from messages; no adversary can grow the table).
@@ -150,9 +149,6 @@ pub struct Rule {
     pub detect_invitations: bool,
     /// The provider id the detector reports for this rule's custom hosts and patterns.
     pub(crate) custom_provider: Option<ProviderId>,
-    /// The id and the reason, for the [`crate::eval::Block`]s the rule
-    /// decides.
-    pub(crate) shared: (Arc<str>, Arc<str>),
 }
 
 /// A loaded, validated and compiled policy.
@@ -590,19 +586,16 @@ fn compile_rule(
     } else {
         ProviderId::new(&format!("rule:{id}"))
     };
-    let id = checked.unwrap_or_else(|| RuleId(id.clone()));
-    let reason = r.reason.clone().unwrap_or_default();
     Rule {
-        shared: (id.as_str().into(), reason.as_str().into()),
         // An id that failed its check is reported above, so this policy is
         // refused; the rule is only compiled to find its other problems.
-        id,
+        id: checked.unwrap_or_else(|| RuleId(id.clone())),
         providers,
         hosts,
         patterns,
         action,
         alternative,
-        reason,
+        reason: r.reason.clone().unwrap_or_default(),
         mode,
         platforms,
         workspaces: r.workspaces.clone(),

@@ -29,7 +29,7 @@ fn default_policy_loads_and_bans_zoom_only() {
     );
     assert_eq!(v.occurrences.len(), 2);
     let zoom = v.occurrences[0].block().expect("zoom is banned");
-    assert_eq!(&*zoom.rule, "no-zoom");
+    assert_eq!(zoom.rule, "no-zoom");
     assert_eq!(zoom.action, Action::Replace);
     let alt = zoom.alternative.as_deref().unwrap();
     assert!(alt.starts_with("https://meet.jit.si/linkguard-"), "{alt}");
@@ -175,7 +175,7 @@ fn decide(p: &Policy, text: &str, ctx: MessageContext<'_>) -> Vec<Option<String>
     p.evaluate(text, &ctx, &RoomKey::new("k"))
         .occurrences
         .iter()
-        .map(|v| v.block().map(|b| b.rule.to_string()))
+        .map(|v| v.block().map(|b| b.rule.clone()))
         .collect()
 }
 
@@ -411,8 +411,8 @@ fn an_opted_in_rule_decides_invitations_and_others_do_not() {
         &text[block.link.span.clone()],
         "Meeting ID: 855 1234 5678 / Passcode: 4Fq9x1"
     );
-    assert_eq!(&*block.block().unwrap().rule, "zoom-invites");
-    assert_eq!(&*v.occurrences[1].block().unwrap().rule, "zoom-links");
+    assert_eq!(block.block().unwrap().rule, "zoom-invites");
+    assert_eq!(v.occurrences[1].block().unwrap().rule, "zoom-links");
     assert_eq!(p.detector().meeting_id(&block.link), Some("85512345678"));
     let rewritten = v.rewrite(text, Dialect::Any);
     assert!(
