@@ -12,9 +12,13 @@
 //! such text (see [`may_carry`]) is therefore read once more, over REST, as
 //! raw JSON, and its components walked here.
 
-use super::actions::DiscordActions;
+use super::actions::{action_error, DiscordActions};
+use crate::moderation::ActionError;
 use serde_json::Value;
-use serenity::all::{ChannelId, Http, LightMethod, Message, MessageId, Request, Route};
+use serenity::all::{
+    ActionRow, ActionRowComponent, ButtonKind, ChannelId, Http, LightMethod, Message, MessageId,
+    Request, Route,
+};
 
 /// How deep components nest before the walk stops: Discord allows a
 /// container holding sections holding a text display and a button (four).
@@ -41,6 +45,8 @@ pub fn may_carry(msg: &Message) -> bool {
 /// The text in the components of a raw message object and of each of its
 /// forwarded snapshots, one part per line: each text display's content and
 /// each button's label and link, select menus' placeholders and options.
+/// Top-level action rows are left out: serenity keeps those, and
+/// [`typed_text`] reads them from the typed message.
 pub fn text_of(raw: &Value) -> String {
     let mut parts = Vec::new();
     walk(raw.get("components"), 0, &mut parts);
@@ -55,8 +61,37 @@ pub fn text_of(raw: &Value) -> String {
     parts.join("\n")
 }
 
+/// The text of the action rows serenity keeps (top-level rows of buttons
+/// and menus): each button's label and link, each menu's placeholder and
+/// options, one part per line. A user-installed app's answer or a forward
+/// of a bot's message can carry a link in a button beside its content.
+pub fn typed_text(rows: &[ActionRow]) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in rows.iter().flat_map(|r| &r.components) {
+        match c {
+            ActionRowComponent::Button(b) => {
+                parts.extend(b.label.as_deref());
+                if let ButtonKind::Link { url } = &b.data {
+                    parts.push(url);
+                }
+            }
+            ActionRowComponent::SelectMenu(m) => {
+                parts.extend(m.placeholder.as_deref());
+                for o in &m.options {
+                    parts.push(&o.label);
+                    parts.extend(o.description.as_deref());
+                }
+            }
+            _ => {}
+        }
+    }
+    parts.retain(|p| !p.is_empty());
+    parts.join("\n")
+}
+
 /// Collects the text of `components` (an array of component objects) and
-/// of everything they hold.
+/// of everything they hold; at the top level (`depth` 0), not of action
+/// rows (see [`text_of`]).
 fn walk(components: Option<&Value>, depth: usize, parts: &mut Vec<String>) {
     if depth > MAX_DEPTH {
         return;
@@ -65,6 +100,9 @@ fn walk(components: Option<&Value>, depth: usize, parts: &mut Vec<String>) {
         return;
     };
     for c in list {
+        if depth == 0 && c.get("type").and_then(Value::as_u64) == Some(1) {
+            continue;
+        }
         let mut push = |key: &str| {
             if let Some(s) = c.get(key).and_then(Value::as_str).filter(|s| !s.is_empty()) {
                 parts.push(s.to_owned());
@@ -96,8 +134,12 @@ fn walk(components: Option<&Value>, depth: usize, parts: &mut Vec<String>) {
 }
 
 /// What [`text_of`] finds in message `id` as Discord holds it now (one
-/// REST read, retried as moderation's calls are), when it `may_carry` any;
-/// `Err` (and a warning) when it could not be read.
+/// REST read, retried as moderation's calls are), when it `may_carry` any.
+/// `Err` (and a warning) only when Discord said "not now" for longer than
+/// the retries: a later read may succeed. A final answer (the message is
+/// gone, the channel cannot be read, anything else) gives no text, so the
+/// message is judged on what the gateway sent and never holds catch-up
+/// back for good.
 pub async fn carried(
     actions: &DiscordActions,
     channel: ChannelId,
@@ -109,10 +151,16 @@ pub async fn carried(
     }
     match actions.raw_message(channel, id).await {
         Ok(raw) => Ok(text_of(&raw)),
-        Err(e) => {
-            tracing::warn!(message.id = %id, error = %e, "cannot read a message's display components");
-            Err(())
-        }
+        Err(e) => match action_error("reading its display components", &e, None) {
+            ActionError::Later { why, .. } => {
+                tracing::warn!(message.id = %id, error = %why, "cannot read a message's display components now");
+                Err(())
+            }
+            other => {
+                tracing::warn!(message.id = %id, error = %other, "cannot read a message's display components; judging what the gateway sent");
+                Ok(String::new())
+            }
+        },
     }
 }
 
@@ -188,7 +236,8 @@ mod tests {
                         {"type": 3, "custom_id": "x", "placeholder": "pick",
                          "options": [{"label": "A", "value": "a", "description": "meet.google.com/abc-defg-hij"}]}
                     ]}
-                ]}
+                ]},
+                {"type": 1, "components": [{"type": 2, "style": 5, "label": "top", "url": "https://zoom.us/j/9"}]}
             ],
             "message_snapshots": [{"message": {"content": "", "components": [
                 {"type": 10, "content": "fwd https://zoom.us/j/3"}

@@ -198,14 +198,15 @@ fn poll_text(poll: &Poll) -> String {
 
 /// What a message says, as the policy reads it: its content, then what it
 /// carries that a sender wrote (each forwarded snapshot's content and rich
-/// embeds, then its own rich embeds, then its poll's question and answers),
-/// one part per line. Also says why a repost could not stand in for it,
-/// when the carried parts hold text.
+/// embeds and buttons, then its own rich embeds, its poll's question and
+/// answers and its buttons and menus), one part per line. Also says why a
+/// repost could not stand in for it, when the carried parts hold text.
 fn message_text(msg: &Message) -> (String, Option<String>) {
     let mut parts: Vec<String> = vec![msg.content.clone()];
     for snap in &msg.message_snapshots {
         parts.push(snap.content.clone());
         parts.push(embed_text(&snap.embeds));
+        parts.push(super::components::typed_text(&snap.components));
     }
     let own_embeds = embed_text(&msg.embeds);
     let has_embed_text = !own_embeds.is_empty();
@@ -213,6 +214,9 @@ fn message_text(msg: &Message) -> (String, Option<String>) {
     let poll = msg.poll.as_deref().map(poll_text).unwrap_or_default();
     let has_poll_text = !poll.is_empty();
     parts.push(poll);
+    let buttons = super::components::typed_text(&msg.components);
+    let has_buttons = !buttons.is_empty();
+    parts.push(buttons);
     parts.retain(|p| !p.is_empty());
     let why = if is_forward(msg) {
         Some(
@@ -222,6 +226,8 @@ fn message_text(msg: &Message) -> (String, Option<String>) {
         Some("its embeds cannot be reposted under the author's name".to_owned())
     } else if has_poll_text {
         Some("it has a poll, which a repost cannot re-create with its votes".to_owned())
+    } else if has_buttons {
+        Some("its buttons or menus cannot be reposted under the author's name".to_owned())
     } else {
         None
     };
@@ -336,15 +342,21 @@ pub fn from_update(
     received: Instant,
 ) -> Option<IncomingMessage> {
     let mut text = ev.content.clone()?;
-    // A bot or webhook may edit its embeds along with its text.
+    // A bot or webhook may edit its embeds and buttons along with its text.
     let embeds = ev.embeds.as_deref().map(embed_text).unwrap_or_default();
-    let not_repostable = (!embeds.is_empty())
-        .then(|| "its embeds cannot be reposted under the author's name".to_owned());
-    if !embeds.is_empty() {
+    let buttons = ev
+        .components
+        .as_deref()
+        .map(super::components::typed_text)
+        .unwrap_or_default();
+    let not_repostable = (!embeds.is_empty() || !buttons.is_empty()).then(|| {
+        "its embeds, buttons or menus cannot be reposted under the author's name".to_owned()
+    });
+    for part in [embeds, buttons].into_iter().filter(|p| !p.is_empty()) {
         if !text.is_empty() {
             text.push('\n');
         }
-        text.push_str(&embeds);
+        text.push_str(&part);
     }
     let user = invoker.or(ev.author.as_ref()).or(fallback_author)?;
     let member = ev
@@ -592,6 +604,36 @@ mod tests {
         assert!(got.not_repostable.is_some_and(|w| w.contains("poll")));
         assert!(got.has_attachments);
         assert!(has_text(&m));
+    }
+
+    #[test]
+    fn link_buttons_and_menus_are_read_beside_the_content_and_in_a_forward() {
+        // An app's answer: content, and a link button to the meeting.
+        let m = message(json!({
+            "content": "Standup below",
+            "components": [{"type": 1, "components": [
+                {"type": 2, "style": 5, "label": "Join", "url": "https://zoom.us/j/11"},
+                {"type": 2, "style": 1, "label": "Snooze", "custom_id": "s"}
+            ]}]
+        }));
+        let got = from_create(&m, THREAD_AT, Instant::now());
+        assert_eq!(
+            got.text,
+            "Standup below\nJoin\nhttps://zoom.us/j/11\nSnooze"
+        );
+        assert!(got.not_repostable.is_some_and(|w| w.contains("buttons")));
+        // A forward of a bot's message with a menu.
+        let fwd = message(json!({
+            "content": "", "flags": 16384,
+            "message_reference": {"type": 1, "channel_id": "1058897594941571081",
+                "message_id": "1456071927398531000", "guild_id": "1058897343283331074"},
+            "message_snapshots": [{"message": {"type": 0, "content": "pick a room",
+                "embeds": [], "attachments": [], "mentions": [],
+                "timestamp": "2025-01-01T00:00:00+00:00",
+                "components": [{"type": 1, "components": [{"type": 3, "custom_id": "r",
+                    "options": [{"label": "A", "value": "a", "description": "https://zoom.us/j/12"}]}]}]}}]
+        }));
+        assert_eq!(checked_text(&fwd), "pick a room\nA\nhttps://zoom.us/j/12");
     }
 
     #[test]

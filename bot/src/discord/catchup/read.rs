@@ -118,10 +118,15 @@ impl Lookup {
         actions: &DiscordActions,
         msg: &Message,
     ) -> Result<Option<Box<PartialMember>>, LookupFailed> {
+        // Roles only matter for a message that may hold a link: in its
+        // content or anything it carries (a forward, embeds, a poll,
+        // buttons), or in display components not read yet.
         if msg.webhook_id.is_some()
-            || !self
-                .prefilter
-                .is_candidate(msg.content.as_bytes(), Encoding::Text)
+            || !(crate::discord::components::may_carry(msg)
+                || self.prefilter.is_candidate(
+                    crate::discord::translate::checked_text(msg).as_bytes(),
+                    Encoding::Text,
+                ))
         {
             return Ok(None);
         }
