@@ -140,11 +140,14 @@ impl Policy {
     pub fn evaluate(&self, text: &str, ctx: &MessageContext<'_>, key: &RoomKey) -> Verdict {
         let dialect = ctx.platform;
         // The URL pattern that found each link, if one did: its rule need
-        // not be searched for again (see `Policy::first_rule`).
+        // not be searched for again (see `Policy::first_rule`). Only asked
+        // for when some rule has patterns (else the list stays empty and
+        // unallocated, and every link counts as found otherwise).
         let mut patterns = Vec::new();
+        let hinted = !self.pattern_rule.is_empty();
         let mut links = self
             .detector
-            .find_hinted(text, dialect, Some(&mut patterns));
+            .find_hinted(text, dialect, hinted.then_some(&mut patterns));
         if let Some((finder, providers)) = &self.invitations {
             let wanted = |p: &str| providers.iter().any(|x| x.as_str() == p);
             let blocks = finder.find(text, &wanted);
@@ -156,6 +159,7 @@ impl Policy {
                         .any(|l| l.span.start < b.span.end && b.span.start < l.span.end)
                 };
                 let blocks: Vec<Link> = blocks.into_iter().filter(|b| !overlaps(b)).collect();
+                patterns.resize(links.len(), None);
                 let mut all: Vec<(Link, Option<usize>)> = links.into_iter().zip(patterns).collect();
                 all.extend(blocks.into_iter().map(|b| (b, None)));
                 all.sort_by_key(|(l, _)| l.span.start);
@@ -167,8 +171,9 @@ impl Policy {
         }
         let occurrences = links
             .into_iter()
-            .zip(patterns)
-            .map(|(link, pattern)| {
+            .enumerate()
+            .map(|(i, link)| {
+                let pattern = patterns.get(i).copied().flatten();
                 let decision = self.decide_found(&link, pattern, ctx, key);
                 LinkVerdict { link, decision }
             })

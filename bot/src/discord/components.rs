@@ -17,7 +17,7 @@ use crate::moderation::ActionError;
 use serde_json::Value;
 use serenity::all::{
     ActionRow, ActionRowComponent, ButtonKind, ChannelId, Http, LightMethod, Message, MessageId,
-    Request, Route,
+    MessageUpdateEvent, Request, Route, User,
 };
 
 /// How deep components nest before the walk stops: Discord allows a
@@ -33,13 +33,30 @@ pub fn may_carry(msg: &Message) -> bool {
     if super::translate::is_system_notice(msg.kind) {
         return false;
     }
-    let bare = |content: &str, embeds: usize| content.is_empty() && embeds == 0;
-    let sender_can = msg.author.bot || msg.webhook_id.is_some();
-    (sender_can && bare(&msg.content, msg.embeds.len()))
+    (can_send(&msg.author, msg.webhook_id.is_some()) && bare(&msg.content, msg.embeds.len()))
         || msg
             .message_snapshots
             .iter()
             .any(|s| bare(&s.content, s.embeds.len()))
+}
+
+/// [`may_carry`] for an edit by `author` (through a webhook or not): the
+/// edited message has no content and no embeds and its sender can send
+/// display components. A forward cannot be edited.
+pub fn edit_may_carry(ev: &MessageUpdateEvent, author: &User, through_webhook: bool) -> bool {
+    let embeds = ev.embeds.as_ref().map_or(0, Vec::len);
+    can_send(author, through_webhook) && ev.content.as_deref().is_some_and(|c| bare(c, embeds))
+}
+
+/// Only bots, apps and webhooks can send display components.
+fn can_send(author: &User, through_webhook: bool) -> bool {
+    author.bot || through_webhook
+}
+
+/// Neither content nor embeds: what a message whose text is in display
+/// components looks like to serenity.
+fn bare(content: &str, embeds: usize) -> bool {
+    content.is_empty() && embeds == 0
 }
 
 /// The text in the components of a raw message object and of each of its
@@ -49,14 +66,14 @@ pub fn may_carry(msg: &Message) -> bool {
 /// [`typed_text`] reads them from the typed message.
 pub fn text_of(raw: &Value) -> String {
     let mut parts = Vec::new();
-    walk(raw.get("components"), 0, &mut parts);
+    walk(raw.get("components"), &mut parts);
     for snap in raw
         .get("message_snapshots")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
     {
-        walk(snap.pointer("/message/components"), 0, &mut parts);
+        walk(snap.pointer("/message/components"), &mut parts);
     }
     parts.join("\n")
 }
@@ -90,46 +107,40 @@ pub fn typed_text(rows: &[ActionRow]) -> String {
 }
 
 /// Collects the text of `components` (an array of component objects) and
-/// of everything they hold; at the top level (`depth` 0), not of action
-/// rows (see [`text_of`]).
-fn walk(components: Option<&Value>, depth: usize, parts: &mut Vec<String>) {
+/// of everything they hold, leaving out top-level action rows (see
+/// [`text_of`]).
+fn walk(components: Option<&Value>, parts: &mut Vec<String>) {
+    let top = components.and_then(Value::as_array).into_iter().flatten();
+    for c in top.filter(|c| c.get("type").and_then(Value::as_u64) != Some(1)) {
+        walk_one(c, 0, parts);
+    }
+}
+
+/// Collects the text of one component at nesting `depth` and of what it
+/// holds: a text display's markdown; a button's label and (a link button)
+/// URL; a select menu's placeholder and options; a container's or
+/// section's components and a section's accessory (a button, or a
+/// thumbnail, which holds no text).
+fn walk_one(c: &Value, depth: usize, parts: &mut Vec<String>) {
     if depth > MAX_DEPTH {
         return;
     }
-    let Some(list) = components.and_then(Value::as_array) else {
-        return;
+    let mut push = |v: &Value, key: &str| {
+        if let Some(s) = v.get(key).and_then(Value::as_str).filter(|s| !s.is_empty()) {
+            parts.push(s.to_owned());
+        }
     };
-    for c in list {
-        if depth == 0 && c.get("type").and_then(Value::as_u64) == Some(1) {
-            continue;
-        }
-        let mut push = |key: &str| {
-            if let Some(s) = c.get(key).and_then(Value::as_str).filter(|s| !s.is_empty()) {
-                parts.push(s.to_owned());
-            }
-        };
-        // A text display's markdown; a button's label and (a link button)
-        // URL; a select menu's placeholder.
-        for key in ["content", "label", "url", "placeholder"] {
-            push(key);
-        }
-        for o in c
-            .get("options")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            for key in ["label", "description"] {
-                if let Some(s) = o.get(key).and_then(Value::as_str).filter(|s| !s.is_empty()) {
-                    parts.push(s.to_owned());
-                }
-            }
-        }
-        walk(c.get("components"), depth + 1, parts);
-        // A section's accessory: a button, or a thumbnail (an image).
-        if let Some(a) = c.get("accessory") {
-            walk(Some(&Value::Array(vec![a.clone()])), depth + 1, parts);
-        }
+    for key in ["content", "label", "url", "placeholder"] {
+        push(c, key);
+    }
+    let list = |key: &str| c.get(key).and_then(Value::as_array).into_iter().flatten();
+    for o in list("options") {
+        push(o, "label");
+        push(o, "description");
+    }
+    let inner = list("components").chain(c.get("accessory"));
+    for x in inner {
+        walk_one(x, depth + 1, parts);
     }
 }
 
@@ -191,10 +202,7 @@ pub async fn checked_with(http: &Http, msg: &Message, mut text: String) -> Strin
         Ok(raw) => {
             let carried = text_of(&raw);
             if !carried.is_empty() {
-                if !text.is_empty() {
-                    text.push('\n');
-                }
-                text.push_str(&carried);
+                super::translate::push_part(&mut text, &carried);
             }
         }
         Err(e) => {

@@ -234,7 +234,8 @@ impl Handler {
         }
         // Joins, pins and other system messages carry no text to check.
         let may_carry = components::may_carry(&msg);
-        if !translate::has_text(&msg) && !may_carry {
+        let has_text = translate::has_text(&msg);
+        if !has_text && !may_carry {
             tracked.finish(true);
             return true;
         }
@@ -251,7 +252,7 @@ impl Handler {
             tracked.finish(false);
             return false;
         };
-        if carried.is_empty() && !translate::has_text(&msg) {
+        if carried.is_empty() && !has_text {
             tracked.finish(true);
             return true;
         }
@@ -527,9 +528,7 @@ impl EventHandler for Handler {
         // components (its `content` stays empty): read back raw, as for a
         // new message; without it when it cannot be read (no catch-up for
         // edits), which the warning says.
-        let bare = event.content.as_deref() == Some("")
-            && event.embeds.as_ref().is_none_or(Vec::is_empty)
-            && (author.bot || webhook_id.is_some());
+        let bare = components::edit_may_carry(&event, author, webhook_id.is_some());
         let carried = components::carried(actions, event.channel_id, event.id, bare)
             .await
             .unwrap_or_default();

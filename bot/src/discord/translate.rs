@@ -249,14 +249,20 @@ pub fn with_components(mut incoming: IncomingMessage, carried: &str) -> Incoming
     if carried.is_empty() {
         return incoming;
     }
-    if !incoming.text.is_empty() {
-        incoming.text.push('\n');
-    }
-    incoming.text.push_str(carried);
+    push_part(&mut incoming.text, carried);
     incoming.not_repostable.get_or_insert_with(|| {
         "its text is in components, which a repost cannot re-create".to_owned()
     });
     incoming
+}
+
+/// Adds `part` to `text` as a line of its own (no empty line when `text`
+/// is empty).
+pub fn push_part(text: &mut String, part: &str) {
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    text.push_str(part);
 }
 
 /// Whether `msg` has any text to check (content, or text it carries). A
@@ -353,10 +359,7 @@ pub fn from_update(
         "its embeds, buttons or menus cannot be reposted under the author's name".to_owned()
     });
     for part in [embeds, buttons].into_iter().filter(|p| !p.is_empty()) {
-        if !text.is_empty() {
-            text.push('\n');
-        }
-        text.push_str(&part);
+        push_part(&mut text, &part);
     }
     let user = invoker.or(ev.author.as_ref()).or(fallback_author)?;
     let member = ev
