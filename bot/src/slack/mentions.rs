@@ -58,10 +58,12 @@ fn defuse(text: &str, names: Option<&HashMap<String, String>>) -> String {
         // another `<` comes first, as in `<<!here>` or a label holding a
         // sequence) is shown as text, and the scan goes on after it: what
         // follows is read as sequences of its own, so none slips through.
+        // One look for whichever bracket comes first keeps a run of stray
+        // `<` linear, not a scan to the end for each.
         let Some(inner) = after
-            .find('>')
+            .find(['<', '>'])
+            .filter(|&end| after.as_bytes()[end] == b'>')
             .map(|end| &after[..end])
-            .filter(|i| !i.contains('<'))
         else {
             out.push_str("&lt;");
             rest = after;
@@ -170,6 +172,9 @@ mod tests {
         }
         assert_eq!(defuse_for_repost("<@bob> <@>", &names), "@bob @");
         assert_eq!(defuse_mentions("<<!here>"), "&lt;@here");
+        // Thousands of stray brackets: every one shown, in one pass.
+        let strays = "<".repeat(40_000);
+        assert_eq!(defuse_mentions(&strays), "&lt;".repeat(40_000));
         assert_eq!(defuse_mentions("<@U9|<!here>>"), "&lt;@U9|@here>");
     }
 }

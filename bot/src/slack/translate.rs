@@ -126,7 +126,9 @@ fn block_parts(content: Option<&SlackMessageContent>) -> Vec<String> {
         }
         match (kind, field("text")) {
             ("mrkdwn" | "markdown", Some(t)) => keep(t.to_owned(), text.contains(t)),
-            ("plain_text", Some(t)) => {
+            // A rich-text run of plain text reads like `plain_text`: in a
+            // typed message it is part of `text` already.
+            ("plain_text" | "text", Some(t)) => {
                 let t = escape_slack(t);
                 let shown = text.contains(t.as_str());
                 keep(t, shown);
@@ -670,8 +672,9 @@ mod tests {
         );
         assert!(hidden.not_repostable.is_some());
 
-        // A markdown block, an overflow menu's link, and a URL that the text
-        // shows only as a label (not as a link target) are read too.
+        // A markdown block, an overflow menu's link, a URL that the text
+        // shows only as a label (not as a link target) and a rich-text run
+        // of plain text the text lacks are read too.
         let more = post(
             "see <https://docs.example.com/x|https://zoom.us/j/6>",
             json!([{"type": "markdown", "block_id": "m1", "text": "[join](https://zoom.us/j/7)"},
@@ -680,12 +683,14 @@ mod tests {
                         {"text": {"type": "plain_text", "text": "menu"}, "value": "v",
                          "url": "https://zoom.us/j/8"}]}},
                 {"type": "rich_text", "block_id": "r1", "elements": [{"type": "rich_text_section",
-                    "elements": [{"type": "link", "url": "https://zoom.us/j/6"}]}]}]),
+                    "elements": [{"type": "link", "url": "https://zoom.us/j/6"},
+                        {"type": "text", "text": " or meet.google.com/abc-defg-hij"}]}]}]),
         );
         for part in [
             "[join](https://zoom.us/j/7)",
             "https://zoom.us/j/8",
             "https://zoom.us/j/6",
+            " or meet.google.com/abc-defg-hij",
         ] {
             assert!(
                 more.text.lines().any(|l| l == part),
