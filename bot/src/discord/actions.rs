@@ -131,7 +131,7 @@ fn snowflake(s: &str, what: &str) -> Result<u64, ActionError> {
         .ok_or_else(|| ActionError::Failed(format!("{what} `{s}` is not a Discord id")))
 }
 
-fn is_thread(kind: ChannelType) -> bool {
+pub(super) fn is_thread(kind: ChannelType) -> bool {
     matches!(
         kind,
         ChannelType::PublicThread | ChannelType::PrivateThread | ChannelType::NewsThread

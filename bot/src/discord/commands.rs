@@ -11,7 +11,7 @@ use super::tenancy::Guilds;
 use crate::commands::{Caller, Commands, Word};
 use crate::moderation::Platform;
 use serenity::all::{
-    ChannelId, ChannelType, CommandDataOptionValue, CommandInteraction, CommandOptionType, Context,
+    ChannelId, CommandDataOptionValue, CommandInteraction, CommandOptionType, Context,
     CreateAllowedMentions, CreateCommand, CreateCommandOption, CreateMessage, Message, User,
 };
 
@@ -155,12 +155,7 @@ pub(super) async fn respond_in_time(
 pub(super) fn home_channel(cmd: &CommandInteraction) -> ChannelId {
     cmd.channel
         .as_ref()
-        .filter(|c| {
-            matches!(
-                c.kind,
-                ChannelType::PublicThread | ChannelType::PrivateThread | ChannelType::NewsThread
-            )
-        })
+        .filter(|c| super::actions::is_thread(c.kind))
         .and_then(|c| c.parent_id)
         .unwrap_or(cmd.channel_id)
 }

@@ -115,7 +115,7 @@ impl Sync {
         // Synced by another replica: ask Discord whose rule it is.
         let bot = self.bot_id().await.ok()?;
         let rule = self.http.get_automod_rule(guild, id).await.ok()?;
-        if rule.creator_id != bot {
+        if !owned(&rule, bot) {
             let mut others = lock(&self.others);
             // Bounded, whatever Discord sends.
             if others.len() >= MAX_OTHER_RULES {
@@ -124,6 +124,6 @@ impl Sync {
             others.insert(id.get());
             return None;
         }
-        owned(&rule, bot).then(|| plan::rule_of_name(&rule.name).map(str::to_owned))?
+        plan::rule_of_name(&rule.name).map(str::to_owned)
     }
 }
